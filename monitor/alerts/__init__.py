@@ -1,0 +1,1 @@
+"""Alerts: the model (DESIGN §7), the dispatcher and the sinks."""

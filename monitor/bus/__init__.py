@@ -1,0 +1,1 @@
+"""The event bus: Redis Streams when configured, an in-memory bus otherwise."""

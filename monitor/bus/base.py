@@ -1,0 +1,93 @@
+"""The bus interface shared by the in-memory and Redis Streams implementations.
+
+Producers call :meth:`Bus.publish` (never blocks; buffered and flushed by
+:meth:`Bus.run`). Consumers read :class:`Delivery` batches and acknowledge
+them once handled; until then an entry stays pending and is redelivered after
+a crash (at-least-once). Events are sharded by a stable hash of ``base``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from monitor.alerts.model import Alert
+from monitor.events import Event
+
+T = TypeVar("T", Event, Alert)
+
+
+def shard_of(base: str, shard_count: int) -> int:
+    """Stable shard of an asset: CRC-32 of its name modulo ``shard_count``."""
+    return zlib.crc32(base.encode()) % shard_count
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery(Generic[T]):
+    """One entry read from the bus. ``shard`` is -1 for the alerts stream."""
+
+    shard: int
+    entry_id: str
+    item: T
+    deliveries: int = 1
+
+
+class Bus(Protocol):
+    """What the collector, detector runner and dispatcher need from a bus."""
+
+    shard_count: int
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Background work (flushing the publish buffer, reclaiming idle entries) until ``stop``."""
+
+    def publish(self, events: Sequence[Event]) -> None:
+        """Queue events for publication; never blocks. Overflow is counted, never silent."""
+
+    async def flush(self, timeout: float) -> bool:
+        """Write everything buffered; True when the buffer is empty within ``timeout`` seconds."""
+
+    async def publish_alert(self, alert: Alert) -> None:
+        """Append an alert to the alerts stream (awaits the write)."""
+
+    async def read_events(
+        self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int
+    ) -> list[Delivery[Event]]:
+        """Next events from the given shards for ``consumer`` (own pending entries first)."""
+
+    async def ack_events(self, deliveries: Sequence[Delivery[Event]]) -> None:
+        """Acknowledge handled events."""
+
+    async def read_alerts(self, consumer: str, *, count: int, block_ms: int) -> list[Delivery[Alert]]:
+        """Next alerts for the dispatcher ``consumer``."""
+
+    async def ack_alerts(self, deliveries: Sequence[Delivery[Alert]]) -> None:
+        """Acknowledge dispatched alerts."""
+
+    async def dead_letter(self, alert: Alert, sink: str, reason: str) -> None:
+        """Record an alert a sink gave up on, with the reason."""
+
+    async def claim_once(self, key: str, ttl_ms: int) -> bool:
+        """True the first time ``key`` is claimed within ``ttl_ms`` (dedup by alert id)."""
+
+    async def acquire_lease(self, name: str, owner: str, ttl_ms: int) -> bool:
+        """Take or renew the lease ``name`` for ``owner``; False when someone else holds it."""
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        """Give up a lease held by ``owner``."""
+
+    async def read_history(self, shard: int, after_id: str, count: int) -> list[Delivery[Event]]:
+        """Up to ``count`` retained events of a shard after entry ``after_id``, oldest first.
+
+        ``after_id`` is ``"0"`` for the start of retention, or the ``entry_id`` of
+        the last delivery of the previous page; an empty list means the end.
+        Used to rebuild detector state when taking a shard over.
+        """
+
+    async def ping(self) -> bool:
+        """True when the bus backend is reachable (readiness)."""
+
+    async def close(self) -> None:
+        """Release connections. Idempotent."""

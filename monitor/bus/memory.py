@@ -1,0 +1,163 @@
+"""The embedded in-memory bus: one process, no Redis.
+
+Events are kept per shard in bounded deques; when a shard is full the oldest
+entry is dropped and counted (``liqmon_bus_overflow_total``). Acknowledgement
+is a no-op: nothing survives the process, which is the documented trade-off of
+running without Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Sequence
+
+from monitor.alerts.model import Alert
+from monitor.bus.base import Delivery, shard_of
+from monitor.events import Event, Gap
+from monitor.metrics import Metrics, default_metrics
+
+
+class MemoryBus:
+    """An asyncio bus inside one process, with the same interface as the Redis bus."""
+
+    def __init__(self, *, shard_count: int = 1, max_events: int = 100_000, metrics: Metrics | None = None) -> None:
+        if shard_count < 1:
+            raise ValueError("shard_count must be at least 1")
+        self.shard_count = shard_count
+        self._metrics = metrics or default_metrics()
+        self._max_events = max_events
+        self._shards: list[deque[Delivery[Event]]] = [deque() for _ in range(shard_count)]
+        self._alerts: deque[Delivery[Alert]] = deque()
+        self._dead: list[tuple[Alert, str, str]] = []
+        self._claims: dict[str, float] = {}
+        self._leases: dict[str, str] = {}
+        self._ids = itertools.count(1)
+        self._changed = asyncio.Event()
+        self._alert_changed = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Nothing to do in the background; returns when ``stop`` is set."""
+        await stop.wait()
+
+    def publish(self, events: Sequence[Event]) -> None:
+        """Append events to their shards; drops (and counts) the oldest entry of a full shard."""
+        if not events:
+            return
+        published = self._metrics.bus_published.labels(stream="events")
+        for event in events:
+            if isinstance(event, Gap) and not event.bases:
+                targets: Sequence[int] = range(self.shard_count)
+            elif isinstance(event, Gap):
+                targets = sorted({shard_of(b, self.shard_count) for b in event.bases})
+            else:
+                targets = (shard_of(event.base, self.shard_count),)
+            for shard in targets:
+                queue = self._shards[shard]
+                if len(queue) >= self._max_events:
+                    queue.popleft()
+                    self._metrics.bus_overflow.inc()
+                queue.append(Delivery(shard, f"{next(self._ids)}-0", event))
+                published.inc()
+        self._changed.set()
+
+    async def flush(self, timeout: float) -> bool:
+        """Always flushed: publication is immediate."""
+        return True
+
+    async def publish_alert(self, alert: Alert) -> None:
+        """Append an alert for the dispatcher."""
+        self._alerts.append(Delivery(-1, f"{next(self._ids)}-0", alert))
+        self._metrics.bus_published.labels(stream="alerts").inc()
+        self._alert_changed.set()
+
+    async def read_events(
+        self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int
+    ) -> list[Delivery[Event]]:
+        """Pop up to ``count`` events from the given shards, waiting up to ``block_ms``."""
+        batch = self._take(shards, count)
+        if not batch and block_ms > 0:
+            self._changed.clear()
+            try:
+                async with asyncio.timeout(block_ms / 1000):
+                    await self._changed.wait()
+            except TimeoutError:
+                return []
+            batch = self._take(shards, count)
+        return batch
+
+    def _take(self, shards: Sequence[int], count: int) -> list[Delivery[Event]]:
+        batch: list[Delivery[Event]] = []
+        for shard in shards:
+            queue = self._shards[shard]
+            while queue and len(batch) < count:
+                batch.append(queue.popleft())
+        if batch:
+            self._metrics.bus_consumed.labels(stream="events").inc(len(batch))
+        return batch
+
+    async def ack_events(self, deliveries: Sequence[Delivery[Event]]) -> None:
+        """Nothing to acknowledge in memory."""
+
+    async def read_alerts(self, consumer: str, *, count: int, block_ms: int) -> list[Delivery[Alert]]:
+        """Pop up to ``count`` alerts, waiting up to ``block_ms``."""
+        if not self._alerts and block_ms > 0:
+            self._alert_changed.clear()
+            try:
+                async with asyncio.timeout(block_ms / 1000):
+                    await self._alert_changed.wait()
+            except TimeoutError:
+                return []
+        batch = [self._alerts.popleft() for _ in range(min(count, len(self._alerts)))]
+        if batch:
+            self._metrics.bus_consumed.labels(stream="alerts").inc(len(batch))
+        return batch
+
+    async def ack_alerts(self, deliveries: Sequence[Delivery[Alert]]) -> None:
+        """Nothing to acknowledge in memory."""
+
+    async def dead_letter(self, alert: Alert, sink: str, reason: str) -> None:
+        """Keep given-up deliveries for inspection (bounded to the last 1000)."""
+        self._dead.append((alert, sink, reason))
+        del self._dead[:-1000]
+
+    @property
+    def dead_letters(self) -> list[tuple[Alert, str, str]]:
+        """Given-up deliveries as (alert, sink, reason)."""
+        return list(self._dead)
+
+    async def claim_once(self, key: str, ttl_ms: int) -> bool:
+        """True the first time ``key`` is seen by this process (bounded to 100k keys)."""
+        if key in self._claims:
+            return False
+        self._claims[key] = ttl_ms
+        if len(self._claims) > 100_000:
+            for old in list(itertools.islice(self._claims, 10_000)):
+                del self._claims[old]
+        return True
+
+    async def acquire_lease(self, name: str, owner: str, ttl_ms: int) -> bool:
+        """One process owns everything; the first owner keeps the lease."""
+        holder = self._leases.setdefault(name, owner)
+        return holder == owner
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        """Drop the lease if ``owner`` holds it."""
+        if self._leases.get(name) == owner:
+            del self._leases[name]
+
+    async def read_history(self, shard: int, after_id: str, count: int) -> list[Delivery[Event]]:
+        """No history is retained in memory."""
+        return []
+
+    async def ping(self) -> bool:
+        """Always reachable."""
+        return True
+
+    def depth(self) -> int:
+        """Events waiting in all shards (for metrics)."""
+        return sum(len(q) for q in self._shards)
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,96 @@
+"""The liqmon exception tree.
+
+Every error liqmon raises on purpose derives from :class:`MonitorError`, so a
+caller can catch at whatever depth it needs::
+
+    MonitorError
+    ├── ConfigError            bad key, type or value in the TOML file or LIQMON_* environment
+    ├── InvalidEvent           an event or alert that breaks the DESIGN §3/§7 contract (NaN, negative size, ...)
+    ├── ParseError             a venue frame liqmon cannot normalize; ``reason`` is a short metric label
+    │   └── UnknownInstrument  a symbol whose contract size is unknown (never guessed)
+    ├── CaptureError           a capture file that cannot be opened or written
+    ├── VenueError             a venue connection problem
+    │   ├── VenueConnectError      handshake or network failure (retryable)
+    │   └── SubscriptionRejected   the venue refused a subscription (fatal for that subscription)
+    ├── BusError               the event bus (Redis Streams or in-memory) failed
+    │   └── BusUnavailable         Redis is unreachable; callers buffer and retry
+    └── AlertDeliveryError     a sink failed to deliver an alert
+        ├── RetryableDelivery      try again later (429, 5xx, timeout); ``retry_after`` in seconds if known
+        └── PermanentDelivery      misconfiguration (404 no_service, 403, 410, webhook 4xx); the sink is broken
+
+Library exceptions (websockets, redis, httpx, aiomqtt) are translated into
+these at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Base of every error liqmon raises on purpose."""
+
+
+class ConfigError(MonitorError):
+    """The configuration is invalid; the message names the key and what to do."""
+
+
+class InvalidEvent(MonitorError, ValueError):
+    """An event or alert violates the wire contract."""
+
+
+class ParseError(MonitorError):
+    """A venue frame could not be normalized.
+
+    ``reason`` is a short, bounded label used in ``liqmon_feed_parse_errors_total``
+    (``json``, ``schema``, ``value``, ``unknown_channel``, ...).
+    """
+
+    def __init__(self, message: str, *, reason: str = "schema") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class UnknownInstrument(ParseError):
+    """The contract size of an instrument is unknown, so no notional can be computed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="unknown_contract")
+
+
+class CaptureError(MonitorError):
+    """A capture file cannot be read or written."""
+
+
+class VenueError(MonitorError):
+    """A venue connection problem."""
+
+
+class VenueConnectError(VenueError):
+    """The connection to a venue failed or was lost; retryable."""
+
+
+class SubscriptionRejected(VenueError):
+    """The venue refused a subscription message."""
+
+
+class BusError(MonitorError):
+    """The event bus failed."""
+
+
+class BusUnavailable(BusError):
+    """Redis cannot be reached right now."""
+
+
+class AlertDeliveryError(MonitorError):
+    """A sink failed to deliver an alert."""
+
+
+class RetryableDelivery(AlertDeliveryError):
+    """Delivery failed but may succeed later."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDelivery(AlertDeliveryError):
+    """Delivery can never succeed with this configuration."""

@@ -1,0 +1,282 @@
+"""Every Prometheus metric liqmon exports, declared in one place (DESIGN §8).
+
+Prefix ``liqmon_``; counters end in ``_total``; units are in the names and help
+texts. Labels come from bounded sets only: ``venue`` (eight venues), ``base``
+(the configured tracked assets, everything else is ``other``), ``side``,
+``kind``, ``sink``, ``reason`` (short fixed vocabularies). Components take a
+:class:`Metrics` instance; tests build one on a fresh ``CollectorRegistry``.
+Values that are cheap to read but costly to push (stream length, pending
+entries, lag, seconds since the last message) come from scrape-time callbacks
+registered with :meth:`Metrics.add_scrape_callback`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from monitor import __version__
+from monitor.events import VENUES
+
+DEFAULT_ASSETS = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB")
+OTHER = "other"
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+ScrapeCallback = Callable[[], Iterable[Metric]]
+
+
+class _ScrapeCollector(Collector):
+    """Runs registered callbacks when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[ScrapeCallback] = []
+
+    def collect(self) -> Iterable[Metric]:
+        for callback in list(self.callbacks):
+            yield from callback()
+
+
+class Metrics:
+    """The metric catalogue, bound to one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, assets: Sequence[str] = DEFAULT_ASSETS) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.assets = frozenset(a.upper() for a in assets)
+        r = self.registry
+
+        Info("liqmon_build", "Version of the running liqmon.", registry=r).info({"version": __version__})
+
+        # Feeds (venue adapters).
+        self.feed_connected = Gauge(
+            "liqmon_feed_connected", "Open websocket connections per venue (count).", ["venue"], registry=r
+        )
+        self.feed_messages = Counter(
+            "liqmon_feed_messages_total",
+            "Frames received from a venue, by channel (liquidation, funding, open_interest, control).",
+            ["venue", "channel"],
+            registry=r,
+        )
+        self.feed_reconnects = Counter(
+            "liqmon_feed_reconnects_total",
+            "Reconnections to a venue, by reason (closed, error, stale, planned, rejected).",
+            ["venue", "reason"],
+            registry=r,
+        )
+        self.feed_gaps = Counter(
+            "liqmon_feed_gaps_total", "Gap markers emitted: data may be missing (one per disconnect).", ["venue"],
+            registry=r,
+        )
+        self.feed_parse_errors = Counter(
+            "liqmon_feed_parse_errors_total",
+            "Frames liqmon could not normalize, by reason (json, schema, value, unknown_channel, ...).",
+            ["venue", "reason"],
+            registry=r,
+        )
+        self.feed_last_message = Gauge(
+            "liqmon_feed_last_message_timestamp_seconds",
+            "Unix time (seconds) of the last frame received from a venue.",
+            ["venue"],
+            registry=r,
+        )
+        self.feed_duplicates = Counter(
+            "liqmon_feed_duplicates_dropped_total",
+            "Events dropped as duplicates of an id already seen (overlapping planned reconnects).",
+            ["venue"],
+            registry=r,
+        )
+        self.unknown_contract = Counter(
+            "liqmon_unknown_contract_total",
+            "Events whose instrument has no known contract size; their notional is null.",
+            ["venue"],
+            registry=r,
+        )
+        self.rest_weight_used = Gauge(
+            "liqmon_rest_weight_used", "REST request weight used in the venue's current window (units).", ["venue"],
+            registry=r,
+        )
+        self.rest_requests = Counter(
+            "liqmon_rest_requests_total", "REST polls made, by HTTP status class (2xx, 4xx, 429, 418, 5xx, error).",
+            ["venue", "status"],
+            registry=r,
+        )
+        self.events = Counter(
+            "liqmon_events_total", "Normalized events produced, by venue and kind.", ["venue", "kind"], registry=r
+        )
+
+        # Market data.
+        self.liquidations = Counter(
+            "liqmon_liquidations_total", "Liquidations seen, by venue, asset and liquidated position side.",
+            ["venue", "base", "side"], registry=r,
+        )
+        self.liquidated_usd = Counter(
+            "liqmon_liquidated_notional_usd_total", "Liquidated notional in USD, by venue, asset and position side.",
+            ["venue", "base", "side"], registry=r,
+        )
+        self.funding_rate = Gauge(
+            "liqmon_funding_rate", "Latest funding rate as a fraction per funding interval.", ["venue", "base"],
+            registry=r,
+        )
+        self.funding_rate_8h = Gauge(
+            "liqmon_funding_rate_8h", "Latest funding rate normalized to 8 hours (fraction).", ["venue", "base"],
+            registry=r,
+        )
+        self.open_interest_base = Gauge(
+            "liqmon_open_interest_base", "Open interest in base-asset units (one side of the book).",
+            ["venue", "base"], registry=r,
+        )
+        self.open_interest_usd = Gauge(
+            "liqmon_open_interest_usd", "Open interest in USD.", ["venue", "base"], registry=r
+        )
+        self.mark_price = Gauge(
+            "liqmon_mark_price_usd", "Latest mark (or liquidation) price in USD.", ["venue", "base"], registry=r
+        )
+
+        # Bus.
+        self.bus_published = Counter(
+            "liqmon_bus_published_total", "Entries written to the bus, by stream (events, alerts).", ["stream"],
+            registry=r,
+        )
+        self.bus_consumed = Counter(
+            "liqmon_bus_consumed_total", "Entries read from the bus, by stream (events, alerts).", ["stream"],
+            registry=r,
+        )
+        self.bus_buffered = Gauge(
+            "liqmon_bus_buffered_events", "Events held in memory waiting for Redis (count).", registry=r
+        )
+        self.bus_overflow = Counter(
+            "liqmon_bus_overflow_total", "Events dropped because the bounded publish buffer was full.", registry=r
+        )
+        self.bus_resets = Counter(
+            "liqmon_bus_stream_resets_total",
+            "Consumer groups recreated after Redis lost them (restart without persistence): data was lost.",
+            registry=r,
+        )
+        self.bus_claimed = Counter(
+            "liqmon_bus_claimed_total", "Pending entries claimed from dead consumers (XAUTOCLAIM).", registry=r
+        )
+        self.bus_redis_up = Gauge(
+            "liqmon_bus_redis_up", "1 when the last Redis command succeeded, 0 while Redis is unreachable.",
+            registry=r,
+        )
+        self.bus_write_seconds = Histogram(
+            "liqmon_bus_write_seconds", "Time to write one batch to Redis (seconds).", registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+
+        # Detectors.
+        self.detector_events = Counter(
+            "liqmon_detector_events_total", "Events handled by the detectors, by outcome (processed, duplicate, late).",
+            ["outcome"], registry=r,
+        )
+        self.detector_state = Gauge(
+            "liqmon_detector_state",
+            "Detector state per asset: 0 idle, 1 info, 2 warning, 3 critical.",
+            ["kind", "base", "direction"], registry=r,
+        )
+        self.cascade_window_usd = Gauge(
+            "liqmon_cascade_window_notional_usd",
+            "Liquidated USD notional in the cascade detector's short window.",
+            ["base", "direction"], registry=r,
+        )
+        self.alerts_raised = Counter(
+            "liqmon_alerts_raised_total", "Alerts emitted by the detectors, by kind, severity and status.",
+            ["kind", "severity", "status"], registry=r,
+        )
+        self.decision_latency = Histogram(
+            "liqmon_decision_latency_seconds",
+            "Time from the venue's event time to the detector decision (seconds).",
+            registry=r, buckets=LATENCY_BUCKETS,
+        )
+        self.shards_owned = Gauge(
+            "liqmon_detector_shards_owned", "Event shards this detector process currently owns (count).", registry=r
+        )
+
+        # Alert delivery.
+        self.alerts_delivered = Counter(
+            "liqmon_alerts_delivered_total",
+            "Alert deliveries by sink and outcome (delivered, retried, duplicate, gave_up).",
+            ["sink", "outcome"], registry=r,
+        )
+        self.sink_healthy = Gauge(
+            "liqmon_sink_healthy", "1 while a sink delivers, 0 after a permanent error broke it.", ["sink"],
+            registry=r,
+        )
+        self.sink_queue = Gauge(
+            "liqmon_sink_queue_depth", "Alerts waiting in a sink's queue (count).", ["sink"], registry=r
+        )
+        self.dead_letters = Counter(
+            "liqmon_alerts_dead_lettered_total", "Deliveries given up and written to the dead-letter stream.",
+            ["sink"], registry=r,
+        )
+        self.delivery_latency = Histogram(
+            "liqmon_alert_delivery_latency_seconds",
+            "Time from the alert's event time to its delivery by a sink (seconds).",
+            ["sink"], registry=r, buckets=LATENCY_BUCKETS,
+        )
+
+        # Capture files.
+        self.capture_malformed = Counter(
+            "liqmon_capture_malformed_lines_total", "Capture lines skipped because they were malformed.",
+            registry=r,
+        )
+
+        self._scrape = _ScrapeCollector()
+        r.register(self._scrape)
+        self._last_message: dict[str, float] = {}
+        self.add_scrape_callback(self._seconds_since_last_message)
+        for venue in VENUES:
+            self.feed_connected.labels(venue=venue)
+            self.feed_gaps.labels(venue=venue)
+
+    def base_label(self, base: str) -> str:
+        """``base`` when it is a tracked asset, otherwise ``other`` (keeps cardinality bounded)."""
+        return base if base in self.assets else OTHER
+
+    def add_scrape_callback(self, callback: ScrapeCallback) -> None:
+        """Run ``callback`` at every scrape; it yields metric families computed then."""
+        self._scrape.callbacks.append(callback)
+
+    def remove_scrape_callback(self, callback: ScrapeCallback) -> None:
+        """Stop running ``callback`` at scrapes."""
+        if callback in self._scrape.callbacks:
+            self._scrape.callbacks.remove(callback)
+
+    def message_received(self, venue: str, channel: str) -> None:
+        """Count a frame and note when it arrived."""
+        self.feed_messages.labels(venue=venue, channel=channel).inc()
+        now = time.time()
+        self._last_message[venue] = now
+        self.feed_last_message.labels(venue=venue).set(now)
+
+    def _seconds_since_last_message(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(
+            "liqmon_feed_seconds_since_last_message",
+            "Seconds since the last frame from a venue (computed at scrape time).",
+            labels=["venue"],
+        )
+        now = time.time()
+        for venue, seen in sorted(self._last_message.items()):
+            family.add_metric([venue], max(0.0, now - seen))
+        yield family
+
+
+_default: Metrics | None = None
+
+
+def default_metrics() -> Metrics:
+    """The process-wide catalogue (created on first use with the default tracked assets)."""
+    global _default
+    if _default is None:
+        _default = Metrics()
+    return _default
+
+
+def set_default_metrics(metrics: Metrics) -> None:
+    """Install the catalogue the daemon built from its settings."""
+    global _default
+    _default = metrics

@@ -1,0 +1,1 @@
+"""Venue adapters: one module per venue, a shared connection loop, instruments."""

@@ -1,0 +1,135 @@
+"""Instrument specifications: contract size, multiplier, linear/inverse, funding interval.
+
+Venues quote sizes in contracts, base units or USD face value; an
+:class:`Instrument` says which, so parsers can turn any size into base units
+and USD notional. The :class:`InstrumentBook` holds a venue's instruments; it
+is filled from the venue's instrument endpoint at start-up (and refreshed),
+saved to an on-disk cache so a restart without network still normalizes, and
+recorded into captures as ``meta`` lines so replays are reproducible.
+
+An instrument missing from the book, or whose size is unknown, yields
+``notional_usd: null`` and a counted ``unknown_contract``; never a guess.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import orjson
+
+from monitor.events import canonical_base
+
+SizeUnit = Literal["base", "contracts", "usd", "quote"]
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """One tradable contract.
+
+    ``size_unit`` is the unit of the venue's size fields for this instrument:
+    ``base`` (base-asset units), ``contracts`` (× ``contract_size`` ×
+    ``multiplier`` base units for linear, USD for inverse), ``usd`` (USD face
+    value; base = usd / price) or ``quote`` (quote currency; base = quote / price).
+    ``contract_size`` is None when the venue did not tell us.
+    """
+
+    venue: str
+    symbol: str
+    base: str
+    quote: str
+    contract: Literal["linear", "inverse"]
+    size_unit: SizeUnit
+    contract_size: float | None = 1.0
+    multiplier: float = 1.0
+    funding_interval_h: float | None = 8.0
+    perpetual: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base", canonical_base(self.base))
+
+    def base_qty(self, size: float, price: float) -> float | None:
+        """Base-asset quantity of ``size`` venue units at ``price``; None when the size is unknown."""
+        unit = self.size_unit
+        if unit == "base":
+            return size
+        if unit == "contracts":
+            if self.contract_size is None:
+                return None
+            value = size * self.contract_size * self.multiplier
+            if self.contract == "inverse":  # contracts of USD face value
+                return value / price if price > 0 else None
+            return value
+        # usd or quote: face value / price
+        return size / price if price > 0 else None
+
+    def usd_notional(self, base_qty: float | None, price: float) -> float | None:
+        """USD value of ``base_qty`` at ``price`` (USDT and USDC count as USD)."""
+        if base_qty is None:
+            return None
+        return base_qty * price
+
+
+class InstrumentBook:
+    """A venue's instruments by venue-native symbol, with an on-disk cache."""
+
+    def __init__(self, venue: str, instruments: Iterable[Instrument] = ()) -> None:
+        self.venue = venue
+        self._by_symbol: dict[str, Instrument] = {}
+        self.update(instruments)
+
+    def update(self, instruments: Iterable[Instrument]) -> None:
+        """Add or replace instruments."""
+        for inst in instruments:
+            self._by_symbol[inst.symbol] = inst
+
+    def get(self, symbol: str) -> Instrument | None:
+        """The instrument for ``symbol``, or None."""
+        return self._by_symbol.get(symbol)
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._by_symbol
+
+    def __iter__(self) -> Iterator[Instrument]:
+        return iter(self._by_symbol.values())
+
+    def __len__(self) -> int:
+        return len(self._by_symbol)
+
+    def perpetuals(self) -> list[str]:
+        """Symbols of every perpetual, sorted."""
+        return sorted(s for s, i in self._by_symbol.items() if i.perpetual)
+
+    def to_json(self) -> bytes:
+        """Serialized book (for the disk cache)."""
+        return orjson.dumps({"venue": self.venue, "instruments": [asdict(i) for i in self]})
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> InstrumentBook:
+        """Inverse of :meth:`to_json`."""
+        obj = orjson.loads(data)
+        return cls(obj["venue"], (Instrument(**i) for i in obj["instruments"]))
+
+    def save(self, cache_dir: str | Path) -> Path:
+        """Write the cache file atomically; returns its path."""
+        directory = Path(cache_dir).expanduser()
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / f"instruments-{self.venue}.json"
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=target.name, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(self.to_json())
+        os.replace(tmp, target)
+        return target
+
+    @classmethod
+    def load(cls, venue: str, cache_dir: str | Path) -> InstrumentBook | None:
+        """The cached book for ``venue``, or None when there is no readable cache."""
+        path = Path(cache_dir).expanduser() / f"instruments-{venue}.json"
+        try:
+            return cls.from_json(path.read_bytes())
+        except (OSError, ValueError, KeyError, TypeError):
+            return None

@@ -1,0 +1,99 @@
+"""The ``liqmon`` command line.
+
+Each sub-command lives in its own module exposing two functions::
+
+    def configure_parser(parser: argparse.ArgumentParser) -> None   # add its arguments
+    def run(args: argparse.Namespace) -> int                        # do the work, return the exit code
+
+Modules are imported only when their command runs. ``args.config`` (path or
+None) and ``args.log_level`` are set for every command; use
+:func:`settings_from_args` to load and validate the configuration.
+Exit codes: 0 success, 1 failure at run time, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any, Final
+
+from monitor import __version__
+from monitor.errors import ConfigError, MonitorError
+
+COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "run": ("monitor.commands.run", "run everything in one process (embedded bus unless Redis is configured)"),
+    "collect": ("monitor.commands.collect", "venue adapters -> event streams (scaled-out role, needs Redis)"),
+    "detect": ("monitor.commands.detect", "detector worker over the event streams (scaled-out role, needs Redis)"),
+    "alert": ("monitor.commands.alert", "alert dispatcher over the alerts stream; `alert test` checks the sinks"),
+    "replay": ("monitor.commands.replay", "run a capture file through the parsers and the pipeline"),
+    "normalize": ("monitor.commands.normalize", "raw venue frames (one per line) to normalized JSON events"),
+    "check-config": ("monitor.commands.check_config", "validate the configuration and print it, secrets masked"),
+    "record": ("monitor.venues.record", "record venue frames, REST bodies and instrument lists to a capture"),
+    "scenario": ("monitor.sim.scenario_cli", "write a synthetic market scenario as a capture file"),
+    "demo": ("monitor.sim.demo", "venue simulators + the full pipeline + a live terminal view, offline"),
+    "backtest": ("monitor.backtest", "run the detectors over a capture and write a report"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (imports each command module to let it add its arguments)."""
+    parser = argparse.ArgumentParser(
+        prog="liqmon",
+        description="Watch crypto-derivatives venues for liquidation cascades, funding flips and OI collapses.",
+    )
+    parser.add_argument("--version", action="version", version=f"liqmon {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", "-c", metavar="FILE", help="TOML configuration file (default: $LIQMON_CONFIG)")
+    common.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="override log.level from the configuration"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+        command.set_defaults(_module=module_name)
+        module = _import(module_name)
+        if module is not None:
+            module.configure_parser(command)
+    return parser
+
+
+def _import(module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None
+        raise
+
+
+def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
+    """Load and validate the configuration named by ``args`` and configure logging."""
+    from monitor import logs
+    from monitor.settings import load_settings
+
+    settings = load_settings(args.config, overrides=overrides or None)
+    level = getattr(args, "log_level", None) or settings.log.level
+    logs.configure(level, settings.log.format)
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``liqmon`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = _import(args._module)
+    if module is None:
+        print(f"liqmon {args.command}: this command is not available in this build", file=sys.stderr)
+        return 2
+    try:
+        return int(module.run(args))
+    except ConfigError as exc:
+        print(f"liqmon: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except MonitorError as exc:
+        print(f"liqmon {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""The sub-commands of ``liqmon`` that belong to no single part of the pipeline."""

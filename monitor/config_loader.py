@@ -14,7 +14,6 @@ they come from their environment variable or from ``<name>_file``.
 from __future__ import annotations
 
 import dataclasses
-import os
 import types
 from collections.abc import Mapping
 from pathlib import Path

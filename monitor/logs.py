@@ -27,9 +27,7 @@ def _json_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default or str).decode()
 
 
-def configure(
-    level: str = "info", fmt: Literal["auto", "json", "console"] = "auto", *, stream: Any = None
-) -> None:
+def configure(level: str = "info", fmt: Literal["auto", "json", "console"] = "auto", *, stream: Any = None) -> None:
     """Configure structlog and the stdlib root logger. Safe to call again (tests, CLI)."""
     stream = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())

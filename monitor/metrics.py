@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
-from monitor.events import VENUES
+from monitor.events import VENUES, Event, Funding, Gap, Liquidation, OpenInterest
 
 DEFAULT_ASSETS = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB")
 OTHER = "other"
@@ -167,6 +169,11 @@ class Metrics:
             "liqmon_bus_write_seconds", "Time to write one batch to Redis (seconds).", registry=r,
             buckets=LATENCY_BUCKETS,
         )
+        self.bus_invalid = Counter(
+            "liqmon_bus_invalid_entries_total",
+            "Stream entries acknowledged and skipped, by stream (events, alerts) and reason (trimmed, decode).",
+            ["stream", "reason"], registry=r,
+        )
 
         # Detectors.
         self.detector_events = Counter(
@@ -228,10 +235,42 @@ class Metrics:
         self._scrape = _ScrapeCollector()
         r.register(self._scrape)
         self._last_message: dict[str, float] = {}
+        self._open_interest: dict[tuple[str, str], dict[str, tuple[float, float | None]]] = {}
         self.add_scrape_callback(self._seconds_since_last_message)
         for venue in VENUES:
             self.feed_connected.labels(venue=venue)
             self.feed_gaps.labels(venue=venue)
+
+    def observe_events(self, events: Iterable[Event]) -> None:
+        """Update the market-data metrics from normalized events (live collection and replay alike).
+
+        Gauges are kept only for tracked assets (an ``other`` gauge would mix
+        assets); open interest is summed over a venue's symbols of one asset
+        (e.g. BTCUSDT and BTCUSD inverse).
+        """
+        for event in events:
+            self.events.labels(venue=event.venue, kind=event.kind).inc()
+            if isinstance(event, Liquidation):
+                base = self.base_label(event.base)
+                self.liquidations.labels(venue=event.venue, base=base, side=event.side).inc()
+                if event.notional_usd is not None:
+                    self.liquidated_usd.labels(venue=event.venue, base=base, side=event.side).inc(event.notional_usd)
+            elif isinstance(event, Gap) or event.base not in self.assets:
+                continue
+            elif isinstance(event, Funding):
+                self.funding_rate.labels(venue=event.venue, base=event.base).set(event.rate)
+                self.funding_rate_8h.labels(venue=event.venue, base=event.base).set(event.rate_8h)
+                if event.mark_price is not None:
+                    self.mark_price.labels(venue=event.venue, base=event.base).set(event.mark_price)
+            elif isinstance(event, OpenInterest):
+                per_symbol = self._open_interest.setdefault((event.venue, event.base), {})
+                per_symbol[event.symbol] = (event.oi_base, event.oi_usd)
+                self.open_interest_base.labels(venue=event.venue, base=event.base).set(
+                    sum(oi for oi, _ in per_symbol.values())
+                )
+                usd = [u for _, u in per_symbol.values() if u is not None]
+                if usd:
+                    self.open_interest_usd.labels(venue=event.venue, base=event.base).set(sum(usd))
 
     def base_label(self, base: str) -> str:
         """``base`` when it is a tracked asset, otherwise ``other`` (keeps cardinality bounded)."""
@@ -280,3 +319,36 @@ def set_default_metrics(metrics: Metrics) -> None:
     """Install the catalogue the daemon built from its settings."""
     global _default
     _default = metrics
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeFamily:
+    """A metric family computed by a scrape-time callback rather than declared on the registry."""
+
+    name: str
+    type: str
+    labels: tuple[str, ...]
+    help: str
+
+
+# Families that only exist once their producer registered its callback (the
+# Redis bus adds the ``liqmon_bus_*`` ones). Listed here so the dashboards,
+# rules and docs/metrics.md can be checked against one catalogue.
+SCRAPE_FAMILIES: Final = (
+    ScrapeFamily(
+        "liqmon_feed_seconds_since_last_message", "gauge", ("venue",),
+        "Seconds since the last frame from a venue (computed at scrape time).",
+    ),
+    ScrapeFamily(
+        "liqmon_bus_stream_length", "gauge", ("stream",),
+        "Entries in a bus stream (XLEN, count), read at scrape time.",
+    ),
+    ScrapeFamily(
+        "liqmon_bus_pending_entries", "gauge", ("stream", "group"),
+        "Entries delivered to a consumer group but not acknowledged yet (count), read at scrape time.",
+    ),
+    ScrapeFamily(
+        "liqmon_bus_lag_entries", "gauge", ("stream", "group"),
+        "Entries not yet delivered to a consumer group (count), read at scrape time.",
+    ),
+)

@@ -12,10 +12,10 @@ import asyncio
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from monitor.alerts.model import Alert
-from monitor.events import Event
+from monitor.events import Event, Gap
 
 T = TypeVar("T", Event, Alert)
 
@@ -23,6 +23,15 @@ T = TypeVar("T", Event, Alert)
 def shard_of(base: str, shard_count: int) -> int:
     """Stable shard of an asset: CRC-32 of its name modulo ``shard_count``."""
     return zlib.crc32(base.encode()) % shard_count
+
+
+def target_shards(event: Event, shard_count: int) -> Sequence[int]:
+    """Shards an event goes to: its asset's shard; a gap goes to its assets' shards, or all when empty."""
+    if isinstance(event, Gap):
+        if not event.bases:
+            return range(shard_count)
+        return sorted({shard_of(b, shard_count) for b in event.bases})
+    return (shard_of(event.base, shard_count),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +100,27 @@ class Bus(Protocol):
 
     async def close(self) -> None:
         """Release connections. Idempotent."""
+
+
+class OverflowLog:
+    """Rate-limited warning for events dropped from a full buffer (one line per ``interval`` seconds)."""
+
+    def __init__(self, logger: Any, what: str, *, interval: float = 10.0) -> None:
+        self._logger = logger
+        self._what = what
+        self._interval = interval
+        self._dropped = 0
+        self._last = -interval
+
+    def dropped(self, count: int, now: float) -> None:
+        """Note ``count`` dropped events at monotonic time ``now``; log when the interval has passed."""
+        self._dropped += count
+        if now - self._last >= self._interval:
+            self._logger.warning(
+                "bus buffer full, dropping oldest events",
+                buffer=self._what,
+                dropped=self._dropped,
+                hint="consumers or Redis cannot keep up; see liqmon_bus_overflow_total",
+            )
+            self._dropped = 0
+            self._last = now

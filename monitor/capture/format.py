@@ -15,7 +15,6 @@ number and counted in ``liqmon_capture_malformed_lines_total``.
 from __future__ import annotations
 
 import gzip
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,15 +53,16 @@ class CaptureRecord:
 
 def _open_text(path: Path, mode: str) -> IO[str]:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, mode.replace("t", "") + "b"), encoding="utf-8")  # type: ignore[arg-type]
+        handle: IO[str] = gzip.open(path, "wt" if "w" in mode else "rt", encoding="utf-8")
+        return handle
     return path.open(mode, encoding="utf-8")
 
 
 def parse_line(line: str | bytes, line_no: int) -> CaptureRecord:
-    """Parse one capture line; raises ``ValueError`` naming what is wrong."""
+    """Parse one capture line; raises ``ValueError``/``TypeError`` naming what is wrong."""
     obj = orjson.loads(line)
     if not isinstance(obj, dict):
-        raise ValueError("line is not a JSON object")
+        raise TypeError("line is not a JSON object")
     recv_ms, venue = obj.get("recv_ms"), obj.get("venue")
     if not isinstance(recv_ms, int) or isinstance(recv_ms, bool) or recv_ms < 0:
         raise ValueError(f"recv_ms must be integer epoch milliseconds, got {recv_ms!r}")
@@ -79,7 +79,9 @@ def parse_line(line: str | bytes, line_no: int) -> CaptureRecord:
     return CaptureRecord(recv_ms=recv_ms, venue=venue, line_no=line_no, **fields)
 
 
-def iter_records(stream: IO[str], *, source: str = "<stream>", metrics: Metrics | None = None) -> Iterator[CaptureRecord]:
+def iter_records(
+    stream: IO[str], *, source: str = "<stream>", metrics: Metrics | None = None
+) -> Iterator[CaptureRecord]:
     """Records from an open text stream; malformed lines are logged, counted and skipped."""
     counter = (metrics or default_metrics()).capture_malformed
     for line_no, line in enumerate(stream, start=1):
@@ -87,7 +89,7 @@ def iter_records(stream: IO[str], *, source: str = "<stream>", metrics: Metrics 
             continue
         try:
             yield parse_line(line, line_no)
-        except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+        except (ValueError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
             counter.inc()
             log.warning("capture_line_skipped", file=source, line=line_no, error=str(exc))
 

@@ -56,6 +56,8 @@ class Connection:
     symbols: tuple[str, ...] = ()
     bases: tuple[str, ...] = ()
     label: str = ""
+    # Extra HTTP headers for the opening handshake (Gate: ``X-Gate-Size-Decimal: 1``).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

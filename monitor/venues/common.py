@@ -8,7 +8,7 @@ All of them raise :class:`~monitor.errors.ParseError` with a bounded ``reason``
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import orjson
@@ -84,3 +84,42 @@ def split_symbol(symbol: str) -> tuple[str, str]:
 def is_usd(quote: str) -> bool:
     """True for quotes counted as 1 USD (USD, USDT, USDC, ...)."""
     return quote.upper() in USD_QUOTES
+
+
+def text(value: Any, name: str) -> str:
+    """A non-empty string, else ParseError(reason="value") naming the field."""
+    if not isinstance(value, str) or not value:
+        raise ParseError(f"{name}: expected a non-empty string, got {value!r:.80}", reason="value")
+    return value
+
+
+def items(value: Any, name: str) -> list[Any]:
+    """A JSON array, else ParseError(reason="schema") naming the field."""
+    if not isinstance(value, list):
+        raise ParseError(f"{name}: expected an array, got {type(value).__name__}", reason="schema")
+    return value
+
+
+def url_join(base: str, path: str) -> str:
+    """``base`` followed by ``path``, unless ``base`` already ends with it (overrides may be full URLs)."""
+    trimmed = base.rstrip("/")
+    return trimmed if trimmed.endswith(path) else trimmed + path
+
+
+def chunked(names: Sequence[str], max_count: int, max_chars: int | None = None) -> list[list[str]]:
+    """Split ``names`` in order into groups of at most ``max_count`` names and, when given,
+    ``max_chars`` characters of JSON-encoded array text (each name costs its length plus 3)."""
+    groups: list[list[str]] = []
+    current: list[str] = []
+    size = 2
+    for name in names:
+        cost = len(name) + 3
+        full = len(current) >= max_count or (max_chars is not None and size + cost > max_chars)
+        if current and full:
+            groups.append(current)
+            current, size = [], 2
+        current.append(name)
+        size += cost
+    if current:
+        groups.append(current)
+    return groups

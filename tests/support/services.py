@@ -74,9 +74,23 @@ class RedisServer:
         if binary is None:
             raise RuntimeError("redis-server is not installed: apt-get install redis-server (.ci/run does this)")
         args = [
-            binary, "--port", str(self.port), "--bind", HOST, "--dir", str(self.workdir),
-            "--save", "", "--appendonly", "yes" if self.appendonly else "no",
-            "--protected-mode", "no", "--daemonize", "no", "--logfile", str(self.workdir / "redis.log"),
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            HOST,
+            "--dir",
+            str(self.workdir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--protected-mode",
+            "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.workdir / "redis.log"),
         ]
         if self.password:
             args += ["--requirepass", self.password]
@@ -91,7 +105,7 @@ class RedisServer:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             reply = self.command("PING")
-            if reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH"):
+            if reply.startswith((b"+PONG", b"-NOAUTH")):
                 return
             time.sleep(0.02)
         raise TimeoutError("redis-server did not finish loading")
@@ -103,9 +117,7 @@ class RedisServer:
         )
         if self.password:
             auth = ("AUTH", self.password)
-            payload = (
-                f"*2\r\n$4\r\nAUTH\r\n${len(auth[1])}\r\n{auth[1]}\r\n".encode() + payload
-            )
+            payload = f"*2\r\n$4\r\nAUTH\r\n${len(auth[1])}\r\n{auth[1]}\r\n".encode() + payload
         with socket.create_connection((HOST, self.port), timeout=5) as sock:
             sock.sendall(payload)
             data = sock.recv(65536)

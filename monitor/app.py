@@ -1,0 +1,324 @@
+"""The composition root: settings → bus → roles → one TaskGroup → ordered shutdown.
+
+Roles: ``collect`` (venue adapters, or a capture source for replay),
+``detect`` (detector runner) and ``alert`` (dispatcher). ``liqmon run`` runs
+all three in one process; the scaled-out commands run one each over Redis.
+
+Shutdown is ordered and bounded by ``app.shutdown_timeout_s``: on SIGTERM or
+SIGINT (or when a replay source is exhausted) intake stops first, the bus
+publish buffer is flushed, then the detectors drain what is readable and stop,
+then the dispatcher finishes its in-flight deliveries, then the metrics server
+and the bus close, and the process exits 0. Whatever is still running at the
+deadline is cancelled (and logged). An unexpected exception in any task
+cancels the others and the process exits 1 with the error logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+from monitor.alerts.model import Alert
+from monitor.bus.base import Bus
+from monitor.capture.format import CaptureRecord, CaptureWriter
+from monitor.capture.replay import CaptureDecoder
+from monitor.events import Event
+from monitor.logs import get_logger
+from monitor.metrics import Metrics, default_metrics
+from monitor.settings import Settings
+
+log = get_logger(__name__)
+
+ROLES: Final = frozenset({"collect", "detect", "alert"})
+
+EventTap = Callable[[Sequence[Event]], None]
+AlertTap = Callable[[Alert], None]
+
+
+class Stage(Protocol):
+    """Anything the application runs until a stop event is set."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+def consumer_name(settings: Settings) -> str:
+    """The consumer name of this process in the Redis consumer groups."""
+    return settings.bus.consumer_name or f"{socket.gethostname()}-{os.getpid()}"
+
+
+class TappedBus:
+    """A bus wrapper that shows every published event and alert to observers (replay output, the demo view)."""
+
+    def __init__(self, inner: Bus, event_taps: Iterable[EventTap], alert_taps: Iterable[AlertTap]) -> None:
+        self._inner = inner
+        self._event_taps = tuple(event_taps)
+        self._alert_taps = tuple(alert_taps)
+        self.shard_count = inner.shard_count
+
+    def publish(self, events: Sequence[Event]) -> None:
+        """Publish, then show the events to the taps."""
+        self._inner.publish(events)
+        for tap in self._event_taps:
+            tap(events)
+
+    async def publish_alert(self, alert: Alert) -> None:
+        """Publish, then show the alert to the taps."""
+        await self._inner.publish_alert(alert)
+        for tap in self._alert_taps:
+            tap(alert)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class CaptureSource:
+    """Replays a capture through the real parsers into the bus (the ``collect`` role of ``liqmon replay``).
+
+    ``speed`` None replays as fast as the pipeline takes it (back-pressured by
+    the bus backlog); a number paces records by their ``recv_ms`` at that
+    multiple of real time.
+    """
+
+    BACKLOG_LIMIT: Final = 20_000
+
+    def __init__(
+        self,
+        records: Iterable[CaptureRecord],
+        bus: Bus,
+        metrics: Metrics,
+        *,
+        speed: float | None = None,
+        decoder: CaptureDecoder | None = None,
+        hold: bool = False,
+    ) -> None:
+        self.records = records
+        self.hold = hold
+        self.bus = bus
+        self.metrics = metrics
+        self.speed = speed
+        self.decoder = decoder or CaptureDecoder(metrics=metrics)
+        self.published = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish the capture's events until it ends or ``stop`` is set."""
+        loop = asyncio.get_running_loop()
+        first_ms: int | None = None
+        started = loop.time()
+        for count, record in enumerate(self.records):
+            if stop.is_set():
+                log.info("replay_interrupted", records=count)
+                return
+            if self.speed is not None:
+                first_ms = record.recv_ms if first_ms is None else first_ms
+                due = started + (record.recv_ms - first_ms) / 1000 / self.speed
+                if due > loop.time():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), due - loop.time())
+            events = self.decoder.decode(record)
+            if events:
+                self.metrics.observe_events(events)
+                self.bus.publish(events)
+                self.published += len(events)
+            if count % 256 == 0:
+                await self._backpressure(stop)
+        log.info("replay_finished", frames=self.decoder.frames, events=self.published)
+        if self.hold:
+            await stop.wait()
+
+    async def _backpressure(self, stop: asyncio.Event) -> None:
+        backlog = getattr(self.bus, "backlog", None)
+        await asyncio.sleep(0)
+        # Let the detectors catch up: a replay must not overflow the bounded bus. Polling the
+        # backlog is deliberate; the bus interface has no "drained below N" notification.
+        while callable(backlog) and backlog() > self.BACKLOG_LIMIT and not stop.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.002)
+
+
+class Application:
+    """Runs the configured roles of liqmon in one asyncio TaskGroup."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        roles: Iterable[str] = ROLES,
+        metrics: Metrics | None = None,
+        bus: Bus | None = None,
+        source: Iterable[CaptureRecord] | None = None,
+        speed: float | None = None,
+        capture_out: Path | None = None,
+        event_taps: Iterable[EventTap] = (),
+        alert_taps: Iterable[AlertTap] = (),
+        serve_metrics: bool | None = None,
+        hold: bool = False,
+    ) -> None:
+        unknown = set(roles) - ROLES
+        if unknown:
+            raise ValueError(f"unknown roles {sorted(unknown)}; known: {sorted(ROLES)}")
+        self.settings = settings
+        self.roles = frozenset(roles)
+        self.metrics = metrics or default_metrics()
+        self._bus = bus
+        self._source = source
+        self._speed = speed
+        self._hold = hold
+        self._capture_out = capture_out
+        self._event_taps = tuple(event_taps)
+        self._alert_taps = tuple(alert_taps)
+        self._serve_metrics = settings.metrics.enabled if serve_metrics is None else serve_metrics
+        self._stop = asyncio.Event()
+        self.metrics_port: int | None = None
+        self.metrics_started = asyncio.Event()
+        self.collector: Any = None
+        self.replay: CaptureSource | None = None
+
+    def request_stop(self) -> None:
+        """Begin the ordered shutdown (what SIGTERM/SIGINT do)."""
+        if not self._stop.is_set():
+            log.info("shutdown_requested")
+        self._stop.set()
+
+    async def run(self, *, install_signals: bool = True) -> int:
+        """Run until stopped; 0 after a clean (possibly deadline-cut) shutdown, 1 after a crash."""
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop)
+        crashed = False
+        try:
+            await self._run()
+        except* Exception as group:
+            crashed = True
+            for exc in group.exceptions:
+                log.error("task_crashed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+        finally:
+            if install_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+        return 1 if crashed else 0
+
+    async def _run(self) -> None:
+        from monitor.bus.factory import create_bus
+
+        inner = self._bus or create_bus(self.settings.bus, self.metrics)
+        bus: Bus = (
+            TappedBus(inner, self._event_taps, self._alert_taps) if (self._event_taps or self._alert_taps) else inner
+        )
+        capture = CaptureWriter(self._capture_out) if self._capture_out else None
+        stops = {name: asyncio.Event() for name in ("intake", "detect", "alert", "metrics", "bus")}
+        try:
+            async with asyncio.TaskGroup() as group:
+                bus_task = group.create_task(inner.run(stops["bus"]), name="bus")
+                tasks: dict[str, asyncio.Task[None]] = {"bus": bus_task}
+                intake = self._intake(bus, capture)
+                if intake is not None:
+                    tasks["intake"] = group.create_task(intake.run(stops["intake"]), name="intake")
+                if "detect" in self.roles:
+                    tasks["detect"] = group.create_task(self._detector(bus).run(stops["detect"]), name="detect")
+                if "alert" in self.roles:
+                    tasks["alert"] = group.create_task(self._dispatcher(bus).run(stops["alert"]), name="alert")
+                if self._serve_metrics:
+                    tasks["metrics"] = group.create_task(self._serve(bus, stops["metrics"]), name="metrics")
+                group.create_task(self._supervise(inner, tasks, stops), name="supervisor")
+        finally:
+            if capture is not None:
+                capture.close()
+            await inner.close()
+
+    def _intake(self, bus: Bus, capture: CaptureWriter | None) -> Stage | None:
+        if "collect" not in self.roles:
+            return None
+        if self._source is not None:
+            self.replay = CaptureSource(self._source, bus, self.metrics, speed=self._speed, hold=self._hold)
+            return self.replay
+        from monitor.venues.collector import Collector
+
+        collector: Stage = Collector(self.settings, bus, self.metrics, capture=capture)
+        self.collector = collector
+        return collector
+
+    def _detector(self, bus: Bus) -> Stage:
+        from monitor.detectors.runner import DetectorRunner
+
+        return DetectorRunner(self.settings.detectors, bus, self.metrics, consumer=consumer_name(self.settings))
+
+    def _dispatcher(self, bus: Bus) -> Stage:
+        from monitor.alerts.dispatcher import Dispatcher
+
+        return Dispatcher(self.settings.alerts, bus, self.metrics, consumer=consumer_name(self.settings))
+
+    async def _serve(self, bus: Bus, stop: asyncio.Event) -> None:
+        from monitor.metrics_server import MetricsServer
+
+        async def readiness() -> dict[str, bool]:
+            checks = {"bus": await bus.ping()}
+            if self.collector is not None:
+                checks["feeds"] = bool(self.collector.ready())
+            return checks
+
+        server = MetricsServer(self.settings.metrics, self.metrics, readiness)
+        await server.start()
+        self.metrics_port = server.port
+        self.metrics_started.set()
+        log.info("metrics_serving", host=self.settings.metrics.host, port=server.port)
+        await server.run(stop)
+
+    async def _supervise(self, bus: Bus, tasks: dict[str, asyncio.Task[None]], stops: dict[str, asyncio.Event]) -> None:
+        """Wait for a stop request (or the end of a replay), then shut down stage by stage."""
+        intake = tasks.get("intake")
+        stop_wait: asyncio.Future[Any] = asyncio.ensure_future(self._stop.wait())
+        waiters: list[asyncio.Future[Any]] = [stop_wait] if intake is None else [stop_wait, intake]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+        self._stop.set()
+        timeout = self.settings.app.shutdown_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._stop_stage("intake", tasks, stops)
+                if not await bus.flush(max(0.0, deadline - loop.time())):
+                    log.warning("shutdown_flush_incomplete", hint="events still buffered for Redis were not written")
+                await self._stop_stage("detect", tasks, stops)
+                await self._stop_stage("alert", tasks, stops)
+        except TimeoutError:
+            unfinished = [name for name, task in tasks.items() if not task.done() and name not in ("bus", "metrics")]
+            log.warning("shutdown_deadline", seconds=timeout, cancelled=unfinished)
+        finally:
+            for name in ("intake", "detect", "alert"):
+                task = tasks.get(name)
+                if task is not None and not task.done():
+                    task.cancel()
+            stops["metrics"].set()
+            stops["bus"].set()
+        log.info("shutdown_complete")
+
+    @staticmethod
+    async def _stop_stage(name: str, tasks: dict[str, asyncio.Task[None]], stops: dict[str, asyncio.Event]) -> None:
+        stops[name].set()
+        task = tasks.get(name)
+        if task is not None:
+            await asyncio.wait([task])
+
+
+def run_roles(settings: Settings, roles: Iterable[str], **kwargs: Any) -> int:
+    """Run the given roles until SIGTERM/SIGINT; the process exit code."""
+    return run_async(Application(settings, roles=roles, **kwargs).run())
+
+
+def run_async(main: Coroutine[Any, Any, int]) -> int:
+    """Run a coroutine on uvloop when available (measurably faster for websocket/Redis I/O)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.run(main)
+    return int(uvloop.run(main))
+
+
+__all__ = ["ROLES", "Application", "CaptureSource", "TappedBus", "consumer_name", "run_roles"]

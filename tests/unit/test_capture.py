@@ -1,0 +1,69 @@
+"""Capture files: round trip (plain and gzip), malformed lines skipped with their line number."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from monitor.capture.format import CaptureRecord, CaptureWriter, read_capture
+from monitor.errors import CaptureError
+from monitor.metrics import Metrics
+
+
+@pytest.mark.parametrize("name", ["cap.jsonl", "cap.jsonl.gz"])
+def test_round_trip(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    frame = '{"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL"}}'
+    with CaptureWriter(path) as writer:
+        writer.frame("binance", 1, frame)
+        writer.frame("binance", 2, '{"openInterest":"10659.509"}', rest="/fapi/v1/openInterest?symbol=BTCUSDT")
+        writer.frame("okx", 3, '{"data":[]}', meta="/api/v5/public/instruments?instType=SWAP")
+        writer.gap("bybit", 4, "disconnect")
+    records = list(read_capture(path))
+    assert [r.recv_ms for r in records] == [1, 2, 3, 4]
+    assert records[0].frame == frame
+    assert records[1].rest == "/fapi/v1/openInterest?symbol=BTCUSDT"
+    assert records[2].meta == "/api/v5/public/instruments?instType=SWAP"
+    assert records[3].gap == "disconnect"
+    assert records[3].frame is None
+    if name.endswith(".gz"):
+        with gzip.open(path, "rt") as handle:
+            assert handle.readline().startswith('{"recv_ms":1,')
+
+
+def test_malformed_lines_are_skipped_logged_and_counted(tmp_path: Path, metrics: Metrics) -> None:
+    path = tmp_path / "cap.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                '{"recv_ms": 1, "venue": "okx", "frame": "a"}',
+                "{not json",
+                '{"recv_ms": "soon", "venue": "okx", "frame": "b"}',
+                '{"recv_ms": 2, "venue": "okx"}',
+                "[1,2]",
+                '{"recv_ms": 3, "venue": "okx", "frame": "c", "note": "unknown keys are ignored"}',
+            ]
+        ),
+        encoding="utf-8",
+    )
+    with capture_logs() as logs:
+        records = list(read_capture(path, metrics=metrics))
+    assert [r.frame for r in records] == ["a", "c"]
+    assert [r.line_no for r in records] == [1, 6]
+    skipped = [entry for entry in logs if entry["event"] == "capture_line_skipped"]
+    assert [entry["line"] for entry in skipped] == [2, 3, 4, 5]
+    assert "recv_ms must be integer" in skipped[1]["error"]
+    assert metrics.registry.get_sample_value("liqmon_capture_malformed_lines_total") == 4
+
+
+def test_missing_file_is_a_capture_error(tmp_path: Path) -> None:
+    with pytest.raises(CaptureError, match="cannot open capture"):
+        list(read_capture(tmp_path / "nope.jsonl"))
+
+
+def test_record_json_omits_absent_fields() -> None:
+    line = CaptureRecord(recv_ms=5, venue="gate", gap="planned").to_json()
+    assert line == b'{"recv_ms":5,"venue":"gate","gap":"planned"}'

@@ -1,0 +1,182 @@
+"""Event model validation and the orjson codec round trip."""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.alerts.model import Alert
+from monitor.bus.codec import decode, decode_alert, encode, encode_alert
+from monitor.errors import InvalidEvent
+from monitor.events import Funding, Gap, Liquidation, OpenInterest, canonical_base, rate_8h, stable_id
+
+COMMON = {
+    "id": "e1",
+    "venue": "binance",
+    "symbol": "BTCUSDT",
+    "base": "BTC",
+    "quote": "USDT",
+    "contract": "linear",
+    "ts_ms": 1738771200123,
+    "recv_ms": 1738771200150,
+}
+
+
+def liquidation(**changes: object) -> Liquidation:
+    fields = {**COMMON, "side": "long", "price": 9910.0, "qty_base": 0.014, "notional_usd": 138.74, **changes}
+    return Liquidation(**fields)  # type: ignore[arg-type]
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        ("field", "value", "message"),
+        [
+            ("price", math.nan, "price must be finite"),
+            ("price", math.inf, "price must be finite"),
+            ("qty_base", -1.0, "qty_base must not be negative"),
+            ("notional_usd", -5.0, "notional_usd must not be negative"),
+            ("side", "sell", "side must be 'long' or 'short'"),
+            ("contract", "quanto", "contract must be 'linear' or 'inverse'"),
+            ("ts_ms", -1, "ts_ms must be a non-negative integer"),
+            ("ts_ms", 1.5, "ts_ms must be a non-negative integer"),
+            ("id", "", "empty id"),
+            ("price", "100", "price must be a number"),
+        ],
+    )
+    def test_bad_liquidation_fields_are_rejected_by_name(self, field: str, value: object, message: str) -> None:
+        with pytest.raises(InvalidEvent, match=message):
+            liquidation(**{field: value})
+
+    def test_unknown_notional_is_allowed_as_null(self) -> None:
+        assert liquidation(notional_usd=None).notional_usd is None
+
+    def test_funding_rate_may_be_negative_but_not_nan(self) -> None:
+        ok = Funding(**COMMON, rate=-0.0002, interval_h=8.0, rate_8h=-0.0002)  # type: ignore[arg-type]
+        assert ok.rate == -0.0002
+        with pytest.raises(InvalidEvent, match="rate must be finite"):
+            Funding(**COMMON, rate=math.nan, interval_h=8.0, rate_8h=0.0)  # type: ignore[arg-type]
+        with pytest.raises(InvalidEvent, match="interval_h must be positive"):
+            Funding(**COMMON, rate=0.0001, interval_h=0.0, rate_8h=0.0)  # type: ignore[arg-type]
+
+    def test_open_interest_must_not_be_negative(self) -> None:
+        with pytest.raises(InvalidEvent, match="oi_base must not be negative"):
+            OpenInterest(**COMMON, oi_base=-3.0, oi_usd=None)  # type: ignore[arg-type]
+
+    def test_events_are_immutable(self) -> None:
+        event = liquidation()
+        with pytest.raises(AttributeError):
+            event.price = 1.0  # type: ignore[misc]
+
+
+def test_helpers() -> None:
+    assert canonical_base("xbt") == "BTC"
+    assert canonical_base("eth") == "ETH"
+    assert rate_8h(0.0001, 1.0) == pytest.approx(0.0008)  # hourly × 8
+    assert rate_8h(0.0004, 8.0) == pytest.approx(0.0004)
+    assert stable_id("a", 1) == stable_id("a", 1) != stable_id("a", 2)
+
+
+finite = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
+signed = st.floats(min_value=-1, max_value=1, allow_nan=False, allow_infinity=False)
+millis = st.integers(min_value=0, max_value=2**53)
+text = st.text(min_size=1, max_size=20)
+common = st.fixed_dictionaries(
+    {
+        "id": text,
+        "venue": st.sampled_from(["binance", "okx", "bitmex"]),
+        "symbol": text,
+        "base": text,
+        "quote": st.sampled_from(["USDT", "USD", "USDC"]),
+        "contract": st.sampled_from(["linear", "inverse"]),
+        "ts_ms": millis,
+        "recv_ms": millis,
+    }
+)
+events = st.one_of(
+    st.builds(
+        lambda c, side, p, q, n: Liquidation(**c, side=side, price=p, qty_base=q, notional_usd=n),
+        common,
+        st.sampled_from(["long", "short"]),
+        finite,
+        finite,
+        st.none() | finite,
+    ),
+    st.builds(
+        lambda c, r, i, nf, mp: Funding(**c, rate=r, interval_h=i, rate_8h=rate_8h(r, i), next_funding_ms=nf, mark_price=mp),
+        common,
+        signed,
+        st.sampled_from([1.0, 4.0, 8.0]),
+        st.none() | millis,
+        st.none() | finite,
+    ),
+    st.builds(lambda c, b, u: OpenInterest(**c, oi_base=b, oi_usd=u), common, finite, st.none() | finite),
+    st.builds(
+        lambda i, v, t, bases: Gap(id=i, venue=v, reason="disconnect", ts_ms=t, recv_ms=t, bases=bases),
+        text,
+        text,
+        millis,
+        st.tuples(text) | st.just(()),
+    ),
+)
+
+
+@given(events)
+def test_codec_round_trip(event: Liquidation | Funding | OpenInterest | Gap) -> None:
+    assert decode(encode(event)) == event
+
+
+class TestDecodeRejects:
+    def test_nan_written_as_null_for_a_required_number(self) -> None:
+        data = orjson.loads(encode(liquidation()))
+        data["price"] = None
+        with pytest.raises(InvalidEvent, match="price must be a number"):
+            decode(orjson.dumps(data))
+
+    def test_unknown_kind(self) -> None:
+        with pytest.raises(InvalidEvent, match="unknown event kind 'trade'"):
+            decode(b'{"kind": "trade"}')
+
+    def test_missing_and_extra_fields(self) -> None:
+        data = orjson.loads(encode(liquidation()))
+        del data["side"]
+        with pytest.raises(InvalidEvent, match="missing or unexpected fields"):
+            decode(orjson.dumps(data))
+        data = orjson.loads(encode(liquidation()))
+        data["colour"] = "red"
+        with pytest.raises(InvalidEvent, match="missing or unexpected fields"):
+            decode(orjson.dumps(data))
+
+    def test_not_json(self) -> None:
+        with pytest.raises(InvalidEvent, match="not valid JSON"):
+            decode(b"{nope")
+        with pytest.raises(InvalidEvent, match="JSON object"):
+            decode(b"[1, 2]")
+
+
+def test_encoded_field_names_are_the_wire_contract() -> None:
+    data = orjson.loads(encode(liquidation()))
+    assert set(data) == {*COMMON, "kind", "side", "price", "qty_base", "notional_usd"}
+    assert data["kind"] == "liquidation"
+
+
+def test_alert_round_trip_and_validation() -> None:
+    alert = Alert(
+        id="a1",
+        kind="liquidation_cascade",
+        status="firing",
+        severity="warning",
+        base="BTC",
+        venue=None,
+        direction="long",
+        started_ms=1,
+        ts_ms=2,
+        summary="BTC long liquidations",
+        values={"window_usd": 1.5e7},
+    )
+    assert decode_alert(encode_alert(alert)) == alert
+    with pytest.raises(InvalidEvent, match="severity"):
+        Alert(**{**orjson.loads(encode_alert(alert)), "severity": "page"})

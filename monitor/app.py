@@ -121,6 +121,8 @@ class CaptureSource:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), due - loop.time())
             events = self.decoder.decode(record)
+            if record.frame is not None and record.meta is None:
+                self.metrics.message_received(record.venue, events[0].kind if events else "control")
             if events:
                 self.metrics.observe_events(events)
                 self.bus.publish(events)

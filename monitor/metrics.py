@@ -51,7 +51,9 @@ class Metrics:
         self.assets = frozenset(a.upper() for a in assets)
         r = self.registry
 
-        Info("liqmon_build", "Version of the running liqmon.", registry=r).info({"version": __version__})
+        Info("liqmon_build", "Version of the running liqmon (value always 1).", registry=r).info(
+            {"version": __version__}
+        )
 
         # Feeds (venue adapters).
         self.feed_connected = Gauge(
@@ -59,23 +61,25 @@ class Metrics:
         )
         self.feed_messages = Counter(
             "liqmon_feed_messages_total",
-            "Frames received from a venue, by channel (liquidation, funding, open_interest, control).",
+            "Frames received from a venue (count), by channel (liquidation, funding, open_interest, control).",
             ["venue", "channel"],
             registry=r,
         )
         self.feed_reconnects = Counter(
             "liqmon_feed_reconnects_total",
-            "Reconnections to a venue, by reason (closed, error, stale, planned, rejected).",
+            "Reconnections to a venue (count), by reason (closed, error, stale, planned, rejected).",
             ["venue", "reason"],
             registry=r,
         )
         self.feed_gaps = Counter(
-            "liqmon_feed_gaps_total", "Gap markers emitted: data may be missing (one per disconnect).", ["venue"],
+            "liqmon_feed_gaps_total",
+            "Gap markers emitted (count): data may be missing (one per disconnect).",
+            ["venue"],
             registry=r,
         )
         self.feed_parse_errors = Counter(
             "liqmon_feed_parse_errors_total",
-            "Frames liqmon could not normalize, by reason (json, schema, value, unknown_channel, ...).",
+            "Frames liqmon could not normalize (count), by reason (json, schema, value, unknown_channel, ...).",
             ["venue", "reason"],
             registry=r,
         )
@@ -87,49 +91,65 @@ class Metrics:
         )
         self.feed_duplicates = Counter(
             "liqmon_feed_duplicates_dropped_total",
-            "Events dropped as duplicates of an id already seen (overlapping planned reconnects).",
+            "Events dropped as duplicates of an id already seen (count; overlapping planned reconnects).",
             ["venue"],
             registry=r,
         )
         self.unknown_contract = Counter(
             "liqmon_unknown_contract_total",
-            "Events whose instrument has no known contract size; their notional is null.",
+            "Events whose instrument has no known contract size (count); their notional is null.",
             ["venue"],
             registry=r,
         )
         self.rest_weight_used = Gauge(
-            "liqmon_rest_weight_used", "REST request weight used in the venue's current window (units).", ["venue"],
+            "liqmon_rest_weight_used",
+            "REST request weight used in the venue's current window (units).",
+            ["venue"],
             registry=r,
         )
         self.rest_requests = Counter(
-            "liqmon_rest_requests_total", "REST polls made, by HTTP status class (2xx, 4xx, 429, 418, 5xx, error).",
+            "liqmon_rest_requests_total",
+            "REST polls made (count), by HTTP status class (2xx, 4xx, 429, 418, 5xx, error).",
             ["venue", "status"],
             registry=r,
         )
         self.events = Counter(
-            "liqmon_events_total", "Normalized events produced, by venue and kind.", ["venue", "kind"], registry=r
+            "liqmon_events_total",
+            "Normalized events produced (count), by venue and kind.",
+            ["venue", "kind"],
+            registry=r,
         )
 
         # Market data.
         self.liquidations = Counter(
-            "liqmon_liquidations_total", "Liquidations seen, by venue, asset and liquidated position side.",
-            ["venue", "base", "side"], registry=r,
+            "liqmon_liquidations_total",
+            "Liquidations seen (count), by venue, asset and liquidated position side.",
+            ["venue", "base", "side"],
+            registry=r,
         )
         self.liquidated_usd = Counter(
-            "liqmon_liquidated_notional_usd_total", "Liquidated notional in USD, by venue, asset and position side.",
-            ["venue", "base", "side"], registry=r,
+            "liqmon_liquidated_notional_usd_total",
+            "Liquidated notional in USD, by venue, asset and position side.",
+            ["venue", "base", "side"],
+            registry=r,
         )
         self.funding_rate = Gauge(
-            "liqmon_funding_rate", "Latest funding rate as a fraction per funding interval.", ["venue", "base"],
+            "liqmon_funding_rate",
+            "Latest funding rate as a fraction per funding interval.",
+            ["venue", "base"],
             registry=r,
         )
         self.funding_rate_8h = Gauge(
-            "liqmon_funding_rate_8h", "Latest funding rate normalized to 8 hours (fraction).", ["venue", "base"],
+            "liqmon_funding_rate_8h",
+            "Latest funding rate normalized to 8 hours (fraction).",
+            ["venue", "base"],
             registry=r,
         )
         self.open_interest_base = Gauge(
-            "liqmon_open_interest_base", "Open interest in base-asset units (one side of the book).",
-            ["venue", "base"], registry=r,
+            "liqmon_open_interest_base",
+            "Open interest in base-asset units (one side of the book).",
+            ["venue", "base"],
+            registry=r,
         )
         self.open_interest_usd = Gauge(
             "liqmon_open_interest_usd", "Open interest in USD.", ["venue", "base"], registry=r
@@ -140,64 +160,81 @@ class Metrics:
 
         # Bus.
         self.bus_published = Counter(
-            "liqmon_bus_published_total", "Entries written to the bus, by stream (events, alerts).", ["stream"],
+            "liqmon_bus_published_total",
+            "Entries written to the bus (count), by stream (events, alerts).",
+            ["stream"],
             registry=r,
         )
         self.bus_consumed = Counter(
-            "liqmon_bus_consumed_total", "Entries read from the bus, by stream (events, alerts).", ["stream"],
+            "liqmon_bus_consumed_total",
+            "Entries read from the bus (count), by stream (events, alerts).",
+            ["stream"],
             registry=r,
         )
         self.bus_buffered = Gauge(
             "liqmon_bus_buffered_events", "Events held in memory waiting for Redis (count).", registry=r
         )
         self.bus_overflow = Counter(
-            "liqmon_bus_overflow_total", "Events dropped because the bounded publish buffer was full.", registry=r
+            "liqmon_bus_overflow_total",
+            "Events dropped because the bounded publish buffer was full (count).",
+            registry=r,
         )
         self.bus_resets = Counter(
             "liqmon_bus_stream_resets_total",
-            "Consumer groups recreated after Redis lost them (restart without persistence): data was lost.",
+            "Consumer groups recreated after Redis lost them (count; restart without persistence): data was lost.",
             registry=r,
         )
         self.bus_claimed = Counter(
-            "liqmon_bus_claimed_total", "Pending entries claimed from dead consumers (XAUTOCLAIM).", registry=r
+            "liqmon_bus_claimed_total", "Pending entries claimed from dead consumers (count, XAUTOCLAIM).", registry=r
         )
         self.bus_redis_up = Gauge(
-            "liqmon_bus_redis_up", "1 when the last Redis command succeeded, 0 while Redis is unreachable.",
+            "liqmon_bus_redis_up",
+            "1 when the last Redis command succeeded, 0 while Redis is unreachable.",
             registry=r,
         )
         self.bus_write_seconds = Histogram(
-            "liqmon_bus_write_seconds", "Time to write one batch to Redis (seconds).", registry=r,
+            "liqmon_bus_write_seconds",
+            "Time to write one batch to Redis (seconds).",
+            registry=r,
             buckets=LATENCY_BUCKETS,
         )
         self.bus_invalid = Counter(
             "liqmon_bus_invalid_entries_total",
-            "Stream entries acknowledged and skipped, by stream (events, alerts) and reason (trimmed, decode).",
-            ["stream", "reason"], registry=r,
+            "Stream entries acknowledged and skipped (count), by stream (events, alerts) and reason (trimmed, decode).",
+            ["stream", "reason"],
+            registry=r,
         )
 
         # Detectors.
         self.detector_events = Counter(
-            "liqmon_detector_events_total", "Events handled by the detectors, by outcome (processed, duplicate, late).",
-            ["outcome"], registry=r,
+            "liqmon_detector_events_total",
+            "Events handled by the detectors (count), by outcome (processed, duplicate, late).",
+            ["outcome"],
+            registry=r,
         )
         self.detector_state = Gauge(
             "liqmon_detector_state",
             "Detector state per asset: 0 idle, 1 info, 2 warning, 3 critical.",
-            ["kind", "base", "direction"], registry=r,
+            ["kind", "base", "direction"],
+            registry=r,
         )
         self.cascade_window_usd = Gauge(
             "liqmon_cascade_window_notional_usd",
-            "Liquidated USD notional in the cascade detector's short window.",
-            ["base", "direction"], registry=r,
+            "Liquidated notional in the cascade detector's short window (USD).",
+            ["base", "direction"],
+            registry=r,
         )
         self.alerts_raised = Counter(
-            "liqmon_alerts_raised_total", "Alerts emitted by the detectors, by kind, severity and status.",
-            ["kind", "severity", "status"], registry=r,
+            "liqmon_alerts_raised_total",
+            "Alerts emitted by the detectors (count), by kind, severity and status.",
+            ["kind", "severity", "status"],
+            registry=r,
         )
         self.decision_latency = Histogram(
             "liqmon_decision_latency_seconds",
             "Time from the venue's event time to the detector decision (seconds).",
-            registry=r, buckets=LATENCY_BUCKETS,
+            registry=r,
+            buckets=LATENCY_BUCKETS,
         )
         self.shards_owned = Gauge(
             "liqmon_detector_shards_owned", "Event shards this detector process currently owns (count).", registry=r
@@ -206,29 +243,37 @@ class Metrics:
         # Alert delivery.
         self.alerts_delivered = Counter(
             "liqmon_alerts_delivered_total",
-            "Alert deliveries by sink and outcome (delivered, retried, duplicate, gave_up).",
-            ["sink", "outcome"], registry=r,
+            "Alert deliveries (count) by sink and outcome (delivered, retried, duplicate, gave_up).",
+            ["sink", "outcome"],
+            registry=r,
         )
         self.sink_healthy = Gauge(
-            "liqmon_sink_healthy", "1 while a sink delivers, 0 after a permanent error broke it.", ["sink"],
+            "liqmon_sink_healthy",
+            "1 while a sink delivers, 0 after a permanent error broke it.",
+            ["sink"],
             registry=r,
         )
         self.sink_queue = Gauge(
             "liqmon_sink_queue_depth", "Alerts waiting in a sink's queue (count).", ["sink"], registry=r
         )
         self.dead_letters = Counter(
-            "liqmon_alerts_dead_lettered_total", "Deliveries given up and written to the dead-letter stream.",
-            ["sink"], registry=r,
+            "liqmon_alerts_dead_lettered_total",
+            "Deliveries given up and written to the dead-letter stream (count).",
+            ["sink"],
+            registry=r,
         )
         self.delivery_latency = Histogram(
             "liqmon_alert_delivery_latency_seconds",
             "Time from the alert's event time to its delivery by a sink (seconds).",
-            ["sink"], registry=r, buckets=LATENCY_BUCKETS,
+            ["sink"],
+            registry=r,
+            buckets=LATENCY_BUCKETS,
         )
 
         # Capture files.
         self.capture_malformed = Counter(
-            "liqmon_capture_malformed_lines_total", "Capture lines skipped because they were malformed.",
+            "liqmon_capture_malformed_lines_total",
+            "Capture lines skipped because they were malformed (count).",
             registry=r,
         )
 
@@ -336,19 +381,54 @@ class ScrapeFamily:
 # rules and docs/metrics.md can be checked against one catalogue.
 SCRAPE_FAMILIES: Final = (
     ScrapeFamily(
-        "liqmon_feed_seconds_since_last_message", "gauge", ("venue",),
+        "liqmon_feed_seconds_since_last_message",
+        "gauge",
+        ("venue",),
         "Seconds since the last frame from a venue (computed at scrape time).",
     ),
     ScrapeFamily(
-        "liqmon_bus_stream_length", "gauge", ("stream",),
+        "liqmon_bus_stream_length",
+        "gauge",
+        ("stream",),
         "Entries in a bus stream (XLEN, count), read at scrape time.",
     ),
     ScrapeFamily(
-        "liqmon_bus_pending_entries", "gauge", ("stream", "group"),
+        "liqmon_bus_pending_entries",
+        "gauge",
+        ("stream", "group"),
         "Entries delivered to a consumer group but not acknowledged yet (count), read at scrape time.",
     ),
     ScrapeFamily(
-        "liqmon_bus_lag_entries", "gauge", ("stream", "group"),
+        "liqmon_bus_lag_entries",
+        "gauge",
+        ("stream", "group"),
         "Entries not yet delivered to a consumer group (count), read at scrape time.",
     ),
 )
+
+
+def catalogue(metrics: Metrics) -> list[ScrapeFamily]:
+    """Every family liqmon can expose, as series names a query uses (docs/metrics.md is made from this)."""
+    found: dict[str, ScrapeFamily] = {}
+    # The registry has no public listing of its collectors; this private map is stable across versions.
+    for collector in set(metrics.registry._names_to_collectors.values()):
+        kind = getattr(collector, "_type", None)
+        if kind is None:
+            continue
+        name = str(getattr(collector, "_name", ""))
+        shown = f"{name}_total" if kind == "counter" else f"{name}_info" if kind == "info" else name
+        labels = tuple(getattr(collector, "_labelnames", ()))
+        found[shown] = ScrapeFamily(shown, str(kind), labels, str(getattr(collector, "_documentation", "")))
+    for family in SCRAPE_FAMILIES:
+        found[family.name] = family
+    return [found[name] for name in sorted(found)]
+
+
+def markdown_table(families: Iterable[ScrapeFamily]) -> str:
+    """A Markdown table of ``families``: name, type, labels, meaning and unit."""
+    rows = ["| Metric | Type | Labels | Meaning (unit) |", "|---|---|---|---|"]
+    for f in families:
+        name = f"`{f.name}`" + (" (`_bucket`, `_sum`, `_count`)" if f.type == "histogram" else "")
+        labels = ", ".join(f"`{label}`" for label in f.labels) or "-"
+        rows.append(f"| {name} | {f.type} | {labels} | {f.help.replace('|', '/')} |")
+    return "\n".join(rows) + "\n"

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from monitor.alerts.model import Alert
-from monitor.bus.base import Delivery, shard_of
-from monitor.events import Event, Gap
+from monitor.bus.base import Delivery, OverflowLog, target_shards
+from monitor.bus.keys import ALERTS_GROUP, ALERTS_LABEL, EVENTS_GROUP, events_label
+from monitor.events import Event
+from monitor.logs import get_logger
 from monitor.metrics import Metrics, default_metrics
+
+log = get_logger(__name__)
 
 
 class MemoryBus:
@@ -36,30 +43,62 @@ class MemoryBus:
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
         self._alert_changed = asyncio.Event()
+        self._overflow_log = OverflowLog(log, "in-memory shard")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Nothing to do in the background; returns when ``stop`` is set."""
-        await stop.wait()
+        """Export the queue depths at scrape time until ``stop`` is set."""
+        self._metrics.add_scrape_callback(self.collect)
+        try:
+            await stop.wait()
+        finally:
+            self._metrics.remove_scrape_callback(self.collect)
+
+    def collect(self) -> Iterable[Metric]:
+        """Scrape callback: the same stream gauges as the Redis bus, from the deque depths.
+
+        Entries are removed when read, so nothing is ever pending and the lag of a
+        stream is its length.
+        """
+        length = GaugeMetricFamily(
+            "liqmon_bus_stream_length",
+            "Entries retained in a bus stream (XLEN, refreshed every few seconds).",
+            labels=["stream"],
+        )
+        pending = GaugeMetricFamily(
+            "liqmon_bus_pending_entries",
+            "Entries delivered to a consumer group but not yet acknowledged.",
+            labels=["stream", "group"],
+        )
+        lag = GaugeMetricFamily(
+            "liqmon_bus_lag_entries",
+            "Entries in a stream not yet delivered to the consumer group.",
+            labels=["stream", "group"],
+        )
+        streams = [(events_label(i), EVENTS_GROUP, len(q)) for i, q in enumerate(self._shards)]
+        streams.append((ALERTS_LABEL, ALERTS_GROUP, len(self._alerts)))
+        for stream, group, depth in streams:
+            length.add_metric([stream], depth)
+            pending.add_metric([stream, group], 0)
+            lag.add_metric([stream, group], depth)
+        return [length, pending, lag]
 
     def publish(self, events: Sequence[Event]) -> None:
         """Append events to their shards; drops (and counts) the oldest entry of a full shard."""
         if not events:
             return
         published = self._metrics.bus_published.labels(stream="events")
+        dropped = 0
         for event in events:
-            if isinstance(event, Gap) and not event.bases:
-                targets: Sequence[int] = range(self.shard_count)
-            elif isinstance(event, Gap):
-                targets = sorted({shard_of(b, self.shard_count) for b in event.bases})
-            else:
-                targets = (shard_of(event.base, self.shard_count),)
-            for shard in targets:
+            for shard in target_shards(event, self.shard_count):
                 queue = self._shards[shard]
                 if len(queue) >= self._max_events:
                     queue.popleft()
-                    self._metrics.bus_overflow.inc()
+                    dropped += 1
                 queue.append(Delivery(shard, f"{next(self._ids)}-0", event))
                 published.inc()
+        if dropped:
+            self._metrics.bus_overflow.inc(dropped)
+            self._overflow_log.dropped(dropped, time.monotonic())
         self._changed.set()
 
     async def flush(self, timeout: float) -> bool:

@@ -53,7 +53,7 @@ class CaptureRecord:
 
 def _open_text(path: Path, mode: str) -> IO[str]:
     if path.suffix == ".gz":
-        handle: IO[str] = gzip.open(path, "wt" if "w" in mode else "rt", encoding="utf-8")
+        handle: IO[str] = gzip.open(path, "wt" if "w" in mode else "rt", encoding="utf-8")  # noqa: SIM115
         return handle
     return path.open(mode, encoding="utf-8")
 

@@ -62,7 +62,7 @@ class CaptureDecoder:
         self.frames += 1
         try:
             if record.meta is not None:
-                adapter.load_instruments(record.meta, record.frame)
+                self._load_instruments(adapter, record)
                 events: list[Event] = []
             elif record.rest is not None:
                 events = adapter.parse_rest(record.rest, record.frame, record.recv_ms)
@@ -74,6 +74,24 @@ class CaptureDecoder:
         for reason, message in adapter.drain_issues():
             self._note(record, reason, message)
         return events
+
+    @staticmethod
+    def _load_instruments(adapter: VenueAdapter, record: CaptureRecord) -> None:
+        """Instrument lists are ``meta`` lines; the request path is in ``rest`` (or in ``meta`` itself)."""
+        assert record.frame is not None
+        assert record.meta is not None
+        path = record.rest or (record.meta if record.meta.startswith("/") else None)
+        if path is not None:
+            adapter.load_instruments(path, record.frame)
+            return
+        # A bare {"meta": "instruments"} line: offer the body to each of the venue's instrument endpoints.
+        for candidate in adapter.instrument_paths():
+            try:
+                if adapter.load_instruments(candidate, record.frame):
+                    return
+            except ParseError:
+                continue
+        raise ParseError("instrument list matches none of the venue's instrument endpoints", reason="meta")
 
     def _fail(self, record: CaptureRecord, exc: ParseError) -> None:
         if self.strict:

@@ -106,7 +106,9 @@ events = st.one_of(
         st.none() | finite,
     ),
     st.builds(
-        lambda c, r, i, nf, mp: Funding(**c, rate=r, interval_h=i, rate_8h=rate_8h(r, i), next_funding_ms=nf, mark_price=mp),
+        lambda c, r, i, nf, mp: Funding(
+            **c, rate=r, interval_h=i, rate_8h=rate_8h(r, i), next_funding_ms=nf, mark_price=mp
+        ),
         common,
         signed,
         st.sampled_from([1.0, 4.0, 8.0]),

@@ -57,7 +57,8 @@ def test_example_configuration_mentions_every_key() -> None:
     expected = setting_paths(Settings())
     # Per-venue tables share one shape: each key must be shown at least for binance.
     expected = {p for p in expected if not re.match(r"venues\.(?!binance\.)[a-z]+\.", p)}
-    missing = sorted(p for p in expected if p not in documented)
+    # A table of named tables (alerts.webhooks, detectors.assets) is documented by an example entry.
+    missing = sorted(p for p in expected if p not in documented and not any(d.startswith(p + ".") for d in documented))
     assert not missing, f"liqmon.example.toml does not mention: {missing}"
 
 

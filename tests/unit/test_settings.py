@@ -98,7 +98,7 @@ class TestEnvironment:
 class TestSecrets:
     def test_secret_cannot_be_written_in_the_file(self, tmp_path: Path) -> None:
         path = write(tmp_path, '[bus]\nredis_password = "hunter2"\n')
-        with pytest.raises(ConfigError, match="LIQMON_BUS__REDIS_PASSWORD or bus.redis_password_file"):
+        with pytest.raises(ConfigError, match=r"LIQMON_BUS__REDIS_PASSWORD or bus\.redis_password_file"):
             load_settings(path, environ={})
 
     def test_secret_from_environment_never_shows(self) -> None:
@@ -122,7 +122,7 @@ class TestSecrets:
 
     def test_unreadable_secret_file(self, tmp_path: Path) -> None:
         path = write(tmp_path, f'[bus]\nredis_password_file = "{tmp_path / "absent"}"\n')
-        with pytest.raises(ConfigError, match="bus.redis_password_file: cannot read secret file"):
+        with pytest.raises(ConfigError, match=r"bus\.redis_password_file: cannot read secret file"):
             load_settings(path, environ={})
 
 

@@ -1,0 +1,169 @@
+"""MQTT sink (aiomqtt 2.x): alert events at QoS 1 plus a retained current state.
+
+Topics, under ``topic_prefix`` (default ``liqmon``):
+
+* ``{prefix}/alerts/{kind}/{base}`` — every alert, QoS 1, not retained;
+* ``{prefix}/state/{kind}/{base}`` — the latest alert of that kind and asset,
+  QoS 1, retained (late subscribers see the current state);
+* ``{prefix}/status`` — ``online`` (retained) after connecting, ``offline``
+  (retained) as the last will and on a clean stop.
+
+The connection is kept by :meth:`MqttSink.run`, which reconnects with capped,
+jittered backoff. While the broker is away, :meth:`MqttSink.send` raises a
+retryable error, so alerts stay in the sink's queue in the dispatcher (the
+outbox) and in the bus, and are published in order once the broker is back.
+QoS 1 means a subscriber may see an alert twice; the ``id`` field dedups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import socket
+import ssl
+from typing import Final
+
+import aiomqtt
+
+from monitor.alerts.config import MqttSettings, RetrySettings, SeverityName
+from monitor.alerts.model import Alert
+from monitor.alerts.policy import backoff
+from monitor.bus.codec import encode_alert
+from monitor.errors import RetryableDelivery
+from monitor.logs import get_logger
+
+log = get_logger(__name__)
+
+ONLINE: Final = b"online"
+OFFLINE: Final = b"offline"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_RECONNECT = RetrySettings(initial_s=0.5, factor=2.0, max_s=30.0, give_up_after_s=1.0)
+
+
+def topic_part(text: str) -> str:
+    """A safe single topic level (no ``/``, ``+``, ``#`` or spaces)."""
+    return _UNSAFE.sub("_", text) or "_"
+
+
+def alert_topic(prefix: str, alert: Alert) -> str:
+    """``{prefix}/alerts/{kind}/{base}``."""
+    return f"{prefix}/alerts/{topic_part(alert.kind)}/{topic_part(alert.base)}"
+
+
+def state_topic(prefix: str, alert: Alert) -> str:
+    """``{prefix}/state/{kind}/{base}`` (retained)."""
+    return f"{prefix}/state/{topic_part(alert.kind)}/{topic_part(alert.base)}"
+
+
+def status_topic(prefix: str) -> str:
+    """``{prefix}/status``: online / offline, retained."""
+    return f"{prefix}/status"
+
+
+class MqttSink:
+    """Publishes alerts to one broker over a connection kept by :meth:`run`."""
+
+    def __init__(self, settings: MqttSettings, *, name: str = "mqtt", reconnect: RetrySettings | None = None) -> None:
+        self.name = name
+        self.min_severity: SeverityName = settings.min_severity
+        self._settings = settings
+        self._prefix = settings.topic_prefix
+        self._reconnect = reconnect or _RECONNECT
+        self._client: aiomqtt.Client | None = None
+        self._connected = asyncio.Event()
+        self.connections = 0
+
+    def _make_client(self) -> aiomqtt.Client:
+        s = self._settings
+        tls_params = None
+        if s.tls:
+            tls_params = aiomqtt.TLSParameters(
+                ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file, cert_reqs=ssl.CERT_REQUIRED
+            )
+        return aiomqtt.Client(
+            s.host,
+            s.port,
+            username=s.username,
+            password=s.password.get() if s.password is not None else None,
+            identifier=s.client_id or f"liqmon-{socket.gethostname()}-{os.getpid()}",
+            will=aiomqtt.Will(status_topic(self._prefix), OFFLINE, qos=1, retain=True),
+            keepalive=s.keepalive_s,
+            timeout=s.publish_timeout_s,
+            tls_params=tls_params,
+            tls_insecure=s.tls_insecure if s.tls else None,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, announce ``online``, hold the connection; reconnect with backoff until ``stop``."""
+        delays = backoff(self._reconnect)
+        where = f"{self._settings.host}:{self._settings.port}"
+        while not stop.is_set():
+            client = self._make_client()
+            try:
+                async with client:
+                    await client.publish(status_topic(self._prefix), ONLINE, qos=1, retain=True)
+                    self._client = client
+                    self._connected.set()
+                    self.connections += 1
+                    delays = backoff(self._reconnect)
+                    log.info("mqtt connected", sink=self.name, broker=where)
+                    await self._hold(client, stop)
+                    if stop.is_set():
+                        self._connected.clear()
+                        with contextlib.suppress(aiomqtt.MqttError):
+                            await client.publish(status_topic(self._prefix), OFFLINE, qos=1, retain=True, timeout=2)
+            except aiomqtt.MqttError as exc:
+                log.warning(
+                    "mqtt broker unreachable; alerts wait until it is back",
+                    sink=self.name,
+                    broker=where,
+                    error=str(exc),
+                )
+            finally:
+                self._connected.clear()
+                self._client = None
+            if not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), next(delays))
+
+    @staticmethod
+    async def _hold(client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        """Return when ``stop`` is set; raise MqttError when the connection drops."""
+
+        async def watch() -> None:
+            async for _ in client.messages:  # nothing is subscribed: this only ends on disconnect
+                pass
+
+        watcher = asyncio.create_task(watch())
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait((watcher, stopper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (watcher, stopper):
+                task.cancel()
+            await asyncio.gather(watcher, stopper, return_exceptions=True)
+        if watcher.done() and not watcher.cancelled() and watcher.exception() is not None:
+            raise watcher.exception()  # type: ignore[misc]
+
+    async def send(self, alert: Alert) -> None:
+        """Publish the alert (QoS 1) and the retained state; retryable while the broker is away."""
+        timeout = self._settings.publish_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
+        except TimeoutError:
+            raise RetryableDelivery(f"{self.name}: broker not connected") from None
+        client = self._client
+        if client is None:
+            raise RetryableDelivery(f"{self.name}: broker connection lost")
+        payload = encode_alert(alert)
+        try:
+            await client.publish(alert_topic(self._prefix, alert), payload, qos=1, timeout=timeout)
+            await client.publish(state_topic(self._prefix, alert), payload, qos=1, retain=True, timeout=timeout)
+        except aiomqtt.MqttError as exc:
+            raise RetryableDelivery(f"{self.name}: publish failed: {exc}") from exc
+
+    async def aclose(self) -> None:
+        """The connection is closed by :meth:`run` when its stop is set."""

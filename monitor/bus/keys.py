@@ -1,0 +1,76 @@
+"""Every Redis key and consumer-group name liqmon uses (DESIGN §5), in one place.
+
+``{prefix}:events:{N}`` holds shard N's events; the braces are a Redis Cluster
+hash tag, so each shard is one slot. ``{prefix}:alerts`` feeds the dispatcher,
+``{prefix}:alerts:dead`` keeps deliveries a sink gave up on,
+``{prefix}:sent:<key>`` marks alerts already sent and ``{prefix}:lease:<name>``
+holds a lease. Stream labels in metrics drop the prefix (``events:3``,
+``alerts``, ``alerts:dead``) so dashboards work for any prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+EVENTS_GROUP: Final = "detectors"
+ALERTS_GROUP: Final = "dispatch"
+
+# Stream entry field names.
+FIELD_KIND: Final = b"kind"
+FIELD_DATA: Final = b"data"
+FIELD_SINK: Final = b"sink"
+FIELD_REASON: Final = b"reason"
+
+ALERTS_LABEL: Final = "alerts"
+DEAD_LABEL: Final = "alerts:dead"
+
+
+def events_label(shard: int) -> str:
+    """The ``stream`` metric label of an events shard."""
+    return f"events:{shard}"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names under one prefix (``bus.key_prefix``)."""
+
+    prefix: str = "liqmon"
+
+    def events(self, shard: int) -> str:
+        """The stream of shard ``shard``: ``liqmon:events:{3}``."""
+        return f"{self.prefix}:events:{{{shard}}}"
+
+    @property
+    def alerts(self) -> str:
+        """The alerts stream."""
+        return f"{self.prefix}:alerts"
+
+    @property
+    def dead_letters(self) -> str:
+        """The dead-letter stream of alert deliveries given up on."""
+        return f"{self.prefix}:alerts:dead"
+
+    def sent(self, key: str) -> str:
+        """The dedup marker of an alert delivery."""
+        return f"{self.prefix}:sent:{key}"
+
+    def lease(self, name: str) -> str:
+        """The lease ``name``."""
+        return f"{self.prefix}:lease:{name}"
+
+    def shard_of_key(self, key: str) -> int | None:
+        """The shard number of an events stream key, None for any other key."""
+        head = f"{self.prefix}:events:{{"
+        if key.startswith(head) and key.endswith("}"):
+            digits = key[len(head) : -1]
+            if digits.isdigit():
+                return int(digits)
+        return None
+
+    def label(self, key: str) -> str:
+        """The ``stream`` metric label of a stream key (the key without the prefix)."""
+        shard = self.shard_of_key(key)
+        if shard is not None:
+            return events_label(shard)
+        return key.removeprefix(f"{self.prefix}:")

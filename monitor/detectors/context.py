@@ -1,0 +1,73 @@
+"""Per-asset facts the detectors share: price trail, OI weights, funding and OI trends for the regime note."""
+
+from __future__ import annotations
+
+from monitor.detectors.config import RegimeSettings
+from monitor.detectors.regime import Regime, classify, funding_turned
+from monitor.detectors.windows import PriceTrail, RollingExtreme
+
+_PRICE_BUCKET_MS = 10_000
+_PRICE_LOOKBACK_MS = 3_600_000
+
+
+class AssetContext:
+    """What one asset looks like right now, fed by all three detectors."""
+
+    __slots__ = (
+        "base",
+        "first_ms",
+        "funding_high",
+        "funding_low",
+        "funding_now",
+        "oi_change_pct",
+        "oi_usd",
+        "prices",
+        "regime_settings",
+    )
+
+    def __init__(self, base: str, first_ms: int, regime: RegimeSettings) -> None:
+        self.base = base
+        self.first_ms = first_ms
+        self.regime_settings = regime
+        self.prices = PriceTrail(_PRICE_LOOKBACK_MS, _PRICE_BUCKET_MS)
+        lookback = int(regime.funding_lookback_s * 1000)
+        self.funding_high = RollingExtreme(lookback, 60_000, highest=True)
+        self.funding_low = RollingExtreme(lookback, 60_000, highest=False)
+        self.funding_now: float | None = None
+        # Latest OI in USD per (venue, symbol): the funding weights.
+        self.oi_usd: dict[tuple[str, str], float] = {}
+        # Asset-wide OI change from the window high, in percent (base units); None before any OI.
+        self.oi_change_pct: float | None = None
+
+    def note_funding(self, ts_ms: int, rate_8h: float | None) -> None:
+        """Record the current OI-weighted funding (None when no venue is fresh)."""
+        self.funding_now = rate_8h
+        if rate_8h is not None:
+            self.funding_high.add(ts_ms, rate_8h)
+            self.funding_low.add(ts_ms, rate_8h)
+
+    def price_move_pct(self, since_ms: int) -> float | None:
+        """Price change in percent from ``since_ms`` to now."""
+        then = self.prices.at(since_ms)
+        now = self.prices.last
+        if then is None or now is None or then <= 0:
+            return None
+        return (now / then - 1.0) * 100.0
+
+    def funding_turn(self, direction: str, now_ms: int) -> bool:
+        """True when funding is moving against ``direction``'s positions (see :mod:`regime`)."""
+        self.funding_high.expire(now_ms)
+        self.funding_low.expire(now_ms)
+        return funding_turned(
+            direction, self.funding_now, self.funding_high.value(), self.funding_low.value(), self.regime_settings
+        )
+
+    def regime(self, direction: str, now_ms: int, since_ms: int) -> Regime:
+        """The regime right now of a cascade of ``direction`` whose window starts at ``since_ms``."""
+        return classify(
+            direction,
+            oi_change_pct=self.oi_change_pct,
+            funding_turn=self.funding_turn(direction, now_ms),
+            price_move_pct=self.price_move_pct(since_ms),
+            settings=self.regime_settings,
+        )

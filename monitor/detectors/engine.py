@@ -1,0 +1,198 @@
+"""The detection engine: every detector behind one ``feed(event) -> list[Alert]``.
+
+This is the single entry point of the runner, ``liqmon replay`` and
+``liqmon backtest``. It is pure: time comes only from the events (the newest
+event time seen is the clock), so the same events always give the same alerts.
+Every event is checked for duplicates and lateness, then routed to its asset's
+detectors; whenever the clock crosses a ``tick_s`` step every asset is
+re-evaluated too, so episodes resolve and quiet venues go stale even when the
+asset itself sends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from monitor.alerts.model import Alert
+from monitor.detectors.cascade import KIND as CASCADE
+from monitor.detectors.cascade import CascadeSide
+from monitor.detectors.config import ClassSettings, DetectorSettings
+from monitor.detectors.context import AssetContext
+from monitor.detectors.episode import Episode
+from monitor.detectors.funding import FundingAsset
+from monitor.detectors.hygiene import Gatekeeper, Outcome
+from monitor.detectors.open_interest import OpenInterestAsset
+from monitor.events import Event, Funding, Gap, Liquidation, OpenInterest, canonical_base
+
+SLOW_TICK_MS = 5_000
+
+
+class AssetDetectors:
+    """All detector state of one asset."""
+
+    __slots__ = ("_next_slow_ms", "ctx", "funding", "long", "oi", "settings", "short")
+
+    def __init__(self, base: str, first_ms: int, settings: ClassSettings, detectors: DetectorSettings) -> None:
+        self.settings = settings
+        self.ctx = AssetContext(base, first_ms, detectors.regime)
+        self.long = CascadeSide(self.ctx, "long", settings.cascade)
+        self.short = CascadeSide(self.ctx, "short", settings.cascade)
+        self.funding = FundingAsset(self.ctx, settings.funding)
+        self.oi = OpenInterestAsset(self.ctx, settings.open_interest)
+        self._next_slow_ms = 0
+
+    def evaluate(self, now_ms: int) -> list[Alert]:
+        """Re-evaluate the asset at ``now_ms``: cascades every tick, funding and OI every few seconds.
+
+        Funding and open interest move slowly (confirmation in minutes, staleness in tens of
+        seconds), so their full re-evaluation (every venue) runs at most every ``SLOW_TICK_MS``.
+        """
+        alerts: list[Alert] = []
+        if now_ms >= self._next_slow_ms:
+            self._next_slow_ms = now_ms + SLOW_TICK_MS
+            alerts += self.oi.evaluate(now_ms)
+            alerts += self.funding.evaluate(now_ms)
+        alerts += self.long.evaluate(now_ms)
+        alerts += self.short.evaluate(now_ms)
+        return alerts
+
+    def episodes(self) -> Iterator[Episode]:
+        """Every episode state machine of the asset."""
+        yield self.long.episode
+        yield self.short.episode
+        yield from self.funding.extremes.values()
+        yield from self.funding.flip.episodes.values()
+        for tracker in self.funding.venue_flips.values():
+            yield from tracker.episodes.values()
+        for group in (self.oi.total, *self.oi.venues.values()):
+            yield group.collapse
+            yield group.surge
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeView:
+    """A firing episode, for terminal views and state metrics."""
+
+    kind: str
+    base: str
+    venue: str | None
+    direction: str
+    severity: str
+    started_ms: int
+
+
+class DetectionEngine:
+    """Liquidation cascades, funding flips and open-interest collapses over a stream of events."""
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self.settings = settings
+        self._gate = Gatekeeper(
+            capacity=settings.dedup_capacity,
+            tolerance_ms=int(settings.reorder_tolerance_s * 1000),
+            future_tolerance_ms=int(settings.future_tolerance_s * 1000),
+        )
+        self._assets: dict[str, AssetDetectors] = {}
+        self._tick_ms = max(1, int(settings.tick_s * 1000))
+        self._next_tick_ms = 0
+        self.counts: dict[Outcome, int] = {"processed": 0, "duplicate": 0, "late": 0}
+        self.last_outcome: Outcome = "processed"
+
+    @property
+    def clock_ms(self) -> int:
+        """The newest event time seen (epoch ms); 0 before any event."""
+        return self._gate.clock_ms
+
+    def feed(self, event: Event) -> list[Alert]:
+        """Process one event; the alerts it causes, in order (empty for duplicates and late events)."""
+        outcome, ts = self._gate.admit(event)
+        self.counts[outcome] += 1
+        self.last_outcome = outcome
+        if outcome != "processed":
+            return []
+        now = self._gate.clock_ms
+        alerts: list[Alert] = []
+        if isinstance(event, Gap):
+            names = [canonical_base(b) for b in event.bases] if event.bases else list(self._assets)
+            for name in names:
+                asset = self._assets.get(name)
+                if asset is not None:
+                    asset.funding.mark_gap(event.venue)
+                    asset.oi.mark_gap(event.venue)
+        else:
+            asset = self._asset(event.base, ts)
+            if isinstance(event, Liquidation):
+                asset.ctx.prices.add(ts, event.price)
+                side = asset.long if event.side == "long" else asset.short
+                alerts += side.add(event, ts, now)
+            elif isinstance(event, Funding):
+                alerts += asset.funding.add(event, ts, now)
+            elif isinstance(event, OpenInterest):
+                alerts += asset.oi.add(event, ts, now)
+        if now >= self._next_tick_ms:
+            self._next_tick_ms = now - now % self._tick_ms + self._tick_ms
+            alerts += self.advance(now)
+        return alerts
+
+    def advance(self, now_ms: int) -> list[Alert]:
+        """Re-evaluate every asset at ``now_ms`` (never earlier than the clock)."""
+        now = max(now_ms, self._gate.clock_ms)
+        alerts: list[Alert] = []
+        for asset in self._assets.values():
+            alerts += asset.evaluate(now)
+        return alerts
+
+    def _asset(self, base: str, ts_ms: int) -> AssetDetectors:
+        name = canonical_base(base)
+        asset = self._assets.get(name)
+        if asset is None:
+            asset = self._assets[name] = AssetDetectors(name, ts_ms, self.settings.for_asset(name), self.settings)
+        return asset
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        """The assets tracked so far."""
+        return tuple(self._assets)
+
+    def detectors(self, base: str) -> AssetDetectors | None:
+        """The detector state of ``base`` (None when it has not been seen)."""
+        return self._assets.get(canonical_base(base))
+
+    def firing(self) -> list[EpisodeView]:
+        """Every episode firing right now."""
+        out: list[EpisodeView] = []
+        for asset in self._assets.values():
+            for episode in asset.episodes():
+                if episode.started_ms is not None:
+                    out.append(
+                        EpisodeView(
+                            episode.kind,
+                            episode.base,
+                            episode.venue,
+                            episode.direction,
+                            episode.severity,
+                            episode.started_ms,
+                        )
+                    )
+        return out
+
+    def states(self) -> Iterator[tuple[str, str, str, int]]:
+        """(kind, base, direction, 0-3) of every asset-wide episode (the ``liqmon_detector_state`` gauge)."""
+        for base, asset in self._assets.items():
+            yield CASCADE, base, "long", asset.long.episode.state_value()
+            yield CASCADE, base, "short", asset.short.episode.state_value()
+            for kind, direction, value in (*asset.funding.states(), *asset.oi.states()):
+                yield kind, base, direction, value
+
+    def cascade_window_usd(self, base: str, direction: str) -> float:
+        """Liquidated USD in the cascade window of ``base``/``direction`` at the current clock."""
+        asset = self.detectors(base)
+        if asset is None:
+            return 0.0
+        side = asset.long if direction == "long" else asset.short
+        return side.window_usd(self._gate.clock_ms)
+
+
+__all__ = ["AssetDetectors", "DetectionEngine", "EpisodeView"]

@@ -1,0 +1,75 @@
+"""Input hygiene: duplicate suppression, late events and implausible timestamps.
+
+Redis delivers at least once and venues re-send frames across planned
+reconnects, so the same event id can arrive twice; a bounded LRU of recent ids
+drops the repeat. Events may also arrive slightly out of order (several venues,
+several collectors); the windows accept timestamps up to ``tolerance_ms`` older
+than the newest event time, and anything older is late: counted and dropped.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Literal, TypeAlias
+
+from monitor.events import Event, Gap
+
+Outcome: TypeAlias = Literal["processed", "duplicate", "late"]
+
+
+class RecentIds:
+    """A bounded set of recently seen keys with least-recently-seen eviction."""
+
+    __slots__ = ("_seen", "capacity")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+
+    def seen(self, key: tuple[str, str, str]) -> bool:
+        """True when ``key`` was seen before (and refresh it); otherwise remember it and return False."""
+        seen = self._seen
+        if key in seen:
+            seen.move_to_end(key)
+            return True
+        seen[key] = None
+        if len(seen) > self.capacity:
+            seen.popitem(last=False)
+        return False
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+def event_key(event: Event) -> tuple[str, str, str]:
+    """The identity of an event for duplicate suppression."""
+    return (event.kind, event.venue, event.id)
+
+
+def effective_ts(event: Event, future_tolerance_ms: int) -> int:
+    """The event time, or the receive time when the venue's clock claims a time too far ahead of it."""
+    if event.ts_ms > event.recv_ms + future_tolerance_ms:
+        return event.recv_ms
+    return event.ts_ms
+
+
+class Gatekeeper:
+    """Decides whether an event is processed, a duplicate or late, and keeps the event-time clock."""
+
+    __slots__ = ("_ids", "clock_ms", "future_tolerance_ms", "tolerance_ms")
+
+    def __init__(self, *, capacity: int, tolerance_ms: int, future_tolerance_ms: int) -> None:
+        self._ids = RecentIds(capacity)
+        self.tolerance_ms = tolerance_ms
+        self.future_tolerance_ms = future_tolerance_ms
+        self.clock_ms = 0
+
+    def admit(self, event: Event) -> tuple[Outcome, int]:
+        """The outcome for ``event`` and its effective time; advances the clock for processed events."""
+        if self._ids.seen(event_key(event)):
+            return "duplicate", event.ts_ms
+        ts = effective_ts(event, self.future_tolerance_ms)
+        if not isinstance(event, Gap) and ts < self.clock_ms - self.tolerance_ms:
+            return "late", ts
+        self.clock_ms = max(self.clock_ms, ts)
+        return "processed", ts

@@ -1,0 +1,247 @@
+"""Open-interest detector: collapse (drop from the window high) and surge (rise from the window low).
+
+Measured in base units, so a price fall alone changes nothing. Each
+(venue, symbol) source keeps its last value and its rolling high and low; the
+asset (and each venue) is the sum over its *fresh* sources of the current
+values, compared with the sum of the same sources' highs (lows). A source that
+goes quiet for ``stale_s`` or whose venue disconnected (a ``Gap``) is left out
+of both sides until it reports again, so a silent venue — Binance is polled
+over REST, OKX pushes every few seconds, Bybit every 100 ms — never looks like
+a collapse. Updates adjust running sums (O(1)); ticks recompute them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.alerts.model import Alert
+from monitor.detectors.config import OpenInterestSettings
+from monitor.detectors.context import AssetContext
+from monitor.detectors.episode import Episode, Transition, fmt_pct, severity_for
+from monitor.detectors.windows import RollingExtreme
+from monitor.events import OpenInterest
+
+COLLAPSE = "oi_collapse"
+SURGE = "oi_surge"
+EVAL_INTERVAL_MS = 1_000
+
+
+class _Source:
+    __slots__ = ("counted", "high", "low", "symbol", "ts_ms", "usable", "value", "venue")
+
+    def __init__(self, venue: str, symbol: str, window_ms: int, bucket_ms: int) -> None:
+        self.venue = venue
+        self.symbol = symbol
+        self.value = 0.0
+        self.ts_ms = -1
+        self.usable = False
+        self.counted = False
+        self.high = RollingExtreme(window_ms, bucket_ms, highest=True)
+        self.low = RollingExtreme(window_ms, bucket_ms, highest=False)
+
+    def parts(self) -> tuple[float, float, float]:
+        return self.value, self.high.value() or self.value, self.low.value() or self.value
+
+
+class _Group:
+    """A sum over sources (the whole asset, or one venue) and its two episodes."""
+
+    def __init__(self, base: str, venue: str | None, settings: OpenInterestSettings, scale: float) -> None:
+        self.venue = venue
+        self.scale = scale
+        self.current = 0.0
+        self.high = 0.0
+        self.low = 0.0
+        self.sources = 0
+        self.peak = {COLLAPSE: 0.0, SURGE: 0.0}
+        self.collapse_levels = tuple(
+            x * scale for x in (settings.collapse_pct, settings.collapse_warning_pct, settings.collapse_critical_pct)
+        )
+        self.surge_levels = tuple(
+            x * scale for x in (settings.surge_pct, settings.surge_warning_pct, settings.surge_critical_pct)
+        )
+        hold, cool = int(settings.hold_s * 1000), int(settings.cooldown_s * 1000)
+        self.collapse = Episode(COLLAPSE, base, venue, "down", hold, cool)
+        self.surge = Episode(SURGE, base, venue, "up", hold, cool)
+
+    def shift(self, sign: float, parts: tuple[float, float, float]) -> None:
+        self.current += sign * parts[0]
+        self.high += sign * parts[1]
+        self.low += sign * parts[2]
+        self.sources += 1 if sign > 0 else -1
+
+    def reset(self) -> None:
+        self.current = self.high = self.low = 0.0
+        self.sources = 0
+
+    def drop_pct(self) -> float | None:
+        return None if self.sources == 0 or self.high <= 0 else max(0.0, (self.high - self.current) / self.high * 100)
+
+    def rise_pct(self) -> float | None:
+        return None if self.sources == 0 or self.low <= 0 else max(0.0, (self.current - self.low) / self.low * 100)
+
+
+class OpenInterestAsset:
+    """Open-interest state of one asset."""
+
+    def __init__(self, ctx: AssetContext, settings: OpenInterestSettings) -> None:
+        self.ctx = ctx
+        self.cfg = settings
+        self.window_ms = int(settings.window_s * 1000)
+        self.bucket_ms = int(settings.bucket_s * 1000)
+        self.stale_ms = int(settings.stale_s * 1000)
+        self.sources: dict[tuple[str, str], _Source] = {}
+        self.total = _Group(ctx.base, None, settings, 1.0)
+        self.venues: dict[str, _Group] = {}
+        self._next_eval_ms: dict[str | None, int] = {}
+
+    def _venue(self, venue: str) -> _Group:
+        group = self.venues.get(venue)
+        if group is None:
+            group = self.venues[venue] = _Group(self.ctx.base, venue, self.cfg, self.cfg.venue_factor)
+        return group
+
+    def add(self, event: OpenInterest, ts_ms: int, now_ms: int) -> list[Alert]:
+        """Take one OI report and evaluate the asset and the report's venue."""
+        key = (event.venue, event.symbol)
+        source = self.sources.get(key)
+        if source is None:
+            source = self.sources[key] = _Source(event.venue, event.symbol, self.window_ms, self.bucket_ms)
+        if ts_ms < source.ts_ms:
+            return []  # older than the value we hold
+        if event.oi_usd is not None:
+            self.ctx.oi_usd[key] = event.oi_usd
+            if event.oi_base > 0:
+                self.ctx.prices.add(ts_ms, event.oi_usd / event.oi_base)
+        venue = self._venue(event.venue)
+        if source.counted:
+            parts = source.parts()
+            self.total.shift(-1, parts)
+            venue.shift(-1, parts)
+        source.value, source.ts_ms, source.usable = event.oi_base, ts_ms, True
+        source.high.add(ts_ms, event.oi_base)
+        source.low.add(ts_ms, event.oi_base)
+        source.high.expire(now_ms)
+        source.low.expire(now_ms)
+        source.counted = ts_ms >= now_ms - self.stale_ms
+        if source.counted:
+            parts = source.parts()
+            self.total.shift(1, parts)
+            venue.shift(1, parts)
+        # Sums are updated per report (O(1)); decisions are taken at most once a second per group.
+        alerts: list[Alert] = []
+        for group in (self.total, venue) if self.cfg.per_venue else (self.total,):
+            if now_ms >= self._next_eval_ms.get(group.venue, 0):
+                self._next_eval_ms[group.venue] = now_ms + EVAL_INTERVAL_MS
+                alerts += self._evaluate(group, now_ms)
+        return alerts
+
+    def mark_gap(self, venue: str) -> None:
+        """A disconnect: leave the venue's sources out of high and current until they report again."""
+        for source in self.sources.values():
+            if source.venue == venue:
+                source.usable = False
+        self._recount(None)
+
+    def evaluate(self, now_ms: int) -> list[Alert]:
+        """A tick: expire highs and lows, apply staleness, recompute the sums and evaluate every group."""
+        self._recount(now_ms)
+        alerts = self._evaluate(self.total, now_ms)
+        if self.cfg.per_venue:
+            for name in sorted(self.venues):
+                alerts += self._evaluate(self.venues[name], now_ms)
+        return alerts
+
+    def _recount(self, now_ms: int | None) -> None:
+        self.total.reset()
+        for group in self.venues.values():
+            group.reset()
+        for source in self.sources.values():
+            if now_ms is not None:
+                source.high.expire(now_ms)
+                source.low.expire(now_ms)
+                source.counted = source.usable and source.ts_ms >= now_ms - self.stale_ms
+            else:
+                source.counted = source.counted and source.usable
+            if source.counted:
+                parts = source.parts()
+                self.total.shift(1, parts)
+                self._venue(source.venue).shift(1, parts)
+
+    def _evaluate(self, group: _Group, now_ms: int) -> list[Alert]:
+        cfg = self.cfg
+        drop, rise = group.drop_pct(), group.rise_pct()
+        if group.venue is None:
+            self.ctx.oi_change_pct = None if drop is None else -drop
+        alerts: list[Alert] = []
+        for episode, measured, levels in (
+            (group.collapse, drop, group.collapse_levels),
+            (group.surge, rise, group.surge_levels),
+        ):
+            if measured is None and not episode.firing:
+                continue
+            move = 0.0 if measured is None else measured  # nothing fresh left: let it resolve after the hold
+            info, warning, critical = levels
+            if move < info * cfg.exit_ratio and not episode.firing:
+                continue  # idle and nowhere near: nothing can happen
+            level = severity_for(move, info, warning, critical)
+            if episode.firing:
+                group.peak[episode.kind] = max(group.peak[episode.kind], move)
+            transition = episode.step(now_ms, level, move < info * cfg.exit_ratio)
+            if transition is None:
+                continue
+            if transition == "fire" and group.venue is not None:
+                # One venue moving with the whole market is already in the asset-wide alert.
+                episode.silent = (self.total.collapse if episode.kind == COLLAPSE else self.total.surge).firing
+            alert = self._alert(group, episode, transition, move, now_ms)
+            if not episode.silent:
+                alerts.append(alert)
+        return alerts
+
+    def _alert(self, group: _Group, episode: Episode, transition: Transition, move: float, now_ms: int) -> Alert:
+        ctx = self.ctx
+        collapse = episode.kind == COLLAPSE
+        reference = group.high if collapse else group.low
+        where = "" if group.venue is None else f" on {group.venue}"
+        what = "open interest collapse" if collapse else "open-interest surge (leverage build-up)"
+        if transition == "fire":
+            group.peak[episode.kind] = move
+        peak = group.peak[episode.kind]
+        values: dict[str, Any] = {
+            "oi_base": round(group.current, 6),
+            "reference_base": round(reference, 6),
+            "move_pct": round(move, 3),
+            "window_s": self.cfg.window_s,
+            "sources": group.sources,
+            "excluded": sorted(
+                f"{s.venue}:{s.symbol}"
+                for s in self.sources.values()
+                if not s.counted and (group.venue is None or s.venue == group.venue)
+            ),
+            "price_move_pct": _round(ctx.price_move_pct(now_ms - self.window_ms)),
+        }
+        sign = "-" if collapse else "+"
+        if transition == "resolve":
+            started = episode.started_ms or now_ms
+            values.update(duration_s=(now_ms - started) / 1000.0, peak_move_pct=round(peak, 3))
+            summary = (
+                f"{ctx.base} {what}{where} resolved after {(now_ms - started) / 60000:.0f} min "
+                f"(peak {sign}{peak:.2f}% in base units)"
+            )
+        else:
+            verb = "" if transition == "fire" else f" escalated to {episode.severity}"
+            anchor = "high" if collapse else "low"
+            summary = (
+                f"{ctx.base} {what}{where}{verb}: {sign}{move:.2f}% in base units from the "
+                f"{self.cfg.window_s / 60:g}-min {anchor} ({reference:,.6g} → {group.current:,.6g}); "
+                f"price {fmt_pct(values['price_move_pct'])}"
+            )
+        return episode.alert(transition, now_ms, summary, values)
+
+    def states(self) -> list[tuple[str, str, int]]:
+        """(kind, direction, gauge value) of the asset-wide episodes."""
+        return [(COLLAPSE, "down", self.total.collapse.state_value()), (SURGE, "up", self.total.surge.state_value())]
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

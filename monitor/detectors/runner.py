@@ -1,0 +1,332 @@
+"""The detector runner: bus → :class:`DetectionEngine` per owned shard → alerts stream (the only async module).
+
+Each events shard has exactly one owner at a time: a lease ``detector-shard-N``
+taken with a time to live and renewed well within it. A process that takes a
+shard over (its owner died or left) first rebuilds the shard's detector state
+from the stream's retained history, without emitting anything — the rebuilt
+engine knows which episodes are already firing, so they are not announced
+again and their ``resolved`` comes exactly once. History entries are then
+skipped when they are delivered live (the previous owner's pending entries,
+claimed later). Events are acknowledged only after their alerts are published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+
+from monitor.alerts.model import Alert
+from monitor.bus.base import Bus, Delivery
+from monitor.detectors.config import DetectorSettings
+from monitor.detectors.engine import DetectionEngine
+from monitor.errors import BusError, BusUnavailable
+from monitor.events import Event
+from monitor.logs import get_logger
+from monitor.metrics import OTHER, Metrics
+
+log = get_logger(__name__)
+
+_RETRY_INITIAL_S = 0.1
+_RETRY_CAP_S = 5.0
+_METRICS_INTERVAL_S = 1.0
+
+
+def lease_name(shard: int) -> str:
+    """The lease guarding shard ``shard``."""
+    return f"detector-shard-{shard}"
+
+
+def entry_key(entry_id: str) -> tuple[int, int]:
+    """A stream entry id ``<ms>-<seq>`` as a comparable tuple."""
+    ms, _, seq = entry_id.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return (0, 0)
+
+
+class _Shard:
+    """One owned shard: its engine, lease validity and the last entry its rebuild covered."""
+
+    __slots__ = ("engine", "lease_until", "rebuilt_upto")
+
+    def __init__(self, engine: DetectionEngine, lease_until: float, rebuilt_upto: tuple[int, int] | None) -> None:
+        self.engine = engine
+        self.lease_until = lease_until
+        self.rebuilt_upto = rebuilt_upto
+
+
+class DetectorRunner:
+    """Consumes the event shards this process owns and publishes the detectors' alerts."""
+
+    def __init__(self, settings: DetectorSettings, bus: Bus, metrics: Metrics, *, consumer: str) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.metrics = metrics
+        self.consumer = consumer
+        self.shards: dict[int, _Shard] = {}
+        self._ttl_ms = int(settings.lease_ttl_s * 1000)
+        self._next_renew = 0.0
+        self._next_metrics = 0.0
+        self.published = 0
+        self._stop = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Detect until ``stop`` is set, then drain what is immediately readable, ack it and return."""
+        self._stop = stop
+        if not self.settings.enabled:
+            log.info("detectors disabled by configuration (detectors.enabled = false)")
+            await stop.wait()
+            return
+        log.info("detector runner started", consumer=self.consumer, shard_count=self.bus.shard_count)
+        delays = _backoff()
+        try:
+            while not stop.is_set():
+                await self._maybe_renew()
+                if not self.shards:
+                    await _wait(stop, max(0.0, self._next_renew - time.monotonic()))
+                    continue
+                try:
+                    batch = await self.bus.read_events(
+                        sorted(self.shards),
+                        self.consumer,
+                        count=self.settings.read_count,
+                        block_ms=self.settings.block_ms,
+                    )
+                except BusError as exc:
+                    log.warning("reading events failed; retrying", error=str(exc))
+                    await _wait(stop, next(delays))
+                    continue
+                delays = _backoff()
+                await self._handle(batch, stop)
+            await self._drain(stop)
+        finally:
+            await self._release_all()
+        log.info("detector runner stopped", published=self.published)
+
+    async def _drain(self, stop: asyncio.Event) -> None:
+        """After stop: handle what is readable without blocking."""
+        for _ in range(1000):  # bounded: a busy stream must not hold shutdown forever
+            if not self.shards:
+                return
+            try:
+                batch = await self.bus.read_events(
+                    sorted(self.shards), self.consumer, count=self.settings.read_count, block_ms=0
+                )
+            except BusError as exc:
+                log.warning("draining events failed; pending entries stay for the next owner", error=str(exc))
+                return
+            if not batch:
+                return
+            await self._handle(batch, stop)
+
+    # ------------------------------------------------------------------ leases
+
+    async def _maybe_renew(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_renew:
+            self._next_renew = now + self.settings.lease_renew_s
+            await self._renew()
+        for shard, owned in list(self.shards.items()):
+            if time.monotonic() > owned.lease_until:
+                log.warning("shard lease could not be renewed in time; giving the shard up", shard=shard)
+                del self.shards[shard]
+        self.metrics.shards_owned.set(len(self.shards))
+
+    async def _renew(self) -> None:
+        """Renew owned leases and take free shards (rebuilding their state)."""
+        limit = self.settings.max_shards
+        for shard in range(self.bus.shard_count):
+            if limit and shard not in self.shards and len(self.shards) >= limit:
+                continue
+            asked = time.monotonic()
+            try:
+                held = await self.bus.acquire_lease(lease_name(shard), self.consumer, self._ttl_ms)
+            except BusError as exc:
+                log.warning("lease renewal failed", shard=shard, error=str(exc))
+                continue
+            until = asked + self.settings.lease_ttl_s * 0.9
+            owned = self.shards.get(shard)
+            if held and owned is not None:
+                owned.lease_until = until
+            elif held:
+                try:
+                    await self._take(shard, until)
+                except BusError as exc:
+                    log.warning("rebuilding shard state failed; will retry", shard=shard, error=str(exc))
+                    with contextlib.suppress(BusError):
+                        await self.bus.release_lease(lease_name(shard), self.consumer)
+            elif owned is not None:
+                log.warning("shard lease taken by another detector; giving the shard up", shard=shard)
+                del self.shards[shard]
+
+    async def _take(self, shard: int, lease_until: float) -> None:
+        """Rebuild ``shard``'s state from retained history with alerts suppressed, then own it.
+
+        The first entry the consumer group hands us marks the boundary: everything before
+        it was delivered to the previous owner (and announced by it), so it is replayed
+        silently; it and everything after are handled live, alerts included.
+        """
+        probe = await self.bus.read_events([shard], self.consumer, count=self.settings.read_count, block_ms=0)
+        boundary = entry_key(probe[0].entry_id) if probe else None
+        engine = DetectionEngine(self.settings)
+        started = time.monotonic()
+        after = "0"
+        if self.settings.rebuild_hours > 0:
+            after = f"{max(0, int(time.time() * 1000 - self.settings.rebuild_hours * 3_600_000))}-0"
+        last: str | None = None
+        count = 0
+        page_size = self.settings.rebuild_page
+        done = False
+        while not done:
+            page = await self.bus.read_history(shard, after, page_size)
+            for delivery in page:
+                if boundary is not None and entry_key(delivery.entry_id) >= boundary:
+                    done = True
+                    break
+                engine.feed(delivery.item)  # alerts of the past were announced by the previous owner
+                last = delivery.entry_id
+                count += 1
+            if not page or len(page) < page_size:
+                break
+            after = page[-1].entry_id
+            if time.monotonic() - started > self.settings.lease_renew_s:  # a long rebuild keeps its lease
+                await self.bus.acquire_lease(lease_name(shard), self.consumer, self._ttl_ms)
+                lease_until = time.monotonic() + self.settings.lease_ttl_s * 0.9
+                started = time.monotonic()
+            await asyncio.sleep(0)
+        if count:
+            self.metrics.detector_events.labels(outcome="rebuilt").inc(count)
+        self.shards[shard] = _Shard(engine, lease_until, entry_key(last) if last else None)
+        firing = engine.firing()
+        log.info(
+            "detector shard acquired",
+            shard=shard,
+            rebuilt_events=count,
+            firing=[f"{f.kind}:{f.base}:{f.direction}" for f in firing],
+        )
+        self.metrics.shards_owned.set(len(self.shards))
+        await self._handle(probe, self._stop)
+
+    async def _release_all(self) -> None:
+        for shard in list(self.shards):
+            try:
+                await self.bus.release_lease(lease_name(shard), self.consumer)
+            except BusError as exc:
+                log.warning("releasing shard lease failed; it expires on its own", shard=shard, error=str(exc))
+        self.shards.clear()
+        self.metrics.shards_owned.set(0)
+
+    # ------------------------------------------------------------------ events
+
+    async def _handle(self, batch: Sequence[Delivery[Event]], stop: asyncio.Event) -> None:
+        """Feed a batch, publish its alerts, then acknowledge it."""
+        if not batch:
+            self._refresh_metrics()
+            return
+        handled: list[Delivery[Event]] = []
+        alerts: list[Alert] = []
+        events = self.metrics.detector_events
+        now_s = time.time()
+        for delivery in batch:
+            owned = self.shards.get(delivery.shard)
+            if owned is None:
+                continue  # no longer ours: it stays pending for the new owner
+            handled.append(delivery)
+            if owned.rebuilt_upto is not None and entry_key(delivery.entry_id) <= owned.rebuilt_upto:
+                events.labels(outcome="duplicate").inc()  # already in the rebuilt state
+                continue
+            engine = owned.engine
+            alerts += engine.feed(delivery.item)
+            events.labels(outcome=engine.last_outcome).inc()
+            if engine.last_outcome == "processed":
+                self.metrics.decision_latency.observe(max(0.0, now_s - delivery.item.ts_ms / 1000))
+        for alert in alerts:
+            if not await self._publish(alert, stop):
+                return  # stopped while the bus is down: leave the batch pending for redelivery
+        if handled:
+            try:
+                await self.bus.ack_events(handled)
+            except BusError as exc:
+                log.warning("acknowledging events failed; they will be redelivered and deduplicated", error=str(exc))
+        self._refresh_metrics(force=bool(alerts))
+
+    async def _publish(self, alert: Alert, stop: asyncio.Event) -> bool:
+        """Publish with retries while the bus is unavailable; False when stopped before it worked."""
+        delays = _backoff()
+        while True:
+            try:
+                await self.bus.publish_alert(alert)
+            except BusUnavailable as exc:
+                if stop.is_set():
+                    log.error(
+                        "alert not published before shutdown",
+                        alert_id=alert.id,
+                        kind=alert.kind,
+                        base=alert.base,
+                        error=str(exc),
+                    )
+                    return False
+                log.warning("publishing alert failed; retrying", alert_id=alert.id, error=str(exc))
+                await _wait(stop, next(delays))
+                continue
+            break
+        self.published += 1
+        self.metrics.alerts_raised.labels(kind=alert.kind, severity=alert.severity, status=alert.status).inc()
+        log.info(
+            "alert raised",
+            alert_id=alert.id,
+            kind=alert.kind,
+            status=alert.status,
+            severity=alert.severity,
+            base=alert.base,
+            venue=alert.venue,
+            direction=alert.direction,
+            summary=alert.summary,
+        )
+        return True
+
+    def _refresh_metrics(self, *, force: bool = False) -> None:
+        """Detector state and cascade window gauges of the tracked assets, at most once a second."""
+        now = time.monotonic()
+        if not force and now < self._next_metrics:
+            return
+        self._next_metrics = now + _METRICS_INTERVAL_S
+        metrics = self.metrics
+        for owned in self.shards.values():
+            engine = owned.engine
+            for kind, base, direction, value in engine.states():
+                label = metrics.base_label(base)
+                if label == OTHER:
+                    continue
+                metrics.detector_state.labels(kind=kind, base=label, direction=direction).set(value)
+            for base in engine.assets:
+                label = metrics.base_label(base)
+                if label == OTHER:
+                    continue
+                for direction in ("long", "short"):
+                    metrics.cascade_window_usd.labels(base=label, direction=direction).set(
+                        engine.cascade_window_usd(base, direction)
+                    )
+
+
+def _backoff() -> Iterator[float]:
+    delay = _RETRY_INITIAL_S
+    while True:
+        yield delay
+        delay = min(_RETRY_CAP_S, delay * 2)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds`` or until ``stop`` is set, whichever comes first."""
+    if seconds <= 0 or stop.is_set():
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+__all__ = ["DetectorRunner", "entry_key", "lease_name"]

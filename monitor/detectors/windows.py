@@ -1,0 +1,146 @@
+"""Rolling windows over event time, bucketed so memory and work per event stay bounded.
+
+A window of ``window_ms`` split into buckets of ``bucket_ms`` keeps at most
+``window_ms / bucket_ms + 1`` buckets. A value counts while its bucket still
+overlaps the window, so the effective span is between ``window_ms`` and
+``window_ms + bucket_ms``. Nothing here reads a clock: "now" is always passed in.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class RollingSum:
+    """Running sum and count over a rolling window; accepts slightly old timestamps."""
+
+    __slots__ = ("_buckets", "bucket_ms", "count", "total", "window_ms")
+
+    def __init__(self, window_ms: int, bucket_ms: int) -> None:
+        self.window_ms = window_ms
+        self.bucket_ms = max(1, bucket_ms)
+        # [bucket start, sum, count], oldest first.
+        self._buckets: deque[list[float]] = deque()
+        self.total = 0.0
+        self.count = 0
+
+    def add(self, ts_ms: int, value: float, count: int = 1) -> bool:
+        """Add ``value`` at ``ts_ms``; False (and nothing added) when it is older than the window."""
+        start = ts_ms - ts_ms % self.bucket_ms
+        buckets = self._buckets
+        if not buckets or start > buckets[-1][0]:
+            buckets.append([start, value, count])
+        elif start == buckets[-1][0]:
+            last = buckets[-1]
+            last[1] += value
+            last[2] += count
+        else:
+            newest = buckets[-1][0]
+            if start + self.bucket_ms <= newest - self.window_ms:
+                return False
+            # Out of order: walk back from the newest bucket (a few steps at most).
+            for index in range(len(buckets) - 1, -1, -1):
+                bucket = buckets[index]
+                if bucket[0] == start:
+                    bucket[1] += value
+                    bucket[2] += count
+                    break
+                if bucket[0] < start:
+                    buckets.insert(index + 1, [start, value, count])
+                    break
+            else:
+                buckets.appendleft([start, value, count])
+        self.total += value
+        self.count += count
+        return True
+
+    def expire(self, now_ms: int) -> None:
+        """Drop buckets that no longer overlap the window ending at ``now_ms``."""
+        buckets = self._buckets
+        horizon = now_ms - self.window_ms
+        while buckets and buckets[0][0] + self.bucket_ms <= horizon:
+            _, value, count = buckets.popleft()
+            self.total -= value
+            self.count -= int(count)
+        if not buckets:
+            self.total = 0.0
+            self.count = 0
+        elif self.total < 0:  # float residue after many subtractions
+            self.total = 0.0
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+class RollingExtreme:
+    """Rolling maximum (``highest=True``) or minimum of in-order samples: a monotonic deque, one entry per bucket."""
+
+    __slots__ = ("_entries", "bucket_ms", "highest", "window_ms")
+
+    def __init__(self, window_ms: int, bucket_ms: int, *, highest: bool) -> None:
+        self.window_ms = window_ms
+        self.bucket_ms = max(1, bucket_ms)
+        self.highest = highest
+        self._entries: deque[tuple[int, float]] = deque()
+
+    def _beats(self, a: float, b: float) -> bool:
+        return a >= b if self.highest else a <= b
+
+    def add(self, ts_ms: int, value: float) -> None:
+        """Add a sample; samples must come in time order (callers drop older ones)."""
+        start = ts_ms - ts_ms % self.bucket_ms
+        entries = self._entries
+        if entries and entries[-1][0] == start and not self._beats(value, entries[-1][1]):
+            return  # this bucket already holds a better value
+        while entries and self._beats(value, entries[-1][1]):
+            entries.pop()
+        entries.append((start, value))
+
+    def expire(self, now_ms: int) -> None:
+        """Drop entries whose bucket no longer overlaps the window ending at ``now_ms``."""
+        horizon = now_ms - self.window_ms
+        entries = self._entries
+        while len(entries) > 1 and entries[0][0] + self.bucket_ms <= horizon:
+            entries.popleft()
+
+    def value(self) -> float | None:
+        """The extreme over the window (call :meth:`expire` first); None when empty."""
+        return self._entries[0][1] if self._entries else None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class PriceTrail:
+    """The first price seen in each bucket over a lookback, to answer "what was the price at T"."""
+
+    __slots__ = ("_entries", "bucket_ms", "last", "lookback_ms")
+
+    def __init__(self, lookback_ms: int, bucket_ms: int) -> None:
+        self.lookback_ms = lookback_ms
+        self.bucket_ms = max(1, bucket_ms)
+        self._entries: deque[tuple[int, float]] = deque()
+        self.last: float | None = None
+
+    def add(self, ts_ms: int, price: float) -> None:
+        """Note a price at ``ts_ms`` (older-than-newest samples only update nothing but ``last``)."""
+        if price <= 0:
+            return
+        self.last = price
+        start = ts_ms - ts_ms % self.bucket_ms
+        entries = self._entries
+        if not entries or start > entries[-1][0]:
+            entries.append((start, price))
+            horizon = start - self.lookback_ms
+            while entries and entries[0][0] < horizon:
+                entries.popleft()
+
+    def at(self, ts_ms: int) -> float | None:
+        """The first price of the earliest bucket at or after ``ts_ms`` (None when nothing is known)."""
+        for start, price in self._entries:
+            if start + self.bucket_ms > ts_ms:
+                return price
+        return self.last
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,1 @@
+"""Protocol-faithful local venue simulators and the synthetic scenario generator."""

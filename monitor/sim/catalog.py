@@ -1,0 +1,220 @@
+"""The named scenarios: phases, dynamics and the real-world figures each is calibrated to.
+
+See docs/scenarios.md for the sources of the figures and which parts are
+assumptions (the split across venues, the hour-by-hour timing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from monitor.sim.market import ModelParams, Phase
+
+FEB_5_2026_MS: Final = 1_770_249_600_000  # 2026-02-05T00:00:00Z
+JAN_20_2026_MS: Final = 1_768_867_200_000  # 2026-01-20T00:00:00Z
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Liquidations the public feeds show for ``side`` ("long", "short" or "both") between two model hours."""
+
+    side: str
+    from_h: float
+    to_h: float
+    usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioSpec:
+    """A named scenario."""
+
+    name: str
+    summary: str
+    start_ms: int
+    params: ModelParams
+    phases: tuple[Phase, ...]
+    calibration: Calibration
+
+    @property
+    def nominal_hours(self) -> float:
+        """Length of the scenario at real speed."""
+        return self.phases[-1].until_h
+
+
+# Share of open interest and of liquidations per venue (an assumption; see docs/scenarios.md).
+VENUE_SHARES: Final[dict[str, float]] = {
+    "binance": 0.30,
+    "bybit": 0.22,
+    "okx": 0.12,
+    "bitget": 0.10,
+    "hyperliquid": 0.10,
+    "gate": 0.08,
+    "deribit": 0.04,
+    "bitmex": 0.04,
+}
+
+_FEB_PHASES: Final = (
+    # 5 Feb: a soft morning, then the slide starts.
+    Phase(6, 72_700, vol=0.004, premium=0.0003, oi_usd=60.4e9, liq_per_h=120, long_share=0.6, crowd_long=6),
+    Phase(11, 70_600, vol=0.005, premium=-0.0002, oi_usd=58.3e9, liq_per_h=220, long_share=0.75, crowd_long=14),
+    # The crash legs: jumps, forced selling, funding negative, open interest flushed.
+    Phase(
+        14,
+        66_900,
+        vol=0.008,
+        premium=-0.0008,
+        oi_usd=54.5e9,
+        liq_per_h=600,
+        long_share=0.92,
+        crowd_long=60,
+        crowd_short=2,
+        jumps_per_h=1.5,
+        jump_size=0.006,
+        jump_down=0.85,
+    ),
+    Phase(
+        15.5,
+        64_200,
+        vol=0.009,
+        premium=-0.0007,
+        oi_usd=50.1e9,
+        liq_per_h=700,
+        long_share=0.92,
+        crowd_long=60,
+        crowd_short=2,
+        jumps_per_h=1.5,
+        jump_size=0.006,
+        jump_down=0.85,
+    ),
+    Phase(
+        20,
+        62_900,
+        vol=0.008,
+        premium=-0.0006,
+        oi_usd=48.9e9,
+        liq_per_h=450,
+        long_share=0.88,
+        crowd_long=40,
+        crowd_short=2,
+        jumps_per_h=1.0,
+        jump_size=0.005,
+        jump_down=0.8,
+    ),
+    Phase(22, 62_600, vol=0.006, premium=-0.00055, oi_usd=48.6e9, liq_per_h=300, long_share=0.8, crowd_long=20),
+    Phase(24, 63_400, vol=0.005, premium=-0.0005, liq_per_h=200, long_share=0.6, crowd_long=10),
+    # 6 Feb: a last dip near 60k while shorts pile in, then the squeeze back above 70k.
+    Phase(
+        28,
+        60_100,
+        vol=0.007,
+        premium=-0.0006,
+        oi_usd=48.1e9,
+        liq_per_h=260,
+        long_share=0.75,
+        crowd_long=20,
+        crowd_short=6,
+    ),
+    Phase(30, 61_500, vol=0.006, premium=-0.0005, liq_per_h=200, long_share=0.5, crowd_long=8, crowd_short=10),
+    Phase(
+        36,
+        68_600,
+        vol=0.009,
+        premium=-0.0001,
+        oi_usd=52.1e9,
+        liq_per_h=400,
+        long_share=0.1,
+        crowd_long=2,
+        crowd_short=35,
+        jumps_per_h=1.2,
+        jump_size=0.006,
+        jump_down=0.15,
+    ),
+    Phase(
+        40,
+        71_400,
+        vol=0.007,
+        premium=0.0003,
+        oi_usd=53.7e9,
+        liq_per_h=250,
+        long_share=0.25,
+        crowd_long=4,
+        crowd_short=15,
+    ),
+    Phase(48, 70_300, vol=0.005, premium=0.0002, liq_per_h=150, long_share=0.5, crowd_long=6, crowd_short=6),
+)
+
+_CALM_PHASES: Final = (
+    Phase(8, 89_300, vol=0.003, premium=0.0002, liq_per_h=90),
+    Phase(16, 88_800, vol=0.003, premium=0.00025, liq_per_h=90),
+    Phase(24, 89_100, vol=0.003, premium=0.0002, liq_per_h=90),
+)
+
+_CHOP_PHASES: Final = (
+    Phase(2, 88_200, vol=0.003, premium=-0.0003, liq_per_h=90),
+    Phase(22, 88_000, vol=0.003, premium=-0.0005, liq_per_h=90),
+    Phase(24, 88_100, vol=0.003, premium=-0.0004, liq_per_h=90),
+)
+
+_BLEED_START_BASE: Final = 60e9 / 88_000
+_BLEED_PHASES: Final = tuple(
+    Phase(
+        h,
+        p,
+        vol=0.0025,
+        premium=0.0001,
+        oi_usd=_BLEED_START_BASE * p,
+        liq_per_h=70,
+        long_share=0.65,
+        crowd_long=2,
+        crowd_short=1,
+    )
+    for h, p in ((6, 86_100), (12, 84_200), (18, 82_300), (24, 80_500))
+)
+
+SCENARIOS: Final[dict[str, ScenarioSpec]] = {
+    spec.name: spec
+    for spec in (
+        ScenarioSpec(
+            name="feb-2026-crash",
+            summary="5–6 Feb 2026: BTC 73.1k → 62.6k with ~$1B of longs liquidated, "
+            "funding negative, OI $61B → $49B, then a squeeze from 60k to 71.4k",
+            start_ms=FEB_5_2026_MS,
+            params=ModelParams(start_price=73_100, start_oi_usd=61e9),
+            phases=_FEB_PHASES,
+            calibration=Calibration(side="long", from_h=0, to_h=24, usd=1.0e9),
+        ),
+        ScenarioSpec(
+            name="calm",
+            summary="an ordinary day: background liquidations, funding at the 0.01 % baseline",
+            start_ms=JAN_20_2026_MS,
+            params=ModelParams(start_price=89_000, start_oi_usd=58e9, branching=0.3),
+            phases=_CALM_PHASES,
+            calibration=Calibration(side="both", from_h=0, to_h=24, usd=50e6),
+        ),
+        ScenarioSpec(
+            name="funding-chop",
+            summary="funding hovering around zero for most of a day, price flat",
+            start_ms=JAN_20_2026_MS,
+            params=ModelParams(start_price=88_300, start_oi_usd=58e9, branching=0.3, premium_vol=0.00004),
+            phases=_CHOP_PHASES,
+            calibration=Calibration(side="both", from_h=0, to_h=24, usd=40e6),
+        ),
+        ScenarioSpec(
+            name="slow-bleed",
+            summary="price sliding 8.5 % over a day on spot selling; open interest flat, few liquidations",
+            start_ms=JAN_20_2026_MS,
+            params=ModelParams(start_price=88_000, start_oi_usd=60e9, branching=0.3),
+            phases=_BLEED_PHASES,
+            calibration=Calibration(side="both", from_h=0, to_h=24, usd=60e6),
+        ),
+    )
+}
+
+
+def get_scenario(name: str) -> ScenarioSpec:
+    """The scenario called ``name``; ValueError lists the known ones."""
+    spec = SCENARIOS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown scenario {name!r}; known scenarios: {', '.join(SCENARIOS)}")
+    return spec

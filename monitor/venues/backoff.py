@@ -1,0 +1,68 @@
+"""Reconnect delays: jittered, capped exponential backoff as a generator.
+
+:class:`BackoffPolicy` is the injectable seam: the connection loop asks it for a
+fresh generator after a healthy connection and keeps drawing from the same one
+while connections keep failing or dying young. Tests pass millisecond-scale
+policies; production uses the defaults (first retry within a second, then
+1.6× per attempt up to a minute).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+
+def backoff(
+    initial_s: float = 1.0,
+    min_s: float = 0.5,
+    max_s: float = 60.0,
+    factor: float = 1.6,
+    *,
+    jitter: float = 0.2,
+    rand: Callable[[], float] = random.random,
+) -> Iterator[float]:
+    """Yield delays: a random first delay in ``[0, initial_s)``, then ``min_s`` × ``factor``ⁿ capped at ``max_s``.
+
+    Every delay after the first is spread by ±``jitter`` (a fraction) so that many
+    connections cut at once do not come back in lockstep; the cap is never exceeded.
+    """
+    if min_s <= 0 or max_s < min_s or factor < 1 or not 0 <= jitter < 1:
+        raise ValueError(
+            f"backoff needs 0 < min_s <= max_s, factor >= 1 and 0 <= jitter < 1; "
+            f"got min_s={min_s}, max_s={max_s}, factor={factor}, jitter={jitter}"
+        )
+    yield rand() * initial_s
+    delay = min_s
+    while True:
+        spread = delay * jitter * (2 * rand() - 1)
+        yield min(max_s, max(0.0, delay + spread))
+        delay = min(max_s, delay * factor)
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffPolicy:
+    """Reconnect timing of one connection loop.
+
+    ``healthy_after_s``: a connection that lived at least this long resets the
+    backoff; one that died younger (the accept-then-close trap) keeps drawing
+    longer delays. ``rejected_s``: the delay after the venue refused a
+    subscription (a configuration problem; retried slowly, never hot-looped).
+    ``delays`` may replace the generator factory (tests record what was drawn).
+    """
+
+    initial_s: float = 1.0
+    min_s: float = 0.5
+    max_s: float = 60.0
+    factor: float = 1.6
+    jitter: float = 0.2
+    healthy_after_s: float = 10.0
+    rejected_s: float = 300.0
+    delays: Callable[[], Iterator[float]] | None = field(default=None, compare=False)
+
+    def start(self) -> Iterator[float]:
+        """A fresh delay generator."""
+        if self.delays is not None:
+            return self.delays()
+        return backoff(self.initial_s, self.min_s, self.max_s, self.factor, jitter=self.jitter)

@@ -1,0 +1,432 @@
+"""BitMEX realtime: the ``liquidation`` and ``instrument`` tables.
+
+Tables arrive as ``partial`` (full rows), ``insert``, ``update`` (only the
+changed fields) and ``delete``. The adapter keeps per-symbol instrument rows
+and per-order liquidation rows, merges updates into them and forgets both on
+:meth:`BitmexAdapter.reset`.
+
+Liquidation rows are *resting liquidation orders*, not fills, and carry no
+timestamp (``ts_ms`` is the receive time). To count each liquidated quantity
+once: a new order (``partial``/``insert``) emits its ``leavesQty``; an
+``update`` that raises ``leavesQty`` emits only the increase; an update that
+lowers it (a partial fill) and ``delete`` (filled or cancelled) emit nothing.
+``side`` is the order side, so ``Sell`` means a long position was liquidated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Final
+
+from monitor.errors import InvalidEvent, ParseError
+from monitor.events import (
+    ContractType,
+    Event,
+    Funding,
+    Liquidation,
+    OpenInterest,
+    Side,
+    canonical_base,
+    rate_8h,
+    stable_id,
+)
+from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.common import field, is_usd, load_json, num, opt_num, split_symbol, url_join
+from monitor.venues.instruments import Instrument, InstrumentBook
+
+VENUE: Final = "bitmex"
+_EPOCH_2000: Final = datetime(2000, 1, 1, tzinfo=UTC)
+_FUTURES_CODE: Final = re.compile(r"^([A-Z0-9]+?)([FGHJKMNQUVXZ]\d{2})$")
+_FUNDING_FIELDS: Final = frozenset(("fundingRate", "fundingTimestamp", "fundingInterval"))
+_OI_FIELDS: Final = frozenset(("openInterest", "openValue"))
+_MAX_ORDERS: Final = 10_000
+# XBTUSD is the one contract whose size is known without the instrument list: 1 contract = 1 USD.
+_XBTUSD: Final = Instrument(
+    venue=VENUE, symbol="XBTUSD", base="XBT", quote="USD", contract="inverse", size_unit="contracts"
+)
+
+
+@dataclass(slots=True)
+class _Order:
+    """What we know of one resting liquidation order."""
+
+    symbol: str
+    side: Side
+    price: float
+    leaves: float
+
+
+def iso_ms(value: Any, name: str) -> int:
+    """Epoch milliseconds of a BitMEX ISO timestamp such as ``2021-12-18T19:55:00.000Z``."""
+    if not isinstance(value, str):
+        raise ParseError(f"bitmex {name}: expected an ISO timestamp, got {value!r}", reason="value")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ParseError(f"bitmex {name}: bad ISO timestamp {value!r}", reason="value") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    millis = int(parsed.timestamp() * 1000)
+    if millis < 0:
+        raise ParseError(f"bitmex {name}: timestamp before 1970: {value!r}", reason="value")
+    return millis
+
+
+def interval_hours(value: Any) -> float | None:
+    """Hours of a BitMEX interval encoded as a time after 2000-01-01 (``…T08:00:00.000Z`` = 8 h)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    hours = (parsed - _EPOCH_2000).total_seconds() / 3600.0
+    return hours if hours > 0 else None
+
+
+def _opt(row: dict[str, Any], key: str) -> float | None:
+    return opt_num(row.get(key), f"bitmex {key}")
+
+
+def instrument_from_row(row: dict[str, Any]) -> Instrument | None:
+    """An :class:`Instrument` from an ``instrument`` row (REST or websocket), None if not describable.
+
+    Inverse: USD per contract = multiplier / underlyingToSettleMultiplier (XBTUSD: 1).
+    Linear: base per contract = multiplier / quoteToSettleMultiplier (XBTUSDT: 1e-6 XBT), else
+    1 / underlyingToPositionMultiplier. Quanto: the size depends on the XBT price → unknown (None).
+    """
+    symbol = row.get("symbol")
+    if not isinstance(symbol, str) or not symbol:
+        return None
+    root = row.get("underlying") or row.get("rootSymbol")
+    quote = row.get("quoteCurrency")
+    if not isinstance(root, str) or not root or not isinstance(quote, str) or not quote:
+        return None
+    inverse = row.get("isInverse") is True
+    quanto = row.get("isQuanto") is True
+    multiplier = _opt(row, "multiplier")
+    contract_size: float | None = None
+    if inverse:
+        to_settle = _opt(row, "underlyingToSettleMultiplier")
+        if multiplier and to_settle:
+            contract_size = abs(multiplier / to_settle)
+    elif not quanto:
+        quote_to_settle = _opt(row, "quoteToSettleMultiplier")
+        to_position = _opt(row, "underlyingToPositionMultiplier")
+        if multiplier and quote_to_settle:
+            contract_size = abs(multiplier / quote_to_settle)
+        elif to_position:
+            contract_size = 1.0 / abs(to_position)
+    typ = row.get("typ")
+    if isinstance(typ, str) and not typ.startswith("FF"):
+        return None  # indices (.BXBT, typ MRCXXX) and other non-futures rows
+    return Instrument(
+        venue=VENUE,
+        symbol=symbol,
+        base=root,
+        quote=quote.upper(),
+        contract="inverse" if inverse else "linear",
+        size_unit="contracts",
+        contract_size=contract_size,
+        funding_interval_h=interval_hours(row.get("fundingInterval")),
+        perpetual=isinstance(typ, str) and typ.startswith("FFWCS"),
+    )
+
+
+def _labels(symbol: str) -> tuple[str, str]:
+    """Base and quote for a symbol missing from the instrument book (labels only, never sizes)."""
+    match = _FUTURES_CODE.match(symbol)
+    stem = match.group(1) if match else symbol
+    try:
+        return split_symbol(stem)
+    except ParseError:
+        # Legacy alt-coin futures (TRXZ19, ADAZ19...) were quoted and settled in XBT.
+        return canonical_base(stem), "XBT"
+
+
+class BitmexAdapter(VenueAdapter):
+    """BitMEX: liquidation orders, funding and open interest from the realtime tables."""
+
+    name: ClassVar[str] = VENUE
+    ws_url: ClassVar[str] = "wss://ws.bitmex.com/realtime"
+    rest_url: ClassVar[str] = "https://www.bitmex.com"
+    keepalive: ClassVar[Keepalive] = Keepalive(mode="text", interval_s=20.0, payload="ping", drop_after_s=60.0)
+    # Subscriptions are not rate-limited; keep frames small all the same.
+    max_subscriptions_per_connection: ClassVar[int] = 100
+    # Pongs answer every ping, so a quiet liquidation table never looks dead.
+    liveness_timeout_s: ClassVar[float] = 60.0
+
+    def __init__(self, instruments: InstrumentBook | None = None) -> None:
+        super().__init__(instruments)
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._orders: OrderedDict[str, _Order] = OrderedDict()
+
+    # -- subscriptions -------------------------------------------------------------------------
+    def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
+        """One ``liquidation`` subscription (all instruments) plus ``instrument:<symbol>`` per symbol."""
+        url = url_join(ws_url, "/realtime") if ws_url else self.ws_url  # an override may be an origin
+        wanted = list(symbols) or self.instruments.perpetuals() or ["XBTUSD"]
+        size = self.max_subscriptions_per_connection
+        chunks = [wanted[i : i + size] for i in range(0, len(wanted), size)]
+        result: list[Connection] = []
+        for index, chunk in enumerate(chunks):
+            args = [f"instrument:{s}" for s in chunk]
+            if index == 0:
+                args.insert(0, "liquidation")
+            frame = '{"op":"subscribe","args":[' + ",".join(f'"{a}"' for a in args) + "]}"
+            # The unfiltered liquidation table covers the whole venue: bases () on that connection.
+            bases = () if index == 0 else tuple(sorted({self._base_of(s) for s in chunk}))
+            result.append(
+                Connection(url=url, subscribe=(frame,), symbols=tuple(chunk), bases=bases, label=f"bitmex-{index}")
+            )
+        return result
+
+    def _base_of(self, symbol: str) -> str:
+        inst = self.instruments.get(symbol)
+        return inst.base if inst is not None else _labels(symbol)[0]
+
+    def instrument_paths(self) -> list[str]:
+        """Active instruments (perpetuals, futures) with their contract multipliers."""
+        return ["/api/v1/instrument/active"]
+
+    def load_instruments(self, path: str, body: str | bytes) -> int:
+        """Read ``/api/v1/instrument/active``; rows that cannot be described are skipped."""
+        data = load_json(body)
+        if not isinstance(data, list):
+            raise ParseError("bitmex instrument list: expected a JSON array", reason="schema")
+        loaded = [inst for row in data if isinstance(row, dict) and (inst := instrument_from_row(row))]
+        self.instruments.update(loaded)
+        return len(loaded)
+
+    def reset(self) -> None:
+        """Forget merged instrument rows and resting liquidation orders (a new partial follows)."""
+        self._rows.clear()
+        self._orders.clear()
+
+    # -- parsing -------------------------------------------------------------------------------
+    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Normalize one frame; pongs, welcome and subscribe acks give []."""
+        try:
+            return self._parse(frame, recv_ms)
+        except ParseError:
+            raise
+        except InvalidEvent as exc:
+            raise ParseError(f"bitmex: {exc}", reason="value") from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, ZeroDivisionError):
+            raise ParseError("bitmex: frame has an unexpected shape", reason="schema") from None
+
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        if frame in ("pong", b"pong"):
+            return []
+        msg = load_json(frame)
+        if not isinstance(msg, dict):
+            raise ParseError("bitmex: expected a JSON object", reason="schema")
+        if "table" not in msg:
+            if "error" in msg:
+                self._issue("venue_error", f"bitmex rejected a request: {msg.get('error')!r}")
+                return []
+            if "info" in msg or "success" in msg or "subscribe" in msg:
+                return []
+            raise ParseError("bitmex: frame has neither 'table' nor a known control field", reason="schema")
+        table = msg["table"]
+        action = field(msg, "action", "bitmex frame")
+        data = field(msg, "data", "bitmex frame")
+        if not isinstance(data, list):
+            raise ParseError("bitmex: 'data' must be an array", reason="schema")
+        if action not in ("partial", "insert", "update", "delete"):
+            raise ParseError(f"bitmex: unknown action {action!r}", reason="schema")
+        if table == "liquidation":
+            return self._liquidations(action, data, recv_ms)
+        if table == "instrument":
+            return self._instrument(action, data, recv_ms)
+        raise ParseError(f"bitmex: unexpected table {table!r}", reason="unknown_channel")
+
+    # -- liquidation table -----------------------------------------------------------------------
+    def _liquidations(self, action: str, data: list[Any], recv_ms: int) -> list[Event]:
+        events: list[Event] = []
+        for row in data:
+            order_id = field(row, "orderID", "bitmex liquidation")
+            if not isinstance(order_id, str) or not order_id:
+                raise ParseError("bitmex liquidation: orderID must be a non-empty string", reason="value")
+            if action == "delete":
+                self._orders.pop(order_id, None)
+                continue
+            known = self._orders.get(order_id)
+            if action == "update" and known is not None:
+                event = self._order_update(order_id, known, row, recv_ms)
+            elif action == "update":
+                self._issue("orphan_update", f"bitmex liquidation update for unknown order {order_id}")
+                continue
+            else:
+                event = self._order_new(order_id, row, recv_ms)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _order_new(self, order_id: str, row: dict[str, Any], recv_ms: int) -> Liquidation:
+        symbol = field(row, "symbol", "bitmex liquidation")
+        if not isinstance(symbol, str) or not symbol:
+            raise ParseError("bitmex liquidation: symbol must be a non-empty string", reason="value")
+        side = _position_side(field(row, "side", "bitmex liquidation"))
+        price = num(field(row, "price", "bitmex liquidation"), "bitmex liquidation price")
+        leaves = num(field(row, "leavesQty", "bitmex liquidation"), "bitmex liquidation leavesQty")
+        order = _Order(symbol=symbol, side=side, price=price, leaves=leaves)
+        self._remember(order_id, order)
+        return self._liquidation(order_id, order, leaves, recv_ms)
+
+    def _order_update(self, order_id: str, order: _Order, row: dict[str, Any], recv_ms: int) -> Liquidation | None:
+        if "price" in row:
+            order.price = num(row["price"], "bitmex liquidation price")
+        if "leavesQty" not in row:
+            return None
+        leaves = num(row["leavesQty"], "bitmex liquidation leavesQty")
+        increase = leaves - order.leaves
+        order.leaves = leaves
+        if increase <= 0:  # partially filled: the quantity was already counted on insert
+            return None
+        return self._liquidation(stable_id(VENUE, order_id, leaves), order, increase, recv_ms)
+
+    def _remember(self, order_id: str, order: _Order) -> None:
+        self._orders[order_id] = order
+        self._orders.move_to_end(order_id)
+        while len(self._orders) > _MAX_ORDERS:  # deletes can be missed across reconnects
+            self._orders.popitem(last=False)
+
+    def _liquidation(self, event_id: str, order: _Order, contracts: float, recv_ms: int) -> Liquidation:
+        inst = self._instrument_for(order.symbol)
+        qty: float | None = None
+        if inst is not None:
+            qty = inst.base_qty(contracts, order.price)
+            base, quote, contract = inst.base, inst.quote, inst.contract
+        else:
+            base, quote, contract = self._identity(order.symbol, None)
+        notional: float | None = None
+        if qty is None:
+            self._issue(
+                "unknown_contract",
+                f"bitmex {order.symbol}: contract size unknown; load /api/v1/instrument/active "
+                "(quanto and unlisted contracts get no notional)",
+            )
+        elif is_usd(quote):
+            notional = qty * order.price
+        else:
+            self._issue("non_usd_quote", f"bitmex {order.symbol}: quoted in {quote}, no USD notional")
+        return Liquidation(
+            id=event_id,
+            venue=VENUE,
+            symbol=order.symbol,
+            base=base,
+            quote=quote,
+            contract=contract,
+            ts_ms=recv_ms,  # liquidation rows carry no timestamp
+            recv_ms=recv_ms,
+            side=order.side,
+            price=order.price,
+            qty_base=qty if qty is not None else 0.0,
+            notional_usd=notional,
+        )
+
+    def _instrument_for(self, symbol: str) -> Instrument | None:
+        inst = self.instruments.get(symbol)
+        if inst is None and symbol == "XBTUSD":
+            return _XBTUSD
+        return inst
+
+    # -- instrument table ------------------------------------------------------------------------
+    def _instrument(self, action: str, data: list[Any], recv_ms: int) -> list[Event]:
+        # One partial arrives per subscription (instrument:XBTUSD, instrument:ETHUSD...): each replaces
+        # only its own rows.
+        events: list[Event] = []
+        for row in data:
+            symbol = field(row, "symbol", "bitmex instrument")
+            if not isinstance(symbol, str) or not symbol:
+                raise ParseError("bitmex instrument: symbol must be a non-empty string", reason="value")
+            if action == "delete":
+                self._rows.pop(symbol, None)
+                continue
+            fresh = action in ("partial", "insert")
+            state = {} if fresh else dict(self._rows.get(symbol, {}))
+            state.update({k: v for k, v in row.items() if v is not None})
+            self._rows[symbol] = state
+            if fresh and (inst := instrument_from_row(state)) is not None:
+                self.instruments.update([inst])
+            changed = set(row)
+            if (fresh or changed & _FUNDING_FIELDS) and state.get("fundingRate") is not None:
+                events.append(self._funding(symbol, state, recv_ms))
+            if (fresh or changed & _OI_FIELDS) and state.get("openInterest") is not None:
+                oi = self._open_interest(symbol, state, recv_ms)
+                if oi is not None:
+                    events.append(oi)
+        return events
+
+    def _funding(self, symbol: str, state: dict[str, Any], recv_ms: int) -> Funding:
+        rate = num(state["fundingRate"], "bitmex fundingRate")
+        inst = self._instrument_for(symbol)
+        interval = interval_hours(state.get("fundingInterval"))
+        if interval is None:
+            interval = inst.funding_interval_h if inst is not None and inst.funding_interval_h else 8.0
+        base, quote, contract = self._identity(symbol, inst)
+        ts = iso_ms(state["timestamp"], "timestamp") if "timestamp" in state else recv_ms
+        next_ms = iso_ms(state["fundingTimestamp"], "fundingTimestamp") if "fundingTimestamp" in state else None
+        return Funding(
+            id=stable_id(VENUE, symbol, "funding", next_ms, rate),
+            venue=VENUE,
+            symbol=symbol,
+            base=base,
+            quote=quote,
+            contract=contract,
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            rate=rate,
+            interval_h=interval,
+            rate_8h=rate_8h(rate, interval),
+            next_funding_ms=next_ms,
+            mark_price=_opt(state, "markPrice"),
+            # indicativeSettlePrice tracks the reference index (.BXBT for XBTUSD).
+            index_price=_opt(state, "indicativeSettlePrice"),
+        )
+
+    def _open_interest(self, symbol: str, state: dict[str, Any], recv_ms: int) -> OpenInterest | None:
+        contracts = num(state["openInterest"], "bitmex openInterest")
+        mark = _opt(state, "markPrice")
+        inst = self._instrument_for(symbol)
+        base, quote, contract = self._identity(symbol, inst)
+        qty = inst.base_qty(contracts, mark or 0.0) if inst is not None else None
+        if qty is None:
+            self._issue("unknown_contract", f"bitmex {symbol}: open interest size unknown (no spec or mark)")
+            return None
+        ts = iso_ms(state["timestamp"], "timestamp") if "timestamp" in state else recv_ms
+        return OpenInterest(
+            id=stable_id(VENUE, symbol, "oi", ts, contracts, state.get("openValue")),
+            venue=VENUE,
+            symbol=symbol,
+            base=base,
+            quote=quote,
+            contract=contract,
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            oi_base=qty,
+            oi_usd=qty * mark if mark and is_usd(quote) else None,
+        )
+
+    @staticmethod
+    def _identity(symbol: str, inst: Instrument | None) -> tuple[str, str, ContractType]:
+        if inst is not None:
+            return inst.base, inst.quote, inst.contract
+        base, quote = _labels(symbol)
+        return base, quote, "linear"
+
+
+def _position_side(order_side: Any) -> Side:
+    """The liquidated position of a liquidation order: a Sell order closes a long."""
+    if order_side == "Sell":
+        return "long"
+    if order_side == "Buy":
+        return "short"
+    raise ParseError(f"bitmex liquidation: side must be Buy or Sell, got {order_side!r}", reason="value")

@@ -1,0 +1,387 @@
+"""Bybit v5 public linear and inverse: ``allLiquidation`` and ``tickers`` per symbol.
+
+USDT/USDC contracts live on ``/v5/public/linear``, inverse contracts (BTCUSD,
+BTCUSDH25, ...) on ``/v5/public/inverse``. Bybit has no wildcard topic, so each
+symbol costs two args; one connection's args stay under 21,000 characters.
+
+Units: linear sizes are base coin; inverse sizes are USD (1 USD contracts), so
+base = size / price. ``S`` in ``allLiquidation`` is the *position* side:
+``Buy`` means a long was liquidated.
+
+``tickers`` sends a snapshot and then deltas that omit unchanged fields; the
+adapter keeps the parsed fields per symbol and merges deltas into them
+(:meth:`reset` forgets them after a reconnect). Open interest: Bybit documents
+``openInterest`` as both sides of the book; ``singleOpenInterest`` (one side)
+is used when present, otherwise ``openInterest / 2``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal
+
+import orjson
+
+from monitor.errors import InvalidEvent, ParseError
+from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h, stable_id
+from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.common import (
+    chunked,
+    field,
+    is_usd,
+    items,
+    load_json,
+    ms,
+    num,
+    opt_num,
+    split_symbol,
+    text,
+    url_join,
+)
+from monitor.venues.instruments import Instrument, InstrumentBook
+
+LINEAR_PATH: Final = "/v5/public/linear"
+INVERSE_PATH: Final = "/v5/public/inverse"
+INSTRUMENTS_PATH: Final = "/v5/market/instruments-info"
+MAX_ARGS_CHARS: Final = 21_000
+DEFAULT_FUNDING_H: Final = 8.0
+_POSITION_SIDE: Final[dict[str, Side]] = {"Buy": "long", "Sell": "short"}
+# BTCUSD (perpetual) and BTCUSDH25 (quarterly) are inverse; BTCUSDT, BTCPERP, BTC-26DEC25 linear.
+_INVERSE_RE: Final = re.compile(r"^([A-Z0-9]+?)USD(?:[FGHJKMNQUVXZ]\d{2})?$")
+_LINEAR_FUTURE_RE: Final = re.compile(r"^([A-Z0-9]+?)(USDT)?-\d{1,2}[A-Z]{3}\d{2}$")
+# Ticker fields kept per symbol (parsed), and which of them make a frame carry funding / OI news.
+_TICKER_FIELDS: Final = (
+    "fundingRate",
+    "nextFundingTime",
+    "fundingIntervalHour",
+    "markPrice",
+    "indexPrice",
+    "openInterest",
+    "singleOpenInterest",
+)
+_FUNDING_KEYS: Final = frozenset(("fundingRate", "nextFundingTime", "fundingIntervalHour"))
+_OI_KEYS: Final = frozenset(("openInterest", "singleOpenInterest"))
+
+Category = Literal["linear", "inverse"]
+
+
+class BybitAdapter(VenueAdapter):
+    """Bybit v5 linear + inverse perpetuals and futures."""
+
+    name = "bybit"
+    ws_url = "wss://stream.bybit.com"
+    rest_url = "https://api.bybit.com"
+    # Bybit cuts a connection after 10 minutes without ping or data; it asks for a ping every 20 s.
+    keepalive = Keepalive("json", interval_s=20.0, payload='{"op":"ping"}', drop_after_s=600.0)
+    max_subscriptions_per_connection = 200
+    # Every ping gets a pong, so three missed pongs (60 s of silence) mean a dead connection.
+    liveness_timeout_s = 60.0
+
+    def __init__(self, instruments: InstrumentBook | None = None) -> None:
+        super().__init__(instruments)
+        self._tickers: dict[str, dict[str, float | None]] = {}
+        self._requests = 0
+
+    # -- subscriptions -------------------------------------------------------------------------
+    def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
+        """``allLiquidation.S`` + ``tickers.S`` per symbol, on the endpoint of the symbol's category.
+
+        With no symbols, every perpetual in the instrument book (none until it is loaded).
+        """
+        base_url = ws_url or self.ws_url
+        for path in (LINEAR_PATH, INVERSE_PATH):
+            if base_url.rstrip("/").endswith(path):
+                base_url = base_url.rstrip("/")[: -len(path)]
+        targets = list(symbols) or self.instruments.perpetuals()
+        by_category: dict[Category, list[str]] = {"linear": [], "inverse": []}
+        for symbol in targets:
+            inst = self._instrument(symbol)
+            if inst is None:
+                self._issue("unknown_symbol", f"bybit {symbol}: cannot tell linear from inverse; using linear")
+                by_category["linear"].append(symbol)
+            else:
+                by_category[inst.contract].append(symbol)
+        result = []
+        endpoints: tuple[tuple[Category, str], ...] = (("linear", LINEAR_PATH), ("inverse", INVERSE_PATH))
+        for category, path in endpoints:
+            args = [a for sym in by_category[category] for a in (f"allLiquidation.{sym}", f"tickers.{sym}")]
+            groups = chunked(args, self.max_subscriptions_per_connection, MAX_ARGS_CHARS)
+            for number, group in enumerate(groups, 1):
+                group_symbols = tuple(dict.fromkeys(a.split(".", 1)[1] for a in group))
+                self._requests += 1
+                message = {"req_id": f"liqmon-{self._requests}", "op": "subscribe", "args": group}
+                result.append(
+                    Connection(
+                        url=url_join(base_url, path),
+                        subscribe=(orjson.dumps(message).decode(),),
+                        symbols=group_symbols,
+                        bases=tuple(sorted({self._base_of(s) for s in group_symbols})),
+                        label=f"{category}-{number}",
+                    )
+                )
+        return result
+
+    def instrument_paths(self) -> list[str]:
+        """Linear and inverse instrument lists (1000 rows each, enough for every Bybit contract)."""
+        return [f"{INSTRUMENTS_PATH}?category={c}&limit=1000" for c in ("linear", "inverse")]
+
+    def reset(self) -> None:
+        """Forget ticker snapshots; the venue sends fresh snapshots after resubscribing."""
+        self._tickers.clear()
+
+    # -- instruments ---------------------------------------------------------------------------
+    def load_instruments(self, path: str, body: str | bytes) -> int:
+        """``/v5/market/instruments-info``: contractType, baseCoin/quoteCoin, fundingInterval (minutes)."""
+        data = load_json(body)
+        if field(data, "retCode", "instruments-info") != 0:
+            self._issue("rest_error", f"bybit instruments-info refused: {data.get('retMsg')!r:.200}")
+            return 0
+        result = field(data, "result", "instruments-info")
+        if isinstance(result, Mapping) and result.get("nextPageCursor"):
+            self._issue("instruments_truncated", "bybit instruments-info has more pages than were read")
+        loaded = []
+        for row in items(field(result, "list", "instruments-info.result"), "result.list"):
+            try:
+                inst = self._instrument_row(row)
+            except ParseError as exc:
+                self._issue("bad_instrument", f"bybit instruments-info row skipped: {exc}")
+                continue
+            if inst is not None:
+                loaded.append(inst)
+        self.instruments.update(loaded)
+        return len(loaded)
+
+    def _instrument_row(self, row: Any) -> Instrument | None:
+        symbol = text(field(row, "symbol", "instruments-info.list[]"), "symbol")
+        if row.get("status", "Trading") != "Trading":
+            return None
+        contract_type = text(field(row, "contractType", symbol), "contractType")
+        inverse = contract_type.startswith("Inverse")
+        perpetual = contract_type.endswith("Perpetual")
+        minutes = opt_num(row.get("fundingInterval"), "fundingInterval")
+        return Instrument(
+            venue=self.name,
+            symbol=symbol,
+            base=text(field(row, "baseCoin", symbol), "baseCoin"),
+            quote=text(field(row, "quoteCoin", symbol), "quoteCoin"),
+            contract="inverse" if inverse else "linear",
+            size_unit="usd" if inverse else "base",
+            contract_size=1.0,
+            funding_interval_h=minutes / 60.0 if perpetual and minutes else None,
+            perpetual=perpetual,
+        )
+
+    # -- parsing -------------------------------------------------------------------------------
+    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """allLiquidation, legacy liquidation and tickers frames; acks and pongs give []."""
+        try:
+            return self._parse(load_json(frame), recv_ms)
+        except InvalidEvent as exc:
+            raise ParseError(f"bybit: {exc}", reason="value") from None
+
+    def _parse(self, msg: Any, recv_ms: int) -> list[Event]:
+        if isinstance(msg, Mapping) and "op" in msg and "topic" not in msg:
+            if msg.get("success") is False:
+                reason = msg.get("ret_msg")
+                self._issue("subscription_rejected", f"bybit refused {msg.get('op')!r:.20}: {reason!r:.200}")
+            return []
+        topic = text(field(msg, "topic", "bybit frame"), "topic")
+        channel = topic.split(".", 1)[0]
+        ts = self._time(msg.get("ts"), recv_ms, "ts")
+        if channel == "allLiquidation":
+            return [self._liquidation(row, recv_ms) for row in items(field(msg, "data", topic), "data")]
+        if channel == "liquidation":
+            return [self._legacy_liquidation(field(msg, "data", topic), recv_ms)]
+        if channel == "tickers":
+            return self._ticker(msg, ts, recv_ms)
+        raise ParseError(f"bybit: unexpected topic {topic!r:.60}", reason="unknown_channel")
+
+    def _liquidation(self, row: Any, recv_ms: int) -> Liquidation:
+        return self._make_liquidation(
+            symbol=text(field(row, "s", "allLiquidation.data[]"), "s"),
+            raw_side=field(row, "S", "allLiquidation.data[]"),
+            size=num(field(row, "v", "allLiquidation.data[]"), "v"),
+            price=num(field(row, "p", "allLiquidation.data[]"), "p"),
+            ts=self._time(row.get("T"), recv_ms, "T"),
+            recv_ms=recv_ms,
+        )
+
+    def _legacy_liquidation(self, row: Any, recv_ms: int) -> Liquidation:
+        where = "liquidation.data"
+        return self._make_liquidation(
+            symbol=text(field(row, "symbol", where), "symbol"),
+            raw_side=field(row, "side", where),
+            size=num(field(row, "size", where), "size"),
+            price=num(field(row, "price", where), "price"),
+            ts=self._time(row.get("updatedTime", row.get("updateTime")), recv_ms, "updatedTime"),
+            recv_ms=recv_ms,
+        )
+
+    def _make_liquidation(
+        self, *, symbol: str, raw_side: Any, size: float, price: float, ts: int, recv_ms: int
+    ) -> Liquidation:
+        side = _POSITION_SIDE.get(raw_side) if isinstance(raw_side, str) else None
+        if side is None:
+            raise ParseError(f"bybit liquidation {symbol}: unknown side {raw_side!r:.20}", reason="value")
+        if price <= 0:
+            raise ParseError(f"bybit liquidation {symbol}: price must be positive, got {price}", reason="value")
+        inst = self._instrument(symbol)
+        qty: float = 0.0
+        notional: float | None = None
+        if inst is None:
+            self._issue("unknown_contract", f"bybit {symbol}: not in the instrument list; size unit unknown")
+            base, quote = self._fallback_names(symbol)
+            contract: Literal["linear", "inverse"] = "linear"
+        else:
+            base, quote, contract = inst.base, inst.quote, inst.contract
+            qty = inst.base_qty(size, price) or 0.0
+            notional = inst.usd_notional(qty, price) if is_usd(quote) else None
+        return Liquidation(
+            id=stable_id(self.name, symbol, ts, raw_side, size, price),
+            venue=self.name,
+            symbol=symbol,
+            base=base,
+            quote=quote,
+            contract=contract,
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            side=side,
+            price=price,
+            qty_base=qty,
+            notional_usd=notional,
+        )
+
+    def _ticker(self, msg: Any, ts: int, recv_ms: int) -> list[Event]:
+        data = field(msg, "data", "tickers")
+        symbol = text(field(data, "symbol", "tickers.data"), "symbol")
+        update = {key: self._ticker_value(key, data[key]) for key in _TICKER_FIELDS if key in data}
+        if msg.get("type") == "delta":
+            state = self._tickers.setdefault(symbol, {})
+            state.update(update)
+        else:
+            state = self._tickers[symbol] = update
+        events: list[Event] = []
+        inst = self._instrument(symbol)
+        if inst is None:
+            self._issue("unknown_contract", f"bybit {symbol}: not in the instrument list; ticker skipped")
+            return events
+        rate = state.get("fundingRate")
+        if data.keys() & _FUNDING_KEYS and rate is not None:
+            events.append(self._funding(symbol, inst, state, rate=rate, ts=ts, recv_ms=recv_ms))
+        if data.keys() & _OI_KEYS:
+            oi = self._open_interest(symbol, inst, state, ts, recv_ms)
+            if oi is not None:
+                events.append(oi)
+        return events
+
+    @staticmethod
+    def _ticker_value(key: str, value: Any) -> float | None:
+        if key == "nextFundingTime":
+            return None if value in (None, "", "0", 0) else float(ms(value, key))
+        return opt_num(value, key)
+
+    def _funding(
+        self, symbol: str, inst: Instrument, state: dict[str, float | None], *, rate: float, ts: int, recv_ms: int
+    ) -> Funding:
+        interval = state.get("fundingIntervalHour") or inst.funding_interval_h or DEFAULT_FUNDING_H
+        next_ms = state.get("nextFundingTime")
+        return Funding(
+            id=stable_id(self.name, symbol, "funding", ts, rate),
+            venue=self.name,
+            symbol=symbol,
+            base=inst.base,
+            quote=inst.quote,
+            contract=inst.contract,
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            rate=rate,
+            interval_h=interval,
+            rate_8h=rate_8h(rate, interval),
+            next_funding_ms=int(next_ms) if next_ms is not None else None,
+            mark_price=state.get("markPrice"),
+            index_price=state.get("indexPrice"),
+        )
+
+    def _open_interest(
+        self, symbol: str, inst: Instrument, state: dict[str, float | None], ts: int, recv_ms: int
+    ) -> OpenInterest | None:
+        single = state.get("singleOpenInterest")
+        both = state.get("openInterest")
+        one_side = single if single is not None else (both / 2.0 if both is not None else None)
+        if one_side is None:
+            return None
+        mark = state.get("markPrice")
+        oi_usd: float | None
+        if inst.contract == "inverse":  # USD face value
+            if not mark:
+                self._issue("no_price", f"bybit {symbol}: inverse open interest needs a mark price; skipped")
+                return None
+            oi_base, oi_usd = one_side / mark, one_side
+        else:
+            oi_base = one_side
+            oi_usd = one_side * mark if mark and is_usd(inst.quote) else None
+        return OpenInterest(
+            id=stable_id(self.name, symbol, "oi", ts, one_side),
+            venue=self.name,
+            symbol=symbol,
+            base=inst.base,
+            quote=inst.quote,
+            contract=inst.contract,
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            oi_base=oi_base,
+            oi_usd=oi_usd,
+        )
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _instrument(self, symbol: str) -> Instrument | None:
+        """The book's instrument, else one derived from Bybit's naming rules, else None."""
+        inst = self.instruments.get(symbol)
+        if inst is not None:
+            return inst
+        inverse = _INVERSE_RE.match(symbol)
+        if inverse:
+            perpetual = len(symbol) == inverse.end(1) + 3
+            return Instrument(
+                self.name,
+                symbol,
+                inverse.group(1),
+                "USD",
+                "inverse",
+                "usd",
+                funding_interval_h=DEFAULT_FUNDING_H if perpetual else None,
+                perpetual=perpetual,
+            )
+        future = _LINEAR_FUTURE_RE.match(symbol)
+        if future:
+            return Instrument(
+                self.name,
+                symbol,
+                future.group(1),
+                future.group(2) or "USDC",
+                "linear",
+                "base",
+                funding_interval_h=None,
+                perpetual=False,
+            )
+        if symbol.endswith("PERP") and len(symbol) > 4:
+            return Instrument(self.name, symbol, symbol[:-4], "USDC", "linear", "base")
+        if symbol.endswith(("USDT", "USDC")):
+            base, quote = split_symbol(symbol)
+            return Instrument(self.name, symbol, base, quote, "linear", "base")
+        return None
+
+    def _fallback_names(self, symbol: str) -> tuple[str, str]:
+        try:
+            return split_symbol(symbol)
+        except ParseError:
+            return symbol.upper(), ""
+
+    def _base_of(self, symbol: str) -> str:
+        inst = self._instrument(symbol)
+        return inst.base if inst is not None else self._fallback_names(symbol)[0]
+
+    @staticmethod
+    def _time(value: Any, recv_ms: int, name: str) -> int:
+        return recv_ms if value is None else ms(value, name)

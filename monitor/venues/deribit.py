@@ -1,0 +1,297 @@
+"""Deribit v2 (JSON-RPC over websocket): liquidation trades and tickers per instrument.
+
+Deribit has no liquidation channel: ``trades.{instrument}.100ms`` trades carry
+``liquidation`` = ``T`` (taker liquidated), ``M`` (maker) or ``MT`` (both), and
+``direction`` is the taker's. So ``T`` + sell or ``M`` + buy is a long
+liquidated; ``MT`` gives one event per side (ids ``<trade_id>-T`` and
+``<trade_id>-M``; single-side events keep the bare ``trade_id``).
+
+Units: ``amount`` and ``open_interest`` are USD for perpetuals and inverse
+futures (base = USD / price) and base coin for the linear USDC/USDT
+contracts. Funding is continuous; ``funding_8h`` is reported as an 8-hour rate.
+
+Keepalive: ``public/set_heartbeat`` is the first message on every connection;
+the server then sends ``test_request`` heartbeats that :meth:`reply` answers
+with ``public/test``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import orjson
+
+from monitor.errors import InvalidEvent, ParseError
+from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h, stable_id
+from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.common import field, is_usd, items, load_json, ms, num, opt_num, text, url_join
+from monitor.venues.instruments import Instrument, InstrumentBook
+
+WS_PATH: Final = "/ws/api/v2"
+INSTRUMENTS_PATH: Final = "/api/v2/public/get_instruments"
+INSTRUMENT_CURRENCIES: Final = ("BTC", "ETH", "USDC", "USDT")
+HEARTBEAT_S: Final = 30
+FUNDING_H: Final = 8.0
+# (liquidated party, taker direction) → liquidated position.
+_SIDE: Final[dict[tuple[str, str], Side]] = {
+    ("T", "sell"): "long",
+    ("T", "buy"): "short",
+    ("M", "buy"): "long",
+    ("M", "sell"): "short",
+}
+
+
+class DeribitAdapter(VenueAdapter):
+    """Deribit futures and perpetuals."""
+
+    name = "deribit"
+    ws_url = "wss://www.deribit.com"
+    rest_url = "https://www.deribit.com"
+    keepalive = Keepalive("deribit_heartbeat", interval_s=float(HEARTBEAT_S), drop_after_s=2.0 * HEARTBEAT_S)
+    max_subscriptions_per_connection = 200
+    # A heartbeat arrives every 30 s on a healthy connection, so three missed ones mean it is dead.
+    liveness_timeout_s = 3.0 * HEARTBEAT_S
+
+    def __init__(self, instruments: InstrumentBook | None = None) -> None:
+        super().__init__(instruments)
+        self._marks: dict[str, float] = {}
+        self._ids = itertools.count(1)
+
+    # -- subscriptions -------------------------------------------------------------------------
+    def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
+        """set_heartbeat, then trades + ticker channels for up to 100 instruments per connection.
+
+        With no symbols, every perpetual in the instrument book (none until it is loaded).
+        """
+        url = url_join(ws_url or self.ws_url, WS_PATH)
+        targets = list(symbols) or self.instruments.perpetuals()
+        per_conn = max(1, self.max_subscriptions_per_connection // 2)
+        result = []
+        for number, start in enumerate(range(0, len(targets), per_conn), 1):
+            group = tuple(targets[start : start + per_conn])
+            channels = [c for name in group for c in (f"trades.{name}.100ms", f"ticker.{name}.100ms")]
+            heartbeat = self._request("public/set_heartbeat", {"interval": HEARTBEAT_S})
+            subscribe = self._request("public/subscribe", {"channels": channels})
+            result.append(
+                Connection(
+                    url=url,
+                    subscribe=(heartbeat, subscribe),
+                    symbols=group,
+                    bases=tuple(sorted({self._spec(s).base for s in group})),
+                    label=f"instruments-{number}",
+                )
+            )
+        return result
+
+    def instrument_paths(self) -> list[str]:
+        """Futures and perpetuals of each settlement currency (inverse BTC/ETH, linear USDC/USDT)."""
+        return [f"{INSTRUMENTS_PATH}?currency={c}&kind=future" for c in INSTRUMENT_CURRENCIES]
+
+    def reply(self, frame: str | bytes) -> str | None:
+        """``public/test`` in answer to a ``test_request`` heartbeat; None for anything else."""
+        try:
+            msg = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(msg, Mapping) or msg.get("method") != "heartbeat":
+            return None
+        params = msg.get("params")
+        if not isinstance(params, Mapping) or params.get("type") != "test_request":
+            return None
+        return self._request("public/test", {})
+
+    def _request(self, method: str, params: dict[str, Any]) -> str:
+        message = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        return orjson.dumps(message).decode()
+
+    # -- instruments ---------------------------------------------------------------------------
+    def load_instruments(self, path: str, body: str | bytes) -> int:
+        """``public/get_instruments`` rows: contract_size, settlement_period, instrument_type."""
+        data = load_json(body)
+        if isinstance(data, Mapping) and "error" in data:
+            self._issue("rest_error", f"deribit get_instruments refused: {data['error']!r:.200}")
+            return 0
+        loaded = []
+        for row in items(field(data, "result", "get_instruments"), "result"):
+            try:
+                inst = self._instrument_row(row)
+            except ParseError as exc:
+                self._issue("bad_instrument", f"deribit get_instruments row skipped: {exc}")
+                continue
+            if inst is not None:
+                loaded.append(inst)
+        self.instruments.update(loaded)
+        return len(loaded)
+
+    def _instrument_row(self, row: Any) -> Instrument | None:
+        name = text(field(row, "instrument_name", "get_instruments.result[]"), "instrument_name")
+        if row.get("kind", "future") != "future" or row.get("is_active") is False:
+            return None
+        base = text(field(row, "base_currency", name), "base_currency")
+        quote = str(row.get("counter_currency") or row.get("quote_currency") or "USD")
+        kind = row.get("instrument_type") or row.get("future_type")
+        linear = kind == "linear" if kind in ("linear", "reversed") else quote != "USD"
+        perpetual = row.get("settlement_period") == "perpetual"
+        return Instrument(
+            venue=self.name,
+            symbol=name,
+            base=base,
+            quote=quote if linear else "USD",
+            contract="linear" if linear else "inverse",
+            size_unit="base" if linear else "usd",
+            contract_size=opt_num(row.get("contract_size"), "contract_size"),
+            funding_interval_h=FUNDING_H if perpetual else None,
+            perpetual=perpetual,
+        )
+
+    # -- parsing -------------------------------------------------------------------------------
+    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Subscription notifications; RPC results and heartbeats give []."""
+        try:
+            return self._parse(load_json(frame), recv_ms)
+        except InvalidEvent as exc:
+            raise ParseError(f"deribit: {exc}", reason="value") from None
+
+    def _parse(self, msg: Any, recv_ms: int) -> list[Event]:
+        if not isinstance(msg, Mapping):
+            raise ParseError(f"deribit: expected a JSON-RPC object, got {type(msg).__name__}", reason="schema")
+        method = field(msg, "method", "deribit message") if "id" not in msg else None
+        if method is None:  # a response to one of our requests
+            if msg.get("error") is not None:
+                self._issue(
+                    "subscription_rejected", f"deribit request {msg.get('id')!r:.12} failed: {msg['error']!r:.200}"
+                )
+            return []
+        if method == "heartbeat":
+            return []
+        if method != "subscription":
+            raise ParseError(f"deribit: unexpected method {method!r:.40}", reason="unknown_channel")
+        params = field(msg, "params", "subscription")
+        channel = text(field(params, "channel", "params"), "params.channel")
+        data = field(params, "data", channel)
+        prefix = channel.split(".", 1)[0]
+        if prefix == "trades":
+            events: list[Event] = []
+            for trade in items(data, "data"):
+                events.extend(self._liquidations(trade, recv_ms))
+            return events
+        if prefix == "ticker":
+            return self._ticker(data, recv_ms)
+        raise ParseError(f"deribit: unexpected channel {channel!r:.60}", reason="unknown_channel")
+
+    def _liquidations(self, trade: Any, recv_ms: int) -> list[Event]:
+        if not isinstance(trade, Mapping):
+            raise ParseError(f"deribit trade: expected an object, got {type(trade).__name__}", reason="schema")
+        flag = trade.get("liquidation")
+        if flag is None:
+            return []
+        name = text(field(trade, "instrument_name", "trade"), "instrument_name")
+        if flag not in ("T", "M", "MT"):
+            raise ParseError(f"deribit trade {name}: unknown liquidation flag {flag!r:.10}", reason="value")
+        direction = field(trade, "direction", name)
+        trade_id = text(str(field(trade, "trade_id", name)), "trade_id")
+        price = num(field(trade, "price", name), "price")
+        amount = num(field(trade, "amount", name), "amount")
+        ts = ms(field(trade, "timestamp", name), "timestamp")
+        if price <= 0:
+            raise ParseError(f"deribit trade {name}: price must be positive, got {price}", reason="value")
+        inst = self._spec(name)
+        qty = inst.base_qty(amount, price)
+        if qty is None:
+            self._issue("unknown_contract", f"deribit {name}: amount unit unknown; liquidation has no size")
+        notional = inst.usd_notional(qty, price) if is_usd(inst.quote) else None
+        events: list[Event] = []
+        for party in flag:
+            side = _SIDE.get((party, direction)) if isinstance(direction, str) else None
+            if side is None:
+                raise ParseError(f"deribit trade {name}: unknown direction {direction!r:.10}", reason="value")
+            events.append(
+                Liquidation(
+                    id=trade_id if len(flag) == 1 else f"{trade_id}-{party}",
+                    venue=self.name,
+                    symbol=name,
+                    base=inst.base,
+                    quote=inst.quote,
+                    contract=inst.contract,
+                    ts_ms=ts,
+                    recv_ms=recv_ms,
+                    side=side,
+                    price=price,
+                    qty_base=qty if qty is not None else 0.0,
+                    notional_usd=notional,
+                )
+            )
+        return events
+
+    def _ticker(self, data: Any, recv_ms: int) -> list[Event]:
+        name = text(field(data, "instrument_name", "ticker"), "instrument_name")
+        ts = ms(data["timestamp"], "timestamp") if data.get("timestamp") is not None else recv_ms
+        mark = opt_num(data.get("mark_price"), "mark_price")
+        if mark is not None and mark > 0:
+            self._marks[name] = mark
+        mark = self._marks.get(name)
+        inst = self._spec(name)
+        events: list[Event] = []
+        funding = opt_num(data.get("funding_8h"), "funding_8h")
+        if funding is not None:
+            events.append(
+                Funding(
+                    id=stable_id(self.name, name, "funding", ts, funding),
+                    venue=self.name,
+                    symbol=name,
+                    base=inst.base,
+                    quote=inst.quote,
+                    contract=inst.contract,
+                    ts_ms=ts,
+                    recv_ms=recv_ms,
+                    rate=funding,
+                    interval_h=FUNDING_H,
+                    rate_8h=rate_8h(funding, FUNDING_H),
+                    mark_price=mark,
+                    index_price=opt_num(data.get("index_price"), "index_price"),
+                )
+            )
+        open_interest = opt_num(data.get("open_interest"), "open_interest")
+        if open_interest is not None:
+            oi_base: float | None
+            oi_usd: float | None
+            if inst.size_unit == "base":
+                oi_base = open_interest
+                oi_usd = open_interest * mark if mark and is_usd(inst.quote) else None
+            else:  # USD face value
+                oi_base = inst.base_qty(open_interest, mark) if mark else None
+                oi_usd = open_interest
+            if oi_base is None:
+                self._issue("no_price", f"deribit {name}: open interest in USD needs a mark price; skipped")
+            else:
+                events.append(
+                    OpenInterest(
+                        id=stable_id(self.name, name, "oi", ts, open_interest),
+                        venue=self.name,
+                        symbol=name,
+                        base=inst.base,
+                        quote=inst.quote,
+                        contract=inst.contract,
+                        ts_ms=ts,
+                        recv_ms=recv_ms,
+                        oi_base=oi_base,
+                        oi_usd=oi_usd,
+                    )
+                )
+        return events
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _spec(self, name: str) -> Instrument:
+        """The book's instrument, else Deribit's naming rule: ``X_USDC-...`` linear, ``X-...`` inverse (USD)."""
+        inst = self.instruments.get(name)
+        if inst is not None:
+            return inst
+        head = name.split("-", 1)[0].upper()
+        if name.count("-") >= 2:  # options (BTC-27JUN25-60000-C): not a contract this adapter sizes
+            return Instrument(self.name, name, head or name, "USD", "inverse", "contracts", contract_size=None)
+        if "_" in head:
+            base, quote = head.split("_", 1)
+            return Instrument(self.name, name, base or head, quote or "USDC", "linear", "base", contract_size=None)
+        return Instrument(self.name, name, head or name, "USD", "inverse", "usd", contract_size=None)

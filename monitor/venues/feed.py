@@ -1,0 +1,231 @@
+"""What happens to one venue's frames once they arrive: parse, dedup, count, publish, capture.
+
+:class:`FeedSink` is synchronous and shared by every connection (and the REST
+poller) of a venue. It turns a frame into events with the adapter's pure
+``parse``, drops events already seen (overlapping connections), updates the
+feed-health and market metrics, hands the batch to the bus and appends the raw
+text to the capture file. A frame that cannot be parsed is counted and logged
+(rate-limited), never fatal; only :class:`~monitor.errors.SubscriptionRejected`
+escapes, so the connection loop can back off slowly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from monitor.capture.format import CaptureWriter
+from monitor.errors import ParseError, SubscriptionRejected
+from monitor.events import Event, Funding, Gap, Liquidation, OpenInterest, stable_id
+from monitor.logs import get_logger
+from monitor.metrics import OTHER, Metrics
+from monitor.venues.adapter import VenueAdapter
+from monitor.venues.dedup import RecentIds
+
+log = get_logger(__name__)
+
+WARN_INTERVAL_S = 10.0
+
+
+class Publisher(Protocol):
+    """The part of the bus the collector needs."""
+
+    def publish(self, events: Sequence[Event]) -> None:
+        """Queue events for publication; never blocks."""
+
+
+class Throttle:
+    """Allows one log line per key per ``interval_s``; counts what it held back."""
+
+    def __init__(self, interval_s: float = WARN_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def allow(self, key: str) -> int | None:
+        """None to stay quiet; otherwise how many lines were held back since the last one."""
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        self._last[key] = now
+        return self._held.pop(key, 0)
+
+
+def now_ms() -> int:
+    """Wall-clock epoch milliseconds (receive time of a frame)."""
+    return time.time_ns() // 1_000_000
+
+
+class FeedSink:
+    """Parses, dedups, counts, publishes and records the frames of one venue."""
+
+    def __init__(
+        self,
+        venue: str,
+        publisher: Publisher,
+        metrics: Metrics,
+        *,
+        capture: CaptureWriter | None = None,
+        dedup: RecentIds | None = None,
+    ) -> None:
+        self.venue = venue
+        self.publisher = publisher
+        self.metrics = metrics
+        self.capture = capture
+        self.dedup = dedup if dedup is not None else RecentIds()
+        self.throttle = Throttle()
+        self._oi: dict[tuple[str, str], dict[str, tuple[float, float | None]]] = {}
+
+    # -- inputs --------------------------------------------------------------------------------
+    def frame(self, adapter: VenueAdapter, frame: str | bytes, recv_ms: int) -> int:
+        """Handle one websocket frame; returns how many events it carried (duplicates included).
+
+        Raises SubscriptionRejected when the venue refused a subscription.
+        """
+        if self.capture is not None:
+            self.capture.frame(self.venue, recv_ms, _text(frame))
+        try:
+            events = adapter.parse(frame, recv_ms)
+        except SubscriptionRejected:
+            self._issues(adapter)
+            self.metrics.message_received(self.venue, "control")
+            raise
+        except ParseError as exc:
+            self._parse_error(exc.reason, str(exc), frame)
+            events = []
+        except Exception as exc:  # a parser bug must not take the feed down
+            self._parse_error("internal", f"{type(exc).__name__}: {exc}", frame, error=True)
+            events = []
+        rejected = self._issues(adapter)
+        self.metrics.message_received(self.venue, events[0].kind if events else "control")
+        self._publish(events)
+        if rejected is not None:
+            raise SubscriptionRejected(rejected)
+        return len(events)
+
+    def rest(self, adapter: VenueAdapter, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
+        """Handle one polled REST body."""
+        if self.capture is not None:
+            self.capture.frame(self.venue, recv_ms, _text(body), rest=path)
+        try:
+            events = adapter.parse_rest(path, body, recv_ms)
+        except ParseError as exc:
+            self._parse_error(exc.reason, f"{path}: {exc}", body)
+            events = []
+        except Exception as exc:
+            self._parse_error("internal", f"{path}: {type(exc).__name__}: {exc}", body, error=True)
+            events = []
+        self._issues(adapter)
+        return self._publish(events)
+
+    def meta(self, path: str, body: str | bytes, recv_ms: int) -> None:
+        """Record an instrument-list body (``meta: instruments``, with its path in ``rest``)."""
+        if self.capture is not None:
+            self.capture.frame(self.venue, recv_ms, _text(body), rest=path, meta="instruments")
+
+    def gap(self, reason: str, bases: Sequence[str], recv_ms: int | None = None) -> Gap:
+        """Publish and record a gap marker: data from this venue may be missing."""
+        at = recv_ms if recv_ms is not None else now_ms()
+        marker = Gap(
+            id=stable_id(self.venue, reason, at, *bases),
+            venue=self.venue,
+            reason=reason,
+            ts_ms=at,
+            recv_ms=at,
+            bases=tuple(bases),
+        )
+        self.metrics.feed_gaps.labels(venue=self.venue).inc()
+        self.metrics.events.labels(venue=self.venue, kind="gap").inc()
+        if self.capture is not None:
+            self.capture.gap(self.venue, at, reason)
+        self.publisher.publish([marker])
+        return marker
+
+    # -- internals -----------------------------------------------------------------------------
+    def _publish(self, events: list[Event]) -> list[Event]:
+        if not events:
+            return events
+        kept, dropped = self.dedup.filter(events)
+        if dropped:
+            self.metrics.feed_duplicates.labels(venue=self.venue).inc(dropped)
+        for event in kept:
+            self._market_metrics(event)
+        if kept:
+            self.publisher.publish(kept)
+        return kept
+
+    def _market_metrics(self, event: Event) -> None:
+        m = self.metrics
+        m.events.labels(venue=self.venue, kind=event.kind).inc()
+        if isinstance(event, Gap):
+            return
+        base = m.base_label(event.base)
+        if isinstance(event, Liquidation):
+            m.liquidations.labels(venue=self.venue, base=base, side=event.side).inc()
+            if event.notional_usd is not None:
+                m.liquidated_usd.labels(venue=self.venue, base=base, side=event.side).inc(event.notional_usd)
+            return
+        if base == OTHER:  # a gauge shared by unrelated assets would mean nothing
+            return
+        if isinstance(event, Funding):
+            m.funding_rate.labels(venue=self.venue, base=base).set(event.rate)
+            m.funding_rate_8h.labels(venue=self.venue, base=base).set(event.rate_8h)
+            if event.mark_price is not None:
+                m.mark_price.labels(venue=self.venue, base=base).set(event.mark_price)
+        elif isinstance(event, OpenInterest):
+            # A venue may list several contracts of one asset (linear and inverse): report their sum.
+            per_symbol = self._oi.setdefault((self.venue, base), {})
+            per_symbol[event.symbol] = (event.oi_base, event.oi_usd)
+            m.open_interest_base.labels(venue=self.venue, base=base).set(sum(v[0] for v in per_symbol.values()))
+            usd = [v[1] for v in per_symbol.values()]
+            if all(u is not None for u in usd):
+                m.open_interest_usd.labels(venue=self.venue, base=base).set(sum(u for u in usd if u is not None))
+
+    def _issues(self, adapter: VenueAdapter) -> str | None:
+        """Count and log the adapter's issues; returns the message of a subscription refusal, if any."""
+        rejected = None
+        for reason, message in adapter.drain_issues():
+            if reason == "subscription_rejected":
+                rejected = message
+            if reason == "unknown_contract":
+                self.metrics.unknown_contract.labels(venue=self.venue).inc()
+            else:
+                self.metrics.feed_parse_errors.labels(venue=self.venue, reason=reason).inc()
+            held = self.throttle.allow(f"issue:{reason}")
+            if held is not None:
+                log.warning(
+                    "venue_data_problem", venue=self.venue, reason=reason, detail=message, similar_suppressed=held
+                )
+        return rejected
+
+    def _parse_error(self, reason: str, message: str, frame: str | bytes, *, error: bool = False) -> None:
+        self.metrics.feed_parse_errors.labels(venue=self.venue, reason=reason).inc()
+        held = self.throttle.allow(f"parse:{reason}")
+        if held is None:
+            return
+        excerpt = _text(frame)[:200]
+        if error:
+            log.error(
+                "venue_parser_failed",
+                venue=self.venue,
+                reason=reason,
+                error=message,
+                frame=excerpt,
+                similar_suppressed=held,
+            )
+        else:
+            log.warning(
+                "venue_frame_unreadable",
+                venue=self.venue,
+                reason=reason,
+                error=message,
+                frame=excerpt,
+                similar_suppressed=held,
+            )
+
+
+def _text(frame: str | bytes) -> str:
+    return frame if isinstance(frame, str) else frame.decode("utf-8", errors="replace")

@@ -1,0 +1,196 @@
+"""Hyperliquid: funding, mark and open interest from ``activeAssetCtx``.
+
+Hyperliquid has **no public liquidation feed**: liquidations are only visible
+per wallet (``userEvents``/``userFills``). liqmon therefore reads stress on
+Hyperliquid from open-interest drops (the OI-collapse detector) and funding.
+
+``activeAssetCtx`` frames carry no timestamp, so ``ts_ms`` is the receive
+time. ``funding`` is the hourly rate (``interval_h`` 1, ``rate_8h`` = ×8);
+``openInterest`` is in coins; ``oi_usd`` = OI × ``markPx`` (USDC counts as USD).
+
+Frames have no time and no sequence number, so a re-sent context cannot be told
+from a new one by its id; instead a context identical to the last one published
+for that coin emits nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Final
+
+import orjson
+
+from monitor.errors import InvalidEvent, ParseError
+from monitor.events import Event, Funding, OpenInterest, canonical_base, rate_8h, stable_id
+from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.common import field, load_json, num, opt_num, url_join
+from monitor.venues.instruments import Instrument, InstrumentBook
+
+VENUE: Final = "hyperliquid"
+INTERVAL_H: Final = 1.0
+_HOUR_MS: Final = 3_600_000
+_CONTROL_CHANNELS: Final = frozenset(("pong", "subscriptionResponse", "activeSpotAssetCtx"))
+# Instrument lists come from POST /info with a JSON body; the path names the request type.
+META_PATH: Final = "/info#meta"
+
+
+class HyperliquidAdapter(VenueAdapter):
+    """Hyperliquid perpetuals: one ``activeAssetCtx`` subscription per coin."""
+
+    name: ClassVar[str] = VENUE
+    ws_url: ClassVar[str] = "wss://api.hyperliquid.xyz/ws"
+    rest_url: ClassVar[str] = "https://api.hyperliquid.xyz"
+    # The server closes connections idle for ~60 s; the official SDK pings every 50 s.
+    keepalive: ClassVar[Keepalive] = Keepalive(
+        mode="json", interval_s=30.0, payload='{"method":"ping"}', drop_after_s=60.0
+    )
+    # One coin per subscription; 1000 subscriptions and 100 connections per IP in total.
+    max_subscriptions_per_connection: ClassVar[int] = 250
+    # Pongs arrive every 30 s even when no context changes.
+    liveness_timeout_s: ClassVar[float] = 90.0
+    # Per-IP cap on subscriptions (the connection loop must not open more in total).
+    max_subscriptions_per_ip: ClassVar[int] = 1000
+
+    def __init__(self, instruments: InstrumentBook | None = None) -> None:
+        super().__init__(instruments)
+        # Last values published per (kind, coin). Kept across reconnects on purpose: a context
+        # re-sent after a resubscription (or by an overlapping connection) is not news.
+        self._last: dict[tuple[str, str], tuple[float | None, ...]] = {}
+
+    # -- subscriptions -------------------------------------------------------------------------
+    def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
+        """``activeAssetCtx`` per coin (``BTC``, ``ETH``...); all listed perpetuals when empty."""
+        url = url_join(ws_url, "/ws") if ws_url else self.ws_url  # an override may be an origin
+        coins = list(symbols) or self.instruments.perpetuals()
+        if len(coins) > self.max_subscriptions_per_ip:
+            self._issue(
+                "subscription_limit",
+                f"hyperliquid allows {self.max_subscriptions_per_ip} subscriptions per IP; "
+                f"watching the first {self.max_subscriptions_per_ip} of {len(coins)} coins",
+            )
+            coins = coins[: self.max_subscriptions_per_ip]
+        size = self.max_subscriptions_per_connection
+        result: list[Connection] = []
+        for index in range(0, len(coins), size):
+            chunk = coins[index : index + size]
+            frames = tuple(
+                orjson.dumps({"method": "subscribe", "subscription": {"type": "activeAssetCtx", "coin": c}}).decode()
+                for c in chunk
+            )
+            result.append(
+                Connection(
+                    url=url,
+                    subscribe=frames,
+                    symbols=tuple(chunk),
+                    bases=tuple(sorted({canonical_base(c) for c in chunk})),
+                    label=f"hyperliquid-{index // size}",
+                )
+            )
+        return result
+
+    def instrument_paths(self) -> list[str]:
+        """``POST /info`` with ``{"type":"meta"}``, written as the path ``/info#meta``."""
+        return [META_PATH]
+
+    def load_instruments(self, path: str, body: str | bytes) -> int:
+        """Read the ``meta`` universe: coin names; sizes in coins; funding hourly; delisted skipped."""
+        data = load_json(body)
+        universe = field(data, "universe", "hyperliquid meta")
+        if not isinstance(universe, list):
+            raise ParseError("hyperliquid meta: 'universe' must be an array", reason="schema")
+        loaded: list[Instrument] = []
+        for entry in universe:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if not isinstance(name, str) or not name or entry.get("isDelisted") is True:
+                continue
+            loaded.append(
+                Instrument(
+                    venue=VENUE,
+                    symbol=name,
+                    base=name,
+                    quote="USD",
+                    contract="linear",
+                    size_unit="base",
+                    funding_interval_h=INTERVAL_H,
+                )
+            )
+        self.instruments.update(loaded)
+        return len(loaded)
+
+    # -- parsing -------------------------------------------------------------------------------
+    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Normalize one frame; pongs and subscription acks give []."""
+        try:
+            return self._parse(frame, recv_ms)
+        except ParseError:
+            raise
+        except InvalidEvent as exc:
+            raise ParseError(f"hyperliquid: {exc}", reason="value") from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, ZeroDivisionError):
+            raise ParseError("hyperliquid: frame has an unexpected shape", reason="schema") from None
+
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        msg = load_json(frame)
+        channel = field(msg, "channel", "hyperliquid frame")
+        if channel in _CONTROL_CHANNELS:
+            return []
+        if channel == "error":
+            self._issue("venue_error", f"hyperliquid rejected a request: {msg.get('data')!r}")
+            return []
+        if channel != "activeAssetCtx":
+            raise ParseError(f"hyperliquid: unexpected channel {channel!r}", reason="unknown_channel")
+        data = field(msg, "data", "hyperliquid activeAssetCtx")
+        coin = field(data, "coin", "hyperliquid activeAssetCtx")
+        if not isinstance(coin, str) or not coin:
+            raise ParseError("hyperliquid activeAssetCtx: coin must be a non-empty string", reason="value")
+        ctx = field(data, "ctx", "hyperliquid activeAssetCtx")
+        rate = num(field(ctx, "funding", "hyperliquid ctx"), "hyperliquid funding")
+        oi = num(field(ctx, "openInterest", "hyperliquid ctx"), "hyperliquid openInterest")
+        mark = opt_num(_get(ctx, "markPx"), "hyperliquid markPx")
+        oracle = opt_num(_get(ctx, "oraclePx"), "hyperliquid oraclePx")
+        base = canonical_base(coin)
+        common: dict[str, Any] = {
+            "venue": VENUE,
+            "symbol": coin,
+            "base": base,
+            "quote": "USD",
+            "contract": "linear",
+            "ts_ms": recv_ms,  # the context carries no time
+            "recv_ms": recv_ms,
+        }
+        # Funding is paid on every hour boundary.
+        next_funding = (recv_ms // _HOUR_MS + 1) * _HOUR_MS
+        funding = Funding(
+            id=stable_id(VENUE, coin, "funding", recv_ms, rate, mark),
+            rate=rate,
+            interval_h=INTERVAL_H,
+            rate_8h=rate_8h(rate, INTERVAL_H),
+            next_funding_ms=next_funding,
+            mark_price=mark,
+            index_price=oracle,
+            **common,
+        )
+        open_interest = OpenInterest(
+            id=stable_id(VENUE, coin, "oi", recv_ms, oi),
+            oi_base=oi,
+            oi_usd=oi * mark if mark is not None else None,
+            **common,
+        )
+        # Both events are valid by now; only what changed since the last frame is published.
+        events: list[Event] = []
+        if self._changed(("funding", coin), (rate, mark, oracle)):
+            events.append(funding)
+        if self._changed(("oi", coin), (oi, mark)):
+            events.append(open_interest)
+        return events
+
+    def _changed(self, key: tuple[str, str], values: tuple[float | None, ...]) -> bool:
+        """True (and remembered) when ``values`` differ from the last ones published for ``key``."""
+        if self._last.get(key) == values:
+            return False
+        self._last[key] = values
+        return True
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else None

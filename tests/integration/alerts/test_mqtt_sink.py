@@ -1,0 +1,134 @@
+"""MQTT sink against a real mosquitto: QoS 1 alerts, retained state, birth/will, broker outage."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiomqtt
+import orjson
+import pytest
+
+from monitor.alerts.config import AlertSettings, MqttSettings, RetrySettings
+from monitor.alerts.dispatcher import Dispatcher
+from monitor.alerts.mqtt import MqttSink
+from monitor.alerts.worker import SinkPolicy
+from monitor.bus.memory import MemoryBus
+from monitor.metrics import Metrics
+from tests.support.services import MosquittoServer
+from tests.unit.alerts.helpers import make_alert
+
+pytestmark = pytest.mark.integration
+
+QUICK = RetrySettings(initial_s=0.05, factor=2.0, max_s=0.3, give_up_after_s=60)
+RECONNECT = RetrySettings(initial_s=0.05, factor=2.0, max_s=0.3, give_up_after_s=1)
+
+
+async def collect(
+    port: int, topics: list[str], until: set[str], *, ready: asyncio.Event | None = None, timeout: float = 15
+) -> dict[str, tuple[bytes, bool]]:
+    """Subscribe and gather the last (payload, retain flag) per topic until every topic in ``until`` was seen."""
+    seen: dict[str, tuple[bytes, bool]] = {}
+    async with asyncio.timeout(timeout), aiomqtt.Client("127.0.0.1", port) as client:
+        for topic in topics:
+            await client.subscribe(topic, qos=1)
+        if ready is not None:
+            ready.set()
+        async for message in client.messages:
+            seen[str(message.topic)] = (bytes(message.payload), bool(message.retain))  # type: ignore[arg-type]
+            if until <= seen.keys():
+                return seen
+    return seen
+
+
+@asynccontextmanager
+async def dispatching(dispatcher: Dispatcher) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        async with asyncio.timeout(15):
+            await task
+
+
+async def test_alerts_state_and_status_then_an_outage_is_bridged(
+    mosquitto_server: MosquittoServer, metrics: Metrics
+) -> None:
+    port = mosquitto_server.port
+    sink = MqttSink(MqttSettings(port=port, client_id="liqmon-test", publish_timeout_s=1.0), reconnect=RECONNECT)
+    bus = MemoryBus(metrics=metrics)
+    dispatcher = Dispatcher(
+        AlertSettings(console=False, block_ms=100),
+        bus,
+        metrics,
+        consumer="t",
+        sinks=[(sink, SinkPolicy(100, 100, QUICK, 300))],
+    )
+    first = make_alert(1)
+    async with dispatching(dispatcher):
+        subscribed = asyncio.Event()
+        live = asyncio.create_task(
+            collect(
+                port,
+                ["liqmon/alerts/#", "liqmon/status"],
+                {"liqmon/alerts/liquidation_cascade/BTC", "liqmon/status"},
+                ready=subscribed,
+            )
+        )
+        await subscribed.wait()
+        await bus.publish_alert(first)
+        seen = await live
+        assert seen["liqmon/status"][0] == b"online"
+        assert orjson.loads(seen["liqmon/alerts/liquidation_cascade/BTC"][0])["id"] == "alert-1"
+        # A late subscriber gets the retained current state.
+        state = await collect(port, ["liqmon/state/#"], {"liqmon/state/liquidation_cascade/BTC"})
+        payload, retained = state["liqmon/state/liquidation_cascade/BTC"]
+        assert retained
+        assert orjson.loads(payload)["id"] == "alert-1"
+
+        # Broker down: alerts raised meanwhile wait, and arrive once it is back on the same port.
+        mosquitto_server.stop()
+        await bus.publish_alert(make_alert(2, base="ETH"))
+        await bus.publish_alert(make_alert(3, base="SOL", status="resolved"))
+        mosquitto_server.start()
+        state = await collect(
+            port,
+            ["liqmon/state/#", "liqmon/status"],
+            {"liqmon/state/liquidation_cascade/ETH", "liqmon/state/liquidation_cascade/SOL", "liqmon/status"},
+        )
+        assert orjson.loads(state["liqmon/state/liquidation_cascade/ETH"][0])["id"] == "alert-2"
+        assert orjson.loads(state["liqmon/state/liquidation_cascade/SOL"][0])["status"] == "resolved"
+        await dispatcher.wait_acked(3, timeout=15)
+    assert sink.connections >= 2
+    assert (
+        metrics.registry.get_sample_value("liqmon_alerts_delivered_total", {"sink": "mqtt", "outcome": "delivered"})
+        == 3
+    )
+    # Clean stop: the sink says offline (retained).
+    final = await collect(port, ["liqmon/status"], {"liqmon/status"})
+    assert final["liqmon/status"] == (b"offline", True)
+
+
+async def test_last_will_marks_the_sink_offline_when_it_vanishes(mosquitto_server: MosquittoServer) -> None:
+    port = mosquitto_server.port
+    # A long reconnect delay, so the retained status stays at the will's "offline" while the test looks.
+    slow_reconnect = RetrySettings(initial_s=60, max_s=60, give_up_after_s=1)
+    sink = MqttSink(MqttSettings(port=port, client_id="liqmon-will", keepalive_s=1), reconnect=slow_reconnect)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sink.run(stop))
+    await sink.send(make_alert(1))  # waits for the connection
+    client = sink._client
+    assert client is not None
+    client._client.socket().shutdown(socket.SHUT_RDWR)  # drop TCP without DISCONNECT: the broker sends the will
+    async with asyncio.timeout(10), aiomqtt.Client("127.0.0.1", port) as watcher:
+        await watcher.subscribe("liqmon/status", qos=1)
+        async for message in watcher.messages:  # "online" first if the broker has not noticed yet
+            if message.payload == b"offline":
+                break
+    stop.set()
+    async with asyncio.timeout(10):
+        await task

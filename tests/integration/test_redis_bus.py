@@ -1,0 +1,356 @@
+"""The Redis Streams bus against a real redis-server: delivery, order, alerts, leases, history, stats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import pytest
+from prometheus_client import generate_latest
+
+from monitor.alerts.model import Alert
+from monitor.bus.base import shard_of
+from monitor.bus.factory import create_bus
+from monitor.bus.keys import Keys
+from monitor.bus.memory import MemoryBus
+from monitor.bus.redis_streams import RedisStreamsBus, backoff, describe_target, translate
+from monitor.errors import BusError, BusUnavailable
+from monitor.events import Gap, Liquidation
+from monitor.metrics import Metrics
+from monitor.settings import BusSettings
+from tests.support.services import RedisServer
+
+BASES = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB", "ADA", "AVAX")
+
+
+def liq(i: int, base: str = "BTC") -> Liquidation:
+    """A valid liquidation whose id is ``i``."""
+    return Liquidation(
+        id=str(i),
+        venue="binance",
+        symbol=f"{base}USDT",
+        base=base,
+        quote="USDT",
+        contract="linear",
+        ts_ms=1_700_000_000_000 + i,
+        recv_ms=1_700_000_000_000 + i,
+        side="long",
+        price=100.0,
+        qty_base=1.5,
+        notional_usd=150.0,
+    )
+
+
+def alert(n: int) -> Alert:
+    """A valid alert whose id is ``a<n>``."""
+    return Alert(
+        id=f"a{n}",
+        kind="liquidation_cascade",
+        status="firing",
+        severity="warning",
+        base="BTC",
+        venue=None,
+        direction="long",
+        started_ms=1_700_000_000_000,
+        ts_ms=1_700_000_000_000 + n,
+        summary="test",
+        values={"n": n},
+    )
+
+
+def bus_settings(server: RedisServer, **overrides: Any) -> BusSettings:
+    """Small, fast settings for tests."""
+    values: dict[str, Any] = {
+        "redis_url": server.url,
+        "shard_count": 4,
+        "batch_size": 200,
+        "block_ms": 200,
+        "claim_idle_ms": 200,
+    }
+    values.update(overrides)
+    return BusSettings(**values)
+
+
+@contextlib.asynccontextmanager
+async def running(bus: RedisStreamsBus) -> AsyncIterator[RedisStreamsBus]:
+    """The bus with its background work running; stopped and closed on exit."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.run(stop))
+    try:
+        yield bus
+    finally:
+        stop.set()
+        await task
+        await bus.close()
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Poll an observable condition with a deadline (yielding to the loop between polls)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached before the deadline")
+        await asyncio.sleep(0.02)
+
+
+def sample(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -> float | None:
+    """The current value of one sample in the test registry."""
+    return metrics.registry.get_sample_value(name, labels or {})
+
+
+async def consume_all(
+    bus: RedisStreamsBus, shards: Iterable[int], consumer: str, expected: int, seen: dict[int, list[str]]
+) -> None:
+    """Read and ack until ``expected`` events were seen on ``shards``."""
+    shard_list = list(shards)
+    got = 0
+    while got < expected:
+        batch = await bus.read_events(shard_list, consumer, count=500, block_ms=200)
+        for d in batch:
+            seen[d.shard].append(d.item.id)
+        got += len(batch)
+        await bus.ack_events(batch)
+
+
+pytestmark = pytest.mark.integration
+
+
+async def test_100k_events_all_consumed_in_order_per_shard(redis_server: RedisServer, metrics: Metrics) -> None:
+    settings = bus_settings(redis_server, batch_size=500, claim_idle_ms=30_000)
+    producer = RedisStreamsBus(settings, metrics)
+    consumer = RedisStreamsBus(settings, metrics)
+    total = 100_000
+    sent: dict[int, list[str]] = defaultdict(list)
+    events = [liq(i, BASES[i % len(BASES)]) for i in range(total)]
+    for event in events:
+        sent[shard_of(event.base, settings.shard_count)].append(event.id)
+    seen: dict[int, list[str]] = defaultdict(list)
+    async with running(producer):
+        for start in range(0, total, 1000):
+            producer.publish(events[start : start + 1000])
+            await asyncio.sleep(0)
+        halves = ([0, 1], [2, 3])
+        readers = [
+            consume_all(consumer, shards, f"c{i}", sum(len(sent[s]) for s in shards), seen)
+            for i, shards in enumerate(halves)
+        ]
+        async with asyncio.timeout(90):
+            await asyncio.gather(*readers)
+        assert await producer.flush(5)
+    for shard in range(settings.shard_count):
+        assert seen[shard] == sent[shard], f"shard {shard}: order or content differs"
+    assert sample(metrics, "liqmon_bus_published_total", {"stream": "events"}) == total
+    assert sample(metrics, "liqmon_bus_overflow_total") == 0
+    await consumer.refresh_stats()
+    families = {f.name: f for f in consumer.collect()}
+    lengths = {s.labels["stream"]: s.value for s in families["liqmon_bus_stream_length"].samples}
+    assert sum(lengths[f"events:{s}"] for s in range(4)) == total
+    pending = [s.value for s in families["liqmon_bus_pending_entries"].samples]
+    lag = [s.value for s in families["liqmon_bus_lag_entries"].samples]
+    assert pending == [0, 0, 0, 0]
+    assert lag == [0, 0, 0, 0]
+    await consumer.close()
+
+
+async def test_pending_entries_are_redelivered_before_new_ones(redis_server: RedisServer, metrics: Metrics) -> None:
+    settings = bus_settings(redis_server, shard_count=1)
+    bus = RedisStreamsBus(settings, metrics)
+    bus.publish([liq(i) for i in range(10)])
+    assert await bus.flush(5)
+    first = await bus.read_events([0], "w", count=4, block_ms=100)
+    assert [d.item.id for d in first] == ["0", "1", "2", "3"]
+    # Same consumer restarts (fresh bus, no cursor): its unacked entries come back first, counted.
+    await bus.close()
+    again = RedisStreamsBus(settings, metrics)
+    replay = await again.read_events([0], "w", count=3, block_ms=100)
+    assert [d.item.id for d in replay] == ["0", "1", "2"]
+    assert all(d.deliveries == 2 for d in replay)
+    rest = await again.read_events([0], "w", count=10, block_ms=100)
+    assert [d.item.id for d in rest] == ["3"]
+    fresh = await again.read_events([0], "w", count=10, block_ms=100)
+    assert [d.item.id for d in fresh] == [str(i) for i in range(4, 10)]
+    assert all(d.deliveries == 1 for d in fresh)
+    await again.ack_events([*replay, *rest, *fresh])
+    assert redis_server.command("XPENDING", Keys().events(0), "detectors").startswith(b"*4\r\n:0\r\n")
+    await again.close()
+
+
+async def test_gap_fans_out_to_its_shards(redis_server: RedisServer, metrics: Metrics) -> None:
+    settings = bus_settings(redis_server)
+    bus = RedisStreamsBus(settings, metrics)
+    everywhere = Gap(id="g1", venue="okx", reason="closed", ts_ms=1, recv_ms=1)
+    only_btc = Gap(id="g2", venue="okx", reason="closed", ts_ms=2, recv_ms=2, bases=("BTC",))
+    bus.publish([everywhere, only_btc])
+    assert await bus.flush(5)
+    got = await bus.read_events(range(4), "w", count=10, block_ms=100)
+    by_id: dict[str, set[int]] = defaultdict(set)
+    for d in got:
+        by_id[d.item.id].add(d.shard)
+    assert by_id == {"g1": {0, 1, 2, 3}, "g2": {shard_of("BTC", 4)}}
+    await bus.close()
+
+
+async def test_alerts_round_trip_and_dead_letters(redis_server: RedisServer, metrics: Metrics) -> None:
+    bus = RedisStreamsBus(bus_settings(redis_server), metrics)
+    for n in range(3):
+        await bus.publish_alert(alert(n))
+    got = await bus.read_alerts("d1", count=10, block_ms=100)
+    assert [d.item for d in got] == [alert(0), alert(1), alert(2)]
+    assert all(d.shard == -1 for d in got)
+    await bus.ack_alerts(got)
+    assert await bus.read_alerts("d1", count=10, block_ms=50) == []
+    await bus.dead_letter(alert(1), "slack", "404 no_service")
+    raw = redis_server.command("XRANGE", Keys().dead_letters, "-", "+")
+    assert b"slack" in raw
+    assert b"404 no_service" in raw
+    assert b'"id":"a1"' in raw
+    await bus.close()
+
+
+async def test_claim_once_and_leases(redis_server: RedisServer, metrics: Metrics) -> None:
+    bus = RedisStreamsBus(bus_settings(redis_server), metrics)
+    assert await bus.claim_once("a1:slack", 60_000) is True
+    assert await bus.claim_once("a1:slack", 60_000) is False
+    assert await bus.claim_once("a2:slack", 60_000) is True
+
+    assert await bus.acquire_lease("shard:0", "alpha", 60_000) is True
+    assert await bus.acquire_lease("shard:0", "beta", 60_000) is False
+    assert await bus.acquire_lease("shard:0", "alpha", 60_000) is True  # renewal
+    await bus.release_lease("shard:0", "beta")  # not the owner: no effect
+    assert await bus.acquire_lease("shard:0", "beta", 60_000) is False
+    await bus.release_lease("shard:0", "alpha")
+    assert await bus.acquire_lease("shard:0", "beta", 60_000) is True
+
+    assert await bus.acquire_lease("shard:1", "alpha", 50) is True
+    await wait_until(lambda: redis_server.command("EXISTS", Keys().lease("shard:1")) == b":0\r\n")
+    assert await bus.acquire_lease("shard:1", "beta", 60_000) is True
+    await bus.close()
+
+
+async def test_read_history_pages_through_retention(redis_server: RedisServer, metrics: Metrics) -> None:
+    bus = RedisStreamsBus(bus_settings(redis_server, shard_count=1), metrics)
+    bus.publish([liq(i) for i in range(25)])
+    assert await bus.flush(5)
+    pages: list[list[str]] = []
+    after = "0"
+    while page := await bus.read_history(0, after, 10):
+        pages.append([d.item.id for d in page])
+        after = page[-1].entry_id
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert [i for p in pages for i in p] == [str(i) for i in range(25)]
+    await bus.close()
+
+
+async def test_bad_and_trimmed_entries_are_acked_and_counted(redis_server: RedisServer, metrics: Metrics) -> None:
+    settings = bus_settings(redis_server, shard_count=1)
+    bus = RedisStreamsBus(settings, metrics)
+    key = Keys().events(0)
+    bus.publish([liq(1)])
+    assert await bus.flush(5)
+    held = await bus.read_events([0], "w", count=10, block_ms=100)
+    assert len(held) == 1
+    # The pending entry's payload disappears (retention), then garbage and a good event arrive.
+    redis_server.command("XTRIM", key, "MAXLEN", "0")
+    redis_server.command("XADD", key, "*", "kind", "liquidation", "data", "{not json")
+    redis_server.command("XADD", key, "*", "kind", "liquidation", "nodata", "x")
+    bus.publish([liq(2)])
+    assert await bus.flush(5)
+    await bus.close()
+    again = RedisStreamsBus(settings, metrics)
+    got: list[str] = []
+    for _ in range(5):
+        got += [d.item.id for d in await again.read_events([0], "w", count=10, block_ms=50)]
+    assert got == ["2"]
+    assert sample(metrics, "liqmon_bus_invalid_entries_total", {"stream": "events", "reason": "trimmed"}) == 2
+    assert sample(metrics, "liqmon_bus_invalid_entries_total", {"stream": "events", "reason": "decode"}) == 1
+    # Only the good event is still pending; the bad ones were acknowledged.
+    assert redis_server.command("XPENDING", key, "detectors").startswith(b"*4\r\n:1\r\n")
+    await again.close()
+
+
+async def test_stream_gauges_are_exported_at_scrape_time(redis_server: RedisServer, metrics: Metrics) -> None:
+    bus = RedisStreamsBus(bus_settings(redis_server, shard_count=2), metrics, stats_interval_s=0.05)
+    async with running(bus):
+        bus.publish([liq(i, "BTC") for i in range(5)])
+        await bus.read_events([shard_of("BTC", 2)], "w", count=2, block_ms=100)
+        shard = shard_of("BTC", 2)
+        await wait_until(
+            lambda: (
+                sample(metrics, "liqmon_bus_stream_length", {"stream": f"events:{shard}"}) == 5
+                and sample(metrics, "liqmon_bus_pending_entries", {"stream": f"events:{shard}", "group": "detectors"})
+                == 2
+            )
+        )
+        assert sample(metrics, "liqmon_bus_lag_entries", {"stream": f"events:{shard}", "group": "detectors"}) == 3
+        text = generate_latest(metrics.registry).decode()
+        assert 'liqmon_bus_stream_length{stream="alerts"}' in text
+    # Once stopped, the callback is gone (no stale figures).
+    assert "liqmon_bus_stream_length" not in generate_latest(metrics.registry).decode()
+
+
+async def test_factory_picks_the_bus_from_settings(redis_server: RedisServer, metrics: Metrics) -> None:
+    memory = create_bus(BusSettings(), metrics)
+    assert isinstance(memory, MemoryBus)
+    redis_bus = create_bus(bus_settings(redis_server), metrics)
+    assert isinstance(redis_bus, RedisStreamsBus)
+    assert await redis_bus.ping() is True
+    await redis_bus.close()
+
+
+@pytest.mark.parametrize(
+    ("prefix", "shard", "key"), [("liqmon", 3, "liqmon:events:{3}"), ("prod-a", 0, "prod-a:events:{0}")]
+)
+def test_keys_carry_hash_tags_and_labels(prefix: str, shard: int, key: str) -> None:
+    keys = Keys(prefix)
+    assert keys.events(shard) == key
+    assert keys.shard_of_key(key) == shard
+    assert keys.label(key) == f"events:{shard}"
+    assert keys.label(keys.alerts) == "alerts"
+    assert keys.label(keys.dead_letters) == "alerts:dead"
+    assert keys.sent("x") == f"{prefix}:sent:x"
+    assert keys.lease("shard:1") == f"{prefix}:lease:shard:1"
+    assert keys.shard_of_key(keys.alerts) is None
+
+
+def test_backoff_is_capped_and_jittered() -> None:
+    delays = backoff(0.1, 1.0)
+    values = [next(delays) for _ in range(20)]
+    assert all(0.05 <= v <= 1.0 for v in values)
+    assert values[-1] >= 0.5
+    assert len(set(values)) > 1
+
+
+def test_errors_are_translated_with_the_target_and_no_password() -> None:
+    import redis.exceptions as rexc
+
+    assert describe_target("redis://:hunter2@db.example:6380/0") == "db.example:6380"
+    down = translate(rexc.ConnectionError("refused"), "XADD", "db:6379")
+    assert isinstance(down, BusUnavailable)
+    auth = translate(rexc.AuthenticationError("WRONGPASS invalid username-password pair"), "PING", "db:6379")
+    assert type(auth) is BusError
+    assert "redis_password" in str(auth)
+    other = translate(rexc.ResponseError("WRONGTYPE"), "XADD", "db:6379")
+    assert type(other) is BusError
+
+
+async def test_unacked_entries_come_back_after_claim_idle(redis_server: RedisServer, metrics: Metrics) -> None:
+    bus = RedisStreamsBus(bus_settings(redis_server, shard_count=1, claim_idle_ms=100), metrics)
+    bus.publish([liq(i) for i in range(3)])
+    assert await bus.flush(5)
+    first = await bus.read_events([0], "w", count=10, block_ms=100)
+    assert [d.item.id for d in first] == ["0", "1", "2"]
+    claimed = 0
+    async with asyncio.timeout(10):
+        while claimed == 0:  # the entries become claimable once idle for 100 ms
+            claimed = await bus.claim_idle()
+            await asyncio.sleep(0.02)
+    again = await bus.read_events([0], "w", count=10, block_ms=100)
+    assert [d.item.id for d in again] == ["0", "1", "2"]
+    assert [d.deliveries for d in again] == [2, 2, 2]
+    await bus.ack_events(again)
+    assert await bus.read_events([0], "w", count=10, block_ms=50) == []
+    await bus.close()

@@ -1,0 +1,171 @@
+"""The shared connection loop against a simulator: backoff, bad frames, planned overlap, rejection, staleness."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import orjson
+import pytest
+
+from monitor.bus.memory import MemoryBus
+from monitor.capture.format import CaptureRecord
+from monitor.events import Gap, OpenInterest
+from monitor.metrics import Metrics
+from monitor.sim.faults import AcceptThenClose, Garbage, Oversize, RejectSubscriptions, Silence
+from monitor.sim.server import Simulators, run_simulators
+from monitor.sim.venue import SimOptions
+from monitor.venues.adapter import Keepalive
+from monitor.venues.backoff import BackoffPolicy
+from monitor.venues.base import FeedLoop, LoopOptions
+from monitor.venues.feed import FeedSink
+from monitor.venues.okx import OkxAdapter
+from tests.integration.venues.support import FAST_BACKOFF, drain, market, sample
+
+pytestmark = pytest.mark.integration
+
+OI = orjson.loads(sample("okx_open-interest.jsonl")[0])
+
+
+def oi_frames(n: int, start_ms: int = 1_738_771_200_000, step_ms: int = 50) -> list[CaptureRecord]:
+    """``n`` distinct open-interest pushes for BTC-USDT-SWAP, ``step_ms`` apart."""
+    out = []
+    for i in range(n):
+        row = dict(OI["data"][0], ts=str(start_ms + i * step_ms), oi=str(2_000_000 + i), oiCcy=str(20_000 + i))
+        frame = orjson.dumps({"arg": OI["arg"], "data": [row]}).decode()
+        out.append(CaptureRecord(recv_ms=start_ms + i * step_ms, venue="okx", frame=frame))
+    return out
+
+
+def okx_loop(sims: Simulators, metrics: Metrics, bus: MemoryBus, options: LoopOptions) -> FeedLoop:
+    adapter = OkxAdapter()
+    (connection,) = [c for c in adapter.connections(["BTC-USDT-SWAP"], sims.ws_url("okx")) if c.symbols]
+    sink = FeedSink("okx", bus, metrics)
+    return FeedLoop(lambda: OkxAdapter(adapter.instruments), connection, sink, options)
+
+
+@asynccontextmanager
+async def looping(loop: FeedLoop) -> AsyncIterator[asyncio.Event]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        yield stop
+    finally:
+        stop.set()
+        async with asyncio.timeout(10):
+            await task
+    assert loop.open_sockets == 0
+
+
+def sample_value(metrics: Metrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_accept_then_close_is_bounded_by_the_backoff(metrics: Metrics) -> None:
+    drawn: list[float] = []
+    starts: list[int] = []
+
+    def recorded() -> Iterator[float]:
+        starts.append(1)
+        delay = 0.001
+        while True:
+            drawn.append(delay)
+            yield delay
+            delay = min(delay * 2, 0.016)
+
+    policy = BackoffPolicy(healthy_after_s=30.0, delays=recorded)
+    async with run_simulators(oi_frames(1), ["okx"], speed=None) as sims:
+        sims["okx"].inject(AcceptThenClose())
+        loop = okx_loop(sims, metrics, MemoryBus(metrics=metrics), LoopOptions(backoff=policy))
+        async with looping(loop):
+            await sims["okx"].wait_for(lambda s: s.stats.connections >= 8, 10)
+        connections = sims["okx"].stats.connections
+    # One generator for the whole outage (never reset by a connection that died young),
+    # and every reconnection waited for the next, growing delay.
+    assert starts == [1]
+    assert len(drawn) >= connections - 1
+    assert drawn[:6] == [0.001, 0.002, 0.004, 0.008, 0.016, 0.016]
+
+
+async def test_garbage_and_oversize_frames_are_counted_not_fatal(metrics: Metrics) -> None:
+    bus = MemoryBus(metrics=metrics)
+    async with run_simulators(oi_frames(4), ["okx"], speed=None, options=SimOptions(hold_timeout_s=5)) as sims:
+        sim = sims["okx"]
+        sim.inject(Garbage(), at_frame=1)
+        sim.inject(Oversize(size_bytes=256 * 1024), at_frame=2)
+        loop = okx_loop(sims, metrics, bus, LoopOptions(backoff=FAST_BACKOFF, max_size=64 * 1024))
+        async with looping(loop):
+            await sim.wait_served(10)
+            events = await drain(bus)
+    assert sample_value(metrics, "liqmon_feed_parse_errors_total", venue="okx", reason="json") == 1
+    assert sample_value(metrics, "liqmon_feed_reconnects_total", venue="okx", reason="error") == 1
+    assert loop.disconnects == ["error"]
+    assert len([e for e in events if isinstance(e, OpenInterest)]) == 4
+    assert [e.reason for e in events if isinstance(e, Gap)] == ["error"]
+
+
+async def test_planned_reconnect_overlaps_without_loss_or_duplicates(metrics: Metrics) -> None:
+    bus = MemoryBus(metrics=metrics)
+    frames = oi_frames(40, step_ms=25)
+    options = LoopOptions(backoff=FAST_BACKOFF, max_connection_age_s=0.25, planned_margin_s=0.0, overlap_timeout_s=1.0)
+    async with run_simulators(frames, ["okx"], speed=1.0, options=SimOptions(hold_timeout_s=5)) as sims:
+        loop = okx_loop(sims, metrics, bus, options)
+        async with looping(loop):
+            await sims["okx"].wait_served(20)
+            events = await drain(bus)
+        assert sims["okx"].stats.connections >= 2
+    assert not [e for e in events if isinstance(e, Gap)]
+    values = sorted(e.oi_base for e in market(events) if isinstance(e, OpenInterest))
+    assert len(values) == 40
+    assert len(set(values)) == 40
+    assert sample_value(metrics, "liqmon_feed_reconnects_total", venue="okx", reason="planned") >= 1
+    assert sample_value(metrics, "liqmon_feed_duplicates_dropped_total", venue="okx") >= 1
+    assert loop.disconnects == []
+
+
+async def test_rejected_subscription_is_retried_slowly(metrics: Metrics) -> None:
+    bus = MemoryBus(metrics=metrics)
+    async with run_simulators(oi_frames(2), ["okx"], speed=None, options=SimOptions(hold_timeout_s=5)) as sims:
+        sims["okx"].inject(RejectSubscriptions(count=1))
+        loop = okx_loop(sims, metrics, bus, LoopOptions(backoff=FAST_BACKOFF))
+        async with looping(loop):
+            await sims["okx"].wait_served(10)
+            events = await drain(bus)
+        stats = sims["okx"].stats
+    assert stats.rejected_subscriptions == 1
+    assert stats.subscribe_requests == 2
+    assert loop.disconnects == ["rejected"]
+    assert sample_value(metrics, "liqmon_feed_reconnects_total", venue="okx", reason="rejected") == 1
+    assert len([e for e in events if isinstance(e, OpenInterest)]) == 2
+
+
+async def test_silent_connection_goes_stale_and_reconnects(metrics: Metrics) -> None:
+    bus = MemoryBus(metrics=metrics)
+    options = LoopOptions(
+        backoff=FAST_BACKOFF, liveness_timeout_s=0.3, keepalive=Keepalive("text", interval_s=0.05, payload="ping")
+    )
+    async with run_simulators(oi_frames(3), ["okx"], speed=None, options=SimOptions(hold_timeout_s=5)) as sims:
+        sim = sims["okx"]
+        sim.inject(Silence(), at_frame=1)
+        loop = okx_loop(sims, metrics, bus, options)
+        async with looping(loop):
+            await sim.wait_served(10)
+            events = await drain(bus)
+    assert loop.disconnects[:1] == ["stale"]
+    assert len([e for e in events if isinstance(e, OpenInterest)]) == 3
+    assert sample_value(metrics, "liqmon_feed_gaps_total", venue="okx") >= 1
+
+
+async def test_quiet_but_pinging_connection_stays_up(metrics: Metrics) -> None:
+    bus = MemoryBus(metrics=metrics)
+    options = LoopOptions(
+        backoff=FAST_BACKOFF, liveness_timeout_s=0.2, keepalive=Keepalive("text", interval_s=0.02, payload="ping")
+    )
+    async with run_simulators(oi_frames(1), ["okx"], speed=None, options=SimOptions(drop_after_s=1.0)) as sims:
+        loop = okx_loop(sims, metrics, bus, options)
+        async with looping(loop):
+            # No data after the first frame; many liveness windows pass on pongs alone.
+            await sims["okx"].wait_for(lambda s: s.stats.pings >= 30, 10)
+    assert loop.disconnects == []
+    assert loop.connects == 1

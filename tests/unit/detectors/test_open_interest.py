@@ -1,0 +1,126 @@
+"""Open-interest collapse and surge: base units, stale and disconnected venues, per-venue alerts."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+from monitor.alerts.model import Alert
+from monitor.detectors.config import AssetOverride, DetectorSettings
+from monitor.detectors.engine import DetectionEngine
+from monitor.events import Event
+from tests.unit.detectors.market import T0, gap, oi, with_heartbeats
+
+OI = {"window_s": 600.0, "bucket_s": 1.0, "stale_s": 30.0, "hold_s": 30.0, "cooldown_s": 300.0}
+
+
+def engine(*, per_venue: bool = True, **oi_settings: float) -> DetectionEngine:
+    base = DetectorSettings()
+    major = dataclasses.replace(
+        base.major, open_interest=dataclasses.replace(base.major.open_interest, per_venue=per_venue)
+    )
+    return DetectionEngine(
+        dataclasses.replace(base, major=major, assets={"BTC": AssetOverride(open_interest={**OI, **oi_settings})})
+    )
+
+
+def at(second: float) -> int:
+    return T0 + int(second * 1000)
+
+
+def series(
+    venue: str, values: list[tuple[float, float]], until: float, step: float = 5, price: float = 70_000.0
+) -> list[Event]:
+    """Reports every ``step`` s, linearly between (second, oi_base) points, flat after the last one."""
+    out: list[Event] = []
+    t = values[0][0]
+    while t <= until:
+        value = values[-1][1]
+        for (t0, v0), (t1, v1) in itertools.pairwise(values):
+            if t0 <= t <= t1:
+                value = v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+                break
+        out.append(oi(at(t), value, venue, price=price))
+        t += step
+    return out
+
+
+def run(e: DetectionEngine, events: list[Event], until_s: float) -> list[Alert]:
+    out: list[Alert] = []
+    for event in with_heartbeats(sorted(events, key=lambda x: x.ts_ms), at(until_s)):
+        out += e.feed(event)
+    return [a for a in out if a.kind in ("oi_collapse", "oi_surge")]
+
+
+def brief(alerts: list[Alert]) -> list[tuple[str, str, str, str | None]]:
+    return [(a.kind, a.status, a.severity, a.venue) for a in alerts]
+
+
+def test_collapse_in_base_units_fires_and_resolves() -> None:
+    events = series("binance", [(0, 100_000), (100, 100_000), (200, 96_000)], until=900)
+    events += series("okx", [(0, 50_000), (100, 50_000), (200, 48_000)], until=900)
+    alerts = run(engine(), events, until_s=900)
+    assert brief(alerts) == [("oi_collapse", "firing", "info", None), ("oi_collapse", "resolved", "info", None)]
+    firing = alerts[0]
+    assert firing.direction == "down"
+    assert firing.values["move_pct"] >= 3.0
+    assert firing.values["reference_base"] == 150_000
+    # Resolves once the 600 s window no longer holds the old high (plus the 30 s hold).
+    assert alerts[1].ts_ms >= at(100 + 600)
+
+
+def test_price_fall_alone_does_not_fire() -> None:
+    events: list[Event] = []
+    for i, t in enumerate(range(0, 600, 5)):
+        price = 70_000 * (1 - 0.3 * i / 120)  # OI in USD falls 30 %, base units flat
+        events.append(oi(at(t), 100_000.0, "binance", price=price))
+    assert run(engine(), events, until_s=700) == []
+
+
+def test_quiet_venue_is_excluded_from_high_and_current() -> None:
+    events = series("binance", [(0, 100_000)], until=100)  # goes quiet after 100 s
+    events += series("okx", [(0, 50_000)], until=800)
+    e = engine()
+    assert run(e, events, until_s=800) == []
+    assert e.detectors("BTC").ctx.oi_change_pct == 0.0  # type: ignore[union-attr]
+
+
+def test_disconnected_venue_never_looks_like_a_collapse_and_comes_back() -> None:
+    events = series("binance", [(0, 100_000)], until=100)
+    events.append(gap(at(101), "binance", ("BTC",)))
+    events += series("binance", [(400, 100_000)], until=800)  # reconnects at 400 s, same level
+    events += series("okx", [(0, 50_000)], until=800)
+    assert run(engine(), events, until_s=800) == []
+
+
+def test_real_drop_while_a_venue_is_away_still_fires() -> None:
+    events = series("binance", [(0, 100_000)], until=100)
+    events.append(gap(at(101), "binance"))  # whole venue
+    events += series("okx", [(0, 50_000), (150, 50_000), (250, 46_000)], until=400)  # -8 % on okx
+    alerts = run(engine(per_venue=False), events, until_s=400)
+    assert brief(alerts) == [("oi_collapse", "firing", "info", None), ("oi_collapse", "firing", "critical", None)]
+    assert alerts[0].values["excluded"] == ["binance:BTCUSDT"]
+
+
+def test_surge_fires_upwards() -> None:
+    events = series("bybit", [(0, 100_000), (100, 100_000), (200, 106_000)], until=300)
+    alerts = run(engine(), events, until_s=300)
+    assert [(a.kind, a.status, a.direction) for a in alerts][:1] == [("oi_surge", "firing", "up")]
+
+
+def test_single_venue_collapse_is_reported_for_that_venue() -> None:
+    events = series("binance", [(0, 10_000), (100, 10_000), (200, 9_400)], until=300)  # -6 % on a small venue
+    events += series("okx", [(0, 100_000)], until=300)
+    alerts = run(engine(), events, until_s=300)
+    assert brief(alerts) == [("oi_collapse", "firing", "info", "binance")]
+
+
+def test_older_report_than_the_held_one_is_ignored() -> None:
+    e = engine()
+    events = with_heartbeats(series("okx", [(0, 100_000)], until=200), at(200))
+    events.append(oi(at(195), 80_000.0, "okx", price=70_000.0))  # arrives after the 200 s report
+    out: list[Alert] = []
+    for event in events:
+        out += e.feed(event)
+    assert e.counts["processed"] == len(events)  # within the reorder tolerance: processed, not late
+    assert [a for a in out if a.kind == "oi_collapse"] == []

@@ -134,11 +134,10 @@ class CaptureSource:
             await stop.wait()
 
     async def _backpressure(self, stop: asyncio.Event) -> None:
-        backlog = getattr(self.bus, "backlog", None)
         await asyncio.sleep(0)
-        # Let the detectors catch up: a replay must not overflow the bounded bus. Polling the
+        # Let the consumers catch up: a replay must not overflow the bounded bus. Polling the
         # backlog is deliberate; the bus interface has no "drained below N" notification.
-        while callable(backlog) and backlog() > self.BACKLOG_LIMIT and not stop.is_set():  # noqa: ASYNC110
+        while self.bus.backlog() > self.BACKLOG_LIMIT and not stop.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.002)
 
 

@@ -85,12 +85,16 @@ class _Market:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Liquidation(_Market):
-    """A forced close. ``side`` is the side of the liquidated *position*."""
+    """A forced close. ``side`` is the side of the liquidated *position*.
+
+    ``qty_base`` and ``notional_usd`` are None when the instrument's contract
+    size is unknown: liquidations in contracts are never converted by a guess.
+    """
 
     kind: Literal["liquidation"] = "liquidation"
     side: Side
     price: float
-    qty_base: float
+    qty_base: float | None
     notional_usd: float | None
 
     def __post_init__(self) -> None:
@@ -98,7 +102,7 @@ class Liquidation(_Market):
         if self.side not in _SIDES:
             raise InvalidEvent(f"side must be 'long' or 'short' (the liquidated position), got {self.side!r}")
         _finite("price", self.price, non_negative=True)
-        _finite("qty_base", self.qty_base, non_negative=True)
+        _optional("qty_base", self.qty_base)
         _optional("notional_usd", self.notional_usd)
 
 

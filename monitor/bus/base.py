@@ -55,6 +55,9 @@ class Bus(Protocol):
     def publish(self, events: Sequence[Event]) -> None:
         """Queue events for publication; never blocks. Overflow is counted, never silent."""
 
+    def backlog(self) -> int:
+        """Events accepted by :meth:`publish` and not yet handed on (read, or written to Redis)."""
+
     async def flush(self, timeout: float) -> bool:
         """Write everything buffered; True when the buffer is empty within ``timeout`` seconds."""
 

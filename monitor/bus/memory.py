@@ -194,6 +194,10 @@ class MemoryBus:
         """Always reachable."""
         return True
 
+    def backlog(self) -> int:
+        """Events published but not yet read (replay sources pause while this is high)."""
+        return self.depth()
+
     def depth(self) -> int:
         """Events waiting in all shards (for metrics)."""
         return sum(len(q) for q in self._shards)

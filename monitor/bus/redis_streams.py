@@ -365,6 +365,10 @@ class RedisStreamsBus:
             else:
                 delays = None
 
+    def backlog(self) -> int:
+        """Events buffered in memory, not yet written to Redis (replay sources pause while this is high)."""
+        return len(self._buffer)
+
     async def flush(self, timeout: float) -> bool:
         """Write everything buffered; True when the buffer is empty within ``timeout`` seconds."""
         loop = asyncio.get_running_loop()

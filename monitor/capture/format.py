@@ -15,6 +15,7 @@ number and counted in ``liqmon_capture_malformed_lines_total``.
 from __future__ import annotations
 
 import gzip
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +53,12 @@ class CaptureRecord:
 
 
 def _open_text(path: Path, mode: str) -> IO[str]:
+    if path.suffix == ".gz" and "w" in mode:
+        # mtime=0 keeps the gzip header free of the write time, so the same capture gives the same bytes.
+        raw = gzip.GzipFile(filename=str(path), mode="wb", mtime=0)
+        return io.TextIOWrapper(raw, encoding="utf-8")
     if path.suffix == ".gz":
-        handle: IO[str] = gzip.open(path, "wt" if "w" in mode else "rt", encoding="utf-8")  # noqa: SIM115
+        handle: IO[str] = gzip.open(path, "rt", encoding="utf-8")  # noqa: SIM115
         return handle
     return path.open(mode, encoding="utf-8")
 

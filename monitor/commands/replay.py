@@ -43,6 +43,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def _event_writer(handle: IO[bytes]) -> EventTap:
     def on_events(events: Sequence[Event]) -> None:
         handle.writelines(encode(event) + b"\n" for event in events)
+        handle.flush()  # readers (and --hold users) see each frame's events as soon as they are published
 
     return on_events
 
@@ -50,6 +51,7 @@ def _event_writer(handle: IO[bytes]) -> EventTap:
 def _alert_writer(handle: IO[bytes]) -> AlertTap:
     def on_alert(alert: Alert) -> None:
         handle.write(encode_alert(alert) + b"\n")
+        handle.flush()
 
     return on_alert
 

@@ -101,13 +101,18 @@ class VenueSim:
         self.venue = protocol.venue
         self.options = options or SimOptions()
         self.frames = [r for r in records if r.frame is not None and r.rest is None and r.meta is None]
-        self._rest: dict[str, list[str]] = {}
+        self._rest: dict[str, list[tuple[int, str]]] = {}
         self._meta: list[str] = []
         for r in records:
-            if r.frame is not None and r.rest is not None:
-                self._rest.setdefault(r.rest, []).append(r.frame)
-            elif r.frame is not None and r.meta is not None:
+            if r.frame is None or (r.rest is None and r.meta is None):
+                continue
+            # Instrument lists name their request path in `rest` (recorded) or in `meta` itself (scenarios).
+            path = r.rest or (r.meta if r.meta and r.meta.startswith("/") else None)
+            if path is not None:
+                self._rest.setdefault(path, []).append((r.recv_ms, r.frame))
+            else:
                 self._meta.append(r.frame)
+        self._clock_ms = 0  # recv_ms of the last frame played: REST answers follow the playback clock
         self._rest_served: dict[str, int] = {}
         self._snapshots: dict[frozenset[str], str] = {}
         self.stats = SimStats()
@@ -372,6 +377,7 @@ class VenueSim:
                 if wait > 0:
                     await asyncio.sleep(wait)
             assert record.frame is not None
+            self._clock_ms = record.recv_ms
             await self._deliver(record.frame)
             await self._notify()
         for fault in self._scheduled.pop(len(self.frames), []):
@@ -463,9 +469,12 @@ class VenueSim:
             path = urlsplit(target).path
             bodies = next((b for k, b in self._rest.items() if urlsplit(k).path == path and "?" not in k), None)
         if bodies is not None:
+            if self._clock_ms and bodies[0][0] <= self._clock_ms:
+                # The latest body recorded at or before the playback position, as the venue would answer then.
+                return next(body for recv_ms, body in reversed(bodies) if recv_ms <= self._clock_ms)
             index = self._rest_served.get(target, 0)
             self._rest_served[target] = index + 1
-            return bodies[min(index, len(bodies) - 1)]
+            return bodies[min(index, len(bodies) - 1)][1]
         if self._meta and any(target.startswith(p) for p in self.protocol.instrument_paths):
             return self._meta[0]
         return None

@@ -328,7 +328,7 @@ class BitmexAdapter(VenueAdapter):
             recv_ms=recv_ms,
             side=order.side,
             price=order.price,
-            qty_base=qty if qty is not None else 0.0,
+            qty_base=qty,
             notional_usd=notional,
         )
 

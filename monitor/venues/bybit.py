@@ -227,7 +227,7 @@ class BybitAdapter(VenueAdapter):
         if price <= 0:
             raise ParseError(f"bybit liquidation {symbol}: price must be positive, got {price}", reason="value")
         inst = self._instrument(symbol)
-        qty: float = 0.0
+        qty: float | None = None
         notional: float | None = None
         if inst is None:
             self._issue("unknown_contract", f"bybit {symbol}: not in the instrument list; size unit unknown")
@@ -235,7 +235,7 @@ class BybitAdapter(VenueAdapter):
             contract: Literal["linear", "inverse"] = "linear"
         else:
             base, quote, contract = inst.base, inst.quote, inst.contract
-            qty = inst.base_qty(size, price) or 0.0
+            qty = inst.base_qty(size, price)
             notional = inst.usd_notional(qty, price) if is_usd(quote) else None
         return Liquidation(
             id=stable_id(self.name, symbol, ts, raw_side, size, price),

@@ -219,7 +219,7 @@ class DeribitAdapter(VenueAdapter):
                     recv_ms=recv_ms,
                     side=side,
                     price=price,
-                    qty_base=qty if qty is not None else 0.0,
+                    qty_base=qty,
                     notional_usd=notional,
                 )
             )

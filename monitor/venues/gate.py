@@ -247,7 +247,7 @@ class GateAdapter(VenueAdapter):
             recv_ms=recv_ms,
             side="long" if size < 0 else "short",  # negative size = sell order closing a long
             price=price,
-            qty_base=qty if qty is not None else 0.0,
+            qty_base=qty,
             notional_usd=notional,
         )
 

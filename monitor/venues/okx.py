@@ -8,7 +8,7 @@ channels are spread over further connections, each subscribe request under
 Units: ``sz`` is contracts. Linear base = sz × ctVal × ctMult; inverse
 contracts are USD face value (USD = sz × ctVal × ctMult, base = USD / price).
 ``ctVal`` comes from ``/api/v5/public/instruments``; an instrument missing from
-that list gives ``qty_base 0`` and ``notional_usd null`` plus an
+that list gives ``qty_base null`` and ``notional_usd null`` plus an
 ``unknown_contract`` issue, never a guess. Open interest uses ``oiCcy`` (coin)
 and ``oiUsd`` as OKX reports them.
 
@@ -227,7 +227,7 @@ class OkxAdapter(VenueAdapter):
             recv_ms=recv_ms,
             side=side,
             price=price,
-            qty_base=qty if qty is not None else 0.0,
+            qty_base=qty,
             notional_usd=notional,
         )
 

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from monitor.bus.base import Delivery
 from monitor.bus.redis_streams import RedisStreamsBus
 from monitor.config_loader import Secret
 from monitor.errors import BusError, BusUnavailable
+from monitor.events import Event
 from monitor.metrics import Metrics
 from tests.integration.test_redis_bus import alert, bus_settings, liq, running, sample, wait_until
 from tests.support.services import RedisServer, running_redis
@@ -73,7 +75,11 @@ async def test_redis_restart_without_persistence_is_survived(redis_server: Redis
     bus = RedisStreamsBus(settings, metrics)
     async with running(bus):
         bus.publish([liq(i) for i in range(5)])
-        first = await bus.read_events([0, 1], "w", count=10, block_ms=500)
+        assert await bus.flush(10)
+        first: list[Delivery[Event]] = []
+        async with asyncio.timeout(10):
+            while len(first) < 5:
+                first += await bus.read_events([0, 1], "w", count=10, block_ms=200)
         assert len(first) == 5
         await bus.ack_events(first)
 

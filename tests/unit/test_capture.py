@@ -67,3 +67,13 @@ def test_missing_file_is_a_capture_error(tmp_path: Path) -> None:
 def test_record_json_omits_absent_fields() -> None:
     line = CaptureRecord(recv_ms=5, venue="gate", gap="planned").to_json()
     assert line == b'{"recv_ms":5,"venue":"gate","gap":"planned"}'
+
+
+def test_gzip_captures_are_byte_for_byte_reproducible(tmp_path: Path) -> None:
+    outputs = []
+    for run in ("first", "second"):
+        path = tmp_path / run / "cap.jsonl.gz"
+        with CaptureWriter(path) as writer:
+            writer.frame("okx", 1, '{"arg":{}}')
+        outputs.append(path.read_bytes())
+    assert outputs[0] == outputs[1]

@@ -149,7 +149,7 @@ def test_unknown_contract_has_no_notional_and_is_counted() -> None:
     (liq,) = venue.parse(sample("bitmex_liquidation", 3), RECV)
     assert isinstance(liq, Liquidation)
     assert (liq.symbol, liq.base, liq.side, liq.price) == ("TRXZ19", "TRX", "short", 2.17e-06)
-    assert liq.qty_base == 0.0
+    assert liq.qty_base is None
     assert liq.notional_usd is None
     assert [r for r, _ in venue.drain_issues()] == ["unknown_contract"]
 

@@ -93,7 +93,7 @@ def test_unknown_contract_gives_no_notional_and_an_issue() -> None:
     adapter = BybitAdapter()
     [event] = adapter.parse(frame, RECV)
     assert isinstance(event, Liquidation)
-    assert (event.side, event.qty_base, event.notional_usd) == ("long", 0.0, None)
+    assert (event.side, event.qty_base, event.notional_usd) == ("long", None, None)
     assert [reason for reason, _ in adapter.drain_issues()] == ["unknown_contract"]
 
 

@@ -122,7 +122,7 @@ def test_unknown_contract_gives_no_size_and_an_issue() -> None:
     )
     [event] = adapter.parse(frame, RECV)
     assert isinstance(event, Liquidation)
-    assert (event.qty_base, event.notional_usd) == (0.0, None)
+    assert (event.qty_base, event.notional_usd) == (None, None)
     assert [reason for reason, _ in adapter.drain_issues()] == ["unknown_contract"]
 
 

@@ -96,7 +96,7 @@ def test_positive_size_is_a_short_liquidation() -> None:
 def test_unknown_contract_has_no_notional_and_is_counted() -> None:
     venue = adapter(book=False)
     (liq,) = liquidations(sample("gate_public_liquidates", 2), venue)
-    assert liq.qty_base == 0.0
+    assert liq.qty_base is None
     assert liq.notional_usd is None
     assert liq.side == "long"
     assert [r for r, _ in venue.drain_issues()] == ["unknown_contract"]

@@ -82,7 +82,7 @@ def test_unknown_contract_gives_no_size_no_notional_and_an_issue() -> None:
     adapter = OkxAdapter()  # no instrument list: ctVal of IOST-USDT-SWAP is unknown
     [event] = adapter.parse(sample("okx_liquidation-orders.jsonl", 0), RECV)
     assert isinstance(event, Liquidation)
-    assert (event.side, event.price, event.qty_base, event.notional_usd) == ("short", 0.007831, 0.0, None)
+    assert (event.side, event.price, event.qty_base, event.notional_usd) == ("short", 0.007831, None, None)
     assert (event.base, event.contract) == ("IOST", "linear")
     assert [reason for reason, _ in adapter.drain_issues()] == ["unknown_contract"]
 

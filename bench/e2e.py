@@ -1,0 +1,199 @@
+"""End-to-end throughput: capture → venue parsers → Redis Streams → detectors, in separate processes.
+
+Starts its own redis-server on a free port, measures the ``redis-benchmark``
+pipelined XADD ceiling against it, then runs one collector process
+(``liqmon replay CAPTURE --no-detect`` with Redis configured) and one detector
+process (``liqmon detect``) at the same time. Events/s is the number of events
+the collector wrote divided by the time from the collector's start until the
+detector group has read and acknowledged every entry. The same capture is also
+replayed in one process on the embedded bus (``liqmon replay``, all roles) for
+comparison.
+
+The capture comes from ``liqmon scenario feb-2026-crash`` (≈217,000 records,
+all eight venues) unless ``--capture`` names one. ``--profile DIR`` runs both
+processes under pyinstrument (``pip install pyinstrument``) and prints their
+heaviest frames.
+
+Run: ``.venv/bin/python bench/e2e.py [--capture F] [--limit N] [--profile DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+from common import LIQMON, PYTHON, ROOT, machine, redis_benchmark_xadd, redis_server
+
+SHARDS = 8
+
+
+def make_capture(out: Path, limit: int | None) -> Path:
+    """Write the crash scenario to ``out`` (truncated to ``limit`` records when given)."""
+    full = out.with_name("full.jsonl.gz")
+    subprocess.run([str(LIQMON), "scenario", "feb-2026-crash", "--out", str(full)], check=True, capture_output=True)
+    if limit is None:
+        return full
+    with gzip.open(full, "rt") as src, gzip.open(out, "wt") as dst:
+        for i, line in enumerate(src):
+            if i >= limit:
+                break
+            dst.write(line)
+    return out
+
+
+def command(args: list[str], profile: Path | None, name: str) -> list[str]:
+    """``liqmon args``, under pyinstrument when profiling."""
+    if profile is None:
+        return [str(LIQMON), *args]
+    out = profile / f"{name}.txt"
+    return [str(PYTHON), "-m", "pyinstrument", "--show-all", "-r", "text", "-o", str(out), "-m", "monitor", *args]
+
+
+def env(port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "LIQMON_BUS__REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "LIQMON_BUS__SHARD_COUNT": str(SHARDS),
+        "LIQMON_METRICS__ENABLED": "false",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def detector_caught_up(client: redis.Redis) -> tuple[bool, int]:
+    """(every shard read and acknowledged by the detector group, events added to the shards)."""
+    added = 0
+    done = True
+    for shard in range(SHARDS):
+        key = f"liqmon:events:{{{shard}}}"
+        if not client.exists(key):
+            continue
+        info = client.xinfo_stream(key)
+        added += int(info["entries-added"])
+        groups = client.xinfo_groups(key)
+        if not groups:
+            done = False
+            continue
+        group = groups[0]
+        last = info["last-generated-id"]
+        if group["pending"] or group["last-delivered-id"] != last:
+            done = False
+    return done, added
+
+
+def redis_run(capture: Path, port: int, profile: Path | None, timeout: float) -> dict[str, float]:
+    client = redis.Redis(port=port)
+    client.flushall()
+    detector = subprocess.Popen(
+        command(["detect", "--log-level", "warning"], profile, "detector"),
+        env=env(port),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    try:
+        started = time.perf_counter()
+        collector = subprocess.run(
+            command(["replay", str(capture), "--no-detect", "--log-level", "warning"], profile, "collector"),
+            env=env(port),
+            capture_output=True,
+            cwd=ROOT,
+            check=True,
+        )
+        collected = time.perf_counter() - started
+        deadline = time.monotonic() + timeout
+        done, added = detector_caught_up(client)
+        while not done and time.monotonic() < deadline:
+            time.sleep(0.05)
+            done, added = detector_caught_up(client)
+        finished = time.perf_counter() - started
+        if not done:
+            print(f"detector did not catch up within {timeout} s", file=sys.stderr)
+        del collector
+    finally:
+        detector.send_signal(2)
+        try:
+            detector.wait(60)
+        except subprocess.TimeoutExpired:
+            detector.kill()
+            detector.wait()
+    return {"events": added, "collector_s": collected, "e2e_s": finished, "caught_up": float(done)}
+
+
+def embedded_run(capture: Path) -> float:
+    """Seconds for ``liqmon replay`` (all roles, in-memory bus) over the capture."""
+    started = time.perf_counter()
+    subprocess.run(
+        [str(LIQMON), "replay", str(capture), "--log-level", "warning"],
+        env={**os.environ, "LIQMON_METRICS__ENABLED": "false"},
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return time.perf_counter() - started
+
+
+def count_lines(capture: Path) -> int:
+    """Records in a (possibly gzipped) capture."""
+    with gzip.open(capture, "rt") if capture.suffix == ".gz" else capture.open() as handle:
+        return sum(1 for _ in handle)
+
+
+def top_frames(report: Path, n: int = 25) -> str:
+    """The first ``n`` lines of a pyinstrument text report after its header."""
+    lines = report.read_text().splitlines()
+    return "\n".join(lines[:n])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--capture", type=Path, help="capture to replay (default: generate feb-2026-crash)")
+    parser.add_argument("--limit", type=int, default=None, help="replay only the first N records of the capture")
+    parser.add_argument("--profile", type=Path, help="directory for pyinstrument reports of both processes")
+    parser.add_argument("--ceiling-n", type=int, default=1_000_000, help="XADDs for redis-benchmark")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the detector")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        capture = args.capture or make_capture(workdir / "crash.jsonl.gz", args.limit)
+        records = count_lines(capture)
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        with redis_server(workdir) as port:
+            ceiling = redis_benchmark_xadd(port, args.ceiling_n, 16)
+            ceiling64 = redis_benchmark_xadd(port, args.ceiling_n, 64)
+            figures = redis_run(capture, port, args.profile, args.timeout)
+        embedded = embedded_run(capture)
+
+    events = figures["events"]
+    print(f"machine: {machine()}")
+    print(f"capture: {capture.name}, {records} records, {events:,.0f} events, {SHARDS} shards")
+    print(f"redis-benchmark XADD -P 16                 : {ceiling:>10,.0f} entries/s (ceiling)")
+    print(f"redis-benchmark XADD -P 64                 : {ceiling64:>10,.0f} entries/s")
+    print(
+        f"collector (replay --no-detect → Redis)     : {events / figures['collector_s']:>10,.0f} events/s"
+        f"  ({figures['collector_s']:.2f} s, includes interpreter start)"
+    )
+    print(
+        f"end to end (collector + detect process)    : {events / figures['e2e_s']:>10,.0f} events/s"
+        f"  ({figures['e2e_s']:.2f} s){'' if figures['caught_up'] else '  DETECTOR DID NOT CATCH UP'}"
+    )
+    print(f"end to end / XADD ceiling (P16)            : {events / figures['e2e_s'] / ceiling:>10.1%}")
+    print(f"embedded bus, one process (liqmon replay)  : {events / embedded:>10,.0f} events/s  ({embedded:.2f} s)")
+    if args.profile:
+        for name in ("collector", "detector"):
+            report = args.profile / f"{name}.txt"
+            if report.exists():
+                print(f"\n== pyinstrument {name} ({report})")
+                print(top_frames(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -835,7 +835,8 @@ def health() -> dict[str, Any]:
             "timeseries",
             [
                 Q(
-                    f"histogram_quantile(0.99, sum by (sink, le) (rate(liqmon_alert_delivery_latency_seconds_bucket[{RI}])))",
+                    "histogram_quantile(0.99, sum by (sink, le) "
+                    f"(rate(liqmon_alert_delivery_latency_seconds_bucket[{RI}])))",
                     "{{sink}}",
                 )
             ],

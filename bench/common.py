@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = Path(sys.executable)
 LIQMON = ROOT / ".venv" / "bin" / "liqmon"
-SAMPLES = ROOT.parent / "shared" / "venues" / "samples"
+SAMPLES = ROOT / "tests" / "fixtures" / "samples"
 
 
 def free_port() -> int:

@@ -29,7 +29,7 @@ from monitor.venues.adapter import VenueAdapter
 from monitor.venues.registry import ADAPTERS, adapter_class
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT.parent / "shared" / "venues" / "samples"
+SAMPLES = ROOT / "tests" / "fixtures" / "samples"
 INSTRUMENTS = ROOT / "tests" / "fixtures" / "instruments"
 # Samples that are REST bodies, and the path they answer.
 REST_SAMPLES = {("binance", "openInterest_rest"): "/fapi/v1/openInterest?symbol=BTCUSDT"}

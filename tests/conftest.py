@@ -11,9 +11,10 @@ from prometheus_client import CollectorRegistry
 from monitor.metrics import Metrics, set_default_metrics
 from tests.support.services import MosquittoServer, RedisServer, running_mosquitto, running_redis
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SAMPLES = SHARED / "venues" / "samples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# Real venue payloads (from the venues' docs and public recordings), kept with the tests so the suite
+# runs from any checkout.
+SAMPLES = FIXTURES / "samples"
 
 
 @pytest.fixture(autouse=True)

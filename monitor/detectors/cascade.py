@@ -161,6 +161,8 @@ class CascadeSide:
     def _alert(self, transition: Transition, now_ms: int, floor: float, reference: float, multiple: float) -> Alert:
         if transition == "fire":
             self._frozen = (floor, reference)
+            for window in self.venues.values():  # venue windows expire lazily: bring them to now first
+                window.expire(now_ms)
             start_price = self._price_at_window_start(now_ms)
             self._totals = _EpisodeTotals(self.window, self.venues, self.minute.total, start_price)
             self._totals.peak_multiple = multiple

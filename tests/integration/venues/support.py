@@ -21,7 +21,7 @@ from monitor.venues.base import LoopOptions
 from monitor.venues.collector import Collector, CollectorOptions
 from monitor.venues.rest import RestOptions
 
-SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "venues" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "samples"
 
 FAST_BACKOFF = BackoffPolicy(initial_s=0.005, min_s=0.005, max_s=0.05, factor=2.0, healthy_after_s=5.0, rejected_s=0.2)
 

@@ -9,7 +9,7 @@ import pytest
 from monitor.alerts.model import Alert
 from monitor.detectors.config import AssetOverride, DetectorSettings
 from monitor.detectors.engine import DetectionEngine
-from monitor.events import Event
+from monitor.events import Event, Liquidation
 from tests.unit.detectors.market import T0, liq, with_heartbeats
 
 BASE = {
@@ -178,3 +178,71 @@ def test_override_changes_only_the_named_asset() -> None:
     assert s.for_asset("BTC").cascade.floor_usd == 1_000_000.0
     assert s.for_asset("ETH").cascade.floor_usd == dataclasses.replace(s.major.cascade).floor_usd
     assert s.for_asset("btc").cascade.min_count == 3
+
+
+def test_resolved_venue_breakdown_sums_to_the_episode_total() -> None:
+    """A venue quiet since an earlier episode must not carry that episode's notional into the next one."""
+    engine = DetectionEngine(DetectorSettings())
+    alerts = []
+    t0 = 1_770_000_000_000
+    counter = 0
+
+    def burst(start_ms: int, venues: tuple[str, ...], minutes: int) -> None:
+        nonlocal counter
+        for second in range(minutes * 60):
+            for venue in venues:
+                counter += 1
+                ts = start_ms + second * 1000
+                alerts.extend(
+                    engine.feed(
+                        Liquidation(
+                            id=f"l{counter}",
+                            venue=venue,
+                            symbol="BTCUSDT",
+                            base="BTC",
+                            quote="USDT",
+                            contract="linear",
+                            ts_ms=ts,
+                            recv_ms=ts,
+                            side="long",
+                            price=60_000.0,
+                            qty_base=1.0,
+                            notional_usd=60_000.0,
+                        )
+                    )
+                )
+
+    def quiet(start_ms: int, minutes: int) -> None:
+        nonlocal counter
+        for second in range(0, minutes * 60, 10):
+            counter += 1
+            ts = start_ms + second * 1000
+            alerts.extend(
+                engine.feed(
+                    Liquidation(
+                        id=f"q{counter}",
+                        venue="okx",
+                        symbol="BTC-USDT-SWAP",
+                        base="BTC",
+                        quote="USDT",
+                        contract="linear",
+                        ts_ms=ts,
+                        recv_ms=ts,
+                        side="long",
+                        price=60_000.0,
+                        qty_base=0.01,
+                        notional_usd=600.0,
+                    )
+                )
+            )
+
+    quiet(t0, 90)  # warm-up
+    burst(t0 + 90 * 60_000, ("binance", "bybit"), 10)  # episode 1 on two venues
+    quiet(t0 + 100 * 60_000, 120)  # resolves; long cooldown
+    burst(t0 + 220 * 60_000, ("okx",), 10)  # episode 2 on okx only
+    quiet(t0 + 230 * 60_000, 120)
+    resolved = [a for a in alerts if a.kind == "liquidation_cascade" and a.status == "resolved"]
+    assert len(resolved) == 2
+    for alert in resolved:
+        assert sum(alert.values["venues"].values()) == pytest.approx(alert.values["total_usd"], rel=1e-6)
+    assert set(resolved[1].values["venues"]) == {"okx"}

@@ -18,10 +18,10 @@ from typing import Any, ClassVar, Final
 
 import orjson
 
-from monitor.errors import InvalidEvent, ParseError
+from monitor.errors import ParseError
 from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, Side, rate_8h, stable_id
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import field, is_usd, load_json, ms, num, opt_num
+from monitor.venues.common import field, frame_errors, is_usd, load_json, ms, num, opt_num
 from monitor.venues.instruments import Instrument
 
 VENUE: Final = "bitget"
@@ -154,14 +154,8 @@ class BitgetAdapter(VenueAdapter):
     # -- parsing -------------------------------------------------------------------------------
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Normalize one frame; ``pong`` and subscribe acks give []."""
-        try:
+        with frame_errors(self.name):
             return self._parse(frame, recv_ms)
-        except ParseError:
-            raise
-        except InvalidEvent as exc:
-            raise ParseError(f"bitget: {exc}", reason="value") from None
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, ZeroDivisionError):
-            raise ParseError("bitget: frame has an unexpected shape", reason="schema") from None
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in ("pong", b"pong"):

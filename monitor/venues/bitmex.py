@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
 
-from monitor.errors import InvalidEvent, ParseError
+from monitor.errors import ParseError
 from monitor.events import (
     ContractType,
     Event,
@@ -35,7 +35,7 @@ from monitor.events import (
     stable_id,
 )
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import field, is_usd, load_json, num, opt_num, split_symbol, url_join
+from monitor.venues.common import field, frame_errors, is_usd, load_json, num, opt_num, split_symbol, url_join
 from monitor.venues.instruments import Instrument, InstrumentBook
 
 VENUE: Final = "bitmex"
@@ -212,14 +212,8 @@ class BitmexAdapter(VenueAdapter):
     # -- parsing -------------------------------------------------------------------------------
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Normalize one frame; pongs, welcome and subscribe acks give []."""
-        try:
+        with frame_errors(self.name):
             return self._parse(frame, recv_ms)
-        except ParseError:
-            raise
-        except InvalidEvent as exc:
-            raise ParseError(f"bitmex: {exc}", reason="value") from None
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, ZeroDivisionError):
-            raise ParseError("bitmex: frame has an unexpected shape", reason="schema") from None
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in ("pong", b"pong"):

@@ -8,12 +8,13 @@ All of them raise :class:`~monitor.errors.ParseError` with a bounded ``reason``
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Final
 
 import orjson
 
-from monitor.errors import ParseError
+from monitor.errors import InvalidEvent, ParseError
 from monitor.events import canonical_base
 
 # Longest first, so "USDT" wins over "USD" and "FDUSD" over "USD".
@@ -123,3 +124,32 @@ def chunked(names: Sequence[str], max_count: int, max_chars: int | None = None) 
     if current:
         groups.append(current)
     return groups
+
+
+# Python errors that mean "this frame is not shaped like the venue's documented messages".
+SHAPE_ERRORS: Final = (
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    ZeroDivisionError,
+    RecursionError,
+)
+
+
+@contextmanager
+def frame_errors(venue: str) -> Iterator[None]:
+    """Translate anything a frame can provoke into ParseError, so only ParseError leaves ``parse``.
+
+    An event that fails validation gives reason ``value``; a frame of an unexpected shape, ``schema``.
+    """
+    try:
+        yield
+    except ParseError:
+        raise
+    except InvalidEvent as exc:
+        raise ParseError(f"{venue}: {exc}", reason="value") from None
+    except SHAPE_ERRORS:
+        raise ParseError(f"{venue}: frame has an unexpected shape", reason="schema") from None

@@ -19,10 +19,10 @@ from typing import Any, ClassVar, Final
 
 import orjson
 
-from monitor.errors import InvalidEvent, ParseError
+from monitor.errors import ParseError
 from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, rate_8h, stable_id
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import field, is_usd, load_json, num, opt_num
+from monitor.venues.common import field, frame_errors, is_usd, load_json, num, opt_num
 from monitor.venues.instruments import Instrument
 
 VENUE: Final = "gate"
@@ -176,16 +176,8 @@ class GateAdapter(VenueAdapter):
     # -- parsing -------------------------------------------------------------------------------
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Normalize one frame; pongs and subscribe acks give []."""
-        try:
+        with frame_errors(self.name):
             return self._parse(frame, recv_ms)
-        except ParseError:
-            raise
-        except InvalidEvent as exc:
-            raise ParseError(f"gate: {exc}", reason="value") from None
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, ZeroDivisionError):
-            raise ParseError("gate: frame has an unexpected shape", reason="schema") from None
-        except RecursionError:
-            raise ParseError("gate: 'result' nested too deeply", reason="schema") from None
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         msg = load_json(frame)

@@ -20,10 +20,10 @@ from typing import Any, ClassVar, Final
 
 import orjson
 
-from monitor.errors import InvalidEvent, ParseError
+from monitor.errors import ParseError
 from monitor.events import Event, Funding, OpenInterest, canonical_base, rate_8h, stable_id
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import field, load_json, num, opt_num, url_join
+from monitor.venues.common import field, frame_errors, load_json, num, opt_num, url_join
 from monitor.venues.instruments import Instrument, InstrumentBook
 
 VENUE: Final = "hyperliquid"
@@ -120,14 +120,8 @@ class HyperliquidAdapter(VenueAdapter):
     # -- parsing -------------------------------------------------------------------------------
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Normalize one frame; pongs and subscription acks give []."""
-        try:
+        with frame_errors(self.name):
             return self._parse(frame, recv_ms)
-        except ParseError:
-            raise
-        except InvalidEvent as exc:
-            raise ParseError(f"hyperliquid: {exc}", reason="value") from None
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, ZeroDivisionError):
-            raise ParseError("hyperliquid: frame has an unexpected shape", reason="schema") from None
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         msg = load_json(frame)

@@ -18,12 +18,13 @@ methods below.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
+from monitor.errors import ParseError
 from monitor.events import Event
-from monitor.venues.instruments import InstrumentBook
+from monitor.venues.instruments import Instrument, InstrumentBook
 
 KeepaliveMode = Literal["server_ping", "text", "json", "deribit_heartbeat"]
 
@@ -113,6 +114,25 @@ class VenueAdapter(ABC):
     def load_instruments(self, path: str, body: str | bytes) -> int:
         """Read an instrument-list response into :attr:`instruments`; returns how many were loaded."""
         return 0
+
+    def _load_instrument_rows(
+        self, rows: Iterable[Any], parse_row: Callable[[Any], Instrument | None], source: str
+    ) -> int:
+        """Add each row ``parse_row`` accepts to the book; a bad row is skipped and reported, not fatal.
+
+        ``parse_row`` returns None for rows that are not instruments liqmon tracks (options, closed contracts).
+        """
+        loaded = []
+        for row in rows:
+            try:
+                inst = parse_row(row)
+            except ParseError as exc:
+                self._issue("bad_instrument", f"{self.name} {source} row skipped: {exc}")
+                continue
+            if inst is not None:
+                loaded.append(inst)
+        self.instruments.update(loaded)
+        return len(loaded)
 
     def reply(self, frame: str | bytes) -> str | None:
         """A frame to send back in answer to ``frame`` (Deribit ``test_request``), or None."""

@@ -140,17 +140,11 @@ class BybitAdapter(VenueAdapter):
         result = field(data, "result", "instruments-info")
         if isinstance(result, Mapping) and result.get("nextPageCursor"):
             self._issue("instruments_truncated", "bybit instruments-info has more pages than were read")
-        loaded = []
-        for row in items(field(result, "list", "instruments-info.result"), "result.list"):
-            try:
-                inst = self._instrument_row(row)
-            except ParseError as exc:
-                self._issue("bad_instrument", f"bybit instruments-info row skipped: {exc}")
-                continue
-            if inst is not None:
-                loaded.append(inst)
-        self.instruments.update(loaded)
-        return len(loaded)
+        return self._load_instrument_rows(
+            items(field(result, "list", "instruments-info.result"), "result.list"),
+            self._instrument_row,
+            "instruments-info",
+        )
 
     def _instrument_row(self, row: Any) -> Instrument | None:
         symbol = text(field(row, "symbol", "instruments-info.list[]"), "symbol")

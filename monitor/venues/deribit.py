@@ -113,17 +113,9 @@ class DeribitAdapter(VenueAdapter):
         if isinstance(data, Mapping) and "error" in data:
             self._issue("rest_error", f"deribit get_instruments refused: {data['error']!r:.200}")
             return 0
-        loaded = []
-        for row in items(field(data, "result", "get_instruments"), "result"):
-            try:
-                inst = self._instrument_row(row)
-            except ParseError as exc:
-                self._issue("bad_instrument", f"deribit get_instruments row skipped: {exc}")
-                continue
-            if inst is not None:
-                loaded.append(inst)
-        self.instruments.update(loaded)
-        return len(loaded)
+        return self._load_instrument_rows(
+            items(field(data, "result", "get_instruments"), "result"), self._instrument_row, "get_instruments"
+        )
 
     def _instrument_row(self, row: Any) -> Instrument | None:
         name = text(field(row, "instrument_name", "get_instruments.result[]"), "instrument_name")

@@ -120,14 +120,9 @@ class OkxAdapter(VenueAdapter):
         if str(field(data, "code", "instruments")) != "0":
             self._issue("rest_error", f"okx instruments refused: {data.get('msg')!r:.200}")
             return 0
-        loaded = []
-        for row in items(field(data, "data", "instruments"), "data"):
-            try:
-                loaded.append(self._instrument_row(row))
-            except ParseError as exc:
-                self._issue("bad_instrument", f"okx instruments row skipped: {exc}")
-        self.instruments.update(loaded)
-        return len(loaded)
+        return self._load_instrument_rows(
+            items(field(data, "data", "instruments"), "data"), self._instrument_row, "instruments"
+        )
 
     def _instrument_row(self, row: Any) -> Instrument:
         inst_id = text(field(row, "instId", "instruments.data[]"), "instId")

@@ -25,7 +25,8 @@ from monitor.metrics import Metrics
 from monitor.settings import Settings, load_settings
 from tests.chaos.checker import check_events
 from tests.chaos.proxy import FaultProxy
-from tests.integration.test_redis_bus import BASES, liq, running, wait_until
+from tests.integration.test_redis_bus import BASES, running, wait_until
+from tests.support.builders import liq
 from tests.support.services import HOST, RedisServer
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]

@@ -11,54 +11,19 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 
-from monitor.alerts.model import Alert
 from monitor.bus.base import shard_of
 from monitor.bus.factory import create_bus
 from monitor.bus.keys import Keys
 from monitor.bus.memory import MemoryBus
 from monitor.bus.redis_streams import RedisStreamsBus, backoff, describe_target, translate
 from monitor.errors import BusError, BusUnavailable
-from monitor.events import Gap, Liquidation
+from monitor.events import Gap
 from monitor.metrics import Metrics
 from monitor.settings import BusSettings
+from tests.support.builders import alert, liq
 from tests.support.services import RedisServer
 
 BASES = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB", "ADA", "AVAX")
-
-
-def liq(i: int, base: str = "BTC") -> Liquidation:
-    """A valid liquidation whose id is ``i``."""
-    return Liquidation(
-        id=str(i),
-        venue="binance",
-        symbol=f"{base}USDT",
-        base=base,
-        quote="USDT",
-        contract="linear",
-        ts_ms=1_700_000_000_000 + i,
-        recv_ms=1_700_000_000_000 + i,
-        side="long",
-        price=100.0,
-        qty_base=1.5,
-        notional_usd=150.0,
-    )
-
-
-def alert(n: int) -> Alert:
-    """A valid alert whose id is ``a<n>``."""
-    return Alert(
-        id=f"a{n}",
-        kind="liquidation_cascade",
-        status="firing",
-        severity="warning",
-        base="BTC",
-        venue=None,
-        direction="long",
-        started_ms=1_700_000_000_000,
-        ts_ms=1_700_000_000_000 + n,
-        summary="test",
-        values={"n": n},
-    )
 
 
 def bus_settings(server: RedisServer, **overrides: Any) -> BusSettings:

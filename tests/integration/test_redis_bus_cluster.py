@@ -16,7 +16,8 @@ from monitor.bus.base import shard_of
 from monitor.bus.redis_streams import RedisStreamsBus
 from monitor.metrics import Metrics
 from monitor.settings import BusSettings
-from tests.integration.test_redis_bus import BASES, alert, liq, running
+from tests.integration.test_redis_bus import BASES, running
+from tests.support.builders import alert, liq
 from tests.support.services import HOST, free_port, wait_for_port
 
 pytestmark = pytest.mark.integration

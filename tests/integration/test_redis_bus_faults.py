@@ -16,7 +16,8 @@ from monitor.config_loader import Secret
 from monitor.errors import BusError, BusUnavailable
 from monitor.events import Event
 from monitor.metrics import Metrics
-from tests.integration.test_redis_bus import alert, bus_settings, liq, running, sample, wait_until
+from tests.integration.test_redis_bus import bus_settings, running, sample, wait_until
+from tests.support.builders import alert, liq
 from tests.support.services import RedisServer, running_redis
 
 pytestmark = pytest.mark.integration

@@ -8,43 +8,11 @@ from collections.abc import Callable
 import pytest
 from prometheus_client import generate_latest
 
-from monitor.alerts.model import Alert
 from monitor.bus.base import shard_of, target_shards
 from monitor.bus.memory import MemoryBus
-from monitor.events import Gap, Liquidation
+from monitor.events import Gap
 from monitor.metrics import Metrics
-
-
-def liq(i: int, base: str = "BTC") -> Liquidation:
-    return Liquidation(
-        id=str(i),
-        venue="bybit",
-        symbol=f"{base}USDT",
-        base=base,
-        quote="USDT",
-        contract="linear",
-        ts_ms=1_700_000_000_000 + i,
-        recv_ms=1_700_000_000_000 + i,
-        side="short",
-        price=10.0,
-        qty_base=2.0,
-        notional_usd=20.0,
-    )
-
-
-def alert(n: int) -> Alert:
-    return Alert(
-        id=f"a{n}",
-        kind="funding_flip",
-        status="firing",
-        severity="info",
-        base="ETH",
-        venue=None,
-        direction="negative",
-        started_ms=1,
-        ts_ms=1 + n,
-        summary="flip",
-    )
+from tests.support.builders import alert, liq
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -36,6 +36,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.app import Application
 from monitor.capture.format import CaptureRecord, read_capture
+from monitor.detectors.engine import DetectionEngine
 from monitor.metrics import Metrics
 from monitor.settings import load_settings
 
@@ -112,7 +113,52 @@ async def serve(args: argparse.Namespace) -> None:
         del loop
 
 
-async def measure(overrides: dict[str, Any], redis_url: str | None, until_ms: int) -> tuple[Recorder, Recorder]:
+class Decisions:
+    """Wraps ``DetectionEngine.feed``: receive stamp → detector decision (after the engine returns), per event.
+
+    This is the part of the latency liqmon owns; event time → receive stamp is the simulator's send
+    lateness, loopback and the websocket read, and both stamps are floored to the millisecond.
+    """
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.original = DetectionEngine.feed
+
+    def install(self) -> None:
+        original, values = self.original, self.values
+
+        def feed(engine: DetectionEngine, event: Any) -> Any:
+            alerts = original(engine, event)
+            if engine.last_outcome == "processed":
+                values.append(max(0.0, time.time() - event.recv_ms / 1000))
+            return alerts
+
+        DetectionEngine.feed = feed  # type: ignore[method-assign]
+
+    def remove(self) -> None:
+        DetectionEngine.feed = self.original  # type: ignore[method-assign]
+
+
+class Arrivals:
+    """Wraps ``Metrics.observe_events`` (called as each frame's events leave the parser) to split the latency:
+    event time → receive stamp (simulator send lateness + loopback + websocket read), receive → parsed."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.observe = metrics.observe_events
+        self.transport: list[float] = []
+        self.parsed: list[float] = []
+
+    def __call__(self, events: Any) -> None:
+        now_ms = time.time() * 1000
+        for event in events:
+            self.transport.append((event.recv_ms - event.ts_ms) / 1000)
+            self.parsed.append((now_ms - event.recv_ms) / 1000)
+        self.observe(events)
+
+
+async def measure(
+    overrides: dict[str, Any], redis_url: str | None, until_ms: int
+) -> tuple[Recorder, Recorder, Arrivals, Decisions]:
     extra: dict[str, Any] = {"metrics.enabled": False, "alerts.console": True}
     if redis_url:
         extra["bus.redis_url"] = redis_url
@@ -122,12 +168,19 @@ async def measure(overrides: dict[str, Any], redis_url: str | None, until_ms: in
     delivery = Recorder(metrics.delivery_latency)
     metrics.decision_latency = decision  # type: ignore[assignment]
     metrics.delivery_latency = delivery  # type: ignore[assignment]
-    app = Application(settings, metrics=metrics, serve_metrics=False)
-    runner = asyncio.create_task(app.run(install_signals=False))
-    await asyncio.sleep(max(0.0, until_ms / 1000 - time.time()))
-    app.request_stop()
-    await runner
-    return decision, delivery
+    arrivals = Arrivals(metrics)
+    metrics.observe_events = arrivals  # type: ignore[method-assign]
+    decided = Decisions()
+    decided.install()
+    try:
+        app = Application(settings, metrics=metrics, serve_metrics=False)
+        runner = asyncio.create_task(app.run(install_signals=False))
+        await asyncio.sleep(max(0.0, until_ms / 1000 - time.time()))
+        app.request_stop()
+        await runner
+    finally:
+        decided.remove()
+    return decision, delivery, arrivals, decided
 
 
 def summary(label: str, values: list[float]) -> str:
@@ -147,13 +200,16 @@ def one_run(args: argparse.Namespace, redis_url: str | None) -> list[str]:
         hello = json.loads(child.stdout.readline())
         until_ms = hello["start_ms"] + int(args.seconds * 1000) + 2000
         with contextlib.redirect_stdout(io.StringIO()):
-            decision, delivery = asyncio.run(measure(hello["overrides"], redis_url, until_ms))
+            decision, delivery, arrivals, decided = asyncio.run(measure(hello["overrides"], redis_url, until_ms))
         served = json.loads(child.stdout.readline() or "{}").get("served", "?")
     finally:
         child.wait(30)
     bus = "redis" if redis_url else "embedded"
     return [
         f"[{bus}] frames served by the simulator: {served}",
+        summary(f"[{bus}]   of which event time → received", arrivals.transport),
+        summary(f"[{bus}]   of which received → parsed", arrivals.parsed),
+        summary(f"[{bus}] received → detector decision", decided.values),
         summary(f"[{bus}] event time → detector decision", decision.values),
         summary(f"[{bus}] event time → console delivery", delivery.values),
     ]

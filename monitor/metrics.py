@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -280,6 +280,7 @@ class Metrics:
         self._scrape = _ScrapeCollector()
         r.register(self._scrape)
         self._last_message: dict[str, float] = {}
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._open_interest: dict[tuple[str, str], dict[str, tuple[float, float | None]]] = {}
         self.add_scrape_callback(self._seconds_since_last_message)
         for venue in VENUES:
@@ -291,31 +292,62 @@ class Metrics:
 
         Gauges are kept only for tracked assets (an ``other`` gauge would mix
         assets); open interest is summed over a venue's symbols of one asset
-        (e.g. BTCUSDT and BTCUSD inverse).
+        (e.g. BTCUSDT and BTCUSD inverse), in USD only once every one of them
+        has a price. A batch is tallied in plain dicts first and each labelled
+        child is touched once: this runs for every event, so it must cost far
+        less than parsing one.
         """
+        counts: dict[tuple[str, str], int] = {}
+        liquidations: dict[tuple[str, str, str], list[float]] = {}
+        funding: dict[tuple[str, str], Funding] = {}
+        oi_changed: set[tuple[str, str]] = set()
+        assets = self.assets
         for event in events:
-            self.events.labels(venue=event.venue, kind=event.kind).inc()
+            key = (event.venue, event.kind)
+            counts[key] = counts.get(key, 0) + 1
             if isinstance(event, Liquidation):
-                base = self.base_label(event.base)
-                self.liquidations.labels(venue=event.venue, base=base, side=event.side).inc()
+                base = event.base if event.base in assets else OTHER
+                tally = liquidations.get((event.venue, base, event.side))
+                if tally is None:
+                    tally = liquidations[(event.venue, base, event.side)] = [0.0, 0.0, 0.0]
+                tally[0] += 1
                 if event.notional_usd is not None:
-                    self.liquidated_usd.labels(venue=event.venue, base=base, side=event.side).inc(event.notional_usd)
-            elif isinstance(event, Gap) or event.base not in self.assets:
+                    tally[1] += event.notional_usd
+                    tally[2] = 1.0
+            elif isinstance(event, Gap) or event.base not in assets:
                 continue
             elif isinstance(event, Funding):
-                self.funding_rate.labels(venue=event.venue, base=event.base).set(event.rate)
-                self.funding_rate_8h.labels(venue=event.venue, base=event.base).set(event.rate_8h)
-                if event.mark_price is not None:
-                    self.mark_price.labels(venue=event.venue, base=event.base).set(event.mark_price)
+                funding[(event.venue, event.base)] = event
             elif isinstance(event, OpenInterest):
-                per_symbol = self._open_interest.setdefault((event.venue, event.base), {})
-                per_symbol[event.symbol] = (event.oi_base, event.oi_usd)
-                self.open_interest_base.labels(venue=event.venue, base=event.base).set(
-                    sum(oi for oi, _ in per_symbol.values())
-                )
-                usd = [u for _, u in per_symbol.values() if u is not None]
-                if usd:
-                    self.open_interest_usd.labels(venue=event.venue, base=event.base).set(sum(usd))
+                pair = (event.venue, event.base)
+                self._open_interest.setdefault(pair, {})[event.symbol] = (event.oi_base, event.oi_usd)
+                oi_changed.add(pair)
+        child = self._child
+        for kind_labels, count in counts.items():
+            child(self.events, kind_labels).inc(count)
+        for side_labels, (liquidated, usd, has_usd) in liquidations.items():
+            child(self.liquidations, side_labels).inc(liquidated)
+            if has_usd:
+                child(self.liquidated_usd, side_labels).inc(usd)
+        for pair, last in funding.items():
+            child(self.funding_rate, pair).set(last.rate)
+            child(self.funding_rate_8h, pair).set(last.rate_8h)
+            if last.mark_price is not None:
+                child(self.mark_price, pair).set(last.mark_price)
+        for pair in oi_changed:
+            per_symbol = self._open_interest[pair]
+            child(self.open_interest_base, pair).set(sum(oi for oi, _ in per_symbol.values()))
+            usd_values = [u for _, u in per_symbol.values()]
+            if all(u is not None for u in usd_values):  # a partial sum would read as a fall
+                child(self.open_interest_usd, pair).set(sum(u for u in usd_values if u is not None))
+
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        """``metric.labels(*labels)``, cached: the library's own lookup validates and locks every call."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def base_label(self, base: str) -> str:
         """``base`` when it is a tracked asset, otherwise ``other`` (keeps cardinality bounded)."""
@@ -332,10 +364,10 @@ class Metrics:
 
     def message_received(self, venue: str, channel: str) -> None:
         """Count a frame and note when it arrived."""
-        self.feed_messages.labels(venue=venue, channel=channel).inc()
+        self._child(self.feed_messages, (venue, channel)).inc()
         now = time.time()
         self._last_message[venue] = now
-        self.feed_last_message.labels(venue=venue).set(now)
+        self._child(self.feed_last_message, (venue,)).set(now)
 
     def _seconds_since_last_message(self) -> Iterable[Metric]:
         family = GaugeMetricFamily(

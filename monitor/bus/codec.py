@@ -1,4 +1,4 @@
-"""Pure orjson codec for events and alerts (DESIGN §3, §5, §7).
+"""Pure JSON codec for events (msgspec) and alerts (orjson) (DESIGN §3, §5, §7).
 
 ``encode`` gives the JSON bytes stored in a stream entry's ``data`` field and
 written by ``--events-out``; ``decode`` reverses it and validates, raising
@@ -8,47 +8,59 @@ the contract.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
+import msgspec
 import orjson
 
 from monitor.alerts.model import Alert
 from monitor.errors import InvalidEvent
-from monitor.events import EVENT_TYPES, Event, Gap
+from monitor.events import EVENT_TYPES, Event
+
+_ENCODER: Final = msgspec.json.Encoder()
+_DECODER: Final[msgspec.json.Decoder[Event]] = msgspec.json.Decoder(Event)
 
 
 def encode(event: Event) -> bytes:
-    """The event as compact JSON bytes (dataclasses serialize natively)."""
-    return orjson.dumps(event)
+    """The event as compact JSON bytes, ``kind`` first."""
+    return _ENCODER.encode(event)
 
 
-def _from_mapping(data: Any) -> Event:
-    if not isinstance(data, dict):
-        raise InvalidEvent(f"an event must be a JSON object, got {type(data).__name__}")
-    kind = data.get("kind")
-    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
-    if cls is None:
-        raise InvalidEvent(f"unknown event kind {kind!r}; expected one of {sorted(EVENT_TYPES)}")
-    if cls is Gap and isinstance(data.get("bases"), list):
-        data = {**data, "bases": tuple(data["bases"])}
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise InvalidEvent(f"{kind} event has missing or unexpected fields: {exc}") from None
+def _invalid(exc: msgspec.MsgspecError) -> InvalidEvent:
+    """Our error for msgspec's, naming the field: ``price: expected `float`, got `null```."""
+    message = str(exc)
+    detail, _, where = message.partition(" - at `$.")
+    name = where.rstrip("`")
+    if name == "kind":
+        return InvalidEvent(
+            f"unknown event kind {detail.removeprefix('Invalid value ')}; expected one of {sorted(EVENT_TYPES)}"
+        )
+    if name:
+        return InvalidEvent(f"{name}: {detail[:1].lower()}{detail[1:]}")
+    if detail.startswith("Object "):
+        return InvalidEvent(f"event has missing or unexpected fields: {detail[7:]}")
+    if detail.startswith("Expected `object`"):
+        return InvalidEvent(f"an event must be a JSON object: {detail}")
+    return InvalidEvent(message)
 
 
 def decode(data: bytes | str) -> Event:
-    """Parse and validate one encoded event."""
+    """Parse and validate one encoded event (types checked in C, then each event's own checks)."""
     try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        return _DECODER.decode(data)
+    except msgspec.ValidationError as exc:
+        raise _invalid(exc) from None
+    except msgspec.DecodeError as exc:
         raise InvalidEvent(f"event is not valid JSON: {exc}") from None
-    return _from_mapping(obj)
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Validate an already-parsed JSON object as an event."""
-    return _from_mapping(data)
+    try:
+        event: Event = msgspec.convert(data, Event)
+    except msgspec.ValidationError as exc:
+        raise _invalid(exc) from None
+    return event
 
 
 def encode_alert(alert: Alert) -> bytes:

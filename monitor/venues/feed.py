@@ -17,9 +17,9 @@ from typing import Protocol
 
 from monitor.capture.format import CaptureWriter
 from monitor.errors import ParseError, SubscriptionRejected
-from monitor.events import Event, Funding, Gap, Liquidation, OpenInterest, stable_id
+from monitor.events import Event, Gap, stable_id
 from monitor.logs import get_logger
-from monitor.metrics import OTHER, Metrics
+from monitor.metrics import Metrics
 from monitor.venues.adapter import VenueAdapter
 from monitor.venues.dedup import RecentIds
 
@@ -77,7 +77,6 @@ class FeedSink:
         self.capture = capture
         self.dedup = dedup if dedup is not None else RecentIds()
         self.throttle = Throttle()
-        self._oi: dict[tuple[str, str], dict[str, tuple[float, float | None]]] = {}
 
     # -- inputs --------------------------------------------------------------------------------
     def frame(self, adapter: VenueAdapter, frame: str | bytes, recv_ms: int) -> int:
@@ -151,38 +150,10 @@ class FeedSink:
         kept, dropped = self.dedup.filter(events)
         if dropped:
             self.metrics.feed_duplicates.labels(venue=self.venue).inc(dropped)
-        for event in kept:
-            self._market_metrics(event)
         if kept:
+            self.metrics.observe_events(kept)
             self.publisher.publish(kept)
         return kept
-
-    def _market_metrics(self, event: Event) -> None:
-        m = self.metrics
-        m.events.labels(venue=self.venue, kind=event.kind).inc()
-        if isinstance(event, Gap):
-            return
-        base = m.base_label(event.base)
-        if isinstance(event, Liquidation):
-            m.liquidations.labels(venue=self.venue, base=base, side=event.side).inc()
-            if event.notional_usd is not None:
-                m.liquidated_usd.labels(venue=self.venue, base=base, side=event.side).inc(event.notional_usd)
-            return
-        if base == OTHER:  # a gauge shared by unrelated assets would mean nothing
-            return
-        if isinstance(event, Funding):
-            m.funding_rate.labels(venue=self.venue, base=base).set(event.rate)
-            m.funding_rate_8h.labels(venue=self.venue, base=base).set(event.rate_8h)
-            if event.mark_price is not None:
-                m.mark_price.labels(venue=self.venue, base=base).set(event.mark_price)
-        elif isinstance(event, OpenInterest):
-            # A venue may list several contracts of one asset (linear and inverse): report their sum.
-            per_symbol = self._oi.setdefault((self.venue, base), {})
-            per_symbol[event.symbol] = (event.oi_base, event.oi_usd)
-            m.open_interest_base.labels(venue=self.venue, base=base).set(sum(v[0] for v in per_symbol.values()))
-            usd = [v[1] for v in per_symbol.values()]
-            if all(u is not None for u in usd):
-                m.open_interest_usd.labels(venue=self.venue, base=base).set(sum(u for u in usd if u is not None))
 
     def _issues(self, adapter: VenueAdapter) -> str | None:
         """Count and log the adapter's issues; returns the message of a subscription refusal, if any."""

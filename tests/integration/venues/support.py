@@ -90,7 +90,7 @@ def market(events: Sequence[Event]) -> list[Event]:
 
 def projection(event: Event) -> tuple[Any, ...]:
     """An event without its receive-time-dependent fields (id, recv_ms; ts_ms when it is a receive time)."""
-    fields = {k: getattr(event, k) for k in event.__dataclass_fields__ if k not in ("id", "recv_ms", "ts_ms")}
+    fields = {k: getattr(event, k) for k in event.__struct_fields__ if k not in ("id", "recv_ms", "ts_ms")}
     return tuple(sorted(fields.items()))
 
 

@@ -15,17 +15,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
-from monitor.events import VENUES, Event, Funding, Gap, Liquidation, OpenInterest
+from monitor.events import VENUES, Event
+from monitor.market_metrics import FAMILIES as MARKET_FAMILIES
+from monitor.market_metrics import OTHER as MARKET_OTHER
+from monitor.market_metrics import MarketTally
 
+OTHER: Final = MARKET_OTHER  # label for assets outside the tracked set
 DEFAULT_ASSETS = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB")
-OTHER = "other"
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -59,12 +62,6 @@ class Metrics:
         self.feed_connected = Gauge(
             "liqmon_feed_connected", "Open websocket connections per venue (count).", ["venue"], registry=r
         )
-        self.feed_messages = Counter(
-            "liqmon_feed_messages_total",
-            "Frames received from a venue (count), by channel (liquidation, funding, open_interest, control).",
-            ["venue", "channel"],
-            registry=r,
-        )
         self.feed_reconnects = Counter(
             "liqmon_feed_reconnects_total",
             "Reconnections to a venue (count), by reason (closed, error, stale, planned, rejected).",
@@ -81,12 +78,6 @@ class Metrics:
             "liqmon_feed_parse_errors_total",
             "Frames liqmon could not normalize (count), by reason (json, schema, value, unknown_channel, ...).",
             ["venue", "reason"],
-            registry=r,
-        )
-        self.feed_last_message = Gauge(
-            "liqmon_feed_last_message_timestamp_seconds",
-            "Unix time (seconds) of the last frame received from a venue.",
-            ["venue"],
             registry=r,
         )
         self.feed_duplicates = Counter(
@@ -112,50 +103,6 @@ class Metrics:
             "REST polls made (count), by HTTP status class (2xx, 4xx, 429, 418, 5xx, error).",
             ["venue", "status"],
             registry=r,
-        )
-        self.events = Counter(
-            "liqmon_events_total",
-            "Normalized events produced (count), by venue and kind.",
-            ["venue", "kind"],
-            registry=r,
-        )
-
-        # Market data.
-        self.liquidations = Counter(
-            "liqmon_liquidations_total",
-            "Liquidations seen (count), by venue, asset and liquidated position side.",
-            ["venue", "base", "side"],
-            registry=r,
-        )
-        self.liquidated_usd = Counter(
-            "liqmon_liquidated_notional_usd_total",
-            "Liquidated notional in USD, by venue, asset and position side.",
-            ["venue", "base", "side"],
-            registry=r,
-        )
-        self.funding_rate = Gauge(
-            "liqmon_funding_rate",
-            "Latest funding rate as a fraction per funding interval.",
-            ["venue", "base"],
-            registry=r,
-        )
-        self.funding_rate_8h = Gauge(
-            "liqmon_funding_rate_8h",
-            "Latest funding rate normalized to 8 hours (fraction).",
-            ["venue", "base"],
-            registry=r,
-        )
-        self.open_interest_base = Gauge(
-            "liqmon_open_interest_base",
-            "Open interest in base-asset units (one side of the book).",
-            ["venue", "base"],
-            registry=r,
-        )
-        self.open_interest_usd = Gauge(
-            "liqmon_open_interest_usd", "Open interest in USD.", ["venue", "base"], registry=r
-        )
-        self.mark_price = Gauge(
-            "liqmon_mark_price_usd", "Latest mark (or liquidation) price in USD.", ["venue", "base"], registry=r
         )
 
         # Bus.
@@ -279,75 +226,17 @@ class Metrics:
 
         self._scrape = _ScrapeCollector()
         r.register(self._scrape)
-        self._last_message: dict[str, float] = {}
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-        self._open_interest: dict[tuple[str, str], dict[str, tuple[float, float | None]]] = {}
+        # Events, frames and market figures: plain dicts, exported at scrape time (market_metrics.py).
+        self.market = MarketTally(sorted(self.assets))
+        r.register(self.market)
         self.add_scrape_callback(self._seconds_since_last_message)
         for venue in VENUES:
             self.feed_connected.labels(venue=venue)
             self.feed_gaps.labels(venue=venue)
 
     def observe_events(self, events: Iterable[Event]) -> None:
-        """Update the market-data metrics from normalized events (live collection and replay alike).
-
-        Gauges are kept only for tracked assets (an ``other`` gauge would mix
-        assets); open interest is summed over a venue's symbols of one asset
-        (e.g. BTCUSDT and BTCUSD inverse), in USD only once every one of them
-        has a price. A batch is tallied in plain dicts first and each labelled
-        child is touched once: this runs for every event, so it must cost far
-        less than parsing one.
-        """
-        counts: dict[tuple[str, str], int] = {}
-        liquidations: dict[tuple[str, str, str], list[float]] = {}
-        funding: dict[tuple[str, str], Funding] = {}
-        oi_changed: set[tuple[str, str]] = set()
-        assets = self.assets
-        for event in events:
-            key = (event.venue, event.kind)
-            counts[key] = counts.get(key, 0) + 1
-            if isinstance(event, Liquidation):
-                base = event.base if event.base in assets else OTHER
-                tally = liquidations.get((event.venue, base, event.side))
-                if tally is None:
-                    tally = liquidations[(event.venue, base, event.side)] = [0.0, 0.0, 0.0]
-                tally[0] += 1
-                if event.notional_usd is not None:
-                    tally[1] += event.notional_usd
-                    tally[2] = 1.0
-            elif isinstance(event, Gap) or event.base not in assets:
-                continue
-            elif isinstance(event, Funding):
-                funding[(event.venue, event.base)] = event
-            elif isinstance(event, OpenInterest):
-                pair = (event.venue, event.base)
-                self._open_interest.setdefault(pair, {})[event.symbol] = (event.oi_base, event.oi_usd)
-                oi_changed.add(pair)
-        child = self._child
-        for kind_labels, count in counts.items():
-            child(self.events, kind_labels).inc(count)
-        for side_labels, (liquidated, usd, has_usd) in liquidations.items():
-            child(self.liquidations, side_labels).inc(liquidated)
-            if has_usd:
-                child(self.liquidated_usd, side_labels).inc(usd)
-        for pair, last in funding.items():
-            child(self.funding_rate, pair).set(last.rate)
-            child(self.funding_rate_8h, pair).set(last.rate_8h)
-            if last.mark_price is not None:
-                child(self.mark_price, pair).set(last.mark_price)
-        for pair in oi_changed:
-            per_symbol = self._open_interest[pair]
-            child(self.open_interest_base, pair).set(sum(oi for oi, _ in per_symbol.values()))
-            usd_values = [u for _, u in per_symbol.values()]
-            if all(u is not None for u in usd_values):  # a partial sum would read as a fall
-                child(self.open_interest_usd, pair).set(sum(u for u in usd_values if u is not None))
-
-    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
-        """``metric.labels(*labels)``, cached: the library's own lookup validates and locks every call."""
-        key = (id(metric), labels)
-        found = self._children.get(key)
-        if found is None:
-            found = self._children[key] = metric.labels(*labels)
-        return found
+        """Count normalized events and update the market figures (live collection and replay alike)."""
+        self.market.observe(events)
 
     def base_label(self, base: str) -> str:
         """``base`` when it is a tracked asset, otherwise ``other`` (keeps cardinality bounded)."""
@@ -364,10 +253,7 @@ class Metrics:
 
     def message_received(self, venue: str, channel: str) -> None:
         """Count a frame and note when it arrived."""
-        self._child(self.feed_messages, (venue, channel)).inc()
-        now = time.time()
-        self._last_message[venue] = now
-        self._child(self.feed_last_message, (venue,)).set(now)
+        self.market.message(venue, channel, time.time())
 
     def _seconds_since_last_message(self) -> Iterable[Metric]:
         family = GaugeMetricFamily(
@@ -376,7 +262,7 @@ class Metrics:
             labels=["venue"],
         )
         now = time.time()
-        for venue, seen in sorted(self._last_message.items()):
+        for venue, seen in sorted(self.market.last_message.items()):
             family.add_metric([venue], max(0.0, now - seen))
         yield family
 
@@ -451,6 +337,8 @@ def catalogue(metrics: Metrics) -> list[ScrapeFamily]:
         shown = f"{name}_total" if kind == "counter" else f"{name}_info" if kind == "info" else name
         labels = tuple(getattr(collector, "_labelnames", ()))
         found[shown] = ScrapeFamily(shown, str(kind), labels, str(getattr(collector, "_documentation", "")))
+    for name, kind, labels, text in MARKET_FAMILIES:
+        found[name] = ScrapeFamily(name, kind, labels, text)
     for family in SCRAPE_FAMILIES:
         found[family.name] = family
     return [found[name] for name in sorted(found)]

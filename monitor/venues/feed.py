@@ -137,7 +137,7 @@ class FeedSink:
             bases=tuple(bases),
         )
         self.metrics.feed_gaps.labels(venue=self.venue).inc()
-        self.metrics.events.labels(venue=self.venue, kind="gap").inc()
+        self.metrics.observe_events([marker])
         if self.capture is not None:
             self.capture.gap(self.venue, at, reason)
         self.publisher.publish([marker])

@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.events import Liquidation
 from monitor.metrics import Metrics
 from monitor.metrics_server import MAX_HEAD_BYTES, MetricsServer, parse_head
 from monitor.settings import MetricsSettings
@@ -70,7 +71,24 @@ async def test_port_zero_binds_a_real_port(metrics: Metrics) -> None:
 
 
 async def test_metrics_exposes_the_catalogue_in_text_format(metrics: Metrics) -> None:
-    metrics.liquidated_usd.labels(venue="binance", base="BTC", side="long").inc(1_250_000.0)
+    metrics.observe_events(
+        [
+            Liquidation(
+                id="l1",
+                venue="binance",
+                symbol="BTCUSDT",
+                base="BTC",
+                quote="USDT",
+                contract="linear",
+                ts_ms=1,
+                recv_ms=1,
+                side="long",
+                price=62_500.0,
+                qty_base=20.0,
+                notional_usd=1_250_000.0,
+            )
+        ]
+    )
     metrics.message_received("bybit", "liquidation")
     async with serving(metrics) as server:
         response = await get(server, "/metrics")

@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.events import VENUES, Event
+from monitor.histogram import FastHistogram
 from monitor.market_metrics import FAMILIES as MARKET_FAMILIES
 from monitor.market_metrics import OTHER as MARKET_OTHER
 from monitor.market_metrics import MarketTally
@@ -177,12 +178,13 @@ class Metrics:
             ["kind", "severity", "status"],
             registry=r,
         )
-        self.decision_latency = Histogram(
+        # Observed for every event the detectors decide on: a list-backed histogram (histogram.py).
+        self.decision_latency = FastHistogram(
             "liqmon_decision_latency_seconds",
             "Time from the venue's event time to the detector decision (seconds).",
-            registry=r,
-            buckets=LATENCY_BUCKETS,
+            LATENCY_BUCKETS,
         )
+        r.register(self.decision_latency)
         self.shards_owned = Gauge(
             "liqmon_detector_shards_owned", "Event shards this detector process currently owns (count).", registry=r
         )
@@ -337,6 +339,8 @@ def catalogue(metrics: Metrics) -> list[ScrapeFamily]:
         shown = f"{name}_total" if kind == "counter" else f"{name}_info" if kind == "info" else name
         labels = tuple(getattr(collector, "_labelnames", ()))
         found[shown] = ScrapeFamily(shown, str(kind), labels, str(getattr(collector, "_documentation", "")))
+    fast = metrics.decision_latency
+    found[fast.name] = ScrapeFamily(fast.name, "histogram", (), fast.documentation)
     for name, kind, labels, text in MARKET_FAMILIES:
         found[name] = ScrapeFamily(name, kind, labels, text)
     for family in SCRAPE_FAMILIES:

@@ -90,6 +90,14 @@ class Bus(Protocol):
     async def release_lease(self, name: str, owner: str) -> None:
         """Give up a lease held by ``owner``."""
 
+    async def adopt_pending(self, shard: int, consumer: str) -> set[str]:
+        """Make ``consumer`` the owner of every entry of ``shard`` still pending with other consumers.
+
+        Called when taking a shard over under its lease (the previous owner is gone):
+        entries it read but never acknowledged come back first, in order, at the next
+        :meth:`read_events`. Returns their entry ids.
+        """
+
     async def read_history(self, shard: int, after_id: str, count: int) -> list[Delivery[Event]]:
         """Up to ``count`` retained events of a shard after entry ``after_id``, oldest first.
 

@@ -186,6 +186,10 @@ class MemoryBus:
         if self._leases.get(name) == owner:
             del self._leases[name]
 
+    async def adopt_pending(self, shard: int, consumer: str) -> set[str]:
+        """Nothing to adopt: one process reads everything, and popped events are not kept pending."""
+        return set()
+
     async def read_history(self, shard: int, after_id: str, count: int) -> list[Delivery[Event]]:
         """No history is retained in memory."""
         return []

@@ -148,6 +148,12 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _id_order(entry_id: str) -> tuple[int, int]:
+    """Stream entry ids (``<ms>-<seq>``) in stream order."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def parse_read(reply: Any) -> dict[str, Entries]:
     """XREADGROUP/XRANGE replies as {stream key: [(entry id, fields)]} (RESP2 or RESP3 shape)."""
     if not reply:
@@ -650,6 +656,37 @@ class RedisStreamsBus:
         return out
 
     # ------------------------------------------------------------------ janitor
+
+    async def adopt_pending(self, shard: int, consumer: str) -> set[str]:
+        """XAUTOCLAIM every pending entry of the shard (no idle minimum) for ``consumer``, in entry order.
+
+        Only for a shard whose lease ``consumer`` has just taken: the previous owner
+        is gone, so its unacknowledged entries are ours to handle, live and first.
+        """
+        key = self._keys.events(shard)
+        await self._ensure_groups([key], EVENTS_GROUP)
+        adopted: dict[str, tuple[Fields, int]] = {}
+        start = "0-0"
+        while True:
+            reply = await self._call(
+                "XAUTOCLAIM", self._r.xautoclaim(key, EVENTS_GROUP, consumer, 0, start_id=start, count=500)
+            )
+            entries = [(_text(i), f or {}) for i, f in reply[1] if i is not None]
+            if entries:
+                counts = await self._delivery_counts(key, EVENTS_GROUP, consumer, entries, scan=500)
+                adopted.update((i, (f, counts[i])) for i, f in entries)
+            start = _text(reply[0])
+            if start in ("0-0", "0"):
+                break
+        if adopted:
+            queue = self._claimed.setdefault((consumer, key), {})
+            queue.update(adopted)
+            ordered = sorted(queue.items(), key=lambda item: _id_order(item[0]))
+            queue.clear()
+            queue.update(ordered)
+            self._metrics.bus_claimed.inc(len(adopted))
+            log.info("adopted entries left pending by the previous shard owner", shard=shard, count=len(adopted))
+        return set(adopted)
 
     async def claim_idle(self) -> int:
         """Claim entries idle longer than ``claim_idle_ms`` on the streams this bus reads; returns how many.

@@ -167,11 +167,22 @@ class DetectorRunner:
     async def _take(self, shard: int, lease_until: float) -> None:
         """Rebuild ``shard``'s state from retained history with alerts suppressed, then own it.
 
-        The first entry the consumer group hands us marks the boundary: everything before
-        it was delivered to the previous owner (and announced by it), so it is replayed
-        silently; it and everything after are handled live, alerts included.
+        The first entry the consumer group hands out as new marks the boundary: everything
+        before it was delivered to the previous owner. Of that, entries the previous owner
+        left unacknowledged at the end (it died between read and ack) were never handled:
+        they are adopted and handled live. Everything else before the boundary was handled
+        and announced by the previous owner, so it is replayed silently (an adopted entry
+        followed by handled ones was handled too: only its acknowledgement failed). The
+        boundary and everything after are handled live, alerts included.
         """
-        probe = await self.bus.read_events([shard], self.consumer, count=self.settings.read_count, block_ms=0)
+        adopted = await self.bus.adopt_pending(shard, self.consumer)
+        probe: list[Delivery[Event]] = []
+        while True:  # adopted entries come first (possibly twice: claimed, then as our own pending)
+            batch = await self.bus.read_events([shard], self.consumer, count=self.settings.read_count, block_ms=0)
+            fresh = [d for d in batch if d.entry_id not in adopted]
+            if fresh or not batch:
+                probe = fresh
+                break
         boundary = entry_key(probe[0].entry_id) if probe else None
         engine = DetectionEngine(self.settings)
         started = time.monotonic()
@@ -180,6 +191,7 @@ class DetectorRunner:
             after = f"{max(0, int(time.time() * 1000 - self.settings.rebuild_hours * 3_600_000))}-0"
         last: str | None = None
         count = 0
+        held: list[Delivery[Event]] = []  # adopted entries not (yet) followed by a handled one
         page_size = self.settings.rebuild_page
         done = False
         while not done:
@@ -188,9 +200,14 @@ class DetectorRunner:
                 if boundary is not None and entry_key(delivery.entry_id) >= boundary:
                     done = True
                     break
-                engine.feed(delivery.item)  # alerts of the past were announced by the previous owner
-                last = delivery.entry_id
-                count += 1
+                if delivery.entry_id in adopted:
+                    held.append(delivery)
+                    continue
+                for handled in (*held, delivery):  # alerts of the past were announced by the previous owner
+                    engine.feed(handled.item)
+                    last = handled.entry_id
+                    count += 1
+                held.clear()
             if not page or len(page) < page_size:
                 break
             after = page[-1].entry_id
@@ -207,10 +224,11 @@ class DetectorRunner:
             "detector shard acquired",
             shard=shard,
             rebuilt_events=count,
+            adopted_events=len(held),
             firing=[f"{f.kind}:{f.base}:{f.direction}" for f in firing],
         )
         self.metrics.shards_owned.set(len(self.shards))
-        await self._handle(probe, self._stop)
+        await self._handle([*held, *probe], self._stop)
 
     async def _release_all(self) -> None:
         for shard in list(self.shards):

@@ -13,6 +13,9 @@ The mode can be switched at run time and applies to live connections at once:
 * ``half_close`` shut down the write side towards the client (it reads EOF) but
                  keep reading from it.
 * ``limit``      close a connection once ``byte_limit`` bytes went through it.
+
+:meth:`FaultProxy.inject` writes raw bytes towards every client in any mode
+(garbage in the middle of a protocol stream).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -61,6 +65,9 @@ class ProxyStats:
     resets: int = 0
     bytes_passed: int = 0
     bytes_dropped: int = 0
+    bytes_injected: int = 0
+    # time.monotonic() of every accepted connection, in order.
+    accepted_at: list[float] = field(default_factory=list)
 
 
 class FaultProxy:
@@ -85,6 +92,26 @@ class FaultProxy:
     def connections(self) -> int:
         """Connections currently open through the proxy."""
         return len(self._links)
+
+    def upstream_ports(self) -> set[int]:
+        """Local ports of the live connections towards the target (the target sees them as peer ports)."""
+        ports = set()
+        for link in self._links:
+            name = link.upstream.get_extra_info("sockname")
+            if name is not None:
+                ports.add(int(name[1]))
+        return ports
+
+    def inject(self, data: bytes) -> int:
+        """Write ``data`` towards every live client, whatever the mode; returns how many got it."""
+        written = 0
+        for link in list(self._links):
+            if link.client.is_closing():
+                continue
+            link.client.write(data)
+            self.stats.bytes_injected += len(data)
+            written += 1
+        return written
 
     async def start(self) -> FaultProxy:
         """Listen on a free port."""
@@ -145,6 +172,7 @@ class FaultProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.stats.accepted += 1
+        self.stats.accepted_at.append(time.monotonic())
         if self.mode == "reset":
             self.stats.resets += 1
             _rst(writer)

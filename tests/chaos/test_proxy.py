@@ -119,3 +119,18 @@ async def test_byte_limit_closes_after_n_bytes(proxy: FaultProxy) -> None:
     assert reset
     assert b"0123456789".startswith(got)
     assert proxy.stats.bytes_passed <= 20
+
+
+async def test_inject_writes_raw_bytes_to_clients_and_accepts_are_recorded(proxy: FaultProxy) -> None:
+    reader, writer = await _connect(proxy)
+    writer.write(b"abc")
+    assert await asyncio.wait_for(reader.readexactly(3), 5) == b"abc"
+    assert len(proxy.upstream_ports()) == 1
+    assert proxy.inject(b"\xff\x00junk") == 1
+    assert await asyncio.wait_for(reader.readexactly(6), 5) == b"\xff\x00junk"
+    writer.write(b"d")  # the link still forwards after the injection
+    assert await asyncio.wait_for(reader.readexactly(1), 5) == b"d"
+    await _connect(proxy)
+    assert proxy.stats.accepted == len(proxy.stats.accepted_at) == 2
+    assert proxy.stats.accepted_at == sorted(proxy.stats.accepted_at)
+    assert proxy.stats.bytes_injected == 6

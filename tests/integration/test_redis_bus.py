@@ -319,3 +319,32 @@ async def test_unacked_entries_come_back_after_claim_idle(redis_server: RedisSer
     await bus.ack_events(again)
     assert await bus.read_events([0], "w", count=10, block_ms=50) == []
     await bus.close()
+
+
+async def test_adopt_pending_hands_a_dead_consumers_entries_to_the_new_owner_first(
+    redis_server: RedisServer, metrics: Metrics
+) -> None:
+    settings = bus_settings(redis_server, shard_count=1, claim_idle_ms=60_000)
+    bus = RedisStreamsBus(settings, metrics)
+    bus.publish([liq(i) for i in range(6)])
+    assert await bus.flush(5)
+    handled = await bus.read_events([0], "old", count=2, block_ms=100)
+    await bus.ack_events(handled)  # 0 and 1 handled by the old owner
+    in_flight = await bus.read_events([0], "old", count=2, block_ms=100)  # 2 and 3 read, never acknowledged
+    successor = RedisStreamsBus(settings, metrics)
+    adopted = await successor.adopt_pending(0, "new")
+    assert adopted == {d.entry_id for d in in_flight}
+    first = await successor.read_events([0], "new", count=10, block_ms=100)
+    assert [d.item.id for d in first] == ["2", "3"]
+    assert [d.deliveries for d in first] == [2, 2]
+    await successor.ack_events(first)
+    rest: list[str] = []
+    async with asyncio.timeout(10):
+        while len(rest) < 2:  # the successor's own pending list is re-read once, then new entries follow
+            batch = await successor.read_events([0], "new", count=10, block_ms=100)
+            rest += [d.item.id for d in batch if d.item.id not in ("2", "3")]
+            await successor.ack_events(batch)
+    assert rest == ["4", "5"]
+    assert await successor.adopt_pending(0, "newer") == set()
+    await bus.close()
+    await successor.close()

@@ -18,12 +18,25 @@ from __future__ import annotations
 import dataclasses
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h, stable_id
+from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, RestPoll, VenueAdapter
 from monitor.venues.common import (
+    FAST_PATH_MISSES,
+    ID_HASH,
+    MAX_EXACT_INT,
+    PACK_2D,
+    PACK_3D,
+    FastPathMiss,
+    Finite,
+    Millis,
+    NonEmpty,
+    event_id,
     field,
     is_usd,
     items,
@@ -50,6 +63,61 @@ _POSITION_SIDE: Final[dict[str, Side]] = {"SELL": "long", "BUY": "short"}
 # Latest mark price per symbol, shared by every adapter over one instrument book: the collector runs
 # one adapter per websocket connection and another for REST polls, and open interest arrives by REST.
 _MARKS: weakref.WeakKeyDictionary[InstrumentBook, dict[str, float]] = weakref.WeakKeyDictionary()
+# Symbols whose names and funding interval are remembered per adapter (the cache starts over beyond that).
+_SYMBOL_CACHE_SIZE: Final = 4096
+# What the parsers need to know about a symbol: (instrument it came from, base, quote, USD quote, funding hours).
+_SymbolInfo = tuple[Instrument | None, str, str, bool, float]
+
+
+# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
+class _Guarded(msgspec.Struct, kw_only=True):
+    """Keys that make the generic reader take an object for a combined-stream wrapper or a request
+    answer; an event object carrying them is left to that reader."""
+
+    stream: msgspec.Raw | UnsetType = UNSET
+    data: msgspec.Raw | UnsetType = UNSET
+    id: msgspec.Raw | UnsetType = UNSET
+    result: msgspec.Raw | UnsetType = UNSET
+    error: msgspec.Raw | UnsetType = UNSET
+
+
+class _Order(msgspec.Struct):
+    s: NonEmpty
+    S: str
+    q: Finite
+    p: Finite
+    ap: Finite | None = None
+    z: Finite | None = None
+    T: Millis | UnsetType | None = UNSET
+
+
+class _ForceOrder(_Guarded, tag_field="e", tag="forceOrder"):
+    o: _Order
+    E: Millis | None = None
+
+
+class _MarkPrice(_Guarded, tag_field="e", tag="markPriceUpdate"):
+    s: NonEmpty
+    p: Finite | Literal[""] | None = None
+    r: Finite | Literal[""] | None = None
+    i: Finite | Literal[""] | None = None
+    E: Millis | None = None
+    # Kept apart from numeric strings: the generic reader treats the number 0 and the string "0" differently.
+    T: int | str | None = None
+
+
+_Payload = _ForceOrder | _MarkPrice
+
+
+class _Combined(msgspec.Struct):
+    stream: msgspec.Raw
+    data: _ForceOrder | _MarkPrice | list[_Payload]
+
+
+_COMBINED: Final = msgspec.json.Decoder(_Combined, strict=False)
+_RAW: Final = msgspec.json.Decoder(_ForceOrder | _MarkPrice | list[_Payload], strict=False)
+_COMBINED_PREFIX: Final = '{"stream"'
+_COMBINED_PREFIX_BYTES: Final = b'{"stream"'
 
 
 class BinanceAdapter(VenueAdapter):
@@ -69,6 +137,7 @@ class BinanceAdapter(VenueAdapter):
         super().__init__(instruments)
         self._marks = _MARKS.setdefault(self.instruments, {})
         self._funding_hours: dict[str, float] = {}
+        self._symbols: dict[str, _SymbolInfo] = {}
 
     # -- subscriptions -------------------------------------------------------------------------
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
@@ -157,6 +226,7 @@ class BinanceAdapter(VenueAdapter):
                 self._issue("bad_instrument", f"binance fundingInfo {symbol}: interval {hours} h ignored")
                 continue
             self._funding_hours[symbol] = hours
+            self._symbols.pop(symbol, None)
             inst = self.instruments.get(symbol)
             if inst is not None and inst.perpetual:
                 self.instruments.update([dataclasses.replace(inst, funding_interval_h=hours)])
@@ -165,7 +235,18 @@ class BinanceAdapter(VenueAdapter):
 
     # -- parsing -------------------------------------------------------------------------------
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Raw (``/market/ws``) and combined (``/market/stream``) frames, single or all-market arrays."""
+        """Raw (``/market/ws``) and combined (``/market/stream``) frames, single or all-market arrays.
+
+        forceOrder and markPriceUpdate frames take the typed fast path; anything it does not handle
+        is read by :meth:`parse_generic`, with the same result.
+        """
+        try:
+            return self._parse_fast(frame, recv_ms)
+        except FAST_PATH_MISSES:
+            return self.parse_generic(frame, recv_ms)
+
+    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
         try:
             return self._parse(load_json(frame), recv_ms)
         except InvalidEvent as exc:
@@ -179,6 +260,112 @@ class BinanceAdapter(VenueAdapter):
             return self._open_interest(load_json(body), recv_ms)
         except InvalidEvent as exc:
             raise ParseError(f"binance: {exc}", reason="value") from None
+
+    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Typed decoding of forceOrder / markPriceUpdate frames; raises a FAST_PATH_MISSES error otherwise.
+
+        Rows are read in order and a mark price is stored as soon as its row is read, as the generic
+        reader does: after a miss, that reader stores the same prices again, so no trace differs.
+        """
+        if isinstance(frame, bytes):
+            combined = frame.startswith(_COMBINED_PREFIX_BYTES)
+        else:
+            combined = frame.startswith(_COMBINED_PREFIX)
+        decoded = _COMBINED.decode(frame).data if combined else _RAW.decode(frame)
+        if isinstance(decoded, list):
+            events: list[Event] = []
+            for payload in decoded:
+                if isinstance(payload, _MarkPrice):
+                    funding = self._fast_funding(payload, recv_ms)
+                    if funding is not None:
+                        events.append(funding)
+                else:
+                    events.append(self._fast_liquidation(payload, recv_ms))
+            return events
+        if (decoded.stream is not UNSET and decoded.data is not UNSET) or (
+            decoded.id is not UNSET and (decoded.result is not UNSET or decoded.error is not UNSET)
+        ):
+            raise FastPathMiss  # a wrapper or a request answer: the generic reader's business
+        if isinstance(decoded, _MarkPrice):
+            funding = self._fast_funding(decoded, recv_ms)
+            return [] if funding is None else [funding]
+        return [self._fast_liquidation(decoded, recv_ms)]
+
+    def _fast_liquidation(self, payload: _ForceOrder, recv_ms: int) -> Liquidation:
+        """:meth:`_liquidation` for a decoded forceOrder."""
+        order = payload.o
+        raw_side = order.S
+        side = _POSITION_SIDE.get(raw_side)
+        if side is None:
+            raise FastPathMiss
+        symbol = order.s
+        inst = self.instruments.get(symbol)
+        info = self._symbols.get(symbol)
+        if info is None or info[0] is not inst:
+            info = self._symbol_info(symbol)
+        ts = order.T if order.T is not UNSET else payload.E
+        if ts is None:
+            ts = recv_ms
+        qty = (order.z or order.q) + 0.0
+        price = (order.ap or order.p) + 0.0
+        return Liquidation(
+            id=ID_HASH(f"binance|{symbol}|{raw_side}".encode() + PACK_3D(ts, qty, price), digest_size=10).hexdigest(),
+            venue="binance",
+            symbol=symbol,
+            base=info[1],
+            quote=info[2],
+            contract="linear",
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            side=side,
+            price=price,
+            qty_base=qty,
+            notional_usd=qty * price if info[3] else None,
+        )
+
+    def _fast_funding(self, row: _MarkPrice, recv_ms: int) -> Funding | None:
+        """:meth:`_funding` for a decoded markPriceUpdate."""
+        symbol = row.s
+        mark = row.p
+        if mark is None or mark == "":
+            mark = None
+        else:
+            mark += 0.0
+            if mark > 0:
+                self._marks[symbol] = mark
+        rate = row.r
+        if rate is None or rate == "":  # delivery contracts carry no funding
+            return None
+        rate += 0.0
+        next_ms = row.T
+        if next_ms == 0 or next_ms is None:
+            next_ms = None
+        elif type(next_ms) is not int or not 0 < next_ms <= MAX_EXACT_INT:
+            raise FastPathMiss  # a string, or a value ms() would reject or round
+        index = row.i
+        index = None if index is None or index == "" else index + 0.0
+        inst = self.instruments.get(symbol)
+        info = self._symbols.get(symbol)
+        if info is None or info[0] is not inst:
+            info = self._symbol_info(symbol)
+        ts = recv_ms if row.E is None else row.E
+        interval = info[4]
+        return Funding(
+            id=ID_HASH(f"binance|{symbol}|funding".encode() + PACK_2D(ts, rate), digest_size=10).hexdigest(),
+            venue="binance",
+            symbol=symbol,
+            base=info[1],
+            quote=info[2],
+            contract="linear",
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            rate=rate,
+            interval_h=interval,
+            rate_8h=rate * (8.0 / interval),
+            next_funding_ms=next_ms,
+            mark_price=mark,
+            index_price=index,
+        )
 
     def _parse(self, msg: Any, recv_ms: int) -> list[Event]:
         if isinstance(msg, list):
@@ -215,9 +402,9 @@ class BinanceAdapter(VenueAdapter):
         filled = opt_num(order.get("z"), "o.z")
         qty = filled if filled else num(field(order, "q", "forceOrder.o"), "o.q")
         ts = self._time(order.get("T", msg.get("E")), recv_ms, "o.T")
-        base, quote = self._base_quote(symbol)
+        _, base, quote, usd, _ = self._symbol_info(symbol)
         return Liquidation(
-            id=stable_id(self.name, symbol, ts, raw_side, qty, price),
+            id=event_id(f"binance|{symbol}|{raw_side}", ts, qty, price),
             venue=self.name,
             symbol=symbol,
             base=base,
@@ -228,7 +415,7 @@ class BinanceAdapter(VenueAdapter):
             side=side,
             price=price,
             qty_base=qty,
-            notional_usd=qty * price if is_usd(quote) else None,
+            notional_usd=qty * price if usd else None,
         )
 
     def _funding(self, msg: Any, recv_ms: int) -> list[Event]:
@@ -239,13 +426,12 @@ class BinanceAdapter(VenueAdapter):
         rate = opt_num(msg.get("r"), "r")
         if rate is None:  # delivery contracts carry no funding
             return []
-        interval = self._interval(symbol)
         ts = self._time(msg.get("E"), recv_ms, "E")
         next_ms = msg.get("T")
-        base, quote = self._base_quote(symbol)
+        _, base, quote, _, interval = self._symbol_info(symbol)
         return [
             Funding(
-                id=stable_id(self.name, symbol, "funding", ts, rate),
+                id=event_id(f"binance|{symbol}|funding", ts, rate),
                 venue=self.name,
                 symbol=symbol,
                 base=base,
@@ -273,7 +459,7 @@ class BinanceAdapter(VenueAdapter):
         mark = self._marks.get(symbol)
         return [
             OpenInterest(
-                id=stable_id(self.name, symbol, "oi", ts, oi),
+                id=event_id(f"binance|{symbol}|oi", ts, oi),
                 venue=self.name,
                 symbol=symbol,
                 base=base,
@@ -287,6 +473,18 @@ class BinanceAdapter(VenueAdapter):
         ]
 
     # -- helpers -------------------------------------------------------------------------------
+    def _symbol_info(self, symbol: str) -> _SymbolInfo:
+        """Base, quote, USD-ness and funding interval of ``symbol``, remembered while its instrument stays."""
+        inst = self.instruments.get(symbol)
+        info = self._symbols.get(symbol)
+        if info is not None and info[0] is inst:
+            return info
+        base, quote = self._base_quote(symbol)
+        if len(self._symbols) >= _SYMBOL_CACHE_SIZE:
+            self._symbols.clear()
+        info = self._symbols[symbol] = (inst, base, quote, is_usd(quote), self._interval(symbol))
+        return info
+
     def _interval(self, symbol: str) -> float:
         inst = self.instruments.get(symbol)
         if inst is not None and inst.funding_interval_h:

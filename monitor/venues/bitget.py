@@ -19,9 +19,9 @@ from typing import Any, ClassVar, Final
 import orjson
 
 from monitor.errors import ParseError
-from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, Side, rate_8h, stable_id
+from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, Side, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import field, frame_errors, is_usd, load_json, ms, num, opt_num
+from monitor.venues.common import event_id, field, frame_errors, is_usd, load_json, ms, num, opt_num
 from monitor.venues.instruments import Instrument
 
 VENUE: Final = "bitget"
@@ -202,7 +202,7 @@ class BitgetAdapter(VenueAdapter):
         ts = ms(row["ts"], "bitget liquidation ts") if "ts" in row else envelope_ms
         qty = amount / price  # amount is quote currency
         return Liquidation(
-            id=stable_id(VENUE, symbol, ts, side, price, amount),
+            id=event_id(f"bitget|{symbol}|{side}", ts, price, amount),
             venue=VENUE,
             symbol=symbol,
             base=base,
@@ -241,7 +241,7 @@ class BitgetAdapter(VenueAdapter):
             interval = inst.funding_interval_h if inst is not None and inst.funding_interval_h else 8.0
             events.append(
                 Funding(
-                    id=stable_id(VENUE, symbol, "funding", ts, rate),
+                    id=event_id(f"bitget|{symbol}|funding", ts, rate),
                     rate=rate,
                     interval_h=interval,
                     rate_8h=rate_8h(rate, interval),
@@ -256,7 +256,7 @@ class BitgetAdapter(VenueAdapter):
         if oi is not None:
             events.append(
                 OpenInterest(
-                    id=stable_id(VENUE, symbol, "oi", ts, oi),
+                    id=event_id(f"bitget|{symbol}|oi", ts, oi),
                     oi_base=oi,
                     oi_usd=oi * mark if mark is not None and is_usd(quote) else None,
                     **common,

@@ -32,10 +32,9 @@ from monitor.events import (
     Side,
     canonical_base,
     rate_8h,
-    stable_id,
 )
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import field, frame_errors, is_usd, load_json, num, opt_num, split_symbol, url_join
+from monitor.venues.common import event_id, field, frame_errors, is_usd, load_json, num, opt_num, split_symbol, url_join
 from monitor.venues.instruments import Instrument, InstrumentBook
 
 VENUE: Final = "bitmex"
@@ -284,7 +283,7 @@ class BitmexAdapter(VenueAdapter):
         order.leaves = leaves
         if increase <= 0:  # partially filled: the quantity was already counted on insert
             return None
-        return self._liquidation(stable_id(VENUE, order_id, leaves), order, increase, recv_ms)
+        return self._liquidation(event_id(f"bitmex|{order_id}", leaves), order, increase, recv_ms)
 
     def _remember(self, order_id: str, order: _Order) -> None:
         self._orders[order_id] = order
@@ -369,7 +368,7 @@ class BitmexAdapter(VenueAdapter):
         ts = iso_ms(state["timestamp"], "timestamp") if "timestamp" in state else recv_ms
         next_ms = iso_ms(state["fundingTimestamp"], "fundingTimestamp") if "fundingTimestamp" in state else None
         return Funding(
-            id=stable_id(VENUE, symbol, "funding", next_ms, rate),
+            id=event_id(f"bitmex|{symbol}|funding|{next_ms}", rate),
             venue=VENUE,
             symbol=symbol,
             base=base,
@@ -397,7 +396,7 @@ class BitmexAdapter(VenueAdapter):
             return None
         ts = iso_ms(state["timestamp"], "timestamp") if "timestamp" in state else recv_ms
         return OpenInterest(
-            id=stable_id(VENUE, symbol, "oi", ts, contracts, state.get("openValue")),
+            id=event_id(f"bitmex|{symbol}|oi|{state.get('openValue')}", ts, contracts),
             venue=VENUE,
             symbol=symbol,
             base=base,

@@ -21,12 +21,22 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
+import msgspec
 import orjson
+from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h, stable_id
+from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
 from monitor.venues.common import (
+    FAST_PATH_MISSES,
+    ID_HASH,
+    PACK_2D,
+    PACK_3D,
+    FastPathMiss,
+    Finite,
+    Millis,
+    NonEmpty,
     chunked,
     field,
     is_usd,
@@ -62,8 +72,56 @@ _TICKER_FIELDS: Final = (
 )
 _FUNDING_KEYS: Final = frozenset(("fundingRate", "nextFundingTime", "fundingIntervalHour"))
 _OI_KEYS: Final = frozenset(("openInterest", "singleOpenInterest"))
+# Instruments derived from Bybit's naming rules, remembered per adapter (the cache starts over beyond that).
+_DERIVED_CACHE_SIZE: Final = 4096
 
 Category = Literal["linear", "inverse"]
+
+
+# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
+class _Frame(msgspec.Struct):
+    topic: NonEmpty
+    data: msgspec.Raw
+    ts: Millis | None = None
+    type: str | None = None
+
+
+class _AllLiquidation(msgspec.Struct):
+    s: NonEmpty
+    S: str
+    v: Finite
+    p: Finite
+    T: Millis | None = None
+
+
+class _LegacyLiquidation(msgspec.Struct):
+    symbol: NonEmpty
+    side: str
+    size: Finite
+    price: Finite
+    updatedTime: Millis | UnsetType | None = UNSET
+    updateTime: Millis | None = None
+
+
+# A ticker number as opt_num() reads it ("" and null are None); UNSET when the key is absent.
+_TickerNum = Finite | Literal[""] | UnsetType | None
+
+
+class _Ticker(msgspec.Struct):
+    symbol: NonEmpty
+    fundingRate: _TickerNum = UNSET
+    nextFundingTime: Millis | Literal[""] | UnsetType | None = UNSET
+    fundingIntervalHour: _TickerNum = UNSET
+    markPrice: _TickerNum = UNSET
+    indexPrice: _TickerNum = UNSET
+    openInterest: _TickerNum = UNSET
+    singleOpenInterest: _TickerNum = UNSET
+
+
+_FRAME: Final = msgspec.json.Decoder(_Frame, strict=False)
+_ALL_LIQUIDATIONS: Final = msgspec.json.Decoder(list[_AllLiquidation], strict=False)
+_LEGACY_LIQUIDATION: Final = msgspec.json.Decoder(_LegacyLiquidation, strict=False)
+_TICKER: Final = msgspec.json.Decoder(_Ticker, strict=False)
 
 
 class BybitAdapter(VenueAdapter):
@@ -82,6 +140,7 @@ class BybitAdapter(VenueAdapter):
         super().__init__(instruments)
         self._tickers: dict[str, dict[str, float | None]] = {}
         self._requests = 0
+        self._derived: dict[str, Instrument | None] = {}
 
     # -- subscriptions -------------------------------------------------------------------------
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
@@ -168,11 +227,85 @@ class BybitAdapter(VenueAdapter):
 
     # -- parsing -------------------------------------------------------------------------------
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """allLiquidation, legacy liquidation and tickers frames; acks and pongs give []."""
+        """allLiquidation, legacy liquidation and tickers frames; acks and pongs give [].
+
+        The three channels take the typed fast path; anything it does not handle is read by
+        :meth:`parse_generic`, with the same result.
+        """
+        issues = len(self._issues)
+        try:
+            return self._parse_fast(frame, recv_ms)
+        except FAST_PATH_MISSES:
+            del self._issues[issues:]
+            return self.parse_generic(frame, recv_ms)
+
+    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
         try:
             return self._parse(load_json(frame), recv_ms)
         except InvalidEvent as exc:
             raise ParseError(f"bybit: {exc}", reason="value") from None
+
+    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Typed decoding of the three channels; raises a FAST_PATH_MISSES error for anything else.
+
+        Like :meth:`_parse`, a tickers frame updates the symbol's state before its events are built;
+        a miss after that is harmless, the generic reader applies the same update again.
+        """
+        msg = _FRAME.decode(frame)
+        channel = msg.topic.split(".", 1)[0]
+        ts = recv_ms if msg.ts is None else msg.ts
+        if channel == "allLiquidation":
+            return [
+                self._make_liquidation(
+                    symbol=row.s,
+                    raw_side=row.S,
+                    size=row.v + 0.0,
+                    price=row.p + 0.0,
+                    ts=recv_ms if row.T is None else row.T,
+                    recv_ms=recv_ms,
+                )
+                for row in _ALL_LIQUIDATIONS.decode(msg.data)
+            ]
+        if channel == "liquidation":
+            row = _LEGACY_LIQUIDATION.decode(msg.data)
+            updated = row.updatedTime if row.updatedTime is not UNSET else row.updateTime
+            liquidation = self._make_liquidation(
+                symbol=row.symbol,
+                raw_side=row.side,
+                size=row.size + 0.0,
+                price=row.price + 0.0,
+                ts=recv_ms if updated is None else updated,
+                recv_ms=recv_ms,
+            )
+            return [liquidation]
+        if channel != "tickers":
+            raise FastPathMiss
+        data = _TICKER.decode(msg.data)
+        update: dict[str, float | None] = {}
+        for key in _TICKER_FIELDS:
+            value = getattr(data, key)
+            if value is UNSET:
+                continue
+            if value is None or value == "":
+                update[key] = None
+            elif value == 0 and key == "nextFundingTime":
+                raise FastPathMiss  # "0" (no funding) or "0.0" (time 0): only the generic reader tells
+            else:
+                update[key] = value + 0.0
+        return self._ticker_events(
+            data.symbol,
+            update,
+            delta=msg.type == "delta",
+            funding_news=(
+                data.fundingRate is not UNSET
+                or data.nextFundingTime is not UNSET
+                or data.fundingIntervalHour is not UNSET
+            ),
+            oi_news=data.openInterest is not UNSET or data.singleOpenInterest is not UNSET,
+            ts=ts,
+            recv_ms=recv_ms,
+        )
 
     def _parse(self, msg: Any, recv_ms: int) -> list[Event]:
         if isinstance(msg, Mapping) and "op" in msg and "topic" not in msg:
@@ -232,7 +365,7 @@ class BybitAdapter(VenueAdapter):
             qty = inst.base_qty(size, price)
             notional = inst.usd_notional(qty, price) if is_usd(quote) else None
         return Liquidation(
-            id=stable_id(self.name, symbol, ts, raw_side, size, price),
+            id=ID_HASH(f"bybit|{symbol}|{raw_side}".encode() + PACK_3D(ts, size, price), digest_size=10).hexdigest(),
             venue=self.name,
             symbol=symbol,
             base=base,
@@ -250,7 +383,30 @@ class BybitAdapter(VenueAdapter):
         data = field(msg, "data", "tickers")
         symbol = text(field(data, "symbol", "tickers.data"), "symbol")
         update = {key: self._ticker_value(key, data[key]) for key in _TICKER_FIELDS if key in data}
-        if msg.get("type") == "delta":
+        keys = data.keys()
+        return self._ticker_events(
+            symbol,
+            update,
+            delta=msg.get("type") == "delta",
+            funding_news=bool(keys & _FUNDING_KEYS),
+            oi_news=bool(keys & _OI_KEYS),
+            ts=ts,
+            recv_ms=recv_ms,
+        )
+
+    def _ticker_events(
+        self,
+        symbol: str,
+        update: dict[str, float | None],
+        *,
+        delta: bool,
+        funding_news: bool,
+        oi_news: bool,
+        ts: int,
+        recv_ms: int,
+    ) -> list[Event]:
+        """Merge a parsed ticker update into the symbol's state; the events the frame's keys call for."""
+        if delta:
             state = self._tickers.setdefault(symbol, {})
             state.update(update)
         else:
@@ -261,9 +417,9 @@ class BybitAdapter(VenueAdapter):
             self._issue("unknown_contract", f"bybit {symbol}: not in the instrument list; ticker skipped")
             return events
         rate = state.get("fundingRate")
-        if data.keys() & _FUNDING_KEYS and rate is not None:
+        if funding_news and rate is not None:
             events.append(self._funding(symbol, inst, state, rate=rate, ts=ts, recv_ms=recv_ms))
-        if data.keys() & _OI_KEYS:
+        if oi_news:
             oi = self._open_interest(symbol, inst, state, ts, recv_ms)
             if oi is not None:
                 events.append(oi)
@@ -281,7 +437,7 @@ class BybitAdapter(VenueAdapter):
         interval = state.get("fundingIntervalHour") or inst.funding_interval_h or DEFAULT_FUNDING_H
         next_ms = state.get("nextFundingTime")
         return Funding(
-            id=stable_id(self.name, symbol, "funding", ts, rate),
+            id=ID_HASH(f"bybit|{symbol}|funding".encode() + PACK_2D(ts, rate), digest_size=10).hexdigest(),
             venue=self.name,
             symbol=symbol,
             base=inst.base,
@@ -316,7 +472,7 @@ class BybitAdapter(VenueAdapter):
             oi_base = one_side
             oi_usd = one_side * mark if mark and is_usd(inst.quote) else None
         return OpenInterest(
-            id=stable_id(self.name, symbol, "oi", ts, one_side),
+            id=ID_HASH(f"bybit|{symbol}|oi".encode() + PACK_2D(ts, one_side), digest_size=10).hexdigest(),
             venue=self.name,
             symbol=symbol,
             base=inst.base,
@@ -334,6 +490,17 @@ class BybitAdapter(VenueAdapter):
         inst = self.instruments.get(symbol)
         if inst is not None:
             return inst
+        try:
+            return self._derived[symbol]
+        except KeyError:
+            pass
+        if len(self._derived) >= _DERIVED_CACHE_SIZE:
+            self._derived.clear()
+        inst = self._derived[symbol] = self._derive(symbol)
+        return inst
+
+    def _derive(self, symbol: str) -> Instrument | None:
+        """An instrument from Bybit's naming rules alone, or None."""
         inverse = _INVERSE_RE.match(symbol)
         if inverse:
             perpetual = len(symbol) == inverse.end(1) + 3

@@ -24,9 +24,9 @@ from typing import Any, Final
 import orjson
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h, stable_id
+from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import field, is_usd, items, load_json, ms, num, opt_num, text, url_join
+from monitor.venues.common import event_id, field, is_usd, items, load_json, ms, num, opt_num, text, url_join
 from monitor.venues.instruments import Instrument, InstrumentBook
 
 WS_PATH: Final = "/ws/api/v2"
@@ -230,7 +230,7 @@ class DeribitAdapter(VenueAdapter):
         if funding is not None:
             events.append(
                 Funding(
-                    id=stable_id(self.name, name, "funding", ts, funding),
+                    id=event_id(f"deribit|{name}|funding", ts, funding),
                     venue=self.name,
                     symbol=name,
                     base=inst.base,
@@ -260,7 +260,7 @@ class DeribitAdapter(VenueAdapter):
             else:
                 events.append(
                     OpenInterest(
-                        id=stable_id(self.name, name, "oi", ts, open_interest),
+                        id=event_id(f"deribit|{name}|oi", ts, open_interest),
                         venue=self.name,
                         symbol=name,
                         base=inst.base,

@@ -20,9 +20,9 @@ from typing import Any, ClassVar, Final
 import orjson
 
 from monitor.errors import ParseError
-from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, rate_8h, stable_id
+from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import field, frame_errors, is_usd, load_json, num, opt_num
+from monitor.venues.common import event_id, field, frame_errors, is_usd, load_json, num, opt_num
 from monitor.venues.instruments import Instrument
 
 VENUE: Final = "gate"
@@ -229,7 +229,7 @@ class GateAdapter(VenueAdapter):
         elif is_usd(quote):
             notional = qty * price
         return Liquidation(
-            id=stable_id(VENUE, contract, ts, price, size),
+            id=event_id(f"gate|{contract}", ts, price, size),
             venue=VENUE,
             symbol=contract,
             base=base,
@@ -262,7 +262,7 @@ class GateAdapter(VenueAdapter):
             interval = inst.funding_interval_h if inst is not None and inst.funding_interval_h else 8.0
             events.append(
                 Funding(
-                    id=stable_id(VENUE, contract, "funding", ts, rate),
+                    id=event_id(f"gate|{contract}|funding", ts, rate),
                     rate=rate,
                     interval_h=interval,
                     rate_8h=rate_8h(rate, interval),
@@ -311,7 +311,7 @@ class GateAdapter(VenueAdapter):
             self._issue("unknown_contract", f"gate {contract}: open interest size unknown (no contract spec or mark)")
             return None
         return OpenInterest(
-            id=stable_id(VENUE, contract, "oi", common["ts_ms"], contracts),
+            id=event_id(f"gate|{contract}|oi", common["ts_ms"], contracts),
             oi_base=qty,
             oi_usd=qty * mark if mark is not None and is_usd(quote) else None,
             **common,

@@ -21,9 +21,9 @@ from typing import Any, ClassVar, Final
 import orjson
 
 from monitor.errors import ParseError
-from monitor.events import Event, Funding, OpenInterest, canonical_base, rate_8h, stable_id
+from monitor.events import Event, Funding, OpenInterest, canonical_base, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import field, frame_errors, load_json, num, opt_num, url_join
+from monitor.venues.common import event_id, field, frame_errors, load_json, num, opt_num, url_join
 from monitor.venues.instruments import Instrument, InstrumentBook
 
 VENUE: Final = "hyperliquid"
@@ -155,7 +155,7 @@ class HyperliquidAdapter(VenueAdapter):
         # Funding is paid on every hour boundary.
         next_funding = (recv_ms // _HOUR_MS + 1) * _HOUR_MS
         funding = Funding(
-            id=stable_id(VENUE, coin, "funding", recv_ms, rate, mark),
+            id=event_id(f"hyperliquid|{coin}|funding|{mark}", recv_ms, rate),
             rate=rate,
             interval_h=INTERVAL_H,
             rate_8h=rate_8h(rate, INTERVAL_H),
@@ -165,7 +165,7 @@ class HyperliquidAdapter(VenueAdapter):
             **common,
         )
         open_interest = OpenInterest(
-            id=stable_id(VENUE, coin, "oi", recv_ms, oi),
+            id=event_id(f"hyperliquid|{coin}|oi", recv_ms, oi),
             oi_base=oi,
             oi_usd=oi * mark if mark is not None else None,
             **common,

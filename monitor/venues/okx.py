@@ -26,12 +26,32 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
+import msgspec
 import orjson
+from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h, stable_id
+from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import field, is_usd, items, load_json, ms, num, opt_num, text, url_join
+from monitor.venues.common import (
+    FAST_PATH_MISSES,
+    ID_HASH,
+    PACK_2D,
+    PACK_3D,
+    FastPathMiss,
+    Finite,
+    Millis,
+    NonEmpty,
+    field,
+    is_usd,
+    items,
+    load_json,
+    ms,
+    num,
+    opt_num,
+    text,
+    url_join,
+)
 from monitor.venues.instruments import Instrument, InstrumentBook
 
 PUBLIC_PATH: Final = "/ws/v5/public"
@@ -42,6 +62,75 @@ HOUR_MS: Final = 3_600_000
 LIQUIDATION_INST_TYPES: Final = ("SWAP", "FUTURES")
 _NET_SIDE: Final[dict[str, Side]] = {"sell": "long", "buy": "short"}
 _POS_SIDE: Final[dict[str, Side]] = {"long": "long", "short": "short"}
+
+
+# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
+class _Arg(msgspec.Struct):
+    channel: NonEmpty
+
+
+class _Push(msgspec.Struct):
+    arg: _Arg
+    data: msgspec.Raw
+    # A push with an "event" key is a control message to the generic reader.
+    event: msgspec.Raw | UnsetType = UNSET
+
+
+# Times as _time() and _opt_ms() read them: "" is "not given".
+_Time = Millis | Literal[""] | None
+
+
+class _LiquidationDetail(msgspec.Struct):
+    posSide: str
+    side: str
+    bkPx: Finite
+    sz: Finite
+    ts: _Time = None
+
+
+class _LiquidationRow(msgspec.Struct):
+    instId: NonEmpty
+    details: list[_LiquidationDetail]
+
+
+class _FundingRow(msgspec.Struct):
+    instId: NonEmpty
+    fundingRate: Finite
+    fundingTime: _Time = None
+    nextFundingTime: _Time = None
+    ts: _Time = None
+
+
+class _OpenInterestRow(msgspec.Struct):
+    instId: NonEmpty
+    # Pushes without oiCcy (contracts only) are left to the generic reader.
+    oiCcy: Finite
+    oiUsd: Finite | Literal[""] | None = None
+    ts: _Time = None
+
+
+class _MarkRow(msgspec.Struct):
+    instId: NonEmpty
+    markPx: Finite
+
+
+_PUSH: Final = msgspec.json.Decoder(_Push, strict=False)
+_LIQUIDATION_ROWS: Final = msgspec.json.Decoder(list[_LiquidationRow], strict=False)
+_FUNDING_ROWS: Final = msgspec.json.Decoder(list[_FundingRow], strict=False)
+_OPEN_INTEREST_ROWS: Final = msgspec.json.Decoder(list[_OpenInterestRow], strict=False)
+_MARK_ROWS: Final = msgspec.json.Decoder(list[_MarkRow], strict=False)
+
+
+# (base, quote, linear/inverse) of an instId.
+_Spec = tuple[str, str, Literal["linear", "inverse"]]
+
+
+def _position_side(raw_pos: object, raw_side: object) -> Side | None:
+    """The liquidated position: ``posSide`` in hedge mode; in one-way mode (``net``) the order side tells."""
+    side = _POS_SIDE.get(raw_pos) if isinstance(raw_pos, str) else None
+    if side is None and raw_pos in ("net", "") and isinstance(raw_side, str):
+        side = _NET_SIDE.get(raw_side)
+    return side
 
 
 class OkxAdapter(VenueAdapter):
@@ -149,13 +238,96 @@ class OkxAdapter(VenueAdapter):
 
     # -- parsing -------------------------------------------------------------------------------
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Channel pushes; ``pong``, subscribe acks and notices give []."""
+        """Channel pushes; ``pong``, subscribe acks and notices give [].
+
+        The four channels take the typed fast path; anything it does not handle is read by
+        :meth:`parse_generic`, with the same result.
+        """
+        if frame in ("pong", b"pong"):
+            return []
+        issues = len(self._issues)
+        try:
+            return self._parse_fast(frame, recv_ms)
+        except FAST_PATH_MISSES:
+            del self._issues[issues:]
+            return self.parse_generic(frame, recv_ms)
+
+    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
         if frame in ("pong", b"pong"):
             return []
         try:
             return self._parse(load_json(frame), recv_ms)
         except InvalidEvent as exc:
             raise ParseError(f"okx: {exc}", reason="value") from None
+
+    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Typed decoding of the four channels' pushes; raises a FAST_PATH_MISSES error for anything else.
+
+        Mark prices are stored only once the whole frame has been read, so a miss leaves no trace.
+        """
+        push = _PUSH.decode(frame)
+        if push.event is not UNSET:
+            raise FastPathMiss
+        channel = push.arg.channel
+        events: list[Event] = []
+        if channel == "liquidation-orders":
+            for row in _LIQUIDATION_ROWS.decode(push.data):
+                inst_id = row.instId
+                for detail in row.details:
+                    raw_pos, raw_side, ts = detail.posSide, detail.side, detail.ts
+                    side = _position_side(raw_pos, raw_side)
+                    if side is None:
+                        raise FastPathMiss
+                    events.append(
+                        self._make_liquidation(
+                            inst_id,
+                            raw_pos,
+                            raw_side,
+                            side,
+                            self._spec(inst_id),
+                            price=detail.bkPx + 0.0,
+                            size=detail.sz + 0.0,
+                            ts=recv_ms if ts is None or ts == "" else ts,
+                            recv_ms=recv_ms,
+                        )
+                    )
+        elif channel == "funding-rate":
+            for funding in _FUNDING_ROWS.decode(push.data):
+                funding_ms, next_ms = funding.fundingTime, funding.nextFundingTime
+                if funding_ms == 0 or next_ms == 0:
+                    raise FastPathMiss  # "0" (none) or "0.0" (time 0): only the generic reader tells
+                ts = funding.ts
+                events.append(
+                    self._make_funding(
+                        funding.instId,
+                        self._spec(funding.instId),
+                        funding.fundingRate + 0.0,
+                        None if funding_ms == "" else funding_ms,
+                        None if next_ms == "" else next_ms,
+                        ts=recv_ms if ts is None or ts == "" else ts,
+                        recv_ms=recv_ms,
+                    )
+                )
+        elif channel == "open-interest":
+            for oi in _OPEN_INTEREST_ROWS.decode(push.data):
+                oi_usd, ts = oi.oiUsd, oi.ts
+                events.append(
+                    self._make_open_interest(
+                        oi.instId,
+                        self._spec(oi.instId),
+                        oi.oiCcy + 0.0,
+                        None if oi_usd is None or oi_usd == "" else oi_usd + 0.0,
+                        ts=recv_ms if ts is None or ts == "" else ts,
+                        recv_ms=recv_ms,
+                    )
+                )
+        elif channel == "mark-price":
+            marks = [(row.instId, row.markPx + 0.0) for row in _MARK_ROWS.decode(push.data)]
+            self._marks.update((inst_id, mark) for inst_id, mark in marks if mark > 0)
+        else:
+            raise FastPathMiss
+        return events
 
     def _parse(self, msg: Any, recv_ms: int) -> list[Event]:
         if isinstance(msg, Mapping) and "event" in msg:
@@ -195,15 +367,31 @@ class OkxAdapter(VenueAdapter):
         where = f"liquidation-orders {inst_id}"
         raw_pos = field(detail, "posSide", where)
         raw_side = field(detail, "side", where)
-        side = _POS_SIDE.get(raw_pos) if isinstance(raw_pos, str) else None
-        if side is None and raw_pos in ("net", "") and isinstance(raw_side, str):
-            side = _NET_SIDE.get(raw_side)
+        side = _position_side(raw_pos, raw_side)
         if side is None:
             raise ParseError(f"{where}: unknown posSide/side {raw_pos!r:.12}/{raw_side!r:.12}", reason="value")
         price = num(field(detail, "bkPx", where), "bkPx")
         size = num(field(detail, "sz", where), "sz")
         ts = self._time(detail.get("ts"), recv_ms, "ts")
-        base, quote, contract = self._spec(inst_id)
+        return self._make_liquidation(
+            inst_id, raw_pos, raw_side, side, self._spec(inst_id), price=price, size=size, ts=ts, recv_ms=recv_ms
+        )
+
+    def _make_liquidation(
+        self,
+        inst_id: str,
+        raw_pos: object,
+        raw_side: object,
+        side: Side,
+        spec: _Spec,
+        *,
+        price: float,
+        size: float,
+        ts: int,
+        recv_ms: int,
+    ) -> Liquidation:
+        """The event for a parsed liquidation detail (both readers)."""
+        base, quote, contract = spec
         inst = self.instruments.get(inst_id)
         qty: float | None = None
         if inst is not None and inst.contract_size is not None:
@@ -212,8 +400,10 @@ class OkxAdapter(VenueAdapter):
             self._issue("unknown_contract", f"okx {inst_id}: contract size unknown; liquidation has no size")
         notional = inst.usd_notional(qty, price) if inst is not None and is_usd(quote) else None
         return Liquidation(
-            id=stable_id(self.name, inst_id, ts, raw_pos, raw_side, size, price),
-            venue=self.name,
+            id=ID_HASH(
+                f"okx|{inst_id}|{raw_pos}|{raw_side}".encode() + PACK_3D(ts, size, price), digest_size=10
+            ).hexdigest(),
+            venue="okx",
             symbol=inst_id,
             base=base,
             quote=quote,
@@ -231,16 +421,30 @@ class OkxAdapter(VenueAdapter):
         rate = num(field(row, "fundingRate", inst_id), "fundingRate")
         funding_ms = self._opt_ms(row.get("fundingTime"), "fundingTime")
         next_ms = self._opt_ms(row.get("nextFundingTime"), "nextFundingTime")
+        ts = self._time(row.get("ts"), recv_ms, "ts")
+        return self._make_funding(inst_id, self._spec(inst_id), rate, funding_ms, next_ms, ts=ts, recv_ms=recv_ms)
+
+    def _make_funding(
+        self,
+        inst_id: str,
+        spec: _Spec,
+        rate: float,
+        funding_ms: int | None,
+        next_ms: int | None,
+        *,
+        ts: int,
+        recv_ms: int,
+    ) -> Funding:
+        """The event for a parsed funding-rate row (both readers)."""
         if funding_ms is not None and next_ms is not None and next_ms > funding_ms:
             interval = (next_ms - funding_ms) / HOUR_MS
         else:
             inst = self.instruments.get(inst_id)
             interval = (inst.funding_interval_h if inst is not None else None) or DEFAULT_FUNDING_H
-        ts = self._time(row.get("ts"), recv_ms, "ts")
-        base, quote, contract = self._spec(inst_id)
+        base, quote, contract = spec
         return Funding(
-            id=stable_id(self.name, inst_id, "funding", ts, rate),
-            venue=self.name,
+            id=ID_HASH(f"okx|{inst_id}|funding".encode() + PACK_2D(ts, rate), digest_size=10).hexdigest(),
+            venue="okx",
             symbol=inst_id,
             base=base,
             quote=quote,
@@ -255,24 +459,32 @@ class OkxAdapter(VenueAdapter):
 
     def _open_interest(self, row: Any, recv_ms: int) -> OpenInterest | None:
         inst_id = text(field(row, "instId", "open-interest.data[]"), "instId")
-        base, quote, contract = self._spec(inst_id)
+        spec = self._spec(inst_id)
         oi_base = opt_num(row.get("oiCcy"), "oiCcy")
-        mark = self._marks.get(inst_id)
         if oi_base is None:  # older pushes: contracts only
             contracts = num(field(row, "oi", inst_id), "oi")
             inst = self.instruments.get(inst_id)
-            price = mark or 0.0
+            price = self._marks.get(inst_id) or 0.0
             oi_base = inst.base_qty(contracts, price) if inst is not None and inst.contract_size else None
             if oi_base is None:
                 self._issue("unknown_contract", f"okx {inst_id}: open interest in contracts, size unknown")
                 return None
         oi_usd = opt_num(row.get("oiUsd"), "oiUsd")
-        if oi_usd is None and mark is not None:
-            oi_usd = oi_base * mark
         ts = self._time(row.get("ts"), recv_ms, "ts")
+        return self._make_open_interest(inst_id, spec, oi_base, oi_usd, ts=ts, recv_ms=recv_ms)
+
+    def _make_open_interest(
+        self, inst_id: str, spec: _Spec, oi_base: float, oi_usd: float | None, *, ts: int, recv_ms: int
+    ) -> OpenInterest:
+        """The event for a parsed open-interest row (both readers); USD at the last mark when OKX sent none."""
+        if oi_usd is None:
+            mark = self._marks.get(inst_id)
+            if mark is not None:
+                oi_usd = oi_base * mark
+        base, quote, contract = spec
         return OpenInterest(
-            id=stable_id(self.name, inst_id, "oi", ts, oi_base),
-            venue=self.name,
+            id=ID_HASH(f"okx|{inst_id}|oi".encode() + PACK_2D(ts, oi_base), digest_size=10).hexdigest(),
+            venue="okx",
             symbol=inst_id,
             base=base,
             quote=quote,
@@ -284,7 +496,7 @@ class OkxAdapter(VenueAdapter):
         )
 
     # -- helpers -------------------------------------------------------------------------------
-    def _spec(self, inst_id: str) -> tuple[str, str, Literal["linear", "inverse"]]:
+    def _spec(self, inst_id: str) -> _Spec:
         inst = self.instruments.get(inst_id)
         if inst is not None:
             return inst.base, inst.quote, inst.contract

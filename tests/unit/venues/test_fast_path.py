@@ -1,0 +1,374 @@
+"""The typed fast paths of Binance, Bybit and OKX give exactly what the dict-based readers give.
+
+Every frame is fed to two adapters with the same instrument book: one through
+``parse`` (fast path, falling back to the generic reader), one through
+``parse_generic`` only. After each frame the outcome must be identical: the
+same events byte for byte once encoded (so ids, float bits and the sign of
+zero count), or the same ParseError message and reason; the same issues; and
+the same per-symbol state (mark prices, ticker snapshots). Inputs are every
+vendored sample frame, frames shaped like live traffic, and Hypothesis
+variants of them with values replaced, keys dropped and keys added.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.errors import ParseError
+from monitor.events import Event, Funding
+from monitor.venues.binance import BinanceAdapter
+from monitor.venues.bybit import BybitAdapter
+from monitor.venues.common import FastPathMiss, event_id, num
+from monitor.venues.okx import OkxAdapter
+from tests.conftest import FIXTURES, SAMPLES
+
+RECV = 1_738_771_200_000
+VARIANTS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def lines(name: str) -> list[str]:
+    return [line for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
+
+
+FastAdapter = BinanceAdapter | BybitAdapter | OkxAdapter
+
+
+def with_book(adapter: FastAdapter, files: list[tuple[str, str]]) -> FastAdapter:
+    for path, name in files:
+        adapter.load_instruments(path, (FIXTURES / "instruments" / name).read_bytes())
+    adapter.drain_issues()
+    return adapter
+
+
+def binance() -> FastAdapter:
+    return with_book(
+        BinanceAdapter(),
+        [("/fapi/v1/exchangeInfo", "binance_exchangeInfo.json"), ("/fapi/v1/fundingInfo", "binance_fundingInfo.json")],
+    )
+
+
+def bybit() -> FastAdapter:
+    return with_book(
+        BybitAdapter(),
+        [
+            ("/v5/market/instruments-info?category=linear", "bybit_linear.json"),
+            ("/v5/market/instruments-info?category=inverse", "bybit_inverse.json"),
+        ],
+    )
+
+
+def okx() -> FastAdapter:
+    return with_book(
+        OkxAdapter(),
+        [
+            ("/api/v5/public/instruments?instType=SWAP", "okx_swap.json"),
+            ("/api/v5/public/instruments?instType=FUTURES", "okx_futures.json"),
+        ],
+    )
+
+
+def at(doc: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        doc = doc[step]
+    return doc
+
+
+def combined(stream: str, line: str) -> str:
+    return '{"stream":"' + stream + '","data":' + line + "}"
+
+
+# Frames shaped like live traffic that the samples lack: combined-stream wrappers, an all-market array with a
+# delivery contract (no funding, T 0), a symbol outside the book, both OKX position modes, a ticker delta.
+BINANCE_FRAMES = [
+    *lines("binance_forceOrder.jsonl"),
+    *lines("binance_markPrice.jsonl"),
+    *(combined("btcusdt@forceOrder", line) for line in lines("binance_forceOrder.jsonl")),
+    *(combined("btcusdt@markPrice@1s", line) for line in lines("binance_markPrice.jsonl")),
+    combined(
+        "!markPrice@arr@1s",
+        '[{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15","i":"11784.6","r":"0.0001",'
+        '"T":1562306400000},{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT_250627","p":"11800.1",'
+        '"i":"11784.6","r":"","T":0},{"e":"markPriceUpdate","E":1562305380000,"s":"DOGEUSDT","p":"0.1",'
+        '"i":"0.1","r":"-0.00002","T":1562306400000}]',
+    ),
+    combined(
+        "!forceOrder@arr",
+        '{"e":"forceOrder","E":1700000000001,"o":{"s":"DOGEUSDT","S":"BUY","o":"LIMIT","f":"IOC","q":"120",'
+        '"p":"0.081","ap":"0","X":"FILLED","l":"120","z":"0","T":1700000000000}}',
+    ),
+    '{"result":null,"id":1}',
+]
+BYBIT_FRAMES = [
+    *lines("bybit_allLiquidation.jsonl"),
+    *lines("bybit_liquidation.jsonl"),
+    *lines("bybit_tickers.jsonl"),
+    '{"topic":"tickers.ROSEUSDT","type":"snapshot","data":{"symbol":"ROSEUSDT","markPrice":"0.045",'
+    '"indexPrice":"0.0451","openInterest":"1000","fundingRate":"0.0001","nextFundingTime":"1739520000000",'
+    '"fundingIntervalHour":"4"},"cs":1,"ts":1739502303204}',
+    '{"topic":"tickers.ROSEUSDT","type":"delta","data":{"symbol":"ROSEUSDT","markPrice":"0.046",'
+    '"openInterest":"1010"},"cs":2,"ts":1739502303304}',
+    '{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","fundingRate":"-0.0001"},"cs":3,'
+    '"ts":1739502303404}',
+    '{"success":true,"ret_msg":"pong","conn_id":"abc","req_id":"","op":"ping"}',
+]
+OKX_FRAMES = [
+    *lines("okx_liquidation-orders.jsonl"),
+    *lines("okx_funding-rate.jsonl"),
+    *lines("okx_mark-price.jsonl"),
+    *lines("okx_open-interest.jsonl"),
+    '{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[{"bkLoss":"0","bkPx":"61000.5",'
+    '"ccy":"","posSide":"net","side":"sell","sz":"3","ts":"1700000000000"},{"bkLoss":"0","bkPx":"61001",'
+    '"ccy":"","posSide":"long","side":"sell","sz":"1","ts":""}],"instFamily":"BTC-USDT","instId":"BTC-USDT-SWAP",'
+    '"instType":"SWAP","uly":"BTC-USDT"}]}',
+    '{"arg":{"channel":"mark-price","instId":"BTC-USDT-SWAP"},"data":[{"instType":"SWAP","instId":"BTC-USDT-SWAP",'
+    '"markPx":"61000.1","ts":"1700000000000"}]}',
+    '{"arg":{"channel":"open-interest","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP",'
+    '"instType":"SWAP","oi":"100","oiCcy":"1","oiUsd":"","ts":"1700000000000"}]}',
+    '{"event":"error","code":"60012","msg":"Invalid request"}',
+    "pong",
+]
+
+
+def respelled(line: str, path: tuple[Any, ...], spellings: tuple[Any, ...]) -> list[str]:
+    """``line`` once per spelling of the value at ``path``."""
+    frames = []
+    for spelling in spellings:
+        doc = orjson.loads(line)
+        at(doc, path[:-1])[path[-1]] = spelling
+        frames.append(orjson.dumps(doc).decode())
+    return frames
+
+
+def with_keys(frames: list[str], *extras: dict[str, Any]) -> list[str]:
+    """Each object frame once per set of extra keys, added at the top and inside a combined-stream wrapper."""
+    out = []
+    for line in frames:
+        for extra in extras:
+            for nested in (False, True):
+                doc = orjson.loads(line)
+                target = doc.get("data") if nested and isinstance(doc, dict) else doc
+                if isinstance(target, dict):
+                    target.update(extra)
+                    out.append(orjson.dumps(doc).decode())
+    return out
+
+
+# Values the two readers could tell apart only by their spelling: "0" (no funding time) against "0.0" or 0 (time
+# zero), a signed zero, an integer past 2**53; and objects that the generic readers take for wrappers or answers.
+ZEROS = ("0", "0.0", "-0", "-0.0", 0, 0.0, "9007199254740993", 9007199254740993)
+BINANCE_FRAMES += [
+    *respelled(lines("binance_markPrice.jsonl")[0], ("T",), ZEROS),
+    *respelled(lines("binance_markPrice.jsonl")[0], ("r",), ZEROS),
+    *respelled(lines("binance_forceOrder.jsonl")[0], ("o", "z"), ZEROS),
+    *respelled(lines("binance_forceOrder.jsonl")[0], ("o", "T"), ZEROS),
+    *with_keys(BINANCE_FRAMES[:12], {"id": 1, "result": None}, {"id": 1, "error": {}}, {"stream": "x", "data": {}}),
+]
+BYBIT_FRAMES += [
+    *respelled(lines("bybit_tickers.jsonl")[0], ("data", "nextFundingTime"), ZEROS),
+    *respelled(lines("bybit_tickers.jsonl")[0], ("data", "fundingRate"), ZEROS),
+    *respelled(lines("bybit_allLiquidation.jsonl")[0], ("data", 0, "T"), ZEROS),
+    *respelled(lines("bybit_liquidation.jsonl")[0], ("data", "updatedTime"), ZEROS),
+    *respelled(lines("bybit_liquidation.jsonl")[0], ("ts",), ZEROS),
+]
+OKX_FRAMES += [
+    *respelled(lines("okx_funding-rate.jsonl")[0], ("data", 0, "fundingTime"), ZEROS),
+    *respelled(lines("okx_funding-rate.jsonl")[0], ("data", 0, "nextFundingTime"), ZEROS),
+    *respelled(lines("okx_funding-rate.jsonl")[0], ("data", 0, "fundingRate"), ZEROS),
+    *respelled(lines("okx_liquidation-orders.jsonl")[0], ("data", 0, "details", 0, "ts"), ZEROS),
+    *respelled(lines("okx_open-interest.jsonl")[0], ("data", 0, "oiCcy"), ZEROS),
+    *with_keys(OKX_FRAMES[:5], {"event": "subscribe"}),
+]
+
+VENUES: dict[str, tuple[Callable[[], FastAdapter], list[str]]] = {
+    "binance": (binance, BINANCE_FRAMES),
+    "bybit": (bybit, BYBIT_FRAMES),
+    "okx": (okx, OKX_FRAMES),
+}
+
+# The sample frames of the channels the fast paths exist for: they must not fall back.
+FAST_SAMPLES = {
+    "binance": ["binance_forceOrder.jsonl", "binance_markPrice.jsonl"],
+    "bybit": ["bybit_allLiquidation.jsonl", "bybit_liquidation.jsonl", "bybit_tickers.jsonl"],
+    "okx": [
+        "okx_liquidation-orders.jsonl",
+        "okx_funding-rate.jsonl",
+        "okx_mark-price.jsonl",
+        "okx_open-interest.jsonl",
+    ],
+}
+
+
+def state(adapter: FastAdapter) -> bytes:
+    """What an adapter remembers between frames, encoded so that -0.0 and 0.0 differ."""
+    kept = {name: getattr(adapter, name) for name in ("_marks", "_tickers") if hasattr(adapter, name)}
+    return msgspec.json.encode(kept)
+
+
+def outcome(adapter: FastAdapter, read: Callable[[str | bytes, int], list[Event]], frame: str | bytes) -> Any:
+    try:
+        result: Any = ("events", msgspec.json.encode(read(frame, RECV)))
+    except ParseError as exc:
+        result = ("error", str(exc), exc.reason)
+    return result, adapter.drain_issues(), state(adapter)
+
+
+def assert_same(venue: str, frames: list[str | bytes]) -> None:
+    """Feed ``frames`` in order to a fast-path adapter and a generic-only one; compare after every frame."""
+    factory, _ = VENUES[venue]
+    fast, generic = factory(), factory()
+    for frame in frames:
+        assert outcome(fast, fast.parse, frame) == outcome(generic, generic.parse_generic, frame), frame
+
+
+@pytest.mark.parametrize("venue", sorted(VENUES))
+def test_every_sample_frame_reads_the_same_on_both_paths(venue: str) -> None:
+    frames = VENUES[venue][1]
+    assert_same(venue, list(frames))
+    assert_same(venue, [frame.encode() for frame in frames])  # websockets hands over bytes for binary frames
+
+
+@pytest.mark.parametrize("venue", sorted(VENUES))
+def test_hot_channel_samples_take_the_fast_path(venue: str) -> None:
+    factory, _ = VENUES[venue]
+    for name in FAST_SAMPLES[venue]:
+        for frame in lines(name):
+            adapter = factory()
+            events = adapter._parse_fast(frame, RECV)
+            assert events == adapter.parse_generic(frame, RECV), frame
+
+
+def test_a_frame_declined_halfway_ends_as_the_generic_reader_leaves_it() -> None:
+    # The second row's funding time is a string, which only the generic reader interprets: the fast path
+    # declines the frame after the first row, and the generic reader then reads the whole frame as before.
+    frame = combined(
+        "!markPrice@arr@1s",
+        '[{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"100","r":"0.0001","T":5},'
+        '{"e":"markPriceUpdate","E":1,"s":"ETHUSDT","p":"10","r":"0.0001","T":"0"}]',
+    )
+    adapter, generic = binance(), binance()
+    with pytest.raises(FastPathMiss):
+        adapter._parse_fast(frame, RECV)
+    [first, second] = adapter.parse(frame, RECV)
+    assert isinstance(first, Funding)
+    assert isinstance(second, Funding)
+    assert (first.symbol, second.symbol) == ("BTCUSDT", "ETHUSDT")
+    assert second.next_funding_ms == 0
+    assert msgspec.json.encode([first, second]) == msgspec.json.encode(generic.parse_generic(frame, RECV))
+    assert state(adapter) == state(generic)
+
+
+def test_event_ids_do_not_depend_on_the_process() -> None:
+    # A literal, not a recomputation: an id that changed between versions or processes would break dedup.
+    assert event_id("binance|BTCUSDT|SELL", 1_568_014_460_893, 0.014, 9910.0) == "e993891d50718f56c179"
+    assert event_id("binance|BTCUSDT|SELL", 1_568_014_460_893, 0.014, 9910.5) != "e993891d50718f56c179"
+
+
+@pytest.mark.parametrize("spelling", ["-0", "-0.0", "0", 0, -0.0])
+def test_zero_is_read_without_a_sign_whatever_its_spelling(spelling: object) -> None:
+    # The fast path's decoder reads "-0" as 0.0 but "-0.0" as -0.0; num() drops the sign so both readers agree.
+    assert math.copysign(1.0, num(spelling, "x")) == 1.0
+
+
+# -- Hypothesis variants -------------------------------------------------------------------------
+# Spellings where number parsers tend to differ: signed zeros, bare dots, exponents, range limits, non-numbers.
+awkward_numbers = st.sampled_from(
+    [
+        *("0", "-0", "0.0", "-0.0", "-0e3", "00", "1.", ".5", " 1", "1_0", "+1", "1e5", "1E-5", "nan", "inf"),
+        *("-Infinity", "1e308", "1e309", "4.9e-324", "1e-400", "9007199254740993", "1568014460893.5", "1.5e12"),
+        *("", "abc", "0x10"),
+    ]
+)
+numeric_strings = st.one_of(
+    awkward_numbers,
+    st.from_regex(r"-?(0|[1-9]\d{0,6})(\.\d{1,9})?([eE][+-]?\d{1,3})?", fullmatch=True),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.integers(-(10**20), 10**20).map(str),
+)
+numbers = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0, -0.0, 1.5e12, 2**53, 2**53 + 1]),
+)
+other_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.sampled_from(["SELL", "BUY", "Buy", "Sell", "long", "short", "net", "buy", "sell", "delta", "snapshot"]),
+    st.sampled_from(["forceOrder", "markPriceUpdate", "tickers.BTCUSDT", "liquidation.BTCUSDT", "funding-rate"]),
+    st.sampled_from([[], {}, [1], {"a": 1}, "BTCUSDT", "BTC-USDT-SWAP", "ROSEUSDT", "XRPUSD", "NOSUCHUSDT"]),
+)
+leaf_values = st.one_of(awkward_numbers, numeric_strings, numbers, other_values)
+# Keys the generic readers give a meaning to, and a stranger.
+extra_keys = st.sampled_from(
+    ["stream", "data", "id", "result", "error", "event", "op", "topic", "type", "ts", "T", "E", "updateTime", "zz"]
+)
+
+
+def nodes(doc: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Paths to every value in a JSON document (the root is ``()``)."""
+    found = [path]
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            found += nodes(value, (*path, key))
+    elif isinstance(doc, list):
+        for index, value in enumerate(doc):
+            found += nodes(value, (*path, index))
+    return found
+
+
+def fresh(value: Any) -> Any:
+    """A copy of a drawn value: sampled lists and dicts are shared between examples and must not be mutated."""
+    return copy.deepcopy(value)
+
+
+@st.composite
+def variant(draw: st.DrawFn, frames: list[str]) -> str:
+    """A frame with a few values replaced (mostly numbers, respelled), keys dropped or keys added; or as it was."""
+    line = draw(st.sampled_from([f for f in frames if f.startswith(("{", "["))]))
+    doc = copy.deepcopy(orjson.loads(line))
+    for _ in range(draw(st.integers(0, 4))):
+        paths = nodes(doc)
+        leaves = [
+            p for p in paths if p and isinstance(at(doc, p), (str, int, float)) and not isinstance(at(doc, p), bool)
+        ]
+        action = draw(st.sampled_from(["respell", "respell", "respell", "set", "drop", "add"]))
+        if action == "respell" and leaves:
+            path = draw(st.sampled_from(leaves))
+            at(doc, path[:-1])[path[-1]] = fresh(draw(leaf_values))
+            continue
+        path = draw(st.sampled_from(paths))
+        target = at(doc, path)
+        if action == "add" and isinstance(target, dict):
+            target[draw(extra_keys)] = fresh(draw(leaf_values))
+        elif action == "set" and path:
+            at(doc, path[:-1])[path[-1]] = fresh(draw(leaf_values))
+        elif action == "drop" and path:
+            del at(doc, path[:-1])[path[-1]]
+    return json.dumps(doc, separators=(",", ":"))  # integers beyond 64 bits too
+
+
+@VARIANTS
+@given(st.lists(variant(BINANCE_FRAMES), min_size=1, max_size=3))
+def test_binance_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
+    assert_same("binance", list(frames))
+
+
+@VARIANTS
+@given(st.lists(variant(BYBIT_FRAMES), min_size=1, max_size=4))
+def test_bybit_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
+    assert_same("bybit", list(frames))
+
+
+@VARIANTS
+@given(st.lists(variant(OKX_FRAMES), min_size=1, max_size=3))
+def test_okx_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
+    assert_same("okx", list(frames))

@@ -70,10 +70,13 @@ class CascadeSide:
         self.alpha = 1.0 - 0.5 ** (1.0 / settings.baseline_half_life_min)
         self.baseline_pm = 0.0
         self._minute_start: int | None = None
+        self._minute_end = 0  # _roll has nothing to do before then
         self._minute_sum = 0.0
         # Thresholds frozen for the running episode: (effective floor, window baseline).
         self._frozen: tuple[float, float] | None = None
         self._totals: _EpisodeTotals | None = None
+        # While idle below the entry condition, evaluating before this time changes nothing.
+        self._quiet_until: float = 0
 
     # ------------------------------------------------------------------ input
 
@@ -89,11 +92,13 @@ class CascadeSide:
         if venue is None:
             venue = self.venues[liq.venue] = RollingSum(self.window_ms, self.window.bucket_ms)
         venue.add(ts_ms, usd)
+        venue.expire(now_ms)  # else a venue's buckets pile up for as long as it liquidates between episodes
         totals = self._totals
         if totals is not None:
             totals.total_usd += usd
             totals.count += 1
             totals.venues[liq.venue] = totals.venues.get(liq.venue, 0.0) + usd
+        self._quiet_until = 0
         return self.evaluate(now_ms)
 
     def _roll(self, now_ms: int) -> None:
@@ -101,6 +106,7 @@ class CascadeSide:
         minute = now_ms - now_ms % _MINUTE_MS
         if self._minute_start is None:
             self._minute_start = minute
+            self._minute_end = minute + _MINUTE_MS
             return
         if minute <= self._minute_start:
             return
@@ -111,6 +117,7 @@ class CascadeSide:
             if skipped > 0:
                 self.baseline_pm *= (1.0 - self.alpha) ** skipped
         self._minute_start = minute
+        self._minute_end = minute + _MINUTE_MS
         self._minute_sum = 0.0
 
     def _floor_per_minute(self) -> float:
@@ -134,15 +141,31 @@ class CascadeSide:
 
     def evaluate(self, now_ms: int) -> list[Alert]:
         """Decide at ``now_ms``: maybe fire, escalate or resolve."""
-        self._roll(now_ms)
-        self.window.expire(now_ms)
+        if now_ms < self._quiet_until:
+            return []
+        self._quiet_until = 0
+        if now_ms >= self._minute_end:
+            self._roll(now_ms)
+        window = self.window
+        window.expire(now_ms)
         self.minute.expire(now_ms)
         cfg = self.cfg
-        floor, reference = self.thresholds(now_ms)
-        notional = self.window.total
+        # Idle below the entry condition: no level, so the episode cannot move (and no totals exist).
+        # Until a liquidation arrives, a minute closes or a bucket expires, evaluating again would
+        # change nothing either (the floor can still drop once, at the end of the warm-up).
+        idle = self.episode.started_ms is None
+        if idle and window.count < cfg.min_count:
+            self._quiet_until = self._next_change_ms()
+            return []
+        floor, reference = self._frozen or self.thresholds(now_ms)
+        notional = window.total
+        if idle and notional < floor:
+            if self.warmed_up(now_ms):
+                self._quiet_until = self._next_change_ms()
+            return []
         multiple = notional / reference
         level = None
-        if notional >= floor and self.window.count >= cfg.min_count:
+        if notional >= floor and window.count >= cfg.min_count:
             level = severity_for(multiple, cfg.info_multiple, cfg.warning_multiple, cfg.critical_multiple)
         exiting = notional < cfg.exit_ratio * reference * cfg.info_multiple
         totals = self._totals
@@ -158,10 +181,14 @@ class CascadeSide:
             return []
         return [self._alert(transition, now_ms, floor, reference, multiple)]
 
+    def _next_change_ms(self) -> float:
+        """When the next minute closes or the next window bucket expires."""
+        return min(self._minute_end, self.window.next_expiry_ms(), self.minute.next_expiry_ms())
+
     def _alert(self, transition: Transition, now_ms: int, floor: float, reference: float, multiple: float) -> Alert:
         if transition == "fire":
             self._frozen = (floor, reference)
-            for window in self.venues.values():  # venue windows expire lazily: bring them to now first
+            for window in self.venues.values():  # quiet venues' windows expire lazily: bring them to now
                 window.expire(now_ms)
             start_price = self._price_at_window_start(now_ms)
             self._totals = _EpisodeTotals(self.window, self.venues, self.minute.total, start_price)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from monitor.detectors.config import RegimeSettings
 from monitor.detectors.regime import Regime, classify, funding_turned
 from monitor.detectors.windows import PriceTrail, RollingExtreme
@@ -21,6 +23,7 @@ class AssetContext:
         "funding_now",
         "oi_change_pct",
         "oi_usd",
+        "oi_usd_listener",
         "prices",
         "regime_settings",
     )
@@ -34,10 +37,18 @@ class AssetContext:
         self.funding_high = RollingExtreme(lookback, 60_000, highest=True)
         self.funding_low = RollingExtreme(lookback, 60_000, highest=False)
         self.funding_now: float | None = None
-        # Latest OI in USD per (venue, symbol): the funding weights.
+        # Latest OI in USD per (venue, symbol): the funding weights. Written through set_oi_usd,
+        # which tells the listener (the funding detector, to reweight its sums) about every change.
         self.oi_usd: dict[tuple[str, str], float] = {}
+        self.oi_usd_listener: Callable[[tuple[str, str], float], None] | None = None
         # Asset-wide OI change from the window high, in percent (base units); None before any OI.
         self.oi_change_pct: float | None = None
+
+    def set_oi_usd(self, key: tuple[str, str], usd: float) -> None:
+        """Record the latest OI in USD of a (venue, symbol) source."""
+        self.oi_usd[key] = usd
+        if self.oi_usd_listener is not None:
+            self.oi_usd_listener(key, usd)
 
     def note_funding(self, ts_ms: int, rate_8h: float | None) -> None:
         """Record the current OI-weighted funding (None when no venue is fresh)."""
@@ -56,6 +67,8 @@ class AssetContext:
 
     def funding_turn(self, direction: str, now_ms: int) -> bool:
         """True when funding is moving against ``direction``'s positions (see :mod:`regime`)."""
+        if self.funding_now is None:
+            return False  # no fresh funding; the trend windows expire when they are next read
         self.funding_high.expire(now_ms)
         self.funding_low.expire(now_ms)
         return funding_turned(

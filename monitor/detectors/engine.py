@@ -23,7 +23,7 @@ from monitor.detectors.episode import Episode
 from monitor.detectors.funding import FundingAsset
 from monitor.detectors.hygiene import Gatekeeper, Outcome
 from monitor.detectors.open_interest import OpenInterestAsset
-from monitor.events import Event, Funding, Gap, Liquidation, OpenInterest, canonical_base
+from monitor.events import Event, Funding, Gap, Liquidation, canonical_base
 
 SLOW_TICK_MS = 5_000
 
@@ -48,12 +48,13 @@ class AssetDetectors:
         Funding and open interest move slowly (confirmation in minutes, staleness in tens of
         seconds), so their full re-evaluation (every venue) runs at most every ``SLOW_TICK_MS``.
         """
-        alerts: list[Alert] = []
         if now_ms >= self._next_slow_ms:
             self._next_slow_ms = now_ms + SLOW_TICK_MS
-            alerts += self.oi.evaluate(now_ms)
+            alerts = self.oi.evaluate(now_ms)
             alerts += self.funding.evaluate(now_ms)
-        alerts += self.long.evaluate(now_ms)
+            alerts += self.long.evaluate(now_ms)
+        else:
+            alerts = self.long.evaluate(now_ms)
         alerts += self.short.evaluate(now_ms)
         return alerts
 
@@ -93,6 +94,9 @@ class DetectionEngine:
             future_tolerance_ms=int(settings.future_tolerance_s * 1000),
         )
         self._assets: dict[str, AssetDetectors] = {}
+        # The same detectors by the base as events spell it (``xbt``, ``XBT``, ``BTC``): no
+        # canonical_base per event.
+        self._by_spelling: dict[str, AssetDetectors] = {}
         self._tick_ms = max(1, int(settings.tick_s * 1000))
         self._next_tick_ms = 0
         self.counts: dict[Outcome, int] = {"processed": 0, "duplicate": 0, "late": 0}
@@ -111,8 +115,9 @@ class DetectionEngine:
         if outcome != "processed":
             return []
         now = self._gate.clock_ms
-        alerts: list[Alert] = []
+        alerts: list[Alert]  # every detector returns a new list: extended below, never shared
         if isinstance(event, Gap):
+            alerts = []
             names = [canonical_base(b) for b in event.bases] if event.bases else list(self._assets)
             for name in names:
                 asset = self._assets.get(name)
@@ -120,15 +125,15 @@ class DetectionEngine:
                     asset.funding.mark_gap(event.venue)
                     asset.oi.mark_gap(event.venue)
         else:
-            asset = self._asset(event.base, ts)
+            asset = self._by_spelling.get(event.base) or self._asset(event.base, ts)
             if isinstance(event, Liquidation):
                 asset.ctx.prices.add(ts, event.price)
                 side = asset.long if event.side == "long" else asset.short
-                alerts += side.add(event, ts, now)
+                alerts = side.add(event, ts, now)
             elif isinstance(event, Funding):
-                alerts += asset.funding.add(event, ts, now)
-            elif isinstance(event, OpenInterest):
-                alerts += asset.oi.add(event, ts, now)
+                alerts = asset.funding.add(event, ts, now)
+            else:  # OpenInterest: mypy checks the event union is exhausted
+                alerts = asset.oi.add(event, ts, now)
         if now >= self._next_tick_ms:
             self._next_tick_ms = now - now % self._tick_ms + self._tick_ms
             alerts += self.advance(now)
@@ -147,6 +152,7 @@ class DetectionEngine:
         asset = self._assets.get(name)
         if asset is None:
             asset = self._assets[name] = AssetDetectors(name, ts_ms, self.settings.for_asset(name), self.settings)
+        self._by_spelling[base] = asset
         return asset
 
     # ------------------------------------------------------------------ views

@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
-from monitor.alerts.model import Alert, Direction, Severity, alert_id, severity_rank
+from monitor.alerts.model import SEVERITIES, Alert, Direction, Severity, alert_id, severity_rank
 
 Transition: TypeAlias = Literal["fire", "escalate", "resolve"]
+
+_RANK: dict[str, int] = {severity: severity_rank(severity) for severity in SEVERITIES}  # no tuple.index per step
 
 
 @dataclass(slots=True)
@@ -51,7 +53,7 @@ class Episode:
                 self.silent = False
                 return "fire"
             return None
-        if level is not None and severity_rank(level) > severity_rank(self.peak):
+        if level is not None and _RANK[level] > _RANK[self.peak]:
             self.peak = level
         if level == "critical" and self.severity != "critical":
             self.severity = level

@@ -9,10 +9,17 @@ cancels it; prints inside the band neither confirm nor cancel), so funding
 hovering around zero does not flap. A flip episode resolves at the next flip or
 after ``settle_s`` in the new sign. Extreme funding fires beyond an annualized
 level and resolves below ``extreme_exit_ratio`` of it for ``hold_s``.
+
+The weights are kept up to date as prints and OI changes arrive: each venue
+holds the sums over its fresh sources, recomputed over its few symbols when one
+of them changes, and the asset's sums are the venues' added up, so a decision
+costs O(venues) however often venues print. A source going stale (noticed when
+the stale horizon passes the oldest counted print) makes every venue recount.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from monitor.alerts.model import Alert, Severity
@@ -32,15 +39,84 @@ def fmt_rate(rate: float) -> str:
     return f"{rate * 100:+.4f}% per 8 h"
 
 
-class _Source:
-    __slots__ = ("rate_8h", "symbol", "ts_ms", "usable", "venue")
+_NEVER = 1 << 62  # later than any event time
 
-    def __init__(self, venue: str, symbol: str) -> None:
+
+class _Source:
+    """The latest print of one (venue, symbol) and whether it counts (usable and fresh)."""
+
+    __slots__ = ("counted", "rate_8h", "symbol", "ts_ms", "usable", "venue", "weight")
+
+    def __init__(self, venue: str, symbol: str, weight: float) -> None:
         self.venue = venue
         self.symbol = symbol
         self.rate_8h = 0.0
         self.ts_ms = 0
         self.usable = False
+        # Latest OI in USD of the same (venue, symbol); 0.0 while unknown.
+        self.weight = weight
+        self.counted = False
+
+
+class WeightedSums:
+    """The sums behind an OI-weighted rate over a set of counted sources.
+
+    A source with a known weight ``w`` adds ``w`` and ``w × rate``; one without adds its
+    rate to ``plain`` and counts with the mean known weight (``fill``), or 1 when no
+    weight is known at all.
+    """
+
+    __slots__ = ("count", "known", "plain", "weight", "weighted")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.known = 0
+        self.weight = 0.0
+        self.weighted = 0.0
+        self.plain = 0.0
+
+    def fill(self) -> float:
+        """The weight of a source without a known one: the mean known weight, else 1."""
+        return self.weight / self.known if self.known else 1.0
+
+    def rate(self, fill: float) -> float:
+        """The weighted rate with ``fill`` as the weight of sources without one (count must be > 0)."""
+        return (self.weighted + fill * self.plain) / (self.weight + (self.count - self.known) * fill)
+
+    def mode(self) -> str:
+        """``oi`` (every weight known), ``mixed``, ``equal`` (none known) or ``none`` (no source)."""
+        if not self.count:
+            return "none"
+        return "oi" if self.known == self.count else "mixed" if self.known else "equal"
+
+
+class _Venue(WeightedSums):
+    """One venue's sources and their sums, recomputed whenever one of them changes.
+
+    A venue has a handful of symbols per asset, so recomputing is cheap, and nothing is
+    ever subtracted: the sums carry no drift and no cancellation when a large source leaves.
+    """
+
+    __slots__ = ("sources",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[_Source] = []
+
+    def refresh(self) -> None:
+        count = known = 0
+        weight = weighted = plain = 0.0
+        for source in self.sources:
+            if source.counted:
+                count += 1
+                w = source.weight
+                if w:
+                    known += 1
+                    weight += w
+                    weighted += w * source.rate_8h
+                else:
+                    plain += source.rate_8h
+        self.count, self.known, self.weight, self.weighted, self.plain = count, known, weight, weighted, plain
 
 
 class FlipTracker:
@@ -49,6 +125,9 @@ class FlipTracker:
     def __init__(self, base: str, venue: str | None, settings: FundingSettings) -> None:
         self.cfg = settings
         self.venue = venue
+        self._band = settings.dead_band_8h
+        self._confirm_ms = settings.confirm_s * 1000
+        self._settle_ms = settings.settle_s * 1000
         self.sign = 0
         self._candidate = 0
         self._candidate_since = 0
@@ -60,22 +139,26 @@ class FlipTracker:
 
     def observed(self, rate: float) -> int:
         """The sign of ``rate`` with the dead band: -1, 0 or 1."""
-        band = self.cfg.dead_band_8h
+        band = self._band
         return 1 if rate > band else -1 if rate < -band else 0
 
-    def update(self, now_ms: int, rate: float, describe: dict[str, Any], market_sign: int = 0) -> list[Alert]:
+    def update(
+        self, now_ms: int, rate: float, describe: Callable[[], dict[str, Any]], market_sign: int = 0
+    ) -> list[Alert]:
         """Feed the current rate; returns the resolved/firing alerts of a confirmed flip or a settle.
 
-        A venue flip to the side the whole market is on (``market_sign``) is tracked but
-        not announced: the asset-wide flip already says it.
+        ``describe`` gives the extra alert values; it is only called when a flip fires. A venue
+        flip to the side the whole market is on (``market_sign``) is tracked but not announced:
+        the asset-wide flip already says it.
         """
-        observed = self.observed(rate)
+        band = self._band
+        observed = 1 if rate > band else -1 if rate < -band else 0
         alerts: list[Alert] = []
         for direction, episode in self.episodes.items():
-            if episode.firing:
+            if episode.started_ms is not None:
                 self._extreme = min(self._extreme, rate) if direction == "negative" else max(self._extreme, rate)
                 started = episode.started_ms or now_ms
-                if now_ms - started >= self.cfg.settle_s * 1000:
+                if now_ms - started >= self._settle_ms:
                     resolved = self._resolve(episode, now_ms, rate, "settled")
                     if not episode.silent:
                         alerts.append(resolved)
@@ -87,7 +170,7 @@ class FlipTracker:
         if observed != self._candidate:
             self._candidate = observed
             self._candidate_since = now_ms
-        if now_ms - self._candidate_since < self.cfg.confirm_s * 1000:
+        if now_ms - self._candidate_since < self._confirm_ms:
             return alerts
         previous, self.sign, self._candidate = self.sign, observed, 0
         if previous == 0:
@@ -115,7 +198,7 @@ class FlipTracker:
                 "annualized_pct": round(rate * _ANNUAL, 3),
                 "confirm_s": self.cfg.confirm_s,
                 "dead_band_8h": self.cfg.dead_band_8h,
-                **describe,
+                **describe(),
             }
             alerts.append(episode.alert("fire", now_ms, summary, values))
         return alerts
@@ -158,76 +241,150 @@ class FundingAsset:
         self.rate: float | None = None
         self.weighting = "equal"
         self._next_eval_ms = 0
+        self._stale_ms = int(settings.stale_s * 1000)
+        # Sums per venue over the counted sources: usable ones that printed at or after ``_horizon``.
+        self._venues: dict[str, _Venue] = {}
+        self._venue_names: list[str] = []  # sorted
+        self._horizon = -_NEVER
+        self._oldest = _NEVER  # at most the oldest print among the counted sources
+        ctx.oi_usd_listener = self.reweight
 
     def add(self, event: Funding, ts_ms: int, now_ms: int) -> list[Alert]:
         """Take one funding print and evaluate the asset and the print's venue."""
         key = (event.venue, event.symbol)
         source = self.sources.get(key)
         if source is None:
-            source = self.sources[key] = _Source(event.venue, event.symbol)
+            source = self.sources[key] = self._new_source(event.venue, event.symbol)
         if ts_ms < source.ts_ms:
             return []  # an older print than the one we hold
         source.rate_8h, source.ts_ms, source.usable = event.rate_8h, ts_ms, True
+        source.counted = ts_ms >= self._horizon
+        if source.counted:
+            self._oldest = min(self._oldest, ts_ms)
+        self._venues[source.venue].refresh()
         if event.mark_price is not None:
             self.ctx.prices.add(ts_ms, event.mark_price)
         if now_ms < self._next_eval_ms:
             return []  # venues print up to 10 times a second; deciding once a second is plenty
         return self.evaluate(now_ms)
 
+    def reweight(self, key: tuple[str, str], oi_usd: float) -> None:
+        """The latest OI in USD of ``key`` changed: give its funding source the new weight."""
+        source = self.sources.get(key)
+        if source is not None and source.weight != oi_usd:
+            source.weight = oi_usd
+            if source.counted:
+                self._venues[source.venue].refresh()
+
     def mark_gap(self, venue: str) -> None:
         """A disconnect: leave the venue out until it prints again."""
-        for source in self.sources.values():
-            if source.venue == venue:
-                source.usable = False
+        sums = self._venues.get(venue)
+        if sums is not None:
+            for source in sums.sources:
+                source.usable = source.counted = False
+            sums.refresh()
 
-    def _weighted(self, now_ms: int, venue: str | None) -> tuple[float | None, str, dict[str, float]]:
-        stale = now_ms - int(self.cfg.stale_s * 1000)
-        fresh = [
-            s for s in self.sources.values() if s.usable and s.ts_ms >= stale and (venue is None or s.venue == venue)
-        ]
-        if not fresh:
+    def weighted(self, now_ms: int, venue: str | None = None) -> tuple[float | None, str, dict[str, float]]:
+        """(rate, weighting mode, weight per venue) over the fresh sources, of one venue or all."""
+        self._sync(now_ms)
+        sums = self._total() if venue is None else self._venues.get(venue)
+        if sums is None or not sums.count:
             return None, "none", {}
-        weights = [self.ctx.oi_usd.get((s.venue, s.symbol)) for s in fresh]
-        known = [w for w in weights if w]
-        mode = "oi" if len(known) == len(fresh) else "mixed" if known else "equal"
-        fill = sum(known) / len(known) if known else 1.0
-        ws = [w if w else fill for w in weights]
-        total = sum(ws)
-        rate = sum(w * s.rate_8h for w, s in zip(ws, fresh, strict=True)) / total
-        by_venue: dict[str, float] = {}
-        for w, s in zip(ws, fresh, strict=True):
-            by_venue[s.venue] = by_venue.get(s.venue, 0.0) + w
-        return rate, mode, by_venue
+        fill = sums.fill()
+        if venue is not None:
+            return sums.rate(fill), sums.mode(), {venue: sums.weight + (sums.count - sums.known) * fill}
+        return sums.rate(fill), sums.mode(), self._venue_weights(fill)
 
     def evaluate(self, now_ms: int) -> list[Alert]:
-        """Recompute the asset rate and evaluate it and every venue."""
+        """Bring the sums to ``now_ms`` and evaluate the asset rate and every venue's."""
         self._next_eval_ms = now_ms + EVAL_INTERVAL_MS
-        rate, mode, weights = self._weighted(now_ms, None)
-        self.rate, self.weighting = rate, mode
-        self.ctx.note_funding(now_ms, rate)
+        self._sync(now_ms)
+        total = self._total()
         alerts: list[Alert] = []
-        if rate is not None:
-            total = sum(weights.values()) or 1.0
-            describe: dict[str, Any] = {
-                "weighting": mode,
-                "venues": len(weights),
-                "weights": {v: round(w / total, 4) for v, w in sorted(weights.items())},
-            }
+        market = 0
+        if total.count:
+            fill = total.fill()
+            rate = total.rate(fill)
+            mode = total.mode()
+            self.rate, self.weighting = rate, mode
+            self.ctx.note_funding(now_ms, rate)
+
+            def describe() -> dict[str, Any]:
+                weights = self._venue_weights(fill)
+                whole = sum(weights.values()) or 1.0
+                return {
+                    "weighting": mode,
+                    "venues": len(weights),
+                    "weights": {v: round(w / whole, 4) for v, w in sorted(weights.items())},
+                }
+
             alerts += self.flip.update(now_ms, rate, describe)
-            alerts += self._extreme(now_ms, rate, mode, len(weights))
-        market = 0 if rate is None else self.flip.observed(rate)
+            alerts += self._extreme(now_ms, rate, mode)
+            market = self.flip.observed(rate)
+        else:
+            self.rate, self.weighting = None, "none"
+            self.ctx.note_funding(now_ms, None)
         if self.cfg.per_venue:
-            for name in sorted({s.venue for s in self.sources.values()}):
-                venue_rate, venue_mode, _ = self._weighted(now_ms, name)
-                if venue_rate is None:
+            for name in self._venue_names:
+                sums = self._venues[name]
+                if not sums.count:
                     continue
                 tracker = self.venue_flips.get(name)
                 if tracker is None:
                     tracker = self.venue_flips[name] = FlipTracker(self.ctx.base, name, self.cfg)
-                alerts += tracker.update(now_ms, venue_rate, {"weighting": venue_mode}, market)
+                alerts += tracker.update(now_ms, sums.rate(sums.fill()), _Describe(sums.mode()), market)
         return alerts
 
-    def _extreme(self, now_ms: int, rate: float, mode: str, venues: int) -> list[Alert]:
+    # ------------------------------------------------------------------ sums
+
+    def _new_source(self, venue: str, symbol: str) -> _Source:
+        source = _Source(venue, symbol, self.ctx.oi_usd.get((venue, symbol)) or 0.0)
+        sums = self._venues.get(venue)
+        if sums is None:
+            sums = self._venues[venue] = _Venue()
+            self._venue_names.append(venue)
+            self._venue_names.sort()
+        sums.sources.append(source)
+        return source
+
+    def _sync(self, now_ms: int) -> None:
+        """Make the counted sources exactly the fresh ones at ``now_ms``."""
+        horizon = now_ms - self._stale_ms
+        if self._horizon <= horizon <= self._oldest:
+            self._horizon = horizon  # every counted source is still fresh, no other one became so
+            return
+        # A source went stale (or time went back): recount every venue.
+        self._horizon = horizon
+        self._oldest = _NEVER
+        for sums in self._venues.values():
+            for source in sums.sources:
+                source.counted = source.usable and source.ts_ms >= horizon
+                if source.counted:
+                    self._oldest = min(self._oldest, source.ts_ms)
+            sums.refresh()
+
+    def _total(self) -> WeightedSums:
+        """The asset's sums: the venues' added up."""
+        total = WeightedSums()
+        for sums in self._venues.values():
+            if sums.count:
+                total.count += sums.count
+                total.known += sums.known
+                total.weight += sums.weight
+                total.weighted += sums.weighted
+                total.plain += sums.plain
+        return total
+
+    def _venue_weights(self, fill: float) -> dict[str, float]:
+        """Total weight per venue with a fresh source, ``fill`` standing in for unknown weights."""
+        return {
+            name: sums.weight + (sums.count - sums.known) * fill for name, sums in self._venues.items() if sums.count
+        }
+
+    def _fresh_venues(self) -> int:
+        return sum(1 for sums in self._venues.values() if sums.count)
+
+    def _extreme(self, now_ms: int, rate: float, mode: str) -> list[Alert]:
         level_pct = self.cfg.extreme_annual_pct
         annual = rate * _ANNUAL
         alerts: list[Alert] = []
@@ -244,7 +401,7 @@ class FundingAsset:
                 "annualized_pct": round(annual, 3),
                 "level_annual_pct": level_pct,
                 "weighting": mode,
-                "venues": venues,
+                "venues": self._fresh_venues(),
             }
             if transition == "resolve":
                 summary = f"{self.ctx.base} extreme {direction} funding resolved: now {fmt_rate(rate)}"
@@ -265,3 +422,15 @@ class FundingAsset:
             value = firing[1] if firing is not None and firing[0] == direction else 0
             out.append((FLIP, direction, value))
         return out
+
+
+class _Describe:
+    """The extra values of a venue flip alert (built only when one fires)."""
+
+    __slots__ = ("mode",)
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def __call__(self) -> dict[str, Any]:
+        return {"weighting": self.mode}

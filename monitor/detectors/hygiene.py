@@ -24,9 +24,9 @@ class RecentIds:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = max(1, capacity)
-        self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._seen: OrderedDict[str, None] = OrderedDict()
 
-    def seen(self, key: tuple[str, str, str]) -> bool:
+    def seen(self, key: str) -> bool:
         """True when ``key`` was seen before (and refresh it); otherwise remember it and return False."""
         seen = self._seen
         if key in seen:
@@ -41,9 +41,14 @@ class RecentIds:
         return len(self._seen)
 
 
-def event_key(event: Event) -> tuple[str, str, str]:
-    """The identity of an event for duplicate suppression."""
-    return (event.kind, event.venue, event.id)
+def event_key(event: Event) -> str:
+    """The identity of an event for duplicate suppression: kind, venue and id in one string.
+
+    One string per remembered id instead of a 3-tuple holding one: about a quarter less
+    memory in a full LRU. Kinds and venue names are plain identifiers, so the separator
+    cannot make two identities collide.
+    """
+    return f"{event.kind}\x1f{event.venue}\x1f{event.id}"
 
 
 def effective_ts(event: Event, future_tolerance_ms: int) -> int:
@@ -68,8 +73,12 @@ class Gatekeeper:
         """The outcome for ``event`` and its effective time; advances the clock for processed events."""
         if self._ids.seen(event_key(event)):
             return "duplicate", event.ts_ms
-        ts = effective_ts(event, self.future_tolerance_ms)
-        if not isinstance(event, Gap) and ts < self.clock_ms - self.tolerance_ms:
+        ts = event.ts_ms
+        if ts > event.recv_ms + self.future_tolerance_ms:  # effective_ts, inlined: this runs for every event
+            ts = event.recv_ms
+        clock = self.clock_ms
+        if ts < clock - self.tolerance_ms and not isinstance(event, Gap):
             return "late", ts
-        self.clock_ms = max(self.clock_ms, ts)
+        if ts > clock:
+            self.clock_ms = ts
         return "processed", ts

@@ -21,26 +21,45 @@ from monitor.detectors.episode import Episode, Transition, fmt_pct, severity_for
 from monitor.detectors.windows import RollingExtreme
 from monitor.events import OpenInterest
 
+_NEVER = float("inf")
 COLLAPSE = "oi_collapse"
 SURGE = "oi_surge"
 EVAL_INTERVAL_MS = 1_000
 
 
 class _Source:
-    __slots__ = ("counted", "high", "low", "symbol", "ts_ms", "usable", "value", "venue")
+    __slots__ = (
+        "counted",
+        "group",
+        "high",
+        "low",
+        "part_high",
+        "part_low",
+        "symbol",
+        "ts_ms",
+        "usable",
+        "value",
+        "venue",
+    )
 
-    def __init__(self, venue: str, symbol: str, window_ms: int, bucket_ms: int) -> None:
+    def __init__(self, venue: str, symbol: str, window_ms: int, bucket_ms: int, group: _Group) -> None:
         self.venue = venue
         self.symbol = symbol
+        self.group = group  # its venue's sums
         self.value = 0.0
         self.ts_ms = -1
         self.usable = False
         self.counted = False
         self.high = RollingExtreme(window_ms, bucket_ms, highest=True)
         self.low = RollingExtreme(window_ms, bucket_ms, highest=False)
+        # The high and low it added to the sums while counted (value is the third part).
+        self.part_high = 0.0
+        self.part_low = 0.0
 
-    def parts(self) -> tuple[float, float, float]:
-        return self.value, self.high.value() or self.value, self.low.value() or self.value
+    def take_parts(self) -> None:
+        """Fix the high and low it counts with now: the window's, or its own value before any."""
+        self.part_high = self.high.value() or self.value
+        self.part_low = self.low.value() or self.value
 
 
 class _Group:
@@ -53,6 +72,7 @@ class _Group:
         self.high = 0.0
         self.low = 0.0
         self.sources = 0
+        self.next_eval_ms = 0
         self.peak = {COLLAPSE: 0.0, SURGE: 0.0}
         self.collapse_levels = tuple(
             x * scale for x in (settings.collapse_pct, settings.collapse_warning_pct, settings.collapse_critical_pct)
@@ -60,15 +80,26 @@ class _Group:
         self.surge_levels = tuple(
             x * scale for x in (settings.surge_pct, settings.surge_warning_pct, settings.surge_critical_pct)
         )
+        # Below these moves an idle episode cannot fire: the exit levels (entry level × exit_ratio).
+        self.collapse_exit = self.collapse_levels[0] * settings.exit_ratio
+        self.surge_exit = self.surge_levels[0] * settings.exit_ratio
         hold, cool = int(settings.hold_s * 1000), int(settings.cooldown_s * 1000)
         self.collapse = Episode(COLLAPSE, base, venue, "down", hold, cool)
         self.surge = Episode(SURGE, base, venue, "up", hold, cool)
 
-    def shift(self, sign: float, parts: tuple[float, float, float]) -> None:
-        self.current += sign * parts[0]
-        self.high += sign * parts[1]
-        self.low += sign * parts[2]
-        self.sources += 1 if sign > 0 else -1
+    def enter(self, source: _Source) -> None:
+        """Add a counted source's value, high and low."""
+        self.current += source.value
+        self.high += source.part_high
+        self.low += source.part_low
+        self.sources += 1
+
+    def leave(self, source: _Source) -> None:
+        """Take back what :meth:`enter` added for ``source`` (its parts are unchanged since)."""
+        self.current -= source.value
+        self.high -= source.part_high
+        self.low -= source.part_low
+        self.sources -= 1
 
     def reset(self) -> None:
         self.current = self.high = self.low = 0.0
@@ -93,12 +124,18 @@ class OpenInterestAsset:
         self.sources: dict[tuple[str, str], _Source] = {}
         self.total = _Group(ctx.base, None, settings, 1.0)
         self.venues: dict[str, _Group] = {}
-        self._next_eval_ms: dict[str | None, int] = {}
+        self._venue_names: list[str] = []  # sorted
+        # A tick recount at ``_recounted_at`` holds until ``_recount_until`` (a source going stale, a
+        # high or low expiring) unless a report or a gap changes the sums first.
+        self._recounted_at = 0
+        self._recount_until: float = 0
 
     def _venue(self, venue: str) -> _Group:
         group = self.venues.get(venue)
         if group is None:
             group = self.venues[venue] = _Group(self.ctx.base, venue, self.cfg, self.cfg.venue_factor)
+            self._venue_names.append(venue)
+            self._venue_names.sort()
         return group
 
     def add(self, event: OpenInterest, ts_ms: int, now_ms: int) -> list[Alert]:
@@ -106,34 +143,39 @@ class OpenInterestAsset:
         key = (event.venue, event.symbol)
         source = self.sources.get(key)
         if source is None:
-            source = self.sources[key] = _Source(event.venue, event.symbol, self.window_ms, self.bucket_ms)
+            group = self._venue(event.venue)
+            source = self.sources[key] = _Source(event.venue, event.symbol, self.window_ms, self.bucket_ms, group)
         if ts_ms < source.ts_ms:
             return []  # older than the value we hold
+        self._recount_until = 0
+        value = event.oi_base
         if event.oi_usd is not None:
-            self.ctx.oi_usd[key] = event.oi_usd
-            if event.oi_base > 0:
-                self.ctx.prices.add(ts_ms, event.oi_usd / event.oi_base)
-        venue = self._venue(event.venue)
+            self.ctx.set_oi_usd(key, event.oi_usd)
+            if value > 0:
+                self.ctx.prices.add(ts_ms, event.oi_usd / value)
+        total, venue = self.total, source.group
         if source.counted:
-            parts = source.parts()
-            self.total.shift(-1, parts)
-            venue.shift(-1, parts)
-        source.value, source.ts_ms, source.usable = event.oi_base, ts_ms, True
-        source.high.add(ts_ms, event.oi_base)
-        source.low.add(ts_ms, event.oi_base)
-        source.high.expire(now_ms)
-        source.low.expire(now_ms)
+            total.leave(source)
+            venue.leave(source)
+        source.value, source.ts_ms, source.usable = value, ts_ms, True
+        high, low = source.high, source.low
+        high.add(ts_ms, value)
+        low.add(ts_ms, value)
+        high.expire(now_ms)
+        low.expire(now_ms)
         source.counted = ts_ms >= now_ms - self.stale_ms
         if source.counted:
-            parts = source.parts()
-            self.total.shift(1, parts)
-            venue.shift(1, parts)
+            source.take_parts()
+            total.enter(source)
+            venue.enter(source)
         # Sums are updated per report (O(1)); decisions are taken at most once a second per group.
         alerts: list[Alert] = []
-        for group in (self.total, venue) if self.cfg.per_venue else (self.total,):
-            if now_ms >= self._next_eval_ms.get(group.venue, 0):
-                self._next_eval_ms[group.venue] = now_ms + EVAL_INTERVAL_MS
-                alerts += self._evaluate(group, now_ms)
+        if now_ms >= total.next_eval_ms:
+            total.next_eval_ms = now_ms + EVAL_INTERVAL_MS
+            alerts = self._evaluate(total, now_ms)
+        if self.cfg.per_venue and now_ms >= venue.next_eval_ms:
+            venue.next_eval_ms = now_ms + EVAL_INTERVAL_MS
+            alerts += self._evaluate(venue, now_ms)
         return alerts
 
     def mark_gap(self, venue: str) -> None:
@@ -142,13 +184,15 @@ class OpenInterestAsset:
             if source.venue == venue:
                 source.usable = False
         self._recount(None)
+        self._recount_until = 0
 
     def evaluate(self, now_ms: int) -> list[Alert]:
         """A tick: expire highs and lows, apply staleness, recompute the sums and evaluate every group."""
-        self._recount(now_ms)
+        if not self._recounted_at <= now_ms < self._recount_until:
+            self._recount(now_ms)  # otherwise it would give exactly the sums we hold
         alerts = self._evaluate(self.total, now_ms)
         if self.cfg.per_venue:
-            for name in sorted(self.venues):
+            for name in self._venue_names:
                 alerts += self._evaluate(self.venues[name], now_ms)
         return alerts
 
@@ -156,23 +200,37 @@ class OpenInterestAsset:
         self.total.reset()
         for group in self.venues.values():
             group.reset()
+        until = _NEVER
         for source in self.sources.values():
             if now_ms is not None:
-                source.high.expire(now_ms)
-                source.low.expire(now_ms)
+                high, low = source.high, source.low
+                high.expire(now_ms)
+                low.expire(now_ms)
                 source.counted = source.usable and source.ts_ms >= now_ms - self.stale_ms
+                until = min(until, high.next_expiry_ms(), low.next_expiry_ms())
+                if source.counted:
+                    until = min(until, source.ts_ms + self.stale_ms + 1)  # stale from then on
             else:
                 source.counted = source.counted and source.usable
             if source.counted:
-                parts = source.parts()
-                self.total.shift(1, parts)
-                self._venue(source.venue).shift(1, parts)
+                source.take_parts()
+                self.total.enter(source)
+                source.group.enter(source)
+        if now_ms is not None:
+            self._recounted_at, self._recount_until = now_ms, until
 
     def _evaluate(self, group: _Group, now_ms: int) -> list[Alert]:
         cfg = self.cfg
         drop, rise = group.drop_pct(), group.rise_pct()
         if group.venue is None:
             self.ctx.oi_change_pct = None if drop is None else -drop
+        if (
+            group.collapse.started_ms is None
+            and group.surge.started_ms is None
+            and (drop is None or drop < group.collapse_exit)
+            and (rise is None or rise < group.surge_exit)
+        ):
+            return []  # both idle and nowhere near their levels: nothing can happen
         alerts: list[Alert] = []
         for episode, measured, levels in (
             (group.collapse, drop, group.collapse_levels),

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections import deque
 
+_NEVER = float("inf")
+
 
 class RollingSum:
-    """Running sum and count over a rolling window; accepts slightly old timestamps."""
+    """Running sum and count of non-negative amounts over a rolling window; accepts slightly old timestamps."""
 
     __slots__ = ("_buckets", "bucket_ms", "count", "total", "window_ms")
 
@@ -58,6 +60,8 @@ class RollingSum:
         """Drop buckets that no longer overlap the window ending at ``now_ms``."""
         buckets = self._buckets
         horizon = now_ms - self.window_ms
+        if not buckets or buckets[0][0] + self.bucket_ms > horizon:
+            return  # nothing to drop; the sums were cleaned when something last was
         while buckets and buckets[0][0] + self.bucket_ms <= horizon:
             _, value, count = buckets.popleft()
             self.total -= value
@@ -67,6 +71,11 @@ class RollingSum:
             self.count = 0
         elif self.total < 0:  # float residue after many subtractions
             self.total = 0.0
+
+    def next_expiry_ms(self) -> float:
+        """The earliest ``now_ms`` at which :meth:`expire` drops a bucket (infinity while empty)."""
+        buckets = self._buckets
+        return buckets[0][0] + self.bucket_ms + self.window_ms if buckets else _NEVER
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -83,17 +92,24 @@ class RollingExtreme:
         self.highest = highest
         self._entries: deque[tuple[int, float]] = deque()
 
-    def _beats(self, a: float, b: float) -> bool:
-        return a >= b if self.highest else a <= b
-
     def add(self, ts_ms: int, value: float) -> None:
-        """Add a sample; samples must come in time order (callers drop older ones)."""
+        """Add a sample; samples must come in time order (callers drop older ones).
+
+        A sample at least as extreme as the newest entries replaces them; one less extreme
+        than its own bucket's entry is dropped (this bucket already holds a better value).
+        """
         start = ts_ms - ts_ms % self.bucket_ms
         entries = self._entries
-        if entries and entries[-1][0] == start and not self._beats(value, entries[-1][1]):
-            return  # this bucket already holds a better value
-        while entries and self._beats(value, entries[-1][1]):
-            entries.pop()
+        if self.highest:
+            if entries and entries[-1][0] == start and value < entries[-1][1]:
+                return
+            while entries and value >= entries[-1][1]:
+                entries.pop()
+        else:
+            if entries and entries[-1][0] == start and value > entries[-1][1]:
+                return
+            while entries and value <= entries[-1][1]:
+                entries.pop()
         entries.append((start, value))
 
     def expire(self, now_ms: int) -> None:
@@ -102,6 +118,11 @@ class RollingExtreme:
         entries = self._entries
         while len(entries) > 1 and entries[0][0] + self.bucket_ms <= horizon:
             entries.popleft()
+
+    def next_expiry_ms(self) -> float:
+        """The earliest ``now_ms`` at which :meth:`expire` drops an entry (infinity while it cannot)."""
+        entries = self._entries
+        return entries[0][0] + self.bucket_ms + self.window_ms if len(entries) > 1 else _NEVER
 
     def value(self) -> float | None:
         """The extreme over the window (call :meth:`expire` first); None when empty."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import msgspec
-
 import ast
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from monitor.alerts.model import Alert

@@ -248,7 +248,8 @@ class DetectorRunner:
             return
         handled: list[Delivery[Event]] = []
         alerts: list[Alert] = []
-        events = self.metrics.detector_events
+        outcomes: dict[str, int] = {}  # counted per batch: a labelled counter update per event costs too much
+        latency = self.metrics.decision_latency
         now_s = time.time()
         for delivery in batch:
             owned = self.shards.get(delivery.shard)
@@ -256,13 +257,16 @@ class DetectorRunner:
                 continue  # no longer ours: it stays pending for the new owner
             handled.append(delivery)
             if owned.rebuilt_upto is not None and entry_key(delivery.entry_id) <= owned.rebuilt_upto:
-                events.labels(outcome="duplicate").inc()  # already in the rebuilt state
+                outcomes["duplicate"] = outcomes.get("duplicate", 0) + 1  # already in the rebuilt state
                 continue
             engine = owned.engine
             alerts += engine.feed(delivery.item)
-            events.labels(outcome=engine.last_outcome).inc()
-            if engine.last_outcome == "processed":
-                self.metrics.decision_latency.observe(max(0.0, now_s - delivery.item.ts_ms / 1000))
+            outcome = engine.last_outcome
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if outcome == "processed":
+                latency.observe(max(0.0, now_s - delivery.item.ts_ms / 1000))
+        for label, count in outcomes.items():
+            self.metrics.detector_events.labels(outcome=label).inc(count)
         for alert in alerts:
             if not await self._publish(alert, stop):
                 return  # stopped while the bus is down: leave the batch pending for redelivery

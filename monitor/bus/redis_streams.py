@@ -667,15 +667,9 @@ class RedisStreamsBus:
         await self._ensure_groups([key], EVENTS_GROUP)
         adopted: dict[str, tuple[Fields, int]] = {}
         start = "0-0"
-        while True:
-            reply = await self._call(
-                "XAUTOCLAIM", self._r.xautoclaim(key, EVENTS_GROUP, consumer, 0, start_id=start, count=500)
-            )
-            entries = [(_text(i), f or {}) for i, f in reply[1] if i is not None]
-            if entries:
-                counts = await self._delivery_counts(key, EVENTS_GROUP, consumer, entries, scan=500)
-                adopted.update((i, (f, counts[i])) for i, f in entries)
-            start = _text(reply[0])
+        while True:  # one pass over the group's pending list, which the stream's length bounds
+            start, page = await self._autoclaim(key, EVENTS_GROUP, consumer, 0, start, count=500, scan=500)
+            adopted.update(page)
             if start in ("0-0", "0"):
                 break
         if adopted:
@@ -687,6 +681,20 @@ class RedisStreamsBus:
             self._metrics.bus_claimed.inc(len(adopted))
             log.info("adopted entries left pending by the previous shard owner", shard=shard, count=len(adopted))
         return set(adopted)
+
+    async def _autoclaim(
+        self, key: str, group: str, consumer: str, min_idle_ms: int, start: str, *, count: int, scan: int
+    ) -> tuple[str, dict[str, tuple[Fields, int]]]:
+        """One XAUTOCLAIM page for ``consumer``: the next cursor, and claimed id -> (fields, delivery count)."""
+        reply = await self._call(
+            "XAUTOCLAIM", self._r.xautoclaim(key, group, consumer, min_idle_ms, start_id=start, count=count)
+        )
+        entries = [(_text(i), f or {}) for i, f in reply[1] if i is not None]
+        page: dict[str, tuple[Fields, int]] = {}
+        if entries:
+            counts = await self._delivery_counts(key, group, consumer, entries, scan=scan)
+            page = {i: (f, counts[i]) for i, f in entries}
+        return _text(reply[0]), page
 
     async def claim_idle(self) -> int:
         """Claim entries idle longer than ``claim_idle_ms`` on the streams this bus reads; returns how many.
@@ -702,24 +710,18 @@ class RedisStreamsBus:
             start = "0-0"
             for _ in range(10):  # bounded work per pass; the next pass continues
                 try:
-                    reply = await self._call(
-                        "XAUTOCLAIM",
-                        self._r.xautoclaim(
-                            key, group, consumer, self._settings.claim_idle_ms, start_id=start, count=100
-                        ),
+                    start, page = await self._autoclaim(
+                        key, group, consumer, self._settings.claim_idle_ms, start, count=100, scan=1000
                     )
                 except BusError as exc:
                     if "NOGROUP" in str(exc):
                         await self._recreate_groups([key], group)
                         break
                     raise
-                start = _text(reply[0])
-                entries = [(_text(i), f or {}) for i, f in reply[1] if i is not None]
-                if entries:
-                    counts = await self._delivery_counts(key, group, consumer, entries, scan=1000)
+                if page:
                     queue = self._claimed.setdefault((consumer, key), {})
-                    claimed += sum(1 for i, _ in entries if i not in queue)
-                    queue.update((i, (f, counts[i])) for i, f in entries)
+                    claimed += sum(1 for i in page if i not in queue)
+                    queue.update(page)
                 if start in ("0-0", "0"):
                     break
         if claimed:

@@ -28,10 +28,7 @@ from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate
 from monitor.venues.adapter import Connection, Keepalive, RestPoll, VenueAdapter
 from monitor.venues.common import (
     FAST_PATH_MISSES,
-    ID_HASH,
     MAX_EXACT_INT,
-    PACK_2D,
-    PACK_3D,
     FastPathMiss,
     Finite,
     Millis,
@@ -298,29 +295,15 @@ class BinanceAdapter(VenueAdapter):
         side = _POSITION_SIDE.get(raw_side)
         if side is None:
             raise FastPathMiss
-        symbol = order.s
-        inst = self.instruments.get(symbol)
-        info = self._symbols.get(symbol)
-        if info is None or info[0] is not inst:
-            info = self._symbol_info(symbol)
         ts = order.T if order.T is not UNSET else payload.E
-        if ts is None:
-            ts = recv_ms
-        qty = (order.z or order.q) + 0.0
-        price = (order.ap or order.p) + 0.0
-        return Liquidation(
-            id=ID_HASH(f"binance|{symbol}|{raw_side}".encode() + PACK_3D(ts, qty, price), digest_size=10).hexdigest(),
-            venue="binance",
-            symbol=symbol,
-            base=info[1],
-            quote=info[2],
-            contract="linear",
-            ts_ms=ts,
+        return self._make_liquidation(
+            order.s,
+            raw_side,
+            side,
+            ts=recv_ms if ts is None else ts,
+            qty=(order.z or order.q) + 0.0,
+            price=(order.ap or order.p) + 0.0,
             recv_ms=recv_ms,
-            side=side,
-            price=price,
-            qty_base=qty,
-            notional_usd=qty * price if info[3] else None,
         )
 
     def _fast_funding(self, row: _MarkPrice, recv_ms: int) -> Funding | None:
@@ -343,28 +326,14 @@ class BinanceAdapter(VenueAdapter):
         elif type(next_ms) is not int or not 0 < next_ms <= MAX_EXACT_INT:
             raise FastPathMiss  # a string, or a value ms() would reject or round
         index = row.i
-        index = None if index is None or index == "" else index + 0.0
-        inst = self.instruments.get(symbol)
-        info = self._symbols.get(symbol)
-        if info is None or info[0] is not inst:
-            info = self._symbol_info(symbol)
-        ts = recv_ms if row.E is None else row.E
-        interval = info[4]
-        return Funding(
-            id=ID_HASH(f"binance|{symbol}|funding".encode() + PACK_2D(ts, rate), digest_size=10).hexdigest(),
-            venue="binance",
-            symbol=symbol,
-            base=info[1],
-            quote=info[2],
-            contract="linear",
-            ts_ms=ts,
-            recv_ms=recv_ms,
+        return self._make_funding(
+            symbol,
+            ts=recv_ms if row.E is None else row.E,
             rate=rate,
-            interval_h=interval,
-            rate_8h=rate * (8.0 / interval),
-            next_funding_ms=next_ms,
-            mark_price=mark,
-            index_price=index,
+            next_ms=next_ms,
+            mark=mark,
+            index=None if index is None or index == "" else index + 0.0,
+            recv_ms=recv_ms,
         )
 
     def _parse(self, msg: Any, recv_ms: int) -> list[Event]:
@@ -402,6 +371,12 @@ class BinanceAdapter(VenueAdapter):
         filled = opt_num(order.get("z"), "o.z")
         qty = filled if filled else num(field(order, "q", "forceOrder.o"), "o.q")
         ts = self._time(order.get("T", msg.get("E")), recv_ms, "o.T")
+        return self._make_liquidation(symbol, raw_side, side, ts=ts, qty=qty, price=price, recv_ms=recv_ms)
+
+    def _make_liquidation(
+        self, symbol: str, raw_side: str, side: Side, *, ts: int, qty: float, price: float, recv_ms: int
+    ) -> Liquidation:
+        """The Liquidation both readers build from a forceOrder's parsed fields."""
         _, base, quote, usd, _ = self._symbol_info(symbol)
         return Liquidation(
             id=event_id(f"binance|{symbol}|{raw_side}", ts, qty, price),
@@ -426,27 +401,48 @@ class BinanceAdapter(VenueAdapter):
         rate = opt_num(msg.get("r"), "r")
         if rate is None:  # delivery contracts carry no funding
             return []
-        ts = self._time(msg.get("E"), recv_ms, "E")
         next_ms = msg.get("T")
-        _, base, quote, _, interval = self._symbol_info(symbol)
         return [
-            Funding(
-                id=event_id(f"binance|{symbol}|funding", ts, rate),
-                venue=self.name,
-                symbol=symbol,
-                base=base,
-                quote=quote,
-                contract="linear",
-                ts_ms=ts,
-                recv_ms=recv_ms,
+            self._make_funding(
+                symbol,
+                ts=self._time(msg.get("E"), recv_ms, "E"),
                 rate=rate,
-                interval_h=interval,
-                rate_8h=rate_8h(rate, interval),
-                next_funding_ms=ms(next_ms, "T") if next_ms not in (None, "", 0) else None,
-                mark_price=mark,
-                index_price=opt_num(msg.get("i"), "i"),
+                next_ms=ms(next_ms, "T") if next_ms not in (None, "", 0) else None,
+                mark=mark,
+                index=opt_num(msg.get("i"), "i"),
+                recv_ms=recv_ms,
             )
         ]
+
+    def _make_funding(
+        self,
+        symbol: str,
+        *,
+        ts: int,
+        rate: float,
+        next_ms: int | None,
+        mark: float | None,
+        index: float | None,
+        recv_ms: int,
+    ) -> Funding:
+        """The Funding both readers build from a markPriceUpdate's parsed fields."""
+        _, base, quote, _, interval = self._symbol_info(symbol)
+        return Funding(
+            id=event_id(f"binance|{symbol}|funding", ts, rate),
+            venue=self.name,
+            symbol=symbol,
+            base=base,
+            quote=quote,
+            contract="linear",
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            rate=rate,
+            interval_h=interval,
+            rate_8h=rate_8h(rate, interval),
+            next_funding_ms=next_ms,
+            mark_price=mark,
+            index_price=index,
+        )
 
     def _open_interest(self, body: Any, recv_ms: int) -> list[Event]:
         if isinstance(body, Mapping) and "code" in body and "openInterest" not in body:

@@ -30,14 +30,12 @@ from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
 from monitor.venues.common import (
     FAST_PATH_MISSES,
-    ID_HASH,
-    PACK_2D,
-    PACK_3D,
     FastPathMiss,
     Finite,
     Millis,
     NonEmpty,
     chunked,
+    event_id,
     field,
     is_usd,
     items,
@@ -365,7 +363,7 @@ class BybitAdapter(VenueAdapter):
             qty = inst.base_qty(size, price)
             notional = inst.usd_notional(qty, price) if is_usd(quote) else None
         return Liquidation(
-            id=ID_HASH(f"bybit|{symbol}|{raw_side}".encode() + PACK_3D(ts, size, price), digest_size=10).hexdigest(),
+            id=event_id(f"bybit|{symbol}|{raw_side}", ts, size, price),
             venue=self.name,
             symbol=symbol,
             base=base,
@@ -437,7 +435,7 @@ class BybitAdapter(VenueAdapter):
         interval = state.get("fundingIntervalHour") or inst.funding_interval_h or DEFAULT_FUNDING_H
         next_ms = state.get("nextFundingTime")
         return Funding(
-            id=ID_HASH(f"bybit|{symbol}|funding".encode() + PACK_2D(ts, rate), digest_size=10).hexdigest(),
+            id=event_id(f"bybit|{symbol}|funding", ts, rate),
             venue=self.name,
             symbol=symbol,
             base=inst.base,
@@ -472,7 +470,7 @@ class BybitAdapter(VenueAdapter):
             oi_base = one_side
             oi_usd = one_side * mark if mark and is_usd(inst.quote) else None
         return OpenInterest(
-            id=ID_HASH(f"bybit|{symbol}|oi".encode() + PACK_2D(ts, one_side), digest_size=10).hexdigest(),
+            id=event_id(f"bybit|{symbol}|oi", ts, one_side),
             venue=self.name,
             symbol=symbol,
             base=inst.base,

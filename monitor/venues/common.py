@@ -159,11 +159,6 @@ def chunked(names: Sequence[str], max_count: int, max_chars: int | None = None) 
 
 
 # -- event ids ---------------------------------------------------------------------------------
-# event_id(key, *numbers) is blake2b(key.encode() + PACK_<n>D(*numbers), digest_size=10).hexdigest();
-# fast paths spell that out inline to save a call per event.
-ID_HASH: Final = hashlib.blake2b
-PACK_2D: Final = struct.Struct("<2d").pack
-PACK_3D: Final = struct.Struct("<3d").pack
 _PACKERS: Final[tuple[Callable[..., bytes], ...]] = tuple(struct.Struct(f"<{n}d").pack for n in range(5))
 
 
@@ -176,7 +171,7 @@ def event_id(key: str, *numbers: float) -> str:
     ``+ 0.0``, so a zero is never negative. The same frame gives the same id in every process, so a
     re-sent frame dedups.
     """
-    return ID_HASH(key.encode() + _PACKERS[len(numbers)](*numbers), digest_size=10).hexdigest()
+    return hashlib.blake2b(key.encode() + _PACKERS[len(numbers)](*numbers), digest_size=10).hexdigest()
 
 
 # -- the typed fast path -----------------------------------------------------------------------

@@ -35,13 +35,11 @@ from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
 from monitor.venues.common import (
     FAST_PATH_MISSES,
-    ID_HASH,
-    PACK_2D,
-    PACK_3D,
     FastPathMiss,
     Finite,
     Millis,
     NonEmpty,
+    event_id,
     field,
     is_usd,
     items,
@@ -400,9 +398,7 @@ class OkxAdapter(VenueAdapter):
             self._issue("unknown_contract", f"okx {inst_id}: contract size unknown; liquidation has no size")
         notional = inst.usd_notional(qty, price) if inst is not None and is_usd(quote) else None
         return Liquidation(
-            id=ID_HASH(
-                f"okx|{inst_id}|{raw_pos}|{raw_side}".encode() + PACK_3D(ts, size, price), digest_size=10
-            ).hexdigest(),
+            id=event_id(f"okx|{inst_id}|{raw_pos}|{raw_side}", ts, size, price),
             venue="okx",
             symbol=inst_id,
             base=base,
@@ -443,7 +439,7 @@ class OkxAdapter(VenueAdapter):
             interval = (inst.funding_interval_h if inst is not None else None) or DEFAULT_FUNDING_H
         base, quote, contract = spec
         return Funding(
-            id=ID_HASH(f"okx|{inst_id}|funding".encode() + PACK_2D(ts, rate), digest_size=10).hexdigest(),
+            id=event_id(f"okx|{inst_id}|funding", ts, rate),
             venue="okx",
             symbol=inst_id,
             base=base,
@@ -483,7 +479,7 @@ class OkxAdapter(VenueAdapter):
                 oi_usd = oi_base * mark
         base, quote, contract = spec
         return OpenInterest(
-            id=ID_HASH(f"okx|{inst_id}|oi".encode() + PACK_2D(ts, oi_base), digest_size=10).hexdigest(),
+            id=event_id(f"okx|{inst_id}|oi", ts, oi_base),
             venue="okx",
             symbol=inst_id,
             base=base,

@@ -101,15 +101,15 @@ async def serve(args: argparse.Namespace) -> None:
 
     start_ms = int(time.time() * 1000) + int(args.lead * 1000)
     records = [*instrument_records(Path(args.scenario)), *frames(start_ms, args.rate, args.seconds)]
-    options = SimOptions(speed=1.0, auto_start=False, hold_timeout_s=30.0)
+    options = SimOptions(speed=1.0, wall_clock=True, auto_start=False, hold_timeout_s=30.0)
     async with run_simulators(records, venues=["binance"], speed=1.0, options=options) as sims:
         print(json.dumps({"overrides": sims.settings_overrides(), "start_ms": start_ms}), flush=True)
         loop = asyncio.get_running_loop()
         await asyncio.sleep(max(0.0, start_ms / 1000 - time.time()))
         sims["binance"].start_playback()
         await sims.wait_served(args.seconds + 60)
-        sent = sims["binance"].stats.frames_sent
-        print(json.dumps({"served": sent}), flush=True)
+        stats = sims["binance"].stats
+        print(json.dumps({"served": stats.frames_sent, "lateness": stats.send_lateness_ms}), flush=True)
         del loop
 
 
@@ -185,10 +185,10 @@ async def measure(
 
 def summary(label: str, values: list[float]) -> str:
     if not values:
-        return f"{label:<42}no observations"
+        return f"{label:<44}no observations"
     ordered = sorted(values)
     ms = [percentile(ordered, q) * 1000 for q in (0.5, 0.99)]
-    return f"{label:<42}n={len(ordered):>8}  p50 {ms[0]:7.2f} ms  p99 {ms[1]:7.2f} ms  max {ordered[-1] * 1000:8.2f} ms"
+    return f"{label:<44}n={len(ordered):>8}  p50 {ms[0]:7.2f} ms  p99 {ms[1]:7.2f} ms  max {ordered[-1] * 1000:8.2f} ms"
 
 
 def one_run(args: argparse.Namespace, redis_url: str | None) -> list[str]:
@@ -201,12 +201,14 @@ def one_run(args: argparse.Namespace, redis_url: str | None) -> list[str]:
         until_ms = hello["start_ms"] + int(args.seconds * 1000) + 2000
         with contextlib.redirect_stdout(io.StringIO()):
             decision, delivery, arrivals, decided = asyncio.run(measure(hello["overrides"], redis_url, until_ms))
-        served = json.loads(child.stdout.readline() or "{}").get("served", "?")
+        done = json.loads(child.stdout.readline() or "{}")
+        served, lateness = done.get("served", "?"), [ms / 1000 for ms in done.get("lateness", [])]
     finally:
         child.wait(30)
     bus = "redis" if redis_url else "embedded"
     return [
         f"[{bus}] frames served by the simulator: {served}",
+        summary(f"[{bus}]   simulator send lateness", lateness),
         summary(f"[{bus}]   of which event time → received", arrivals.transport),
         summary(f"[{bus}]   of which received → parsed", arrivals.parsed),
         summary(f"[{bus}] received → detector decision", decided.values),

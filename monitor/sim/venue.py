@@ -1,13 +1,15 @@
 """One simulated venue: a websocket server, its REST endpoints, capture playback and faults.
 
 Playback sends the venue's capture frames in order, paced by ``recv_ms`` at
-``speed`` (None: as fast as possible), each only to clients subscribed to the
-frame's topic (the protocol module decides). A frame nobody is subscribed to
-waits up to ``hold_timeout_s`` for a subscriber (a client reconnecting after a
-drop gets it), then is skipped and counted. Keepalive rules are enforced: a
-client that does not ping within ``drop_after_s`` is closed; server-ping
-venues close clients that do not answer pings; Deribit closes clients that
-leave a ``test_request`` unanswered.
+``speed`` (None: as fast as possible) or, with ``wall_clock``, each at the
+epoch instant its ``recv_ms`` names (latency runs, whose frames carry future
+timestamps), each only to clients subscribed to the frame's topic (the
+protocol module decides). A frame nobody is subscribed to waits up to
+``hold_timeout_s`` for a subscriber (a client reconnecting after a drop gets
+it), then is skipped and counted. Keepalive rules are enforced: a client that
+does not ping within ``drop_after_s`` is closed; server-ping venues close
+clients that do not answer pings; Deribit closes clients that leave a
+``test_request`` unanswered.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class SimOptions:
     ban_s: float = 120.0
     max_size: int = 1 << 20
     auto_start: bool = True
+    wall_clock: bool = False  # send each frame at the epoch instant its recv_ms names (latency runs)
 
 
 @dataclass
@@ -71,6 +74,7 @@ class SimStats:
     deliveries: int = 0
     frames_skipped: int = 0
     rest_requests: int = 0
+    send_lateness_ms: list[float] = field(default_factory=list)  # wall-clock playback only
     paths: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
 
@@ -372,13 +376,19 @@ class VenueSim:
                 await asyncio.sleep(self._delay)
                 t0 += self._delay
                 self._delay = 0.0
-            if speed:
+            if self.options.wall_clock:
+                wait = record.recv_ms / 1000 - time.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            elif speed:
                 wait = t0 + (record.recv_ms - first) / 1000 / speed - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
             assert record.frame is not None
             self._clock_ms = record.recv_ms
             await self._deliver(record.frame)
+            if self.options.wall_clock:
+                self.stats.send_lateness_ms.append(time.time() * 1000 - record.recv_ms)
             await self._notify()
         for fault in self._scheduled.pop(len(self.frames), []):
             self.inject(fault)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
@@ -169,3 +170,22 @@ async def test_quiet_but_pinging_connection_stays_up(metrics: Metrics) -> None:
             await sims["okx"].wait_for(lambda s: s.stats.pings >= 30, 10)
     assert loop.disconnects == []
     assert loop.connects == 1
+
+
+async def test_wall_clock_playback_sends_no_frame_before_its_instant(metrics: Metrics) -> None:
+    bus = MemoryBus(metrics=metrics)
+    start_ms = int(time.time() * 1000) + 300
+    frames = oi_frames(5, start_ms=start_ms, step_ms=40)
+    options = SimOptions(wall_clock=True, hold_timeout_s=5)
+    async with run_simulators(frames, ["okx"], speed=1.0, options=options) as sims:
+        loop = okx_loop(sims, metrics, bus, LoopOptions(backoff=FAST_BACKOFF))
+        async with looping(loop):
+            await sims["okx"].wait_served(10)
+            events = await drain(bus)
+        lateness = sims["okx"].stats.send_lateness_ms
+    received = [e for e in market(events) if isinstance(e, OpenInterest)]
+    assert len(received) == 5
+    # Each push arrives at or after the instant its timestamp names (receive stamps are floored to the ms).
+    assert all(e.recv_ms >= e.ts_ms for e in received)
+    assert len(lateness) == 5
+    assert all(ms >= 0 for ms in lateness)

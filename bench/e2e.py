@@ -87,6 +87,17 @@ def detector_caught_up(client: redis.Redis) -> tuple[bool, int]:
     return done, added
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_s(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def redis_run(capture: Path, port: int, profile: Path | None, timeout: float) -> dict[str, float]:
     client = redis.Redis(port=port)
     client.flushall()
@@ -98,14 +109,20 @@ def redis_run(capture: Path, port: int, profile: Path | None, timeout: float) ->
         cwd=ROOT,
     )
     try:
+        redis_before = redis_cpu_s(client)
+        detector_before = process_cpu_s(detector.pid)
         started = time.perf_counter()
-        collector = subprocess.run(
+        collector = subprocess.Popen(
             command(["replay", str(capture), "--no-detect", "--log-level", "warning"], profile, "collector"),
             env=env(port),
-            capture_output=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             cwd=ROOT,
-            check=True,
         )
+        _, status, usage = os.wait4(collector.pid, 0)
+        collector.returncode = os.waitstatus_to_exitcode(status)
+        if collector.returncode != 0:
+            raise RuntimeError(f"the collector exited with {collector.returncode}")
         collected = time.perf_counter() - started
         deadline = time.monotonic() + timeout
         done, added = detector_caught_up(client)
@@ -113,9 +130,10 @@ def redis_run(capture: Path, port: int, profile: Path | None, timeout: float) ->
             time.sleep(0.05)
             done, added = detector_caught_up(client)
         finished = time.perf_counter() - started
+        detector_cpu = process_cpu_s(detector.pid) - detector_before
+        redis_cpu = redis_cpu_s(client) - redis_before
         if not done:
             print(f"detector did not catch up within {timeout} s", file=sys.stderr)
-        del collector
     finally:
         detector.send_signal(2)
         try:
@@ -123,7 +141,15 @@ def redis_run(capture: Path, port: int, profile: Path | None, timeout: float) ->
         except subprocess.TimeoutExpired:
             detector.kill()
             detector.wait()
-    return {"events": added, "collector_s": collected, "e2e_s": finished, "caught_up": float(done)}
+    return {
+        "events": added,
+        "collector_s": collected,
+        "e2e_s": finished,
+        "caught_up": float(done),
+        "collector_cpu_s": usage.ru_utime + usage.ru_stime,
+        "detector_cpu_s": detector_cpu,
+        "redis_cpu_s": redis_cpu,
+    }
 
 
 def embedded_run(capture: Path) -> float:
@@ -186,6 +212,17 @@ def main() -> None:
         f"  ({figures['e2e_s']:.2f} s){'' if figures['caught_up'] else '  DETECTOR DID NOT CATCH UP'}"
     )
     print(f"end to end / XADD ceiling (P16)            : {events / figures['e2e_s'] / ceiling:>10.1%}")
+    cpu = {name: figures[f"{name}_cpu_s"] for name in ("collector", "detector", "redis")}
+    total_cpu = sum(cpu.values())
+    print(
+        "CPU seconds during the run                 : "
+        + ", ".join(f"{name} {seconds:.2f}" for name, seconds in cpu.items())
+        + f"; total {total_cpu:.2f} = {total_cpu / (os.cpu_count() or 1):.2f} s of wall time on {os.cpu_count()} cores"
+    )
+    print(
+        "CPU microseconds per event                 : "
+        + ", ".join(f"{name} {seconds / events * 1e6:.1f}" for name, seconds in cpu.items())
+    )
     print(f"embedded bus, one process (liqmon replay)  : {events / embedded:>10,.0f} events/s  ({embedded:.2f} s)")
     if args.profile:
         for name in ("collector", "detector"):

@@ -133,6 +133,9 @@ class MqttSettings:
     min_severity: SeverityName = "info"
     # Seconds one publish may wait for the broker (connection + PUBACK) before it is retried.
     publish_timeout_s: float = 10.0
+    # Reconnecting to a lost broker: the first wait, doubled (jittered) per failed attempt up to the longest.
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 30.0
     rate_per_s: float = 50.0
     burst: int = 100
     # While the broker is down, alerts wait and are published once it is back; give up after 1 h.
@@ -146,7 +149,21 @@ class MqttSettings:
             raise ValueError(
                 f"alerts.mqtt.topic_prefix must be a plain topic without # + or a trailing /, got {self.topic_prefix!r}"
             )
-        _check_positive(self, "alerts.mqtt", "keepalive_s", "publish_timeout_s", "rate_per_s", "burst")
+        _check_positive(
+            self,
+            "alerts.mqtt",
+            "keepalive_s",
+            "publish_timeout_s",
+            "reconnect_initial_s",
+            "reconnect_max_s",
+            "rate_per_s",
+            "burst",
+        )
+        if self.reconnect_max_s < self.reconnect_initial_s:
+            raise ValueError(
+                f"alerts.mqtt.reconnect_max_s ({self.reconnect_max_s}) must be at least "
+                f"reconnect_initial_s ({self.reconnect_initial_s})"
+            )
 
 
 @dataclass(frozen=True, slots=True)

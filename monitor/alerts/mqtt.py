@@ -39,7 +39,6 @@ log = get_logger(__name__)
 ONLINE: Final = b"online"
 OFFLINE: Final = b"offline"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-_RECONNECT = RetrySettings(initial_s=0.5, factor=2.0, max_s=30.0, give_up_after_s=1.0)
 
 
 def topic_part(text: str) -> str:
@@ -65,12 +64,15 @@ def status_topic(prefix: str) -> str:
 class MqttSink:
     """Publishes alerts to one broker over a connection kept by :meth:`run`."""
 
-    def __init__(self, settings: MqttSettings, *, name: str = "mqtt", reconnect: RetrySettings | None = None) -> None:
+    def __init__(self, settings: MqttSettings, *, name: str = "mqtt") -> None:
         self.name = name
         self.min_severity: SeverityName = settings.min_severity
         self._settings = settings
         self._prefix = settings.topic_prefix
-        self._reconnect = reconnect or _RECONNECT
+        # give_up_after_s is unused here: the sink reconnects until it is stopped.
+        self._reconnect = RetrySettings(
+            initial_s=settings.reconnect_initial_s, max_s=settings.reconnect_max_s, give_up_after_s=1.0
+        )
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
         self.connections = 0

@@ -154,15 +154,37 @@ def _id_order(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def _raw_reply(response: Any, **options: Any) -> Any:
+    """Response callback that keeps a reply as hiredis returned it (see ``parse_read``)."""
+    return response
+
+
+def _fields(fields: Any) -> Fields:
+    """An entry's fields as a dict, from a flat [name, value, ...] list or an already-built dict."""
+    if not fields:
+        return {}
+    if isinstance(fields, dict):
+        return fields
+    it = iter(fields)
+    return dict(zip(it, it, strict=True))
+
+
 def parse_read(reply: Any) -> dict[str, Entries]:
-    """XREADGROUP/XRANGE replies as {stream key: [(entry id, fields)]} (RESP2 or RESP3 shape)."""
+    """XREADGROUP replies as {stream key: [(entry id, fields)]}.
+
+    Takes the raw RESP2 (list of [key, entries]) or RESP3 (map) reply, and redis-py's parsed
+    shapes too (fields as dicts; its RESP3 parser wraps the entries in one more list).
+    Entries deleted while pending come back with no fields (``{}``).
+    """
     if not reply:
         return {}
     pairs = reply.items() if isinstance(reply, dict) else reply
     out: dict[str, Entries] = {}
     for key, value in pairs:
-        entries = value[0] if isinstance(reply, dict) and value and isinstance(value[0], list) else value
-        out[_text(key)] = [(_text(eid), fields or {}) for eid, fields in entries or () if eid is not None]
+        entries = value or ()
+        if entries and not isinstance(entries[0][0], (bytes, str)):
+            entries = entries[0]
+        out[_text(key)] = [(_text(eid), _fields(fields)) for eid, fields in entries if eid is not None]
     return out
 
 
@@ -185,6 +207,9 @@ class RedisStreamsBus:
         self._keys = Keys(settings.key_prefix)
         self._target = describe_target(settings.redis_url or "")
         self._r: Any = client if client is not None else build_client(settings)
+        # XREADGROUP replies stay as hiredis built them: redis-py's own parsing builds a list and a
+        # dict per entry, about 1.5 µs of the detector's time per event (parse_read reads the raw shape).
+        self._r.set_response_callback("XREADGROUP", _raw_reply)
         self._retention_ms = int(settings.retention_hours * 3_600_000)
         self._max_backoff = max_backoff_s
         self._stats_interval = stats_interval_s

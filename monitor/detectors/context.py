@@ -56,6 +56,9 @@ class AssetContext:
         if rate_8h is not None:
             self.funding_high.add(ts_ms, rate_8h)
             self.funding_low.add(ts_ms, rate_8h)
+        # Expired here as well as when read: an asset that never cascades never reads them.
+        self.funding_high.expire(ts_ms)
+        self.funding_low.expire(ts_ms)
 
     def price_move_pct(self, since_ms: int) -> float | None:
         """Price change in percent from ``since_ms`` to now."""
@@ -68,7 +71,7 @@ class AssetContext:
     def funding_turn(self, direction: str, now_ms: int) -> bool:
         """True when funding is moving against ``direction``'s positions (see :mod:`regime`)."""
         if self.funding_now is None:
-            return False  # no fresh funding; the trend windows expire when they are next read
+            return False  # no fresh funding
         self.funding_high.expire(now_ms)
         self.funding_low.expire(now_ms)
         return funding_turned(

@@ -307,7 +307,8 @@ class _Socket:
             )
             return "rejected"
         except ConnectionClosed as exc:
-            code = exc.rcvd.code if exc.rcvd is not None else (exc.sent.code if exc.sent is not None else 1006)
+            # int(): the library's close codes are an IntEnum, which console logs would show by name
+            code = int(exc.rcvd.code if exc.rcvd is not None else (exc.sent.code if exc.sent is not None else 1006))
             if self._closing:
                 owner._log.info("venue_socket_closed", code=code)
                 return "closed"

@@ -23,7 +23,6 @@ from tests.unit.alerts.helpers import make_alert
 pytestmark = pytest.mark.integration
 
 QUICK = RetrySettings(initial_s=0.05, factor=2.0, max_s=0.3, give_up_after_s=60)
-RECONNECT = RetrySettings(initial_s=0.05, factor=2.0, max_s=0.3, give_up_after_s=1)
 
 
 async def collect(
@@ -59,7 +58,10 @@ async def test_alerts_state_and_status_then_an_outage_is_bridged(
     mosquitto_server: MosquittoServer, metrics: Metrics
 ) -> None:
     port = mosquitto_server.port
-    sink = MqttSink(MqttSettings(port=port, client_id="liqmon-test", publish_timeout_s=1.0), reconnect=RECONNECT)
+    settings = MqttSettings(
+        port=port, client_id="liqmon-test", publish_timeout_s=1.0, reconnect_initial_s=0.05, reconnect_max_s=0.3
+    )
+    sink = MqttSink(settings)
     bus = MemoryBus(metrics=metrics)
     dispatcher = Dispatcher(
         AlertSettings(console=False, block_ms=100),
@@ -116,8 +118,10 @@ async def test_alerts_state_and_status_then_an_outage_is_bridged(
 async def test_last_will_marks_the_sink_offline_when_it_vanishes(mosquitto_server: MosquittoServer) -> None:
     port = mosquitto_server.port
     # A long reconnect delay, so the retained status stays at the will's "offline" while the test looks.
-    slow_reconnect = RetrySettings(initial_s=60, max_s=60, give_up_after_s=1)
-    sink = MqttSink(MqttSettings(port=port, client_id="liqmon-will", keepalive_s=1), reconnect=slow_reconnect)
+    settings = MqttSettings(
+        port=port, client_id="liqmon-will", keepalive_s=1, reconnect_initial_s=60, reconnect_max_s=60
+    )
+    sink = MqttSink(settings)
     stop = asyncio.Event()
     task = asyncio.create_task(sink.run(stop))
     await sink.send(make_alert(1))  # waits for the connection

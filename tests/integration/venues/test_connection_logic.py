@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from monitor.bus.memory import MemoryBus
 from monitor.capture.format import CaptureRecord
@@ -96,9 +97,13 @@ async def test_garbage_and_oversize_frames_are_counted_not_fatal(metrics: Metric
         sim.inject(Garbage(), at_frame=1)
         sim.inject(Oversize(size_bytes=256 * 1024), at_frame=2)
         loop = okx_loop(sims, metrics, bus, LoopOptions(backoff=FAST_BACKOFF, max_size=64 * 1024))
-        async with looping(loop):
-            await sim.wait_served(10)
-            events = await drain(bus)
+        with capture_logs() as logs:
+            async with looping(loop):
+                await sim.wait_served(10)
+                events = await drain(bus)
+    codes = [entry["code"] for entry in logs if entry["event"] == "venue_disconnected"]
+    assert codes == [1009]
+    assert type(codes[0]) is int  # logged as a number, not as the library's enum member
     assert sample_value(metrics, "liqmon_feed_parse_errors_total", venue="okx", reason="json") == 1
     assert sample_value(metrics, "liqmon_feed_reconnects_total", venue="okx", reason="error") == 1
     assert loop.disconnects == ["error"]

@@ -75,6 +75,8 @@ def test_named_webhooks_with_secret_file_and_headers(tmp_path: Path) -> None:
         ('[alerts.webhooks."Bad Name"]\nurl = "http://x"\n', "webhook names"),
         ("[alerts.mqtt]\nport = 0\n", "alerts.mqtt.port"),
         ('[alerts.mqtt]\ntopic_prefix = "a/#"\n', "topic_prefix"),
+        ("[alerts.mqtt]\nreconnect_initial_s = 0\n", "alerts.mqtt.reconnect_initial_s must be positive"),
+        ("[alerts.mqtt]\nreconnect_initial_s = 5\nreconnect_max_s = 1\n", "reconnect_max_s .1.0. must be at least"),
         ("[alerts]\nqueue_size = 0\n", "alerts.queue_size"),
         ("[alerts]\nconsole = 1\n", "alerts.console"),
         ("[alerts]\nsinks = []\n", "alerts.sinks: unknown setting"),

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 from common import LIQMON, PYTHON, ROOT, machine, redis_benchmark_xadd, redis_server
@@ -98,7 +99,7 @@ def redis_cpu_s(client: redis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def redis_run(capture: Path, port: int, profile: Path | None, timeout: float) -> dict[str, float]:
+def redis_run(capture: Path, port: int, profile: Path | None, timeout: float) -> dict[str, Any]:
     client = redis.Redis(port=port)
     client.flushall()
     detector = subprocess.Popen(
@@ -109,6 +110,7 @@ def redis_run(capture: Path, port: int, profile: Path | None, timeout: float) ->
         cwd=ROOT,
     )
     try:
+        client.config_resetstat()
         redis_before = redis_cpu_s(client)
         detector_before = process_cpu_s(detector.pid)
         started = time.perf_counter()
@@ -132,6 +134,10 @@ def redis_run(capture: Path, port: int, profile: Path | None, timeout: float) ->
         finished = time.perf_counter() - started
         detector_cpu = process_cpu_s(detector.pid) - detector_before
         redis_cpu = redis_cpu_s(client) - redis_before
+        commands = {
+            name.removeprefix("cmdstat_"): (int(stats["calls"]), float(stats["usec"]) / 1e6)
+            for name, stats in client.info("commandstats").items()
+        }
         if not done:
             print(f"detector did not catch up within {timeout} s", file=sys.stderr)
     finally:
@@ -149,6 +155,7 @@ def redis_run(capture: Path, port: int, profile: Path | None, timeout: float) ->
         "collector_cpu_s": usage.ru_utime + usage.ru_stime,
         "detector_cpu_s": detector_cpu,
         "redis_cpu_s": redis_cpu,
+        "commands": commands,  # type: ignore[dict-item]
     }
 
 
@@ -222,6 +229,11 @@ def main() -> None:
     print(
         "CPU microseconds per event                 : "
         + ", ".join(f"{name} {seconds / events * 1e6:.1f}" for name, seconds in cpu.items())
+    )
+    busiest = sorted(figures["commands"].items(), key=lambda item: -item[1][1])[:5]
+    print(
+        "redis-server time per command (µs/event)  : "
+        + ", ".join(f"{name} {seconds / events * 1e6:.2f} ({calls:,} calls)" for name, (calls, seconds) in busiest)
     )
     print(f"embedded bus, one process (liqmon replay)  : {events / embedded:>10,.0f} events/s  ({embedded:.2f} s)")
     if args.profile:

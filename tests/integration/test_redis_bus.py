@@ -237,6 +237,28 @@ async def test_bad_and_trimmed_entries_are_acked_and_counted(redis_server: Redis
     await again.close()
 
 
+async def test_publishing_trims_entries_older_than_the_retention(redis_server: RedisServer, metrics: Metrics) -> None:
+    settings = bus_settings(redis_server, shard_count=1, retention_hours=1.0)
+    bus = RedisStreamsBus(settings, metrics)
+    key = Keys().events(0)
+    for ms in range(1, 1001):  # entries from 1970: far outside any retention
+        redis_server.command("XADD", key, f"{ms}-0", "kind", "liquidation", "data", "{}")
+    bus.publish([liq(i) for i in range(300)])
+    assert await bus.flush(5)
+    await bus.close()
+    # MINID ~ trims whole stream nodes (100 entries each by default): every old entry but at most
+    # one node's worth is gone, and all 300 new ones are there, in publish order.
+    length = int(redis_server.command("XLEN", key).split(b":")[1])
+    assert 300 <= length < 400
+    reader = RedisStreamsBus(settings, metrics)
+    got: list[str] = []
+    while len(got) < 300:
+        batch = await reader.read_events([0], "r", count=500, block_ms=100)
+        got += [d.item.id for d in batch]
+    assert got == [str(i) for i in range(300)]
+    await reader.close()
+
+
 async def test_stream_gauges_are_exported_at_scrape_time(redis_server: RedisServer, metrics: Metrics) -> None:
     bus = RedisStreamsBus(bus_settings(redis_server, shard_count=2), metrics, stats_interval_s=0.05)
     async with running(bus):

@@ -165,6 +165,8 @@ def _fields(fields: Any) -> Fields:
         return {}
     if isinstance(fields, dict):
         return fields
+    if len(fields) == 4:  # kind and data: every entry liqmon writes (a fifth as fast as the general case)
+        return {fields[0]: fields[1], fields[2]: fields[3]}
     it = iter(fields)
     return dict(zip(it, it, strict=True))
 
@@ -622,10 +624,13 @@ class RedisStreamsBus:
 
     async def ack_events(self, deliveries: Sequence[Delivery[Event]]) -> None:
         """Acknowledge handled events: one XACK per stream, pipelined."""
-        by_key: dict[str, list[str]] = {}
+        by_shard: dict[int, list[str]] = {}
         for d in deliveries:
-            by_key.setdefault(self._keys.events(d.shard), []).append(d.entry_id)
-        await self._ack(EVENTS_GROUP, by_key)
+            ids = by_shard.get(d.shard)
+            if ids is None:
+                ids = by_shard[d.shard] = []
+            ids.append(d.entry_id)
+        await self._ack(EVENTS_GROUP, {self._event_keys[shard]: ids for shard, ids in by_shard.items()})
 
     async def _ack(self, group: str, by_key: dict[str, list[str]]) -> None:
         if not by_key:

@@ -38,3 +38,8 @@ def test_an_empty_reply_is_no_entries(reply: Any) -> None:
 def test_a_field_list_of_odd_length_is_rejected() -> None:
     with pytest.raises(ValueError):
         parse_read([[b"s", [[b"1-0", [b"kind", b"gap", b"data"]]]]])
+
+
+def test_entries_with_other_fields_keep_them_all() -> None:
+    reply = [[b"s", [[b"1-0", [b"kind", b"gap", b"data", DATA, b"origin", b"import"]]]]]
+    assert parse_read(reply) == {"s": [("1-0", {b"kind": b"gap", b"data": DATA, b"origin": b"import"})]}

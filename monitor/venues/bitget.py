@@ -14,14 +14,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Literal
 
+import msgspec
 import orjson
+from msgspec import UNSET, UnsetType
 
 from monitor.errors import ParseError
 from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, Side, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import event_id, field, frame_errors, is_usd, load_json, ms, num, opt_num
+from monitor.venues.common import (
+    FAST_PATH_MISSES,
+    FastPathMiss,
+    Finite,
+    Millis,
+    NonEmpty,
+    OptFinite,
+    event_id,
+    field,
+    frame_errors,
+    is_usd,
+    load_json,
+    ms,
+    num,
+    opt_finite,
+    opt_num,
+)
 from monitor.venues.instruments import Instrument
 
 VENUE: Final = "bitget"
@@ -34,6 +52,9 @@ PRODUCT_TYPES: Final = ("USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES")
 _SYMBOL: Final = re.compile(r"^([A-Z0-9]+?)(USDT|USDC|USD|PERP)([FGHJKMNQUVXZ]\d{2})?$")
 # Args per subscribe frame: Bitget caps a request's length (4096 bytes).
 _ARGS_PER_FRAME: Final = 25
+_POSITION_SIDE: Final[dict[str, Side]] = {"buy": "long", "sell": "short"}
+# (symbol, instrument if known, base, quote, linear/inverse) of a symbol.
+_Identity = tuple[str, Instrument | None, str, str, ContractType]
 
 
 def product_type(symbol: str) -> str:
@@ -77,6 +98,66 @@ def instrument_from_contract(row: dict[str, Any], inst_type: str) -> Instrument 
         funding_interval_h=interval if interval and interval > 0 else 8.0,
         perpetual=row.get("symbolType", "perpetual") == "perpetual",
     )
+
+
+# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
+class _Arg(msgspec.Struct):
+    instType: str
+    # Read with ``or`` like the generic reader: an empty or null value falls through to the next key.
+    channel: str | None = None
+    topic: str | None = None
+    instId: str | None = None
+    symbol: str | None = None
+
+
+class _Push(msgspec.Struct):
+    arg: _Arg
+    data: msgspec.Raw
+    ts: Millis | UnsetType = UNSET
+    # A frame with an "event" key is an ack or an error.
+    event: msgspec.Raw | UnsetType = UNSET
+
+
+class _LiquidationRow(msgspec.Struct):
+    symbol: NonEmpty
+    side: Literal["buy", "sell"]
+    price: Finite
+    amount: Finite
+    ts: Millis | UnsetType = UNSET
+
+
+class _TickerRow(msgspec.Struct):
+    instId: str | None = None
+    symbol: str | None = None
+    ts: Millis | UnsetType = UNSET
+    markPrice: OptFinite = None
+    fundingRate: OptFinite = None
+    # As the generic reader takes it: "", null and 0 are "no funding time".
+    nextFundingTime: Millis | Literal[""] | None = None
+    # Kept raw: the generic reader compares str() of any value, so only known spellings are read here.
+    symbolType: msgspec.Raw | UnsetType = UNSET
+    indexPrice: OptFinite = None
+    holdingAmount: OptFinite | UnsetType = UNSET
+    openInterest: OptFinite = None
+
+
+_PUSH: Final = msgspec.json.Decoder(_Push, strict=False)
+_LIQUIDATION_ROWS: Final = msgspec.json.Decoder(list[_LiquidationRow], strict=False)
+_TICKER_ROWS: Final = msgspec.json.Decoder(list[_TickerRow], strict=False)
+_PERPETUAL_TYPES: Final = frozenset((b"1", b'"1"', b'"perpetual"'))
+_DELIVERY_TYPES: Final = frozenset((b"2", b'"2"', b'"delivery"'))
+
+
+def _fast_perpetual(symbol_type: msgspec.Raw | UnsetType) -> bool:
+    """Whether a decoded ``symbolType`` is a perpetual's, as the generic reader tells; a miss if unsure."""
+    if symbol_type is UNSET:
+        return True
+    spelling = bytes(symbol_type)
+    if spelling in _PERPETUAL_TYPES:
+        return True
+    if spelling in _DELIVERY_TYPES:
+        return False
+    raise FastPathMiss
 
 
 class BitgetAdapter(VenueAdapter):
@@ -153,9 +234,68 @@ class BitgetAdapter(VenueAdapter):
 
     # -- parsing -------------------------------------------------------------------------------
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Normalize one frame; ``pong`` and subscribe acks give []."""
+        """Normalize one frame; ``pong`` and subscribe acks give [].
+
+        ``liquidation`` and ``ticker`` pushes take the typed fast path; anything it does not handle is read
+        by :meth:`parse_generic`, with the same result.
+        """
+        try:
+            return self._parse_fast(frame, recv_ms)
+        except FAST_PATH_MISSES:
+            return self.parse_generic(frame, recv_ms)
+
+    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
         with frame_errors(self.name):
             return self._parse(frame, recv_ms)
+
+    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Typed decoding of ``liquidation`` and ``ticker`` pushes; raises a FAST_PATH_MISSES error otherwise."""
+        msg = _PUSH.decode(frame)
+        if msg.event is not UNSET:
+            raise FastPathMiss  # an ack or an error: the generic reader's business
+        arg = msg.arg
+        envelope_ms = recv_ms if msg.ts is UNSET else msg.ts
+        channel = arg.channel or arg.topic
+        if channel == "liquidation":
+            return [
+                self._fast_liquidation(row, arg.instType, envelope_ms, recv_ms)
+                for row in _LIQUIDATION_ROWS.decode(msg.data)
+            ]
+        if channel == "ticker":
+            events: list[Event] = []
+            for row in _TICKER_ROWS.decode(msg.data):
+                self._fast_ticker(events, row, arg, envelope_ms, recv_ms)
+            return events
+        raise FastPathMiss
+
+    def _fast_liquidation(self, row: _LiquidationRow, inst_type: str, envelope_ms: int, recv_ms: int) -> Liquidation:
+        """:meth:`_liquidation` for a decoded row."""
+        identity = self._identity(row.symbol, inst_type)
+        price = row.price + 0.0
+        if price <= 0:
+            raise FastPathMiss  # the generic reader's ParseError
+        return self._make_liquidation(
+            identity,
+            _POSITION_SIDE[row.side],
+            price=price,
+            amount=row.amount + 0.0,
+            ts=envelope_ms if row.ts is UNSET else row.ts,
+            recv_ms=recv_ms,
+        )
+
+    def _fast_ticker(self, events: list[Event], row: _TickerRow, arg: _Arg, envelope_ms: int, recv_ms: int) -> None:
+        """:meth:`_ticker` for a decoded row: appends its events to ``events``."""
+        identity = self._identity(row.instId or row.symbol or arg.instId or arg.symbol, arg.instType)
+        ts = envelope_ms if row.ts is UNSET else row.ts
+        mark, rate = opt_finite(row.markPrice), opt_finite(row.fundingRate)
+        next_ms = row.nextFundingTime or 0
+        if rate is not None and next_ms > 0 and _fast_perpetual(row.symbolType):
+            index = opt_finite(row.indexPrice)
+            events.append(self._make_funding(identity, ts, recv_ms, rate=rate, next_ms=next_ms, mark=mark, index=index))
+        oi = opt_finite(row.openInterest if row.holdingAmount is UNSET else row.holdingAmount)
+        if oi is not None:
+            events.append(self._make_open_interest(identity, ts, recv_ms, oi=oi, mark=mark))
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in ("pong", b"pong"):
@@ -183,7 +323,7 @@ class BitgetAdapter(VenueAdapter):
             return [e for row in data for e in self._ticker(row, inst_type, fallback, envelope_ms, recv_ms)]
         raise ParseError(f"bitget: unexpected channel {channel!r}", reason="unknown_channel")
 
-    def _identity(self, symbol: Any, inst_type: str) -> tuple[str, Instrument | None, str, str, ContractType]:
+    def _identity(self, symbol: Any, inst_type: str) -> _Identity:
         if not isinstance(symbol, str) or not symbol:
             raise ParseError("bitget: symbol must be a non-empty string", reason="value")
         inst = self.instruments.get(symbol)
@@ -193,14 +333,20 @@ class BitgetAdapter(VenueAdapter):
         return symbol, None, base, quote, _contract_of(inst_type)
 
     def _liquidation(self, row: Any, inst_type: str, envelope_ms: int, recv_ms: int) -> Liquidation:
-        symbol, _, base, quote, kind = self._identity(field(row, "symbol", "bitget liquidation"), inst_type)
+        identity = self._identity(field(row, "symbol", "bitget liquidation"), inst_type)
         side = _position_side(field(row, "side", "bitget liquidation"))
         price = num(field(row, "price", "bitget liquidation"), "bitget liquidation price")
         amount = num(field(row, "amount", "bitget liquidation"), "bitget liquidation amount")
         if price <= 0:
             raise ParseError(f"bitget liquidation: price must be positive, got {price!r}", reason="value")
         ts = ms(row["ts"], "bitget liquidation ts") if "ts" in row else envelope_ms
-        qty = amount / price  # amount is quote currency
+        return self._make_liquidation(identity, side, price=price, amount=amount, ts=ts, recv_ms=recv_ms)
+
+    def _make_liquidation(
+        self, identity: _Identity, side: Side, *, price: float, amount: float, ts: int, recv_ms: int
+    ) -> Liquidation:
+        """The Liquidation both readers build from a row's parsed fields (``amount`` is quote currency)."""
+        symbol, _, base, quote, kind = identity
         return Liquidation(
             id=event_id(f"bitget|{symbol}|{side}", ts, price, amount),
             venue=VENUE,
@@ -212,7 +358,7 @@ class BitgetAdapter(VenueAdapter):
             recv_ms=recv_ms,
             side=side,
             price=price,
-            qty_base=qty,
+            qty_base=amount / price,
             notional_usd=amount if is_usd(quote) else None,
         )
 
@@ -220,49 +366,71 @@ class BitgetAdapter(VenueAdapter):
         if not isinstance(row, dict):
             raise ParseError("bitget ticker: data entries must be objects", reason="schema")
         raw_symbol = row.get("instId") or row.get("symbol") or fallback
-        symbol, inst, base, quote, kind = self._identity(raw_symbol, inst_type)
+        identity = self._identity(raw_symbol, inst_type)
         ts = ms(row["ts"], "bitget ticker ts") if "ts" in row else envelope_ms
         mark = opt_num(row.get("markPrice"), "bitget markPrice")
-        common: dict[str, Any] = {
-            "venue": VENUE,
-            "symbol": symbol,
-            "base": base,
-            "quote": quote,
-            "contract": kind,
-            "ts_ms": ts,
-            "recv_ms": recv_ms,
-        }
         events: list[Event] = []
         rate = opt_num(row.get("fundingRate"), "bitget fundingRate")
         next_ms = ms(row["nextFundingTime"], "bitget nextFundingTime") if row.get("nextFundingTime") else 0
         # Delivery contracts have no funding: nextFundingTime "0", symbolType 2 / "delivery".
         perpetual = next_ms > 0 and str(row.get("symbolType", "1")) not in ("2", "delivery")
         if rate is not None and perpetual:
-            interval = inst.funding_interval_h if inst is not None and inst.funding_interval_h else 8.0
-            events.append(
-                Funding(
-                    id=event_id(f"bitget|{symbol}|funding", ts, rate),
-                    rate=rate,
-                    interval_h=interval,
-                    rate_8h=rate_8h(rate, interval),
-                    next_funding_ms=next_ms,
-                    mark_price=mark,
-                    index_price=opt_num(row.get("indexPrice"), "bitget indexPrice"),
-                    **common,
-                )
-            )
+            index = opt_num(row.get("indexPrice"), "bitget indexPrice")
+            events.append(self._make_funding(identity, ts, recv_ms, rate=rate, next_ms=next_ms, mark=mark, index=index))
         holding = row.get("holdingAmount", row.get("openInterest"))
         oi = opt_num(holding, "bitget open interest")
         if oi is not None:
-            events.append(
-                OpenInterest(
-                    id=event_id(f"bitget|{symbol}|oi", ts, oi),
-                    oi_base=oi,
-                    oi_usd=oi * mark if mark is not None and is_usd(quote) else None,
-                    **common,
-                )
-            )
+            events.append(self._make_open_interest(identity, ts, recv_ms, oi=oi, mark=mark))
         return events
+
+    def _make_funding(
+        self,
+        identity: _Identity,
+        ts: int,
+        recv_ms: int,
+        *,
+        rate: float,
+        next_ms: int,
+        mark: float | None,
+        index: float | None,
+    ) -> Funding:
+        """The Funding both readers build from a ticker row's parsed fields."""
+        symbol, inst, base, quote, kind = identity
+        interval = inst.funding_interval_h if inst is not None and inst.funding_interval_h else 8.0
+        return Funding(
+            id=event_id(f"bitget|{symbol}|funding", ts, rate),
+            venue=VENUE,
+            symbol=symbol,
+            base=base,
+            quote=quote,
+            contract=kind,
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            rate=rate,
+            interval_h=interval,
+            rate_8h=rate_8h(rate, interval),
+            next_funding_ms=next_ms,
+            mark_price=mark,
+            index_price=index,
+        )
+
+    def _make_open_interest(
+        self, identity: _Identity, ts: int, recv_ms: int, *, oi: float, mark: float | None
+    ) -> OpenInterest:
+        """The OpenInterest both readers build from a ticker row's open interest (base coin)."""
+        symbol, _, base, quote, kind = identity
+        return OpenInterest(
+            id=event_id(f"bitget|{symbol}|oi", ts, oi),
+            venue=VENUE,
+            symbol=symbol,
+            base=base,
+            quote=quote,
+            contract=kind,
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            oi_base=oi,
+            oi_usd=oi * mark if mark is not None and is_usd(quote) else None,
+        )
 
 
 def _frames(args: list[dict[str, str]]) -> tuple[str, ...]:

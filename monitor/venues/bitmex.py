@@ -11,6 +11,10 @@ once: a new order (``partial``/``insert``) emits its ``leavesQty``; an
 ``update`` that raises ``leavesQty`` emits only the increase; an update that
 lowers it (a partial fill) and ``delete`` (filled or cancelled) emit nothing.
 ``side`` is the order side, so ``Sell`` means a long position was liquidated.
+
+Liquidation-table inserts and deletes take the typed fast path (see
+:mod:`monitor.venues.common`). The instrument table has none: its merged rows
+keep every field as received, so the frame has to be read as a whole anyway.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Literal
+
+import msgspec
 
 from monitor.errors import ParseError
 from monitor.events import (
@@ -34,7 +40,20 @@ from monitor.events import (
     rate_8h,
 )
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import event_id, field, frame_errors, is_usd, load_json, num, opt_num, split_symbol, url_join
+from monitor.venues.common import (
+    FAST_PATH_MISSES,
+    Finite,
+    NonEmpty,
+    event_id,
+    field,
+    frame_errors,
+    is_usd,
+    load_json,
+    num,
+    opt_num,
+    split_symbol,
+    url_join,
+)
 from monitor.venues.instruments import Instrument, InstrumentBook
 
 VENUE: Final = "bitmex"
@@ -57,6 +76,47 @@ class _Order:
     side: Side
     price: float
     leaves: float
+
+
+# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
+# Frames of the liquidation table start like this; anything else goes straight to the generic reader.
+_LIQUIDATION_PREFIX: Final = '{"table":"liquidation"'
+_LIQUIDATION_PREFIX_BYTES: Final = _LIQUIDATION_PREFIX.encode()
+
+
+class _LiquidationFrame(msgspec.Struct):
+    table: Literal["liquidation"]
+    # Updates change remembered orders in place; they are left to the generic reader.
+    action: Literal["partial", "insert", "delete"]
+    data: msgspec.Raw
+
+
+class _RemovedOrder(msgspec.Struct):
+    orderID: NonEmpty
+
+
+class _NewOrder(msgspec.Struct):
+    orderID: NonEmpty
+    symbol: NonEmpty
+    side: Literal["Buy", "Sell"]
+    price: Finite
+    leavesQty: Finite
+
+
+_LIQUIDATION_FRAME: Final = msgspec.json.Decoder(_LiquidationFrame, strict=False)
+_REMOVED_ORDERS: Final = msgspec.json.Decoder(list[_RemovedOrder], strict=False)
+_NEW_ORDERS: Final = msgspec.json.Decoder(list[_NewOrder], strict=False)
+
+
+def _order_of(row: _NewOrder) -> _Order:
+    """A decoded new order as :meth:`BitmexAdapter._order_new` reads it."""
+    return _Order(symbol=row.symbol, side=_position_side(row.side), price=row.price + 0.0, leaves=row.leavesQty + 0.0)
+
+
+def _is_liquidation_frame(frame: str | bytes) -> bool:
+    if isinstance(frame, str):
+        return frame.startswith(_LIQUIDATION_PREFIX)
+    return frame.startswith(_LIQUIDATION_PREFIX_BYTES)
 
 
 def iso_ms(value: Any, name: str) -> int:
@@ -210,9 +270,41 @@ class BitmexAdapter(VenueAdapter):
 
     # -- parsing -------------------------------------------------------------------------------
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Normalize one frame; pongs, welcome and subscribe acks give []."""
+        """Normalize one frame; pongs, welcome and subscribe acks give [].
+
+        Liquidation inserts and deletes take the typed fast path; anything it does not handle is read by
+        :meth:`parse_generic`, with the same result.
+        """
+        if _is_liquidation_frame(frame):
+            issues = len(self._issues)
+            try:
+                return self._parse_fast(frame, recv_ms)
+            except FAST_PATH_MISSES:
+                del self._issues[issues:]
+        with frame_errors(self.name):  # parse_generic, without a call more for the busy instrument table
+            return self._parse(frame, recv_ms)
+
+    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
         with frame_errors(self.name):
             return self._parse(frame, recv_ms)
+
+    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Typed decoding of liquidation inserts and deletes; raises a FAST_PATH_MISSES error otherwise.
+
+        New orders are remembered only once every event is built, so a miss leaves no trace; the
+        generic reader remembers the same orders in the same order.
+        """
+        msg = _LIQUIDATION_FRAME.decode(frame)
+        if msg.action == "delete":
+            for removed in _REMOVED_ORDERS.decode(msg.data):
+                self._orders.pop(removed.orderID, None)
+            return []
+        orders = [(row.orderID, _order_of(row)) for row in _NEW_ORDERS.decode(msg.data)]
+        events: list[Event] = [self._liquidation(order_id, order, order.leaves, recv_ms) for order_id, order in orders]
+        for order_id, order in orders:
+            self._remember(order_id, order)
+        return events
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in ("pong", b"pong"):

@@ -22,7 +22,7 @@ import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Annotated, Any, Final, TypeAlias
+from typing import Annotated, Any, Final, Literal, TypeAlias
 
 import msgspec
 import orjson
@@ -181,6 +181,13 @@ Finite: TypeAlias = Annotated[float, msgspec.Meta(ge=-_MAX_FLOAT, le=_MAX_FLOAT)
 # Epoch milliseconds as ms() reads them, within the range where both readings agree.
 Millis: TypeAlias = Annotated[int, msgspec.Meta(ge=0, le=MAX_EXACT_INT)]
 NonEmpty: TypeAlias = Annotated[str, msgspec.Meta(min_length=1)]
+# An optional number as opt_num() reads it: "" and null are "not given"; read it with opt_finite().
+OptFinite: TypeAlias = Finite | Literal[""] | None
+
+
+def opt_finite(value: float | Literal[""] | None) -> float | None:
+    """A decoded :data:`OptFinite` as :func:`opt_num` gives it."""
+    return None if value is None or value == "" else value + 0.0
 
 
 class FastPathMiss(Exception):

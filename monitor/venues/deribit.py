@@ -19,14 +19,34 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
+import msgspec
 import orjson
+from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import event_id, field, is_usd, items, load_json, ms, num, opt_num, text, url_join
+from monitor.venues.common import (
+    FAST_PATH_MISSES,
+    FastPathMiss,
+    Finite,
+    Millis,
+    NonEmpty,
+    OptFinite,
+    event_id,
+    field,
+    is_usd,
+    items,
+    load_json,
+    ms,
+    num,
+    opt_finite,
+    opt_num,
+    text,
+    url_join,
+)
 from monitor.venues.instruments import Instrument, InstrumentBook
 
 WS_PATH: Final = "/ws/api/v2"
@@ -41,6 +61,44 @@ _SIDE: Final[dict[tuple[str, str], Side]] = {
     ("M", "buy"): "long",
     ("M", "sell"): "short",
 }
+
+
+# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
+class _Params(msgspec.Struct):
+    channel: NonEmpty
+    data: msgspec.Raw
+
+
+class _Notification(msgspec.Struct):
+    method: Literal["subscription"]
+    params: _Params
+    # A message with an "id" answers one of our requests.
+    id: msgspec.Raw | UnsetType = UNSET
+
+
+class _Trade(msgspec.Struct):
+    instrument_name: NonEmpty
+    direction: str
+    # Only a string: the generic reader takes str() of any value, which a number decoded here may not match.
+    trade_id: NonEmpty
+    price: Finite
+    amount: Finite
+    timestamp: Millis
+    liquidation: Literal["T", "M", "MT"] | None = None
+
+
+class _Ticker(msgspec.Struct):
+    instrument_name: NonEmpty
+    timestamp: Millis | None = None
+    mark_price: OptFinite = None
+    funding_8h: OptFinite = None
+    index_price: OptFinite = None
+    open_interest: OptFinite = None
+
+
+_NOTIFICATION: Final = msgspec.json.Decoder(_Notification, strict=False)
+_TRADES: Final = msgspec.json.Decoder(list[_Trade], strict=False)
+_TICKER: Final = msgspec.json.Decoder(_Ticker, strict=False)
 
 
 class DeribitAdapter(VenueAdapter):
@@ -140,11 +198,79 @@ class DeribitAdapter(VenueAdapter):
 
     # -- parsing -------------------------------------------------------------------------------
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Subscription notifications; RPC results and heartbeats give []."""
+        """Subscription notifications; RPC results and heartbeats give [].
+
+        ``trades`` and ``ticker`` notifications take the typed fast path; anything it does not handle is
+        read by :meth:`parse_generic`, with the same result.
+        """
+        issues = len(self._issues)
+        try:
+            return self._parse_fast(frame, recv_ms)
+        except FAST_PATH_MISSES:
+            del self._issues[issues:]
+            return self.parse_generic(frame, recv_ms)
+
+    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
         try:
             return self._parse(load_json(frame), recv_ms)
         except InvalidEvent as exc:
             raise ParseError(f"deribit: {exc}", reason="value") from None
+
+    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Typed decoding of ``trades`` and ``ticker`` notifications; raises a FAST_PATH_MISSES error otherwise.
+
+        Like :meth:`_ticker`, a ticker stores its mark price before its events are built; a miss after that
+        is harmless, the generic reader stores the same price again.
+        """
+        msg = _NOTIFICATION.decode(frame)
+        if msg.id is not UNSET:
+            raise FastPathMiss  # an answer to a request
+        params = msg.params
+        prefix = params.channel.split(".", 1)[0]
+        if prefix == "trades":
+            return self._fast_trades(_TRADES.decode(params.data), recv_ms)
+        if prefix == "ticker":
+            return self._fast_ticker(_TICKER.decode(params.data), recv_ms)
+        raise FastPathMiss
+
+    def _fast_trades(self, trades: list[_Trade], recv_ms: int) -> list[Event]:
+        """:meth:`_liquidations` for decoded trades; trades without a liquidation flag give nothing."""
+        events: list[Event] = []
+        for trade in trades:
+            if trade.liquidation is not None:
+                events += self._make_liquidations(
+                    trade.instrument_name,
+                    trade.liquidation,
+                    trade.direction,
+                    trade.trade_id,
+                    price=trade.price + 0.0,
+                    amount=trade.amount + 0.0,
+                    ts=trade.timestamp,
+                    recv_ms=recv_ms,
+                )
+        return events
+
+    def _fast_ticker(self, data: _Ticker, recv_ms: int) -> list[Event]:
+        """:meth:`_ticker` for a decoded ticker."""
+        name = data.instrument_name
+        ts = recv_ms if data.timestamp is None else data.timestamp
+        mark = self._mark(name, opt_finite(data.mark_price))
+        inst = self._spec(name)
+        events: list[Event] = []
+        funding = opt_finite(data.funding_8h)
+        if funding is not None:
+            events.append(
+                self._make_funding(
+                    name, inst, ts, recv_ms, funding=funding, mark=mark, index=opt_finite(data.index_price)
+                )
+            )
+        open_interest = opt_finite(data.open_interest)
+        if open_interest is not None:
+            oi = self._make_open_interest(name, inst, ts, recv_ms, open_interest=open_interest, mark=mark)
+            if oi is not None:
+                events.append(oi)
+        return events
 
     def _parse(self, msg: Any, recv_ms: int) -> list[Event]:
         if not isinstance(msg, Mapping):
@@ -187,6 +313,14 @@ class DeribitAdapter(VenueAdapter):
         price = num(field(trade, "price", name), "price")
         amount = num(field(trade, "amount", name), "amount")
         ts = ms(field(trade, "timestamp", name), "timestamp")
+        return self._make_liquidations(
+            name, flag, direction, trade_id, price=price, amount=amount, ts=ts, recv_ms=recv_ms
+        )
+
+    def _make_liquidations(
+        self, name: str, flag: str, direction: Any, trade_id: str, *, price: float, amount: float, ts: int, recv_ms: int
+    ) -> list[Event]:
+        """The Liquidations both readers build from a liquidation trade's parsed fields (one per party)."""
         if price <= 0:
             raise ParseError(f"deribit trade {name}: price must be positive, got {price}", reason="value")
         inst = self._spec(name)
@@ -220,59 +354,81 @@ class DeribitAdapter(VenueAdapter):
     def _ticker(self, data: Any, recv_ms: int) -> list[Event]:
         name = text(field(data, "instrument_name", "ticker"), "instrument_name")
         ts = ms(data["timestamp"], "timestamp") if data.get("timestamp") is not None else recv_ms
-        mark = opt_num(data.get("mark_price"), "mark_price")
-        if mark is not None and mark > 0:
-            self._marks[name] = mark
-        mark = self._marks.get(name)
+        mark = self._mark(name, opt_num(data.get("mark_price"), "mark_price"))
         inst = self._spec(name)
         events: list[Event] = []
         funding = opt_num(data.get("funding_8h"), "funding_8h")
         if funding is not None:
-            events.append(
-                Funding(
-                    id=event_id(f"deribit|{name}|funding", ts, funding),
-                    venue=self.name,
-                    symbol=name,
-                    base=inst.base,
-                    quote=inst.quote,
-                    contract=inst.contract,
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    rate=funding,
-                    interval_h=FUNDING_H,
-                    rate_8h=rate_8h(funding, FUNDING_H),
-                    mark_price=mark,
-                    index_price=opt_num(data.get("index_price"), "index_price"),
-                )
-            )
+            index = opt_num(data.get("index_price"), "index_price")
+            events.append(self._make_funding(name, inst, ts, recv_ms, funding=funding, mark=mark, index=index))
         open_interest = opt_num(data.get("open_interest"), "open_interest")
         if open_interest is not None:
-            oi_base: float | None
-            oi_usd: float | None
-            if inst.size_unit == "base":
-                oi_base = open_interest
-                oi_usd = open_interest * mark if mark and is_usd(inst.quote) else None
-            else:  # USD face value
-                oi_base = inst.base_qty(open_interest, mark) if mark else None
-                oi_usd = open_interest
-            if oi_base is None:
-                self._issue("no_price", f"deribit {name}: open interest in USD needs a mark price; skipped")
-            else:
-                events.append(
-                    OpenInterest(
-                        id=event_id(f"deribit|{name}|oi", ts, open_interest),
-                        venue=self.name,
-                        symbol=name,
-                        base=inst.base,
-                        quote=inst.quote,
-                        contract=inst.contract,
-                        ts_ms=ts,
-                        recv_ms=recv_ms,
-                        oi_base=oi_base,
-                        oi_usd=oi_usd,
-                    )
-                )
+            oi = self._make_open_interest(name, inst, ts, recv_ms, open_interest=open_interest, mark=mark)
+            if oi is not None:
+                events.append(oi)
         return events
+
+    def _mark(self, name: str, mark: float | None) -> float | None:
+        """Remember a positive mark price; the latest one known for ``name``."""
+        if mark is not None and mark > 0:
+            self._marks[name] = mark
+        return self._marks.get(name)
+
+    def _make_funding(
+        self,
+        name: str,
+        inst: Instrument,
+        ts: int,
+        recv_ms: int,
+        *,
+        funding: float,
+        mark: float | None,
+        index: float | None,
+    ) -> Funding:
+        """The Funding both readers build from a ticker's parsed ``funding_8h``."""
+        return Funding(
+            id=event_id(f"deribit|{name}|funding", ts, funding),
+            venue=self.name,
+            symbol=name,
+            base=inst.base,
+            quote=inst.quote,
+            contract=inst.contract,
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            rate=funding,
+            interval_h=FUNDING_H,
+            rate_8h=rate_8h(funding, FUNDING_H),
+            mark_price=mark,
+            index_price=index,
+        )
+
+    def _make_open_interest(
+        self, name: str, inst: Instrument, ts: int, recv_ms: int, *, open_interest: float, mark: float | None
+    ) -> OpenInterest | None:
+        """The OpenInterest both readers build from a ticker's parsed ``open_interest``; None without a price."""
+        oi_base: float | None
+        oi_usd: float | None
+        if inst.size_unit == "base":
+            oi_base = open_interest
+            oi_usd = open_interest * mark if mark and is_usd(inst.quote) else None
+        else:  # USD face value
+            oi_base = inst.base_qty(open_interest, mark) if mark else None
+            oi_usd = open_interest
+        if oi_base is None:
+            self._issue("no_price", f"deribit {name}: open interest in USD needs a mark price; skipped")
+            return None
+        return OpenInterest(
+            id=event_id(f"deribit|{name}|oi", ts, open_interest),
+            venue=self.name,
+            symbol=name,
+            base=inst.base,
+            quote=inst.quote,
+            contract=inst.contract,
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            oi_base=oi_base,
+            oi_usd=oi_usd,
+        )
 
     # -- helpers -------------------------------------------------------------------------------
     def _spec(self, name: str) -> Instrument:

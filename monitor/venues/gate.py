@@ -15,14 +15,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Literal, TypeVar
 
+import msgspec
 import orjson
+from msgspec import UNSET, UnsetType
 
 from monitor.errors import ParseError
 from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import event_id, field, frame_errors, is_usd, load_json, num, opt_num
+from monitor.venues.common import (
+    FAST_PATH_MISSES,
+    FastPathMiss,
+    Finite,
+    NonEmpty,
+    OptFinite,
+    event_id,
+    field,
+    frame_errors,
+    is_usd,
+    load_json,
+    num,
+    opt_finite,
+    opt_num,
+)
 from monitor.venues.instruments import Instrument
 
 VENUE: Final = "gate"
@@ -34,6 +50,8 @@ _MS_THRESHOLD: Final = 100_000_000_000
 # Any fixed request time is accepted for public channels (the docs use 123456).
 _REQUEST_TIME: Final = 123456
 _CONTROL_EVENTS: Final = frozenset(("subscribe", "unsubscribe"))
+# (contract, instrument if known, base, quote, linear/inverse) of a contract name.
+_Identity = tuple[str, Instrument | None, str, str, ContractType]
 
 
 def epoch_ms(value: Any, name: str) -> int:
@@ -97,6 +115,67 @@ def rows(result: Any) -> Iterator[dict[str, Any]]:
             yield item
         else:
             raise ParseError("gate: 'result' holds a non-object entry", reason="schema")
+
+
+# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
+# A time as epoch_ms() reads it.
+_Time = Finite | UnsetType
+
+
+class _Update(msgspec.Struct):
+    channel: str
+    event: Literal["update", "all"]
+    result: msgspec.Raw
+    time_ms: _Time = UNSET
+    time: _Time = UNSET
+    # A frame with a non-null error is the generic reader's business.
+    error: None = None
+
+
+class _LiquidationRow(msgspec.Struct):
+    contract: NonEmpty
+    price: Finite
+    size: Finite
+    time_ms: _Time = UNSET
+    time: _Time = UNSET
+
+
+class _TickerRow(msgspec.Struct):
+    contract: NonEmpty
+    t: _Time = UNSET
+    mark_price: OptFinite = None
+    funding_rate: OptFinite = None
+    index_price: OptFinite = None
+    total_size: OptFinite = None
+
+
+class _StatsRow(msgspec.Struct):
+    contract: NonEmpty
+    open_interest: Finite
+    mark_price: OptFinite = None
+    time_ms: _Time = UNSET
+    time: _Time = UNSET
+
+
+# ``result`` as an array of rows or a single row (nested arrays are left to the generic reader).
+_UPDATE: Final = msgspec.json.Decoder(_Update, strict=False)
+_LIQUIDATIONS: Final = msgspec.json.Decoder(list[_LiquidationRow] | _LiquidationRow, strict=False)
+_TICKER_ROWS: Final = msgspec.json.Decoder(list[_TickerRow] | _TickerRow, strict=False)
+_STATS_ROWS: Final = msgspec.json.Decoder(list[_StatsRow] | _StatsRow, strict=False)
+_Row = TypeVar("_Row", _LiquidationRow, _TickerRow, _StatsRow)
+
+
+def _listed(result: list[_Row] | _Row) -> list[_Row]:
+    return result if isinstance(result, list) else [result]
+
+
+def _fast_ms(time_ms: float | UnsetType, time: float | UnsetType, default: int) -> int:
+    """:func:`_envelope_ms` / :func:`_row_ms` for decoded times: ``time_ms`` first, then ``time``."""
+    if time_ms is not UNSET:
+        return epoch_ms(time_ms, "time_ms")
+    if time is not UNSET:
+        return epoch_ms(time, "time")
+    return default
 
 
 class GateAdapter(VenueAdapter):
@@ -175,9 +254,76 @@ class GateAdapter(VenueAdapter):
 
     # -- parsing -------------------------------------------------------------------------------
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Normalize one frame; pongs and subscribe acks give []."""
+        """Normalize one frame; pongs and subscribe acks give [].
+
+        Updates of the three channels take the typed fast path; anything it does not handle is read by
+        :meth:`parse_generic`, with the same result.
+        """
+        issues = len(self._issues)
+        try:
+            return self._parse_fast(frame, recv_ms)
+        except FAST_PATH_MISSES:
+            del self._issues[issues:]
+            return self.parse_generic(frame, recv_ms)
+
+    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
         with frame_errors(self.name):
             return self._parse(frame, recv_ms)
+
+    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Typed decoding of the three channels' updates; raises a FAST_PATH_MISSES error for anything else."""
+        msg = _UPDATE.decode(frame)
+        envelope_ms = _fast_ms(msg.time_ms, msg.time, recv_ms)
+        channel = msg.channel
+        if channel == "futures.tickers":
+            events: list[Event] = []
+            for ticker in _listed(_TICKER_ROWS.decode(msg.result)):
+                self._fast_ticker(events, ticker, envelope_ms, recv_ms)
+            return events
+        if channel == "futures.public_liquidates":
+            return [
+                self._fast_liquidation(row, envelope_ms, recv_ms) for row in _listed(_LIQUIDATIONS.decode(msg.result))
+            ]
+        if channel == "futures.contract_stats":
+            return [
+                oi
+                for row in _listed(_STATS_ROWS.decode(msg.result))
+                if (oi := self._fast_stats(row, envelope_ms, recv_ms)) is not None
+            ]
+        raise FastPathMiss
+
+    def _fast_ticker(self, events: list[Event], row: _TickerRow, envelope_ms: int, recv_ms: int) -> None:
+        """:meth:`_ticker` for a decoded row: appends its events to ``events``."""
+        identity = self._identity(row.contract)
+        ts = envelope_ms if row.t is UNSET else epoch_ms(row.t, "gate ticker t")
+        mark, rate, total = opt_finite(row.mark_price), opt_finite(row.funding_rate), opt_finite(row.total_size)
+        if rate is not None:
+            index = opt_finite(row.index_price)
+            events.append(self._make_funding(identity, ts=ts, recv_ms=recv_ms, rate=rate, mark=mark, index=index))
+        if total is not None:
+            oi = self._open_interest(identity, ts=ts, recv_ms=recv_ms, contracts=total, mark=mark)
+            if oi is not None:
+                events.append(oi)
+
+    def _fast_liquidation(self, row: _LiquidationRow, envelope_ms: int, recv_ms: int) -> Liquidation:
+        """:meth:`_liquidation` for a decoded row."""
+        identity = self._identity(row.contract)
+        size = row.size + 0.0
+        if size == 0:
+            raise FastPathMiss  # no side: the generic reader's ParseError
+        ts = _fast_ms(row.time_ms, row.time, envelope_ms)
+        return self._make_liquidation(identity, ts=ts, recv_ms=recv_ms, price=row.price + 0.0, size=size)
+
+    def _fast_stats(self, row: _StatsRow, envelope_ms: int, recv_ms: int) -> OpenInterest | None:
+        """:meth:`_stats` for a decoded row."""
+        return self._open_interest(
+            self._identity(row.contract),
+            ts=_fast_ms(row.time_ms, row.time, envelope_ms),
+            recv_ms=recv_ms,
+            contracts=row.open_interest + 0.0,
+            mark=opt_finite(row.mark_price),
+        )
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         msg = load_json(frame)
@@ -203,7 +349,7 @@ class GateAdapter(VenueAdapter):
             return [e for row in rows(result) if (e := self._stats(row, envelope_ms, recv_ms)) is not None]
         raise ParseError(f"gate: unexpected channel {channel!r}", reason="unknown_channel")
 
-    def _identity(self, contract: Any) -> tuple[str, Instrument | None, str, str, ContractType]:
+    def _identity(self, contract: Any) -> _Identity:
         if not isinstance(contract, str) or not contract:
             raise ParseError("gate: contract must be a non-empty string", reason="value")
         inst = self.instruments.get(contract)
@@ -213,12 +359,18 @@ class GateAdapter(VenueAdapter):
         return contract, None, base, quote, "inverse" if settle_of(contract) == "btc" else "linear"
 
     def _liquidation(self, row: dict[str, Any], envelope_ms: int, recv_ms: int) -> Liquidation:
-        contract, inst, base, quote, kind = self._identity(field(row, "contract", "gate liquidation"))
+        identity = self._identity(field(row, "contract", "gate liquidation"))
         price = num(field(row, "price", "gate liquidation"), "gate liquidation price")
         size = num(field(row, "size", "gate liquidation"), "gate liquidation size")
         if size == 0:
             raise ParseError("gate liquidation: size 0 has no side", reason="value")
-        ts = _row_ms(row, envelope_ms)
+        return self._make_liquidation(identity, ts=_row_ms(row, envelope_ms), recv_ms=recv_ms, price=price, size=size)
+
+    def _make_liquidation(
+        self, identity: _Identity, *, ts: int, recv_ms: int, price: float, size: float
+    ) -> Liquidation:
+        """The Liquidation both readers build from a row's parsed fields."""
+        contract, inst, base, quote, kind = identity
         qty = inst.base_qty(abs(size), price) if inst is not None else None
         notional: float | None = None
         if qty is None:
@@ -244,77 +396,70 @@ class GateAdapter(VenueAdapter):
         )
 
     def _ticker(self, row: dict[str, Any], envelope_ms: int, recv_ms: int) -> list[Event]:
-        contract, inst, base, quote, kind = self._identity(field(row, "contract", "gate ticker"))
+        identity = self._identity(field(row, "contract", "gate ticker"))
         ts = epoch_ms(row["t"], "gate ticker t") if "t" in row else envelope_ms
         mark = opt_num(row.get("mark_price"), "gate mark_price")
-        common: dict[str, Any] = {
-            "venue": VENUE,
-            "symbol": contract,
-            "base": base,
-            "quote": quote,
-            "contract": kind,
-            "ts_ms": ts,
-            "recv_ms": recv_ms,
-        }
         events: list[Event] = []
         rate = opt_num(row.get("funding_rate"), "gate funding_rate")
         if rate is not None:
-            interval = inst.funding_interval_h if inst is not None and inst.funding_interval_h else 8.0
-            events.append(
-                Funding(
-                    id=event_id(f"gate|{contract}|funding", ts, rate),
-                    rate=rate,
-                    interval_h=interval,
-                    rate_8h=rate_8h(rate, interval),
-                    mark_price=mark,
-                    index_price=opt_num(row.get("index_price"), "gate index_price"),
-                    **common,
-                )
-            )
+            index = opt_num(row.get("index_price"), "gate index_price")
+            events.append(self._make_funding(identity, ts=ts, recv_ms=recv_ms, rate=rate, mark=mark, index=index))
         total = opt_num(row.get("total_size"), "gate total_size")
         if total is not None:
-            oi = self._open_interest(
-                contract=contract, inst=inst, quote=quote, contracts=total, mark=mark, common=common
-            )
+            oi = self._open_interest(identity, ts=ts, recv_ms=recv_ms, contracts=total, mark=mark)
             if oi is not None:
                 events.append(oi)
         return events
 
+    def _make_funding(
+        self, identity: _Identity, *, ts: int, recv_ms: int, rate: float, mark: float | None, index: float | None
+    ) -> Funding:
+        """The Funding both readers build from a ticker row's parsed fields."""
+        contract, inst, base, quote, kind = identity
+        interval = inst.funding_interval_h if inst is not None and inst.funding_interval_h else 8.0
+        return Funding(
+            id=event_id(f"gate|{contract}|funding", ts, rate),
+            venue=VENUE,
+            symbol=contract,
+            base=base,
+            quote=quote,
+            contract=kind,
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            rate=rate,
+            interval_h=interval,
+            rate_8h=rate_8h(rate, interval),
+            mark_price=mark,
+            index_price=index,
+        )
+
     def _stats(self, row: dict[str, Any], envelope_ms: int, recv_ms: int) -> OpenInterest | None:
-        contract, inst, base, quote, kind = self._identity(field(row, "contract", "gate contract_stats"))
+        identity = self._identity(field(row, "contract", "gate contract_stats"))
         total = num(field(row, "open_interest", "gate contract_stats"), "gate open_interest")
         mark = opt_num(row.get("mark_price"), "gate mark_price")
-        common: dict[str, Any] = {
-            "venue": VENUE,
-            "symbol": contract,
-            "base": base,
-            "quote": quote,
-            "contract": kind,
-            "ts_ms": _row_ms(row, envelope_ms),
-            "recv_ms": recv_ms,
-        }
         # open_interest_usd is ignored: the docs example (1511) contradicts its own mark and size.
-        return self._open_interest(contract=contract, inst=inst, quote=quote, contracts=total, mark=mark, common=common)
+        return self._open_interest(identity, ts=_row_ms(row, envelope_ms), recv_ms=recv_ms, contracts=total, mark=mark)
 
     def _open_interest(
-        self,
-        *,
-        contract: str,
-        inst: Instrument | None,
-        quote: str,
-        contracts: float,
-        mark: float | None,
-        common: dict[str, Any],
+        self, identity: _Identity, *, ts: int, recv_ms: int, contracts: float, mark: float | None
     ) -> OpenInterest | None:
+        """The OpenInterest both readers build from a row's contracts, or None (and an issue) without a size."""
+        contract, inst, base, quote, kind = identity
         qty = inst.base_qty(contracts, mark or 0.0) if inst is not None else None
         if qty is None:
             self._issue("unknown_contract", f"gate {contract}: open interest size unknown (no contract spec or mark)")
             return None
         return OpenInterest(
-            id=event_id(f"gate|{contract}|oi", common["ts_ms"], contracts),
+            id=event_id(f"gate|{contract}|oi", ts, contracts),
+            venue=VENUE,
+            symbol=contract,
+            base=base,
+            quote=quote,
+            contract=kind,
+            ts_ms=ts,
+            recv_ms=recv_ms,
             oi_base=qty,
             oi_usd=qty * mark if mark is not None and is_usd(quote) else None,
-            **common,
         )
 
 

@@ -11,19 +11,35 @@ time. ``funding`` is the hourly rate (``interval_h`` 1, ``rate_8h`` = ×8);
 Frames have no time and no sequence number, so a re-sent context cannot be told
 from a new one by its id; instead a context identical to the last one published
 for that coin emits nothing.
+
+``activeAssetCtx`` frames take the typed fast path (see :mod:`monitor.venues.common`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Literal
 
+import msgspec
 import orjson
 
 from monitor.errors import ParseError
 from monitor.events import Event, Funding, OpenInterest, canonical_base, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
-from monitor.venues.common import event_id, field, frame_errors, load_json, num, opt_num, url_join
+from monitor.venues.common import (
+    FAST_PATH_MISSES,
+    Finite,
+    NonEmpty,
+    OptFinite,
+    event_id,
+    field,
+    frame_errors,
+    load_json,
+    num,
+    opt_finite,
+    opt_num,
+    url_join,
+)
 from monitor.venues.instruments import Instrument, InstrumentBook
 
 VENUE: Final = "hyperliquid"
@@ -32,6 +48,27 @@ _HOUR_MS: Final = 3_600_000
 _CONTROL_CHANNELS: Final = frozenset(("pong", "subscriptionResponse", "activeSpotAssetCtx"))
 # Instrument lists come from POST /info with a JSON body; the path names the request type.
 META_PATH: Final = "/info#meta"
+
+
+# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
+class _Ctx(msgspec.Struct):
+    funding: Finite
+    openInterest: Finite
+    markPx: OptFinite = None
+    oraclePx: OptFinite = None
+
+
+class _AssetCtx(msgspec.Struct):
+    coin: NonEmpty
+    ctx: _Ctx
+
+
+class _Frame(msgspec.Struct):
+    channel: Literal["activeAssetCtx"]
+    data: _AssetCtx
+
+
+_FRAME: Final = msgspec.json.Decoder(_Frame, strict=False)
 
 
 class HyperliquidAdapter(VenueAdapter):
@@ -119,9 +156,33 @@ class HyperliquidAdapter(VenueAdapter):
 
     # -- parsing -------------------------------------------------------------------------------
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Normalize one frame; pongs and subscription acks give []."""
+        """Normalize one frame; pongs and subscription acks give [].
+
+        ``activeAssetCtx`` frames take the typed fast path; anything it does not handle is read by
+        :meth:`parse_generic`, with the same result.
+        """
+        try:
+            return self._parse_fast(frame, recv_ms)
+        except FAST_PATH_MISSES:
+            return self.parse_generic(frame, recv_ms)
+
+    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
         with frame_errors(self.name):
             return self._parse(frame, recv_ms)
+
+    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Typed decoding of ``activeAssetCtx`` frames; raises a FAST_PATH_MISSES error for anything else."""
+        data = _FRAME.decode(frame).data
+        ctx = data.ctx
+        return self._context_events(
+            data.coin,
+            rate=ctx.funding + 0.0,
+            oi=ctx.openInterest + 0.0,
+            mark=opt_finite(ctx.markPx),
+            oracle=opt_finite(ctx.oraclePx),
+            recv_ms=recv_ms,
+        )
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         msg = load_json(frame)
@@ -138,37 +199,48 @@ class HyperliquidAdapter(VenueAdapter):
         if not isinstance(coin, str) or not coin:
             raise ParseError("hyperliquid activeAssetCtx: coin must be a non-empty string", reason="value")
         ctx = field(data, "ctx", "hyperliquid activeAssetCtx")
-        rate = num(field(ctx, "funding", "hyperliquid ctx"), "hyperliquid funding")
-        oi = num(field(ctx, "openInterest", "hyperliquid ctx"), "hyperliquid openInterest")
-        mark = opt_num(_get(ctx, "markPx"), "hyperliquid markPx")
-        oracle = opt_num(_get(ctx, "oraclePx"), "hyperliquid oraclePx")
+        return self._context_events(
+            coin,
+            rate=num(field(ctx, "funding", "hyperliquid ctx"), "hyperliquid funding"),
+            oi=num(field(ctx, "openInterest", "hyperliquid ctx"), "hyperliquid openInterest"),
+            mark=opt_num(_get(ctx, "markPx"), "hyperliquid markPx"),
+            oracle=opt_num(_get(ctx, "oraclePx"), "hyperliquid oraclePx"),
+            recv_ms=recv_ms,
+        )
+
+    def _context_events(
+        self, coin: str, *, rate: float, oi: float, mark: float | None, oracle: float | None, recv_ms: int
+    ) -> list[Event]:
+        """The events both readers build from a context's parsed fields: those that changed since last time."""
         base = canonical_base(coin)
-        common: dict[str, Any] = {
-            "venue": VENUE,
-            "symbol": coin,
-            "base": base,
-            "quote": "USD",
-            "contract": "linear",
-            "ts_ms": recv_ms,  # the context carries no time
-            "recv_ms": recv_ms,
-        }
-        # Funding is paid on every hour boundary.
-        next_funding = (recv_ms // _HOUR_MS + 1) * _HOUR_MS
         funding = Funding(
             id=event_id(f"hyperliquid|{coin}|funding|{mark}", recv_ms, rate),
+            venue=VENUE,
+            symbol=coin,
+            base=base,
+            quote="USD",
+            contract="linear",
+            ts_ms=recv_ms,  # the context carries no time
+            recv_ms=recv_ms,
             rate=rate,
             interval_h=INTERVAL_H,
             rate_8h=rate_8h(rate, INTERVAL_H),
-            next_funding_ms=next_funding,
+            # Funding is paid on every hour boundary.
+            next_funding_ms=(recv_ms // _HOUR_MS + 1) * _HOUR_MS,
             mark_price=mark,
             index_price=oracle,
-            **common,
         )
         open_interest = OpenInterest(
             id=event_id(f"hyperliquid|{coin}|oi", recv_ms, oi),
+            venue=VENUE,
+            symbol=coin,
+            base=base,
+            quote="USD",
+            contract="linear",
+            ts_ms=recv_ms,
+            recv_ms=recv_ms,
             oi_base=oi,
             oi_usd=oi * mark if mark is not None else None,
-            **common,
         )
         # Both events are valid by now; only what changed since the last frame is published.
         events: list[Event] = []

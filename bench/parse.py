@@ -3,8 +3,8 @@
 For every venue adapter that imports, the instrument fixtures are loaded into
 its book, then three sets are parsed:
 
-* ``samples``: the venue's lines from ``shared/venues/samples`` (bare docs
-  payloads wrapped in their envelope), repeated to at least ``--sample-runs``
+* ``samples``: the venue's lines from the vendored ``tests/fixtures/samples``
+  (bare docs payloads wrapped in their envelope), repeated to at least ``--sample-runs``
   frames;
 * one generated set per sample kind (``forceOrder``, ``tickers``, ...):
   ``--frames`` frames built from the sample shapes with every decimal value

@@ -221,6 +221,9 @@ class RedisStreamsBus:
         self._kinds: dict[str, bytes] = {}
         # Publish buffer of (shard, kind, data); bounded by settings.buffer_max_events entries.
         self._buffer: deque[tuple[int, bytes, bytes]] = deque()
+        self._in_flight = 0  # entries of the batch being written (out of the buffer until it fails)
+        # Read at scrape time, not set per publish: buffered plus the batch being written.
+        self._metrics.bus_buffered.set_function(lambda: len(self._buffer) + self._in_flight)
         self._wakeup = asyncio.Event()
         self._write_lock = asyncio.Lock()
         self._overflow_log = OverflowLog(log, "redis publish buffer")
@@ -347,7 +350,6 @@ class RedisStreamsBus:
                 buffer.append((shard, kind, data))
         if dropped:
             self._dropped(dropped)
-        self._metrics.bus_buffered.set(len(buffer))
         self._wakeup.set()
 
     def _dropped(self, count: int) -> None:
@@ -371,6 +373,7 @@ class RedisStreamsBus:
             if size == 0:
                 return 0
             batch = [buffer.popleft() for _ in range(size)]
+            self._in_flight = size
             written = False
             started = time.perf_counter()
             try:
@@ -387,9 +390,9 @@ class RedisStreamsBus:
                     await self._call("XADD events", pipe.execute())
                 written = True
             finally:
+                self._in_flight = 0
                 if not written:
                     self._requeue(batch)
-                self._metrics.bus_buffered.set(len(buffer))
         self._metrics.bus_write_seconds.observe(time.perf_counter() - started)
         self._metrics.bus_published.labels(stream="events").inc(size)
         return size

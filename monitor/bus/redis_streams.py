@@ -108,9 +108,22 @@ def describe_target(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
 
 
-def translate(exc: rexc.RedisError, action: str, target: str) -> BusError:
-    """Our exception for a redis-py one: BusUnavailable for network trouble, BusError otherwise."""
+def connection_lost(exc: BaseException) -> bool:
+    """True for uvloop's error on writing to a connection the peer has reset ("the handler is closed").
+
+    redis-py's pool hands out such a connection when the reset came while it was
+    idle, and lets this ``RuntimeError`` through (having dropped the connection,
+    so the next command reconnects); the standard event loop raises a
+    ``ConnectionResetError`` instead, which redis-py translates.
+    """
+    return isinstance(exc, RuntimeError) and "handler is closed" in str(exc)
+
+
+def translate(exc: rexc.RedisError | RuntimeError, action: str, target: str) -> BusError:
+    """Ours for a redis-py (or uvloop reset-connection) error: BusUnavailable for network trouble, else BusError."""
     text = str(exc)
+    if connection_lost(exc):
+        return BusUnavailable(f"Redis at {target} is unreachable ({action}): connection reset ({text})")
     if isinstance(exc, rexc.AuthenticationError) or "WRONGPASS" in text or "NOAUTH" in text:
         return BusError(
             f"Redis at {target} rejected the credentials ({text}); set the password in bus.redis_password "
@@ -253,6 +266,11 @@ class RedisStreamsBus:
         except rexc.RedisError as exc:
             if isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError)):
                 self._metrics.bus_redis_up.set(0)
+            raise translate(exc, action, self._target) from exc
+        except RuntimeError as exc:
+            if not connection_lost(exc):
+                raise
+            self._metrics.bus_redis_up.set(0)
             raise translate(exc, action, self._target) from exc
         self._metrics.bus_redis_up.set(1)
         return result

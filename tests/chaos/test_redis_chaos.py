@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from monitor.events import Event
 from monitor.metrics import Metrics
 from monitor.settings import Settings, load_settings
 from tests.chaos.checker import check_events
+from tests.chaos.logfile import logs_to, tail
 from tests.chaos.proxy import FaultProxy
 from tests.integration.test_redis_bus import BASES, running, wait_until
 from tests.support.builders import liq
@@ -86,22 +88,30 @@ class Detecting:
 
 
 @contextlib.asynccontextmanager
-async def detecting(url: str, metrics: Metrics, **extra: Any) -> AsyncIterator[Detecting]:
-    """The detector role of liqmon running in this loop; stopped (exit code 0 checked) on exit."""
+async def detecting(url: str, metrics: Metrics, log: Path, **extra: Any) -> AsyncIterator[Detecting]:
+    """The detector role of liqmon running in this loop, logging to ``log``; stopped (exit code 0 checked) on exit.
+
+    A non-zero exit code (or a shutdown that does not finish) fails with the last
+    lines of the role's log in the message, traceback included.
+    """
     settings = app_settings(url, **extra)
     bus = RecordingBus(settings.bus, metrics, max_backoff_s=0.2, stats_interval_s=0.5)
     app = Application(settings, roles={"detect"}, metrics=metrics, bus=bus)
     run = Detecting(app, bus, metrics)
-    run.task = asyncio.create_task(app.run(install_signals=False))
-    try:
-        async with asyncio.timeout(15):
-            await app.metrics_started.wait()
-        yield run
-    finally:
-        app.request_stop()
-        async with asyncio.timeout(30):
-            code = await run.task
-        assert code == 0
+    with logs_to(log):
+        run.task = asyncio.create_task(app.run(install_signals=False))
+        try:
+            async with asyncio.timeout(15):
+                await app.metrics_started.wait()
+            yield run
+        finally:
+            app.request_stop()
+            try:
+                async with asyncio.timeout(30):
+                    code = await run.task
+            except Exception as exc:
+                raise AssertionError(f"the detector role did not stop cleanly: {exc!r}\n{tail(log)}") from exc
+            assert code == 0, f"the detector role exited with {code}\n{tail(log)}"
 
 
 def producer_for(url: str, *, buffer_max_events: int = 200_000) -> tuple[RedisStreamsBus, Metrics]:
@@ -116,12 +126,12 @@ def value(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -> 
 
 
 async def test_redis_kill9_with_aof_loses_no_acknowledged_event(
-    redis_aof_server: RedisServer, metrics: Metrics
+    redis_aof_server: RedisServer, metrics: Metrics, tmp_path: Path
 ) -> None:
     producer, _ = producer_for(redis_aof_server.url)
     sent: list[str] = []
     acked: list[str] = []
-    async with detecting(redis_aof_server.url, metrics) as run, running(producer):
+    async with detecting(redis_aof_server.url, metrics, tmp_path / "detector.log") as run, running(producer):
         for batch in range(10):
             events = numbered(batch * 100, 100)
             producer.publish(events)
@@ -143,10 +153,10 @@ async def test_redis_kill9_with_aof_loses_no_acknowledged_event(
 
 
 async def test_redis_restart_without_persistence_is_recovered_and_counted(
-    redis_server: RedisServer, metrics: Metrics
+    redis_server: RedisServer, metrics: Metrics, tmp_path: Path
 ) -> None:
     producer, _ = producer_for(redis_server.url)
-    async with detecting(redis_server.url, metrics) as run, running(producer):
+    async with detecting(redis_server.url, metrics, tmp_path / "detector.log") as run, running(producer):
         before = numbered(0, 200)
         producer.publish(before)
         assert await producer.flush(10)
@@ -188,7 +198,7 @@ BLACKHOLE_S = 30.0  # as long as the detectors' shard lease (app_settings)
 
 
 async def test_redis_blackholed_ingest_buffers_flushes_and_metrics_keep_answering(
-    redis_server: RedisServer, metrics: Metrics
+    redis_server: RedisServer, metrics: Metrics, tmp_path: Path
 ) -> None:
     async with FaultProxy(redis_server.port) as proxy:
         producer, producer_metrics = producer_for(proxy.url)
@@ -197,7 +207,7 @@ async def test_redis_blackholed_ingest_buffers_flushes_and_metrics_keep_answerin
         failures: list[str] = []
         stop_probing = asyncio.Event()
 
-        async with detecting(proxy.url, metrics) as run, running(producer):
+        async with detecting(proxy.url, metrics, tmp_path / "detector.log") as run, running(producer):
             port = run.app.metrics_port
             assert port is not None
 

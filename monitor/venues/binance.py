@@ -27,7 +27,6 @@ from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, RestPoll, VenueAdapter
 from monitor.venues.common import (
-    FAST_PATH_MISSES,
     MAX_EXACT_INT,
     FastPathMiss,
     Finite,
@@ -231,19 +230,11 @@ class BinanceAdapter(VenueAdapter):
         return count
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Raw (``/market/ws``) and combined (``/market/stream``) frames, single or all-market arrays.
-
-        forceOrder and markPriceUpdate frames take the typed fast path; anything it does not handle
-        is read by :meth:`parse_generic`, with the same result.
-        """
-        try:
-            return self._parse_fast(frame, recv_ms)
-        except FAST_PATH_MISSES:
-            return self.parse_generic(frame, recv_ms)
-
     def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
+        """The dict-based reader: raw and combined-stream frames, single objects or all-market arrays.
+
+        Reads every frame shape and raises the precise ParseError for a bad one.
+        """
         try:
             return self._parse(load_json(frame), recv_ms)
         except InvalidEvent as exc:

@@ -24,7 +24,6 @@ from monitor.errors import ParseError
 from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, Side, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
 from monitor.venues.common import (
-    FAST_PATH_MISSES,
     FastPathMiss,
     Finite,
     Millis,
@@ -233,19 +232,11 @@ class BitgetAdapter(VenueAdapter):
         return len(loaded)
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Normalize one frame; ``pong`` and subscribe acks give [].
-
-        ``liquidation`` and ``ticker`` pushes take the typed fast path; anything it does not handle is read
-        by :meth:`parse_generic`, with the same result.
-        """
-        try:
-            return self._parse_fast(frame, recv_ms)
-        except FAST_PATH_MISSES:
-            return self.parse_generic(frame, recv_ms)
-
     def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
+        """The dict-based reader. Any frame; ``pong`` and subscribe acks give [].
+
+        Reads every frame shape and raises the precise ParseError for a bad one.
+        """
         with frame_errors(self.name):
             return self._parse(frame, recv_ms)
 

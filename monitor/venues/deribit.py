@@ -29,7 +29,6 @@ from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
 from monitor.venues.common import (
-    FAST_PATH_MISSES,
     FastPathMiss,
     Finite,
     Millis,
@@ -197,21 +196,11 @@ class DeribitAdapter(VenueAdapter):
         )
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Subscription notifications; RPC results and heartbeats give [].
-
-        ``trades`` and ``ticker`` notifications take the typed fast path; anything it does not handle is
-        read by :meth:`parse_generic`, with the same result.
-        """
-        issues = len(self._issues)
-        try:
-            return self._parse_fast(frame, recv_ms)
-        except FAST_PATH_MISSES:
-            del self._issues[issues:]
-            return self.parse_generic(frame, recv_ms)
-
     def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
+        """The dict-based reader. Subscription notifications; RPC results and heartbeats give [].
+
+        Reads every frame shape and raises the precise ParseError for a bad one.
+        """
         try:
             return self._parse(load_json(frame), recv_ms)
         except InvalidEvent as exc:

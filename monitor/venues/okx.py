@@ -34,7 +34,6 @@ from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
 from monitor.venues.common import (
-    FAST_PATH_MISSES,
     FastPathMiss,
     Finite,
     Millis,
@@ -238,17 +237,11 @@ class OkxAdapter(VenueAdapter):
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Channel pushes; ``pong``, subscribe acks and notices give [].
 
-        The four channels take the typed fast path; anything it does not handle is read by
-        :meth:`parse_generic`, with the same result.
+        ``pong`` is answered before any decoding; the four channels take the typed fast path.
         """
         if frame in ("pong", b"pong"):
             return []
-        issues = len(self._issues)
-        try:
-            return self._parse_fast(frame, recv_ms)
-        except FAST_PATH_MISSES:
-            del self._issues[issues:]
-            return self.parse_generic(frame, recv_ms)
+        return super().parse(frame, recv_ms)
 
     def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""

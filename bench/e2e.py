@@ -155,7 +155,7 @@ def redis_run(capture: Path, port: int, profile: Path | None, timeout: float) ->
         "collector_cpu_s": usage.ru_utime + usage.ru_stime,
         "detector_cpu_s": detector_cpu,
         "redis_cpu_s": redis_cpu,
-        "commands": commands,  # type: ignore[dict-item]
+        "commands": commands,
     }
 
 

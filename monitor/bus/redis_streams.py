@@ -263,14 +263,12 @@ class RedisStreamsBus:
         """Await a redis command, translating its errors and tracking ``liqmon_bus_redis_up``."""
         try:
             result = await awaitable
-        except rexc.RedisError as exc:
-            if isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError)):
+        except (rexc.RedisError, RuntimeError) as exc:
+            lost = connection_lost(exc)
+            if isinstance(exc, RuntimeError) and not lost:
+                raise  # a bug, not Redis
+            if lost or isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError)):
                 self._metrics.bus_redis_up.set(0)
-            raise translate(exc, action, self._target) from exc
-        except RuntimeError as exc:
-            if not connection_lost(exc):
-                raise
-            self._metrics.bus_redis_up.set(0)
             raise translate(exc, action, self._target) from exc
         self._metrics.bus_redis_up.set(1)
         return result

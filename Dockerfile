@@ -10,12 +10,12 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/liqmon
 WORKDIR /src
-# Dependencies first, pinned and without resolution, so this layer is reused until the lock changes.
+# The lock pins runtime and development dependencies; used as constraints it makes pip install
+# exactly the locked versions of what liqmon needs at run time, and nothing of the dev tools.
 COPY deploy/requirements.lock ./requirements.lock
-RUN /opt/liqmon/bin/pip install --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
-RUN /opt/liqmon/bin/pip install --no-deps . \
+RUN /opt/liqmon/bin/pip install -c requirements.lock . \
     && /opt/liqmon/bin/pip check \
     && /opt/liqmon/bin/liqmon --version
 

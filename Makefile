@@ -3,16 +3,30 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := deploy/requirements.lock
 
-.PHONY: all demo run test lint types pytest chaos bench system-deps clean
+.PHONY: all demo run test lint types pytest chaos fuzz bench lock system-deps clean
 
 all: test
 
-$(STAMP): pyproject.toml
+# The virtualenv holds exactly the locked set (runtime + development); liqmon itself is installed
+# editable on top without resolving anything again.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-virtualenv -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+## lock: re-resolve pyproject.toml's ranges (runtime + dev) to the newest versions and rewrite the lock
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--no-header --no-annotate --upgrade --quiet -o $(LOCK).body
+	{ printf '%s\n' \
+		'# liqmon lock: runtime and development dependencies, resolved by uv from pyproject.toml.' \
+		'# Refresh with `make lock`; never edit by hand. `make` installs exactly this set; the Docker' \
+		'# image installs the runtime part of it (pip install -c deploy/requirements.lock .).'; \
+	  cat $(LOCK).body; } > $(LOCK)
+	rm -f $(LOCK).body
 
 system-deps:
 	./scripts/install-system-deps

@@ -358,25 +358,43 @@ def test_dockerfile_healthcheck_hits_healthz_and_entrypoint_is_liqmon() -> None:
     assert cmd.group(1) in COMMANDS
 
 
-def test_lock_pins_every_runtime_dependency() -> None:
-    lines = [
-        line
-        for line in (DEPLOY / "requirements.lock").read_text(encoding="utf-8").splitlines()
-        if line and not line.startswith("#")
-    ]
-    pins = {}
-    for line in lines:
-        name, sep, version = line.partition("==")
-        assert sep, f"requirements.lock: {line!r} is not pinned with =="
-        pins[canonicalize_name(name)] = version
+def _lock_pins() -> dict[str, list[tuple[str, Requirement]]]:
+    """Canonical name -> [(version, requirement with its marker)] for every line of the lock."""
+    pins: dict[str, list[tuple[str, Requirement]]] = {}
+    for line in (DEPLOY / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        req = Requirement(line)
+        specs = list(req.specifier)
+        assert len(specs) == 1, f"requirements.lock: {line!r} is not pinned to one version"
+        assert specs[0].operator == "==", f"requirements.lock: {line!r} is not pinned with =="
+        pins.setdefault(canonicalize_name(req.name), []).append((specs[0].version, req))
+    return pins
+
+
+def test_lock_pins_every_runtime_and_dev_dependency_within_its_range() -> None:
+    pins = _lock_pins()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    for spec in project["dependencies"]:
+    target = {"sys_platform": "linux", "platform_system": "Linux", "python_full_version": "3.11.7"}
+    for spec in [*project["dependencies"], *project["optional-dependencies"]["dev"]]:
         req = Requirement(spec)
         name = canonicalize_name(req.name)
         assert name in pins, f"{req.name} is a dependency but not in deploy/requirements.lock"
-        assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} violates {spec}"
+        for version, line in pins[name]:
+            if line.marker is not None and not line.marker.evaluate(target):
+                continue
+            assert req.specifier.contains(version, prereleases=True), f"{req.name}=={version} violates {spec}"
         for extra in req.extras:
             assert canonicalize_name(extra) in pins, f"{req.name}[{extra}]: the extra's package is not pinned"
+
+
+def test_make_and_the_image_install_from_the_one_lock() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "pip install --quiet --require-virtualenv -r $(LOCK)" in makefile
+    assert "LOCK   := deploy/requirements.lock" in makefile
+    dockerfile = _dockerfile()
+    assert "COPY deploy/requirements.lock ./requirements.lock" in dockerfile
+    assert "pip install -c requirements.lock ." in dockerfile
 
 
 # --- systemd -------------------------------------------------------------------------------------

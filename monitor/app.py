@@ -33,6 +33,7 @@ from monitor.events import Event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics, default_metrics
 from monitor.settings import Settings
+from monitor.top.live import LiveState
 
 log = get_logger(__name__)
 
@@ -159,6 +160,8 @@ class Application:
         alert_taps: Iterable[AlertTap] = (),
         serve_metrics: bool | None = None,
         hold: bool = False,
+        clock: Callable[[], int] | None = None,
+        label: str | None = None,
     ) -> None:
         unknown = set(roles) - ROLES
         if unknown:
@@ -171,8 +174,13 @@ class Application:
         self._speed = speed
         self._hold = hold
         self._capture_out = capture_out
+        self._clock = clock
+        # What /state and /alerts serve (``liqmon top``, ``liqmon alerts``); fed by an alert tap.
+        self.state = LiveState(
+            settings, self.metrics, collects="collect" in self.roles and source is None, label=label, market_clock=clock
+        )
         self._event_taps = tuple(event_taps)
-        self._alert_taps = tuple(alert_taps)
+        self._alert_taps = (*alert_taps, self.state.on_alert)
         self._serve_metrics = settings.metrics.enabled if serve_metrics is None else serve_metrics
         self._stop = asyncio.Event()
         self.metrics_port: int | None = None
@@ -239,9 +247,10 @@ class Application:
         if self._source is not None:
             self.replay = CaptureSource(self._source, bus, self.metrics, speed=self._speed, hold=self._hold)
             return self.replay
-        from monitor.venues.collector import Collector
+        from monitor.venues.collector import Collector, CollectorOptions
 
-        collector: Stage = Collector(self.settings, bus, self.metrics, capture=capture)
+        options = CollectorOptions(clock=self._clock) if self._clock is not None else None
+        collector: Stage = Collector(self.settings, bus, self.metrics, capture=capture, options=options)
         self.collector = collector
         return collector
 
@@ -264,7 +273,7 @@ class Application:
                 checks["feeds"] = bool(self.collector.ready())
             return checks
 
-        server = MetricsServer(self.settings.metrics, self.metrics, readiness)
+        server = MetricsServer(self.settings.metrics, self.metrics, readiness, state=self.state)
         await server.start()
         self.metrics_port = server.port
         self.metrics_started.set()

@@ -29,6 +29,8 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "alert": ("monitor.commands.alert", "alert dispatcher over the alerts stream; `alert test` checks the sinks"),
     "replay": ("monitor.commands.replay", "run a capture file through the parsers and the pipeline"),
     "normalize": ("monitor.commands.normalize", "raw venue frames (one per line) to normalized JSON events"),
+    "top": ("monitor.commands.top", "live view of a running deployment (embedded `run`, or scaled out over Redis)"),
+    "alerts": ("monitor.commands.alerts", "list the alerts a running deployment raised (`--since 24h`)"),
     "check-config": ("monitor.commands.check_config", "validate the configuration and print it, secrets masked"),
     "record": ("monitor.venues.record", "record venue frames, REST bodies and instrument lists to a capture"),
     "scenario": ("monitor.sim.scenario_cli", "write a synthetic market scenario as a capture file"),

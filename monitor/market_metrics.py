@@ -80,6 +80,8 @@ class MarketTally(Collector):
         self.funding: dict[tuple[str, str], tuple[float, float]] = {}
         self.mark_price: dict[tuple[str, str], float] = {}
         self.open_interest: dict[tuple[str, str], dict[str, tuple[float, float | None]]] = {}
+        # Venues whose liquidation feed is sampled (events flagged ``sampled``): sums over them are lower bounds.
+        self.sampled_venues: set[str] = set()
 
     def message(self, venue: str, channel: str, now: float) -> None:
         """A frame arrived at ``now`` (Unix seconds)."""
@@ -99,6 +101,8 @@ class MarketTally(Collector):
                 self.liquidations[side_key] = self.liquidations.get(side_key, 0) + 1
                 if event.notional_usd is not None:
                     self.liquidated_usd[side_key] = self.liquidated_usd.get(side_key, 0.0) + event.notional_usd
+                if getattr(event, "sampled", False):
+                    self.sampled_venues.add(event.venue)
             elif isinstance(event, Gap) or event.base not in assets:
                 continue
             elif isinstance(event, Funding):
@@ -135,12 +139,23 @@ class MarketTally(Collector):
             gauges["liqmon_funding_rate_8h"].add_metric(list(pair), rate_8h)
         for pair, price in sorted(self.mark_price.items()):
             gauges["liqmon_mark_price_usd"].add_metric(list(pair), price)
-        for pair, per_symbol in sorted(self.open_interest.items()):
-            gauges["liqmon_open_interest_base"].add_metric(list(pair), sum(oi for oi, _ in per_symbol.values()))
-            usd = [value for _, value in per_symbol.values()]
-            if all(value is not None for value in usd):
-                gauges["liqmon_open_interest_usd"].add_metric(list(pair), sum(v for v in usd if v is not None))
+        for pair, (oi_base, oi_usd) in sorted(self.open_interest_totals().items()):
+            gauges["liqmon_open_interest_base"].add_metric(list(pair), oi_base)
+            if oi_usd is not None:
+                gauges["liqmon_open_interest_usd"].add_metric(list(pair), oi_usd)
         return [*counters.values(), *gauges.values()]
+
+    def open_interest_totals(self) -> dict[tuple[str, str], tuple[float, float | None]]:
+        """Open interest per (venue, base), summed over the symbols; USD None until every symbol has a price."""
+        totals: dict[tuple[str, str], tuple[float, float | None]] = {}
+        for pair, per_symbol in self.open_interest.items():
+            usd = [value for _, value in per_symbol.values()]
+            known = all(value is not None for value in usd)
+            totals[pair] = (
+                sum(oi for oi, _ in per_symbol.values()),
+                sum(v for v in usd if v is not None) if known else None,
+            )
+        return totals
 
     @staticmethod
     def _families() -> tuple[dict[str, CounterMetricFamily], dict[str, GaugeMetricFamily]]:

@@ -7,6 +7,10 @@ A deliberately small HTTP/1.1 server on ``asyncio.start_server``:
 * ``GET /healthz``  200 while the event loop answers: a liveness probe.
 * ``GET /readyz``   200 when every readiness check is true, else 503; the body is
   the JSON of the checks (``{"feeds": true, "bus": false}``).
+* ``GET /state``    the JSON snapshot ``liqmon top`` draws (feeds, assets, open
+  episodes, last alerts), when the process serves one (``liqmon run``, ``demo``).
+* ``GET /alerts?since_ms=N``  the alerts raised in this process since epoch
+  millisecond N, oldest first (``liqmon alerts``).
 
 Every connection serves one request and is closed (``Connection: close``).
 The request head is bounded in size and must arrive within a deadline, so a
@@ -20,7 +24,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Final
+from typing import Final, Protocol
+from urllib.parse import parse_qs
 
 import orjson
 from prometheus_client.exposition import choose_encoder
@@ -32,6 +37,15 @@ from monitor.settings import MetricsSettings
 log = get_logger(__name__)
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
+
+
+class StateProvider(Protocol):
+    """What ``/state`` and ``/alerts`` serve (see :mod:`monitor.top.live`)."""
+
+    def state_json(self) -> bytes: ...
+
+    def alerts_json(self, since_ms: int) -> bytes: ...
+
 
 MAX_HEAD_BYTES: Final = 8192
 HEAD_TIMEOUT_S: Final = 5.0
@@ -47,6 +61,7 @@ class Request:
     method: str
     path: str
     accept: str
+    query: str = ""
 
 
 class BadRequest(Exception):
@@ -73,8 +88,8 @@ def parse_head(head: bytes) -> Request:
         name, sep, value = line.partition(":")
         if sep and name.strip().lower() == "accept":
             accept = value.strip()
-    path = target.split("?", 1)[0]
-    return Request(method=method, path=path, accept=accept)
+    path, _, query = target.partition("?")
+    return Request(method=method, path=path, accept=accept, query=query)
 
 
 def render_response(
@@ -105,6 +120,7 @@ class MetricsServer:
         metrics: Metrics,
         readiness: Readiness,
         *,
+        state: StateProvider | None = None,
         head_timeout_s: float = HEAD_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
@@ -113,6 +129,7 @@ class MetricsServer:
         self._max_connections = max_connections
         self._metrics = metrics
         self._readiness = readiness
+        self._state = state
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self.port: int = settings.port
@@ -221,7 +238,19 @@ class MetricsServer:
             status = HTTPStatus.OK if all(checks.values()) else HTTPStatus.SERVICE_UNAVAILABLE
             body = orjson.dumps(checks, option=orjson.OPT_SORT_KEYS) + b"\n"
             return render_response(status, body, JSON, head_only=head_only)
+        if self._state is not None and request.path in ("/state", "/alerts"):
+            return self._serve_state(request, head_only=head_only)
         return render_response(HTTPStatus.NOT_FOUND, b"not found: try /metrics, /healthz or /readyz\n", TEXT)
+
+    def _serve_state(self, request: Request, *, head_only: bool) -> bytes:
+        assert self._state is not None
+        if request.path == "/state":
+            return render_response(HTTPStatus.OK, self._state.state_json(), JSON, head_only=head_only)
+        raw = parse_qs(request.query).get("since_ms", ["0"])[-1]
+        if not raw.isdigit():
+            message = f"since_ms must be epoch milliseconds (digits), got {raw[:40]!r}\n".encode()
+            return render_response(HTTPStatus.BAD_REQUEST, message, TEXT)
+        return render_response(HTTPStatus.OK, self._state.alerts_json(int(raw)), JSON, head_only=head_only)
 
     def _scrape(self, accept: str, *, head_only: bool) -> bytes:
         encoder, content_type = choose_encoder(accept)

@@ -1,17 +1,18 @@
-"""``liqmon demo``: a scenario served by the venue simulators, the full pipeline, and a live view. Offline.
+"""``liqmon demo``: a scenario served by the venue simulators, the full pipeline, and the live view. Offline.
 
 The scenario (generated, or ``--capture`` FILE) is played by the local venue
 simulators over real websockets and REST at ``--speed`` times real time; the
-daemon (collector → bus → detectors → sinks, plus the metrics endpoint) runs
-against them exactly as against the venues, on the embedded bus unless Redis
-is configured. On a terminal a live view shows event rates, liquidations,
-funding, open interest and alerts; otherwise (or with ``--no-tui``) the
-console sink prints the alerts and a summary follows at the end.
+daemon (collector → bus → detectors → sinks, plus the metrics endpoint with
+``/state``) runs against them exactly as against the venues, on the embedded
+bus unless Redis is configured. On a terminal the ``liqmon top`` view shows it
+(log lines go to a file meanwhile; q or Ctrl-C quits); otherwise (or with
+``--no-tui``) the console sink prints the alerts. A summary follows at the end.
 
-Accelerated playback keeps the scenario's own event times, so venues whose
-frames carry none (BitMEX liquidations, Hyperliquid) would be stamped with the
-wall clock and disagree with the others; they are left out unless
-``--speed 1`` or ``--venues`` names them.
+Every venue in the scenario plays. The simulators start together from one
+origin, and the collector stamps receive times with the playback's clock
+(:meth:`~monitor.sim.server.Simulators.playback_ms`), so venues whose frames
+carry no time (BitMEX liquidations, Hyperliquid) stay on the scenario's time
+line at any speed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import argparse
 import asyncio
 import contextlib
 import sys
+import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,9 +34,14 @@ from monitor.metrics import Metrics, set_default_metrics
 from monitor.settings import load_settings
 from monitor.sim.catalog import SCENARIOS
 from monitor.sim.scenario import generate
-from monitor.sim.tui import DemoView, summary_lines
+from monitor.sim.server import Simulators
+from monitor.sim.venue import SimOptions
+from monitor.top.screen import default_log_file, logs_to_file, quit_on_keys, run_view
+from monitor.top.state import Snapshot
+from monitor.top.summary import summary_lines
 
-UNTIMED_VENUES = ("bitmex", "hyperliquid")
+# How long to wait for every simulated venue to be connected before the playback starts anyway.
+CONNECT_TIMEOUT_S = 30.0
 # Wall-clock jitter between the simulated feeds (scheduling, CPU) that the detectors should absorb.
 JITTER_S = 0.5
 _CLASSES = ("major", "large_cap", "small_cap")
@@ -63,14 +71,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--venues", nargs="+", choices=VENUES, metavar="V", help="venues to simulate")
     parser.add_argument("--metrics-port", type=int, metavar="PORT", help="serve /metrics here (0: any free port)")
     parser.add_argument("--no-tui", action="store_true", help="print alert lines and a summary instead of the view")
+    parser.add_argument(
+        "--log-file", type=Path, metavar="FILE", help="log lines while the view is up (default: a temp file)"
+    )
 
 
 def _venues(args: argparse.Namespace, records: Sequence[CaptureRecord]) -> list[str]:
     present = [v for v in VENUES if any(r.venue == v for r in records)]
     if args.venues:
         return [v for v in args.venues if v in present]
-    if args.speed != 1:
-        return [v for v in present if v not in UNTIMED_VENUES]
     return present
 
 
@@ -117,14 +126,34 @@ def run(args: argparse.Namespace) -> int:
     if not venues:
         print("liqmon demo: none of the requested venues is in the scenario", file=sys.stderr)
         return 2
-    left_out = sorted({r.venue for r in records} - set(venues))
-    if left_out:
-        print(f"liqmon demo: playing {', '.join(venues)}; left out: {', '.join(left_out)}", file=sys.stderr)
     tui = not args.no_tui and sys.stdout.isatty()
-    view = DemoView(title)
-    code = run_async(_play(args, [r for r in records if r.venue in venues], venues, view, overrides=overrides, tui=tui))
-    for line in summary_lines(view):
-        print(line, file=sys.stderr if not tui else sys.stdout)
+    played = [r for r in records if r.venue in venues]
+    outcome: list[tuple[Snapshot, Counter[tuple[str, str]]]] = []
+    started = time.monotonic()
+    if tui:
+        # The view lists the alerts; the console sink's lines would print over it.
+        overrides["alerts.console"] = False
+        log_file = args.log_file or default_log_file("demo")
+        with logs_to_file(log_file, args.log_level):
+            code = run_async(
+                _play(
+                    args,
+                    played,
+                    venues,
+                    title,
+                    overrides=overrides,
+                    view_note=f"log lines: {log_file}",
+                    outcome=outcome,
+                )
+            )
+    else:
+        code = run_async(_play(args, played, venues, title, overrides=overrides, view_note=None, outcome=outcome))
+    if outcome:
+        snapshot, fired = outcome[0]
+        for line in summary_lines(snapshot, fired, time.monotonic() - started):
+            print(line, file=sys.stdout if tui else sys.stderr)
+    if tui:
+        print(f"  log lines: {log_file}")
     return code
 
 
@@ -132,28 +161,32 @@ async def _play(
     args: argparse.Namespace,
     records: list[CaptureRecord],
     venues: list[str],
-    view: DemoView,
+    title: str,
     *,
     overrides: dict[str, object],
-    tui: bool,
+    view_note: str | None,
+    outcome: list[tuple[Snapshot, Counter[tuple[str, str]]]],
 ) -> int:
     from monitor.sim.server import run_simulators
 
-    span_s = (records[-1].recv_ms - records[0].recv_ms) / 1000 if records else 0.0
-    async with run_simulators(records, venues=venues, speed=args.speed) as sims:
+    origin = records[0].recv_ms if records else 0
+    span_s = (records[-1].recv_ms - origin) / 1000 if records else 0.0
+    options = SimOptions(auto_start=False, origin_ms=origin)
+    async with run_simulators(records, venues=venues, speed=args.speed, options=options) as sims:
         settings = load_settings(
             args.config, overrides={**timing_overrides(args.speed), **overrides, **sims.settings_overrides()}
         )
         metrics = Metrics(assets=settings.metrics.assets)
         set_default_metrics(metrics)
-        app = Application(settings, metrics=metrics, event_taps=[view.on_events], alert_taps=[view.on_alert])
+        app = Application(settings, metrics=metrics, clock=sims.playback_ms, label=title)
         app_task = asyncio.create_task(app.run(), name="liqmon")
+        await _start_playback(app, app_task, sims)
         served = asyncio.create_task(sims.wait_served(timeout=span_s / args.speed + 120.0), name="served")
         waiters: set[asyncio.Task[object]] = {app_task, served}
         if args.duration is not None:
             waiters.add(asyncio.create_task(asyncio.sleep(args.duration), name="duration"))
         try:
-            await _watch(waiters, view, tui)
+            await _watch(waiters, app, view_note)
         finally:
             app.request_stop()
             for task in waiters - {app_task}:
@@ -162,23 +195,51 @@ async def _play(
                     await task
             code = await app_task
         late = metrics.registry.get_sample_value("liqmon_detector_events_total", {"outcome": "late"}) or 0.0
-        view.notes.append(f"events the detectors dropped as late: {late:,.0f}")
+        app.state.notes.append(f"events the detectors dropped as late: {late:,.0f}")
+        fired: Counter[tuple[str, str]] = Counter(
+            (a.kind, a.direction) for _, a in app.state.book.log if a.status == "firing"
+        )
+        outcome.append((app.state.snapshot(), fired))
     if served.done() and not served.cancelled() and served.exception() is not None:
         print("liqmon demo: the simulators did not finish playing in time", file=sys.stderr)
         return 1
     return code
 
 
-async def _watch(waiters: set[asyncio.Task[object]], view: DemoView, tui: bool) -> None:
-    """Wait for the first of the waiters; refresh the live view meanwhile."""
-    if not tui:
+async def _start_playback(app: Application, app_task: asyncio.Task[int], sims: Simulators) -> None:
+    """Start every simulator together, once the collector is connected (or at a timeout)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CONNECT_TIMEOUT_S
+    # The collector exists once the application's task group has started; poll briefly for it.
+    while app.collector is None and not app_task.done() and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    if app.collector is not None:
+        await app.collector.wait_ready(max(0.0, deadline - loop.time()))
+    sims.start_playback()
+
+
+async def _watch(waiters: set[asyncio.Task[object]], app: Application, view_note: str | None) -> None:
+    """Wait for the first of the waiters; draw the live view (when there is a note for it) meanwhile.
+
+    q or Ctrl-C ends the view, and the demo, early.
+    """
+    if view_note is None:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         return
-    from rich.live import Live
+    stop = asyncio.Event()
 
-    with Live(view.render(), refresh_per_second=4, screen=False) as live:
-        while True:
-            done, _ = await asyncio.wait(waiters, timeout=0.25, return_when=asyncio.FIRST_COMPLETED)
-            live.update(view.render())
-            if done:
-                return
+    async def finished() -> None:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+
+    async def snapshot() -> Snapshot:
+        return app.state.snapshot()
+
+    ender = asyncio.create_task(finished(), name="demo-finished")
+    try:
+        with quit_on_keys(stop.set):
+            await run_view(snapshot, stop, refresh_s=0.25, notes=(view_note,))
+    finally:
+        ender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ender

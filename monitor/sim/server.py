@@ -31,8 +31,9 @@ from monitor.sim.venue import SimOptions, VenueSim
 class Simulators:
     """The running simulators, by venue."""
 
-    def __init__(self, sims: dict[str, VenueSim]) -> None:
+    def __init__(self, sims: dict[str, VenueSim], origin_ms: int = 0) -> None:
         self._sims = sims
+        self.origin_ms = origin_ms
 
     def __getitem__(self, venue: str) -> VenueSim:
         return self._sims[venue]
@@ -52,6 +53,20 @@ class Simulators:
     def rest_url(self, venue: str) -> str:
         """The REST origin of ``venue``'s simulator."""
         return self._sims[venue].rest_url
+
+    def playback_ms(self) -> int:
+        """The scenario's time as played: the latest frame time any simulator has sent (the origin before that).
+
+        A receive clock for the collector when the playback runs faster than real time: a venue whose
+        frames carry no time of their own is then stamped on the scenario's time line, as the others,
+        whatever the speed and however far behind schedule a busy machine plays.
+        """
+        return max((sim.clock_ms for sim in self._sims.values()), default=0) or self.origin_ms
+
+    def start_playback(self) -> None:
+        """Start every simulator's playback now (with ``auto_start=False``, for simulators that play in step)."""
+        for sim in self._sims.values():
+            sim.start_playback()
 
     def settings_overrides(self) -> dict[str, Any]:
         """Dotted settings keys for ``load_settings(overrides=...)``: URLs of the simulators,
@@ -102,7 +117,8 @@ async def run_simulators(
             sim = VenueSim(protocol_for(venue), [r for r in records if r.venue == venue], opts)
             sims[venue] = sim
             await sim.start()
-        yield Simulators(sims)
+        first = min((r.recv_ms for r in records), default=0)
+        yield Simulators(sims, base.origin_ms if base.origin_ms is not None else first)
     finally:
         for sim in sims.values():
             await sim.close()

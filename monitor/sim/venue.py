@@ -59,6 +59,9 @@ class SimOptions:
     max_size: int = 1 << 20
     auto_start: bool = True
     wall_clock: bool = False  # send each frame at the epoch instant its recv_ms names (latency runs)
+    # The recv_ms that playback starts at (default: the venue's first frame). Simulators given one
+    # origin and started together play in step, on one scenario clock (``liqmon demo``).
+    origin_ms: int | None = None
 
 
 @dataclass
@@ -169,6 +172,11 @@ class VenueSim:
         if self._http is not None:
             self._http.close()
             await self._http.wait_closed()
+
+    @property
+    def clock_ms(self) -> int:
+        """The ``recv_ms`` of the last frame played (0 before the first): where the playback is."""
+        return self._clock_ms
 
     @property
     def ws_url(self) -> str:
@@ -368,6 +376,8 @@ class VenueSim:
         loop = asyncio.get_running_loop()
         speed = self.options.speed
         first = self.frames[0].recv_ms if self.frames else 0
+        if self.options.origin_ms is not None:
+            first = self.options.origin_ms
         t0 = loop.time()
         for index, record in enumerate(self.frames):
             for fault in self._scheduled.pop(index, []):

@@ -40,7 +40,7 @@ from monitor.errors import SubscriptionRejected
 from monitor.logs import get_logger
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
 from monitor.venues.backoff import BackoffPolicy
-from monitor.venues.feed import FeedSink, now_ms
+from monitor.venues.feed import FeedSink
 
 log = get_logger(__name__)
 
@@ -292,7 +292,7 @@ class _Socket:
                     answer = self._reply(frame)
                     if answer is not None:
                         await ws.send(answer)
-                    if sink.frame(self.adapter, frame, now_ms()):
+                    if sink.frame(self.adapter, frame, sink.now_ms()):
                         self.first_data.set()
         except TimeoutError:
             owner._log.warning("venue_stale", silent_s=owner.liveness_s)

@@ -12,7 +12,7 @@ frame, REST body, instrument list and gap is also written to a capture file.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -26,7 +26,7 @@ from monitor.venues.adapter import VenueAdapter
 from monitor.venues.base import FeedLoop, LoopOptions
 from monitor.venues.config import VenueSettings
 from monitor.venues.dedup import RecentIds
-from monitor.venues.feed import FeedSink, Publisher
+from monitor.venues.feed import FeedSink, Publisher, now_ms
 from monitor.venues.instruments import InstrumentBook
 from monitor.venues.registry import adapter_class
 from monitor.venues.rest import (
@@ -51,6 +51,8 @@ class CollectorOptions:
     adapters: dict[str, type[VenueAdapter]] = field(default_factory=dict)
     # How long to wait between instrument fetch attempts while a venue has no symbols at all.
     no_symbols_retry_s: float = 30.0
+    # Receive times of frames (epoch ms): the wall clock; ``liqmon demo`` gives the scenario's clock.
+    clock: Callable[[], int] = now_ms
 
 
 class Collector:
@@ -121,7 +123,9 @@ class Collector:
         cls = self.options.adapters.get(venue) or adapter_class(venue)
         book = InstrumentBook(venue)
         adapter = cls(book)
-        sink = FeedSink(venue, self.bus, self.metrics, capture=self.capture, dedup=RecentIds())
+        sink = FeedSink(
+            venue, self.bus, self.metrics, capture=self.capture, dedup=RecentIds(), clock=self.options.clock
+        )
         self.sinks[venue] = sink
         rest = RestClient(venue, conf.rest_url or cls.rest_url, http, self.metrics, self.options.rest)
         cache_dir = self.settings.venues.cache_dir

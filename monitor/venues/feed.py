@@ -12,7 +12,7 @@ escapes, so the connection loop can back off slowly.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from monitor.capture.format import CaptureWriter
@@ -70,8 +70,11 @@ class FeedSink:
         *,
         capture: CaptureWriter | None = None,
         dedup: RecentIds | None = None,
+        clock: Callable[[], int] = now_ms,
     ) -> None:
         self.venue = venue
+        # Receive times: the wall clock, or the scenario's clock when a simulation plays faster than real time.
+        self.now_ms = clock
         self.publisher = publisher
         self.metrics = metrics
         self.capture = capture
@@ -127,7 +130,7 @@ class FeedSink:
 
     def gap(self, reason: str, bases: Sequence[str], recv_ms: int | None = None) -> Gap:
         """Publish and record a gap marker: data from this venue may be missing."""
-        at = recv_ms if recv_ms is not None else now_ms()
+        at = recv_ms if recv_ms is not None else self.now_ms()
         marker = Gap(
             id=stable_id(self.venue, reason, at, *bases),
             venue=self.venue,

@@ -27,7 +27,7 @@ from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.venues.adapter import RestPoll, VenueAdapter
 from monitor.venues.backoff import BackoffPolicy
-from monitor.venues.feed import FeedSink, Throttle, now_ms
+from monitor.venues.feed import FeedSink, Throttle
 from monitor.venues.instruments import InstrumentBook
 
 log = get_logger(__name__)
@@ -173,7 +173,7 @@ async def load_instruments(
             log.warning("venue_instruments_unreadable", venue=adapter.name, path=path, error=str(exc))
             continue
         if sink is not None:
-            sink.meta(path, result.body, now_ms())
+            sink.meta(path, result.body, sink.now_ms())
     book = adapter.instruments
     if fetched:
         try:
@@ -234,7 +234,7 @@ class RestPoller:
             result = await self.rest.fetch(poll.path)
             if result.ok:
                 delays = self.rest.options.backoff.start()
-                self.sink.rest(self.adapter, poll.path, result.body, now_ms())
+                self.sink.rest(self.adapter, poll.path, result.body, self.sink.now_ms())
                 due[index] = loop.time() + poll.interval_s
                 extra = self.rest.pace_s()
             elif result.wait_s > 0:  # 429 / 418: the venue said how long

@@ -132,3 +132,11 @@ def test_recent_ids_are_bounded() -> None:
     ids = RecentIds(capacity=2)
     assert [ids.seen(k) for k in ("a", "b", "a", "c", "b", "a")] == [False, False, True, False, False, False]
     assert len(ids) == 2
+
+
+def test_receive_times_come_from_the_sink_clock(metrics: Metrics) -> None:
+    bus = ListBus()
+    sink = FeedSink("okx", bus, metrics, clock=lambda: 1_738_771_200_000)
+    assert sink.now_ms() == 1_738_771_200_000
+    gap = sink.gap("closed", ("BTC",))  # no receive time given: the clock's
+    assert gap.ts_ms == gap.recv_ms == 1_738_771_200_000

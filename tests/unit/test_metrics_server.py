@@ -277,3 +277,30 @@ async def test_a_busy_port_names_the_setting_to_change(metrics: Metrics) -> None
 def test_parse_head(head: bytes, method: str, path: str, accept: str) -> None:
     request = parse_head(head)
     assert (request.method, request.path, request.accept) == (method, path, accept)
+
+
+async def test_state_and_alerts_are_served_when_the_process_has_a_state(metrics: Metrics) -> None:
+    from monitor.settings import Settings
+    from monitor.top.live import LiveState
+    from monitor.top.state import decode_alerts, decode_snapshot
+    from tests.unit.top.builders import alert
+
+    state = LiveState(Settings(), metrics, collects=True, label="here")
+    state.on_alert(alert("firing"))
+    async with serving(metrics, state=state) as server:  # type: ignore[arg-type]
+        snapshot = decode_snapshot((await get(server, "/state")).content)
+        assert snapshot.label == "here"
+        assert [a.status for a in snapshot.active] == ["firing"]
+        recent = await get(server, f"/alerts?since_ms={state.started_ms}")
+        assert recent.status_code == 200
+        assert [a.id for a in decode_alerts(recent.content)] == [alert("firing").id]
+        later = await get(server, "/alerts?since_ms=99999999999999")
+        assert decode_alerts(later.content) == []
+        bad = await get(server, "/alerts?since_ms=yesterday")
+        assert bad.status_code == 400
+        assert "since_ms must be epoch milliseconds" in bad.text
+
+
+async def test_without_a_state_the_endpoint_has_no_state_routes(metrics: Metrics) -> None:
+    async with serving(metrics) as server:
+        assert (await get(server, "/state")).status_code == 404

@@ -17,7 +17,6 @@ from monitor.app import run_async
 from monitor.bus.codec import encode_alert
 from monitor.cli import settings_from_args
 from monitor.commands.top import open_source
-from monitor.errors import ConfigError
 from monitor.top.live import wall_ms
 from monitor.top.view import clock
 
@@ -55,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         since_s = parse_duration(args.since)
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        print(f"liqmon alerts: {exc}", file=sys.stderr)
+        return 2
     settings = settings_from_args(args)
     source = open_source(settings, args.url, 0.0)
 

@@ -29,6 +29,7 @@ from monitor.alerts.model import Alert
 from monitor.bus.base import Bus
 from monitor.capture.format import CaptureRecord, CaptureWriter
 from monitor.capture.replay import CaptureDecoder
+from monitor.errors import BusAuthError, BusError, ConfigError
 from monitor.events import Event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics, default_metrics
@@ -187,14 +188,21 @@ class Application:
         self._stop.set()
 
     async def run(self, *, install_signals: bool = True) -> int:
-        """Run until stopped; 0 after a clean (possibly deadline-cut) shutdown, 1 after a crash."""
+        """Run until stopped; 0 after a clean (possibly deadline-cut) shutdown, 1 after a crash.
+
+        Raises ConfigError (exit 2) when Redis refuses the credentials at start-up.
+        """
+        from monitor.bus.factory import create_bus
+
+        inner = self._bus or create_bus(self.settings.bus, self.metrics)
+        await _check_bus(inner)
         loop = asyncio.get_running_loop()
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_stop)
         crashed = False
         try:
-            await self._run()
+            await self._run(inner)
         except* Exception as group:
             crashed = True
             for exc in group.exceptions:
@@ -205,10 +213,7 @@ class Application:
                     loop.remove_signal_handler(sig)
         return 1 if crashed else 0
 
-    async def _run(self) -> None:
-        from monitor.bus.factory import create_bus
-
-        inner = self._bus or create_bus(self.settings.bus, self.metrics)
+    async def _run(self, inner: Bus) -> None:
         bus: Bus = (
             TappedBus(inner, self._event_taps, self._alert_taps) if (self._event_taps or self._alert_taps) else inner
         )
@@ -307,6 +312,17 @@ class Application:
         task = tasks.get(name)
         if task is not None:
             await asyncio.wait([task])
+
+
+async def _check_bus(bus: Bus) -> None:
+    """Refuse to start when the bus refuses the credentials; an unreachable bus is retried by ``run``."""
+    try:
+        await bus.connect()
+    except BusAuthError as exc:
+        await bus.close()
+        raise ConfigError(str(exc)) from None
+    except BusError as exc:
+        log.warning("bus_unreachable_at_start_up", error=str(exc), hint="retrying; events are buffered meanwhile")
 
 
 def run_roles(settings: Settings, roles: Iterable[str], **kwargs: Any) -> int:

@@ -19,7 +19,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -40,10 +39,11 @@ from monitor.bus.keys import (
     FIELD_SINK,
     Keys,
 )
-from monitor.errors import BusError, BusUnavailable, InvalidEvent
+from monitor.errors import BusAuthError, BusError, BusUnavailable, InvalidEvent
 from monitor.events import Event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics, default_metrics
+from monitor.redact import mask_url
 from monitor.settings import BusSettings
 
 log = get_logger(__name__)
@@ -101,11 +101,8 @@ def backoff(initial: float, cap: float) -> Iterator[float]:
 
 
 def describe_target(url: str) -> str:
-    """Where a Redis URL points, without credentials (for messages)."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix:{parts.path}"
-    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+    """The Redis URL for messages, its password masked."""
+    return mask_url(url)
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -125,7 +122,7 @@ def translate(exc: rexc.RedisError | RuntimeError, action: str, target: str) -> 
     if connection_lost(exc):
         return BusUnavailable(f"Redis at {target} is unreachable ({action}): connection reset ({text})")
     if isinstance(exc, rexc.AuthenticationError) or "WRONGPASS" in text or "NOAUTH" in text:
-        return BusError(
+        return BusAuthError(
             f"Redis at {target} rejected the credentials ({text}); set the password in bus.redis_password "
             "(LIQMON_BUS__REDIS_PASSWORD or redis_password_file) or in bus.redis_url"
         )

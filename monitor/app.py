@@ -6,11 +6,14 @@ all three in one process; the scaled-out commands run one each over Redis.
 
 Shutdown is ordered and bounded by ``app.shutdown_timeout_s``: on SIGTERM or
 SIGINT (or when a replay source is exhausted) intake stops first, the bus
-publish buffer is flushed, then the detectors drain what is readable and stop,
-then the dispatcher finishes its in-flight deliveries, then the metrics server
-and the bus close, and the process exits 0. Whatever is still running at the
-deadline is cancelled (and logged). An unexpected exception in any task
-cancels the others and the process exits 1 with the error logged.
+publish buffer is flushed, then the detectors finish the batch in hand and stop
+(at the end of a replay they first handle everything readable; on a signal the
+rest stays on the bus for the next run), then the dispatcher finishes its
+in-flight deliveries, then the metrics server and the bus close, and the
+process exits 0. Whatever is still running at the deadline is cancelled (and
+logged) and given a moment to unwind before ``shutdown_complete``. An
+unexpected exception in any task cancels the others and the process exits 1
+with the error logged.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from monitor.settings import Settings
 log = get_logger(__name__)
 
 ROLES: Final = frozenset({"collect", "detect", "alert"})
+# How long stages cancelled at the shutdown deadline get to unwind.
+_CANCEL_GRACE_S: Final = 2.0
 
 EventTap = Callable[[Sequence[Event]], None]
 AlertTap = Callable[[Alert], None]
@@ -180,6 +185,7 @@ class Application:
         self.metrics_started = asyncio.Event()
         self.collector: Any = None
         self.replay: CaptureSource | None = None
+        self.detector: Any = None
 
     def request_stop(self) -> None:
         """Begin the ordered shutdown (what SIGTERM/SIGINT do)."""
@@ -253,7 +259,9 @@ class Application:
     def _detector(self, bus: Bus) -> Stage:
         from monitor.detectors.runner import DetectorRunner
 
-        return DetectorRunner(self.settings.detectors, bus, self.metrics, consumer=consumer_name(self.settings))
+        runner = DetectorRunner(self.settings.detectors, bus, self.metrics, consumer=consumer_name(self.settings))
+        self.detector = runner
+        return runner
 
     def _dispatcher(self, bus: Bus) -> Stage:
         from monitor.alerts.dispatcher import Dispatcher
@@ -282,6 +290,10 @@ class Application:
         stop_wait: asyncio.Future[Any] = asyncio.ensure_future(self._stop.wait())
         waiters: list[asyncio.Future[Any]] = [stop_wait] if intake is None else [stop_wait, intake]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if self.detector is not None and not self._stop.is_set():
+            # The input has ended (a replay): the detectors handle what is left before stopping.
+            # On SIGTERM/SIGINT they finish the batch in hand only; the rest stays on the bus.
+            self.detector.drain_after_stop = True
         stop_wait.cancel()
         self._stop.set()
         timeout = self.settings.app.shutdown_timeout_s
@@ -298,10 +310,11 @@ class Application:
             unfinished = [name for name, task in tasks.items() if not task.done() and name not in ("bus", "metrics")]
             log.warning("shutdown_deadline", seconds=timeout, cancelled=unfinished)
         finally:
-            for name in ("intake", "detect", "alert"):
-                task = tasks.get(name)
-                if task is not None and not task.done():
-                    task.cancel()
+            cancelled = [tasks[n] for n in ("intake", "detect", "alert") if n in tasks and not tasks[n].done()]
+            for task in cancelled:
+                task.cancel()
+            if cancelled:  # "shutdown_complete" means no stage is still at work
+                await asyncio.wait(cancelled, timeout=_CANCEL_GRACE_S)
             stops["metrics"].set()
             stops["bus"].set()
         log.info("shutdown_complete")

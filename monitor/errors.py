@@ -14,6 +14,7 @@ caller can catch at whatever depth it needs::
     │   └── SubscriptionRejected   the venue refused a subscription (fatal for that subscription)
     ├── BusError               the event bus (Redis Streams or in-memory) failed
     │   ├── BusUnavailable         Redis is unreachable; callers buffer and retry
+    │   │   └── BusWritesRefused       Redis answers but refuses writes (OOM, READONLY, MISCONF)
     │   └── BusAuthError           Redis refused the credentials (fatal at start-up, retried later)
     └── AlertDeliveryError     a sink failed to deliver an alert
         ├── RetryableDelivery      try again later (429, 5xx, timeout); ``retry_after`` in seconds if known
@@ -79,6 +80,12 @@ class BusError(MonitorError):
 
 class BusUnavailable(BusError):
     """Redis cannot be reached right now."""
+
+
+class BusWritesRefused(BusUnavailable):
+    """Redis answers but refuses writes: OOM at ``maxmemory`` with ``noeviction``, a read-only
+    replica, or failed persistence (MISCONF). Retried like an outage; shown by
+    ``liqmon_bus_writes_refused``."""
 
 
 class BusAuthError(BusError):

@@ -39,7 +39,7 @@ from monitor.bus.keys import (
     FIELD_SINK,
     Keys,
 )
-from monitor.errors import BusAuthError, BusError, BusUnavailable, InvalidEvent
+from monitor.errors import BusAuthError, BusError, BusUnavailable, BusWritesRefused, InvalidEvent
 from monitor.events import Event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics, default_metrics
@@ -56,6 +56,8 @@ DEAD_LETTER_MAXLEN = 100_000
 _FAILURE_LOG_INTERVAL_S = 10.0
 _CLUSTER_POLL_MS = 100
 _STOP_GRACE_S = 3.0
+# The bus actions that write (a success clears liqmon_bus_writes_refused).
+_WRITES = frozenset({"XADD events", "XADD alerts", "XADD dead letters", "SET NX", "lease acquire"})
 
 # One command per shard and batch instead of one XADD per event: redis-py packs every argument in
 # Python, so 2 arguments per event here instead of 11 is most of the publish cost (bench/RESULTS.md §2).
@@ -125,6 +127,11 @@ def translate(exc: rexc.RedisError | RuntimeError, action: str, target: str) -> 
         return BusAuthError(
             f"Redis at {target} rejected the credentials ({text}); set the password in bus.redis_password "
             "(LIQMON_BUS__REDIS_PASSWORD or redis_password_file) or in bus.redis_url"
+        )
+    if isinstance(exc, (rexc.OutOfMemoryError, rexc.ReadOnlyError)) or "MISCONF" in text:
+        return BusWritesRefused(
+            f"Redis at {target} refuses writes ({action}): {text}; writes are retried, events stay "
+            "buffered meanwhile (see 'Redis refusing writes' in docs/bus.md)"
         )
     if isinstance(exc, rexc.AuthorizationError) or "NOPERM" in text:
         return BusError(f"the Redis user at {target} lacks permission for {action} ({text}); grant it in the ACL")
@@ -266,8 +273,13 @@ class RedisStreamsBus:
                 raise  # a bug, not Redis
             if lost or isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError)):
                 self._metrics.bus_redis_up.set(0)
-            raise translate(exc, action, self._target) from exc
+            error = translate(exc, action, self._target)
+            if isinstance(error, BusWritesRefused):
+                self._metrics.bus_writes_refused.set(1)
+            raise error from exc
         self._metrics.bus_redis_up.set(1)
+        if action in _WRITES:
+            self._metrics.bus_writes_refused.set(0)
         return result
 
     def _log_failure(self, what: str, exc: BaseException, **extra: Any) -> None:

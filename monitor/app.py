@@ -187,8 +187,15 @@ class Application:
         self.replay: CaptureSource | None = None
         self.detector: Any = None
 
-    def request_stop(self) -> None:
-        """Begin the ordered shutdown (what SIGTERM/SIGINT do)."""
+    def request_stop(self, *, input_ended: bool = False) -> None:
+        """Begin the ordered shutdown (what SIGTERM/SIGINT do).
+
+        ``input_ended`` says the venues have nothing more to send (a demo whose simulators finished
+        playing): the detectors then handle what is left on the bus before stopping, as at the end
+        of a replay, instead of leaving it there.
+        """
+        if input_ended and self.detector is not None:
+            self.detector.drain_after_stop = True
         if not self._stop.is_set():
             log.info("shutdown_requested")
         self._stop.set()

@@ -34,12 +34,24 @@ class Terminal:
             [binary, "-S", str(self.socket), *args], capture_output=True, text=True, check=check, timeout=10
         )
 
+    @property
+    def status_file(self) -> Path:
+        """Where the shell writes the command's exit status."""
+        return self.socket.with_name("exit-status")
+
     def start(self, command: list[str], env: Mapping[str, str], cwd: Path) -> None:
-        """Run ``command`` in a new session of this terminal's size; the window stays after it exits."""
+        """Run ``command`` in a new session of this terminal's size; its exit status goes to a file.
+
+        The shell around it ignores Ctrl-C itself (a no-op trap, reset for the command), waits, and
+        writes the status: tmux's own "pane dead" flag can lag behind the exit by many seconds.
+        """
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        shell = f"cd {shlex.quote(str(cwd))} && exec env -i {exports} {shlex.join(command)}"
+        status = shlex.quote(str(self.status_file))
+        shell = (
+            f"cd {shlex.quote(str(cwd))} && trap true INT TERM; env -i {exports} {shlex.join(command)}; "
+            f"echo $? > {status}.tmp && mv {status}.tmp {status}; sleep 600"
+        )
         self._tmux("new-session", "-d", "-s", "t", "-x", str(self.width), "-y", str(self.height), "sh", "-c", shell)
-        self._tmux("set-option", "-t", "t", "remain-on-exit", "on")
 
     def screen(self) -> list[str]:
         """The visible screen, one string per row (trailing spaces removed)."""
@@ -56,8 +68,9 @@ class Terminal:
 
     def exit_status(self) -> int | None:
         """The command's exit status once it has exited, else None."""
-        out = self._tmux("display-message", "-p", "-t", "t", "#{pane_dead} #{pane_dead_status}").stdout.split()
-        return int(out[1]) if out and out[0] == "1" and len(out) > 1 else None
+        if not self.status_file.exists():
+            return None
+        return int(self.status_file.read_text().strip())
 
     def wait_for(self, predicate: Callable[[list[str]], bool], timeout: float, what: str) -> list[str]:
         """Poll the screen until ``predicate`` holds; the screen then. Fails with the last screen shown."""

@@ -9,7 +9,6 @@ alert JSON per line with ``--json``.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from monitor.alerts.model import Alert
@@ -19,22 +18,18 @@ from monitor.cli import settings_from_args
 from monitor.commands.top import open_source
 from monitor.top.live import wall_ms
 from monitor.top.view import clock
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-
-
-def parse_duration(text: str) -> float:
-    """``90s``, ``15m``, ``24h``, ``7d`` → seconds; ValueError otherwise."""
-    match = _DURATION.match(text.lower())
-    if match is None:
-        raise ValueError(f"--since takes a duration like 90s, 15m, 24h or 7d, got {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+from monitor.venues.record import parse_duration
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``liqmon alerts``."""
-    parser.add_argument("--since", default="24h", metavar="DURATION", help="how far back (default 24h; 90s, 15m, 7d)")
+    parser.add_argument(
+        "--since",
+        type=parse_duration,
+        default="24h",
+        metavar="DURATION",
+        help="how far back (default 24h; 90s, 15m, 7d)",
+    )
     parser.add_argument("--url", metavar="URL", help="metrics endpoint of a running daemon (default: from the config)")
     parser.add_argument("--json", action="store_true", help="one alert JSON object per line")
     parser.add_argument("--firing", action="store_true", help="only firing alerts (what fired, not what resolved)")
@@ -51,19 +46,15 @@ def line(alert: Alert) -> str:
 def run(args: argparse.Namespace) -> int:
     """Print the alerts."""
     args.log_level = args.log_level or "warning"
-    try:
-        since_s = parse_duration(args.since)
-    except ValueError as exc:
-        print(f"liqmon alerts: {exc}", file=sys.stderr)
-        return 2
     settings = settings_from_args(args)
     source = open_source(settings, args.url, 0.0)
 
     alerts: list[Alert] = []
+    since_ms = wall_ms() - int(args.since * 1000)
 
     async def fetch() -> int:
         try:
-            alerts.extend(await source.alerts_since(wall_ms() - int(since_s * 1000)))
+            alerts.extend(await source.alerts_since(since_ms))
         finally:
             await source.close()
         return 0
@@ -74,5 +65,5 @@ def run(args: argparse.Namespace) -> int:
     for alert in alerts:
         print(encode_alert(alert).decode() if args.json else line(alert))
     if not args.json:
-        print(f"{len(alerts)} alert(s) in the last {args.since}", file=sys.stderr)
+        print(f"{len(alerts)} alert(s) raised since {clock(since_ms)} UTC", file=sys.stderr)
     return 0

@@ -56,7 +56,8 @@ class RetrySettings:
 class HttpTimeouts:
     """Separate connect and read timeouts of an HTTP sink (seconds)."""
 
-    connect_s: float = 5.0
+    # Short: a host that does not accept a connection within this is treated as down at once.
+    connect_s: float = 2.0
     read_s: float = 10.0
 
     def __post_init__(self) -> None:
@@ -73,6 +74,8 @@ class SlackSettings:
     # Slack accepts about one message per second per webhook, with short bursts.
     rate_per_s: float = 1.0
     burst: int = 3
+    # Posts in flight at once; 1 keeps the channel in alert order.
+    concurrency: int = 1
     timeouts: HttpTimeouts = field(default_factory=HttpTimeouts)
     retry: RetrySettings = field(default_factory=RetrySettings)
     # After a permanent error (revoked webhook, archived channel) try again this often.
@@ -85,7 +88,7 @@ class SlackSettings:
                 "or alerts.slack.webhook_url_file"
             )
         _check_http_url(self.webhook_url.get(), "alerts.slack.webhook_url")
-        _check_positive(self, "alerts.slack", "rate_per_s", "burst", "probe_interval_s")
+        _check_positive(self, "alerts.slack", "rate_per_s", "burst", "concurrency", "probe_interval_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +105,15 @@ class WebhookSettings:
     min_severity: SeverityName = "info"
     rate_per_s: float = 10.0
     burst: int = 20
+    # Requests in flight at once (one episode's alerts still go in order).
+    concurrency: int = 4
     timeouts: HttpTimeouts = field(default_factory=HttpTimeouts)
     retry: RetrySettings = field(default_factory=RetrySettings)
     probe_interval_s: float = 300.0
 
     def __post_init__(self) -> None:
         _check_http_url(self.url, "alerts.webhooks.<name>.url")
-        _check_positive(self, "alerts.webhooks.<name>", "rate_per_s", "burst", "probe_interval_s")
+        _check_positive(self, "alerts.webhooks.<name>", "rate_per_s", "burst", "concurrency", "probe_interval_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +143,8 @@ class MqttSettings:
     reconnect_max_s: float = 30.0
     rate_per_s: float = 50.0
     burst: int = 100
+    # Publishes in flight at once (one episode's alerts still go in order).
+    concurrency: int = 4
     # While the broker is down, alerts wait and are published once it is back; give up after 1 h.
     retry: RetrySettings = field(default_factory=lambda: RetrySettings(give_up_after_s=3600.0))
     probe_interval_s: float = 300.0
@@ -158,6 +165,7 @@ class MqttSettings:
             "reconnect_max_s",
             "rate_per_s",
             "burst",
+            "concurrency",
         )
         if self.reconnect_max_s < self.reconnect_initial_s:
             raise ValueError(
@@ -182,6 +190,8 @@ class AlertmanagerSettings:
     min_severity: SeverityName = "info"
     rate_per_s: float = 20.0
     burst: int = 40
+    # Requests in flight at once (one episode's alerts still go in order).
+    concurrency: int = 2
     timeouts: HttpTimeouts = field(default_factory=HttpTimeouts)
     retry: RetrySettings = field(default_factory=RetrySettings)
     probe_interval_s: float = 300.0
@@ -190,7 +200,9 @@ class AlertmanagerSettings:
         _check_http_url(self.url, "alerts.alertmanager.url")
         if self.generator_url:
             _check_http_url(self.generator_url, "alerts.alertmanager.generator_url")
-        _check_positive(self, "alerts.alertmanager", "resend_interval_s", "rate_per_s", "burst", "probe_interval_s")
+        _check_positive(
+            self, "alerts.alertmanager", "resend_interval_s", "rate_per_s", "burst", "concurrency", "probe_interval_s"
+        )
 
 
 @dataclass(frozen=True, slots=True)

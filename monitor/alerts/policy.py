@@ -128,3 +128,78 @@ class Breaker:
     def healthy(self) -> bool:
         """False while the breaker is open or probing."""
         return self.state == "closed"
+
+
+Admission = Literal["go", "probe", "wait", "give_up"]
+
+
+@dataclass
+class Outage:
+    """Whether a sink may be tried now: one clock per sink outage, not one per alert.
+
+    While the sink works every job may send (``go``). The first retryable
+    failure (or a ``Retry-After``) starts an outage: from then on the jobs wait
+    until the next try is due, and then exactly one of them sends (``probe``)
+    while the others keep waiting. A successful send ends the outage and lets
+    every waiting job go at once. Once the outage is older than
+    ``give_up_after`` the waiting jobs, and new ones arriving while no probe
+    is due, are given up (``give_up``); probes continue, so the sink is found
+    again as soon as it works.
+    """
+
+    give_up_after: float
+    since: float | None = None
+    next_try: float = 0.0
+    probing: bool = False
+    failures: int = 0
+    last_error: str = ""
+
+    def admit(self, now: float) -> Admission:
+        """What a job that wants to send may do at ``now``."""
+        if self.since is None:
+            return "go"
+        expired = now - self.since >= self.give_up_after
+        if not self.probing and now >= self.next_try:
+            self.probing = True
+            return "probe"
+        return "give_up" if expired else "wait"
+
+    def wake_at(self) -> float:
+        """When a job told to ``wait`` should ask again (besides when the probe ends)."""
+        if self.since is None:
+            return 0.0
+        deadline = self.since + self.give_up_after
+        return deadline if self.probing else min(self.next_try, deadline)
+
+    def failed(self, now: float, delay: float, error: str, *, probe: bool) -> bool:
+        """A retryable failure; the next try is ``delay`` s away. True when this started the outage."""
+        started = self.since is None
+        if started:
+            self.since = now
+        if probe:
+            self.probing = False
+        self.next_try = max(self.next_try, now + delay) if not probe else now + delay
+        self.failures += 1
+        self.last_error = error
+        return started
+
+    def succeeded(self, now: float) -> float | None:
+        """A delivery went through; the outage's length when this ended one, else None."""
+        if self.since is None:
+            return None
+        lasted = max(0.0, now - self.since)
+        self.since = None
+        self.next_try = 0.0
+        self.probing = False
+        self.failures = 0
+        self.last_error = ""
+        return lasted
+
+    def abandon_probe(self) -> None:
+        """The probe ended without an answer either way (cancelled, rejected alert): let another job probe."""
+        self.probing = False
+
+    @property
+    def down(self) -> bool:
+        """True during an outage."""
+        return self.since is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,37 +17,19 @@ from monitor.alerts.dispatcher import Dispatcher
 from monitor.alerts.worker import SinkPolicy
 from monitor.bus.memory import MemoryBus
 from monitor.metrics import Metrics
-from tests.support.services import free_port, wait_for_port
+from tests.integration.alerts.alertmanager_server import running_alertmanager
 from tests.unit.alerts.helpers import make_alert
 
 pytestmark = pytest.mark.integration
 
-BINARY = "/usr/bin/prometheus-alertmanager"
 CONFIG = 'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n'
 
 
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[str]:
-    """A real Alertmanager on a free port, clustering off; yields its base URL."""
-    (tmp_path / "am.yml").write_text(CONFIG, encoding="utf-8")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            BINARY,
-            f"--config.file={tmp_path / 'am.yml'}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, proc=proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    """A real Alertmanager that routes everything nowhere; yields its base URL."""
+    with running_alertmanager(tmp_path, CONFIG) as url:
+        yield url
 
 
 def _now_ms() -> int:
@@ -88,12 +69,13 @@ async def test_firing_then_resolved_through_the_dispatcher(alertmanager: str, me
     am_alert = active[0]
     assert am_alert["status"]["state"] == "active"
     assert am_alert["labels"] == {
-        "alertname": "LiquidationCascade",
+        "alertname": "LiquidationCascadeDetected",
         "kind": "liquidation_cascade",
         "base": "BTC",
         "severity": "critical",
         "direction": "long",
         "venue": "binance",
+        "category": "market",
         "source": "liqmon",
     }
     assert am_alert["annotations"]["summary"] == firing.summary

@@ -142,34 +142,36 @@ class Outage:
     until the next try is due, and then exactly one of them sends (``probe``)
     while the others keep waiting. A successful send ends the outage and lets
     every waiting job go at once. Once the outage is older than
-    ``give_up_after`` the waiting jobs, and new ones arriving while no probe
-    is due, are given up (``give_up``); probes continue, so the sink is found
-    again as soon as it works.
+    ``give_up_after``, every job is given up (``give_up``) at the first failed
+    probe after it started waiting, so a whole backlog is dropped at once and
+    an alert arriving later still gets the next probe's chance.
+
+    Jobs pass ``seen``: the value of :attr:`failures` when they started.
     """
 
     give_up_after: float
     since: float | None = None
     next_try: float = 0.0
     probing: bool = False
-    failures: int = 0
+    failures: int = 0  # retryable failures ever seen (never reset)
     last_error: str = ""
 
-    def admit(self, now: float) -> Admission:
-        """What a job that wants to send may do at ``now``."""
+    def admit(self, now: float, seen: int) -> Admission:
+        """What a job that started when :attr:`failures` was ``seen`` may do at ``now``."""
         if self.since is None:
             return "go"
-        expired = now - self.since >= self.give_up_after
+        if now - self.since >= self.give_up_after and self.failures > seen:
+            return "give_up"
         if not self.probing and now >= self.next_try:
             self.probing = True
             return "probe"
-        return "give_up" if expired else "wait"
+        return "wait"
 
-    def wake_at(self) -> float:
-        """When a job told to ``wait`` should ask again (besides when the probe ends)."""
-        if self.since is None:
-            return 0.0
-        deadline = self.since + self.give_up_after
-        return deadline if self.probing else min(self.next_try, deadline)
+    def wake_at(self) -> float | None:
+        """When a job told to ``wait`` should ask again; None: when a probe ends (it is notified)."""
+        if self.since is None or self.probing:
+            return None
+        return self.next_try
 
     def failed(self, now: float, delay: float, error: str, *, probe: bool) -> bool:
         """A retryable failure; the next try is ``delay`` s away. True when this started the outage."""
@@ -178,7 +180,9 @@ class Outage:
             self.since = now
         if probe:
             self.probing = False
-        self.next_try = max(self.next_try, now + delay) if not probe else now + delay
+            self.next_try = now + delay
+        else:
+            self.next_try = max(self.next_try, now + delay)
         self.failures += 1
         self.last_error = error
         return started
@@ -191,7 +195,6 @@ class Outage:
         self.since = None
         self.next_try = 0.0
         self.probing = False
-        self.failures = 0
         self.last_error = ""
         return lasted
 

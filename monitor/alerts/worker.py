@@ -15,7 +15,7 @@ releases them all. So a hung endpoint costs later alerts one bounded wait
 (read timeout + backoff), never one timeout each in sequence, and a 429 with
 ``retry_after`` pauses the whole sink, as Telegram and Discord require. When
 the outage outlasts ``retry.give_up_after_s`` the waiting alerts are
-dead-lettered together. Refusals that retrying cannot fix (401/403, revoked
+dead-lettered together at the next failed probe. Refusals that retrying cannot fix (401/403, revoked
 webhooks, MQTT not-authorized) open the breaker: the sink is marked broken.
 """
 
@@ -197,16 +197,17 @@ class SinkWorker:
             await self._with_bus("mark", lambda: self._ledger.done(ticket))
         return outcome, reason
 
-    async def _admission(self) -> Admission:
+    async def _admission(self, seen: int) -> Admission:
         """Wait until this job may send (``go``/``probe``) or must give up."""
         async with self._changed:
             while True:
                 now = self._clock()
-                admission = self.outage.admit(now)
+                admission = self.outage.admit(now, seen)
                 if admission != "wait":
                     return admission
+                wake = self.outage.wake_at()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), max(0.0, self.outage.wake_at() - now))
+                    await asyncio.wait_for(self._changed.wait(), None if wake is None else max(0.0, wake - now))
 
     async def _notify(self) -> None:
         async with self._changed:
@@ -214,8 +215,9 @@ class SinkWorker:
 
     async def _attempts(self, alert: Alert) -> tuple[str, str]:
         attempt = 0
+        seen = self.outage.failures
         while True:
-            admission = await self._admission()
+            admission = await self._admission(seen)
             if admission == "give_up":
                 lasted = self._clock() - (self.outage.since or self._clock())
                 log.warning(
@@ -237,14 +239,16 @@ class SinkWorker:
                     await self._notify()
                 return "gave_up", f"sink broken: {self.breaker.reason}"
             ended = False
+            result: tuple[str, str] | None = None
             try:
                 async with self._slots:
-                    wait = self._bucket.take(self._clock())
-                    if wait > 0:
-                        await asyncio.sleep(wait)
-                    attempt += 1
-                    self.requests += 1
-                    result = await self._attempt(alert, probe, attempt)
+                    if probe or not self.outage.down:  # an outage that began while this job queued: wait
+                        wait = self._bucket.take(self._clock())
+                        if wait > 0:
+                            await asyncio.sleep(wait)
+                        attempt += 1
+                        self.requests += 1
+                        result = await self._attempt(alert, probe, attempt)
                 ended = True
             finally:
                 if probe and not ended:  # cancelled mid-probe: let another job probe

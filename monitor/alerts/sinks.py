@@ -8,8 +8,10 @@ from monitor.alerts.alertmanager import AlertmanagerSink
 from monitor.alerts.base import Sink
 from monitor.alerts.config import AlertSettings, RetrySettings
 from monitor.alerts.console import ConsoleSink
+from monitor.alerts.discord import DiscordSink
 from monitor.alerts.mqtt import MqttSink
 from monitor.alerts.slack import SlackSink
+from monitor.alerts.telegram import TelegramSink
 from monitor.alerts.webhook import WebhookSink
 from monitor.alerts.worker import SinkPolicy
 
@@ -42,12 +44,17 @@ def policy_of(settings: _Delivery) -> SinkPolicy:
 
 
 def build_sinks(settings: AlertSettings) -> list[tuple[Sink, SinkPolicy]]:
-    """Every enabled sink with its policy, in a stable order (console, slack, webhooks, mqtt, alertmanager)."""
+    """Every enabled sink with its policy, in a stable order (console, slack, telegram, discord, webhooks, mqtt,
+    alertmanager)."""
     out: list[tuple[Sink, SinkPolicy]] = []
     if settings.console:
         out.append((ConsoleSink(min_severity=settings.console_min_severity), CONSOLE_POLICY))
     if settings.slack is not None:
         out.append((SlackSink(settings.slack), policy_of(settings.slack)))
+    if settings.telegram is not None:
+        out.append((TelegramSink(settings.telegram), policy_of(settings.telegram)))
+    if settings.discord is not None:
+        out.append((DiscordSink(settings.discord), policy_of(settings.discord)))
     for name, w in sorted(settings.webhooks.items()):
         out.append((WebhookSink(f"webhook:{name}", w), policy_of(w)))
     if settings.mqtt is not None:

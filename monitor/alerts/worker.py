@@ -267,6 +267,7 @@ class SinkWorker:
         except RetryableDelivery as exc:
             delay = next_delay(next(self._delays), exc.retry_after, self.policy.retry.max_s)
             if self.outage.failed(self._clock(), delay, str(exc), probe=probe):
+                self._metrics.sink_healthy.labels(sink=self.name).set(0)
                 log.warning(
                     "sink failing; its alerts wait and go out when it answers again",
                     sink=self.name,
@@ -319,8 +320,8 @@ class SinkWorker:
                 self._delays = backoff(self.policy.retry)
                 log.info("sink answers again; waiting alerts go out", sink=self.name, outage_s=round(lasted, 1))
             if self.breaker.success():
-                self._metrics.sink_healthy.labels(sink=self.name).set(1)
                 log.info("sink works again", sink=self.name)
+            self._metrics.sink_healthy.labels(sink=self.name).set(1)
             self._metrics.alerts_delivered.labels(sink=self.name, outcome="delivered").inc()
             self._metrics.delivery_latency.labels(sink=self.name).observe(max(0.0, time.time() - alert.ts_ms / 1000))
             await self._notify()

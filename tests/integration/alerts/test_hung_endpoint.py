@@ -57,6 +57,11 @@ def _delivered(rx: HttpReceiver) -> list[str]:
     return [req.headers[ID_HEADER.lower()] for req, status, _ in rx.answered if status == 200]
 
 
+def healthy(metrics: Metrics) -> dict[str, float | None]:
+    names = ("webhook:a", "webhook:b", "webhook:hung")
+    return {n: metrics.registry.get_sample_value("liqmon_sink_healthy", {"sink": n}) for n in names}
+
+
 def _sinks(urls: dict[str, str], retry: RetrySettings) -> list[tuple[WebhookSink, SinkPolicy]]:
     timeouts = HttpTimeouts(connect_s=READ_S, read_s=READ_S)
     return [
@@ -106,12 +111,14 @@ async def test_healthy_sinks_get_everything_and_the_hung_backlog_drains_within_o
             await h.wait_for(lambda rx: len(rx.requests) >= CONCURRENCY + 3)
             assert hung_worker.peak_in_flight == 1  # only the probe goes out during the outage
             assert dispatcher.acked == 0
+            assert healthy(metrics) == {"webhook:a": 1, "webhook:b": 1, "webhook:hung": 0}
 
             hung.recovered.set()
             # One bounded wait: the probe in flight times out (READ_S), the next is due within MAX_BACKOFF_S.
             await h.wait_for(lambda rx: len(_delivered(rx)) == 20, timeout=READ_S + MAX_BACKOFF_S + 3)
             await dispatcher.wait_acked(20, timeout=5)
         assert not hung_worker.outage.down
+        assert healthy(metrics)["webhook:hung"] == 1
     for rx in (a, b, h):
         got = _delivered(rx)
         assert sorted(got) == sorted(x.id for x in alerts)  # every alert exactly once

@@ -14,6 +14,7 @@ import pytest
 from monitor.alerts.alertmanager import AlertmanagerSink
 from monitor.alerts.config import AlertmanagerSettings, AlertSettings, RetrySettings
 from monitor.alerts.dispatcher import Dispatcher
+from monitor.alerts.selftest import send_test_alert
 from monitor.alerts.worker import SinkPolicy
 from monitor.bus.memory import MemoryBus
 from monitor.metrics import Metrics
@@ -103,3 +104,12 @@ async def test_escalation_ends_the_lower_severity_and_resend_extends_ends_at(ale
     assert _epoch(again[0]["endsAt"]) > first_end
     assert len(sink.active) == 1
     await sink.aclose()
+
+
+async def test_alert_test_leaves_no_active_test_alert(alertmanager: str) -> None:
+    [result] = await send_test_alert([AlertmanagerSink(AlertmanagerSettings(url=alertmanager))])
+    assert (result.sink, result.ok) == ("alertmanager", True)
+    everything = await asyncio.to_thread(
+        lambda: httpx.get(f"{alertmanager}/api/v2/alerts", params={"active": "true"}, timeout=5).json()
+    )
+    assert [a["labels"]["alertname"] for a in everything] == []  # accepted (ok), then ended at once

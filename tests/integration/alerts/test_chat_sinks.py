@@ -21,6 +21,7 @@ from monitor.alerts.config import AlertSettings, DiscordSettings, RetrySettings,
 from monitor.alerts.discord import DiscordSink
 from monitor.alerts.dispatcher import Dispatcher
 from monitor.alerts.model import Alert, episode_key
+from monitor.alerts.selftest import send_test_alert
 from monitor.alerts.telegram import TelegramSink, plain, render
 from monitor.alerts.worker import SinkPolicy
 from monitor.backtest import detect, parse_records
@@ -202,3 +203,11 @@ async def test_discord_waits_for_its_bucket_instead_of_hitting_429() -> None:
         await sink.aclose()
     assert [discord_id(p) for p in api.accepted] == [f"alert-{n}" for n in range(6)]
     assert api.early == 0  # never sent while the bucket said Remaining: 0
+
+
+async def test_alert_test_says_when_the_credentials_are_refused() -> None:
+    async with HttpReceiver(FakeTelegram(TOKEN)) as tg, HttpReceiver(FakeDiscord(WEBHOOK)) as dc:
+        results = await send_test_alert([_telegram(tg.url, token="123456:nope"), _discord(dc.url, hook="1/nope")])
+    for result in results:
+        assert not result.ok
+        assert result.detail.startswith(f"PermanentDelivery: {result.sink}: authentication refused (HTTP 401")

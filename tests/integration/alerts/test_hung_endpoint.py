@@ -106,7 +106,7 @@ async def test_healthy_sinks_get_everything_and_the_hung_backlog_drains_within_o
             # The hung sink is in one outage: a first wave of at most CONCURRENCY requests, then one probe at a time.
             await h.wait_for(lambda rx: len(rx.requests) >= CONCURRENCY + 2)
             assert hung_worker.outage.down
-            assert hung_worker.peak_in_flight == CONCURRENCY
+            assert 1 <= hung_worker.peak_in_flight <= CONCURRENCY
             hung_worker.peak_in_flight = hung_worker.in_flight
             await h.wait_for(lambda rx: len(rx.requests) >= CONCURRENCY + 3)
             assert hung_worker.peak_in_flight == 1  # only the probe goes out during the outage

@@ -233,7 +233,7 @@ class SinkWorker:
                     f"{self.outage.last_error}"
                 )
             probe = admission == "probe"
-            if attempt and not self.breaker.allow(self._clock()):  # broke while this job waited
+            if not self.breaker.allow(self._clock()):  # the sink broke while this job waited
                 if probe:
                     self.outage.abandon_probe()
                     await self._notify()

@@ -88,28 +88,46 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 
 class FloodWindow:
-    """Answers 429 for ``seconds`` after the first request (0 = never)."""
+    """Answers 429 for ``seconds`` after the first request (0 = never), asking for at most ``step_s`` per answer.
 
-    def __init__(self, seconds: float) -> None:
+    Counts the requests refused and those that came back before the wait they were told (``ignored``).
+    """
+
+    def __init__(self, seconds: float, step_s: float | None = None) -> None:
         self.seconds = seconds
+        self.step_s = step_s or seconds
         self.until: float | None = None
         self.refused = 0
+        self.ignored = 0
+        self._not_before = 0.0
 
-    def remaining(self, now: float) -> float:
+    def retry_after(self, now: float, *, whole: bool) -> float | None:
+        """The wait to answer with while the window lasts (whole seconds for Telegram), else None."""
         if self.seconds <= 0:
-            return 0.0
+            return None
         if self.until is None:
             self.until = now + self.seconds
-        return max(0.0, self.until - now)
+        if now < self._not_before - 0.01:
+            self.ignored += 1
+        if now >= self.until:
+            return None
+        wait = min(self.until - now, self.step_s)
+        if whole:
+            wait = float(max(1, math.ceil(wait)))
+        self.refused += 1
+        self._not_before = now + wait
+        return wait
 
 
 class FakeTelegram:
     """``POST /bot<token>/sendMessage``; ≈ ``per_chat_per_s`` messages per second per chat."""
 
-    def __init__(self, token: str, *, per_chat_per_s: float = 1.0, flood_s: float = 0.0) -> None:
+    def __init__(
+        self, token: str, *, per_chat_per_s: float = 1.0, flood_s: float = 0.0, flood_step_s: float | None = None
+    ) -> None:
         self.token = token
         self.interval = 1.0 / per_chat_per_s
-        self.flood = FloodWindow(flood_s)
+        self.flood = FloodWindow(flood_s, flood_step_s)
         self.accepted: list[dict[str, Any]] = []
         self.too_many = 0
         self._last: dict[str, float] = {}
@@ -138,9 +156,8 @@ class FakeTelegram:
             return self.fail_next.pop(0)
         message = orjson.loads(request.body)
         now = time.monotonic()
-        if (left := self.flood.remaining(now)) > 0:
-            self.flood.refused += 1
-            return self._too_many(left)
+        if (wait := self.flood.retry_after(now, whole=True)) is not None:
+            return self._too_many(wait)
         chat = str(message.get("chat_id"))
         last = self._last.get(chat)
         if last is not None and now - last < 0.8 * self.interval:
@@ -162,11 +179,19 @@ class FakeTelegram:
 class FakeDiscord:
     """``POST /api/webhooks/<id>/<token>``: ``limit`` requests per ``per_s`` seconds, X-RateLimit-* headers."""
 
-    def __init__(self, webhook: str, *, limit: int = 5, per_s: float = 2.0, flood_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        webhook: str,
+        *,
+        limit: int = 5,
+        per_s: float = 2.0,
+        flood_s: float = 0.0,
+        flood_step_s: float | None = None,
+    ) -> None:
         self.path = f"/api/webhooks/{webhook}"
         self.limit = limit
         self.per_s = per_s
-        self.flood = FloodWindow(flood_s)
+        self.flood = FloodWindow(flood_s, flood_step_s)
         self.accepted: list[dict[str, Any]] = []
         self.too_many = 0
         self.early = 0  # requests sent although the bucket had said Remaining: 0
@@ -193,9 +218,8 @@ class FakeDiscord:
             return _json(401, {"message": "Invalid Webhook Token", "code": 50027})
         now = time.monotonic()
         headers = self._headers(now)
-        if (left := self.flood.remaining(now)) > 0:
-            self.flood.refused += 1
-            return self._too_many(left, headers)
+        if (wait := self.flood.retry_after(now, whole=False)) is not None:
+            return self._too_many(wait, headers)
         if len(self._recent) >= self.limit:
             self.early += 1
             return self._too_many(float(headers["X-RateLimit-Reset-After"]), headers)

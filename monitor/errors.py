@@ -5,6 +5,7 @@ caller can catch at whatever depth it needs::
 
     MonitorError
     ├── ConfigError            bad key, type or value in the TOML file or LIQMON_* environment
+    ├── UsageError             a command-line argument that cannot work (an unwritable output path, ...)
     ├── InvalidEvent           an event or alert that breaks the DESIGN §3/§7 contract (NaN, negative size, ...)
     ├── ParseError             a venue frame liqmon cannot normalize; ``reason`` is a short metric label
     │   └── UnknownInstrument  a symbol whose contract size is unknown (never guessed)
@@ -31,6 +32,10 @@ class MonitorError(Exception):
 
 class ConfigError(MonitorError):
     """The configuration is invalid; the message names the key and what to do."""
+
+
+class UsageError(MonitorError):
+    """A command-line argument cannot work as given; the message names it and the reason (exit code 2)."""
 
 
 class InvalidEvent(MonitorError, ValueError):

@@ -4,7 +4,8 @@
 venue, feeds ``meta`` lines to ``load_instruments``, ``rest`` lines to
 ``parse_rest``, frames to ``parse`` and turns ``gap`` lines into
 :class:`~monitor.events.Gap` markers. Frames that cannot be parsed are counted
-per venue and reason and skipped, so one bad line never stops a replay.
+per venue and reason and skipped, so one bad line never stops a replay (a
+parser bug included: it is counted under the reason ``internal``).
 ``liqmon replay``, ``liqmon backtest`` and ``liqmon normalize`` all use it.
 """
 
@@ -70,6 +71,10 @@ class CaptureDecoder:
                 events = adapter.parse(record.frame, record.recv_ms)
         except ParseError as exc:
             self._fail(record, exc)
+            return []
+        except Exception as exc:  # a parser bug: counted like a bad frame, so the rest of the capture still plays
+            adapter.drain_issues()
+            self._fail(record, ParseError(f"{type(exc).__name__}: {exc}", reason="internal"))
             return []
         for reason, message in adapter.drain_issues():
             self._note(record, reason, message)

@@ -109,14 +109,18 @@ class VenueAdapter(ABC):
 
         The venue's typed fast path (:meth:`_parse_fast`) goes first; a frame it does not handle is
         read again by :meth:`parse_generic`, with the same result (and its ParseError is the one
-        reported). Issues noted by the abandoned attempt are dropped.
+        reported). Issues noted by the abandoned attempt are dropped. A frame nested so deeply that
+        reading it exhausts the interpreter's recursion limit is a ParseError (reason ``too_deep``).
         """
         issues = len(self._issues)
         try:
-            return self._parse_fast(frame, recv_ms)
-        except FAST_PATH_MISSES:
-            del self._issues[issues:]
-            return self.parse_generic(frame, recv_ms)
+            try:
+                return self._parse_fast(frame, recv_ms)
+            except FAST_PATH_MISSES:
+                del self._issues[issues:]
+                return self.parse_generic(frame, recv_ms)
+        except RecursionError:
+            raise ParseError(f"{self.name}: frame nested too deeply to read", reason="too_deep") from None
 
     def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Typed decoding of the venue's hot channels; raises a FAST_PATH_MISSES error for anything else."""

@@ -18,6 +18,7 @@ chosen so that whatever the fast path accepts, it reads exactly as :func:`num`,
 from __future__ import annotations
 
 import hashlib
+import reprlib
 import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +36,10 @@ QUOTES: Final = ("FDUSD", "USDT", "USDC", "BUSD", "USDE", "USD", "BTC", "ETH", "
 USD_QUOTES: Final = frozenset(("USDT", "USDC", "USD", "BUSD", "FDUSD", "USDE"))
 _INF: Final = float("inf")
 _MAX_FLOAT: Final = sys.float_info.max
+# Values quoted in error messages: shallow and short whatever the frame holds (a repr of a value nested
+# 1,000 deep would exhaust the recursion limit; one of a megabyte string would flood the log).
+_SHOWN: Final = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxdict, _SHOWN.maxlist = 3, 80, 80, 6, 6
 # Integers up to 2**53 survive the trip through a float unchanged, so ms() and the fast path agree on them.
 MAX_EXACT_INT: Final = 2**53
 
@@ -57,8 +62,13 @@ def field(obj: Any, key: str, where: str) -> Any:
         raise ParseError(f"{where}: missing field {key!r}", reason="schema") from None
 
 
+def shown(value: Any) -> str:
+    """A bounded repr of a value taken from a frame, for error messages."""
+    return _SHOWN.repr(value)
+
+
 def _not_a_number(value: Any, name: str) -> ParseError:
-    return ParseError(f"{name}: expected a number, got {value!r}", reason="value")
+    return ParseError(f"{name}: expected a number, got {shown(value)}", reason="value")
 
 
 def num(value: Any, name: str) -> float:
@@ -87,7 +97,7 @@ def num(value: Any, name: str) -> float:
         raise _not_a_number(value, name)
     if -_INF < result < _INF:  # false for NaN too
         return result + 0.0
-    raise ParseError(f"{name}: expected a finite number, got {value!r}", reason="value")
+    raise ParseError(f"{name}: expected a finite number, got {shown(value)}", reason="value")
 
 
 def opt_num(value: Any, name: str) -> float | None:
@@ -101,7 +111,7 @@ def ms(value: Any, name: str) -> int:
     """Integer epoch milliseconds from a number or numeric string, else ParseError."""
     result = num(value, name)
     if result < 0:
-        raise ParseError(f"{name}: negative timestamp {value!r}", reason="value")
+        raise ParseError(f"{name}: negative timestamp {shown(value)}", reason="value")
     return int(result)
 
 
@@ -111,7 +121,7 @@ def split_symbol(symbol: str) -> tuple[str, str]:
     for quote in QUOTES:
         if upper.endswith(quote) and len(upper) > len(quote):
             return canonical_base(upper[: -len(quote)]), quote
-    raise ParseError(f"cannot tell base and quote apart in symbol {symbol!r}", reason="unknown_symbol")
+    raise ParseError(f"cannot tell base and quote apart in symbol {shown(symbol)}", reason="unknown_symbol")
 
 
 def is_usd(quote: str) -> bool:

@@ -77,3 +77,17 @@ def test_gzip_captures_are_byte_for_byte_reproducible(tmp_path: Path) -> None:
             writer.frame("okx", 1, '{"arg":{}}')
         outputs.append(path.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_binary_lines_are_counted_and_the_log_is_bounded(tmp_path: Path, metrics: Metrics) -> None:
+    """A corrupt stretch costs five warnings and one summary, however many lines it spans; the rest still reads."""
+    path = tmp_path / "cap.jsonl"
+    good = b'{"recv_ms": 1, "venue": "okx", "frame": "a"}\n'
+    path.write_bytes(good + b"\xff\xfe\x00garbage\n" * 40 + good)
+    with capture_logs() as logs:
+        records = list(read_capture(path, metrics=metrics))
+    assert [r.line_no for r in records] == [1, 42]
+    assert [e["line"] for e in logs if e["event"] == "capture_line_skipped"] == [2, 3, 4, 5, 6]
+    summary = [e for e in logs if e["event"] == "capture_lines_skipped"]
+    assert [(e["lines"], e["not_logged"]) for e in summary] == [(40, 35)]
+    assert metrics.registry.get_sample_value("liqmon_capture_malformed_lines_total") == 40

@@ -226,7 +226,7 @@ class Application:
         bus: Bus = (
             TappedBus(inner, self._event_taps, self._alert_taps) if (self._event_taps or self._alert_taps) else inner
         )
-        capture = CaptureWriter(self._capture_out) if self._capture_out else None
+        capture = CaptureWriter(self._capture_out, metrics=self.metrics) if self._capture_out else None
         stops = {name: asyncio.Event() for name in ("intake", "detect", "alert", "metrics", "bus")}
         try:
             async with asyncio.TaskGroup() as group:

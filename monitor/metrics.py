@@ -225,6 +225,16 @@ class Metrics:
             "Capture lines skipped because they were malformed (count).",
             registry=r,
         )
+        self.capture_write_errors = Counter(
+            "liqmon_capture_write_errors_total",
+            "Capture files that stopped recording because a write failed, e.g. disk full (count).",
+            registry=r,
+        )
+        self.capture_writing = Gauge(
+            "liqmon_capture_writing",
+            "1 while a capture file (--capture-out, record) is being written; 0 once it stopped or when none is.",
+            registry=r,
+        )
 
         self._scrape = _ScrapeCollector()
         r.register(self._scrape)

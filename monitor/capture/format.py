@@ -17,9 +17,10 @@ any other file before a command starts on it.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final, cast
@@ -160,21 +161,41 @@ def _utf8(data: bytes) -> bool:
 
 
 class CaptureWriter:
-    """Appends records to a capture file; use as a context manager."""
+    """Appends records to a capture file; use as a context manager.
 
-    def __init__(self, path: str | Path) -> None:
+    Opening raises CaptureError. A write that fails later (disk full, I/O error) never reaches the
+    caller: the capture stops for good, with one error log, ``liqmon_capture_write_errors_total``
+    incremented and ``liqmon_capture_writing`` at 0; later records are dropped and ``on_failure``
+    is called (``liqmon record``, whose product is the file, stops). Whatever was written before
+    stays readable (a torn last line is skipped as malformed by the reader).
+    """
+
+    def __init__(
+        self, path: str | Path, *, metrics: Metrics | None = None, on_failure: Callable[[], None] | None = None
+    ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.metrics = metrics or default_metrics()
+        self._on_failure = on_failure
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = _open_writer(self.path)
         except OSError as exc:
             raise CaptureError(f"cannot write capture {self.path}: {exc.strerror or exc}") from exc
         self.count = 0
+        # Why the capture stopped, once a write failed.
+        self.failure: str | None = None
+        self.metrics.capture_writing.set(1)
 
     def write(self, record: CaptureRecord) -> None:
-        """Write one record."""
-        self._handle.write(record.to_json().decode())
-        self._handle.write("\n")
+        """Write one record (dropped once the capture has stopped)."""
+        if self.failure is not None:
+            return
+        try:
+            self._handle.write(record.to_json().decode())
+            self._handle.write("\n")
+        except OSError as exc:
+            self._stop(exc)
+            return
         self.count += 1
 
     def frame(self, venue: str, recv_ms: int, frame: str, *, rest: str | None = None, meta: str | None = None) -> None:
@@ -187,12 +208,42 @@ class CaptureWriter:
 
     def flush(self) -> None:
         """Flush buffered lines to the file."""
-        self._handle.flush()
+        if self.failure is not None:
+            return
+        try:
+            self._handle.flush()
+        except OSError as exc:
+            self._stop(exc)
 
     def close(self) -> None:
         """Close the file. Idempotent."""
-        if not self._handle.closed:
+        if self._handle.closed:
+            return
+        if self.failure is None:
+            try:
+                self._handle.close()
+            except OSError as exc:
+                self._stop(exc)
+            else:
+                self.metrics.capture_writing.set(0)
+
+    def _stop(self, exc: OSError) -> None:
+        """A write failed: stop the capture for good, without letting the error reach the caller."""
+        self.failure = exc.strerror or str(exc)
+        self.metrics.capture_write_errors.inc()
+        self.metrics.capture_writing.set(0)
+        log.error(
+            "capture_write_failed",
+            file=str(self.path),
+            error=self.failure,
+            lines=self.count,
+            hint="the capture has stopped, the feeds keep running; free space and restart to record again",
+        )
+        # Closing flushes what is still buffered, which fails the same way (the file is closed all the same).
+        with contextlib.suppress(OSError, ValueError):
             self._handle.close()
+        if self._on_failure is not None:
+            self._on_failure()
 
     def __enter__(self) -> CaptureWriter:
         return self

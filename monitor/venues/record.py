@@ -19,7 +19,7 @@ from pathlib import Path
 
 from monitor.capture.format import CaptureWriter
 from monitor.cli import check_writable, settings_from_args
-from monitor.errors import VenueConnectError
+from monitor.errors import CaptureError, VenueConnectError
 from monitor.events import VENUES, Event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -58,11 +58,13 @@ async def record(
 ) -> int:
     """Record until ``duration_s`` passes or ``stop`` is set; returns the number of capture lines written.
 
-    Raises VenueConnectError (after closing the file) when no venue connected at all.
+    Raises CaptureError when writing the file failed (it stops the recording), VenueConnectError (after
+    closing the file) when no venue connected at all.
     """
     stop = stop or asyncio.Event()
-    with CaptureWriter(out) as capture:
-        collector = Collector(settings, _Discard(), Metrics(), capture=capture, options=options, venues=venues)
+    metrics = Metrics()
+    with CaptureWriter(out, metrics=metrics, on_failure=stop.set) as capture:
+        collector = Collector(settings, _Discard(), metrics, capture=capture, options=options, venues=venues)
         loop = asyncio.get_running_loop()
         timer = loop.call_later(duration_s, stop.set) if duration_s is not None else None
         try:
@@ -72,6 +74,8 @@ async def record(
                 timer.cancel()
             capture.flush()
         log.info("record_done", file=str(out), lines=capture.count)
+    if capture.failure is not None:
+        raise CaptureError(f"recording stopped after {capture.count} lines: cannot write {out}: {capture.failure}")
     if collector.venues and not collector.connected_venues():
         raise VenueConnectError(
             f"no venue connected ({', '.join(collector.venues)}); wrote {capture.count} lines to {out}. "

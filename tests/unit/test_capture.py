@@ -91,3 +91,23 @@ def test_binary_lines_are_counted_and_the_log_is_bounded(tmp_path: Path, metrics
     summary = [e for e in logs if e["event"] == "capture_lines_skipped"]
     assert [(e["lines"], e["not_logged"]) for e in summary] == [(40, 35)]
     assert metrics.registry.get_sample_value("liqmon_capture_malformed_lines_total") == 40
+
+
+def test_a_full_disk_stops_the_capture_without_raising(tmp_path: Path, metrics: Metrics) -> None:
+    """/dev/full fails every write with ENOSPC: the writer logs once, counts once and drops the rest."""
+    stopped: list[str] = []
+    writer = CaptureWriter("/dev/full", metrics=metrics, on_failure=lambda: stopped.append("stop"))
+    assert metrics.registry.get_sample_value("liqmon_capture_writing") == 1
+    with capture_logs() as logs:
+        for n in range(2000):  # more than the text buffer holds, so the writes reach the device
+            writer.frame("okx", n, '{"arg":{"channel":"liquidation-orders"},"data":[]}')
+        writer.flush()
+        writer.close()
+    failures = [entry for entry in logs if entry["event"] == "capture_write_failed"]
+    assert len(failures) == 1
+    assert failures[0]["log_level"] == "error"
+    assert failures[0]["error"] == "No space left on device"
+    assert writer.failure == "No space left on device"
+    assert stopped == ["stop"]
+    assert metrics.registry.get_sample_value("liqmon_capture_write_errors_total") == 1
+    assert metrics.registry.get_sample_value("liqmon_capture_writing") == 0

@@ -101,14 +101,14 @@ class CaptureDecoder:
     def _fail(self, record: CaptureRecord, exc: ParseError) -> None:
         if self.strict:
             raise ParseError(f"line {record.line_no} ({record.venue}): {exc}", reason=exc.reason) from exc
-        self._note(record, exc.reason, str(exc))
+        self._note(record, exc.reason, str(exc), exc)
 
-    def _note(self, record: CaptureRecord, reason: str, message: str) -> None:
+    def _note(self, record: CaptureRecord, reason: str, message: str, exc: ParseError | None = None) -> None:
         self.errors[(record.venue, reason)] += 1
         if reason == "unknown_contract":
             self.metrics.unknown_contract.labels(venue=record.venue).inc()
         else:
-            self.metrics.feed_parse_errors.labels(venue=record.venue, reason=reason).inc()
+            self.metrics.frame_rejected(record.venue, exc or ParseError(message, reason=reason))
         if self.errors[(record.venue, reason)] <= 5:
             log.warning("frame_not_normalized", venue=record.venue, line=record.line_no, reason=reason, error=message)
 

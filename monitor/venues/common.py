@@ -28,7 +28,7 @@ from typing import Annotated, Any, Final, Literal, TypeAlias
 import msgspec
 import orjson
 
-from monitor.errors import InvalidEvent, MonitorError, ParseError
+from monitor.errors import ImplausibleEvent, ImplausibleValue, InvalidEvent, MonitorError, ParseError
 from monitor.events import canonical_base
 
 # Longest first, so "USDT" wins over "USD" and "FDUSD" over "USD".
@@ -220,10 +220,18 @@ SHAPE_ERRORS: Final = (
 FAST_PATH_MISSES: Final = (msgspec.MsgspecError, FastPathMiss, MonitorError, *SHAPE_ERRORS)
 
 
+def rejected_event(venue: str, exc: InvalidEvent) -> ParseError:
+    """The ParseError for an event that failed validation: reason ``value``, or ``implausible`` (with its field)."""
+    if isinstance(exc, ImplausibleEvent):
+        return ImplausibleValue(f"{venue}: {exc}", field=exc.field)
+    return ParseError(f"{venue}: {exc}", reason="value")
+
+
 class frame_errors:
     """Translate anything a frame can provoke into ParseError, so only ParseError leaves ``parse``.
 
-    An event that fails validation gives reason ``value``; a frame of an unexpected shape, ``schema``.
+    An event that fails validation gives reason ``value`` (``implausible`` past a plausibility bound);
+    a frame of an unexpected shape, ``schema``.
     A plain class rather than a generator-based context manager: it is entered once per frame.
     """
 
@@ -240,7 +248,7 @@ class frame_errors:
     ) -> None:
         if exc_type is None or issubclass(exc_type, ParseError):
             return
-        if issubclass(exc_type, InvalidEvent):
-            raise ParseError(f"{self.venue}: {exc}", reason="value") from None
+        if isinstance(exc, InvalidEvent):
+            raise rejected_event(self.venue, exc) from None
         if issubclass(exc_type, SHAPE_ERRORS):
             raise ParseError(f"{self.venue}: frame has an unexpected shape", reason="schema") from None

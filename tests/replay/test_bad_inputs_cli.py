@@ -62,11 +62,11 @@ def test_replay_goes_on_past_a_frame_nested_1000_deep(tmp_path: Path, capsys: py
     lines = CAPTURE.read_text().splitlines()
     capture.write_text("\n".join([lines[0], deep, *lines[1:]]) + "\n")
     events_out = tmp_path / "events.jsonl"
-    assert main(["replay", str(capture), "--no-detect", "--events-out", str(events_out)]) == 0
+    assert main(["replay", str(capture), "--no-detect", "--metrics-port", "0", "--events-out", str(events_out)]) == 0
     err = capsys.readouterr().err
     assert "binance: 1 × too_deep" in err
     expected = tmp_path / "expected.jsonl"
-    assert main(["replay", str(CAPTURE), "--no-detect", "--events-out", str(expected)]) == 0
+    assert main(["replay", str(CAPTURE), "--no-detect", "--metrics-port", "0", "--events-out", str(expected)]) == 0
     assert events_out.read_bytes() == expected.read_bytes()
     assert events_out.read_bytes().count(b"\n") == 7
 
@@ -77,7 +77,7 @@ def test_replay_of_a_truncated_gzip_capture_ends_with_one_line(
     body = gzip.compress((CAPTURE.read_text() * 200).encode())
     capture = tmp_path / "cut.jsonl.gz"
     capture.write_bytes(body[: len(body) // 2])
-    assert main(["replay", str(capture), "--no-detect"]) == 1
+    assert main(["replay", str(capture), "--no-detect", "--metrics-port", "0"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert f"liqmon replay: capture {capture} is truncated or corrupt" in err
@@ -126,7 +126,7 @@ def test_normalize_reads_a_gzip_capture_as_a_capture(tmp_path: Path, capsys: pyt
     assert main(["normalize", "--venue", "okx", str(capture)]) == 0
     events = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
     expected = tmp_path / "expected.jsonl"
-    assert main(["replay", str(CAPTURE), "--no-detect", "--events-out", str(expected)]) == 0
+    assert main(["replay", str(CAPTURE), "--no-detect", "--metrics-port", "0", "--events-out", str(expected)]) == 0
     okx = [e for e in (orjson.loads(x) for x in expected.read_bytes().splitlines()) if e["venue"] == "okx"]
     assert okx
     assert events == okx

@@ -85,6 +85,10 @@ class VenueAdapter(ABC):
     max_connection_age_s: ClassVar[float | None] = None
     # No frame at all (data, pong or heartbeat) for this long means the connection is dead.
     liveness_timeout_s: ClassVar[float] = 90.0
+    # Largest websocket message accepted, in bytes (docs/venues-connection.md). A larger one is refused by
+    # websockets' max_size from its header, before the payload is read or parsed: the socket closes with
+    # 1009, the frame is counted (reason ``too_large``) and the loop reconnects.
+    max_frame_bytes: ClassVar[int] = 2**20
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         self.instruments = instruments if instruments is not None else InstrumentBook(self.name)

@@ -133,7 +133,7 @@ def text(value: Any, name: str) -> str:
     """A non-empty string, else ParseError(reason="value") naming the field."""
     if (type(value) is str or isinstance(value, str)) and value:
         return value
-    raise ParseError(f"{name}: expected a non-empty string, got {value!r:.80}", reason="value")
+    raise ParseError(f"{name}: expected a non-empty string, got {shown(value)}", reason="value")
 
 
 def items(value: Any, name: str) -> list[Any]:

@@ -26,6 +26,8 @@ from monitor.venues.dedup import RecentIds
 log = get_logger(__name__)
 
 WARN_INTERVAL_S = 10.0
+# Parser messages may quote frame values: a log line carries at most this much of one.
+MESSAGE_CHARS = 300
 
 
 class Publisher(Protocol):
@@ -174,7 +176,7 @@ class FeedSink:
 
     def _parse_error(self, exc: ParseError, frame: str | bytes, *, where: str = "", error: bool = False) -> None:
         reason = exc.reason
-        message = f"{where}: {exc}" if where else str(exc)
+        message = (f"{where}: {exc}" if where else str(exc))[:MESSAGE_CHARS]
         self.metrics.frame_rejected(self.venue, exc)
         held = self.throttle.allow(f"parse:{reason}")
         if held is None:

@@ -35,6 +35,8 @@ log = structlog.get_logger(__name__)
 
 # Malformed lines logged one by one; the rest of a file's are summed up in one line at its end.
 LOGGED_MALFORMED_LINES: Final = 5
+# check_capture reads at most this much of the first line (instrument lists make long first lines).
+PEEK_BYTES: Final = 64 * 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,21 +140,27 @@ def check_capture(path: str | Path) -> None:
     path = Path(path)
     try:
         with open_lines(path) as handle:
-            first = next((line for line in handle if line.strip()), None)
+            first = handle.readline(PEEK_BYTES)
+            while first and not first.strip():
+                first = handle.readline(PEEK_BYTES)
     except OSError as exc:  # missing, unreadable, a directory, a bad gzip header
         raise UsageError(f"cannot read capture {path}: {exc.strerror or exc}") from None
     except EOFError as exc:
         raise UsageError(f"capture {path} is truncated: {exc}") from None
-    if first is None:
+    if not first:
         return  # an empty capture replays as nothing
+    if not is_text(first):
+        raise UsageError(f"{path} is not a liqmon capture: it starts with binary data, not JSON lines")
     try:
         parse_line(first, 1)
     except (ValueError, TypeError) as exc:
-        what = "binary data" if b"\0" in first or not _utf8(first) else "not a capture record"
-        raise UsageError(f"{path} is not a liqmon capture: its first line is {what} ({exc})") from None
+        raise UsageError(f"{path} is not a liqmon capture: its first line is not a capture record ({exc})") from None
 
 
-def _utf8(data: bytes) -> bool:
+def is_text(data: bytes) -> bool:
+    """True for UTF-8 text without NUL bytes (what captures and frame files are made of)."""
+    if b"\0" in data:
+        return False
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:

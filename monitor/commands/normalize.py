@@ -25,7 +25,7 @@ from typing import IO
 
 from monitor import logs
 from monitor.bus.codec import encode
-from monitor.capture.format import CaptureRecord, iter_records, open_lines, parse_line
+from monitor.capture.format import CaptureRecord, is_text, iter_records, open_lines, parse_line
 from monitor.capture.replay import CaptureDecoder
 from monitor.errors import ParseError, UsageError
 from monitor.events import VENUES
@@ -103,19 +103,9 @@ def run(args: argparse.Namespace) -> int:
 def _checked(stream: IO[bytes], name: str) -> Iterator[bytes]:
     """The lines of ``stream``; UsageError at the first one that is binary data rather than text."""
     for line_no, line in enumerate(stream, start=1):
-        if b"\0" in line:
-            raise UsageError(f"{name} is binary data, not venue frames or a capture (NUL byte on line {line_no})")
-        if line_no == 1 and not _is_text(line):
-            raise UsageError(f"{name} is binary data, not venue frames or a capture (line 1 is not UTF-8 text)")
+        if (line_no == 1 or b"\0" in line) and not is_text(line):
+            raise UsageError(f"{name} is binary data, not venue frames or a capture (line {line_no})")
         yield line
-
-
-def _is_text(line: bytes) -> bool:
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _is_record(line: bytes) -> bool:

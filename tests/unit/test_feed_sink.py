@@ -140,3 +140,19 @@ def test_receive_times_come_from_the_sink_clock(metrics: Metrics) -> None:
     assert sink.now_ms() == 1_738_771_200_000
     gap = sink.gap("closed", ("BTC",))  # no receive time given: the clock's
     assert gap.ts_ms == gap.recv_ms == 1_738_771_200_000
+
+
+def test_a_capture_on_a_full_disk_never_touches_the_feed(metrics: Metrics) -> None:
+    """Every frame is still parsed and published after the capture's disk filled up."""
+    from monitor.capture.format import CaptureWriter
+
+    bus = ListBus()
+    capture = CaptureWriter("/dev/full", metrics=metrics)
+    sink = FeedSink("okx", bus, metrics, capture=capture)
+    adapter = TableAdapter()
+    for n in range(3000):
+        assert sink.frame(adapter, str(n).ljust(200), n) == 1
+    capture.close()
+    assert [e.id for e in bus.events] == [f"l{n}" for n in range(3000)]
+    assert capture.failure is not None
+    assert metrics.registry.get_sample_value("liqmon_capture_write_errors_total") == 1

@@ -1,9 +1,10 @@
 """The episode state machine every detector shares: idle → firing (→ escalations) → resolved → cooldown.
 
-An episode fires once (at the severity reached then), escalates at most once
-— when it reaches ``critical`` after firing lower — and resolves once after its
-exit condition has held for ``hold_ms`` (hysteresis: the exit condition is
-stricter than the entry one). The highest severity reached is kept in ``peak``. A new episode cannot start within
+An episode fires once (at the severity reached then), escalates once per
+higher level it reaches (``warning``, then ``critical``; each announced once,
+severity never goes down within an episode) and resolves once after its exit
+condition has held for ``hold_ms`` (hysteresis: the exit condition is stricter
+than the entry one). The highest severity reached is kept in ``peak``. A new episode cannot start within
 ``cooldown_ms`` of a resolution. Alert ids are stable per episode, status and
 escalation step, so a rebuilt detector produces the same ids as the original.
 """
@@ -53,10 +54,8 @@ class Episode:
                 self.silent = False
                 return "fire"
             return None
-        if level is not None and _RANK[level] > _RANK[self.peak]:
-            self.peak = level
-        if level == "critical" and self.severity != "critical":
-            self.severity = level
+        if level is not None and _RANK[level] > _RANK[self.severity]:
+            self.severity = self.peak = level
             self.below_since_ms = None
             return "escalate"
         if not exiting:

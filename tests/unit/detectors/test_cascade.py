@@ -55,9 +55,14 @@ CASES = [
     pytest.param([(t, 90e3) for t in range(10)], [], id="below-floor"),
     pytest.param(
         [(0, 400e3), (1, 400e3), (2, 400e3), (3, 1e6), (4, 1e6), (5, 1e6), (6, 1e6)],
-        # warning (10x) is reached at t=4 but only critical (25x = $5M) is announced as an escalation;
+        # warning (10x = $2M) is reached at t=3 and critical (25x = $5M) at t=6, each announced once;
         # the last $1M bucket leaves the window at t=67, then the exit condition holds for 30 s.
-        [(2, "firing", "info", "long"), (6, "firing", "critical", "long"), (97, "resolved", "critical", "long")],
+        [
+            (2, "firing", "info", "long"),
+            (3, "firing", "warning", "long"),
+            (6, "firing", "critical", "long"),
+            (97, "resolved", "critical", "long"),
+        ],
         id="escalates-once-then-resolves",
     ),
     pytest.param(
@@ -155,7 +160,8 @@ def test_firing_and_resolved_values_describe_the_episode() -> None:
         liq(at(20), "long", 900e3, price=66_500, venue="binance"),
     ]
     alerts = run(engine, events, until_s=200)
-    firing, resolved = alerts
+    firing, escalation, resolved = alerts
+    assert escalation.severity == "warning"  # $2.1M is 10.5× the floor's baseline
     assert firing.values["venues"] == {"binance": 400e3, "bybit": 400e3, "okx": 400e3}
     assert firing.values["multiple"] == pytest.approx(6.0)
     assert firing.values["price_move_pct"] == pytest.approx((68_000 / 70_000 - 1) * 100, abs=1e-3)

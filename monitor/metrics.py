@@ -156,7 +156,8 @@ class Metrics:
         # Detectors.
         self.detector_events = Counter(
             "liqmon_detector_events_total",
-            "Events handled by the detectors (count), by outcome (processed, duplicate, late).",
+            "Events handled by the detectors (count), by outcome (processed, duplicate, late; "
+            "set aside as bad prints: implausible_notional, implausible_price, oi_zero, oi_jump).",
             ["outcome"],
             registry=r,
         )

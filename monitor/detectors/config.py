@@ -149,9 +149,15 @@ class OpenInterestSettings:
     # Also alert per venue, with thresholds multiplied by venue_factor (one venue is noisier).
     per_venue: bool = True
     venue_factor: float = 1.5
+    # Hygiene: a print more than glitch_jump_pct from its source's last value (or zero) is held;
+    # dropped when the source returns near the old value, applied once the new level has been
+    # reported for glitch_confirm_s.
+    glitch_jump_pct: float = 10.0
+    glitch_confirm_s: float = 10.0
 
     def __post_init__(self) -> None:
         _positive(self, "window_s", "bucket_s", "collapse_pct", "surge_pct", "hold_s", "stale_s", "venue_factor")
+        _positive(self, "glitch_jump_pct", "glitch_confirm_s")
         _non_negative(self, "cooldown_s")
         if self.bucket_s > self.window_s:
             raise ValueError("open_interest.bucket_s must not exceed open_interest.window_s")
@@ -220,6 +226,7 @@ def _large_cap() -> ClassSettings:
             surge_pct=6.0,
             surge_warning_pct=10.0,
             surge_critical_pct=15.0,
+            glitch_jump_pct=15.0,
         ),
     )
 
@@ -248,6 +255,7 @@ def _small_cap() -> ClassSettings:
             surge_pct=10.0,
             surge_warning_pct=15.0,
             surge_critical_pct=25.0,
+            glitch_jump_pct=25.0,
         ),
     )
 

@@ -135,19 +135,21 @@ class RollingExtreme:
 class PriceTrail:
     """The first price seen in each bucket over a lookback, to answer "what was the price at T"."""
 
-    __slots__ = ("_entries", "bucket_ms", "last", "lookback_ms")
+    __slots__ = ("_entries", "bucket_ms", "last", "last_ms", "lookback_ms")
 
     def __init__(self, lookback_ms: int, bucket_ms: int) -> None:
         self.lookback_ms = lookback_ms
         self.bucket_ms = max(1, bucket_ms)
         self._entries: deque[tuple[int, float]] = deque()
         self.last: float | None = None
+        self.last_ms = 0
 
     def add(self, ts_ms: int, price: float) -> None:
         """Note a price at ``ts_ms`` (older-than-newest samples only update nothing but ``last``)."""
         if price <= 0:
             return
         self.last = price
+        self.last_ms = max(self.last_ms, ts_ms)
         start = ts_ms - ts_ms % self.bucket_ms
         entries = self._entries
         if not entries or start > entries[-1][0]:
@@ -155,6 +157,10 @@ class PriceTrail:
             horizon = start - self.lookback_ms
             while entries and entries[0][0] < horizon:
                 entries.popleft()
+
+    def recent(self, now_ms: int, max_age_ms: int) -> float | None:
+        """The last price when it is at most ``max_age_ms`` old at ``now_ms``, else None."""
+        return self.last if self.last is not None and now_ms - self.last_ms <= max_age_ms else None
 
     def at(self, ts_ms: int) -> float | None:
         """The first price of the earliest bucket at or after ``ts_ms`` (None when nothing is known)."""

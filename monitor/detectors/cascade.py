@@ -196,13 +196,14 @@ class CascadeSide:
 
     # ------------------------------------------------------------------ decision
 
-    def _levels(self, now_ms: int, floor: float, reference: float) -> tuple[Severity | None, str]:
-        """The entry level (None = entry condition not met) and what set it.
+    def _levels(self, now_ms: int, floor: float, reference: float) -> tuple[Severity | None, str, bool]:
+        """The entry level (None = entry condition not met), what set it, and whether it is urgent.
 
         Entry: the main window meets the floor (each liquidation capped), ``min_count`` and
         ``info_multiple`` × baseline, or the fast window meets its own floor, count and multiple.
         The level is the highest of the baseline multiple, the absolute window ladders and,
-        once entered, the wave's cumulative notional.
+        once entered, the wave's cumulative notional. Urgent (a new episode may start within the
+        cooldown): the fast path's entry holds, or the windows alone reach ``warning``.
         """
         cfg = self.cfg
         window, fast = self.window, self.fast
@@ -210,6 +211,7 @@ class CascadeSide:
         multiple = notional / reference
         best: Severity | None = None
         reason = ""
+        urgent = False
         if window.count >= cfg.min_count and self.capped.total >= floor:
             by_multiple = severity_for(multiple, cfg.info_multiple, cfg.warning_multiple, cfg.critical_multiple)
             for level, why in (
@@ -226,13 +228,15 @@ class CascadeSide:
             and fast.total >= cfg.info_multiple * fast_reference
         ):
             level = _ladder(fast.total, cfg.fast_warning_usd, cfg.fast_critical_usd) or "info"
+            urgent = True
             if _higher(level, best):
                 best, reason = level, "fast_usd"
+        urgent = urgent or _higher(best, "info")
         if best is not None and self.in_wave(now_ms):
             level = _ladder(self.wave_usd, cfg.wave_warning_usd, cfg.wave_critical_usd)
             if _higher(level, best):
                 best, reason = level, "wave_usd"
-        return best, reason
+        return best, reason, urgent
 
     def evaluate(self, now_ms: int) -> list[Alert]:
         """Decide at ``now_ms``: maybe fire, escalate or resolve."""
@@ -259,7 +263,7 @@ class CascadeSide:
             return []
         notional = window.total
         multiple = notional / reference
-        level, reason = self._levels(now_ms, floor, reference)
+        level, reason, urgent = self._levels(now_ms, floor, reference)
         exiting = (
             notional < cfg.exit_ratio * reference * cfg.info_multiple
             and self.fast.total < cfg.exit_ratio * cfg.fast_floor_usd
@@ -272,7 +276,7 @@ class CascadeSide:
             if change is not None and (totals.min_oi_change is None or change < totals.min_oi_change):
                 totals.min_oi_change = change
             totals.funding_turn = totals.funding_turn or self.ctx.funding_turn(self.direction, now_ms)
-        transition = self.episode.step(now_ms, level, exiting)
+        transition = self.episode.step(now_ms, level, exiting, urgent=urgent)
         if transition is None:
             return []
         return [self._alert(transition, now_ms, floor, reference, multiple, reason=reason)]

@@ -39,16 +39,16 @@ class CascadeSettings:
     critical_usd: float = 150_000_000.0
     # Fast path: a short window beside the main one, with a higher bar (floor per minute of window
     # far above the main floor's) and its own absolute ladder, so a flash crash fires in seconds.
-    fast_window_s: float = 60.0
-    fast_floor_usd: float = 10_000_000.0
+    fast_window_s: float = 30.0
+    fast_floor_usd: float = 2_500_000.0
     fast_min_count: int = 10
-    fast_warning_usd: float = 20_000_000.0
-    fast_critical_usd: float = 40_000_000.0
+    fast_warning_usd: float = 10_000_000.0
+    fast_critical_usd: float = 20_000_000.0
     # Wave: from the first firing until wave_gap_s after the last episode resolved. Its cumulative
     # notional is warning / critical at these levels, and the baseline learns nothing during it.
     wave_warning_usd: float = 100_000_000.0
     wave_critical_usd: float = 250_000_000.0
-    wave_gap_s: float = 7200.0
+    wave_gap_s: float = 14400.0
     # Hygiene: a liquidation above this notional, or priced further than this from the asset's
     # recent price, is implausible: counted and ignored.
     max_liquidation_usd: float = 1_000_000_000.0
@@ -209,10 +209,10 @@ def _large_cap() -> ClassSettings:
             min_count=15,
             warning_usd=10_000_000.0,
             critical_usd=30_000_000.0,
-            fast_floor_usd=2_000_000.0,
+            fast_floor_usd=500_000.0,
             fast_min_count=8,
-            fast_warning_usd=4_000_000.0,
-            fast_critical_usd=8_000_000.0,
+            fast_warning_usd=2_000_000.0,
+            fast_critical_usd=4_000_000.0,
             wave_warning_usd=20_000_000.0,
             wave_critical_usd=50_000_000.0,
             max_liquidation_usd=250_000_000.0,
@@ -238,10 +238,10 @@ def _small_cap() -> ClassSettings:
             min_count=10,
             warning_usd=1_250_000.0,
             critical_usd=4_000_000.0,
-            fast_floor_usd=250_000.0,
+            fast_floor_usd=60_000.0,
             fast_min_count=6,
-            fast_warning_usd=500_000.0,
-            fast_critical_usd=1_000_000.0,
+            fast_warning_usd=250_000.0,
+            fast_critical_usd=500_000.0,
             wave_warning_usd=2_500_000.0,
             wave_critical_usd=6_000_000.0,
             max_liquidation_usd=50_000_000.0,

@@ -44,10 +44,13 @@ class Episode:
         """True between the firing and the resolved alert."""
         return self.started_ms is not None
 
-    def step(self, now_ms: int, level: Severity | None, exiting: bool) -> Transition | None:
-        """Advance with the current entry ``level`` (None = entry condition not met) and exit condition."""
+    def step(self, now_ms: int, level: Severity | None, exiting: bool, *, urgent: bool = False) -> Transition | None:
+        """Advance with the current entry ``level`` (None = entry condition not met) and exit condition.
+
+        ``urgent`` lets a new episode start within the cooldown (a burst far beyond the entry bar).
+        """
         if self.started_ms is None:
-            if level is not None and now_ms >= self.cooldown_until_ms:
+            if level is not None and (urgent or now_ms >= self.cooldown_until_ms):
                 self.started_ms = now_ms
                 self.severity = self.peak = level
                 self.below_since_ms = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import msgspec
 import pytest
 
 from monitor.alerts.model import Alert
@@ -252,3 +253,35 @@ def test_resolved_venue_breakdown_sums_to_the_episode_total() -> None:
     for alert in resolved:
         assert sum(alert.values["venues"].values()) == pytest.approx(alert.values["total_usd"], rel=1e-6)
     assert set(resolved[1].values["venues"]) == {"okx"}
+
+
+def test_sampled_feeds_are_reported_as_lower_bounds_apart_from_complete_ones() -> None:
+    engine = DetectionEngine(settings())
+
+    def sampled(ts: int, usd: float, venue: str) -> Liquidation:
+        return msgspec.structs.replace(liq(ts, "long", usd, venue=venue), sampled=True)
+
+    events = [
+        sampled(at(0), 400e3, "binance"),
+        sampled(at(1), 300e3, "okx"),
+        liq(at(2), "long", 500e3, venue="bybit"),
+    ]
+    firing, resolved = run(engine, events, until_s=200)
+    assert firing.values["complete_usd"] == 500e3
+    assert firing.values["sampled_usd"] == 700e3
+    assert firing.values["sampled_venues"] == ["binance", "okx"]
+    assert "≥ $1.2M liquidated" in firing.summary
+    assert "Binance and OKX figures are sampled lower bounds" in firing.summary
+    assert resolved.values["complete_usd"] == 500e3
+    assert resolved.values["sampled_usd"] == 700e3
+    assert "Binance and OKX figures are sampled lower bounds" in resolved.summary
+
+
+def test_complete_feeds_alone_are_not_marked_as_lower_bounds() -> None:
+    engine = DetectionEngine(settings())
+    events = [liq(at(k), "long", 400e3, venue="bybit") for k in range(3)]
+    firing = run(engine, events, until_s=10)[0]
+    assert firing.values["sampled_usd"] == 0
+    assert firing.values["sampled_venues"] == []
+    assert "≥" not in firing.summary
+    assert "lower bound" not in firing.summary

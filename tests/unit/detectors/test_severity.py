@@ -37,16 +37,16 @@ def brief(alerts: list[Alert]) -> list[tuple[float, str, str, str]]:
 
 LADDER = [
     pytest.param(
-        # $2M a second: the fast window holds $20M from 10 liquidations at t=9 (warning on its ladder)
-        # and $40M at t=19 (critical), before the main window's 20-liquidation rule is even met.
-        burst(0, 30, 2e6),
+        # $1M a second: the fast (30 s) window has its 10 liquidations at t=9, holding $10M (warning on
+        # its ladder), and $20M at t=19 (critical), before the main window's 20-liquidation rule is met.
+        burst(0, 30, 1e6),
         {},
         [(9, "firing", "warning", "fast_usd"), (19, "firing", "critical", "fast_usd")],
         id="fast-path-grades-a-violent-minute",
     ),
     pytest.param(
-        # The fast window's own ladder: $20M in 60 s warning, $40M critical, announced once each.
-        burst(0, 40, 1e6, every_s=0.5),
+        # The fast ladder alone (main window out of reach): $2.5M info, $10M warning, $20M critical.
+        burst(0, 40, 500e3, every_s=0.5),
         {"min_count": 1000.0},
         [
             (4.5, "firing", "info", "fast_usd"),
@@ -56,8 +56,8 @@ LADDER = [
         id="fast-ladder-each-level-once",
     ),
     pytest.param(
-        # One $80M whale among small liquidations: it counts for at most half the floor.
-        [*burst(0, 30, 100e3), liq(at(31), "long", 80e6)],
+        # One $80M whale among small liquidations: it counts for at most half of either floor.
+        [*burst(0, 30, 30e3), liq(at(31), "long", 80e6)],
         {},
         [],
         id="one-whale-is-not-a-cascade",
@@ -66,7 +66,7 @@ LADDER = [
         # ...but a whale on top of a genuine burst grades the burst by its full size.
         [*burst(0, 30, 200e3), liq(at(31), "long", 80e6)],
         {},
-        [(31, "firing", "critical", "multiple")],
+        [(12, "firing", "info", "fast_usd"), (31, "firing", "critical", "multiple")],
         id="whale-on-a-burst-counts-in-full",
     ),
 ]
@@ -82,14 +82,17 @@ def test_severity_ladders(
 
 
 def test_flash_crash_is_announced_within_seconds() -> None:
-    """$30M a minute from t=0: the fast window fires when it holds $10M from 10 liquidations."""
+    """$30M a minute from t=0: the fast window fires when it holds $2.5M from 10 liquidations."""
     engine = DetectionEngine(settings())
     events = burst(0, 120, 250e3, every_s=0.5)  # $500k a second
     alerts = cascade_alerts(engine, events, until_s=60)
     first = alerts[0]
     assert first.status == "firing"
-    assert (first.ts_ms - T0) / 1000 <= 20
-    assert first.values["window_usd"] >= 10e6
+    assert (first.ts_ms - T0) / 1000 <= 10
+    assert first.values["severity_reason"] == "fast_usd"
+    assert first.values["fast_usd"] >= 2.5e6
+    assert first.values["fast_count"] >= 10
+    assert "in 30 s" in first.summary
 
 
 def test_wave_total_makes_a_long_day_critical_and_freezes_the_baseline() -> None:
@@ -142,3 +145,22 @@ def test_absolute_ladder_grades_whatever_the_learned_baseline() -> None:
     assert critical.values["severity_reason"] == "window_usd"
     assert critical.values["window_usd"] >= 150e6
     assert critical.values["multiple"] < 25
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [
+        # About three minutes after the first episode resolved, within its 10-minute cooldown:
+        pytest.param(burst(600, 30, 400e3, every_s=8), [], id="an-info-burst-waits-for-the-cooldown"),
+        pytest.param(burst(600, 30, 1e6), ["warning"], id="a-violent-burst-does-not-wait"),
+    ],
+)
+def test_cooldown_holds_back_repeats_but_not_a_new_violent_burst(second: list[Event], expected: list[str]) -> None:
+    engine = DetectionEngine(settings(fast_min_count=1000.0))
+    first = burst(0, 25, 500e3)  # $12.5M: info, resolves about 7 minutes later
+    alerts = cascade_alerts(engine, [*first, *second], until_s=1000)
+    resolved = [a for a in alerts if a.status == "resolved"]
+    assert resolved
+    assert resolved[0].ts_ms < at(600) < resolved[0].ts_ms + 600_000  # the second burst is in the cooldown
+    later = [a.severity for a in alerts if a.status == "firing" and a.started_ms > resolved[0].ts_ms]
+    assert later == expected

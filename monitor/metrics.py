@@ -60,6 +60,12 @@ class Metrics:
         )
 
         # Feeds (venue adapters).
+        self.feed_configured = Gauge(
+            "liqmon_feed_configured",
+            "1 when this process is configured to collect the venue (set at start, before any connection).",
+            ["venue"],
+            registry=r,
+        )
         self.feed_connected = Gauge(
             "liqmon_feed_connected", "Open websocket connections per venue (count).", ["venue"], registry=r
         )

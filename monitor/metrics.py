@@ -146,6 +146,16 @@ class Metrics:
             "1 when the last Redis command succeeded, 0 while Redis is unreachable.",
             registry=r,
         )
+        self.metrics_clients_closed = Counter(
+            "liqmon_metrics_clients_closed_total",
+            "Connections to the metrics endpoint closed to make room because they waited on their client (count).",
+            registry=r,
+        )
+        self.bus_writes_refused = Gauge(
+            "liqmon_bus_writes_refused",
+            "1 while Redis answers but refuses writes (OOM at maxmemory, read-only replica, failed persistence).",
+            registry=r,
+        )
         self.bus_write_seconds = Histogram(
             "liqmon_bus_write_seconds",
             "Time to write one batch to Redis (seconds).",
@@ -205,7 +215,7 @@ class Metrics:
         )
         self.sink_healthy = Gauge(
             "liqmon_sink_healthy",
-            "1 while a sink delivers, 0 after a permanent error broke it.",
+            "1 while a sink delivers; 0 while it fails (an outage: alerts wait) or after a permanent error broke it.",
             ["sink"],
             registry=r,
         )

@@ -88,9 +88,7 @@ class CascadeSettings:
         if self.fast_min_count < 1:
             raise ValueError("cascade.fast_min_count must be at least 1")
         for low, high in (
-            ("floor_usd", "warning_usd"),
             ("warning_usd", "critical_usd"),
-            ("fast_floor_usd", "fast_warning_usd"),
             ("fast_warning_usd", "fast_critical_usd"),
             ("wave_warning_usd", "wave_critical_usd"),
         ):

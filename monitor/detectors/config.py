@@ -51,7 +51,7 @@ class CascadeSettings:
     wave_gap_s: float = 14400.0
     # Hygiene: a liquidation above this notional, or priced further than this from the asset's
     # recent price, is implausible: counted and ignored.
-    max_liquidation_usd: float = 1_000_000_000.0
+    max_liquidation_usd: float = 500_000_000.0
     max_price_deviation_pct: float = 30.0
     # Baseline: EWMA of per-minute liquidated USD with this half-life, frozen during a wave.
     baseline_half_life_min: float = 360.0
@@ -213,7 +213,7 @@ def _large_cap() -> ClassSettings:
             fast_critical_usd=4_000_000.0,
             wave_warning_usd=20_000_000.0,
             wave_critical_usd=50_000_000.0,
-            max_liquidation_usd=250_000_000.0,
+            max_liquidation_usd=100_000_000.0,
             max_price_deviation_pct=50.0,
         ),
         funding=FundingSettings(dead_band_8h=0.00003, extreme_annual_pct=100.0),
@@ -242,7 +242,7 @@ def _small_cap() -> ClassSettings:
             fast_critical_usd=500_000.0,
             wave_warning_usd=2_500_000.0,
             wave_critical_usd=6_000_000.0,
-            max_liquidation_usd=50_000_000.0,
+            max_liquidation_usd=20_000_000.0,
             max_price_deviation_pct=80.0,
         ),
         funding=FundingSettings(dead_band_8h=0.00005, extreme_annual_pct=200.0),

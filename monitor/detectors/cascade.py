@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from monitor.alerts.model import Alert, Severity, severity_rank
+from monitor.alerts.model import Alert, Severity
 from monitor.detectors.config import CascadeSettings
 from monitor.detectors.context import AssetContext
-from monitor.detectors.episode import Episode, Transition, fmt_pct, fmt_usd, severity_for
+from monitor.detectors.episode import Episode, Transition, fmt_pct, fmt_usd
 from monitor.detectors.regime import classify
 from monitor.detectors.windows import RollingSum
 from monitor.events import Liquidation
@@ -26,19 +26,7 @@ from monitor.events import Liquidation
 KIND = "liquidation_cascade"
 _MINUTE_MS = 60_000
 _NEVER = float("inf")
-
-
-def _ladder(value: float, warning: float, critical: float) -> Severity | None:
-    """``warning`` / ``critical`` from an absolute ladder; None below it."""
-    if value >= critical:
-        return "critical"
-    if value >= warning:
-        return "warning"
-    return None
-
-
-def _higher(level: Severity | None, than: Severity | None) -> bool:
-    return level is not None and (than is None or severity_rank(level) > severity_rank(than))
+_LEVELS: tuple[Severity | None, ...] = (None, "info", "warning", "critical")
 
 
 def _at_least(usd: float, split: dict[str, Any]) -> str:
@@ -90,15 +78,11 @@ class CascadeSide:
         self.cfg = settings
         self.window_ms = int(settings.window_s * 1000)
         bucket_ms = int(settings.bucket_s * 1000)
-        self.window = RollingSum(self.window_ms, bucket_ms)
+        # Each window also sums its liquidations capped at single_share × its floor: the floor tests.
+        self.window = RollingSum(self.window_ms, bucket_ms, cap=settings.single_share * settings.floor_usd)
         self.fast_ms = int(settings.fast_window_s * 1000)
         fast_bucket_ms = max(1, min(bucket_ms, self.fast_ms // 12))
-        self.fast = RollingSum(self.fast_ms, fast_bucket_ms)
-        # The same windows with each liquidation counted at most single_share × the floor: the floor tests.
-        self.capped = RollingSum(self.window_ms, bucket_ms)
-        self.fast_capped = RollingSum(self.fast_ms, fast_bucket_ms)
-        self._cap = settings.single_share * settings.floor_usd
-        self._fast_cap = settings.single_share * settings.fast_floor_usd
+        self.fast = RollingSum(self.fast_ms, fast_bucket_ms, cap=settings.single_share * settings.fast_floor_usd)
         self.minute = RollingSum(_MINUTE_MS, 5_000)
         self.venues: dict[str, RollingSum] = {}
         # Venues whose liquidation feed is sampled (their sums are lower bounds), as the events say.
@@ -128,9 +112,7 @@ class CascadeSide:
         usd = liq.notional_usd or 0.0
         if not self.window.add(ts_ms, usd):
             return []
-        self.capped.add(ts_ms, min(usd, self._cap))
         self.fast.add(ts_ms, usd)
-        self.fast_capped.add(ts_ms, min(usd, self._fast_cap))
         self._minute_sum += usd
         self.minute.add(ts_ms, usd)
         venue = self.venues.get(liq.venue)
@@ -208,35 +190,34 @@ class CascadeSide:
         cfg = self.cfg
         window, fast = self.window, self.fast
         notional = window.total
-        multiple = notional / reference
-        best: Severity | None = None
+        rank = 0  # 0 = entry not met, then info, warning, critical (integers: this runs per liquidation)
         reason = ""
         urgent = False
-        if window.count >= cfg.min_count and self.capped.total >= floor:
-            by_multiple = severity_for(multiple, cfg.info_multiple, cfg.warning_multiple, cfg.critical_multiple)
-            for level, why in (
-                (by_multiple, "multiple"),
-                (_ladder(notional, cfg.warning_usd, cfg.critical_usd), "window_usd"),
-            ):
-                if _higher(level, best):
-                    best, reason = level, why
-        fast_floor = floor / cfg.floor_usd * cfg.fast_floor_usd  # raised during the warm-up alike
-        fast_reference = reference * cfg.fast_window_s / cfg.window_s
+        if window.count >= cfg.min_count and window.capped >= floor:
+            multiple = notional / reference
+            if multiple >= cfg.info_multiple:
+                rank = 3 if multiple >= cfg.critical_multiple else 2 if multiple >= cfg.warning_multiple else 1
+                reason = "multiple"
+            ladder = 3 if notional >= cfg.critical_usd else 2 if notional >= cfg.warning_usd else 0
+            if ladder > rank:
+                rank, reason = ladder, "window_usd"
+        fast_total = fast.total
         if (
             fast.count >= cfg.fast_min_count
-            and self.fast_capped.total >= fast_floor
-            and fast.total >= cfg.info_multiple * fast_reference
+            and fast.capped >= floor / cfg.floor_usd * cfg.fast_floor_usd  # raised during the warm-up alike
+            and fast_total >= cfg.info_multiple * reference * cfg.fast_window_s / cfg.window_s
         ):
-            level = _ladder(fast.total, cfg.fast_warning_usd, cfg.fast_critical_usd) or "info"
             urgent = True
-            if _higher(level, best):
-                best, reason = level, "fast_usd"
-        urgent = urgent or _higher(best, "info")
-        if best is not None and self.in_wave(now_ms):
-            level = _ladder(self.wave_usd, cfg.wave_warning_usd, cfg.wave_critical_usd)
-            if _higher(level, best):
-                best, reason = level, "wave_usd"
-        return best, reason, urgent
+            level = 3 if fast_total >= cfg.fast_critical_usd else 2 if fast_total >= cfg.fast_warning_usd else 1
+            if level > rank:
+                rank, reason = level, "fast_usd"
+        urgent = urgent or rank >= 2
+        if rank and self.in_wave(now_ms):
+            wave = self.wave_usd
+            level = 3 if wave >= cfg.wave_critical_usd else 2 if wave >= cfg.wave_warning_usd else 0
+            if level > rank:
+                rank, reason = level, "wave_usd"
+        return _LEVELS[rank], reason, urgent
 
     def evaluate(self, now_ms: int) -> list[Alert]:
         """Decide at ``now_ms``: maybe fire, escalate or resolve."""
@@ -246,8 +227,9 @@ class CascadeSide:
         if now_ms >= self._minute_end:
             self._roll(now_ms)
         window = self.window
-        for rolling in (window, self.capped, self.fast, self.fast_capped, self.minute):
-            rolling.expire(now_ms)
+        window.expire(now_ms)
+        self.fast.expire(now_ms)
+        self.minute.expire(now_ms)
         cfg = self.cfg
         # Idle below every entry condition: no level, so the episode cannot move (and no totals exist).
         # Until a liquidation arrives, a minute closes or a bucket expires, evaluating again would
@@ -257,7 +239,7 @@ class CascadeSide:
             self._quiet_until = self._next_change_ms()
             return []
         floor, reference = self.thresholds(now_ms)
-        if idle and self.capped.total < floor and self.fast_capped.total < floor / cfg.floor_usd * cfg.fast_floor_usd:
+        if idle and self.window.capped < floor and self.fast.capped < floor / cfg.floor_usd * cfg.fast_floor_usd:
             if self.warmed_up(now_ms):
                 self._quiet_until = self._next_change_ms()
             return []

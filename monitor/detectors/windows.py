@@ -14,28 +14,35 @@ _NEVER = float("inf")
 
 
 class RollingSum:
-    """Running sum and count of non-negative amounts over a rolling window; accepts slightly old timestamps."""
+    """Running sum and count of non-negative amounts over a rolling window; accepts slightly old timestamps.
 
-    __slots__ = ("_buckets", "bucket_ms", "count", "total", "window_ms")
+    With a ``cap`` it also keeps ``capped``: the same sum with each amount counted at most ``cap``.
+    """
 
-    def __init__(self, window_ms: int, bucket_ms: int) -> None:
+    __slots__ = ("_buckets", "bucket_ms", "cap", "capped", "count", "total", "window_ms")
+
+    def __init__(self, window_ms: int, bucket_ms: int, cap: float = _NEVER) -> None:
         self.window_ms = window_ms
         self.bucket_ms = max(1, bucket_ms)
-        # [bucket start, sum, count], oldest first.
+        self.cap = cap
+        # [bucket start, sum, count, capped sum], oldest first.
         self._buckets: deque[list[float]] = deque()
         self.total = 0.0
+        self.capped = 0.0
         self.count = 0
 
     def add(self, ts_ms: int, value: float, count: int = 1) -> bool:
         """Add ``value`` at ``ts_ms``; False (and nothing added) when it is older than the window."""
         start = ts_ms - ts_ms % self.bucket_ms
+        capped = value if value < self.cap else self.cap
         buckets = self._buckets
         if not buckets or start > buckets[-1][0]:
-            buckets.append([start, value, count])
+            buckets.append([start, value, count, capped])
         elif start == buckets[-1][0]:
             last = buckets[-1]
             last[1] += value
             last[2] += count
+            last[3] += capped
         else:
             newest = buckets[-1][0]
             if start + self.bucket_ms <= newest - self.window_ms:
@@ -46,13 +53,15 @@ class RollingSum:
                 if bucket[0] == start:
                     bucket[1] += value
                     bucket[2] += count
+                    bucket[3] += capped
                     break
                 if bucket[0] < start:
-                    buckets.insert(index + 1, [start, value, count])
+                    buckets.insert(index + 1, [start, value, count, capped])
                     break
             else:
-                buckets.appendleft([start, value, count])
+                buckets.appendleft([start, value, count, capped])
         self.total += value
+        self.capped += capped
         self.count += count
         return True
 
@@ -63,14 +72,18 @@ class RollingSum:
         if not buckets or buckets[0][0] + self.bucket_ms > horizon:
             return  # nothing to drop; the sums were cleaned when something last was
         while buckets and buckets[0][0] + self.bucket_ms <= horizon:
-            _, value, count = buckets.popleft()
+            _, value, count, capped = buckets.popleft()
             self.total -= value
+            self.capped -= capped
             self.count -= int(count)
         if not buckets:
-            self.total = 0.0
+            self.total = self.capped = 0.0
             self.count = 0
-        elif self.total < 0:  # float residue after many subtractions
-            self.total = 0.0
+        else:  # float residue after many subtractions
+            if self.total < 0:
+                self.total = 0.0
+            if self.capped < 0:
+                self.capped = 0.0
 
     def next_expiry_ms(self) -> float:
         """The earliest ``now_ms`` at which :meth:`expire` drops a bucket (infinity while empty)."""

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from monitor.alerts.model import Alert, alert_id
-from monitor.report import SeriesBuilder, chart_title, episode_lanes, episodes_from_alerts, write_chart
+from monitor.report import SeriesBuilder, chart_title, episode_lanes, episodes_from_alerts
 from tests.unit.detectors.market import T0, fund, liq, oi
 
 MIN = 60_000
@@ -45,7 +44,7 @@ def series_of_an_hour() -> SeriesBuilder:
     return builder
 
 
-def test_overlapping_episodes_of_different_kinds_get_their_ownepisode_lanes() -> None:
+def test_overlapping_episodes_of_different_kinds_get_their_own_lanes() -> None:
     rows = episodes_from_alerts(ALERTS)
     assert [(r.kind, r.peak_severity) for r in rows] == [("liquidation_cascade", "critical"), ("oi_collapse", "info")]
     lanes = episode_lanes(rows, "BTC")
@@ -56,11 +55,9 @@ def test_overlapping_episodes_of_different_kinds_get_their_ownepisode_lanes() ->
     ] == "options_skew down"  # unknown kinds still drawn
 
 
-def test_title_names_the_capture_and_the_period(tmp_path: Path) -> None:
+def test_title_names_the_capture_and_the_period() -> None:
     series = series_of_an_hour().build()
     title = chart_title("feb.jsonl.gz", series, "detectors.cascade.floor_usd=5e6")
     assert title == (
         "feb.jsonl.gz: BTC, 2026-02-05 00:00:00 → 2026-02-05 00:59:00 UTC — detectors.cascade.floor_usd=5e6"
     )
-    path = write_chart(series, episodes_from_alerts(ALERTS), tmp_path / "chart.png", title, ALERTS)
-    assert path.read_bytes().startswith(b"\x89PNG")

@@ -142,6 +142,9 @@ class EpisodeRow:
     notional_usd: float | None
     count: int | None
     price_change_pct: float | None
+    # Of the notional: from complete feeds, and from sampled ones (a lower bound); cascades only.
+    complete_usd: float | None = None
+    sampled_usd: float | None = None
 
     def cells(self) -> list[str]:
         """The row as table cells."""
@@ -156,6 +159,8 @@ class EpisodeRow:
             "" if self.notional_usd is None else f"{self.notional_usd:,.0f}",
             "" if self.count is None else str(self.count),
             "" if self.price_change_pct is None else f"{self.price_change_pct:+.2f}",
+            "" if self.complete_usd is None else f"{self.complete_usd:,.0f}",
+            "" if self.sampled_usd is None else f"≥ {self.sampled_usd:,.0f}",
         ]
 
 
@@ -170,6 +175,8 @@ HEADER = [
     "notional usd",
     "count",
     "price change %",
+    "complete usd",
+    "sampled usd",
 ]
 
 
@@ -206,6 +213,7 @@ def _episode(alerts: list[Alert], series: dict[str, Series] | None) -> EpisodeRo
         change = (p1 / p0 - 1) * 100 if p0 and p1 else None
     notional = values.get("total_usd")
     count = values.get("count")
+    complete, sampled = values.get("complete_usd"), values.get("sampled_usd")
     return EpisodeRow(
         start_ms=first.started_ms,
         end_ms=end,
@@ -217,6 +225,8 @@ def _episode(alerts: list[Alert], series: dict[str, Series] | None) -> EpisodeRo
         notional_usd=float(notional) if isinstance(notional, (int, float)) else None,
         count=int(count) if isinstance(count, (int, float)) else None,
         price_change_pct=float(change) if isinstance(change, (int, float)) else None,
+        complete_usd=float(complete) if isinstance(complete, (int, float)) else None,
+        sampled_usd=float(sampled) if isinstance(sampled, (int, float)) else None,
     )
 
 

@@ -61,3 +61,12 @@ def test_title_names_the_capture_and_the_period() -> None:
     assert title == (
         "feb.jsonl.gz: BTC, 2026-02-05 00:00:00 → 2026-02-05 00:59:00 UTC — detectors.cascade.floor_usd=5e6"
     )
+
+
+def test_the_episode_table_splits_complete_and_sampled_notional() -> None:
+    resolved = dataclasses.replace(
+        ALERTS[-1], values={"total_usd": 3e6, "count": 40, "complete_usd": 1e6, "sampled_usd": 2e6}
+    )
+    row = episodes_from_alerts([*ALERTS[:-1], resolved])[0]
+    assert (row.kind, row.notional_usd, row.complete_usd, row.sampled_usd) == ("liquidation_cascade", 3e6, 1e6, 2e6)
+    assert row.cells()[-2:] == ["1,000,000", "≥ 2,000,000"]

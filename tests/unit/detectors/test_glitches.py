@@ -70,7 +70,7 @@ def test_open_interest_glitch_filter(
 CASCADE = {"window_s": 60.0, "bucket_s": 1.0, "floor_usd": 1e6, "min_count": 3.0, "warmup_min": 0.0}
 LIQ_CASES = [
     pytest.param(
-        [liq(at(k), "long", 100e3) for k in range(5)] + [liq(at(6), "long", 5e12)],
+        [liq(at(k), "long", 100e3) for k in range(5)] + [liq(at(6), "long", 2e9)],
         {"implausible_notional": 1},
         id="absurd-notional",
     ),

@@ -28,8 +28,6 @@ from monitor.logs import get_logger
 
 log = get_logger(__name__)
 SLOW_TICK_MS = 5_000
-# A liquidation's price is judged against the asset's price of at most this age.
-PRICE_REFERENCE_MS = 300_000
 
 
 class AssetDetectors:
@@ -39,7 +37,9 @@ class AssetDetectors:
 
     def __init__(self, base: str, first_ms: int, settings: ClassSettings, detectors: DetectorSettings) -> None:
         self.settings = settings
-        self.ctx = AssetContext(base, first_ms, detectors.regime)
+        self.ctx = AssetContext(
+            base, first_ms, detectors.regime, price_band_pct=settings.cascade.max_price_deviation_pct
+        )
         self.long = CascadeSide(self.ctx, "long", settings.cascade)
         self.short = CascadeSide(self.ctx, "short", settings.cascade)
         self.funding = FundingAsset(self.ctx, settings.funding)
@@ -135,7 +135,7 @@ class DetectionEngine:
                 prices = asset.ctx.prices
                 reason = implausible_liquidation(
                     event,
-                    prices.recent(ts, PRICE_REFERENCE_MS),
+                    asset.ctx.reference_price(ts),
                     max_usd=cascade.max_liquidation_usd,
                     max_deviation_pct=cascade.max_price_deviation_pct,
                 )

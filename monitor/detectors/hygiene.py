@@ -98,20 +98,25 @@ class Gatekeeper:
         return "processed", ts
 
 
+def price_in_band(price: float, reference: float | None, max_deviation_pct: float) -> bool:
+    """True when ``price`` is within [``1 - p``, ``1 / (1 - p)``] × ``reference`` (p = ``max_deviation_pct``).
+
+    The band is as wide on the way up as on the way down in log terms; with no reference (None:
+    nothing recent enough to judge by) every price is in it.
+    """
+    if reference is None or reference <= 0:
+        return True
+    low = 1.0 - min(max_deviation_pct, 99.0) / 100.0
+    ratio = price / reference
+    return low <= ratio <= 1.0 / low
+
+
 def implausible_liquidation(
     liq: Liquidation, reference_price: float | None, *, max_usd: float, max_deviation_pct: float
 ) -> Outcome | None:
-    """Why ``liq`` cannot be real (None when it can).
-
-    ``reference_price`` is the asset's recent price (None when there is none recent enough to judge
-    by); a price below ``1 - p`` or above ``1 / (1 - p)`` times it (p = ``max_deviation_pct``) is
-    implausible, so the band is as wide on the way up as on the way down in log terms.
-    """
+    """Why ``liq`` cannot be real (None when it can): too large, or priced outside the band around the market."""
     if liq.notional_usd is not None and liq.notional_usd > max_usd:
         return "implausible_notional"
-    if reference_price is not None and reference_price > 0:
-        low = 1.0 - min(max_deviation_pct, 99.0) / 100.0
-        ratio = liq.price / reference_price
-        if ratio < low or ratio > 1.0 / low:
-            return "implausible_price"
+    if not price_in_band(liq.price, reference_price, max_deviation_pct):
+        return "implausible_price"
     return None

@@ -173,7 +173,7 @@ class OpenInterestAsset:
         if event.oi_usd is not None:
             self.ctx.set_oi_usd(key, event.oi_usd)
             if value > 0:
-                self.ctx.prices.add(ts_ms, event.oi_usd / value)
+                self.ctx.note_price(ts_ms, event.oi_usd / value)  # a price off the market is left out
         total, venue = self.total, source.group
         if source.counted:
             total.leave(source)

@@ -106,3 +106,17 @@ def test_a_real_crash_is_not_mistaken_for_a_bad_price() -> None:
     alerts = feed(engine, events, until_s=240)
     assert [a.status for a in alerts if a.kind == "liquidation_cascade"][:1] == ["firing"]
     assert engine.counts["implausible_price"] == 0
+
+
+def test_an_open_interest_print_with_a_wrong_usd_value_does_not_poison_the_price() -> None:
+    """The price implied by oi_usd / oi_base is judged like a liquidation's: ten times the market is left out."""
+    engine = DetectionEngine(DetectorSettings(assets={"BTC": AssetOverride(cascade=CASCADE)}))
+    events: list[Event] = [liq(at(k), "long", 100e3) for k in range(3)]
+    events.append(oi(at(4), 100_000.0, "bybit", price=700_000.0))  # oi_usd ten times too large
+    events += [liq(at(5 + k), "long", 400e3) for k in range(3)]
+    alerts = feed(engine, events, until_s=20)
+    assert engine.counts["implausible_price"] == 0
+    assert [a.status for a in alerts if a.kind == "liquidation_cascade"] == ["firing"]
+    side = engine.detectors("BTC")
+    assert side is not None
+    assert side.ctx.prices.last == 70_000.0

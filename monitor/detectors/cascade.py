@@ -34,13 +34,13 @@ def _at_least(usd: float, split: dict[str, Any]) -> str:
     return f"≥ {fmt_usd(usd)}" if split["sampled_venues"] else fmt_usd(usd)
 
 
-def _sampled_note(split: dict[str, Any]) -> str:
-    """The sentence that says which figures are lower bounds (empty when none are)."""
+def _sampled_note(split: dict[str, Any], of: str = "") -> str:
+    """The sentence that says which figures are lower bounds (empty when none are); ``of`` names the total."""
     names = [v.capitalize() if len(v) > 3 else v.upper() for v in split["sampled_venues"]]
     if not names:
         return ""
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return f" ({fmt_usd(split['complete_usd'])} from complete feeds; {listed} figures are sampled lower bounds)"
+    return f" ({of}{fmt_usd(split['complete_usd'])} from complete feeds; {listed} figures are sampled lower bounds)"
 
 
 class _EpisodeTotals:
@@ -354,6 +354,8 @@ class CascadeSide:
             )
         else:
             amount = f"{_at_least(self.window.total, split)} liquidated in {self.cfg.window_s / 60:g} min ("
+        # The split is of the main window: say so when the lead figure is the fast window's.
+        of_window = f"of the {self.cfg.window_s / 60:g} min: " if reason == "fast_usd" else ""
         if reason == "wave_usd" or self.wave_usd > self.window.total * 1.5:
             wave = f"; {fmt_usd(self.wave_usd)} in the wave so far"
         else:
@@ -362,7 +364,7 @@ class CascadeSide:
             f"{ctx.base} {self._label()}{verb}: {amount}{', ' if reason == 'fast_usd' else ''}"
             f"{multiple:.1f}× baseline, {self.window.count} liquidations, "
             f"{len(venues)} venue{'s' if len(venues) != 1 else ''}){wave}; price {fmt_pct(price_move)}; "
-            f"{regime.note}{_sampled_note(split)}"
+            f"{regime.note}{_sampled_note(split, of_window)}"
         )
         return values, summary
 

@@ -110,7 +110,7 @@ class MarketTally(Collector):
                 self.sampled[event.venue] = event.sampled
                 if event.notional_usd is not None:
                     self.liquidated_usd[side_key] = self.liquidated_usd.get(side_key, 0.0) + event.notional_usd
-                if getattr(event, "sampled", False):
+                if event.sampled:
                     self.sampled_venues.add(event.venue)
             elif isinstance(event, Gap) or event.base not in assets:
                 continue

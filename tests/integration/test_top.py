@@ -251,6 +251,8 @@ def test_demo_draws_one_clean_screen_with_every_venue(tmp_path: Path, width: int
             for marker in ("liqmon top", "feeds", "assets", "last alerts (newest first)"):
                 assert sum(row.strip().startswith(marker) for row in screen) == 1, (marker, screen)
             assert set(feed_rows(screen)) == set(VENUES), screen
+            # Binance and OKX publish at most one liquidation per symbol per interval; Bybit all of them.
+            assert [feed_rows(screen)[v][-1] for v in ("binance", "okx", "bybit")] == ["sampled", "sampled", "complete"]
             assert not any(row.lstrip().startswith(("{", "RESOLVED", "WARNING", "CRITICAL", "INFO")) for row in screen)
             assert all(len(row) <= width for row in screen)
         term.keys("q")

@@ -10,7 +10,9 @@ from monitor.top.state import AlertBook, FeedHealth, Snapshot, build_snapshot
 T0 = 1_770_249_600_000  # 2026-02-05 00:00 UTC
 
 
-def liquidation(venue: str, side: str, usd: float, n: int = 1, base: str = "BTC") -> Liquidation:
+def liquidation(
+    venue: str, side: str, usd: float, n: int = 1, base: str = "BTC", *, sampled: bool = False
+) -> Liquidation:
     return Liquidation(
         id=f"{venue}-{side}-{n}-{usd}",
         venue=venue,
@@ -24,6 +26,7 @@ def liquidation(venue: str, side: str, usd: float, n: int = 1, base: str = "BTC"
         price=70_000.0,
         qty_base=usd / 70_000.0,
         notional_usd=usd,
+        sampled=sampled,
     )
 
 

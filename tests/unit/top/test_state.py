@@ -25,15 +25,14 @@ def test_snapshot_sums_liquidations_per_venue_and_open_interest_over_symbols() -
     tally = MarketTally(["BTC"])
     tally.observe(
         [
-            liquidation("binance", "long", 1_000.0, 1),
-            liquidation("binance", "long", 500.0, 2),
+            liquidation("binance", "long", 1_000.0, 1, sampled=True),
+            liquidation("binance", "long", 500.0, 2, sampled=True),
             liquidation("bybit", "short", 2_000.0, 3),
             funding("binance", 0.0001),
             open_interest("bybit", 10.0, 700_000.0, "BTCUSDT"),
             open_interest("bybit", 5.0, None, "BTCUSD"),
         ]
     )
-    tally.sampled_venues.add("binance")
     health = {"binance": FeedHealth(connected=1, reconnects=2, parse_errors=0)}
     snap = snapshot(tally, last_seen_ms={"binance": T0 + 57_500}, health=health)
     venues = {v.venue: v for v in snap.venues}

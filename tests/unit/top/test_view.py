@@ -31,14 +31,13 @@ def busy_snapshot(alerts: int = 0) -> Snapshot:
     tally = MarketTally(["BTC", "ETH"])
     tally.observe(
         [
-            liquidation("binance", "long", 2_000_000.0, 1),
+            liquidation("binance", "long", 2_000_000.0, 1, sampled=True),
             liquidation("bybit", "long", 3_000_000.0, 2),
             liquidation("okx", "short", 500_000.0, 3, base="ETH"),
             funding("bybit", -0.0002),
             funding("okx", -0.0004),
         ]
     )
-    tally.sampled_venues.add("binance")
     book = AlertBook()
     for n in range(alerts):
         book.add(alert("firing", ts_ms=T0 + n * 1000, summary=f"alert number {n}"), raised_ms=n)

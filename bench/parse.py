@@ -32,7 +32,7 @@ import orjson
 
 from monitor.errors import ParseError
 from monitor.venues.adapter import VenueAdapter
-from monitor.venues.registry import ADAPTERS, adapter_class
+from monitor.venues.registry import VENUES, adapter_class
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "fixtures" / "samples"
@@ -47,7 +47,7 @@ def load_book(adapter: VenueAdapter) -> int:
     loaded = 0
     for fixture in sorted(INSTRUMENTS.glob(f"{adapter.name}_*.json")):
         body = fixture.read_bytes()
-        for path in [*adapter.instrument_paths(), "instruments"]:
+        for path in [*(r.path for r in adapter.instrument_requests()), "instruments"]:
             try:
                 count = adapter.load_instruments(path, body)
             except ParseError:
@@ -147,7 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100_000, help="generated frames per sample kind")
     parser.add_argument("--sample-runs", type=int, default=20_000, help="sample frames parsed per venue")
-    parser.add_argument("--venues", default=",".join(ADAPTERS), help="comma-separated venues")
+    parser.add_argument("--venues", default=",".join(VENUES), help="comma-separated venues")
     parser.add_argument(
         "--path", choices=("fast", "generic"), default="fast", help="generic: the dict-based readers only"
     )

@@ -24,8 +24,6 @@ import msgspec
 
 from monitor.errors import InvalidEvent
 
-VENUES: Final = ("binance", "bybit", "okx", "deribit", "bitmex", "hyperliquid", "gate", "bitget")
-
 Side: TypeAlias = Literal["long", "short"]
 ContractType: TypeAlias = Literal["linear", "inverse"]
 

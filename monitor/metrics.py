@@ -22,11 +22,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
-from monitor.events import VENUES, Event
+from monitor.events import Event
 from monitor.histogram import FastHistogram
 from monitor.market_metrics import FAMILIES as MARKET_FAMILIES
 from monitor.market_metrics import OTHER as MARKET_OTHER
 from monitor.market_metrics import MarketTally
+from monitor.venues.registry import VENUES
 
 OTHER: Final = MARKET_OTHER  # label for assets outside the tracked set
 DEFAULT_ASSETS = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB")

@@ -19,7 +19,7 @@ from monitor.bus.codec import encode
 from monitor.capture.format import CaptureRecord
 from monitor.capture.replay import CaptureDecoder
 from monitor.errors import ParseError
-from monitor.events import VENUES
+from monitor.venues.registry import VENUES
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from monitor.events import VENUES
 from monitor.sim.catalog import SCENARIOS
 from monitor.sim.scenario import generate, write_capture
+from monitor.venues.registry import VENUES
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

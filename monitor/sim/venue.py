@@ -39,7 +39,6 @@ from monitor.sim.faults import (
 )
 from monitor.sim.httpd import HttpRequest, HttpResponse, start_http
 from monitor.sim.protocols.base import Client, VenueProtocol, dumps, loads
-from monitor.sim.protocols.deribit import DeribitProtocol
 
 log = get_logger(__name__)
 
@@ -52,7 +51,7 @@ class SimOptions:
     hold_timeout_s: float = 10.0
     drop_after_s: float | None = None  # None: the venue's rule
     ping_interval_s: float | None = None  # server-ping venues; None: the venue's
-    heartbeat_interval_s: float | None = None  # Deribit test_request interval; None: what the client asked
+    heartbeat_interval_s: float | None = None  # heartbeat test_request interval; None: what the client asked
     weight_budget: int = 2400
     weight_window_s: float = 60.0
     ban_s: float = 120.0
@@ -341,7 +340,7 @@ class VenueSim:
     async def _heartbeat(self, conn: _Conn, interval: float) -> None:
         while True:
             conn.awaiting_test = True
-            await _send(conn, DeribitProtocol.test_request())
+            await _send(conn, self.protocol.test_request())
             await asyncio.sleep(interval)
             if conn.awaiting_test:
                 self.stats.keepalive_drops += 1

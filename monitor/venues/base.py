@@ -6,8 +6,8 @@ whole life. Per socket it
 * opens the websocket (``proxy=None``, a generous ``max_size``, the
   connection's extra headers) and sends the subscribe frames;
 * keeps it alive the venue's way (``server_ping``: our own protocol pings, the
-  pongs prove the TCP path; ``text``/``json``: ``adapter.ping_payload()`` every
-  interval; ``deribit_heartbeat``: answers whatever ``adapter.reply`` says);
+  pongs prove the TCP path; ``client_ping``: ``adapter.ping_payload()`` every
+  interval; ``answer_server``: answers whatever ``adapter.reply`` says);
 * reads under a liveness deadline (``asyncio.timeout``) pushed forward by every
   frame and every pong, so a quiet but healthy liquidation feed stays up while a
   dead one is dropped as ``stale``;
@@ -335,7 +335,7 @@ class _Socket:
 
     async def _keepalive(self) -> None:
         keepalive = self.owner.keepalive
-        if keepalive.mode == "deribit_heartbeat" or keepalive.interval_s <= 0:
+        if keepalive.mode == "answer_server" or keepalive.interval_s <= 0:
             return
         while True:
             await asyncio.sleep(keepalive.interval_s)

@@ -18,14 +18,14 @@ from __future__ import annotations
 import dataclasses
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, RestPoll, VenueAdapter
+from monitor.venues.adapter import Connection, RestPoll, VenueAdapter
 from monitor.venues.common import (
     MAX_EXACT_INT,
     FastPathMiss,
@@ -45,6 +45,7 @@ from monitor.venues.common import (
     url_join,
 )
 from monitor.venues.instruments import Instrument, InstrumentBook
+from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
 
 MARKET_PATH: Final = "/market/stream"
 ALL_MARKET_STREAMS: Final = ("!forceOrder@arr", "!markPrice@arr@1s")
@@ -116,18 +117,33 @@ _COMBINED_PREFIX: Final = '{"stream"'
 _COMBINED_PREFIX_BYTES: Final = b'{"stream"'
 
 
+SPEC: Final = VenueSpec(
+    name="binance",
+    adapter="monitor.venues.binance:BinanceAdapter",
+    ws_url="wss://fstream.binance.com",
+    rest_url="https://fapi.binance.com",
+    # Binance pings every 3 minutes and drops a client that has not answered within 10.
+    keepalive=Keepalive("server_ping", interval_s=180.0, drop_after_s=600.0),
+    limits=VenueLimits(
+        messages=Rate(10, 1.0),
+        topics_per_connection=200,
+        max_connection_age_s=24 * 3600.0,
+    ),
+    # Every connection carries a markPrice@1s stream, so a healthy one is never silent for a minute.
+    liveness_timeout_s=60.0,
+    instruments=(RestRequest(EXCHANGE_INFO_PATH), RestRequest(FUNDING_INFO_PATH)),
+    sampled=True,
+    simulator="monitor.sim.protocols.binance:BinanceProtocol",
+    encoder="monitor.sim.encode.binance",
+    scenario_share=0.30,
+    scenario_latency_ms=40,
+)
+
+
 class BinanceAdapter(VenueAdapter):
     """Binance USD-M: ``forceOrder`` + ``markPrice`` streams, REST open interest."""
 
-    name = "binance"
-    ws_url = "wss://fstream.binance.com"
-    rest_url = "https://fapi.binance.com"
-    # Binance pings every 3 minutes and drops a client that has not answered within 10.
-    keepalive = Keepalive("server_ping", interval_s=180.0, drop_after_s=600.0)
-    max_subscriptions_per_connection = 200
-    max_connection_age_s = 24 * 3600.0
-    # Every connection carries a markPrice@1s stream, so a healthy one is never silent for a minute.
-    liveness_timeout_s = 60.0
+    spec: ClassVar[VenueSpec] = SPEC
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
@@ -166,10 +182,6 @@ class BinanceAdapter(VenueAdapter):
             RestPoll(path=f"{OPEN_INTEREST_PATH}?symbol={sym}", interval_s=interval, weight=1, symbols=(sym,))
             for sym in targets
         ]
-
-    def instrument_paths(self) -> list[str]:
-        """exchangeInfo (contracts) and fundingInfo (symbols with adjusted funding intervals)."""
-        return [EXCHANGE_INFO_PATH, FUNDING_INFO_PATH]
 
     # -- instruments ---------------------------------------------------------------------------
     def load_instruments(self, path: str, body: str | bytes) -> int:

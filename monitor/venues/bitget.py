@@ -22,7 +22,7 @@ from msgspec import UNSET, UnsetType
 
 from monitor.errors import ParseError
 from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, Side, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     FastPathMiss,
     Finite,
@@ -40,6 +40,7 @@ from monitor.venues.common import (
     opt_num,
 )
 from monitor.venues.instruments import Instrument
+from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
 
 VENUE: Final = "bitget"
 UTA_WS_URL: Final = "wss://ws.bitget.com/v3/ws/public"
@@ -159,20 +160,35 @@ def _fast_perpetual(symbol_type: msgspec.Raw | UnsetType) -> bool:
     raise FastPathMiss
 
 
+SPEC: Final = VenueSpec(
+    name=VENUE,
+    adapter="monitor.venues.bitget:BitgetAdapter",
+    ws_url="wss://ws.bitget.com/v2/ws/public",
+    rest_url="https://api.bitget.com",
+    # Text ping every 30 s; a client silent for 2 minutes is dropped.
+    keepalive=Keepalive("client_ping", interval_s=30.0, payload="ping", drop_after_s=120.0),
+    # Up to 1000 channels per connection are allowed; Bitget recommends fewer than 50. Every connection closes at 24 h.
+    limits=VenueLimits(
+        connections=Rate(300, 300.0),
+        subscribes=Rate(240, 3600.0),
+        messages=Rate(10, 1.0),
+        topics_per_connection=50,
+        max_connection_age_s=24 * 3600.0,
+    ),
+    # Pongs arrive every 30 s, so a quiet liquidation topic stays alive.
+    liveness_timeout_s=90.0,
+    instruments=tuple(RestRequest(CONTRACTS_PATH + t) for t in PRODUCT_TYPES),
+    simulator="monitor.sim.protocols.bitget:BitgetProtocol",
+    encoder="monitor.sim.encode.bitget",
+    scenario_share=0.10,
+    scenario_latency_ms=95,
+)
+
+
 class BitgetAdapter(VenueAdapter):
     """Bitget USDT/USDC/coin-margined futures."""
 
-    name: ClassVar[str] = VENUE
-    ws_url: ClassVar[str] = "wss://ws.bitget.com/v2/ws/public"
-    rest_url: ClassVar[str] = "https://api.bitget.com"
-    # Text ping every 30 s; a client silent for 2 minutes is dropped.
-    keepalive: ClassVar[Keepalive] = Keepalive(mode="text", interval_s=30.0, payload="ping", drop_after_s=120.0)
-    # Up to 1000 channels per connection are allowed; Bitget recommends fewer than 50.
-    max_subscriptions_per_connection: ClassVar[int] = 50
-    # Bitget closes every connection after 24 h.
-    max_connection_age_s: ClassVar[float | None] = 24 * 3600.0
-    # Pongs arrive every 30 s, so a quiet liquidation topic stays alive.
-    liveness_timeout_s: ClassVar[float] = 90.0
+    spec: ClassVar[VenueSpec] = SPEC
 
     # -- subscriptions -------------------------------------------------------------------------
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
@@ -216,10 +232,6 @@ class BitgetAdapter(VenueAdapter):
             return split_bitget(symbol)[0]
         except ParseError:
             return symbol.upper()
-
-    def instrument_paths(self) -> list[str]:
-        """Contract lists of the three futures product types."""
-        return [CONTRACTS_PATH + t for t in PRODUCT_TYPES]
 
     def load_instruments(self, path: str, body: str | bytes) -> int:
         """Read a contract list; the product type comes from the path's query string."""

@@ -39,7 +39,7 @@ from monitor.events import (
     canonical_base,
     rate_8h,
 )
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     FAST_PATH_MISSES,
     Finite,
@@ -55,6 +55,7 @@ from monitor.venues.common import (
     url_join,
 )
 from monitor.venues.instruments import Instrument, InstrumentBook
+from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
 
 VENUE: Final = "bitmex"
 _EPOCH_2000: Final = datetime(2000, 1, 1, tzinfo=UTC)
@@ -209,17 +210,29 @@ def _labels(symbol: str) -> tuple[str, str]:
         return canonical_base(stem), "XBT"
 
 
+SPEC: Final = VenueSpec(
+    name=VENUE,
+    adapter="monitor.venues.bitmex:BitmexAdapter",
+    ws_url="wss://ws.bitmex.com/realtime",
+    rest_url="https://www.bitmex.com",
+    keepalive=Keepalive("client_ping", interval_s=20.0, payload="ping", drop_after_s=60.0),
+    # Subscriptions are not rate-limited; keep frames small all the same.
+    limits=VenueLimits(connections=Rate(20, 3600.0), topics_per_connection=100),
+    # Pongs answer every ping, so a quiet liquidation table never looks dead.
+    liveness_timeout_s=60.0,
+    instruments=(RestRequest("/api/v1/instrument/active"),),
+    untimed=True,
+    simulator="monitor.sim.protocols.bitmex:BitmexProtocol",
+    encoder="monitor.sim.encode.bitmex",
+    scenario_share=0.04,
+    scenario_latency_ms=90,
+)
+
+
 class BitmexAdapter(VenueAdapter):
     """BitMEX: liquidation orders, funding and open interest from the realtime tables."""
 
-    name: ClassVar[str] = VENUE
-    ws_url: ClassVar[str] = "wss://ws.bitmex.com/realtime"
-    rest_url: ClassVar[str] = "https://www.bitmex.com"
-    keepalive: ClassVar[Keepalive] = Keepalive(mode="text", interval_s=20.0, payload="ping", drop_after_s=60.0)
-    # Subscriptions are not rate-limited; keep frames small all the same.
-    max_subscriptions_per_connection: ClassVar[int] = 100
-    # Pongs answer every ping, so a quiet liquidation table never looks dead.
-    liveness_timeout_s: ClassVar[float] = 60.0
+    spec: ClassVar[VenueSpec] = SPEC
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
@@ -249,10 +262,6 @@ class BitmexAdapter(VenueAdapter):
     def _base_of(self, symbol: str) -> str:
         inst = self.instruments.get(symbol)
         return inst.base if inst is not None else _labels(symbol)[0]
-
-    def instrument_paths(self) -> list[str]:
-        """Active instruments (perpetuals, futures) with their contract multipliers."""
-        return ["/api/v1/instrument/active"]
 
     def load_instruments(self, path: str, body: str | bytes) -> int:
         """Read ``/api/v1/instrument/active``; rows that cannot be described are skipped."""

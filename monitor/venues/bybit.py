@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import msgspec
 import orjson
@@ -27,7 +27,7 @@ from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     FastPathMiss,
     Finite,
@@ -47,6 +47,7 @@ from monitor.venues.common import (
     url_join,
 )
 from monitor.venues.instruments import Instrument, InstrumentBook
+from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
 
 LINEAR_PATH: Final = "/v5/public/linear"
 INVERSE_PATH: Final = "/v5/public/inverse"
@@ -121,17 +122,28 @@ _LEGACY_LIQUIDATION: Final = msgspec.json.Decoder(_LegacyLiquidation, strict=Fal
 _TICKER: Final = msgspec.json.Decoder(_Ticker, strict=False)
 
 
+SPEC: Final = VenueSpec(
+    name="bybit",
+    adapter="monitor.venues.bybit:BybitAdapter",
+    ws_url="wss://stream.bybit.com",
+    rest_url="https://api.bybit.com",
+    # Bybit cuts a connection after 10 minutes without ping or data; it asks for a ping every 20 s.
+    keepalive=Keepalive("client_ping", interval_s=20.0, payload='{"op":"ping"}', drop_after_s=600.0),
+    limits=VenueLimits(connections=Rate(500, 300.0), topics_per_connection=200),
+    # Every ping gets a pong, so three missed pongs (60 s of silence) mean a dead connection.
+    liveness_timeout_s=60.0,
+    instruments=tuple(RestRequest(f"{INSTRUMENTS_PATH}?category={c}&limit=1000") for c in ("linear", "inverse")),
+    simulator="monitor.sim.protocols.bybit:BybitProtocol",
+    encoder="monitor.sim.encode.bybit",
+    scenario_share=0.22,
+    scenario_latency_ms=55,
+)
+
+
 class BybitAdapter(VenueAdapter):
     """Bybit v5 linear + inverse perpetuals and futures."""
 
-    name = "bybit"
-    ws_url = "wss://stream.bybit.com"
-    rest_url = "https://api.bybit.com"
-    # Bybit cuts a connection after 10 minutes without ping or data; it asks for a ping every 20 s.
-    keepalive = Keepalive("json", interval_s=20.0, payload='{"op":"ping"}', drop_after_s=600.0)
-    max_subscriptions_per_connection = 200
-    # Every ping gets a pong, so three missed pongs (60 s of silence) mean a dead connection.
-    liveness_timeout_s = 60.0
+    spec: ClassVar[VenueSpec] = SPEC
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
@@ -177,10 +189,6 @@ class BybitAdapter(VenueAdapter):
                     )
                 )
         return result
-
-    def instrument_paths(self) -> list[str]:
-        """Linear and inverse instrument lists (1000 rows each, enough for every Bybit contract)."""
-        return [f"{INSTRUMENTS_PATH}?category={c}&limit=1000" for c in ("linear", "inverse")]
 
     def reset(self) -> None:
         """Forget ticker snapshots; the venue sends fresh snapshots after resubscribing."""

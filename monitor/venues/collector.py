@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import httpx
 
 from monitor.capture.format import CaptureWriter
-from monitor.events import VENUES
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.settings import Settings
@@ -28,7 +27,7 @@ from monitor.venues.config import VenueSettings
 from monitor.venues.dedup import RecentIds
 from monitor.venues.feed import FeedSink, Publisher
 from monitor.venues.instruments import InstrumentBook
-from monitor.venues.registry import adapter_class
+from monitor.venues.registry import VENUES, adapter_class
 from monitor.venues.rest import (
     RestClient,
     RestOptions,
@@ -79,10 +78,7 @@ class Collector:
         self._changed = asyncio.Event()
 
     def _venue_settings(self, venue: str) -> VenueSettings:
-        if venue not in VENUES:
-            raise ValueError(f"unknown venue {venue!r}; known venues: {', '.join(VENUES)}")
-        settings: VenueSettings = getattr(self.settings.venues, venue)
-        return settings
+        return self.settings.venues.of(venue)
 
     # -- state --------------------------------------------------------------------------------
     def ready(self) -> bool:
@@ -155,7 +151,7 @@ class Collector:
             for loop in loops:
                 group.create_task(loop.run(stop), name=f"{venue}-{loop.label}")
             group.create_task(poller.run(stop), name=f"{venue}-rest")
-            if adapter.instrument_paths():
+            if adapter.instrument_requests():
                 group.create_task(refresh_instruments(adapter, rest, cache_dir, sink, stop), name=f"{venue}-refresh")
 
     def _issues(self, sink: FeedSink, adapter: VenueAdapter) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import msgspec
 import orjson
@@ -27,7 +27,7 @@ from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     FastPathMiss,
     Finite,
@@ -47,6 +47,7 @@ from monitor.venues.common import (
     url_join,
 )
 from monitor.venues.instruments import Instrument, InstrumentBook
+from monitor.venues.spec import Keepalive, RestRequest, VenueLimits, VenueSpec
 
 WS_PATH: Final = "/ws/api/v2"
 INSTRUMENTS_PATH: Final = "/api/v2/public/get_instruments"
@@ -100,16 +101,28 @@ _TRADES: Final = msgspec.json.Decoder(list[_Trade], strict=False)
 _TICKER: Final = msgspec.json.Decoder(_Ticker, strict=False)
 
 
+SPEC: Final = VenueSpec(
+    name="deribit",
+    adapter="monitor.venues.deribit:DeribitAdapter",
+    ws_url="wss://www.deribit.com",
+    rest_url="https://www.deribit.com",
+    # The subscribe frames ask for heartbeats (public/set_heartbeat); the client answers each test_request.
+    keepalive=Keepalive("answer_server", interval_s=float(HEARTBEAT_S), drop_after_s=2.0 * HEARTBEAT_S),
+    limits=VenueLimits(topics_per_connection=200),
+    # A heartbeat arrives every 30 s on a healthy connection, so three missed ones mean it is dead.
+    liveness_timeout_s=3.0 * HEARTBEAT_S,
+    instruments=tuple(RestRequest(f"{INSTRUMENTS_PATH}?currency={c}&kind=future") for c in INSTRUMENT_CURRENCIES),
+    simulator="monitor.sim.protocols.deribit:DeribitProtocol",
+    encoder="monitor.sim.encode.deribit",
+    scenario_share=0.04,
+    scenario_latency_ms=45,
+)
+
+
 class DeribitAdapter(VenueAdapter):
     """Deribit futures and perpetuals."""
 
-    name = "deribit"
-    ws_url = "wss://www.deribit.com"
-    rest_url = "https://www.deribit.com"
-    keepalive = Keepalive("deribit_heartbeat", interval_s=float(HEARTBEAT_S), drop_after_s=2.0 * HEARTBEAT_S)
-    max_subscriptions_per_connection = 200
-    # A heartbeat arrives every 30 s on a healthy connection, so three missed ones mean it is dead.
-    liveness_timeout_s = 3.0 * HEARTBEAT_S
+    spec: ClassVar[VenueSpec] = SPEC
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
@@ -141,10 +154,6 @@ class DeribitAdapter(VenueAdapter):
                 )
             )
         return result
-
-    def instrument_paths(self) -> list[str]:
-        """Futures and perpetuals of each settlement currency (inverse BTC/ETH, linear USDC/USDT)."""
-        return [f"{INSTRUMENTS_PATH}?currency={c}&kind=future" for c in INSTRUMENT_CURRENCIES]
 
     def reply(self, frame: str | bytes) -> str | None:
         """``public/test`` in answer to a ``test_request`` heartbeat; None for anything else."""

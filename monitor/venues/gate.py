@@ -23,7 +23,7 @@ from msgspec import UNSET, UnsetType
 
 from monitor.errors import ParseError
 from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     FastPathMiss,
     Finite,
@@ -39,6 +39,7 @@ from monitor.venues.common import (
     opt_num,
 )
 from monitor.venues.instruments import Instrument
+from monitor.venues.spec import Keepalive, RestRequest, VenueLimits, VenueSpec
 
 VENUE: Final = "gate"
 USDT_PATH: Final = "/api/v4/futures/usdt/contracts"
@@ -177,19 +178,33 @@ def _fast_ms(time_ms: float | UnsetType, time: float | UnsetType, default: int) 
     return default
 
 
+SPEC: Final = VenueSpec(
+    name=VENUE,
+    adapter="monitor.venues.gate:GateAdapter",
+    ws_url="wss://fx-ws.gateio.ws/v4/ws/usdt",
+    rest_url="https://api.gateio.ws",
+    # The server sends protocol pings (answered by the websocket library); the application
+    # ping gives a futures.pong frame, so a quiet liquidation feed still shows liveness.
+    keepalive=Keepalive(
+        "client_ping",
+        interval_s=20.0,
+        payload=f'{{"time":{_REQUEST_TIME},"channel":"futures.ping"}}',
+        drop_after_s=60.0,
+    ),
+    limits=VenueLimits(topics_per_connection=200),
+    liveness_timeout_s=90.0,
+    instruments=(RestRequest(USDT_PATH), RestRequest(BTC_PATH)),
+    simulator="monitor.sim.protocols.gate:GateProtocol",
+    encoder="monitor.sim.encode.gate",
+    scenario_share=0.08,
+    scenario_latency_ms=110,
+)
+
+
 class GateAdapter(VenueAdapter):
     """Gate USDT- and BTC-settled perpetual futures."""
 
-    name: ClassVar[str] = VENUE
-    ws_url: ClassVar[str] = "wss://fx-ws.gateio.ws/v4/ws/usdt"
-    rest_url: ClassVar[str] = "https://api.gateio.ws"
-    # The server sends protocol pings (answered by the websocket library); the application
-    # ping gives a futures.pong frame, so a quiet liquidation feed still shows liveness.
-    keepalive: ClassVar[Keepalive] = Keepalive(
-        mode="json", interval_s=20.0, payload=f'{{"time":{_REQUEST_TIME},"channel":"futures.ping"}}', drop_after_s=60.0
-    )
-    max_subscriptions_per_connection: ClassVar[int] = 200
-    liveness_timeout_s: ClassVar[float] = 90.0
+    spec: ClassVar[VenueSpec] = SPEC
     # Sent on every handshake: sizes as decimal strings instead of floored integers.
     ws_headers: ClassVar[tuple[tuple[str, str], ...]] = (("X-Gate-Size-Decimal", "1"),)
 
@@ -236,10 +251,6 @@ class GateAdapter(VenueAdapter):
         if _SETTLE_PATH.search(override):
             return _SETTLE_PATH.sub(f"/v4/ws/{settle}", override)
         return override.rstrip("/") + f"/v4/ws/{settle}"
-
-    def instrument_paths(self) -> list[str]:
-        """USDT-settled and BTC-settled contract lists."""
-        return [USDT_PATH, BTC_PATH]
 
     def load_instruments(self, path: str, body: str | bytes) -> int:
         """Read a contract list; the settlement market comes from the path."""

@@ -25,7 +25,7 @@ import orjson
 
 from monitor.errors import ParseError
 from monitor.events import Event, Funding, OpenInterest, canonical_base, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     Finite,
     NonEmpty,
@@ -40,13 +40,13 @@ from monitor.venues.common import (
     url_join,
 )
 from monitor.venues.instruments import Instrument, InstrumentBook
+from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
 
 VENUE: Final = "hyperliquid"
 INTERVAL_H: Final = 1.0
 _HOUR_MS: Final = 3_600_000
 _CONTROL_CHANNELS: Final = frozenset(("pong", "subscriptionResponse", "activeSpotAssetCtx"))
 # Instrument lists come from POST /info with a JSON body; the path names the request type.
-META_PATH: Final = "/info#meta"
 
 
 # -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
@@ -70,20 +70,31 @@ class _Frame(msgspec.Struct):
 _FRAME: Final = msgspec.json.Decoder(_Frame, strict=False)
 
 
+SPEC: Final = VenueSpec(
+    name=VENUE,
+    adapter="monitor.venues.hyperliquid:HyperliquidAdapter",
+    ws_url="wss://api.hyperliquid.xyz/ws",
+    rest_url="https://api.hyperliquid.xyz",
+    # The server closes connections idle for ~60 s; the official SDK pings every 50 s.
+    keepalive=Keepalive("client_ping", interval_s=30.0, payload='{"method":"ping"}', drop_after_s=60.0),
+    # One coin per subscription; 1000 subscriptions, 100 connections and 2000 messages a minute per IP.
+    limits=VenueLimits(messages=Rate(2000, 60.0), topics_per_connection=250),
+    # Pongs arrive every 30 s even when no context changes.
+    liveness_timeout_s=90.0,
+    instruments=(RestRequest("/info", method="POST", body=b'{"type":"meta"}'),),
+    liquidations=False,
+    untimed=True,
+    simulator="monitor.sim.protocols.hyperliquid:HyperliquidProtocol",
+    encoder="monitor.sim.encode.hyperliquid",
+    scenario_share=0.10,
+    scenario_latency_ms=80,
+)
+
+
 class HyperliquidAdapter(VenueAdapter):
     """Hyperliquid perpetuals: one ``activeAssetCtx`` subscription per coin."""
 
-    name: ClassVar[str] = VENUE
-    ws_url: ClassVar[str] = "wss://api.hyperliquid.xyz/ws"
-    rest_url: ClassVar[str] = "https://api.hyperliquid.xyz"
-    # The server closes connections idle for ~60 s; the official SDK pings every 50 s.
-    keepalive: ClassVar[Keepalive] = Keepalive(
-        mode="json", interval_s=30.0, payload='{"method":"ping"}', drop_after_s=60.0
-    )
-    # One coin per subscription; 1000 subscriptions and 100 connections per IP in total.
-    max_subscriptions_per_connection: ClassVar[int] = 250
-    # Pongs arrive every 30 s even when no context changes.
-    liveness_timeout_s: ClassVar[float] = 90.0
+    spec: ClassVar[VenueSpec] = SPEC
     # Per-IP cap on subscriptions (the connection loop must not open more in total).
     max_subscriptions_per_ip: ClassVar[int] = 1000
 
@@ -123,10 +134,6 @@ class HyperliquidAdapter(VenueAdapter):
                 )
             )
         return result
-
-    def instrument_paths(self) -> list[str]:
-        """``POST /info`` with ``{"type":"meta"}``, written as the path ``/info#meta``."""
-        return [META_PATH]
 
     def load_instruments(self, path: str, body: str | bytes) -> int:
         """Read the ``meta`` universe: coin names; sizes in coins; funding hourly; delisted skipped."""

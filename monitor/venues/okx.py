@@ -24,7 +24,7 @@ this rate applies to.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import msgspec
 import orjson
@@ -32,7 +32,7 @@ from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     FastPathMiss,
     Finite,
@@ -50,6 +50,7 @@ from monitor.venues.common import (
     url_join,
 )
 from monitor.venues.instruments import Instrument, InstrumentBook
+from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
 
 PUBLIC_PATH: Final = "/ws/v5/public"
 INSTRUMENTS_PATH: Final = "/api/v5/public/instruments"
@@ -130,17 +131,29 @@ def _position_side(raw_pos: object, raw_side: object) -> Side | None:
     return side
 
 
+SPEC: Final = VenueSpec(
+    name="okx",
+    adapter="monitor.venues.okx:OkxAdapter",
+    ws_url="wss://ws.okx.com:8443",
+    rest_url="https://www.okx.com",
+    # OKX closes a connection after 30 s without data; a text "ping" every 20 s keeps a quiet one open.
+    keepalive=Keepalive("client_ping", interval_s=20.0, payload="ping", drop_after_s=30.0),
+    limits=VenueLimits(connections=Rate(3, 1.0), subscribes=Rate(480, 3600.0), topics_per_connection=240),
+    # Pongs arrive every 20 s at worst; 50 s without any frame means the connection is gone.
+    liveness_timeout_s=50.0,
+    instruments=tuple(RestRequest(f"{INSTRUMENTS_PATH}?instType={t}") for t in LIQUIDATION_INST_TYPES),
+    sampled=True,
+    simulator="monitor.sim.protocols.okx:OkxProtocol",
+    encoder="monitor.sim.encode.okx",
+    scenario_share=0.12,
+    scenario_latency_ms=70,
+)
+
+
 class OkxAdapter(VenueAdapter):
     """OKX v5 swaps and futures."""
 
-    name = "okx"
-    ws_url = "wss://ws.okx.com:8443"
-    rest_url = "https://www.okx.com"
-    # OKX closes a connection after 30 s without data; a text "ping" every 20 s keeps a quiet one open.
-    keepalive = Keepalive("text", interval_s=20.0, payload="ping", drop_after_s=30.0)
-    max_subscriptions_per_connection = 240
-    # Pongs arrive every 20 s at worst; 50 s without any frame means the connection is gone.
-    liveness_timeout_s = 50.0
+    spec: ClassVar[VenueSpec] = SPEC
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
@@ -194,10 +207,6 @@ class OkxAdapter(VenueAdapter):
                 messages.append(orjson.dumps(message).decode())
             batch = [arg] if arg is not None else []
         return tuple(messages)
-
-    def instrument_paths(self) -> list[str]:
-        """Swap and futures instrument lists (ctVal, ctMult, ctType, ctValCcy)."""
-        return [f"{INSTRUMENTS_PATH}?instType={t}" for t in LIQUIDATION_INST_TYPES]
 
     # -- instruments ---------------------------------------------------------------------------
     def load_instruments(self, path: str, body: str | bytes) -> int:

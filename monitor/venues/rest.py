@@ -1,8 +1,7 @@
 """REST side of a venue: instrument lists (with the disk cache) and rate-limit-aware polling.
 
-Paths come from the adapter, relative to the venue's REST base URL. A path
-with a fragment, ``/info#meta``, is a POST of ``{"type": "meta"}`` to
-``/info`` (Hyperliquid's info endpoint); every other path is a GET.
+Requests are :class:`~monitor.venues.spec.RestRequest` values from the
+venue's spec (method, path relative to the venue's REST base URL, body).
 
 Rate limits: the Binance ``X-MBX-USED-WEIGHT-1M`` header feeds
 ``liqmon_rest_weight_used`` and slows polling once the weight used passes
@@ -29,6 +28,7 @@ from monitor.venues.adapter import RestPoll, VenueAdapter
 from monitor.venues.backoff import BackoffPolicy
 from monitor.venues.feed import FeedSink, Throttle, now_ms
 from monitor.venues.instruments import InstrumentBook
+from monitor.venues.spec import RestRequest
 
 log = get_logger(__name__)
 
@@ -79,14 +79,19 @@ class RestClient:
         self.weight_used = 0
         self._throttle = Throttle()
 
-    async def fetch(self, path: str) -> RestResult:
-        """Request ``path``; never raises for HTTP or network problems."""
-        url, _, fragment = (self.base_url + path).partition("#")
+    async def fetch(self, request: RestRequest | str) -> RestResult:
+        """Send ``request`` (a bare path is a GET); never raises for HTTP or network problems."""
+        if isinstance(request, str):
+            request = RestRequest(request)
+        path = request.path
         try:
-            if fragment:
-                response = await self.client.post(url, json={"type": fragment}, timeout=self.options.timeout_s)
-            else:
-                response = await self.client.get(url, timeout=self.options.timeout_s)
+            response = await self.client.request(
+                request.method,
+                self.base_url + path,
+                content=request.body,
+                headers={"Content-Type": "application/json"} if request.body is not None else None,
+                timeout=self.options.timeout_s,
+            )
         except httpx.HTTPError as exc:
             self._count("error")
             return RestResult(0, b"", error=f"{type(exc).__name__}: {exc}")
@@ -157,10 +162,11 @@ async def load_instruments(
     fetch refreshes the cache; when every fetch fails the cached book is used
     so a restart without network still normalizes.
     """
-    paths = adapter.instrument_paths()
+    requests = adapter.instrument_requests()
     fetched = 0
-    for path in paths:
-        result = await rest.fetch(path)
+    for request in requests:
+        path = request.path
+        result = await rest.fetch(request)
         if not result.ok:
             log.warning(
                 "venue_instruments_unavailable", venue=adapter.name, path=path, status=result.status, error=result.error
@@ -181,7 +187,7 @@ async def load_instruments(
         except OSError as exc:
             log.warning("instrument_cache_not_written", venue=adapter.name, cache_dir=str(cache_dir), error=str(exc))
         log.info("venue_instruments_loaded", venue=adapter.name, instruments=len(book))
-    elif paths:
+    elif requests:
         cached = InstrumentBook.load(adapter.name, cache_dir)
         if cached is not None and len(book) == 0:
             book.update(cached)

@@ -45,7 +45,7 @@ class TableAdapter(VenueAdapter):
     name = "okx"
     ws_url = "ws://unused"
     rest_url = "http://unused"
-    keepalive = Keepalive("text", 1.0, "ping")
+    keepalive = Keepalive("client_ping", 1.0, "ping")
 
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
         return []

@@ -106,6 +106,10 @@ class VenueProtocol:
         """The frame as this client receives it (``key`` is the client's matching subscription)."""
         return frame
 
+    def test_request(self) -> str:
+        """The heartbeat request sent to a client that asked for heartbeats (``Outcome.heartbeat_s``)."""
+        raise NotImplementedError(f"{self.venue} has no server heartbeat")
+
     def rest_weight(self, path: str) -> int:
         """Request weight counted against the simulated budget (0: no rate limiting)."""
         return 0

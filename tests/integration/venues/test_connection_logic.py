@@ -149,7 +149,9 @@ async def test_rejected_subscription_is_retried_slowly(metrics: Metrics) -> None
 async def test_silent_connection_goes_stale_and_reconnects(metrics: Metrics) -> None:
     bus = MemoryBus(metrics=metrics)
     options = LoopOptions(
-        backoff=FAST_BACKOFF, liveness_timeout_s=0.3, keepalive=Keepalive("text", interval_s=0.05, payload="ping")
+        backoff=FAST_BACKOFF,
+        liveness_timeout_s=0.3,
+        keepalive=Keepalive("client_ping", interval_s=0.05, payload="ping"),
     )
     async with run_simulators(oi_frames(3), ["okx"], speed=None, options=SimOptions(hold_timeout_s=5)) as sims:
         sim = sims["okx"]
@@ -166,7 +168,9 @@ async def test_silent_connection_goes_stale_and_reconnects(metrics: Metrics) -> 
 async def test_quiet_but_pinging_connection_stays_up(metrics: Metrics) -> None:
     bus = MemoryBus(metrics=metrics)
     options = LoopOptions(
-        backoff=FAST_BACKOFF, liveness_timeout_s=0.2, keepalive=Keepalive("text", interval_s=0.02, payload="ping")
+        backoff=FAST_BACKOFF,
+        liveness_timeout_s=0.2,
+        keepalive=Keepalive("client_ping", interval_s=0.02, payload="ping"),
     )
     async with run_simulators(oi_frames(1), ["okx"], speed=None, options=SimOptions(drop_after_s=1.0)) as sims:
         loop = okx_loop(sims, metrics, bus, options)

@@ -25,7 +25,7 @@ from monitor.sim.venue import SimOptions
 from monitor.venues.adapter import Keepalive
 from monitor.venues.collector import Collector
 from monitor.venues.deribit import DeribitAdapter
-from monitor.venues.registry import adapter_class
+from monitor.venues.registry import VENUES, adapter_class
 from tests.integration.venues.support import (
     deribit_push,
     drain,
@@ -227,5 +227,5 @@ async def test_gate_connection_sends_size_decimal_header(metrics: Metrics, tmp_p
 
 
 def test_every_venue_has_a_case() -> None:
-    assert sorted(CASES) == sorted(adapter_class.__globals__["ADAPTERS"])
+    assert sorted(CASES) == sorted(VENUES)
     assert asyncio.iscoroutinefunction(run_case)

@@ -218,7 +218,7 @@ def test_symbol_helpers() -> None:
 
 def test_instruments_come_from_three_product_types() -> None:
     venue = adapter()
-    assert venue.instrument_paths() == [
+    assert [r.path for r in venue.instrument_requests()] == [
         "/api/v2/mix/market/contracts?productType=USDT-FUTURES",
         "/api/v2/mix/market/contracts?productType=COIN-FUTURES",
         "/api/v2/mix/market/contracts?productType=USDC-FUTURES",

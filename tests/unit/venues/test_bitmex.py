@@ -319,7 +319,7 @@ def test_connections_split_and_follow_the_book_and_override() -> None:
 
 
 def test_declarations() -> None:
-    assert BitmexAdapter.keepalive.mode == "text"
+    assert BitmexAdapter.keepalive.mode == "client_ping"
     assert BitmexAdapter.keepalive.payload == "ping"
     assert BitmexAdapter.liveness_timeout_s > BitmexAdapter.keepalive.interval_s
-    assert adapter().instrument_paths() == ["/api/v1/instrument/active"]
+    assert [r.path for r in adapter().instrument_requests()] == ["/api/v1/instrument/active"]

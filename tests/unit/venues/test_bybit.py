@@ -356,7 +356,7 @@ def test_all_symbols_means_every_perpetual_in_the_book() -> None:
 
 
 def test_declarations() -> None:
-    assert BybitAdapter.keepalive.mode == "json"
+    assert BybitAdapter.keepalive.mode == "client_ping"
     assert orjson.loads(BybitAdapter().ping_payload() or "") == {"op": "ping"}
     assert BybitAdapter.keepalive.interval_s == 20.0
     assert BybitAdapter.keepalive.drop_after_s == 600.0

@@ -104,7 +104,7 @@ def bitmex() -> FastAdapter:
 
 
 def hyperliquid() -> FastAdapter:
-    return with_book(HyperliquidAdapter(), [("/info#meta", "hyperliquid_meta.json")])
+    return with_book(HyperliquidAdapter(), [("/info", "hyperliquid_meta.json")])
 
 
 def gate() -> FastAdapter:

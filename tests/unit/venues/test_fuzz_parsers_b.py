@@ -41,7 +41,7 @@ def _bitmex() -> VenueAdapter:
 
 def _hyperliquid() -> VenueAdapter:
     venue = HyperliquidAdapter()
-    venue.load_instruments("/info#meta", (INSTRUMENTS / "hyperliquid_meta.json").read_bytes())
+    venue.load_instruments("/info", (INSTRUMENTS / "hyperliquid_meta.json").read_bytes())
     return venue
 
 

@@ -306,6 +306,6 @@ def test_contract_list_rejects_a_non_array() -> None:
 
 
 def test_keepalive_declaration() -> None:
-    assert GateAdapter.keepalive.mode == "json"
+    assert GateAdapter.keepalive.mode == "client_ping"
     assert orjson.loads(GateAdapter.keepalive.payload or "")["channel"] == "futures.ping"
     assert GateAdapter.liveness_timeout_s > GateAdapter.keepalive.interval_s

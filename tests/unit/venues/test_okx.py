@@ -321,7 +321,7 @@ def test_all_symbols_means_every_swap_in_the_book() -> None:
 
 
 def test_declarations() -> None:
-    assert OkxAdapter.keepalive.mode == "text"
+    assert OkxAdapter.keepalive.mode == "client_ping"
     assert OkxAdapter().ping_payload() == "ping"
     assert OkxAdapter.keepalive.interval_s < 30
     assert OkxAdapter.keepalive.interval_s < OkxAdapter.liveness_timeout_s

@@ -26,7 +26,7 @@ from monitor.errors import ParseError
 from monitor.events import Event
 from monitor.venues.common import FAST_PATH_MISSES, FastPathMiss
 from monitor.venues.instruments import Instrument, InstrumentBook
-from monitor.venues.spec import Keepalive, KeepaliveMode, RestRequest, VenueSpec
+from monitor.venues.spec import Keepalive, KeepaliveMode, RestRequest, VenueLimits, VenueSpec
 
 __all__ = ["Connection", "Keepalive", "KeepaliveMode", "RestPoll", "VenueAdapter"]
 
@@ -66,6 +66,7 @@ class VenueAdapter(ABC):
     max_subscriptions_per_connection: ClassVar[int]
     max_connection_age_s: ClassVar[float | None]
     liveness_timeout_s: ClassVar[float]
+    limits: ClassVar[VenueLimits] = VenueLimits()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -75,9 +76,10 @@ class VenueAdapter(ABC):
             cls.ws_url = spec.ws_url
             cls.rest_url = spec.rest_url
             cls.keepalive = spec.keepalive
-            cls.max_subscriptions_per_connection = spec.limits.topics_per_connection
+            cls.max_subscriptions_per_connection = spec.topics_per_connection
             cls.max_connection_age_s = spec.limits.max_connection_age_s
             cls.liveness_timeout_s = spec.liveness_timeout_s
+            cls.limits = spec.limits
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         self.instruments = instruments if instruments is not None else InstrumentBook(self.name)
@@ -149,6 +151,10 @@ class VenueAdapter(ABC):
     def reply(self, frame: str | bytes) -> str | None:
         """A frame to send back in answer to ``frame`` (a server heartbeat request), or None."""
         return None
+
+    def outgoing(self, message: str) -> str:
+        """A subscribe frame as sent now (venues that want the request time stamp it here)."""
+        return message
 
     def ping_payload(self) -> str | None:
         """The application-level ping to send every ``keepalive.interval_s`` (None: none)."""

@@ -46,9 +46,11 @@ class BackoffPolicy:
     """Reconnect timing of one connection loop.
 
     ``healthy_after_s``: a connection that lived at least this long resets the
-    backoff; one that died younger (the accept-then-close trap) keeps drawing
-    longer delays. ``rejected_s``: the delay after the venue refused a
-    subscription (a configuration problem; retried slowly, never hot-looped).
+    backoff; one that died younger keeps drawing longer delays. Five minutes,
+    not seconds: a venue that drops the client after 10 s (or accepts and
+    closes at once) must see the delays grow, not a reconnect every second.
+    ``rejected_s``: the delay after the venue refused a subscription (a
+    configuration problem; retried slowly, never hot-looped).
     ``delays`` may replace the generator factory (tests record what was drawn).
     """
 
@@ -57,7 +59,7 @@ class BackoffPolicy:
     max_s: float = 60.0
     factor: float = 1.6
     jitter: float = 0.2
-    healthy_after_s: float = 10.0
+    healthy_after_s: float = 300.0
     rejected_s: float = 300.0
     delays: Callable[[], Iterator[float]] | None = field(default=None, compare=False)
 

@@ -124,11 +124,8 @@ SPEC: Final = VenueSpec(
     rest_url="https://fapi.binance.com",
     # Binance pings every 3 minutes and drops a client that has not answered within 10.
     keepalive=Keepalive("server_ping", interval_s=180.0, drop_after_s=600.0),
-    limits=VenueLimits(
-        messages=Rate(10, 1.0),
-        topics_per_connection=200,
-        max_connection_age_s=24 * 3600.0,
-    ),
+    limits=VenueLimits(messages=Rate(10, 1.0), topics_per_connection=200, max_connection_age_s=24 * 3600.0),
+    topics_per_connection=200,
     # Every connection carries a markPrice@1s stream, so a healthy one is never silent for a minute.
     liveness_timeout_s=60.0,
     instruments=(RestRequest(EXCHANGE_INFO_PATH), RestRequest(FUNDING_INFO_PATH)),

@@ -165,16 +165,18 @@ SPEC: Final = VenueSpec(
     adapter="monitor.venues.bitget:BitgetAdapter",
     ws_url="wss://ws.bitget.com/v2/ws/public",
     rest_url="https://api.bitget.com",
-    # Text ping every 30 s; a client silent for 2 minutes is dropped.
-    keepalive=Keepalive("client_ping", interval_s=30.0, payload="ping", drop_after_s=120.0),
+    # Bitget asks for a text ping every 30 s and drops a client silent for 2 minutes; older copies of
+    # its page give 30 s as the cut-off, so ping every 20 s to be inside both.
+    keepalive=Keepalive("client_ping", interval_s=20.0, payload="ping", drop_after_s=120.0),
     # Up to 1000 channels per connection are allowed; Bitget recommends fewer than 50. Every connection closes at 24 h.
     limits=VenueLimits(
         connections=Rate(300, 300.0),
         subscribes=Rate(240, 3600.0),
         messages=Rate(10, 1.0),
-        topics_per_connection=50,
+        topics_per_connection=1000,
         max_connection_age_s=24 * 3600.0,
     ),
+    topics_per_connection=50,
     # Pongs arrive every 30 s, so a quiet liquidation topic stays alive.
     liveness_timeout_s=90.0,
     instruments=tuple(RestRequest(CONTRACTS_PATH + t) for t in PRODUCT_TYPES),

@@ -217,7 +217,8 @@ SPEC: Final = VenueSpec(
     rest_url="https://www.bitmex.com",
     keepalive=Keepalive("client_ping", interval_s=20.0, payload="ping", drop_after_s=60.0),
     # Subscriptions are not rate-limited; keep frames small all the same.
-    limits=VenueLimits(connections=Rate(20, 3600.0), topics_per_connection=100),
+    limits=VenueLimits(connections=Rate(20, 3600.0)),
+    topics_per_connection=100,
     # Pongs answer every ping, so a quiet liquidation table never looks dead.
     liveness_timeout_s=60.0,
     instruments=(RestRequest("/api/v1/instrument/active"),),

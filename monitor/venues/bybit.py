@@ -129,7 +129,8 @@ SPEC: Final = VenueSpec(
     rest_url="https://api.bybit.com",
     # Bybit cuts a connection after 10 minutes without ping or data; it asks for a ping every 20 s.
     keepalive=Keepalive("client_ping", interval_s=20.0, payload='{"op":"ping"}', drop_after_s=600.0),
-    limits=VenueLimits(connections=Rate(500, 300.0), topics_per_connection=200),
+    limits=VenueLimits(connections=Rate(500, 300.0)),
+    topics_per_connection=200,
     # Every ping gets a pong, so three missed pongs (60 s of silence) mean a dead connection.
     liveness_timeout_s=60.0,
     instruments=tuple(RestRequest(f"{INSTRUMENTS_PATH}?category={c}&limit=1000") for c in ("linear", "inverse")),

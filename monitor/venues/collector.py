@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from monitor.aio import sleep_or_stop
 from monitor.capture.format import CaptureWriter
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -26,6 +27,7 @@ from monitor.venues.base import FeedLoop, LoopOptions
 from monitor.venues.config import VenueSettings
 from monitor.venues.dedup import RecentIds
 from monitor.venues.feed import FeedSink, Publisher
+from monitor.venues.governor import Governor
 from monitor.venues.instruments import InstrumentBook
 from monitor.venues.registry import VENUES, adapter_class
 from monitor.venues.rest import (
@@ -34,7 +36,6 @@ from monitor.venues.rest import (
     RestPoller,
     load_instruments,
     refresh_instruments,
-    sleep_or_stop,
 )
 
 log = get_logger(__name__)
@@ -143,7 +144,11 @@ class Collector:
         def factory() -> VenueAdapter:
             return cls(book)
 
-        loops = [FeedLoop(factory, conn, sink, self.options.loop, on_change=self._notify) for conn in connections]
+        governor = Governor(cls.limits, self.options.loop.governor)
+        loops = [
+            FeedLoop(factory, conn, sink, self.options.loop, on_change=self._notify, governor=governor)
+            for conn in connections
+        ]
         self.loops[venue] = loops
         poller = RestPoller(adapter, rest, sink, adapter.rest_polls(symbols))
         self.pollers[venue] = poller
@@ -152,7 +157,17 @@ class Collector:
                 group.create_task(loop.run(stop), name=f"{venue}-{loop.label}")
             group.create_task(poller.run(stop), name=f"{venue}-rest")
             if adapter.instrument_requests():
-                group.create_task(refresh_instruments(adapter, rest, cache_dir, sink, stop), name=f"{venue}-refresh")
+                group.create_task(
+                    refresh_instruments(
+                        adapter,
+                        rest,
+                        cache_dir,
+                        sink,
+                        stop,
+                        on_refresh=lambda: poller.replan(adapter.rest_polls(symbols)),
+                    ),
+                    name=f"{venue}-refresh",
+                )
 
     def _issues(self, sink: FeedSink, adapter: VenueAdapter) -> None:
         for reason, message in adapter.drain_issues():

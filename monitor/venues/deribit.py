@@ -47,7 +47,7 @@ from monitor.venues.common import (
     url_join,
 )
 from monitor.venues.instruments import Instrument, InstrumentBook
-from monitor.venues.spec import Keepalive, RestRequest, VenueLimits, VenueSpec
+from monitor.venues.spec import Keepalive, RestRequest, VenueSpec
 
 WS_PATH: Final = "/ws/api/v2"
 INSTRUMENTS_PATH: Final = "/api/v2/public/get_instruments"
@@ -108,7 +108,7 @@ SPEC: Final = VenueSpec(
     rest_url="https://www.deribit.com",
     # The subscribe frames ask for heartbeats (public/set_heartbeat); the client answers each test_request.
     keepalive=Keepalive("answer_server", interval_s=float(HEARTBEAT_S), drop_after_s=2.0 * HEARTBEAT_S),
-    limits=VenueLimits(topics_per_connection=200),
+    topics_per_connection=200,
     # A heartbeat arrives every 30 s on a healthy connection, so three missed ones mean it is dead.
     liveness_timeout_s=3.0 * HEARTBEAT_S,
     instruments=tuple(RestRequest(f"{INSTRUMENTS_PATH}?currency={c}&kind=future") for c in INSTRUMENT_CURRENCIES),

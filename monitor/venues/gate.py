@@ -14,6 +14,7 @@ without it fractional sizes are floored to integers.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Final, Literal, TypeVar
 
@@ -39,7 +40,7 @@ from monitor.venues.common import (
     opt_num,
 )
 from monitor.venues.instruments import Instrument
-from monitor.venues.spec import Keepalive, RestRequest, VenueLimits, VenueSpec
+from monitor.venues.spec import Keepalive, RestRequest, VenueSpec
 
 VENUE: Final = "gate"
 USDT_PATH: Final = "/api/v4/futures/usdt/contracts"
@@ -47,8 +48,9 @@ BTC_PATH: Final = "/api/v4/futures/btc/contracts"
 _SETTLE_PATH: Final = re.compile(r"/v4/ws/(usdt|btc|usd1)$")
 # Seconds below this, milliseconds above (1e11 s is the year 5138; 1e11 ms is 1973).
 _MS_THRESHOLD: Final = 100_000_000_000
-# Any fixed request time is accepted for public channels (the docs use 123456).
-_REQUEST_TIME: Final = 123456
+# Requests carry their send time in seconds; Gate refuses one more than 60 s away from its clock.
+# Subscribe frames are planned with this placeholder and stamped when sent (GateAdapter.outgoing).
+_UNSTAMPED: Final = '{"time":0,'
 _CONTROL_EVENTS: Final = frozenset(("subscribe", "unsubscribe"))
 # (contract, instrument if known, base, quote, linear/inverse) of a contract name.
 _Identity = tuple[str, Instrument | None, str, str, ContractType]
@@ -185,13 +187,8 @@ SPEC: Final = VenueSpec(
     rest_url="https://api.gateio.ws",
     # The server sends protocol pings (answered by the websocket library); the application
     # ping gives a futures.pong frame, so a quiet liquidation feed still shows liveness.
-    keepalive=Keepalive(
-        "client_ping",
-        interval_s=20.0,
-        payload=f'{{"time":{_REQUEST_TIME},"channel":"futures.ping"}}',
-        drop_after_s=60.0,
-    ),
-    limits=VenueLimits(topics_per_connection=200),
+    keepalive=Keepalive("client_ping", interval_s=20.0, payload=None, drop_after_s=60.0),
+    topics_per_connection=200,
     liveness_timeout_s=90.0,
     instruments=(RestRequest(USDT_PATH), RestRequest(BTC_PATH)),
     simulator="monitor.sim.protocols.gate:GateProtocol",
@@ -209,6 +206,16 @@ class GateAdapter(VenueAdapter):
     ws_headers: ClassVar[tuple[tuple[str, str], ...]] = (("X-Gate-Size-Decimal", "1"),)
 
     # -- subscriptions -------------------------------------------------------------------------
+    def outgoing(self, message: str) -> str:
+        """A planned subscribe frame stamped with the request time (Gate checks it against its clock)."""
+        if message.startswith(_UNSTAMPED):
+            return f'{{"time":{_request_time()},' + message[len(_UNSTAMPED) :]
+        return message
+
+    def ping_payload(self) -> str:
+        """``futures.ping`` with the request time."""
+        return f'{{"time":{_request_time()},"channel":"futures.ping"}}'
+
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
         """Liquidations + tickers per settlement market; ``!all`` liquidations when ``symbols`` is empty."""
         by_settle: dict[str, list[str]] = {"usdt": [], "btc": []}
@@ -464,7 +471,11 @@ class GateAdapter(VenueAdapter):
 
 
 def _subscribe(channel: str, payload: list[str]) -> str:
-    return orjson.dumps({"time": _REQUEST_TIME, "channel": channel, "event": "subscribe", "payload": payload}).decode()
+    return orjson.dumps({"time": 0, "channel": channel, "event": "subscribe", "payload": payload}).decode()
+
+
+def _request_time() -> int:
+    return int(time.time())
 
 
 def _envelope_ms(msg: dict[str, Any], recv_ms: int) -> int:

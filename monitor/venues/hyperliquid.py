@@ -78,7 +78,8 @@ SPEC: Final = VenueSpec(
     # The server closes connections idle for ~60 s; the official SDK pings every 50 s.
     keepalive=Keepalive("client_ping", interval_s=30.0, payload='{"method":"ping"}', drop_after_s=60.0),
     # One coin per subscription; 1000 subscriptions, 100 connections and 2000 messages a minute per IP.
-    limits=VenueLimits(messages=Rate(2000, 60.0), topics_per_connection=250),
+    limits=VenueLimits(ip_messages=Rate(2000, 60.0), ip_topics=1000),
+    topics_per_connection=250,
     # Pongs arrive every 30 s even when no context changes.
     liveness_timeout_s=90.0,
     instruments=(RestRequest("/info", method="POST", body=b'{"type":"meta"}'),),

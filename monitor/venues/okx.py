@@ -138,7 +138,8 @@ SPEC: Final = VenueSpec(
     rest_url="https://www.okx.com",
     # OKX closes a connection after 30 s without data; a text "ping" every 20 s keeps a quiet one open.
     keepalive=Keepalive("client_ping", interval_s=20.0, payload="ping", drop_after_s=30.0),
-    limits=VenueLimits(connections=Rate(3, 1.0), subscribes=Rate(480, 3600.0), topics_per_connection=240),
+    limits=VenueLimits(connections=Rate(3, 1.0), subscribes=Rate(480, 3600.0)),
+    topics_per_connection=240,
     # Pongs arrive every 20 s at worst; 50 s without any frame means the connection is gone.
     liveness_timeout_s=50.0,
     instruments=tuple(RestRequest(f"{INSTRUMENTS_PATH}?instType={t}") for t in LIQUIDATION_INST_TYPES),

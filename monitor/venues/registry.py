@@ -88,17 +88,20 @@ def venue_table() -> str:
     """The docs' venue table (docs/venues-connection.md), rendered from the registry."""
     rows = [
         "| venue | websocket | keepalive | liquidation feed | connections / IP | subscribes / connection "
-        "| client messages | topics / connection | max age |",
+        "| client messages | topics / connection (limit) | max age |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for spec in SPECS.values():
         limits, keepalive = spec.limits, spec.keepalive
         age = "—" if limits.max_connection_age_s is None else f"{limits.max_connection_age_s / 3600:g} h"
+        ip_m = " per IP" if limits.ip_messages and not limits.messages else ""
+        ip_t = f"; {limits.ip_topics} per IP" if limits.ip_topics else ""
         feed = "none" if not spec.liquidations else "sampled" if spec.sampled else "complete"
         rows.append(
             f"| {spec.name} | `{spec.ws_url}` | {keepalive.mode} every {keepalive.interval_s:g} s "
             f"| {feed} | {_rate(limits.connections)} "
-            f"| {_rate(limits.subscribes)} | {_rate(limits.messages)} | {limits.topics_per_connection} | {age} |"
+            f"| {_rate(limits.subscribes)} | {_rate(limits.messages or limits.ip_messages)}{ip_m} "
+            f"| {spec.topics_per_connection} ({limits.topics_per_connection or '—'}{ip_t}) | {age} |"
         )
     return "\n".join(rows) + "\n"
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from monitor.aio import sleep_or_stop
 from monitor.errors import ParseError
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -205,7 +206,11 @@ async def load_instruments(
 
 
 class RestPoller:
-    """Polls an adapter's REST endpoints on their cadence and feeds the bodies to the sink."""
+    """Polls an adapter's REST endpoints on their cadence and feeds the bodies to the sink.
+
+    First polls are spread evenly over each poll's interval (hundreds of symbols never fall due at
+    once), and :meth:`replan` takes a new poll list (instruments listed since the start get polled).
+    """
 
     def __init__(
         self,
@@ -219,29 +224,45 @@ class RestPoller:
         self.adapter = adapter
         self.rest = rest
         self.sink = sink
-        self.polls = polls
+        self.polls: dict[str, RestPoll] = {}
+        self._due: dict[str, float] = {}
         self._sleep = sleep or sleep_or_stop
         self.waits: list[tuple[int, float]] = []
+        self._pending = polls
+
+    def replan(self, polls: list[RestPoll]) -> None:
+        """Poll these from now on: kept ones keep their schedule, new ones are spread over their interval."""
+        now = asyncio.get_running_loop().time()
+        fresh = [p for p in polls if p.path not in self._due]
+        self.polls = {p.path: p for p in polls}
+        self._due = {path: due for path, due in self._due.items() if path in self.polls}
+        for index, poll in enumerate(fresh):
+            self._due[poll.path] = now + poll.interval_s * index / len(fresh)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Round-robin over the polls, each at most once per its interval, until ``stop``."""
+        """Poll each endpoint at most once per its interval, until ``stop``."""
+        self.replan(self._pending)
         if not self.polls:
             return
         loop = asyncio.get_running_loop()
-        due = dict.fromkeys(range(len(self.polls)), loop.time())
         delays = self.rest.options.backoff.start()
         while not stop.is_set():
-            index = min(due, key=lambda i: due[i])
-            wait = due[index] - loop.time()
-            if wait > 0:
-                await self._sleep(stop, wait)
+            due = self._due
+            if not due:
+                await self._sleep(stop, 1.0)
                 continue
-            poll = self.polls[index]
+            path = min(due, key=due.__getitem__)
+            wait = due[path] - loop.time()
+            if wait > 0:
+                await self._sleep(stop, min(wait, 1.0))  # a replan may bring an earlier poll
+                continue
+            poll = self.polls[path]
             result = await self.rest.fetch(poll.path)
             if result.ok:
                 delays = self.rest.options.backoff.start()
                 self.sink.rest(self.adapter, poll.path, result.body, now_ms())
-                due[index] = loop.time() + poll.interval_s
+                if path in due:
+                    due[path] = loop.time() + poll.interval_s
                 extra = self.rest.pace_s()
             elif result.wait_s > 0:  # 429 / 418: the venue said how long
                 extra = result.wait_s
@@ -252,18 +273,19 @@ class RestPoller:
                 await self._sleep(stop, extra)
 
 
-async def sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
-    """Sleep ``delay`` seconds or until ``stop`` is set."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(delay):
-            await stop.wait()
-
-
 async def refresh_instruments(
-    adapter: VenueAdapter, rest: RestClient, cache_dir: str | Path, sink: FeedSink | None, stop: asyncio.Event
+    adapter: VenueAdapter,
+    rest: RestClient,
+    cache_dir: str | Path,
+    sink: FeedSink | None,
+    stop: asyncio.Event,
+    *,
+    on_refresh: Callable[[], None] | None = None,
 ) -> None:
-    """Reload the instrument lists every ``instrument_refresh_s`` until ``stop``."""
+    """Reload the instrument lists every ``instrument_refresh_s`` until ``stop``; then call ``on_refresh``."""
     while not stop.is_set():
         await sleep_or_stop(stop, rest.options.instrument_refresh_s)
         if not stop.is_set():
             await load_instruments(adapter, rest, cache_dir, sink)
+            if on_refresh is not None:
+                on_refresh()

@@ -70,10 +70,13 @@ class VenueLimits:
     connections: Rate | None = None
     # Subscribe requests per connection.
     subscribes: Rate | None = None
-    # Topics (streams, args, channels) one connection may carry.
-    topics_per_connection: int = 200
+    # Topics (streams, args, channels) one connection may carry, and all connections of an IP.
+    topics_per_connection: int | None = None
+    ip_topics: int | None = None
     # Messages the client may send per connection (pings and subscribes included).
     messages: Rate | None = None
+    # Messages the client may send over all its connections to the venue (per IP).
+    ip_messages: Rate | None = None
     # The venue closes a connection at this age (None: no cut-off).
     max_connection_age_s: float | None = None
 
@@ -89,6 +92,8 @@ class VenueSpec:
     rest_url: str
     keepalive: Keepalive
     limits: VenueLimits = field(default_factory=VenueLimits)
+    # Topics liqmon puts on one connection (within the documented limit, often well below it).
+    topics_per_connection: int = 200
     # No frame at all (data, pong or heartbeat) for this long means the connection is dead.
     liveness_timeout_s: float = 90.0
     # REST requests that list the venue's instruments.

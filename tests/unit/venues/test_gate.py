@@ -307,5 +307,5 @@ def test_contract_list_rejects_a_non_array() -> None:
 
 def test_keepalive_declaration() -> None:
     assert GateAdapter.keepalive.mode == "client_ping"
-    assert orjson.loads(GateAdapter.keepalive.payload or "")["channel"] == "futures.ping"
+    assert orjson.loads(GateAdapter().ping_payload())["channel"] == "futures.ping"
     assert GateAdapter.liveness_timeout_s > GateAdapter.keepalive.interval_s

@@ -19,6 +19,8 @@ def test_every_spec_names_its_adapter_simulator_and_encoder() -> None:
         assert protocol_for(name).venue == name
         assert callable(encoder(name).encode)
         assert spec.keepalive.drop_after_s > spec.keepalive.interval_s or spec.keepalive.mode == "server_ping"
+        documented = spec.limits.topics_per_connection
+        assert documented is None or spec.topics_per_connection <= documented
 
 
 def test_settings_have_a_section_per_registered_venue() -> None:

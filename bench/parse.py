@@ -17,12 +17,18 @@ dict-based readers alone (``parse_generic``,
 for the venues whose hot channels also have a typed fast path), so one run
 shows what the fast path buys.
 
+Last, **capture order**: every generated frame of every venue, interleaved as a
+capture interleaves them (a seeded shuffle), each parsed by its venue's
+adapter. It is compared with the same frames parsed one type at a time (the
+sum of the per-set times above), which is what the per-set figures flatter.
+
 Run: ``.venv/bin/python bench/parse.py [--frames 100000] [--venues binance,okx] [--rounds 3] [--path generic]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -160,6 +166,8 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
+    mixed: list[tuple[VenueAdapter, Feed, str]] = []
+    one_type_s = 0.0
     for venue in args.venues.split(","):
         try:
             cls = adapter_class(venue)
@@ -188,6 +196,9 @@ def main() -> None:
             n, events, errors, seconds = min(
                 (run(adapter, frames, feed) for _ in range(max(1, args.rounds))), key=lambda result: result[3]
             )
+            if label.startswith("generated:"):
+                mixed.extend((adapter, feed, frame) for frame in frames)
+                one_type_s += seconds
             total = [total[0] + n, total[1] + events, total[2] + errors, total[3] + seconds]
             print(
                 f"{venue:<12}{label:<26}{n:>10}{events:>10}{errors:>8}{n / seconds:>12,.0f}"
@@ -200,6 +211,31 @@ def main() -> None:
                 f"{n / seconds:>12,.0f}{events / seconds:>12,.0f}{seconds / n * 1e6:>10.1f}"
             )
         print()
+    capture_order(mixed, one_type_s, args.rounds)
+
+
+def capture_order(mixed: list[tuple[VenueAdapter, Feed, str]], one_type_s: float, rounds: int) -> None:
+    """Parse every generated frame interleaved across venues; compare with one type at a time."""
+    if not mixed:
+        return
+    random.Random(1).shuffle(mixed)
+
+    def one_pass() -> float:
+        start = time.perf_counter()
+        for adapter, feed, frame in mixed:
+            try:
+                feed(adapter, frame)
+            except ParseError:
+                pass
+        return time.perf_counter() - start
+
+    seconds = min(one_pass() for _ in range(max(1, rounds)))
+    n = len(mixed)
+    print(
+        f"capture order (venues interleaved): {n} frames, {n / seconds:,.0f} frames/s, "
+        f"{seconds / n * 1e6:.2f} µs/frame; one type at a time {one_type_s / n * 1e6:.2f} µs/frame "
+        f"(interleaved costs {seconds / one_type_s:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Every Prometheus metric liqmon exports, declared in one place (DESIGN §8).
 
 Prefix ``liqmon_``; counters end in ``_total``; units are in the names and help
-texts. Labels come from bounded sets only: ``venue`` (eight venues), ``base``
+texts. Labels come from bounded sets only: ``venue`` (the registered venues), ``base``
 (the configured tracked assets, everything else is ``other``), ``side``,
 ``kind``, ``sink``, ``reason`` (short fixed vocabularies). Components take a
 :class:`Metrics` instance; tests build one on a fresh ``CollectorRegistry``.

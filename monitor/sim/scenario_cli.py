@@ -17,7 +17,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", nargs="?", help=f"scenario: {names}")
     parser.add_argument("--out", metavar="FILE", type=Path, help="capture file to write (.jsonl or .jsonl.gz)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same bytes; default 1)")
-    parser.add_argument("--venues", metavar="V", nargs="+", choices=VENUES, help="venues to write (default: all eight)")
+    parser.add_argument("--venues", metavar="V", nargs="+", choices=VENUES, help="venues to write (default: all)")
     parser.add_argument(
         "--hours",
         type=float,

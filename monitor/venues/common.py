@@ -29,10 +29,10 @@ import orjson
 
 from monitor.errors import InvalidEvent, MonitorError, ParseError
 from monitor.events import canonical_base
+from monitor.venues.instruments import USD_QUOTES
 
 # Longest first, so "USDT" wins over "USD" and "FDUSD" over "USD".
 QUOTES: Final = ("FDUSD", "USDT", "USDC", "BUSD", "USDE", "USD", "BTC", "ETH", "EUR")
-USD_QUOTES: Final = frozenset(("USDT", "USDC", "USD", "BUSD", "FDUSD", "USDE"))
 _INF: Final = float("inf")
 _MAX_FLOAT: Final = sys.float_info.max
 # Integers up to 2**53 survive the trip through a float unchanged, so ms() and the fast path agree on them.
@@ -188,6 +188,16 @@ OptFinite: TypeAlias = Finite | Literal[""] | None
 def opt_finite(value: float | Literal[""] | None) -> float | None:
     """A decoded :data:`OptFinite` as :func:`opt_num` gives it."""
     return None if value is None or value == "" else value + 0.0
+
+
+def decode_failed(venue: str, exc: msgspec.MsgspecError) -> ParseError:
+    """The ParseError for a frame a typed reader refused: ``json`` for bad JSON, otherwise ``value`` for a
+    number out of its bounds and ``schema`` for a wrong shape, with msgspec's field path (``at `$[1][0][5]```)."""
+    text = str(exc)
+    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+        return ParseError(f"{venue}: frame is not JSON: {text}", reason="json")
+    reason = "value" if any(op in text for op in (" >= ", " <= ", " > ", " < ", "length")) else "schema"
+    return ParseError(f"{venue}: {text}", reason=reason)
 
 
 class FastPathMiss(Exception):

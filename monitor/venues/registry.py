@@ -27,6 +27,7 @@ _MODULES: Final = (
     "monitor.venues.hyperliquid",
     "monitor.venues.gate",
     "monitor.venues.bitget",
+    "monitor.venues.bitfinex",
 )
 
 

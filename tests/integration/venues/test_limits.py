@@ -47,6 +47,7 @@ REALISTIC = {
     "hyperliquid": 200,
     "gate": 550,
     "bitget": 520,
+    "bitfinex": 50,
 }
 
 

@@ -92,6 +92,11 @@ CASES = {
         ("BTC_USDT",),
         (*sample("gate_tickers.jsonl", [2, 3]), *sample("gate_public_liquidates.jsonl", [2, 3, 4])),
     ),
+    "bitfinex": Case(
+        "bitfinex",
+        ("tBTCF0:USTF0",),
+        (*sample("bitfinex_status.jsonl", [1, 2]), *sample("bitfinex_liquidation.jsonl")),
+    ),
     "bitget": Case(
         "bitget", ("BTCUSDT",), (*sample("bitget_ticker.jsonl", [1]), *sample("bitget_liquidation.jsonl", [1]))
     ),

@@ -56,6 +56,7 @@ INSTRUMENT_FILES: dict[str, list[tuple[str, str]]] = {
         ("/api/v2/mix/market/contracts?productType=USDT-FUTURES", "bitget_usdt_contracts.json"),
         ("/api/v2/mix/market/contracts?productType=COIN-FUTURES", "bitget_coin_contracts.json"),
     ],
+    "bitfinex": [("/v2/status/deriv?keys=ALL", "bitfinex_status.json")],
 }
 
 

@@ -209,7 +209,7 @@ class Metrics:
         )
         self.sink_healthy = Gauge(
             "liqmon_sink_healthy",
-            "1 while a sink delivers, 0 after a permanent error broke it.",
+            "1 while a sink delivers; 0 while it fails (an outage: alerts wait) or after a permanent error broke it.",
             ["sink"],
             registry=r,
         )

@@ -7,10 +7,8 @@ caller can catch at whatever depth it needs::
     ├── ConfigError            bad key, type or value in the TOML file or LIQMON_* environment
     ├── InvalidEvent           an event or alert that breaks the DESIGN §3/§7 contract (NaN, negative size, ...)
     ├── ParseError             a venue frame liqmon cannot normalize; ``reason`` is a short metric label
-    │   └── UnknownInstrument  a symbol whose contract size is unknown (never guessed)
     ├── CaptureError           a capture file that cannot be opened or written
     ├── VenueError             a venue connection problem
-    │   ├── VenueConnectError      handshake or network failure (retryable)
     │   └── SubscriptionRejected   the venue refused a subscription (fatal for that subscription)
     ├── BusError               the event bus (Redis Streams or in-memory) failed
     │   ├── BusUnavailable         Redis is unreachable; callers buffer and retry
@@ -51,23 +49,12 @@ class ParseError(MonitorError):
         self.reason = reason
 
 
-class UnknownInstrument(ParseError):
-    """The contract size of an instrument is unknown, so no notional can be computed."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, reason="unknown_contract")
-
-
 class CaptureError(MonitorError):
     """A capture file cannot be read or written."""
 
 
 class VenueError(MonitorError):
     """A venue connection problem."""
-
-
-class VenueConnectError(VenueError):
-    """The connection to a venue failed or was lost; retryable."""
 
 
 class SubscriptionRejected(VenueError):

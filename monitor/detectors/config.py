@@ -13,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from monitor.config_loader import require_positive
+
 AssetClass: TypeAlias = Literal["major", "large_cap", "small_cap"]
 
 
@@ -45,7 +47,7 @@ class CascadeSettings:
     cooldown_s: float = 600.0
 
     def __post_init__(self) -> None:
-        _positive(self, "window_s", "bucket_s", "floor_usd", "info_multiple", "baseline_half_life_min", "hold_s")
+        require_positive(self, "window_s", "bucket_s", "floor_usd", "info_multiple", "baseline_half_life_min", "hold_s")
         _non_negative(self, "warmup_min", "cooldown_s")
         if self.bucket_s > self.window_s:
             raise ValueError("cascade.bucket_s must not exceed cascade.window_s")
@@ -81,7 +83,7 @@ class FundingSettings:
     per_venue: bool = True
 
     def __post_init__(self) -> None:
-        _positive(self, "extreme_annual_pct", "hold_s", "stale_s", "settle_s")
+        require_positive(self, "extreme_annual_pct", "hold_s", "stale_s", "settle_s")
         _non_negative(self, "dead_band_8h", "confirm_s", "cooldown_s")
         if not 0 < self.extreme_exit_ratio <= 1:
             raise ValueError("funding.extreme_exit_ratio must be in (0, 1]")
@@ -112,7 +114,7 @@ class OpenInterestSettings:
     venue_factor: float = 1.5
 
     def __post_init__(self) -> None:
-        _positive(self, "window_s", "bucket_s", "collapse_pct", "surge_pct", "hold_s", "stale_s", "venue_factor")
+        require_positive(self, "window_s", "bucket_s", "collapse_pct", "surge_pct", "hold_s", "stale_s", "venue_factor")
         _non_negative(self, "cooldown_s")
         if self.bucket_s > self.window_s:
             raise ValueError("open_interest.bucket_s must not exceed open_interest.window_s")
@@ -240,7 +242,7 @@ class DetectorSettings:
     max_shards: int = 0
 
     def __post_init__(self) -> None:
-        _positive(
+        require_positive(
             self,
             "reorder_tolerance_s",
             "tick_s",
@@ -304,12 +306,6 @@ class DetectorSettings:
                 typed = {k: int(v) if isinstance(getattr(current, k), int) else float(v) for k, v in values.items()}
                 changes[section] = dataclasses.replace(current, **typed)
         return dataclasses.replace(chosen, **changes) if changes else chosen
-
-
-def _positive(obj: Any, *names: str) -> None:
-    for name in names:
-        if getattr(obj, name) <= 0:
-            raise ValueError(f"{name} must be positive, got {getattr(obj, name)!r}")
 
 
 def _non_negative(obj: Any, *names: str) -> None:

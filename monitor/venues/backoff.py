@@ -9,9 +9,12 @@ policies; production uses the defaults (first retry within a second, then
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+from monitor.backoff import backoff as retry_delays
 
 
 def backoff(
@@ -28,17 +31,10 @@ def backoff(
     Every delay after the first is spread by ±``jitter`` (a fraction) so that many
     connections cut at once do not come back in lockstep; the cap is never exceeded.
     """
-    if min_s <= 0 or max_s < min_s or factor < 1 or not 0 <= jitter < 1:
-        raise ValueError(
-            f"backoff needs 0 < min_s <= max_s, factor >= 1 and 0 <= jitter < 1; "
-            f"got min_s={min_s}, max_s={max_s}, factor={factor}, jitter={jitter}"
-        )
-    yield rand() * initial_s
-    delay = min_s
-    while True:
-        spread = delay * jitter * (2 * rand() - 1)
-        yield min(max_s, max(0.0, delay + spread))
-        delay = min(max_s, delay * factor)
+    if not 0 <= jitter < 1:
+        raise ValueError(f"backoff needs 0 <= jitter < 1, got jitter={jitter}")
+    later = retry_delays(min_s, max_s, factor, low=1.0 - jitter, high=1.0 + jitter, rand=rand)
+    return itertools.chain((rand() * initial_s,), later)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,11 @@ import httpx
 
 from monitor.aio import sleep_or_stop
 from monitor.errors import ParseError
-from monitor.logs import get_logger
+from monitor.logs import Throttle, get_logger
 from monitor.metrics import Metrics
 from monitor.venues.adapter import RestPoll, VenueAdapter
 from monitor.venues.backoff import BackoffPolicy
-from monitor.venues.feed import FeedSink, Throttle, now_ms
+from monitor.venues.feed import FeedSink, now_ms
 from monitor.venues.instruments import InstrumentBook
 from monitor.venues.spec import RestRequest
 

@@ -35,7 +35,6 @@ from monitor.venues.common import FastPathMiss, event_id, num
 from monitor.venues.deribit import DeribitAdapter
 from monitor.venues.gate import GateAdapter
 from monitor.venues.hyperliquid import HyperliquidAdapter
-from monitor.venues.okx import OkxAdapter
 from tests.conftest import FIXTURES, SAMPLES
 
 RECV = 1_738_771_200_000
@@ -47,14 +46,7 @@ def lines(name: str) -> list[str]:
 
 
 FastAdapter = (
-    BinanceAdapter
-    | BybitAdapter
-    | OkxAdapter
-    | DeribitAdapter
-    | BitmexAdapter
-    | HyperliquidAdapter
-    | GateAdapter
-    | BitgetAdapter
+    BinanceAdapter | BybitAdapter | DeribitAdapter | BitmexAdapter | HyperliquidAdapter | GateAdapter | BitgetAdapter
 )
 
 
@@ -78,16 +70,6 @@ def bybit() -> FastAdapter:
         [
             ("/v5/market/instruments-info?category=linear", "bybit_linear.json"),
             ("/v5/market/instruments-info?category=inverse", "bybit_inverse.json"),
-        ],
-    )
-
-
-def okx() -> FastAdapter:
-    return with_book(
-        OkxAdapter(),
-        [
-            ("/api/v5/public/instruments?instType=SWAP", "okx_swap.json"),
-            ("/api/v5/public/instruments?instType=FUTURES", "okx_futures.json"),
         ],
     )
 
@@ -168,22 +150,6 @@ BYBIT_FRAMES = [
     '{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","fundingRate":"-0.0001"},"cs":3,'
     '"ts":1739502303404}',
     '{"success":true,"ret_msg":"pong","conn_id":"abc","req_id":"","op":"ping"}',
-]
-OKX_FRAMES = [
-    *lines("okx_liquidation-orders.jsonl"),
-    *lines("okx_funding-rate.jsonl"),
-    *lines("okx_mark-price.jsonl"),
-    *lines("okx_open-interest.jsonl"),
-    '{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[{"bkLoss":"0","bkPx":"61000.5",'
-    '"ccy":"","posSide":"net","side":"sell","sz":"3","ts":"1700000000000"},{"bkLoss":"0","bkPx":"61001",'
-    '"ccy":"","posSide":"long","side":"sell","sz":"1","ts":""}],"instFamily":"BTC-USDT","instId":"BTC-USDT-SWAP",'
-    '"instType":"SWAP","uly":"BTC-USDT"}]}',
-    '{"arg":{"channel":"mark-price","instId":"BTC-USDT-SWAP"},"data":[{"instType":"SWAP","instId":"BTC-USDT-SWAP",'
-    '"markPx":"61000.1","ts":"1700000000000"}]}',
-    '{"arg":{"channel":"open-interest","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP",'
-    '"instType":"SWAP","oi":"100","oiCcy":"1","oiUsd":"","ts":"1700000000000"}]}',
-    '{"event":"error","code":"60012","msg":"Invalid request"}',
-    "pong",
 ]
 
 
@@ -389,14 +355,6 @@ BYBIT_FRAMES += [
     *respelled(lines("bybit_liquidation.jsonl")[0], ("data", "updatedTime"), ZEROS),
     *respelled(lines("bybit_liquidation.jsonl")[0], ("ts",), ZEROS),
 ]
-OKX_FRAMES += [
-    *respelled(lines("okx_funding-rate.jsonl")[0], ("data", 0, "fundingTime"), ZEROS),
-    *respelled(lines("okx_funding-rate.jsonl")[0], ("data", 0, "nextFundingTime"), ZEROS),
-    *respelled(lines("okx_funding-rate.jsonl")[0], ("data", 0, "fundingRate"), ZEROS),
-    *respelled(lines("okx_liquidation-orders.jsonl")[0], ("data", 0, "details", 0, "ts"), ZEROS),
-    *respelled(lines("okx_open-interest.jsonl")[0], ("data", 0, "oiCcy"), ZEROS),
-    *with_keys(OKX_FRAMES[:5], {"event": "subscribe"}),
-]
 
 DERIBIT_FRAMES += [
     *each_respelled(
@@ -449,7 +407,6 @@ BITGET_FRAMES += [
 VENUES: dict[str, tuple[Callable[[], FastAdapter], list[str]]] = {
     "binance": (binance, BINANCE_FRAMES),
     "bybit": (bybit, BYBIT_FRAMES),
-    "okx": (okx, OKX_FRAMES),
     "deribit": (deribit, DERIBIT_FRAMES),
     "bitmex": (bitmex, BITMEX_FRAMES),
     "hyperliquid": (hyperliquid, HYPERLIQUID_FRAMES),
@@ -461,12 +418,6 @@ VENUES: dict[str, tuple[Callable[[], FastAdapter], list[str]]] = {
 FAST_SAMPLES = {
     "binance": [*lines("binance_forceOrder.jsonl"), *lines("binance_markPrice.jsonl")],
     "bybit": [*lines("bybit_allLiquidation.jsonl"), *lines("bybit_liquidation.jsonl"), *lines("bybit_tickers.jsonl")],
-    "okx": [
-        *lines("okx_liquidation-orders.jsonl"),
-        *lines("okx_funding-rate.jsonl"),
-        *lines("okx_mark-price.jsonl"),
-        *lines("okx_open-interest.jsonl"),
-    ],
     "deribit": DERIBIT_SAMPLES,
     "bitmex": lines("bitmex_liquidation.jsonl"),
     "hyperliquid": lines("hyperliquid_activeAssetCtx.jsonl"),
@@ -642,12 +593,6 @@ def test_binance_variants_read_the_same_on_both_paths(frames: list[str]) -> None
 @given(st.lists(variant(BYBIT_FRAMES), min_size=1, max_size=4))
 def test_bybit_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
     assert_same("bybit", list(frames))
-
-
-@VARIANTS
-@given(st.lists(variant(OKX_FRAMES), min_size=1, max_size=3))
-def test_okx_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
-    assert_same("okx", list(frames))
 
 
 @VARIANTS

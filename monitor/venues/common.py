@@ -18,6 +18,7 @@ chosen so that whatever the fast path accepts, it reads exactly as :func:`num`,
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -181,6 +182,8 @@ Finite: TypeAlias = Annotated[float, msgspec.Meta(ge=-_MAX_FLOAT, le=_MAX_FLOAT)
 # Epoch milliseconds as ms() reads them, within the range where both readings agree.
 Millis: TypeAlias = Annotated[int, msgspec.Meta(ge=0, le=MAX_EXACT_INT)]
 NonEmpty: TypeAlias = Annotated[str, msgspec.Meta(min_length=1)]
+# A size or price: finite and not negative.
+NonNegative: TypeAlias = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX_FLOAT)]
 # An optional number as opt_num() reads it: "" and null are "not given"; read it with opt_finite().
 OptFinite: TypeAlias = Finite | Literal[""] | None
 
@@ -190,13 +193,20 @@ def opt_finite(value: float | Literal[""] | None) -> float | None:
     return None if value is None or value == "" else value + 0.0
 
 
+_NUMBER_GOT_TEXT: Final = re.compile(r"Expected `(?:int|float)[^`]*`, got `str`")
+
+
 def decode_failed(venue: str, exc: msgspec.MsgspecError) -> ParseError:
-    """The ParseError for a frame a typed reader refused: ``json`` for bad JSON, otherwise ``value`` for a
-    number out of its bounds and ``schema`` for a wrong shape, with msgspec's field path (``at `$[1][0][5]```)."""
+    """The ParseError for a frame a typed reader refused, with msgspec's field path (``at `$[1][0][5]```):
+    ``json`` for bad JSON; ``value`` for a value of the right kind that is not acceptable (a number out of its
+    bounds, text that is not a number, an unknown enum value); ``schema`` for a wrong shape or a missing field."""
     text = str(exc)
     if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
         return ParseError(f"{venue}: frame is not JSON: {text}", reason="json")
-    reason = "value" if any(op in text for op in (" >= ", " <= ", " > ", " < ", "length")) else "schema"
+    value = any(mark in text for mark in (" >= ", " <= ", " > ", " < ", "length", "Invalid enum")) or bool(
+        _NUMBER_GOT_TEXT.search(text)
+    )
+    reason = "value" if value else "schema"
     return ParseError(f"{venue}: {text}", reason=reason)
 
 

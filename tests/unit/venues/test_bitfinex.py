@@ -74,8 +74,9 @@ def test_heartbeats_and_pongs_are_control_frames_errors_are_issues() -> None:
     [
         ("[7,[[", "json", ""),
         ('[7,[["pos",42,-1,null,"tETHF0:USTF0",1,1,null,1,1,null,2]]]', "value", "$[0][2]"),
-        ('[7,[["pos",42,1,null,"tETHF0:USTF0","1",1,null,1,1,null,2]]]', "schema", "$[0][5]"),
-        ('[9,[1,null,2,2,null,1,null,5,0,1,null,"x"]]', "schema", "$[11]"),
+        ('[7,[["pos",42,1,null,"tETHF0:USTF0","1",1,null,1,1,null,2]]]', "value", "$[0][5]"),
+        ('[7,[["pos",42,1,null,"tETHF0:USTF0",[],1,null,1,1,null,2]]]', "schema", "$[0][5]"),
+        ('[9,[1,null,2,2,null,1,null,5,0,1,null,"x"]]', "value", "$[11]"),
         ('"text"', "schema", ""),
     ],
 )

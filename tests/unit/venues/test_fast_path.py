@@ -34,7 +34,6 @@ from monitor.venues.bybit import BybitAdapter
 from monitor.venues.common import FastPathMiss, event_id, num
 from monitor.venues.deribit import DeribitAdapter
 from monitor.venues.gate import GateAdapter
-from monitor.venues.hyperliquid import HyperliquidAdapter
 from tests.conftest import FIXTURES, SAMPLES
 
 RECV = 1_738_771_200_000
@@ -45,9 +44,7 @@ def lines(name: str) -> list[str]:
     return [line for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
 
 
-FastAdapter = (
-    BinanceAdapter | BybitAdapter | DeribitAdapter | BitmexAdapter | HyperliquidAdapter | GateAdapter | BitgetAdapter
-)
+FastAdapter = BinanceAdapter | BybitAdapter | DeribitAdapter | BitmexAdapter | GateAdapter | BitgetAdapter
 
 
 def with_book(adapter: FastAdapter, files: list[tuple[str, str]]) -> FastAdapter:
@@ -83,10 +80,6 @@ def deribit() -> FastAdapter:
 
 def bitmex() -> FastAdapter:
     return with_book(BitmexAdapter(), [("/api/v1/instrument/active", "bitmex_instrument_active.json")])
-
-
-def hyperliquid() -> FastAdapter:
-    return with_book(HyperliquidAdapter(), [("/info", "hyperliquid_meta.json")])
 
 
 def gate() -> FastAdapter:
@@ -244,20 +237,6 @@ BITMEX_FRAMES = [
     '{"status":400,"error":"Unknown table: liquidations","request":{"op":"subscribe","args":["liquidations"]}}',
     "pong",
 ]
-HYPERLIQUID_CTX = lines("hyperliquid_activeAssetCtx.jsonl")[0]
-HYPERLIQUID_FRAMES = [
-    HYPERLIQUID_CTX,
-    HYPERLIQUID_CTX,  # the same context again publishes nothing
-    '{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"-0.0000125","openInterest":"1000.5"}}}',
-    '{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"-0.0000125","openInterest":"1000.5",'
-    '"markPx":"","oraclePx":null}}}',
-    '{"channel":"activeAssetCtx","data":{"coin":"NOSUCH","ctx":{"funding":0.0001,"openInterest":7,"markPx":2.5,'
-    '"oraclePx":"2.4","impactPxs":["2.4","2.6"]}}}',
-    '{"channel":"pong"}',
-    '{"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":{"type":"activeAssetCtx",'
-    '"coin":"BTC"}}}',
-    '{"channel":"error","data":"Invalid subscription"}',
-]
 # Result as a single object and as a nested array, times from the row, the envelope or the receive time,
 # contracts outside the book, a zero size, an error field, acks, pongs and notices.
 GATE_FRAMES = [
@@ -373,10 +352,6 @@ BITMEX_FRAMES += [
     *respelled(liquidation_table("insert", BITMEX_ORDER), ("data", 0, "side"), ("Buy", "buy", "", None)),
     *respelled(liquidation_table("insert", BITMEX_ORDER), ("action",), ("partial", "update", "delete", "x")),
 ]
-HYPERLIQUID_FRAMES += [
-    *each_respelled(HYPERLIQUID_CTX, "data", "ctx", paths=("funding", "openInterest", "markPx", "oraclePx")),
-    *with_keys(HYPERLIQUID_FRAMES[:3], {"channel": "pong"}, {"zz": 1}),
-]
 GATE_FRAMES += [
     *each_respelled(lines("gate_public_liquidates.jsonl")[1], "result", 0, paths=("time", "size", "price")),
     *each_respelled(lines("gate_public_liquidates.jsonl")[0], paths=("time", "time_ms")),
@@ -409,7 +384,6 @@ VENUES: dict[str, tuple[Callable[[], FastAdapter], list[str]]] = {
     "bybit": (bybit, BYBIT_FRAMES),
     "deribit": (deribit, DERIBIT_FRAMES),
     "bitmex": (bitmex, BITMEX_FRAMES),
-    "hyperliquid": (hyperliquid, HYPERLIQUID_FRAMES),
     "gate": (gate, GATE_FRAMES),
     "bitget": (bitget, BITGET_FRAMES),
 }
@@ -420,7 +394,6 @@ FAST_SAMPLES = {
     "bybit": [*lines("bybit_allLiquidation.jsonl"), *lines("bybit_liquidation.jsonl"), *lines("bybit_tickers.jsonl")],
     "deribit": DERIBIT_SAMPLES,
     "bitmex": lines("bitmex_liquidation.jsonl"),
-    "hyperliquid": lines("hyperliquid_activeAssetCtx.jsonl"),
     "gate": [
         *lines("gate_public_liquidates.jsonl"),
         *lines("gate_tickers.jsonl"),
@@ -605,12 +578,6 @@ def test_deribit_variants_read_the_same_on_both_paths(frames: list[str]) -> None
 @given(st.lists(variant(BITMEX_FRAMES), min_size=1, max_size=4))
 def test_bitmex_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
     assert_same("bitmex", list(frames))
-
-
-@VARIANTS
-@given(st.lists(variant(HYPERLIQUID_FRAMES), min_size=1, max_size=3))
-def test_hyperliquid_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
-    assert_same("hyperliquid", list(frames))
 
 
 @VARIANTS

@@ -153,3 +153,34 @@ def test_keepalive_declaration() -> None:
     assert orjson.loads(keepalive.payload or "") == {"method": "ping"}
     assert keepalive.interval_s < keepalive.drop_after_s  # server drops idle clients after ~60 s
     assert HyperliquidAdapter.liveness_timeout_s > keepalive.interval_s
+
+
+# -- frames shaped like live traffic: the one typed reader takes each, or refuses it with a bounded reason ----
+LIVE_FRAMES = [
+    sample(1),
+    sample(1),  # the same context again publishes nothing
+    '{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"-0.0000125","openInterest":"1000.5"}}}',
+    '{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"-0.0000125","openInterest":"1000.5",'
+    '"markPx":"","oraclePx":null}}}',
+    '{"channel":"activeAssetCtx","data":{"coin":"NOSUCH","ctx":{"funding":0.0001,"openInterest":7,"markPx":2.5,'
+    '"oraclePx":"2.4","impactPxs":["2.4","2.6"]}}}',
+    '{"channel":"pong"}',
+    '{"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":{"type":"activeAssetCtx",'
+    '"coin":"BTC"}}}',
+    '{"channel":"error","data":"Invalid subscription"}',
+]
+
+
+def test_live_shapes_give_events_or_a_bounded_parse_error() -> None:
+    venue = HyperliquidAdapter()
+    for frame in LIVE_FRAMES:
+        try:
+            events = venue.parse(frame, RECV)
+        except ParseError as exc:
+            reason: str | None = exc.reason
+            events = []
+        else:
+            reason = None
+        assert reason in (None, "json", "schema", "value", "unknown_channel"), frame
+        assert all(isinstance(e, (Funding, OpenInterest)) for e in events)
+    assert [r for r, _ in venue.drain_issues()] == ["venue_error"]

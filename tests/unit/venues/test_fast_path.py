@@ -33,7 +33,6 @@ from monitor.venues.bitmex import BitmexAdapter
 from monitor.venues.bybit import BybitAdapter
 from monitor.venues.common import FastPathMiss, event_id, num
 from monitor.venues.deribit import DeribitAdapter
-from monitor.venues.gate import GateAdapter
 from tests.conftest import FIXTURES, SAMPLES
 
 RECV = 1_738_771_200_000
@@ -44,7 +43,7 @@ def lines(name: str) -> list[str]:
     return [line for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
 
 
-FastAdapter = BinanceAdapter | BybitAdapter | DeribitAdapter | BitmexAdapter | GateAdapter | BitgetAdapter
+FastAdapter = BinanceAdapter | BybitAdapter | DeribitAdapter | BitmexAdapter | BitgetAdapter
 
 
 def with_book(adapter: FastAdapter, files: list[tuple[str, str]]) -> FastAdapter:
@@ -80,16 +79,6 @@ def deribit() -> FastAdapter:
 
 def bitmex() -> FastAdapter:
     return with_book(BitmexAdapter(), [("/api/v1/instrument/active", "bitmex_instrument_active.json")])
-
-
-def gate() -> FastAdapter:
-    return with_book(
-        GateAdapter(),
-        [
-            ("/api/v4/futures/usdt/contracts", "gate_usdt_contracts.json"),
-            ("/api/v4/futures/btc/contracts", "gate_btc_contracts.json"),
-        ],
-    )
 
 
 def bitget() -> FastAdapter:
@@ -239,28 +228,6 @@ BITMEX_FRAMES = [
 ]
 # Result as a single object and as a nested array, times from the row, the envelope or the receive time,
 # contracts outside the book, a zero size, an error field, acks, pongs and notices.
-GATE_FRAMES = [
-    *lines("gate_public_liquidates.jsonl"),
-    *lines("gate_tickers.jsonl"),
-    *lines("gate_contract_stats.jsonl"),
-    '{"channel":"futures.public_liquidates","event":"update","time":1770292812,"result":{"price":"1900",'
-    '"size":"30","contract":"ETH_USDT"}}',
-    '{"channel":"futures.public_liquidates","event":"update","result":[[{"price":"1900","size":"-3",'
-    '"time_ms":1770292811000,"contract":"ETH_USDT"}],{"price":"0.2","size":"5","contract":"NOSUCH_USDT"}]}',
-    '{"channel":"futures.public_liquidates","event":"all","time_ms":1770292812000,"result":[{"price":"0.2",'
-    '"size":"5","contract":"NOSUCH_USDT"},{"price":"1900","size":"0","contract":"ETH_USDT"}]}',
-    '{"channel":"futures.tickers","event":"update","time":1770292812,"error":null,"result":{"contract":"NOSUCH_USDT",'
-    '"funding_rate":"0.0001","mark_price":"","total_size":"100"}}',
-    '{"channel":"futures.tickers","event":"update","time":1770292812,"result":[{"contract":"BTC_USD",'
-    '"funding_rate":"","mark_price":"0","total_size":"73648"}]}',
-    '{"channel":"futures.contract_stats","event":"update","result":{"contract":"DOGE_USDT","open_interest":12,'
-    '"mark_price":null}}',
-    '{"time":1770292812,"channel":"futures.tickers","event":"subscribe","error":null,"result":{"status":"success"}}',
-    '{"time":1770292812,"channel":"futures.tickers","event":"subscribe","error":{"code":2,"message":"unknown"},'
-    '"result":null}',
-    '{"time":1770292812,"channel":"futures.pong","event":"","error":null,"result":null}',
-    '{"time":1770292812,"channel":"futures.system","event":"update","result":{"message":"restart"}}',
-]
 # Symbols from the row, the row's other key or the arg, a delivery contract, UTA tickers, symbols outside the
 # book, a non-positive price, acks and errors.
 BITGET_TICKER = lines("bitget_ticker.jsonl")[0]
@@ -352,19 +319,6 @@ BITMEX_FRAMES += [
     *respelled(liquidation_table("insert", BITMEX_ORDER), ("data", 0, "side"), ("Buy", "buy", "", None)),
     *respelled(liquidation_table("insert", BITMEX_ORDER), ("action",), ("partial", "update", "delete", "x")),
 ]
-GATE_FRAMES += [
-    *each_respelled(lines("gate_public_liquidates.jsonl")[1], "result", 0, paths=("time", "size", "price")),
-    *each_respelled(lines("gate_public_liquidates.jsonl")[0], paths=("time", "time_ms")),
-    *each_respelled(
-        lines("gate_tickers.jsonl")[1],
-        "result",
-        0,
-        paths=("t", "mark_price", "funding_rate", "index_price", "total_size"),
-    ),
-    *each_respelled(lines("gate_tickers.jsonl")[0], paths=("time_ms",)),
-    *each_respelled(lines("gate_contract_stats.jsonl")[1], "result", 0, paths=("open_interest", "mark_price", "time")),
-    *with_keys(GATE_FRAMES[:9], {"error": None}, {"error": ""}, {"error": "no"}, {"event": "subscribe"}),
-]
 BITGET_FRAMES += [
     *each_respelled(
         BITGET_TICKER,
@@ -384,7 +338,6 @@ VENUES: dict[str, tuple[Callable[[], FastAdapter], list[str]]] = {
     "bybit": (bybit, BYBIT_FRAMES),
     "deribit": (deribit, DERIBIT_FRAMES),
     "bitmex": (bitmex, BITMEX_FRAMES),
-    "gate": (gate, GATE_FRAMES),
     "bitget": (bitget, BITGET_FRAMES),
 }
 
@@ -394,11 +347,6 @@ FAST_SAMPLES = {
     "bybit": [*lines("bybit_allLiquidation.jsonl"), *lines("bybit_liquidation.jsonl"), *lines("bybit_tickers.jsonl")],
     "deribit": DERIBIT_SAMPLES,
     "bitmex": lines("bitmex_liquidation.jsonl"),
-    "gate": [
-        *lines("gate_public_liquidates.jsonl"),
-        *lines("gate_tickers.jsonl"),
-        *lines("gate_contract_stats.jsonl"),
-    ],
     "bitget": [*lines("bitget_liquidation.jsonl"), *lines("bitget_ticker.jsonl")],
 }
 
@@ -578,12 +526,6 @@ def test_deribit_variants_read_the_same_on_both_paths(frames: list[str]) -> None
 @given(st.lists(variant(BITMEX_FRAMES), min_size=1, max_size=4))
 def test_bitmex_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
     assert_same("bitmex", list(frames))
-
-
-@VARIANTS
-@given(st.lists(variant(GATE_FRAMES), min_size=1, max_size=3))
-def test_gate_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
-    assert_same("gate", list(frames))
 
 
 @VARIANTS

@@ -28,7 +28,6 @@ from hypothesis import strategies as st
 from monitor.errors import ParseError
 from monitor.events import Event, Funding
 from monitor.venues.binance import BinanceAdapter
-from monitor.venues.bitget import BitgetAdapter
 from monitor.venues.bitmex import BitmexAdapter
 from monitor.venues.bybit import BybitAdapter
 from monitor.venues.common import FastPathMiss, event_id, num
@@ -43,7 +42,7 @@ def lines(name: str) -> list[str]:
     return [line for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
 
 
-FastAdapter = BinanceAdapter | BybitAdapter | DeribitAdapter | BitmexAdapter | BitgetAdapter
+FastAdapter = BinanceAdapter | BybitAdapter | DeribitAdapter | BitmexAdapter
 
 
 def with_book(adapter: FastAdapter, files: list[tuple[str, str]]) -> FastAdapter:
@@ -79,14 +78,6 @@ def deribit() -> FastAdapter:
 
 def bitmex() -> FastAdapter:
     return with_book(BitmexAdapter(), [("/api/v1/instrument/active", "bitmex_instrument_active.json")])
-
-
-def bitget() -> FastAdapter:
-    path = "/api/v2/mix/market/contracts?productType="
-    return with_book(
-        BitgetAdapter(),
-        [(path + "USDT-FUTURES", "bitget_usdt_contracts.json"), (path + "COIN-FUTURES", "bitget_coin_contracts.json")],
-    )
 
 
 def at(doc: Any, path: tuple[Any, ...]) -> Any:
@@ -230,29 +221,6 @@ BITMEX_FRAMES = [
 # contracts outside the book, a zero size, an error field, acks, pongs and notices.
 # Symbols from the row, the row's other key or the arg, a delivery contract, UTA tickers, symbols outside the
 # book, a non-positive price, acks and errors.
-BITGET_TICKER = lines("bitget_ticker.jsonl")[0]
-BITGET_FRAMES = [
-    *lines("bitget_liquidation.jsonl"),
-    *lines("bitget_ticker.jsonl"),
-    '{"action":"snapshot","arg":{"instType":"USDC-FUTURES","channel":"ticker","instId":"BTCPERP"},"data":[{'
-    '"fundingRate":"0.0001","nextFundingTime":1770307200000,"markPrice":"70000","indexPrice":"69990",'
-    '"holdingAmount":"12.5","symbolType":1,"ts":1770292800000}]}',
-    '{"action":"snapshot","arg":{"instType":"usdt-futures","topic":"ticker","symbol":"ETHUSDT"},"data":[{'
-    '"instId":"","symbol":"ETHUSDT","fundingRate":"","nextFundingTime":"","markPrice":"1900",'
-    '"openInterest":"1000"}],"ts":1770292800000}',
-    '{"action":"snapshot","arg":{"instType":"USDT-FUTURES","channel":"ticker","instId":"BTCUSDT"},"data":[{'
-    '"symbol":"STORJUSDT","fundingRate":"0.0001","nextFundingTime":"1730361600000","markPrice":"0.47"}]}',
-    '{"action":"snapshot","arg":{"instType":"COIN-FUTURES","channel":"ticker","instId":"ETHUSDH25"},"data":[{'
-    '"instId":"ETHUSDH25","fundingRate":"0","nextFundingTime":"1770307200000","markPrice":"1900",'
-    '"holdingAmount":null,"symbolType":"delivery"}]}',
-    '{"action":"update","arg":{"instType":"usdt-futures","topic":"liquidation"},"data":[{"symbol":"NOSUCHUSDT",'
-    '"side":"sell","price":"2","amount":"10"},{"symbol":"BTCUSDT","side":"buy","price":"0","amount":"10",'
-    '"ts":"1777358886549"}],"ts":1777358897167}',
-    '{"action":"update","arg":{"instType":"usdt-futures","topic":"liquidation"},"data":[]}',
-    '{"event":"subscribe","arg":{"instType":"USDT-FUTURES","channel":"ticker","instId":"BTCUSDT"}}',
-    '{"event":"error","code":30001,"msg":"instType:USDT-FUTURES,channel:ticker,instId:NOPE doesn\'t exist"}',
-    "pong",
-]
 
 
 def respelled(line: str, path: tuple[Any, ...], spellings: tuple[Any, ...]) -> list[str]:
@@ -319,26 +287,12 @@ BITMEX_FRAMES += [
     *respelled(liquidation_table("insert", BITMEX_ORDER), ("data", 0, "side"), ("Buy", "buy", "", None)),
     *respelled(liquidation_table("insert", BITMEX_ORDER), ("action",), ("partial", "update", "delete", "x")),
 ]
-BITGET_FRAMES += [
-    *each_respelled(
-        BITGET_TICKER,
-        "data",
-        0,
-        paths=("nextFundingTime", "ts", "holdingAmount", "markPrice", "fundingRate", "indexPrice"),
-    ),
-    *each_respelled(lines("bitget_ticker.jsonl")[3], "data", 0, paths=("openInterest",)),
-    *respelled(BITGET_TICKER, ("data", 0, "symbolType"), (1, 2, "1", "2", 2.0, "delivery", "perpetual", None, True)),
-    *each_respelled(lines("bitget_liquidation.jsonl")[0], "data", 0, paths=("ts", "price", "amount")),
-    *each_respelled(lines("bitget_liquidation.jsonl")[0], paths=("ts",)),
-    *with_keys(BITGET_FRAMES[:9], {"event": "subscribe"}, {"event": None}),
-]
 
 VENUES: dict[str, tuple[Callable[[], FastAdapter], list[str]]] = {
     "binance": (binance, BINANCE_FRAMES),
     "bybit": (bybit, BYBIT_FRAMES),
     "deribit": (deribit, DERIBIT_FRAMES),
     "bitmex": (bitmex, BITMEX_FRAMES),
-    "bitget": (bitget, BITGET_FRAMES),
 }
 
 # The sample frames of the channels the fast paths exist for: they must not fall back.
@@ -347,7 +301,6 @@ FAST_SAMPLES = {
     "bybit": [*lines("bybit_allLiquidation.jsonl"), *lines("bybit_liquidation.jsonl"), *lines("bybit_tickers.jsonl")],
     "deribit": DERIBIT_SAMPLES,
     "bitmex": lines("bitmex_liquidation.jsonl"),
-    "bitget": [*lines("bitget_liquidation.jsonl"), *lines("bitget_ticker.jsonl")],
 }
 
 
@@ -526,9 +479,3 @@ def test_deribit_variants_read_the_same_on_both_paths(frames: list[str]) -> None
 @given(st.lists(variant(BITMEX_FRAMES), min_size=1, max_size=4))
 def test_bitmex_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
     assert_same("bitmex", list(frames))
-
-
-@VARIANTS
-@given(st.lists(variant(BITGET_FRAMES), min_size=1, max_size=3))
-def test_bitget_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
-    assert_same("bitget", list(frames))

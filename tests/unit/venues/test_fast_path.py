@@ -31,7 +31,6 @@ from monitor.venues.binance import BinanceAdapter
 from monitor.venues.bitmex import BitmexAdapter
 from monitor.venues.bybit import BybitAdapter
 from monitor.venues.common import FastPathMiss, event_id, num
-from monitor.venues.deribit import DeribitAdapter
 from tests.conftest import FIXTURES, SAMPLES
 
 RECV = 1_738_771_200_000
@@ -42,7 +41,7 @@ def lines(name: str) -> list[str]:
     return [line for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
 
 
-FastAdapter = BinanceAdapter | BybitAdapter | DeribitAdapter | BitmexAdapter
+FastAdapter = BinanceAdapter | BybitAdapter | BitmexAdapter
 
 
 def with_book(adapter: FastAdapter, files: list[tuple[str, str]]) -> FastAdapter:
@@ -66,13 +65,6 @@ def bybit() -> FastAdapter:
             ("/v5/market/instruments-info?category=linear", "bybit_linear.json"),
             ("/v5/market/instruments-info?category=inverse", "bybit_inverse.json"),
         ],
-    )
-
-
-def deribit() -> FastAdapter:
-    path = "/api/v2/public/get_instruments?currency={}&kind=future"
-    return with_book(
-        DeribitAdapter(), [(path.format("BTC"), "deribit_btc.json"), (path.format("USDC"), "deribit_usdc.json")]
     )
 
 
@@ -123,67 +115,6 @@ BYBIT_FRAMES = [
     '{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","fundingRate":"-0.0001"},"cs":3,'
     '"ts":1739502303404}',
     '{"success":true,"ret_msg":"pong","conn_id":"abc","req_id":"","op":"ping"}',
-]
-
-
-def notification(channel: str, data: Any) -> str:
-    """A Deribit subscription notification (the docs samples show only its ``data``)."""
-    body = {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}}
-    return orjson.dumps(body).decode()
-
-
-# Every liquidation flag, a plain trade, an option and a linear contract, a ticker before any mark price (open
-# interest in USD then has no price), a ticker without funding or time, heartbeats and request answers.
-DERIBIT_TICKER = notification("ticker.BTC-PERPETUAL.100ms", orjson.loads(lines("deribit_ticker.jsonl")[0]))
-DERIBIT_TRADE = {
-    "trade_seq": 1,
-    "trade_id": "ETH-1",
-    "timestamp": 1770292812000,
-    "tick_direction": 0,
-    "price": 1900.5,
-    "mark_price": 1900.1,
-    "instrument_name": "ETH_USDC-PERPETUAL",
-    "index_price": 1899.9,
-    "direction": "buy",
-    "amount": 2.5,
-    "liquidation": "MT",
-}
-DERIBIT_SAMPLES = [
-    DERIBIT_TICKER,
-    notification("trades.BTC-PERPETUAL.100ms", orjson.loads(lines("deribit_trades.jsonl")[0])),
-    *lines("deribit_trades.jsonl")[1:],
-]
-DERIBIT_FRAMES = [
-    notification("ticker.ETH-PERPETUAL.100ms", {"instrument_name": "ETH-PERPETUAL", "open_interest": 1e6}),
-    *DERIBIT_SAMPLES,
-    notification("trades.ETH_USDC-PERPETUAL.100ms", [DERIBIT_TRADE, {**DERIBIT_TRADE, "liquidation": "T"}]),
-    notification(
-        "trades.BTC-27JUN25-60000-C.100ms",
-        [{**DERIBIT_TRADE, "instrument_name": "BTC-27JUN25-60000-C", "liquidation": "M", "trade_id": "7"}],
-    ),
-    notification(
-        "trades.BTC-27JUN25-60000-C.100ms",
-        [
-            {**DERIBIT_TRADE, "instrument_name": "BTC-27JUN25-60000-C", "liquidation": "T"},
-            {**DERIBIT_TRADE, "direction": "up"},
-        ],
-    ),
-    notification("ticker.ETH-PERPETUAL.100ms", {"instrument_name": "ETH-PERPETUAL", "mark_price": 1900}),
-    notification(
-        "ticker.ETH_USDC-PERPETUAL.raw",
-        {
-            "instrument_name": "ETH_USDC-PERPETUAL",
-            "timestamp": 1770292812000,
-            "mark_price": "",
-            "funding_8h": None,
-            "index_price": "x",
-            "open_interest": 12.5,
-        },
-    ),
-    notification("book.BTC-PERPETUAL.100ms", {"instrument_name": "BTC-PERPETUAL"}),
-    '{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}',
-    '{"jsonrpc":"2.0","id":2,"result":["trades.BTC-PERPETUAL.100ms"]}',
-    '{"jsonrpc":"2.0","id":3,"error":{"code":11050,"message":"bad_request"}}',
 ]
 
 
@@ -270,17 +201,6 @@ BYBIT_FRAMES += [
     *respelled(lines("bybit_liquidation.jsonl")[0], ("ts",), ZEROS),
 ]
 
-DERIBIT_FRAMES += [
-    *each_respelled(
-        DERIBIT_TICKER,
-        "params",
-        "data",
-        paths=("timestamp", "mark_price", "funding_8h", "index_price", "open_interest"),
-    ),
-    *each_respelled(lines("deribit_trades.jsonl")[1], "params", "data", 0, paths=("timestamp", "price", "amount")),
-    *respelled(lines("deribit_trades.jsonl")[1], ("params", "data", 0, "trade_id"), (*ZEROS, "", 1.0, None)),
-    *with_keys(DERIBIT_FRAMES[:6], {"id": 7}, {"method": "heartbeat"}),
-]
 BITMEX_FRAMES += [
     *each_respelled(liquidation_table("insert", BITMEX_ORDER), "data", 0, paths=("price", "leavesQty")),
     *respelled(liquidation_table("insert", BITMEX_ORDER), ("data", 0, "orderID"), ("", 1, None, "o-1")),
@@ -291,7 +211,6 @@ BITMEX_FRAMES += [
 VENUES: dict[str, tuple[Callable[[], FastAdapter], list[str]]] = {
     "binance": (binance, BINANCE_FRAMES),
     "bybit": (bybit, BYBIT_FRAMES),
-    "deribit": (deribit, DERIBIT_FRAMES),
     "bitmex": (bitmex, BITMEX_FRAMES),
 }
 
@@ -299,7 +218,6 @@ VENUES: dict[str, tuple[Callable[[], FastAdapter], list[str]]] = {
 FAST_SAMPLES = {
     "binance": [*lines("binance_forceOrder.jsonl"), *lines("binance_markPrice.jsonl")],
     "bybit": [*lines("bybit_allLiquidation.jsonl"), *lines("bybit_liquidation.jsonl"), *lines("bybit_tickers.jsonl")],
-    "deribit": DERIBIT_SAMPLES,
     "bitmex": lines("bitmex_liquidation.jsonl"),
 }
 
@@ -467,12 +385,6 @@ def test_binance_variants_read_the_same_on_both_paths(frames: list[str]) -> None
 @given(st.lists(variant(BYBIT_FRAMES), min_size=1, max_size=4))
 def test_bybit_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
     assert_same("bybit", list(frames))
-
-
-@VARIANTS
-@given(st.lists(variant(DERIBIT_FRAMES), min_size=1, max_size=3))
-def test_deribit_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
-    assert_same("deribit", list(frames))
 
 
 @VARIANTS

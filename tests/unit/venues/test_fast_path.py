@@ -26,11 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import ParseError
-from monitor.events import Event, Funding
-from monitor.venues.binance import BinanceAdapter
+from monitor.events import Event
 from monitor.venues.bitmex import BitmexAdapter
 from monitor.venues.bybit import BybitAdapter
-from monitor.venues.common import FastPathMiss, event_id, num
+from monitor.venues.common import event_id, num
 from tests.conftest import FIXTURES, SAMPLES
 
 RECV = 1_738_771_200_000
@@ -41,7 +40,7 @@ def lines(name: str) -> list[str]:
     return [line for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
 
 
-FastAdapter = BinanceAdapter | BybitAdapter | BitmexAdapter
+FastAdapter = BybitAdapter | BitmexAdapter
 
 
 def with_book(adapter: FastAdapter, files: list[tuple[str, str]]) -> FastAdapter:
@@ -49,13 +48,6 @@ def with_book(adapter: FastAdapter, files: list[tuple[str, str]]) -> FastAdapter
         adapter.load_instruments(path, (FIXTURES / "instruments" / name).read_bytes())
     adapter.drain_issues()
     return adapter
-
-
-def binance() -> FastAdapter:
-    return with_book(
-        BinanceAdapter(),
-        [("/fapi/v1/exchangeInfo", "binance_exchangeInfo.json"), ("/fapi/v1/fundingInfo", "binance_fundingInfo.json")],
-    )
 
 
 def bybit() -> FastAdapter:
@@ -78,31 +70,8 @@ def at(doc: Any, path: tuple[Any, ...]) -> Any:
     return doc
 
 
-def combined(stream: str, line: str) -> str:
-    return '{"stream":"' + stream + '","data":' + line + "}"
-
-
 # Frames shaped like live traffic that the samples lack: combined-stream wrappers, an all-market array with a
 # delivery contract (no funding, T 0), a symbol outside the book, both OKX position modes, a ticker delta.
-BINANCE_FRAMES = [
-    *lines("binance_forceOrder.jsonl"),
-    *lines("binance_markPrice.jsonl"),
-    *(combined("btcusdt@forceOrder", line) for line in lines("binance_forceOrder.jsonl")),
-    *(combined("btcusdt@markPrice@1s", line) for line in lines("binance_markPrice.jsonl")),
-    combined(
-        "!markPrice@arr@1s",
-        '[{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15","i":"11784.6","r":"0.0001",'
-        '"T":1562306400000},{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT_250627","p":"11800.1",'
-        '"i":"11784.6","r":"","T":0},{"e":"markPriceUpdate","E":1562305380000,"s":"DOGEUSDT","p":"0.1",'
-        '"i":"0.1","r":"-0.00002","T":1562306400000}]',
-    ),
-    combined(
-        "!forceOrder@arr",
-        '{"e":"forceOrder","E":1700000000001,"o":{"s":"DOGEUSDT","S":"BUY","o":"LIMIT","f":"IOC","q":"120",'
-        '"p":"0.081","ap":"0","X":"FILLED","l":"120","z":"0","T":1700000000000}}',
-    ),
-    '{"result":null,"id":1}',
-]
 BYBIT_FRAMES = [
     *lines("bybit_allLiquidation.jsonl"),
     *lines("bybit_liquidation.jsonl"),
@@ -186,13 +155,6 @@ def with_keys(frames: list[str], *extras: dict[str, Any]) -> list[str]:
 # Values the two readers could tell apart only by their spelling: "0" (no funding time) against "0.0" or 0 (time
 # zero), a signed zero, an integer past 2**53; and objects that the generic readers take for wrappers or answers.
 ZEROS = ("0", "0.0", "-0", "-0.0", 0, 0.0, "9007199254740993", 9007199254740993)
-BINANCE_FRAMES += [
-    *respelled(lines("binance_markPrice.jsonl")[0], ("T",), ZEROS),
-    *respelled(lines("binance_markPrice.jsonl")[0], ("r",), ZEROS),
-    *respelled(lines("binance_forceOrder.jsonl")[0], ("o", "z"), ZEROS),
-    *respelled(lines("binance_forceOrder.jsonl")[0], ("o", "T"), ZEROS),
-    *with_keys(BINANCE_FRAMES[:12], {"id": 1, "result": None}, {"id": 1, "error": {}}, {"stream": "x", "data": {}}),
-]
 BYBIT_FRAMES += [
     *respelled(lines("bybit_tickers.jsonl")[0], ("data", "nextFundingTime"), ZEROS),
     *respelled(lines("bybit_tickers.jsonl")[0], ("data", "fundingRate"), ZEROS),
@@ -209,14 +171,12 @@ BITMEX_FRAMES += [
 ]
 
 VENUES: dict[str, tuple[Callable[[], FastAdapter], list[str]]] = {
-    "binance": (binance, BINANCE_FRAMES),
     "bybit": (bybit, BYBIT_FRAMES),
     "bitmex": (bitmex, BITMEX_FRAMES),
 }
 
 # The sample frames of the channels the fast paths exist for: they must not fall back.
 FAST_SAMPLES = {
-    "binance": [*lines("binance_forceOrder.jsonl"), *lines("binance_markPrice.jsonl")],
     "bybit": [*lines("bybit_allLiquidation.jsonl"), *lines("bybit_liquidation.jsonl"), *lines("bybit_tickers.jsonl")],
     "bitmex": lines("bitmex_liquidation.jsonl"),
 }
@@ -264,26 +224,6 @@ def test_hot_channel_samples_take_the_fast_path(venue: str) -> None:
     for frame in FAST_SAMPLES[venue]:
         events = factory()._parse_fast(frame, RECV)
         assert events == factory().parse_generic(frame, RECV), frame
-
-
-def test_a_frame_declined_halfway_ends_as_the_generic_reader_leaves_it() -> None:
-    # The second row's funding time is a string, which only the generic reader interprets: the fast path
-    # declines the frame after the first row, and the generic reader then reads the whole frame as before.
-    frame = combined(
-        "!markPrice@arr@1s",
-        '[{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"100","r":"0.0001","T":5},'
-        '{"e":"markPriceUpdate","E":1,"s":"ETHUSDT","p":"10","r":"0.0001","T":"0"}]',
-    )
-    adapter, generic = binance(), binance()
-    with pytest.raises(FastPathMiss):
-        adapter._parse_fast(frame, RECV)
-    [first, second] = adapter.parse(frame, RECV)
-    assert isinstance(first, Funding)
-    assert isinstance(second, Funding)
-    assert (first.symbol, second.symbol) == ("BTCUSDT", "ETHUSDT")
-    assert second.next_funding_ms == 0
-    assert msgspec.json.encode([first, second]) == msgspec.json.encode(generic.parse_generic(frame, RECV))
-    assert state(adapter) == state(generic)
 
 
 def test_event_ids_do_not_depend_on_the_process() -> None:
@@ -373,12 +313,6 @@ def variant(draw: st.DrawFn, frames: list[str]) -> str:
         elif action == "drop" and path:
             del at(doc, path[:-1])[path[-1]]
     return json.dumps(doc, separators=(",", ":"))  # integers beyond 64 bits too
-
-
-@VARIANTS
-@given(st.lists(variant(BINANCE_FRAMES), min_size=1, max_size=3))
-def test_binance_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
-    assert_same("binance", list(frames))
 
 
 @VARIANTS

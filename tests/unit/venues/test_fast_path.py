@@ -28,7 +28,6 @@ from hypothesis import strategies as st
 from monitor.errors import ParseError
 from monitor.events import Event
 from monitor.venues.bitmex import BitmexAdapter
-from monitor.venues.bybit import BybitAdapter
 from monitor.venues.common import event_id, num
 from tests.conftest import FIXTURES, SAMPLES
 
@@ -40,7 +39,7 @@ def lines(name: str) -> list[str]:
     return [line for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
 
 
-FastAdapter = BybitAdapter | BitmexAdapter
+FastAdapter = BitmexAdapter
 
 
 def with_book(adapter: FastAdapter, files: list[tuple[str, str]]) -> FastAdapter:
@@ -48,16 +47,6 @@ def with_book(adapter: FastAdapter, files: list[tuple[str, str]]) -> FastAdapter
         adapter.load_instruments(path, (FIXTURES / "instruments" / name).read_bytes())
     adapter.drain_issues()
     return adapter
-
-
-def bybit() -> FastAdapter:
-    return with_book(
-        BybitAdapter(),
-        [
-            ("/v5/market/instruments-info?category=linear", "bybit_linear.json"),
-            ("/v5/market/instruments-info?category=inverse", "bybit_inverse.json"),
-        ],
-    )
 
 
 def bitmex() -> FastAdapter:
@@ -72,19 +61,6 @@ def at(doc: Any, path: tuple[Any, ...]) -> Any:
 
 # Frames shaped like live traffic that the samples lack: combined-stream wrappers, an all-market array with a
 # delivery contract (no funding, T 0), a symbol outside the book, both OKX position modes, a ticker delta.
-BYBIT_FRAMES = [
-    *lines("bybit_allLiquidation.jsonl"),
-    *lines("bybit_liquidation.jsonl"),
-    *lines("bybit_tickers.jsonl"),
-    '{"topic":"tickers.ROSEUSDT","type":"snapshot","data":{"symbol":"ROSEUSDT","markPrice":"0.045",'
-    '"indexPrice":"0.0451","openInterest":"1000","fundingRate":"0.0001","nextFundingTime":"1739520000000",'
-    '"fundingIntervalHour":"4"},"cs":1,"ts":1739502303204}',
-    '{"topic":"tickers.ROSEUSDT","type":"delta","data":{"symbol":"ROSEUSDT","markPrice":"0.046",'
-    '"openInterest":"1010"},"cs":2,"ts":1739502303304}',
-    '{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","fundingRate":"-0.0001"},"cs":3,'
-    '"ts":1739502303404}',
-    '{"success":true,"ret_msg":"pong","conn_id":"abc","req_id":"","op":"ping"}',
-]
 
 
 def liquidation_table(action: str, *rows: dict[str, Any]) -> str:
@@ -155,13 +131,6 @@ def with_keys(frames: list[str], *extras: dict[str, Any]) -> list[str]:
 # Values the two readers could tell apart only by their spelling: "0" (no funding time) against "0.0" or 0 (time
 # zero), a signed zero, an integer past 2**53; and objects that the generic readers take for wrappers or answers.
 ZEROS = ("0", "0.0", "-0", "-0.0", 0, 0.0, "9007199254740993", 9007199254740993)
-BYBIT_FRAMES += [
-    *respelled(lines("bybit_tickers.jsonl")[0], ("data", "nextFundingTime"), ZEROS),
-    *respelled(lines("bybit_tickers.jsonl")[0], ("data", "fundingRate"), ZEROS),
-    *respelled(lines("bybit_allLiquidation.jsonl")[0], ("data", 0, "T"), ZEROS),
-    *respelled(lines("bybit_liquidation.jsonl")[0], ("data", "updatedTime"), ZEROS),
-    *respelled(lines("bybit_liquidation.jsonl")[0], ("ts",), ZEROS),
-]
 
 BITMEX_FRAMES += [
     *each_respelled(liquidation_table("insert", BITMEX_ORDER), "data", 0, paths=("price", "leavesQty")),
@@ -171,13 +140,11 @@ BITMEX_FRAMES += [
 ]
 
 VENUES: dict[str, tuple[Callable[[], FastAdapter], list[str]]] = {
-    "bybit": (bybit, BYBIT_FRAMES),
     "bitmex": (bitmex, BITMEX_FRAMES),
 }
 
 # The sample frames of the channels the fast paths exist for: they must not fall back.
 FAST_SAMPLES = {
-    "bybit": [*lines("bybit_allLiquidation.jsonl"), *lines("bybit_liquidation.jsonl"), *lines("bybit_tickers.jsonl")],
     "bitmex": lines("bitmex_liquidation.jsonl"),
 }
 
@@ -313,12 +280,6 @@ def variant(draw: st.DrawFn, frames: list[str]) -> str:
         elif action == "drop" and path:
             del at(doc, path[:-1])[path[-1]]
     return json.dumps(doc, separators=(",", ":"))  # integers beyond 64 bits too
-
-
-@VARIANTS
-@given(st.lists(variant(BYBIT_FRAMES), min_size=1, max_size=4))
-def test_bybit_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
-    assert_same("bybit", list(frames))
 
 
 @VARIANTS

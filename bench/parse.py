@@ -12,17 +12,14 @@ its book, then three sets are parsed:
 * for Binance, all-market ``!markPrice@arr`` frames of 300 symbols each.
 
 ``--rounds N`` parses every set N times and keeps the fastest pass (the one
-least disturbed on a shared machine). ``--path generic`` measures the
-dict-based readers alone (``parse_generic``,
-for the venues whose hot channels also have a typed fast path), so one run
-shows what the fast path buys.
+least disturbed on a shared machine).
 
 Last, **capture order**: every generated frame of every venue, interleaved as a
 capture interleaves them (a seeded shuffle), each parsed by its venue's
 adapter. It is compared with the same frames parsed one type at a time (the
 sum of the per-set times above), which is what the per-set figures flatter.
 
-Run: ``.venv/bin/python bench/parse.py [--frames 100000] [--venues binance,okx] [--rounds 3] [--path generic]``.
+Run: ``.venv/bin/python bench/parse.py [--frames 100000] [--venues binance,okx] [--rounds 3]``.
 """
 
 from __future__ import annotations
@@ -90,16 +87,11 @@ def sample_kinds(venue: str) -> dict[str, list[str]]:
     return kinds
 
 
-def feeder(venue: str, kind: str, path: str = "fast") -> Feed:
-    """A function that parses one frame (or REST body) and returns the number of events.
-
-    ``path="generic"`` reads websocket frames with the adapter's dict-based ``parse_generic`` when it has one.
-    """
+def feeder(venue: str, kind: str) -> Feed:
+    """A function that parses one frame (or REST body) and returns the number of events."""
     rest = REST_SAMPLES.get((venue, kind))
     if rest is not None:
         return lambda adapter, frame: len(adapter.parse_rest(rest, frame, 1_738_771_200_000))
-    if path == "generic":
-        return lambda adapter, frame: len(getattr(adapter, "parse_generic", adapter.parse)(frame, 1_738_771_200_000))
     return lambda adapter, frame: len(adapter.parse(frame, 1_738_771_200_000))
 
 
@@ -154,9 +146,6 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100_000, help="generated frames per sample kind")
     parser.add_argument("--sample-runs", type=int, default=20_000, help="sample frames parsed per venue")
     parser.add_argument("--venues", default=",".join(VENUES), help="comma-separated venues")
-    parser.add_argument(
-        "--path", choices=("fast", "generic"), default="fast", help="generic: the dict-based readers only"
-    )
     parser.add_argument("--rounds", type=int, default=1, help="passes per set; the fastest is reported")
     args = parser.parse_args()
 
@@ -178,15 +167,15 @@ def main() -> None:
         sets: list[tuple[str, list[str], Feed]] = []
         for kind, frames in kinds.items():
             repeat = max(1, args.sample_runs // max(1, sum(len(f) for f in kinds.values())))
-            sets.append((f"samples:{kind}", frames * repeat, feeder(venue, kind, args.path)))
+            sets.append((f"samples:{kind}", frames * repeat, feeder(venue, kind)))
         for kind, frames in kinds.items():
-            sets.append((f"generated:{kind}", generated(frames, args.frames), feeder(venue, kind, args.path)))
+            sets.append((f"generated:{kind}", generated(frames, args.frames), feeder(venue, kind)))
         if venue == "binance":
             sets.append(
                 (
                     "generated:markPrice@arr×300",
                     binance_mark_arrays(max(1, args.frames // 100)),
-                    feeder(venue, "markPrice", args.path),
+                    feeder(venue, "markPrice"),
                 )
             )
         adapter = cls()

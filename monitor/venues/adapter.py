@@ -24,7 +24,6 @@ from typing import Any, ClassVar
 
 from monitor.errors import ParseError
 from monitor.events import Event
-from monitor.venues.common import FAST_PATH_MISSES, FastPathMiss
 from monitor.venues.instruments import Instrument, InstrumentBook
 from monitor.venues.spec import Keepalive, KeepaliveMode, RestRequest, VenueLimits, VenueSpec
 
@@ -99,27 +98,14 @@ class VenueAdapter(ABC):
         return self.spec.instruments
 
     # -- parsing (pure) ------------------------------------------------------------------------
+    @abstractmethod
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Normalize one websocket frame. Control frames give []; unreadable ones raise ParseError.
 
-        The venue's typed fast path (:meth:`_parse_fast`) goes first; a frame it does not handle is
-        read again by :meth:`parse_generic`, with the same result (and its ParseError is the one
-        reported). Issues noted by the abandoned attempt are dropped.
+        One typed reader per channel: the frame decodes into msgspec Structs whose fields carry their
+        bounds; a frame that does not fit raises ParseError with msgspec's path to the field
+        (:func:`~monitor.venues.common.decode_failed`). Only control frames are read as dicts.
         """
-        issues = len(self._issues)
-        try:
-            return self._parse_fast(frame, recv_ms)
-        except FAST_PATH_MISSES:
-            del self._issues[issues:]
-            return self.parse_generic(frame, recv_ms)
-
-    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Typed decoding of the venue's hot channels; raises a FAST_PATH_MISSES error for anything else."""
-        raise FastPathMiss
-
-    @abstractmethod
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
 
     def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
         """Normalize one REST response body (polled data)."""

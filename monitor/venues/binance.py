@@ -238,10 +238,6 @@ class BinanceAdapter(VenueAdapter):
         return count
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The one reader (see :meth:`parse`)."""
-        return self.parse(frame, recv_ms)
-
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Raw and combined-stream frames, single events or all-market arrays, through the typed readers;
         answers to requests give [] (a refusal is an issue). A frame that does not fit raises ParseError with

@@ -185,10 +185,6 @@ class BitfinexAdapter(VenueAdapter):
         return inst
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The one reader (see :meth:`parse`)."""
-        return self.parse(frame, recv_ms)
-
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Pushes through their typed readers; events (subscribed, info, pong, error) through the dict reader."""
         if frame[:1] not in ("[", b"["):

@@ -239,10 +239,6 @@ class BitgetAdapter(VenueAdapter):
         return len(loaded)
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The one reader (see :meth:`parse`)."""
-        return self.parse(frame, recv_ms)
-
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """``liquidation`` and ``ticker`` pushes through their typed readers; ``pong`` and acks give [], errors
         an issue. A frame that does not fit raises ParseError with msgspec's path to the field."""

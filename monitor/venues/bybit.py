@@ -235,10 +235,6 @@ class BybitAdapter(VenueAdapter):
         )
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The one reader (see :meth:`parse`)."""
-        return self.parse(frame, recv_ms)
-
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """allLiquidation, legacy liquidation and tickers pushes through their typed readers; answers to
         requests (pongs, acks) give [], a refusal an issue. A frame that does not fit raises ParseError with

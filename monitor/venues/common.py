@@ -4,15 +4,12 @@ All of them raise :class:`~monitor.errors.ParseError` with a bounded ``reason``
 (``json``, ``schema``, ``value``) naming the field, never a bare
 ``KeyError``/``ValueError``.
 
-The hot channels of the busiest venues also have a *typed fast path*: the frame
-is decoded by :mod:`msgspec` straight into small structs (numeric strings become
-floats in C) and turned into events without intermediate dicts. It covers the
-usual frame shapes only; on anything else it raises one of
-:data:`FAST_PATH_MISSES` and the adapter parses the frame again with its
-dict-based reader, which alone decides what an odd frame means and which
-ParseError it gets. The types below (:data:`Finite`, :data:`Millis`, ...) are
-chosen so that whatever the fast path accepts, it reads exactly as :func:`num`,
-:func:`ms` and :func:`text` would.
+Frames are read by one typed reader per channel: :mod:`msgspec` decodes them
+straight into small Structs (numeric strings become floats in C) whose fields
+carry their bounds (:data:`Finite`, :data:`NonNegative`, :data:`Millis`, ...),
+and :func:`decode_failed` turns a frame that does not fit into a ParseError
+with msgspec's path to the field. The dict helpers (:func:`field`, :func:`num`,
+...) remain for instrument lists and control frames.
 """
 
 from __future__ import annotations
@@ -22,13 +19,12 @@ import re
 import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
 from typing import Annotated, Any, Final, Literal, TypeAlias
 
 import msgspec
 import orjson
 
-from monitor.errors import InvalidEvent, MonitorError, ParseError
+from monitor.errors import ParseError
 from monitor.events import canonical_base
 from monitor.venues.instruments import USD_QUOTES
 
@@ -36,7 +32,7 @@ from monitor.venues.instruments import USD_QUOTES
 QUOTES: Final = ("FDUSD", "USDT", "USDC", "BUSD", "USDE", "USD", "BTC", "ETH", "EUR")
 _INF: Final = float("inf")
 _MAX_FLOAT: Final = sys.float_info.max
-# Integers up to 2**53 survive the trip through a float unchanged, so ms() and the fast path agree on them.
+# Integers up to 2**53 survive the trip through a float unchanged.
 MAX_EXACT_INT: Final = 2**53
 
 
@@ -168,18 +164,18 @@ def event_id(key: str, *numbers: float) -> str:
 
     ``key`` joins the text fields (venue, symbol, side, ...); ``numbers`` are the times and parsed
     floats (at most four), hashed as IEEE-754 doubles rather than formatted, which is what makes it
-    cheap (epoch milliseconds are exact as doubles). Floats come from :func:`num` or the fast path's
+    cheap (epoch milliseconds are exact as doubles). Floats come from :func:`num` or a typed reader's
     ``+ 0.0``, so a zero is never negative. The same frame gives the same id in every process, so a
     re-sent frame dedups.
     """
     return hashlib.blake2b(key.encode() + _PACKERS[len(numbers)](*numbers), digest_size=10).hexdigest()
 
 
-# -- the typed fast path -----------------------------------------------------------------------
+# -- the typed readers' field types ----------------------------------------------------------------
 # A float as num() reads it: a JSON number or a numeric string, finite (msgspec rejects "nan" and
 # "inf" through the bounds). Callers add 0.0 to a value before using it, as num() does.
 Finite: TypeAlias = Annotated[float, msgspec.Meta(ge=-_MAX_FLOAT, le=_MAX_FLOAT)]
-# Epoch milliseconds as ms() reads them, within the range where both readings agree.
+# Epoch milliseconds, within the range a float holds exactly.
 Millis: TypeAlias = Annotated[int, msgspec.Meta(ge=0, le=MAX_EXACT_INT)]
 NonEmpty: TypeAlias = Annotated[str, msgspec.Meta(min_length=1)]
 # A size or price: finite and not negative.
@@ -208,49 +204,3 @@ def decode_failed(venue: str, exc: msgspec.MsgspecError) -> ParseError:
     )
     reason = "value" if value else "schema"
     return ParseError(f"{venue}: {text}", reason=reason)
-
-
-class FastPathMiss(Exception):
-    """The fast path does not handle this frame; the dict-based reader will."""
-
-
-# Python errors that mean "this frame is not shaped like the venue's documented messages".
-SHAPE_ERRORS: Final = (
-    KeyError,
-    TypeError,
-    ValueError,
-    AttributeError,
-    IndexError,
-    OverflowError,
-    ZeroDivisionError,
-    RecursionError,
-)
-# What a fast path may raise for a frame that is not one of the shapes it handles: the adapter then
-# reads the frame with its dict-based parser (InvalidEvent and ParseError are MonitorErrors).
-FAST_PATH_MISSES: Final = (msgspec.MsgspecError, FastPathMiss, MonitorError, *SHAPE_ERRORS)
-
-
-class frame_errors:
-    """Translate anything a frame can provoke into ParseError, so only ParseError leaves ``parse``.
-
-    An event that fails validation gives reason ``value``; a frame of an unexpected shape, ``schema``.
-    A plain class rather than a generator-based context manager: it is entered once per frame.
-    """
-
-    __slots__ = ("venue",)
-
-    def __init__(self, venue: str) -> None:
-        self.venue = venue
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None or issubclass(exc_type, ParseError):
-            return
-        if issubclass(exc_type, InvalidEvent):
-            raise ParseError(f"{self.venue}: {exc}", reason="value") from None
-        if issubclass(exc_type, SHAPE_ERRORS):
-            raise ParseError(f"{self.venue}: frame has an unexpected shape", reason="schema") from None

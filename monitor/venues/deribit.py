@@ -205,10 +205,6 @@ class DeribitAdapter(VenueAdapter):
         )
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The one reader (see :meth:`parse`)."""
-        return self.parse(frame, recv_ms)
-
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """``trades`` and ``ticker`` notifications through their typed readers; heartbeats and answers to
         our requests give [] (a failed request is an issue). A frame that does not fit raises ParseError

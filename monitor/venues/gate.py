@@ -261,10 +261,6 @@ class GateAdapter(VenueAdapter):
         return len(loaded)
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The one reader (see :meth:`parse`)."""
-        return self.parse(frame, recv_ms)
-
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Updates of the three channels through their typed readers; pongs and acks give [], errors and
         system notices an issue. A frame that does not fit raises ParseError with msgspec's path to the field."""

@@ -12,7 +12,7 @@ Frames have no time and no sequence number, so a re-sent context cannot be told
 from a new one by its id; instead a context identical to the last one published
 for that coin emits nothing.
 
-``activeAssetCtx`` frames take the typed fast path (see :mod:`monitor.venues.common`).
+``activeAssetCtx`` frames have one typed reader (see :mod:`monitor.venues.common`).
 """
 
 from __future__ import annotations
@@ -162,10 +162,6 @@ class HyperliquidAdapter(VenueAdapter):
         return len(loaded)
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The one reader (see :meth:`parse`)."""
-        return self.parse(frame, recv_ms)
-
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """``activeAssetCtx`` through its typed reader; pongs and subscription acks give [], errors an issue.
 

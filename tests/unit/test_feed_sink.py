@@ -50,7 +50,7 @@ class TableAdapter(VenueAdapter):
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
         return []
 
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame == "bad":
             raise ParseError("bad frame", reason="json")
         if frame == "bug":

@@ -5,10 +5,14 @@ caller can catch at whatever depth it needs::
 
     MonitorError
     ├── ConfigError            bad key, type or value in the TOML file or LIQMON_* environment
+    ├── UsageError             a command-line argument that cannot work (an unwritable output path, ...)
     ├── InvalidEvent           an event or alert that breaks the DESIGN §3/§7 contract (NaN, negative size, ...)
+    │   └── ImplausibleEvent   a well-formed value outside the bounds any real market has (docs/events.md)
     ├── ParseError             a venue frame liqmon cannot normalize; ``reason`` is a short metric label
+    │   └── ImplausibleValue   a frame whose event is implausible (reason ``implausible``; ``field`` names it)
     ├── CaptureError           a capture file that cannot be opened or written
     ├── VenueError             a venue connection problem
+    │   ├── VenueConnectError      no connection could be opened (``liqmon record`` gives up)
     │   └── SubscriptionRejected   the venue refused a subscription (fatal for that subscription)
     ├── BusError               the event bus (Redis Streams or in-memory) failed
     │   ├── BusUnavailable         Redis is unreachable; callers buffer and retry
@@ -33,8 +37,20 @@ class ConfigError(MonitorError):
     """The configuration is invalid; the message names the key and what to do."""
 
 
+class UsageError(MonitorError):
+    """A command-line argument cannot work as given; the message names it and the reason (exit code 2)."""
+
+
 class InvalidEvent(MonitorError, ValueError):
     """An event or alert violates the wire contract."""
+
+
+class ImplausibleEvent(InvalidEvent):
+    """A value is well-formed but outside the plausibility bounds of its field (``field`` names it)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ParseError(MonitorError):
@@ -49,12 +65,24 @@ class ParseError(MonitorError):
         self.reason = reason
 
 
+class ImplausibleValue(ParseError):
+    """A frame carried an implausible value (ts_ms in the year 5000, a $1e24 liquidation, a zero price)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message, reason="implausible")
+        self.field = field
+
+
 class CaptureError(MonitorError):
     """A capture file cannot be read or written."""
 
 
 class VenueError(MonitorError):
     """A venue connection problem."""
+
+
+class VenueConnectError(VenueError):
+    """No connection to a venue could be opened."""
 
 
 class SubscriptionRejected(VenueError):

@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.errors import ImplausibleValue, ParseError
 from monitor.events import Event
 from monitor.histogram import FastHistogram
 from monitor.market_metrics import FAMILIES as MARKET_FAMILIES
@@ -80,6 +81,12 @@ class Metrics:
             "liqmon_feed_parse_errors_total",
             "Frames liqmon could not normalize (count), by reason (json, schema, value, unknown_channel, ...).",
             ["venue", "reason"],
+            registry=r,
+        )
+        self.feed_implausible = Counter(
+            "liqmon_feed_implausible_total",
+            "Frames rejected because an event value was past its plausibility bound (count), by event field.",
+            ["venue", "field"],
             registry=r,
         )
         self.feed_duplicates = Counter(
@@ -236,6 +243,16 @@ class Metrics:
             "Capture lines skipped because they were malformed (count).",
             registry=r,
         )
+        self.capture_write_errors = Counter(
+            "liqmon_capture_write_errors_total",
+            "Capture files that stopped recording because a write failed, e.g. disk full (count).",
+            registry=r,
+        )
+        self.capture_writing = Gauge(
+            "liqmon_capture_writing",
+            "1 while a capture file (--capture-out, record) is being written; 0 once it stopped or when none is.",
+            registry=r,
+        )
 
         self._scrape = _ScrapeCollector()
         r.register(self._scrape)
@@ -263,6 +280,12 @@ class Metrics:
         """Stop running ``callback`` at scrapes."""
         if callback in self._scrape.callbacks:
             self._scrape.callbacks.remove(callback)
+
+    def frame_rejected(self, venue: str, exc: ParseError) -> None:
+        """Count a frame that could not be normalized (live or replayed), by reason; implausible ones by field too."""
+        self.feed_parse_errors.labels(venue=venue, reason=exc.reason).inc()
+        if isinstance(exc, ImplausibleValue):
+            self.feed_implausible.labels(venue=venue, field=exc.field).inc()
 
     def message_received(self, venue: str, channel: str) -> None:
         """Count a frame and note when it arrived."""

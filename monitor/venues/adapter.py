@@ -66,6 +66,10 @@ class VenueAdapter(ABC):
     max_connection_age_s: ClassVar[float | None]
     liveness_timeout_s: ClassVar[float]
     limits: ClassVar[VenueLimits] = VenueLimits()
+    # Largest websocket message accepted, in bytes (docs/venues-connection.md). A larger one is refused by
+    # websockets' max_size from its header, before the payload is read or parsed: the socket closes with
+    # 1009, the frame is counted (reason ``too_large``) and the loop reconnects.
+    max_frame_bytes: ClassVar[int] = 2**20
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -79,6 +83,7 @@ class VenueAdapter(ABC):
             cls.max_connection_age_s = spec.limits.max_connection_age_s
             cls.liveness_timeout_s = spec.liveness_timeout_s
             cls.limits = spec.limits
+            cls.max_frame_bytes = spec.max_frame_bytes
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         self.instruments = instruments if instruments is not None else InstrumentBook(self.name)
@@ -98,14 +103,23 @@ class VenueAdapter(ABC):
         return self.spec.instruments
 
     # -- parsing (pure) ------------------------------------------------------------------------
-    @abstractmethod
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Normalize one websocket frame. Control frames give []; unreadable ones raise ParseError.
 
         One typed reader per channel: the frame decodes into msgspec Structs whose fields carry their
         bounds; a frame that does not fit raises ParseError with msgspec's path to the field
-        (:func:`~monitor.venues.common.decode_failed`). Only control frames are read as dicts.
+        (:func:`~monitor.venues.common.decode_failed`). Only control frames are read as dicts. A frame
+        nested so deeply that reading it exhausts the interpreter's recursion limit is a ParseError
+        (reason ``too_deep``).
         """
+        try:
+            return self.read(frame, recv_ms)
+        except RecursionError:
+            raise ParseError(f"{self.name}: frame nested too deeply to read", reason="too_deep") from None
+
+    @abstractmethod
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """The venue's typed readers (see :meth:`parse`)."""
 
     def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
         """Normalize one REST response body (polled data)."""

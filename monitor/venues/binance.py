@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -28,7 +28,6 @@ from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate
 from monitor.venues.adapter import Connection, RestPoll, VenueAdapter
 from monitor.venues.common import (
     Finite,
-    Millis,
     NonEmpty,
     decode_failed,
     event_id,
@@ -37,6 +36,7 @@ from monitor.venues.common import (
     items,
     load_json,
     num,
+    rejected_event,
     split_symbol,
     text,
     url_join,
@@ -64,6 +64,10 @@ _SymbolInfo = tuple[Instrument | None, str, str, bool, float]
 
 
 # -- the typed readers: one per event type ---------------------------------------------------
+# Epoch milliseconds as sent; a float or a value past 2100 reaches the event, which refuses it as implausible.
+_Time = Annotated[int, msgspec.Meta(ge=0)] | Annotated[float, msgspec.Meta(ge=0.0, le=1e300)]
+
+
 class _Order(msgspec.Struct):
     s: NonEmpty
     S: str
@@ -71,12 +75,12 @@ class _Order(msgspec.Struct):
     p: Finite
     ap: Finite | None = None
     z: Finite | None = None
-    T: Millis | None = None
+    T: _Time | None = None
 
 
 class _ForceOrder(msgspec.Struct, tag_field="e", tag="forceOrder"):
     o: _Order
-    E: Millis | None = None
+    E: _Time | None = None
 
 
 class _MarkPrice(msgspec.Struct, tag_field="e", tag="markPriceUpdate"):
@@ -84,9 +88,9 @@ class _MarkPrice(msgspec.Struct, tag_field="e", tag="markPriceUpdate"):
     p: Finite | Literal[""] | None = None
     r: Finite | Literal[""] | None = None
     i: Finite | Literal[""] | None = None
-    E: Millis | None = None
+    E: _Time | None = None
     # "", null and 0 are "no funding time" (delivery contracts).
-    T: Millis | Literal[""] | None = None
+    T: _Time | Literal[""] | None = None
 
 
 class _Wrapper(msgspec.Struct):
@@ -102,7 +106,7 @@ class _Wrapper(msgspec.Struct):
 class _OpenInterestBody(msgspec.Struct):
     symbol: NonEmpty | UnsetType = UNSET
     openInterest: Finite | UnsetType = UNSET
-    time: Millis | None = None
+    time: _Time | None = None
     code: Any = None
     msg: Any = None
 
@@ -238,7 +242,7 @@ class BinanceAdapter(VenueAdapter):
         return count
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Raw and combined-stream frames, single events or all-market arrays, through the typed readers;
         answers to requests give [] (a refusal is an issue). A frame that does not fit raises ParseError with
         msgspec's path to the field. Mark prices are stored as their rows are read."""
@@ -256,7 +260,7 @@ class BinanceAdapter(VenueAdapter):
         except msgspec.MsgspecError as exc:
             raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
-            raise ParseError(f"binance: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
         return self._wrapped(frame, recv_ms, None)
 
     def _wrapped(self, frame: str | bytes, recv_ms: int, error: msgspec.ValidationError | None) -> list[Event]:
@@ -268,10 +272,8 @@ class BinanceAdapter(VenueAdapter):
         except msgspec.MsgspecError as exc:
             raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
-            raise ParseError(f"binance: {exc}", reason="value") from None
-        if wrapper.id is not None and (
-            wrapper.result is not None or wrapper.error is not None or wrapper.data is UNSET
-        ):
+            raise rejected_event(self.name, exc) from None
+        if wrapper.id is not None:  # an answer to one of our requests
             if wrapper.error is not None:
                 self._issue("subscription_rejected", f"binance refused a request: {wrapper.error!r:.200}")
             return []
@@ -286,7 +288,7 @@ class BinanceAdapter(VenueAdapter):
         except msgspec.MsgspecError as exc:
             raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
-            raise ParseError(f"binance: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
 
     def _payloads(
         self, decoded: _ForceOrder | _MarkPrice | list[_ForceOrder | _MarkPrice], recv_ms: int
@@ -308,6 +310,7 @@ class BinanceAdapter(VenueAdapter):
         if side is None:
             raise ParseError(f"binance forceOrder {order.s}: unknown side {raw_side!r:.20}", reason="value")
         ts = order.T if order.T is not None else payload.E
+        ts = None if ts is None else int(ts)
         return self._make_liquidation(
             order.s,
             raw_side,
@@ -334,9 +337,9 @@ class BinanceAdapter(VenueAdapter):
         index = row.i
         return self._make_funding(
             symbol,
-            ts=recv_ms if row.E is None else row.E,
+            ts=recv_ms if row.E is None else int(row.E),
             rate=rate + 0.0,
-            next_ms=row.T or None,
+            next_ms=int(row.T) if row.T else None,
             mark=mark,
             index=None if index is None or index == "" else index + 0.0,
             recv_ms=recv_ms,
@@ -399,7 +402,7 @@ class BinanceAdapter(VenueAdapter):
         if body.symbol is UNSET or body.openInterest is UNSET:
             raise ParseError("binance openInterest: 'symbol' and 'openInterest' are required", reason="schema")
         symbol, oi = body.symbol, body.openInterest + 0.0
-        ts = recv_ms if body.time is None else body.time
+        ts = recv_ms if body.time is None else int(body.time)
         base, quote = self._base_quote(symbol)
         mark = self._marks.get(symbol)
         return [

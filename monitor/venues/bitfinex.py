@@ -33,10 +33,10 @@ from typing import Annotated, Any, ClassVar, Final
 import msgspec
 import orjson
 
-from monitor.errors import ParseError
+from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event
 from monitor.venues.adapter import Connection, VenueAdapter
-from monitor.venues.common import decode_failed, load_json, url_join
+from monitor.venues.common import decode_failed, load_json, rejected_event, url_join
 from monitor.venues.instruments import Instrument, InstrumentBook
 from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
 
@@ -185,7 +185,7 @@ class BitfinexAdapter(VenueAdapter):
         return inst
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Pushes through their typed readers; events (subscribed, info, pong, error) through the dict reader."""
         if frame[:1] not in ("[", b"["):
             return self._control(frame)
@@ -201,6 +201,8 @@ class BitfinexAdapter(VenueAdapter):
             return self._status(key.removeprefix("deriv:"), _STATUS.decode(payload), recv_ms)
         except msgspec.MsgspecError as exc:
             raise decode_failed(VENUE, exc) from None
+        except InvalidEvent as exc:
+            raise rejected_event(VENUE, exc) from None
 
     def _control(self, frame: str | bytes) -> list[Event]:
         msg = load_json(frame)

@@ -35,6 +35,7 @@ from monitor.venues.common import (
     load_json,
     opt_finite,
     opt_num,
+    rejected_event,
 )
 from monitor.venues.instruments import Instrument
 from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
@@ -239,7 +240,7 @@ class BitgetAdapter(VenueAdapter):
         return len(loaded)
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """``liquidation`` and ``ticker`` pushes through their typed readers; ``pong`` and acks give [], errors
         an issue. A frame that does not fit raises ParseError with msgspec's path to the field."""
         if frame in ("pong", b"pong"):
@@ -267,7 +268,7 @@ class BitgetAdapter(VenueAdapter):
         except msgspec.MsgspecError as exc:
             raise decode_failed(VENUE, exc) from None
         except InvalidEvent as exc:
-            raise ParseError(f"bitget: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
         raise ParseError(f"bitget: unexpected channel {channel!r:.60}", reason="unknown_channel")
 
     def _liquidation(self, row: _LiquidationRow, inst_type: str, envelope_ms: int, recv_ms: int) -> Liquidation:

@@ -51,6 +51,7 @@ from monitor.venues.common import (
     load_json,
     num,
     opt_num,
+    rejected_event,
     split_symbol,
     url_join,
 )
@@ -219,6 +220,8 @@ SPEC: Final = VenueSpec(
     # Subscriptions are not rate-limited; keep frames small all the same.
     limits=VenueLimits(connections=Rate(20, 3600.0)),
     topics_per_connection=100,
+    # The ``instrument`` partial lists every active instrument in one message (about 1 MB): room for four times that.
+    max_frame_bytes=4 * 2**20,
     # Pongs answer every ping, so a quiet liquidation table never looks dead.
     liveness_timeout_s=60.0,
     instruments=(RestRequest("/api/v1/instrument/active"),),
@@ -279,7 +282,7 @@ class BitmexAdapter(VenueAdapter):
         self._orders.clear()
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """The liquidation and instrument tables through their typed readers; pongs, the welcome and acks
         give [], errors an issue. A frame that does not fit raises ParseError with msgspec's field path."""
         if frame in ("pong", b"pong"):
@@ -306,7 +309,7 @@ class BitmexAdapter(VenueAdapter):
         except msgspec.MsgspecError as exc:
             raise decode_failed(VENUE, exc) from None
         except InvalidEvent as exc:
-            raise ParseError(f"bitmex: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
         raise ParseError(f"bitmex: unexpected table {table!r:.60}", reason="unknown_channel")
 
     # -- liquidation table -----------------------------------------------------------------------

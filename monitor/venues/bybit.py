@@ -40,6 +40,7 @@ from monitor.venues.common import (
     items,
     load_json,
     opt_num,
+    rejected_event,
     split_symbol,
     text,
     url_join,
@@ -235,7 +236,7 @@ class BybitAdapter(VenueAdapter):
         )
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """allLiquidation, legacy liquidation and tickers pushes through their typed readers; answers to
         requests (pongs, acks) give [], a refusal an issue. A frame that does not fit raises ParseError with
         msgspec's path to the field. A tickers frame updates the symbol's state before its events are built."""
@@ -244,7 +245,7 @@ class BybitAdapter(VenueAdapter):
         except msgspec.MsgspecError as exc:
             raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
-            raise ParseError(f"bybit: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
 
     def _read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         msg = _FRAME.decode(frame)

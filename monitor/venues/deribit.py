@@ -41,6 +41,7 @@ from monitor.venues.common import (
     load_json,
     opt_finite,
     opt_num,
+    rejected_event,
     text,
     url_join,
 )
@@ -205,7 +206,7 @@ class DeribitAdapter(VenueAdapter):
         )
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """``trades`` and ``ticker`` notifications through their typed readers; heartbeats and answers to
         our requests give [] (a failed request is an issue). A frame that does not fit raises ParseError
         with msgspec's path to the field. A ticker stores its mark price before its events are built."""
@@ -235,7 +236,7 @@ class DeribitAdapter(VenueAdapter):
         except msgspec.MsgspecError as exc:
             raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
-            raise ParseError(f"deribit: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
         raise ParseError(f"deribit: unexpected channel {params.channel!r:.60}", reason="unknown_channel")
 
     def _trades(self, trades: list[_Trade], recv_ms: int) -> list[Event]:

@@ -36,6 +36,7 @@ from monitor.venues.common import (
     num,
     opt_finite,
     opt_num,
+    rejected_event,
 )
 from monitor.venues.instruments import Instrument
 from monitor.venues.spec import Keepalive, RestRequest, VenueSpec
@@ -261,7 +262,7 @@ class GateAdapter(VenueAdapter):
         return len(loaded)
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Updates of the three channels through their typed readers; pongs and acks give [], errors and
         system notices an issue. A frame that does not fit raises ParseError with msgspec's path to the field."""
         try:
@@ -297,7 +298,7 @@ class GateAdapter(VenueAdapter):
         except msgspec.MsgspecError as exc:
             raise decode_failed(VENUE, exc) from None
         except InvalidEvent as exc:
-            raise ParseError(f"gate: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
         raise ParseError(f"gate: unexpected channel {channel!r:.60}", reason="unknown_channel")
 
     def _ticker(self, events: list[Event], row: _TickerRow, envelope_ms: int, recv_ms: int) -> None:

@@ -36,6 +36,7 @@ from monitor.venues.common import (
     field,
     load_json,
     opt_finite,
+    rejected_event,
     url_join,
 )
 from monitor.venues.instruments import Instrument, InstrumentBook
@@ -162,7 +163,7 @@ class HyperliquidAdapter(VenueAdapter):
         return len(loaded)
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """``activeAssetCtx`` through its typed reader; pongs and subscription acks give [], errors an issue.
 
         A frame that does not fit raises ParseError with msgspec's path to the field.
@@ -184,7 +185,7 @@ class HyperliquidAdapter(VenueAdapter):
         except msgspec.MsgspecError as exc:
             raise decode_failed(VENUE, exc) from None
         except InvalidEvent as exc:
-            raise ParseError(f"hyperliquid: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
         if channel in _CONTROL_CHANNELS:
             return []
         if channel == "error":

@@ -44,6 +44,7 @@ from monitor.venues.common import (
     items,
     load_json,
     opt_num,
+    rejected_event,
     text,
     url_join,
 )
@@ -250,7 +251,7 @@ class OkxAdapter(VenueAdapter):
         )
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Channel pushes through their typed readers; ``pong``, acks, errors and notices give [].
 
         A frame that does not fit its reader raises ParseError with msgspec's path to the field. Mark
@@ -286,7 +287,7 @@ class OkxAdapter(VenueAdapter):
         except msgspec.MsgspecError as exc:
             raise decode_failed(VENUE, exc) from None
         except InvalidEvent as exc:
-            raise ParseError(f"okx: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
         raise ParseError(f"okx: unexpected channel {channel!r:.60}", reason="unknown_channel")
 
     def _control(self, frame: str | bytes) -> list[Event]:

@@ -94,6 +94,8 @@ class VenueSpec:
     limits: VenueLimits = field(default_factory=VenueLimits)
     # Topics liqmon puts on one connection (within the documented limit, often well below it).
     topics_per_connection: int = 200
+    # Largest websocket message accepted, in bytes; a larger one closes the socket unread (1009).
+    max_frame_bytes: int = 2**20
     # No frame at all (data, pong or heartbeat) for this long means the connection is dead.
     liveness_timeout_s: float = 90.0
     # REST requests that list the venue's instruments.

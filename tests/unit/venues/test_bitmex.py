@@ -373,6 +373,6 @@ def test_live_shapes_give_events_or_a_bounded_parse_error() -> None:
             events = list(venue.parse(frame, RECV))
         except ParseError as exc:
             reason = exc.reason
-        assert reason in (None, "json", "schema", "value", "unknown_channel", "unknown_symbol"), frame
+        assert reason in (None, "json", "schema", "value", "implausible", "unknown_channel", "unknown_symbol"), frame
         assert all(isinstance(e, (Funding, Liquidation, OpenInterest)) for e in events), frame
     assert all(isinstance(reason, str) for reason, _ in venue.drain_issues())

@@ -181,6 +181,6 @@ def test_live_shapes_give_events_or_a_bounded_parse_error() -> None:
             events = []
         else:
             reason = None
-        assert reason in (None, "json", "schema", "value", "unknown_channel"), frame
+        assert reason in (None, "json", "schema", "value", "implausible", "unknown_channel"), frame
         assert all(isinstance(e, (Funding, OpenInterest)) for e in events)
     assert [r for r, _ in venue.drain_issues()] == ["venue_error"]

@@ -126,7 +126,7 @@ class Collector:
         self.sinks[venue] = sink
         rest = RestClient(venue, conf.rest_url or cls.rest_url, http, self.metrics, self.options.rest)
         cache_dir = self.settings.venues.cache_dir
-        symbols = list(conf.symbols)
+        symbols = list(conf.symbols) or list(cls.spec.default_symbols)
         while not stop.is_set():
             await load_instruments(adapter, rest, cache_dir, sink)
             self._issues(sink, adapter)

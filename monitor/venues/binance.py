@@ -65,7 +65,7 @@ _SymbolInfo = tuple[Instrument | None, str, str, bool, float]
 
 # -- the typed readers: one per event type ---------------------------------------------------
 # Epoch milliseconds as sent; a float or a value past 2100 reaches the event, which refuses it as implausible.
-_Time = Annotated[int, msgspec.Meta(ge=0)] | Annotated[float, msgspec.Meta(ge=0.0, le=1e300)]
+_Time = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | Annotated[float, msgspec.Meta(ge=0.0, le=1e300)]
 
 
 class _Order(msgspec.Struct):
@@ -285,6 +285,8 @@ class BinanceAdapter(VenueAdapter):
             raise ParseError(f"binance: no REST reader for {path!r}", reason="unknown_channel")
         try:
             return self._open_interest(_OPEN_INTEREST.decode(body), recv_ms)
+        except RecursionError:
+            raise ParseError(f"{self.name}: REST body nested too deeply to read", reason="too_deep") from None
         except msgspec.MsgspecError as exc:
             raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:

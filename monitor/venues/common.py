@@ -104,13 +104,6 @@ def opt_num(value: Any, name: str) -> float | None:
     return num(value, name)
 
 
-def ms(value: Any, name: str) -> int:
-    """Integer epoch milliseconds from a number or numeric string, else ParseError."""
-    result = num(value, name)
-    if result < 0:
-        raise ParseError(f"{name}: negative timestamp {shown(value)}", reason="value")
-    return int(result)
-
 
 def split_symbol(symbol: str) -> tuple[str, str]:
     """(base, quote) of a concatenated symbol like ``BTCUSDT``; ParseError if no known quote fits."""

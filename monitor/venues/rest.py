@@ -225,7 +225,8 @@ class RestPoller:
         self.rest = rest
         self.sink = sink
         self.polls: dict[str, RestPoll] = {}
-        self._due: dict[str, float] = {}
+        # When each poll is next due (event-loop time), by path.
+        self.due: dict[str, float] = {}
         self._sleep = sleep or sleep_or_stop
         self.waits: list[tuple[int, float]] = []
         self._pending = polls
@@ -233,11 +234,11 @@ class RestPoller:
     def replan(self, polls: list[RestPoll]) -> None:
         """Poll these from now on: kept ones keep their schedule, new ones are spread over their interval."""
         now = asyncio.get_running_loop().time()
-        fresh = [p for p in polls if p.path not in self._due]
+        fresh = [p for p in polls if p.path not in self.due]
         self.polls = {p.path: p for p in polls}
-        self._due = {path: due for path, due in self._due.items() if path in self.polls}
+        self.due = {path: due for path, due in self.due.items() if path in self.polls}
         for index, poll in enumerate(fresh):
-            self._due[poll.path] = now + poll.interval_s * index / len(fresh)
+            self.due[poll.path] = now + poll.interval_s * index / len(fresh)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll each endpoint at most once per its interval, until ``stop``."""
@@ -247,7 +248,7 @@ class RestPoller:
         loop = asyncio.get_running_loop()
         delays = self.rest.options.backoff.start()
         while not stop.is_set():
-            due = self._due
+            due = self.due
             if not due:
                 await self._sleep(stop, 1.0)
                 continue

@@ -66,6 +66,9 @@ class VenueAdapter(ABC):
     max_connection_age_s: ClassVar[float | None]
     liveness_timeout_s: ClassVar[float]
     limits: ClassVar[VenueLimits] = VenueLimits()
+    # The liquidation feed publishes at most one liquidation per symbol per interval, so sums
+    # over it are lower bounds (the ``sampled`` flag of every Liquidation it yields; the spec's ``sampled``).
+    liquidations_sampled: ClassVar[bool] = False
     # Largest websocket message accepted, in bytes (docs/venues-connection.md). A larger one is refused by
     # websockets' max_size from its header, before the payload is read or parsed: the socket closes with
     # 1009, the frame is counted (reason ``too_large``) and the loop reconnects.
@@ -84,6 +87,7 @@ class VenueAdapter(ABC):
             cls.liveness_timeout_s = spec.liveness_timeout_s
             cls.limits = spec.limits
             cls.max_frame_bytes = spec.max_frame_bytes
+            cls.liquidations_sampled = spec.sampled
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         self.instruments = instruments if instruments is not None else InstrumentBook(self.name)

@@ -365,6 +365,7 @@ class BinanceAdapter(VenueAdapter):
             price=price,
             qty_base=qty,
             notional_usd=qty * price if usd else None,
+            sampled=self.liquidations_sampled,
         )
 
     def _make_funding(

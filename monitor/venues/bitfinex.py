@@ -229,6 +229,7 @@ class BitfinexAdapter(VenueAdapter):
                     side="long" if row.amount > 0 else "short",
                     price=row.price,
                     size=abs(row.amount),
+                    sampled=self.liquidations_sampled,
                 )
             )
         return events

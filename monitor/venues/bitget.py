@@ -174,6 +174,8 @@ SPEC: Final = VenueSpec(
     # Pongs arrive every 30 s, so a quiet liquidation topic stays alive.
     liveness_timeout_s=90.0,
     instruments=tuple(RestRequest(CONTRACTS_PATH + t) for t in PRODUCT_TYPES),
+    # The UTA liquidation topic pushes the largest long and short per pair per second.
+    sampled=True,
     simulator="monitor.sim.protocols.bitget:BitgetProtocol",
     encoder="monitor.sim.encode.bitget",
     scenario_share=0.10,
@@ -325,6 +327,7 @@ class BitgetAdapter(VenueAdapter):
             price=price,
             qty_base=amount / price,
             notional_usd=amount if is_usd(quote) else None,
+            sampled=self.liquidations_sampled,
         )
 
     def _make_funding(

@@ -104,7 +104,6 @@ def opt_num(value: Any, name: str) -> float | None:
     return num(value, name)
 
 
-
 def split_symbol(symbol: str) -> tuple[str, str]:
     """(base, quote) of a concatenated symbol like ``BTCUSDT``; ParseError if no known quote fits."""
     upper = symbol.upper().replace("-", "").replace("_", "")

@@ -368,6 +368,7 @@ class GateAdapter(VenueAdapter):
             price=price,
             qty_base=qty,
             notional_usd=notional,
+            sampled=self.liquidations_sampled,
         )
 
     def _make_funding(

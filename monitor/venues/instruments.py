@@ -76,7 +76,9 @@ class Instrument:
         return base_qty * price
 
     # -- event factories: the header fields (venue, symbol, base, quote, contract) come from here --
-    def liquidation(self, *, id: str, ts_ms: int, recv_ms: int, side: Side, price: float, size: float) -> Liquidation:
+    def liquidation(
+        self, *, id: str, ts_ms: int, recv_ms: int, side: Side, price: float, size: float, sampled: bool = False
+    ) -> Liquidation:
         """A liquidation of ``size`` venue units at ``price``; no size or notional when the contract size is unknown."""
         qty = self.base_qty(size, price)
         return Liquidation(
@@ -92,6 +94,7 @@ class Instrument:
             price=price,
             qty_base=qty,
             notional_usd=qty * price if qty is not None and self.quote in USD_QUOTES else None,
+            sampled=sampled,
         )
 
     def funding(

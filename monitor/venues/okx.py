@@ -355,6 +355,7 @@ class OkxAdapter(VenueAdapter):
             price=price,
             qty_base=qty,
             notional_usd=notional,
+            sampled=self.liquidations_sampled,
         )
 
     def _funding(self, row: _FundingRow, recv_ms: int) -> Funding:

@@ -29,7 +29,6 @@ from pathlib import Path
 from monitor.app import Application, run_async
 from monitor.capture.format import CaptureRecord, read_capture
 from monitor.cli import settings_from_args
-from monitor.events import VENUES
 from monitor.metrics import Metrics, set_default_metrics
 from monitor.settings import load_settings
 from monitor.sim.catalog import SCENARIOS
@@ -39,6 +38,7 @@ from monitor.sim.venue import SimOptions
 from monitor.top.screen import default_log_file, logs_to_file, quit_on_keys, run_view
 from monitor.top.state import Snapshot
 from monitor.top.summary import summary_lines
+from monitor.venues.registry import VENUES
 
 # How long to wait for every simulated venue to be connected before the playback starts anyway.
 CONNECT_TIMEOUT_S = 30.0

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 
 from monitor.alerts.model import Alert
-from monitor.events import VENUES
 from monitor.metrics import Metrics
 from monitor.settings import Settings
 from monitor.top.state import AlertBook, FeedHealth, Snapshot, build_snapshot, encode_alerts, encode_snapshot
+from monitor.venues.registry import VENUES
 
 
 def wall_ms() -> int:

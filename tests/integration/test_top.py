@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.events import VENUES
 from monitor.sim.demo import timing_overrides
+from monitor.venues.registry import VENUES
 from tests.support.services import HOST, RedisServer, free_port, wait_for_port
 from tests.support.sim_serve import env_name
 from tests.support.terminal import terminal

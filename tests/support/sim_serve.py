@@ -14,9 +14,9 @@ import json
 import signal
 import sys
 
-from monitor.events import VENUES
 from monitor.sim.scenario import generate
 from monitor.sim.server import run_simulators
+from monitor.venues.registry import VENUES
 
 
 def env_name(dotted: str) -> str:

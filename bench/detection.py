@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from monitor.alerts.model import SEVERITIES, Alert, severity_rank
-from monitor.backtest import detect, parse_records
+from monitor.commands.backtest import detect, parse_records
 from monitor.detectors.config import DetectorSettings
 from monitor.metrics import Metrics
 from monitor.sim.catalog import SCENARIOS, Expected

@@ -1,6 +1,6 @@
 """The ``liqmon`` command line.
 
-Each sub-command lives in its own module exposing two functions::
+Each sub-command lives in its own module under ``monitor/commands/`` exposing two functions::
 
     def configure_parser(parser: argparse.ArgumentParser) -> None   # add its arguments
     def run(args: argparse.Namespace) -> int                        # do the work, return the exit code
@@ -34,10 +34,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "top": ("monitor.commands.top", "live view of a running deployment (embedded `run`, or scaled out over Redis)"),
     "alerts": ("monitor.commands.alerts", "list the alerts a running deployment raised (`--since 24h`)"),
     "check-config": ("monitor.commands.check_config", "validate the configuration and print it, secrets masked"),
-    "record": ("monitor.venues.record", "record venue frames, REST bodies and instrument lists to a capture"),
-    "scenario": ("monitor.sim.scenario_cli", "write a synthetic market scenario as a capture file"),
-    "demo": ("monitor.sim.demo", "venue simulators + the full pipeline + a live terminal view, offline"),
-    "backtest": ("monitor.backtest", "run the detectors over a capture and write a report"),
+    "record": ("monitor.commands.record", "record venue frames, REST bodies and instrument lists to a capture"),
+    "scenario": ("monitor.commands.scenario", "write a synthetic market scenario as a capture file"),
+    "demo": ("monitor.commands.demo", "venue simulators + the full pipeline + a live terminal view, offline"),
+    "backtest": ("monitor.commands.backtest", "run the detectors over a capture and write a report"),
 }
 
 

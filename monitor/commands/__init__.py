@@ -1,1 +1,1 @@
-"""The sub-commands of ``liqmon`` that belong to no single part of the pipeline."""
+"""Every sub-command of ``liqmon``, one module each (``monitor/commands/<name>.py``): the CLI's map is this folder."""

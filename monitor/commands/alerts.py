@@ -15,10 +15,10 @@ from monitor.alerts.model import Alert
 from monitor.app import run_async
 from monitor.bus.codec import encode_alert
 from monitor.cli import settings_from_args
+from monitor.commands.record import parse_duration
 from monitor.commands.top import open_source
 from monitor.top.live import wall_ms
 from monitor.top.view import clock
-from monitor.venues.record import parse_duration
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

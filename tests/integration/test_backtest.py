@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from monitor.alerts.model import Alert
-from monitor.backtest import overrides_for, parse_records, parse_value, sweep
 from monitor.capture.format import CaptureRecord
 from monitor.cli import main
+from monitor.commands.backtest import overrides_for, parse_records, parse_value, sweep
 from monitor.errors import ConfigError
 from monitor.report import episodes_from_alerts
 from monitor.sim.scenario import generate, write_capture

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.sim.demo import timing_overrides
+from monitor.commands.demo import timing_overrides
 from monitor.venues.registry import VENUES
 from tests.support.services import HOST, RedisServer, free_port, wait_for_port
 from tests.support.sim_serve import env_name

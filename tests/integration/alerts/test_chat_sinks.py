@@ -25,8 +25,8 @@ from monitor.alerts.model import Alert, episode_key
 from monitor.alerts.selftest import send_test_alert
 from monitor.alerts.telegram import TelegramSink, plain, render
 from monitor.alerts.worker import SinkPolicy
-from monitor.backtest import detect, parse_records
 from monitor.bus.memory import MemoryBus
+from monitor.commands.backtest import detect, parse_records
 from monitor.config_loader import Secret
 from monitor.detectors.config import DetectorSettings
 from monitor.metrics import Metrics

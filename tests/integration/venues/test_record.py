@@ -10,11 +10,11 @@ import pytest
 
 from monitor.capture.format import CaptureRecord, read_capture
 from monitor.cli import main
+from monitor.commands.record import parse_duration, record
 from monitor.sim.faults import Close
 from monitor.sim.server import run_simulators
 from monitor.sim.venue import SimOptions
 from monitor.venues.okx import OkxAdapter
-from monitor.venues.record import parse_duration, record
 from tests.integration.venues.support import LIMIT_SCALE, fast_options, records, sample, settings_for
 from tests.integration.venues.test_rest import OKX_INSTRUMENTS
 from tests.support.services import free_port

@@ -59,3 +59,25 @@ def test_quiet_scenarios_raise_no_cascade_and_do_not_flap(name: str) -> None:
     assert not _flapping(alerts)
     if name == "calm":
         assert alerts == []
+
+
+def _episodes(alerts: list[Alert], kind: str) -> set[tuple[str, int]]:
+    return {(a.direction, a.started_ms) for a in alerts if a.kind == kind and a.venue is None}
+
+
+def test_a_venue_disconnected_mid_cascade_changes_nothing_but_the_report() -> None:
+    """Binance (30 % of the market) drops out a minute into the flash crash and comes back an hour later."""
+    base = _alerts("flash-crash", hours=4)
+    alerts = _alerts("flash-crash-outage", hours=4)
+    cascades = [a for a in alerts if a.kind == "liquidation_cascade" and a.venue is None]
+    assert [a.status for a in cascades if a.direction == "long"][-1] == "resolved"
+    assert len(_episodes(alerts, "liquidation_cascade")) == 1  # fires and resolves once
+    assert "critical" in {a.severity for a in cascades if a.status == "firing"}
+    resolved = next(a for a in cascades if a.status == "resolved")
+    assert resolved.values["disconnected_venues"] == ["binance"]
+    assert "Binance disconnected for part of the episode" in resolved.summary
+    # Its open interest leaving and coming back is neither a collapse nor a surge: the same
+    # open-interest and funding episodes as with every venue connected.
+    for kind in ("oi_collapse", "oi_surge", "funding_flip"):
+        assert {d for d, _ in _episodes(alerts, kind)} == {d for d, _ in _episodes(base, kind)}, kind
+    assert not _episodes(alerts, "oi_surge")

@@ -26,8 +26,6 @@ import msgspec
 
 from monitor.errors import ImplausibleEvent, InvalidEvent
 
-VENUES: Final = ("binance", "bybit", "okx", "deribit", "bitmex", "hyperliquid", "gate", "bitget")
-
 Side: TypeAlias = Literal["long", "short"]
 ContractType: TypeAlias = Literal["linear", "inverse"]
 

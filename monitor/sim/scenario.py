@@ -18,23 +18,13 @@ from pathlib import Path
 
 from monitor.capture.format import CaptureRecord, CaptureWriter
 from monitor.errors import CaptureError
-from monitor.events import VENUES
 from monitor.sim.catalog import VENUE_SHARES, Outage, ScenarioSpec, get_scenario
 from monitor.sim.encode import encoder
 from monitor.sim.encode.common import VenueView
 from monitor.sim.market import Liq, MarketPath, build_open_interest, simulate
+from monitor.venues.registry import SPECS, VENUES
 
 STEP_S = 5.0
-_LATENCY_MS = {
-    "binance": 40,
-    "bybit": 55,
-    "okx": 70,
-    "deribit": 45,
-    "bitmex": 90,
-    "hyperliquid": 80,
-    "gate": 110,
-    "bitget": 95,
-}
 
 
 @dataclass(slots=True)
@@ -107,7 +97,7 @@ def generate(
             share=VENUE_SHARES[venue],
             liqs=liqs_by_venue[venue],
             rng=rng,
-            latency_ms=_LATENCY_MS[venue],
+            latency_ms=SPECS[venue].scenario_latency_ms,
         )
         if glitch_ms is not None and venue == GLITCH_VENUE:
             view.oi_glitches[path.index_at(glitch_ms)] = 0.0  # one open-interest print of zero

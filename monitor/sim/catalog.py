@@ -374,7 +374,7 @@ VARIANTS: Final[tuple[ScenarioSpec, ...]] = (
     _variant(
         "flash-crash",
         "flash-crash-inverse",
-        "the flash crash told only by the inverse (USD-margined in coin) venues: BitMEX XBTUSD and Deribit",
+        "the flash crash told only by inverse contracts (USD face, coin-margined): BitMEX XBTUSD and Deribit",
         venues=("bitmex", "deribit"),
         # Two venues with 8 % of the market: the liquidations they show are 8 % of the crash's.
         expected=(Expected("liquidation_cascade", "long", 2.0, "warning"),),

@@ -82,6 +82,15 @@ class VenueView:
         value = self.share * self.path.oi_base[k] * (1.0 + self._oi_noise[k])
         return value * self.oi_glitches[k] if k in self.oi_glitches else value
 
+    def oi_face_usd(self, k: int) -> float:
+        """An inverse venue's open interest as USD face value at step ``k``.
+
+        Inverse positions are contracts of a fixed USD face: the model's positions (base
+        units) are converted at the scenario's start price, so a price move alone leaves
+        the number of contracts unchanged, as on the venues.
+        """
+        return self.oi_base(k) * self.path.price[0]
+
     def ticks(self, every_s: float, offset_s: float = 0.0) -> Iterator[int]:
         """Steps at a cadence of ``every_s`` seconds (never finer than the model grid)."""
         stride = max(1, round(every_s * 1000 / self.path.step_ms))

@@ -116,11 +116,12 @@ GLITCH_VENUE = "bybit"  # where a glitch scenario's bad prints appear (it pushes
 
 
 def _add_glitch_liquidations(path: MarketPath, liqs_by_venue: dict[str, list[Liq]], ts_ms: int) -> None:
-    """Two bad liquidation prints a minute after ``ts_ms``: 1000× the median size, and a price 50 % off."""
+    """Two bad liquidation prints after ``ts_ms``: 1000× a large one (the 99th percentile), a price 50 % off."""
     sizes = sorted(liq.usd for liq in path.liqs) or [10_000.0]
+    large = sizes[len(sizes) * 99 // 100]
     price = path.price[path.index_at(ts_ms)]
     bad = [
-        Liq(ts_ms=ts_ms + 60_000, side="long", usd=1000 * sizes[len(sizes) // 2], price=price, venue=GLITCH_VENUE),
+        Liq(ts_ms=ts_ms + 60_000, side="long", usd=1000 * large, price=price, venue=GLITCH_VENUE),
         Liq(ts_ms=ts_ms + 120_000, side="long", usd=sizes[len(sizes) // 2], price=price * 0.5, venue=GLITCH_VENUE),
     ]
     path.liqs.extend(bad)

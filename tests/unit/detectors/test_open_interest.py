@@ -201,3 +201,16 @@ def test_inverse_venues_are_measured_in_positions_not_in_price(
 ) -> None:
     alerts = run(engine(per_venue=False), inverse_market(faces, prices, until=500), until_s=500)
     assert [(k, s, sev) for k, s, sev, _ in brief(alerts)] == expected
+
+
+def test_venue_back_after_a_drop_it_missed_is_no_surge() -> None:
+    """Binance is away while the market's OI falls 8 %; it comes back at its own lower level."""
+    events = series("binance", [(0, 100_000)], until=100)
+    events.append(gap(at(101), "binance", ("BTC",)))
+    events += series("binance", [(400, 92_000)], until=800)
+    events += series("okx", [(0, 50_000), (150, 50_000), (250, 46_000)], until=800)
+    alerts = run(engine(per_venue=False), events, until_s=800)
+    assert [a for a in alerts if a.kind == "oi_surge"] == []
+    firing = [a for a in alerts if a.status == "firing"]
+    assert [a.severity for a in firing] == ["info", "warning", "critical"]  # one collapse, escalated once each
+    assert firing[-1].values["excluded"] == ["binance:BTCUSDT"]  # told by okx while Binance was away

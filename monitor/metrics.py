@@ -109,13 +109,13 @@ class Metrics:
         # Bus.
         self.bus_published = Counter(
             "liqmon_bus_published_total",
-            "Entries written to the bus (count), by stream (events, alerts).",
+            "Events and alerts written to the bus (count), by stream (events, alerts).",
             ["stream"],
             registry=r,
         )
         self.bus_consumed = Counter(
             "liqmon_bus_consumed_total",
-            "Entries read from the bus (count), by stream (events, alerts).",
+            "Events and alerts read from the bus (count), by stream (events, alerts).",
             ["stream"],
             registry=r,
         )
@@ -148,7 +148,8 @@ class Metrics:
         )
         self.bus_invalid = Counter(
             "liqmon_bus_invalid_entries_total",
-            "Stream entries acknowledged and skipped (count), by stream (events, alerts) and reason (trimmed, decode).",
+            "Stream entries acknowledged and skipped (count), by stream (events, alerts) and reason (trimmed, decode); "
+            "reason event counts single invalid events skipped inside a batched entry.",
             ["stream", "reason"],
             registry=r,
         )

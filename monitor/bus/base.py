@@ -1,9 +1,11 @@
 """The bus interface shared by the in-memory and Redis Streams implementations.
 
 Producers call :meth:`Bus.publish` (never blocks; buffered and flushed by
-:meth:`Bus.run`). Consumers read :class:`Delivery` batches and acknowledge
-them once handled; until then an entry stays pending and is redelivered after
-a crash (at-least-once). Events are sharded by a stable hash of ``base``.
+:meth:`Bus.run`). Events travel in :class:`EventEntry` batches — one entry per
+shard batch, in publish order — and consumers acknowledge whole entries once
+handled; until then an entry stays pending and is redelivered after a crash
+(at-least-once). Alerts travel one per :class:`Delivery`. Events are sharded
+by a stable hash of ``base``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import asyncio
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from monitor.alerts.model import Alert
 from monitor.events import Event, Gap
 
-T = TypeVar("T", Event, Alert)
+T = TypeVar("T")
+
+# Bounds of one events entry (DESIGN §5): a few hundred events or 64 KiB, whichever comes first.
+ENTRY_MAX_EVENTS: Final = 256
+ENTRY_MAX_BYTES: Final = 64 * 1024
 
 
 def shard_of(base: str, shard_count: int) -> int:
@@ -35,8 +41,21 @@ def target_shards(event: Event, shard_count: int) -> Sequence[int]:
 
 
 @dataclass(frozen=True, slots=True)
+class EventEntry:
+    """One events entry read from a shard: a batch of its events in publish order, acknowledged as a whole.
+
+    ``deliveries`` is Redis's delivery counter (1 for a first delivery).
+    """
+
+    shard: int
+    entry_id: str
+    events: Sequence[Event]
+    deliveries: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery(Generic[T]):
-    """One entry read from the bus. ``shard`` is -1 for the alerts stream."""
+    """One alerts entry read from the bus. ``shard`` is -1 for the alerts stream."""
 
     shard: int
     entry_id: str
@@ -64,13 +83,11 @@ class Bus(Protocol):
     async def publish_alert(self, alert: Alert) -> None:
         """Append an alert to the alerts stream (awaits the write)."""
 
-    async def read_events(
-        self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int
-    ) -> list[Delivery[Event]]:
-        """Next events from the given shards for ``consumer`` (own pending entries first)."""
+    async def read_events(self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int) -> list[EventEntry]:
+        """Up to ``count`` next entries per shard for ``consumer`` (own pending entries first)."""
 
-    async def ack_events(self, deliveries: Sequence[Delivery[Event]]) -> None:
-        """Acknowledge handled events."""
+    async def ack_events(self, entries: Sequence[EventEntry]) -> None:
+        """Acknowledge handled entries."""
 
     async def read_alerts(self, consumer: str, *, count: int, block_ms: int) -> list[Delivery[Alert]]:
         """Next alerts for the dispatcher ``consumer``."""
@@ -98,11 +115,11 @@ class Bus(Protocol):
         :meth:`read_events`. Returns their entry ids.
         """
 
-    async def read_history(self, shard: int, after_id: str, count: int) -> list[Delivery[Event]]:
-        """Up to ``count`` retained events of a shard after entry ``after_id``, oldest first.
+    async def read_history(self, shard: int, after_id: str, count: int) -> list[EventEntry]:
+        """Up to ``count`` retained entries of a shard after entry ``after_id``, oldest first.
 
         ``after_id`` is ``"0"`` for the start of retention, or the ``entry_id`` of
-        the last delivery of the previous page; an empty list means the end.
+        the last entry of the previous page; an empty list means the end.
         Used to rebuild detector state when taking a shard over.
         """
 

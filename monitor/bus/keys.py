@@ -18,6 +18,7 @@ ALERTS_GROUP: Final = "dispatch"
 
 # Stream entry field names.
 FIELD_KIND: Final = b"kind"
+FIELD_COUNT: Final = b"n"  # events in a batched events entry
 FIELD_DATA: Final = b"data"
 FIELD_SINK: Final = b"sink"
 FIELD_REASON: Final = b"reason"

@@ -1,7 +1,10 @@
 """The embedded in-memory bus: one process, no Redis.
 
-Events are kept per shard in bounded deques; when a shard is full the oldest
-entry is dropped and counted (``liqmon_bus_overflow_total``). Acknowledgement
+Events are kept per shard in bounded deques of entries, batched as the Redis
+bus batches them (one entry per shard and publish call, at most
+``ENTRY_MAX_EVENTS`` each); when a shard holds more than ``max_events`` events
+its oldest entries are dropped and their events counted
+(``liqmon_bus_overflow_total``). Acknowledgement
 is a no-op: nothing survives the process, which is the documented trade-off of
 running without Redis.
 """
@@ -17,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from monitor.alerts.model import Alert
-from monitor.bus.base import Delivery, OverflowLog, target_shards
+from monitor.bus.base import ENTRY_MAX_EVENTS, Delivery, EventEntry, OverflowLog, target_shards
 from monitor.bus.keys import ALERTS_GROUP, ALERTS_LABEL, EVENTS_GROUP, events_label
 from monitor.events import Event
 from monitor.logs import get_logger
@@ -35,7 +38,8 @@ class MemoryBus:
         self.shard_count = shard_count
         self._metrics = metrics or default_metrics()
         self._max_events = max_events
-        self._shards: list[deque[Delivery[Event]]] = [deque() for _ in range(shard_count)]
+        self._shards: list[deque[EventEntry]] = [deque() for _ in range(shard_count)]
+        self._depths = [0] * shard_count  # events per shard
         self._alerts: deque[Delivery[Alert]] = deque()
         self._dead: list[tuple[Alert, str, str]] = []
         self._claims: dict[str, float] = {}
@@ -83,19 +87,41 @@ class MemoryBus:
         return [length, pending, lag]
 
     def publish(self, events: Sequence[Event]) -> None:
-        """Append events to their shards; drops (and counts) the oldest entry of a full shard."""
+        """Append events to their shards as entries; drops (and counts) the oldest entries of a full shard."""
         if not events:
             return
-        published = self._metrics.bus_published.labels(stream="events")
+        count = self.shard_count
+        if count == 1:
+            per_shard: dict[int, list[Event]] = {0: list(events)}
+        else:
+            per_shard = {}
+            for event in events:
+                for shard in target_shards(event, count):
+                    batch = per_shard.get(shard)
+                    if batch is None:
+                        batch = per_shard[shard] = []
+                    batch.append(event)
         dropped = 0
-        for event in events:
-            for shard in target_shards(event, self.shard_count):
-                queue = self._shards[shard]
-                if len(queue) >= self._max_events:
+        published = 0
+        for shard, batch in per_shard.items():
+            queue = self._shards[shard]
+            for start in range(0, len(batch), ENTRY_MAX_EVENTS):
+                chunk = batch[start : start + ENTRY_MAX_EVENTS]
+                queue.append(EventEntry(shard, f"{next(self._ids)}-0", chunk))
+                self._depths[shard] += len(chunk)
+            published += len(batch)
+            excess = self._depths[shard] - self._max_events
+            while excess > 0:  # drop the oldest events: whole entries, then the head of the next one
+                oldest = queue[0]
+                gone = min(excess, len(oldest.events))
+                if gone == len(oldest.events):
                     queue.popleft()
-                    dropped += 1
-                queue.append(Delivery(shard, f"{next(self._ids)}-0", event))
-                published.inc()
+                else:
+                    queue[0] = EventEntry(shard, oldest.entry_id, oldest.events[gone:])
+                self._depths[shard] -= gone
+                dropped += gone
+                excess -= gone
+        self._metrics.bus_published.labels(stream="events").inc(published)
         if dropped:
             self._metrics.bus_overflow.inc(dropped)
             self._overflow_log.dropped(dropped, time.monotonic())
@@ -111,10 +137,8 @@ class MemoryBus:
         self._metrics.bus_published.labels(stream="alerts").inc()
         self._alert_changed.set()
 
-    async def read_events(
-        self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int
-    ) -> list[Delivery[Event]]:
-        """Pop up to ``count`` events from the given shards, waiting up to ``block_ms``."""
+    async def read_events(self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int) -> list[EventEntry]:
+        """Pop up to ``count`` entries per shard from the given shards, waiting up to ``block_ms``."""
         batch = self._take(shards, count)
         if not batch and block_ms > 0:
             self._changed.clear()
@@ -126,17 +150,21 @@ class MemoryBus:
             batch = self._take(shards, count)
         return batch
 
-    def _take(self, shards: Sequence[int], count: int) -> list[Delivery[Event]]:
-        batch: list[Delivery[Event]] = []
+    def _take(self, shards: Sequence[int], count: int) -> list[EventEntry]:
+        batch: list[EventEntry] = []
+        events = 0
         for shard in shards:
             queue = self._shards[shard]
-            while queue and len(batch) < count:
-                batch.append(queue.popleft())
+            for _ in range(min(count, len(queue))):
+                entry = queue.popleft()
+                self._depths[shard] -= len(entry.events)
+                events += len(entry.events)
+                batch.append(entry)
         if batch:
-            self._metrics.bus_consumed.labels(stream="events").inc(len(batch))
+            self._metrics.bus_consumed.labels(stream="events").inc(events)
         return batch
 
-    async def ack_events(self, deliveries: Sequence[Delivery[Event]]) -> None:
+    async def ack_events(self, entries: Sequence[EventEntry]) -> None:
         """Nothing to acknowledge in memory."""
 
     async def read_alerts(self, consumer: str, *, count: int, block_ms: int) -> list[Delivery[Alert]]:
@@ -190,7 +218,7 @@ class MemoryBus:
         """Nothing to adopt: one process reads everything, and popped events are not kept pending."""
         return set()
 
-    async def read_history(self, shard: int, after_id: str, count: int) -> list[Delivery[Event]]:
+    async def read_history(self, shard: int, after_id: str, count: int) -> list[EventEntry]:
         """No history is retained in memory."""
         return []
 
@@ -204,7 +232,7 @@ class MemoryBus:
 
     def depth(self) -> int:
         """Events waiting in all shards (for metrics)."""
-        return sum(len(q) for q in self._shards)
+        return sum(self._depths)
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -1,9 +1,11 @@
 """The Redis Streams bus (DESIGN §5): sharded event streams, an alerts stream, leases.
 
 Producers call :meth:`RedisStreamsBus.publish`, which only appends to a bounded
-in-memory buffer; :meth:`RedisStreamsBus.run` writes it out in pipelined XADD
-batches (trimmed with ``MINID ~`` to the retention), keeps it while Redis is
-unreachable and retries with capped, jittered backoff. Consumers read through
+in-memory buffer; :meth:`RedisStreamsBus.run` writes it out after a short linger
+as batched entries — one XADD per shard batch of at most a few hundred events or
+64 KiB, fields ``n`` and ``data`` (a JSON array), trimmed with ``MINID ~`` to
+the retention — keeps it while Redis is unreachable and retries with capped,
+jittered backoff. Consumers read through
 consumer groups: a consumer's own pending entries first, then new ones. A
 janitor claims entries left pending by dead consumers (``XAUTOCLAIM``) and a
 stats task caches stream lengths, pending entries and lag for Prometheus.
@@ -29,16 +31,18 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from monitor.alerts.model import Alert
-from monitor.bus.base import Delivery, OverflowLog, target_shards
-from monitor.bus.codec import decode, decode_alert, encode, encode_alert
+from monitor.bus.base import ENTRY_MAX_BYTES, ENTRY_MAX_EVENTS, Delivery, EventEntry, OverflowLog, target_shards
+from monitor.bus.codec import decode, decode_alert, decode_batch, encode_alert, pack
 from monitor.bus.keys import (
     ALERTS_GROUP,
     EVENTS_GROUP,
+    FIELD_COUNT,
     FIELD_DATA,
     FIELD_KIND,
     FIELD_REASON,
     FIELD_SINK,
     Keys,
+    events_label,
 )
 from monitor.errors import BusError, BusUnavailable, InvalidEvent
 from monitor.events import Event
@@ -56,18 +60,6 @@ DEAD_LETTER_MAXLEN = 100_000
 _FAILURE_LOG_INTERVAL_S = 10.0
 _CLUSTER_POLL_MS = 100
 _STOP_GRACE_S = 3.0
-
-# One command per shard and batch instead of one XADD per event: redis-py packs every argument in
-# Python, so 2 arguments per event here instead of 11 is most of the publish cost (bench/RESULTS.md §2).
-# Each entry is the same XADD the design specifies. The first one trims (MINID ~) for the whole
-# batch; the rest skip the trim check, which saves Redis about a quarter of its time per entry.
-_XADD_MANY = """
-redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', 'kind', ARGV[2], 'data', ARGV[3])
-for i = 4, #ARGV, 2 do
-    redis.call('XADD', KEYS[1], '*', 'kind', ARGV[i], 'data', ARGV[i + 1])
-end
-return (#ARGV - 1) / 2
-"""
 
 # Take the lease if free, renew it if ``owner`` already holds it.
 _ACQUIRE_LEASE = """
@@ -231,10 +223,10 @@ class RedisStreamsBus:
         claim_s = settings.claim_idle_ms / 1000
         self._janitor_interval = janitor_interval_s or max(0.05, min(5.0, claim_s / 2))
         self._event_keys = [self._keys.events(s) for s in range(self.shard_count)]
-        self._kinds: dict[str, bytes] = {}
-        # Publish buffer of (shard, kind, data); bounded by settings.buffer_max_events entries.
-        self._buffer: deque[tuple[int, bytes, bytes]] = deque()
-        self._in_flight = 0  # entries of the batch being written (out of the buffer until it fails)
+        # Publish buffer of (shard, event); bounded by settings.buffer_max_events.
+        self._buffer: deque[tuple[int, Event]] = deque()
+        self._in_flight = 0  # events of the batch being written (out of the buffer until it fails)
+        self._linger_s = settings.linger_ms / 1000
         # Read at scrape time, not set per publish: buffered plus the batch being written.
         self._metrics.bus_buffered.set_function(lambda: len(self._buffer) + self._in_flight)
         self._wakeup = asyncio.Event()
@@ -352,27 +344,22 @@ class RedisStreamsBus:
         if not events:
             return
         buffer = self._buffer
-        limit = self._settings.buffer_max_events
-        dropped = 0
+        count = self.shard_count
         for event in events:
-            kind = self._kinds.get(event.kind)
-            if kind is None:
-                kind = self._kinds[event.kind] = event.kind.encode()
-            data = encode(event)
-            for shard in target_shards(event, self.shard_count):
-                if len(buffer) >= limit:
-                    buffer.popleft()
-                    dropped += 1
-                buffer.append((shard, kind, data))
-        if dropped:
-            self._dropped(dropped)
+            for shard in target_shards(event, count):
+                buffer.append((shard, event))
+        excess = len(buffer) - self._settings.buffer_max_events
+        if excess > 0:
+            for _ in range(excess):
+                buffer.popleft()
+            self._dropped(excess)
         self._wakeup.set()
 
     def _dropped(self, count: int) -> None:
         self._metrics.bus_overflow.inc(count)
         self._overflow_log.dropped(count, time.monotonic())
 
-    def _requeue(self, batch: list[tuple[int, bytes, bytes]]) -> None:
+    def _requeue(self, batch: list[tuple[int, Event]]) -> None:
         """Put an unwritten batch back in front, keeping order; trim the oldest beyond the bound."""
         self._buffer.extendleft(reversed(batch))
         excess = len(self._buffer) - self._settings.buffer_max_events
@@ -382,7 +369,13 @@ class RedisStreamsBus:
             self._dropped(excess)
 
     async def _write_batch(self) -> int:
-        """Write up to ``batch_size`` buffered entries, one scripted XADD loop per shard; returns how many."""
+        """Write up to ``batch_size`` buffered events as one entry per shard batch (pipelined); returns how many.
+
+        Per shard the events keep their order and are cut into entries of at most
+        ``ENTRY_MAX_EVENTS`` events and ``ENTRY_MAX_BYTES``. A failed write puts the
+        whole batch back in front of the buffer; a write whose reply was lost may
+        be written twice, which the consumers' dedup by event id absorbs.
+        """
         async with self._write_lock:
             buffer = self._buffer
             size = min(self._settings.batch_size, len(buffer))
@@ -393,16 +386,18 @@ class RedisStreamsBus:
             written = False
             started = time.perf_counter()
             try:
+                per_shard: dict[int, list[Event]] = {}
+                for shard, event in batch:
+                    events = per_shard.get(shard)
+                    if events is None:
+                        events = per_shard[shard] = []
+                    events.append(event)
                 minid = self._minid()
-                per_shard: dict[int, list[bytes | int]] = {}
-                for shard, kind, data in batch:
-                    args = per_shard.get(shard)
-                    if args is None:
-                        args = per_shard[shard] = [minid]
-                    args += (kind, data)
                 async with self._r.pipeline(transaction=False) as pipe:
-                    for shard, args in per_shard.items():
-                        pipe.eval(_XADD_MANY, 1, self._event_keys[shard], *args)
+                    for shard, events in per_shard.items():
+                        key = self._event_keys[shard]
+                        for n, data in pack(events, ENTRY_MAX_EVENTS, ENTRY_MAX_BYTES):
+                            pipe.xadd(key, {FIELD_COUNT: n, FIELD_DATA: data}, minid=minid, approximate=True)
                     await self._call("XADD events", pipe.execute())
                 written = True
             finally:
@@ -419,6 +414,8 @@ class RedisStreamsBus:
             if not self._buffer:
                 self._wakeup.clear()
                 await self._wakeup.wait()
+                if len(self._buffer) < self._settings.batch_size:
+                    await self._pause(self._linger_s)  # let a batch gather: a fraction of a command per event
                 continue
             try:
                 await self._write_batch()
@@ -616,39 +613,62 @@ class RedisStreamsBus:
             )
         await self._call("XACK", self._r.xack(key, group, *(b[0] for b in bad)))
 
-    async def read_events(
-        self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int
-    ) -> list[Delivery[Event]]:
-        """Next events of ``shards`` for ``consumer`` (up to ``count`` per shard), own pending entries first."""
+    def _entry_events(self, shard: int, entry_id: str, fields: Fields) -> tuple[list[Event], str, str]:
+        """The events of an entry, and (reason, detail) when it cannot be handled at all.
+
+        Batched entries carry ``n`` and ``data`` (a JSON array); entries the previous
+        release wrote carry ``kind`` and ``data`` (one event) and are still read. Bad
+        events inside a batch are counted and logged; their neighbours go on.
+        """
+        data = fields.get(FIELD_DATA)
+        if data is None:
+            return [], "trimmed", "payload trimmed by retention while pending"
+        try:
+            if FIELD_COUNT not in fields:
+                return [decode(data)], "", ""
+            events, errors = decode_batch(data)
+        except InvalidEvent as exc:
+            return [], "decode", str(exc)
+        if errors:
+            self._metrics.bus_invalid.labels(stream="events", reason="event").inc(len(errors))
+            log.warning(
+                "skipping invalid events in a bus entry",
+                stream=events_label(shard),
+                entry_id=entry_id,
+                count=len(errors),
+                detail=str(errors[0]),
+            )
+        return events, "", ""
+
+    async def read_events(self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int) -> list[EventEntry]:
+        """Next entries of ``shards`` for ``consumer`` (up to ``count`` per shard), own pending entries first."""
         keys = {self._keys.events(s): s for s in shards}
-        out: list[Delivery[Event]] = []
+        out: list[EventEntry] = []
+        consumed = 0
         for key, entries, counts in await self._read(EVENTS_GROUP, consumer, list(keys), count, block_ms):
+            shard = keys[key]
             bad: list[tuple[str, str, str]] = []
             for entry_id, fields in entries:
-                data = fields.get(FIELD_DATA)
-                if data is None:
-                    bad.append((entry_id, "trimmed", "payload trimmed by retention while pending"))
+                events, reason, detail = self._entry_events(shard, entry_id, fields)
+                if reason:
+                    bad.append((entry_id, reason, detail))
                     continue
-                try:
-                    event = decode(data)
-                except InvalidEvent as exc:
-                    bad.append((entry_id, "decode", str(exc)))
-                    continue
-                out.append(Delivery(keys[key], entry_id, event, counts.get(entry_id, 1)))
+                out.append(EventEntry(shard, entry_id, events, counts.get(entry_id, 1)))
+                consumed += len(events)
             if bad:
                 await self._skip(key, EVENTS_GROUP, "events", bad)
-        if out:
-            self._metrics.bus_consumed.labels(stream="events").inc(len(out))
+        if consumed:
+            self._metrics.bus_consumed.labels(stream="events").inc(consumed)
         return out
 
-    async def ack_events(self, deliveries: Sequence[Delivery[Event]]) -> None:
-        """Acknowledge handled events: one XACK per stream, pipelined."""
+    async def ack_events(self, entries: Sequence[EventEntry]) -> None:
+        """Acknowledge handled entries: one XACK per stream, pipelined."""
         by_shard: dict[int, list[str]] = {}
-        for d in deliveries:
-            ids = by_shard.get(d.shard)
+        for entry in entries:
+            ids = by_shard.get(entry.shard)
             if ids is None:
-                ids = by_shard[d.shard] = []
-            ids.append(d.entry_id)
+                ids = by_shard[entry.shard] = []
+            ids.append(entry.entry_id)
         await self._ack(EVENTS_GROUP, {self._event_keys[shard]: ids for shard, ids in by_shard.items()})
 
     async def _ack(self, group: str, by_key: dict[str, list[str]]) -> None:
@@ -687,21 +707,19 @@ class RedisStreamsBus:
         if deliveries:
             await self._ack(ALERTS_GROUP, {self._keys.alerts: [d.entry_id for d in deliveries]})
 
-    async def read_history(self, shard: int, after_id: str, count: int) -> list[Delivery[Event]]:
-        """Up to ``count`` retained events of ``shard`` after ``after_id`` (``"0"`` = from the start)."""
+    async def read_history(self, shard: int, after_id: str, count: int) -> list[EventEntry]:
+        """Up to ``count`` retained entries of ``shard`` after ``after_id`` (``"0"`` = from the start)."""
         key = self._keys.events(shard)
         start = "-" if after_id in ("0", "0-0", "-") else f"({after_id}"
         reply = await self._call("XRANGE", self._r.xrange(key, min=start, max="+", count=count))
-        out: list[Delivery[Event]] = []
+        out: list[EventEntry] = []
         for raw_id, fields in reply:
-            data = (fields or {}).get(FIELD_DATA)
-            if data is None:
-                continue
-            try:
-                out.append(Delivery(shard, _text(raw_id), decode(data)))
-            except InvalidEvent as exc:
+            entry_id = _text(raw_id)
+            events, reason, detail = self._entry_events(shard, entry_id, fields or {})
+            if reason == "decode":
                 self._metrics.bus_invalid.labels(stream="events", reason="decode").inc()
-                log.warning("skipping undecodable history entry", shard=shard, entry_id=_text(raw_id), detail=str(exc))
+                log.warning("skipping undecodable history entry", shard=shard, entry_id=entry_id, detail=detail)
+            out.append(EventEntry(shard, entry_id, events))
         return out
 
     # ------------------------------------------------------------------ janitor

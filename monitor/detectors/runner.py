@@ -18,11 +18,11 @@ import time
 from collections.abc import Iterator, Sequence
 
 from monitor.alerts.model import Alert
-from monitor.bus.base import Bus, Delivery
+from monitor.bus.base import Bus, EventEntry
 from monitor.detectors.config import DetectorSettings
 from monitor.detectors.engine import DetectionEngine
+from monitor.detectors.hygiene import Outcome
 from monitor.errors import BusError, BusUnavailable
-from monitor.events import Event
 from monitor.logs import get_logger
 from monitor.metrics import OTHER, Metrics
 
@@ -176,10 +176,10 @@ class DetectorRunner:
         boundary and everything after are handled live, alerts included.
         """
         adopted = await self.bus.adopt_pending(shard, self.consumer)
-        probe: list[Delivery[Event]] = []
+        probe: list[EventEntry] = []
         while True:  # adopted entries come first (possibly twice: claimed, then as our own pending)
             batch = await self.bus.read_events([shard], self.consumer, count=self.settings.read_count, block_ms=0)
-            fresh = [d for d in batch if d.entry_id not in adopted]
+            fresh = [e for e in batch if e.entry_id not in adopted]
             if fresh or not batch:
                 probe = fresh
                 break
@@ -191,22 +191,24 @@ class DetectorRunner:
             after = f"{max(0, int(time.time() * 1000 - self.settings.rebuild_hours * 3_600_000))}-0"
         last: str | None = None
         count = 0
-        held: list[Delivery[Event]] = []  # adopted entries not (yet) followed by a handled one
+        held: list[EventEntry] = []  # adopted entries not (yet) followed by a handled one
         page_size = self.settings.rebuild_page
+        feed = engine.feed
         done = False
         while not done:
             page = await self.bus.read_history(shard, after, page_size)
-            for delivery in page:
-                if boundary is not None and entry_key(delivery.entry_id) >= boundary:
+            for entry in page:
+                if boundary is not None and entry_key(entry.entry_id) >= boundary:
                     done = True
                     break
-                if delivery.entry_id in adopted:
-                    held.append(delivery)
+                if entry.entry_id in adopted:
+                    held.append(entry)
                     continue
-                for handled in (*held, delivery):  # alerts of the past were announced by the previous owner
-                    engine.feed(handled.item)
+                for handled in (*held, entry):  # alerts of the past were announced by the previous owner
+                    for event in handled.events:
+                        feed(event)
                     last = handled.entry_id
-                    count += 1
+                    count += len(handled.events)
                 held.clear()
             if not page or len(page) < page_size:
                 break
@@ -224,7 +226,7 @@ class DetectorRunner:
             "detector shard acquired",
             shard=shard,
             rebuilt_events=count,
-            adopted_events=len(held),
+            adopted_entries=len(held),
             firing=[f"{f.kind}:{f.base}:{f.direction}" for f in firing],
         )
         self.metrics.shards_owned.set(len(self.shards))
@@ -241,32 +243,43 @@ class DetectorRunner:
 
     # ------------------------------------------------------------------ events
 
-    async def _handle(self, batch: Sequence[Delivery[Event]], stop: asyncio.Event) -> None:
-        """Feed a batch, publish its alerts, then acknowledge it."""
+    async def _handle(self, batch: Sequence[EventEntry], stop: asyncio.Event) -> None:
+        """Feed a batch of entries, publish their alerts, then acknowledge the entries."""
         if not batch:
             self._refresh_metrics()
             return
-        handled: list[Delivery[Event]] = []
+        handled: list[EventEntry] = []
         alerts: list[Alert] = []
-        outcomes: dict[str, int] = {}  # counted per batch: a labelled counter update per event costs too much
+        duplicates = 0
+        engines: dict[int, DetectionEngine] = {}
+        before: dict[int, dict[Outcome, int]] = {}
         latency = self.metrics.decision_latency
         now_s = time.time()
-        for delivery in batch:
-            owned = self.shards.get(delivery.shard)
+        for entry in batch:
+            owned = self.shards.get(entry.shard)
             if owned is None:
                 continue  # no longer ours: it stays pending for the new owner
-            handled.append(delivery)
-            if owned.rebuilt_upto is not None and entry_key(delivery.entry_id) <= owned.rebuilt_upto:
-                outcomes["duplicate"] = outcomes.get("duplicate", 0) + 1  # already in the rebuilt state
+            handled.append(entry)
+            if owned.rebuilt_upto is not None and entry_key(entry.entry_id) <= owned.rebuilt_upto:
+                duplicates += len(entry.events)  # already in the rebuilt state
                 continue
             engine = owned.engine
-            alerts += engine.feed(delivery.item)
-            outcome = engine.last_outcome
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            if outcome == "processed":
-                latency.observe(max(0.0, now_s - delivery.item.ts_ms / 1000))
+            if entry.shard not in engines:
+                engines[entry.shard] = engine
+                before[entry.shard] = dict(engine.counts)
+            feed = engine.feed
+            for event in entry.events:
+                alerts += feed(event)
+                if engine.last_outcome == "processed":
+                    latency.observe(max(0.0, now_s - event.ts_ms / 1000))
+        # Counted per batch from the engines' own tallies: a labelled counter update per event costs too much.
+        outcomes: dict[str, int] = {"duplicate": duplicates}
+        for shard, engine in engines.items():
+            for outcome, total in engine.counts.items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + total - before[shard][outcome]
         for label, count in outcomes.items():
-            self.metrics.detector_events.labels(outcome=label).inc(count)
+            if count:
+                self.metrics.detector_events.labels(outcome=label).inc(count)
         for alert in alerts:
             if not await self._publish(alert, stop):
                 return  # stopped while the bus is down: leave the batch pending for redelivery

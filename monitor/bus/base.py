@@ -107,6 +107,15 @@ class Bus(Protocol):
     async def release_lease(self, name: str, owner: str) -> None:
         """Give up a lease held by ``owner``."""
 
+    async def lease_holders(self, names: Sequence[str]) -> list[str | None]:
+        """Who holds each lease in ``names`` (None when free), in order."""
+
+    async def announce(self, group: str, member: str, ttl_ms: int) -> list[str]:
+        """Announce ``member`` as alive in ``group`` for ``ttl_ms``; the live members, sorted."""
+
+    async def withdraw(self, group: str, member: str) -> None:
+        """Remove ``member`` from ``group`` at once (a clean shutdown)."""
+
     async def adopt_pending(self, shard: int, consumer: str) -> set[str]:
         """Make ``consumer`` the owner of every entry of ``shard`` still pending with other consumers.
 

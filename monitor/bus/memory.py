@@ -44,6 +44,7 @@ class MemoryBus:
         self._dead: list[tuple[Alert, str, str]] = []
         self._claims: dict[str, float] = {}
         self._leases: dict[str, str] = {}
+        self._members: dict[str, dict[str, float]] = {}  # group -> member -> monotonic expiry
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
         self._alert_changed = asyncio.Event()
@@ -213,6 +214,24 @@ class MemoryBus:
         """Drop the lease if ``owner`` holds it."""
         if self._leases.get(name) == owner:
             del self._leases[name]
+
+    async def lease_holders(self, names: Sequence[str]) -> list[str | None]:
+        """Who holds each lease (None when free)."""
+        return [self._leases.get(name) for name in names]
+
+    async def announce(self, group: str, member: str, ttl_ms: int) -> list[str]:
+        """Note ``member`` alive for ``ttl_ms``; the members of ``group`` still alive, sorted."""
+        now = time.monotonic()
+        members = self._members.setdefault(group, {})
+        members[member] = now + ttl_ms / 1000
+        for name, until in list(members.items()):
+            if until <= now:
+                del members[name]
+        return sorted(members)
+
+    async def withdraw(self, group: str, member: str) -> None:
+        """Forget ``member``."""
+        self._members.get(group, {}).pop(member, None)
 
     async def adopt_pending(self, shard: int, consumer: str) -> set[str]:
         """Nothing to adopt: one process reads everything, and popped events are not kept pending."""

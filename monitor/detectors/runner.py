@@ -1,7 +1,9 @@
 """The detector runner: bus → :class:`DetectionEngine` per owned shard → alerts stream (the only async module).
 
 Each events shard has exactly one owner at a time: a lease ``detector-shard-N``
-taken with a time to live and renewed well within it. A process that takes a
+taken with a time to live and renewed well within it. Live processes announce
+themselves and share the shards fairly (⌈shards / members⌉ each): a newcomer
+gets its share from the others, a dead member's shards are taken by the rest. A process that takes a
 shard over (its owner died or left) first rebuilds the shard's detector state
 from the stream's retained history, without emitting anything — the rebuilt
 engine knows which episodes are already firing, so they are not announced
@@ -31,6 +33,10 @@ log = get_logger(__name__)
 _RETRY_INITIAL_S = 0.1
 _RETRY_CAP_S = 5.0
 _METRICS_INTERVAL_S = 1.0
+
+
+# The group of live `liqmon detect` processes sharing the shards (bus.announce).
+MEMBERS_GROUP = "detectors"
 
 
 def lease_name(shard: int) -> str:
@@ -70,6 +76,8 @@ class DetectorRunner:
         self._ttl_ms = int(settings.lease_ttl_s * 1000)
         self._next_renew = 0.0
         self._next_metrics = 0.0
+        self.members: list[str] = [consumer]  # live detector processes, as last announced
+        self._free_since: dict[int, float] = {}  # shard -> monotonic time it was first seen free
         self.published = 0
         self._stop = asyncio.Event()
 
@@ -138,31 +146,118 @@ class DetectorRunner:
         self.metrics.shards_owned.set(len(self.shards))
 
     async def _renew(self) -> None:
-        """Renew owned leases and take free shards (rebuilding their state)."""
+        """Announce this process, renew owned leases, then move towards the fair share of the shards.
+
+        The live members (announced with a time to live, like the leases) share the
+        shards: each aims at ⌈shards / members⌉ (at most ``max_shards``). A process
+        above its share gives up the surplus — it stops acting on a shard before it
+        releases the lease — and one below it takes free shards, starting from its
+        own slice of the shard ring so members do not contend for the same ones.
+        A shard free for a whole lease time is taken even beyond the share (its
+        owner's announcement may still be counted after the owner died).
+        """
+        try:
+            self.members = await self.bus.announce(MEMBERS_GROUP, self.consumer, self._ttl_ms)
+        except BusError as exc:
+            log.warning("announcing this detector failed", error=str(exc))
+        await self._renew_owned()
+        share = self.fair_share()
+        order = self._preference(share)
+        await self._give_up_surplus(share, order)
+        await self._take_free(share, order)
+
+    def owned(self) -> set[int]:
+        """The shards this process acts on: owned, with a lease that cannot have lapsed yet."""
+        now = time.monotonic()
+        return {shard for shard, owned in self.shards.items() if owned.lease_until >= now}
+
+    def fair_share(self) -> int:
+        """How many shards this process aims at: ⌈shards / live members⌉, capped by ``max_shards``."""
+        share = -(-self.bus.shard_count // max(1, len(self.members)))
         limit = self.settings.max_shards
-        for shard in range(self.bus.shard_count):
-            if limit and shard not in self.shards and len(self.shards) >= limit:
-                continue
+        return min(share, limit) if limit else share
+
+    def _preference(self, share: int) -> list[int]:
+        """Every shard, starting with this member's own slice of the ring (member index × share)."""
+        count = self.bus.shard_count
+        index = self.members.index(self.consumer) if self.consumer in self.members else 0
+        start = index * share
+        return [(start + i) % count for i in range(count)]
+
+    async def _renew_owned(self) -> None:
+        """Renew the lease of every owned shard; a shard whose lease went to another process is given up."""
+        for shard in list(self.shards):
             asked = time.monotonic()
             try:
                 held = await self.bus.acquire_lease(lease_name(shard), self.consumer, self._ttl_ms)
             except BusError as exc:
                 log.warning("lease renewal failed", shard=shard, error=str(exc))
                 continue
-            until = asked + self.settings.lease_ttl_s * 0.9
             owned = self.shards.get(shard)
-            if held and owned is not None:
-                owned.lease_until = until
-            elif held:
-                try:
-                    await self._take(shard, until)
-                except BusError as exc:
-                    log.warning("rebuilding shard state failed; will retry", shard=shard, error=str(exc))
-                    with contextlib.suppress(BusError):
-                        await self.bus.release_lease(lease_name(shard), self.consumer)
-            elif owned is not None:
+            if owned is None:
+                continue
+            if held:
+                owned.lease_until = asked + self.settings.lease_ttl_s * 0.9
+            else:
                 log.warning("shard lease taken by another detector; giving the shard up", shard=shard)
                 del self.shards[shard]
+
+    async def _give_up_surplus(self, share: int, order: Sequence[int]) -> None:
+        """Release owned shards beyond ``share``, the last of this member's order first."""
+        surplus = len(self.shards) - share
+        for shard in reversed(order):
+            if surplus <= 0:
+                return
+            if shard not in self.shards:
+                continue
+            del self.shards[shard]  # no longer acted on here before anyone else can take it
+            surplus -= 1
+            try:
+                await self.bus.release_lease(lease_name(shard), self.consumer)
+            except BusError as exc:
+                log.warning(
+                    "releasing a surplus shard failed; its lease expires on its own", shard=shard, error=str(exc)
+                )
+            log.info(
+                "detector shard handed over to share the work", shard=shard, members=len(self.members), share=share
+            )
+        self.metrics.shards_owned.set(len(self.shards))
+
+    async def _take_free(self, share: int, order: Sequence[int]) -> None:
+        """Take free shards up to ``share`` (and any shard free for a lease time), rebuilding their state."""
+        wanted = [shard for shard in order if shard not in self.shards]
+        if not wanted:
+            return
+        try:
+            holders = await self.bus.lease_holders([lease_name(shard) for shard in wanted])
+        except BusError as exc:
+            log.warning("reading shard leases failed", error=str(exc))
+            return
+        now = time.monotonic()
+        free = [shard for shard, holder in zip(wanted, holders, strict=True) if holder is None]
+        self._free_since = {shard: self._free_since.get(shard, now) for shard in free}
+        limit = self.settings.max_shards
+        for shard in free:
+            if limit and len(self.shards) >= limit:
+                return
+            orphaned = now - self._free_since[shard] >= self.settings.lease_ttl_s
+            if len(self.shards) >= share and not orphaned:
+                continue
+            asked = time.monotonic()
+            try:
+                held = await self.bus.acquire_lease(lease_name(shard), self.consumer, self._ttl_ms)
+            except BusError as exc:
+                log.warning("taking a shard lease failed", shard=shard, error=str(exc))
+                continue
+            if not held:
+                continue  # another member was quicker
+            self._free_since.pop(shard, None)
+            try:
+                await self._take(shard, asked + self.settings.lease_ttl_s * 0.9)
+            except BusError as exc:
+                log.warning("rebuilding shard state failed; will retry", shard=shard, error=str(exc))
+                with contextlib.suppress(BusError):
+                    await self.bus.release_lease(lease_name(shard), self.consumer)
 
     async def _take(self, shard: int, lease_until: float) -> None:
         """Rebuild ``shard``'s state from retained history with alerts suppressed, then own it.
@@ -213,9 +308,13 @@ class DetectorRunner:
             if not page or len(page) < page_size:
                 break
             after = page[-1].entry_id
-            if time.monotonic() - started > self.settings.lease_renew_s:  # a long rebuild keeps its lease
-                await self.bus.acquire_lease(lease_name(shard), self.consumer, self._ttl_ms)
-                lease_until = time.monotonic() + self.settings.lease_ttl_s * 0.9
+            if time.monotonic() - started > self.settings.lease_renew_s:  # a long rebuild keeps every lease
+                asked = time.monotonic()
+                if not await self.bus.acquire_lease(lease_name(shard), self.consumer, self._ttl_ms):
+                    log.warning("shard lease lost during its rebuild; leaving the shard", shard=shard)
+                    return
+                lease_until = asked + self.settings.lease_ttl_s * 0.9
+                await self._renew_owned()
                 started = time.monotonic()
             await asyncio.sleep(0)
         if count:
@@ -233,6 +332,8 @@ class DetectorRunner:
         await self._handle([*held, *probe], self._stop)
 
     async def _release_all(self) -> None:
+        with contextlib.suppress(BusError):  # the announcement expires on its own otherwise
+            await self.bus.withdraw(MEMBERS_GROUP, self.consumer)
         for shard in list(self.shards):
             try:
                 await self.bus.release_lease(lease_name(shard), self.consumer)
@@ -255,10 +356,11 @@ class DetectorRunner:
         before: dict[int, dict[Outcome, int]] = {}
         latency = self.metrics.decision_latency
         now_s = time.time()
+        now = time.monotonic()
         for entry in batch:
             owned = self.shards.get(entry.shard)
-            if owned is None:
-                continue  # no longer ours: it stays pending for the new owner
+            if owned is None or owned.lease_until < now:
+                continue  # no longer (surely) ours: it stays pending for the next owner
             handled.append(entry)
             if owned.rebuilt_upto is not None and entry_key(entry.entry_id) <= owned.rebuilt_upto:
                 duplicates += len(entry.events)  # already in the rebuilt state
@@ -364,4 +466,4 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-__all__ = ["DetectorRunner", "entry_key", "lease_name"]
+__all__ = ["MEMBERS_GROUP", "DetectorRunner", "entry_key", "lease_name"]

@@ -328,6 +328,28 @@ SCRAPE_FAMILIES: Final = (
 )
 
 
+def _gauge(name: str) -> GaugeMetricFamily:
+    """An empty gauge family of the scrape-time catalogue, with its documented help and labels."""
+    family = next(f for f in SCRAPE_FAMILIES if f.name == name)
+    return GaugeMetricFamily(family.name, family.help, labels=list(family.labels))
+
+
+def bus_stream_families(
+    lengths: Iterable[tuple[str, int]], groups: Iterable[tuple[str, str, int, int | None]]
+) -> list[Metric]:
+    """The ``liqmon_bus_*`` stream gauges of either bus, from (stream, length) and (stream, group, pending, lag)."""
+    length = _gauge("liqmon_bus_stream_length")
+    for stream, n in lengths:
+        length.add_metric([stream], n)
+    pending = _gauge("liqmon_bus_pending_entries")
+    lag = _gauge("liqmon_bus_lag_entries")
+    for stream, group, n_pending, n_lag in groups:
+        pending.add_metric([stream, group], n_pending)
+        if n_lag is not None:
+            lag.add_metric([stream, group], n_lag)
+    return [length, pending, lag]
+
+
 def catalogue(metrics: Metrics) -> list[ScrapeFamily]:
     """Every family liqmon can expose, as series names a query uses (docs/metrics.md is made from this)."""
     found: dict[str, ScrapeFamily] = {}

@@ -17,14 +17,14 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
 from monitor.alerts.model import Alert
 from monitor.bus.base import ENTRY_MAX_EVENTS, Delivery, EventEntry, OverflowLog, target_shards
 from monitor.bus.keys import ALERTS_GROUP, ALERTS_LABEL, EVENTS_GROUP, events_label
 from monitor.events import Event
 from monitor.logs import get_logger
-from monitor.metrics import Metrics, default_metrics
+from monitor.metrics import Metrics, bus_stream_families, default_metrics
 
 log = get_logger(__name__)
 
@@ -64,28 +64,12 @@ class MemoryBus:
         Entries are removed when read, so nothing is ever pending and the lag of a
         stream is its length.
         """
-        length = GaugeMetricFamily(
-            "liqmon_bus_stream_length",
-            "Entries retained in a bus stream (XLEN, refreshed every few seconds).",
-            labels=["stream"],
-        )
-        pending = GaugeMetricFamily(
-            "liqmon_bus_pending_entries",
-            "Entries delivered to a consumer group but not yet acknowledged.",
-            labels=["stream", "group"],
-        )
-        lag = GaugeMetricFamily(
-            "liqmon_bus_lag_entries",
-            "Entries in a stream not yet delivered to the consumer group.",
-            labels=["stream", "group"],
-        )
         streams = [(events_label(i), EVENTS_GROUP, len(q)) for i, q in enumerate(self._shards)]
         streams.append((ALERTS_LABEL, ALERTS_GROUP, len(self._alerts)))
-        for stream, group, depth in streams:
-            length.add_metric([stream], depth)
-            pending.add_metric([stream, group], 0)
-            lag.add_metric([stream, group], depth)
-        return [length, pending, lag]
+        return bus_stream_families(
+            [(stream, depth) for stream, _, depth in streams],
+            [(stream, group, 0, depth) for stream, group, depth in streams],
+        )
 
     def publish(self, events: Sequence[Event]) -> None:
         """Append events to their shards as entries; drops (and counts) the oldest entries of a full shard."""

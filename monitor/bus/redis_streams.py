@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from redis import exceptions as rexc
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
@@ -47,7 +47,7 @@ from monitor.bus.keys import (
 from monitor.errors import BusError, BusUnavailable, InvalidEvent
 from monitor.events import Event
 from monitor.logs import get_logger
-from monitor.metrics import Metrics, default_metrics
+from monitor.metrics import Metrics, bus_stream_families, default_metrics
 from monitor.settings import BusSettings
 
 log = get_logger(__name__)
@@ -854,28 +854,13 @@ class RedisStreamsBus:
 
     def collect(self) -> Iterable[Metric]:
         """Scrape callback: the cached stream figures as gauges."""
-        length = GaugeMetricFamily(
-            "liqmon_bus_stream_length",
-            "Entries retained in a bus stream (XLEN, refreshed every few seconds).",
-            labels=["stream"],
+        return bus_stream_families(
+            sorted(self._lengths.items()),
+            [
+                (stream, group, n_pending, n_lag)
+                for (stream, group), (n_pending, n_lag) in sorted(self._group_stats.items())
+            ],
         )
-        for stream, n in sorted(self._lengths.items()):
-            length.add_metric([stream], n)
-        pending = GaugeMetricFamily(
-            "liqmon_bus_pending_entries",
-            "Entries delivered to a consumer group but not yet acknowledged.",
-            labels=["stream", "group"],
-        )
-        lag = GaugeMetricFamily(
-            "liqmon_bus_lag_entries",
-            "Entries in a stream not yet delivered to the consumer group.",
-            labels=["stream", "group"],
-        )
-        for (stream, group), (n_pending, n_lag) in sorted(self._group_stats.items()):
-            pending.add_metric([stream, group], n_pending)
-            if n_lag is not None:
-                lag.add_metric([stream, group], n_lag)
-        return [length, pending, lag]
 
     # ------------------------------------------------------------------ dedup and leases
 

@@ -21,7 +21,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from prometheus_client.core import Metric
@@ -44,10 +43,11 @@ from monitor.bus.keys import (
     Keys,
     events_label,
 )
-from monitor.errors import BusError, BusUnavailable, InvalidEvent
+from monitor.errors import BusAuthError, BusError, BusUnavailable, BusWritesRefused, InvalidEvent
 from monitor.events import Event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics, bus_stream_families, default_metrics
+from monitor.redact import mask_url
 from monitor.settings import BusSettings
 
 log = get_logger(__name__)
@@ -60,6 +60,8 @@ DEAD_LETTER_MAXLEN = 100_000
 _FAILURE_LOG_INTERVAL_S = 10.0
 _CLUSTER_POLL_MS = 100
 _STOP_GRACE_S = 3.0
+# The bus actions that write (a success clears liqmon_bus_writes_refused).
+_WRITES = frozenset({"XADD events", "XADD alerts", "XADD dead letters", "SET NX", "lease acquire"})
 
 # Take the lease if free, renew it if ``owner`` already holds it.
 _ACQUIRE_LEASE = """
@@ -104,11 +106,8 @@ def backoff(initial: float, cap: float) -> Iterator[float]:
 
 
 def describe_target(url: str) -> str:
-    """Where a Redis URL points, without credentials (for messages)."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix:{parts.path}"
-    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+    """The Redis URL for messages, its password masked."""
+    return mask_url(url)
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -128,9 +127,14 @@ def translate(exc: rexc.RedisError | RuntimeError, action: str, target: str) -> 
     if connection_lost(exc):
         return BusUnavailable(f"Redis at {target} is unreachable ({action}): connection reset ({text})")
     if isinstance(exc, rexc.AuthenticationError) or "WRONGPASS" in text or "NOAUTH" in text:
-        return BusError(
+        return BusAuthError(
             f"Redis at {target} rejected the credentials ({text}); set the password in bus.redis_password "
             "(LIQMON_BUS__REDIS_PASSWORD or redis_password_file) or in bus.redis_url"
+        )
+    if isinstance(exc, (rexc.OutOfMemoryError, rexc.ReadOnlyError)) or "MISCONF" in text:
+        return BusWritesRefused(
+            f"Redis at {target} refuses writes ({action}): {text}; writes are retried, events stay "
+            "buffered meanwhile (see 'Redis refusing writes' in docs/bus.md)"
         )
     if isinstance(exc, rexc.AuthorizationError) or "NOPERM" in text:
         return BusError(f"the Redis user at {target} lacks permission for {action} ({text}); grant it in the ACL")
@@ -273,8 +277,13 @@ class RedisStreamsBus:
                 raise  # a bug, not Redis
             if lost or isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError)):
                 self._metrics.bus_redis_up.set(0)
-            raise translate(exc, action, self._target) from exc
+            error = translate(exc, action, self._target)
+            if isinstance(error, BusWritesRefused):
+                self._metrics.bus_writes_refused.set(1)
+            raise error from exc
         self._metrics.bus_redis_up.set(1)
+        if action in _WRITES:
+            self._metrics.bus_writes_refused.set(0)
         return result
 
     def _log_failure(self, what: str, exc: BaseException, **extra: Any) -> None:
@@ -775,16 +784,45 @@ class RedisStreamsBus:
             page = {i: (f, counts[i]) for i, f in entries}
         return _text(reply[0]), page
 
+    async def _claim_others(
+        self, key: str, group: str, consumer: str, min_idle_ms: int, *, count: int = 100
+    ) -> dict[str, tuple[Fields, int]]:
+        """XCLAIM for ``consumer`` the entries idle ``min_idle_ms`` that other consumers of ``group`` hold."""
+        rows = await self._call(
+            "XPENDING", self._r.xpending_range(key, group, min="-", max="+", count=count, idle=min_idle_ms)
+        )
+        counts = {
+            _text(r["message_id"]): int(r["times_delivered"]) + 1 for r in rows if _text(r["consumer"]) != consumer
+        }
+        if not counts:
+            return {}
+        reply = await self._call("XCLAIM", self._r.xclaim(key, group, consumer, min_idle_ms, list(counts)))
+        return {_text(i): (f or {}, counts.get(_text(i), 2)) for i, f in reply if i is not None and f is not None}
+
     async def claim_idle(self) -> int:
         """Claim entries idle longer than ``claim_idle_ms`` on the streams this bus reads; returns how many.
 
         Claimed entries (of dead consumers, or handed out here and never acknowledged)
-        are queued for the next read of the consumer that reads the stream here.
+        are queued for the next read of the consumer that reads the stream here. On
+        the alerts stream only other consumers' entries are claimed: the dispatcher
+        keeps its own in flight (a slow sink) and must not take them back from itself.
         """
         claimed = 0
         recent = time.monotonic() - max(10.0, 2 * self._settings.claim_idle_ms / 1000)
         for key, (group, consumer, last_read) in list(self._readers.items()):
             if last_read < recent:
+                continue
+            if group == ALERTS_GROUP:  # the dispatcher tracks its own entries in flight: claim only others'
+                try:
+                    page = await self._claim_others(key, group, consumer, self._settings.claim_idle_ms)
+                except BusError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    await self._recreate_groups([key], group)
+                    continue
+                queue = self._claimed.setdefault((consumer, key), {})
+                claimed += sum(1 for i in page if i not in queue)
+                queue.update(page)
                 continue
             start = "0-0"
             for _ in range(10):  # bounded work per pass; the next pass continues

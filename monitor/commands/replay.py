@@ -3,8 +3,10 @@
 As fast as possible by default (``--speed X`` paces it at X times real time).
 ``--events-out`` writes every normalized event as JSON lines, ``--alerts-out``
 every alert the detectors raise; sinks run as configured (the console sink
-prints alerts). ``--hold`` keeps the process (and its metrics endpoint) up
-after the capture ends, until SIGTERM.
+prints alerts). A replay is a batch job: it serves metrics only when asked
+(``--metrics-port``), never on the configured ``metrics.port``, so it runs
+beside a live daemon. ``--hold`` keeps the process (and the endpoint, if any)
+up after the capture ends, until SIGTERM.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import IO
 from monitor.alerts.model import Alert
 from monitor.app import ROLES, AlertTap, Application, EventTap, run_async
 from monitor.bus.codec import encode, encode_alert
-from monitor.capture.format import read_capture
-from monitor.cli import settings_from_args
+from monitor.capture.format import check_capture, read_capture
+from monitor.cli import check_writable, settings_from_args
 from monitor.events import Event
 from monitor.metrics import Metrics, set_default_metrics
 
@@ -34,9 +36,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--speed", metavar="X", type=float, help="pace at X times real time (default: as fast as possible)"
     )
     parser.add_argument(
-        "--metrics-port", metavar="PORT", type=int, help="serve /metrics on this port (0 = any free port)"
+        "--metrics-port",
+        metavar="PORT",
+        type=int,
+        help="serve /metrics, /healthz and /readyz on this port (0 = any free port); default: no endpoint",
     )
-    parser.add_argument("--hold", action="store_true", help="keep running after the capture ends, until SIGTERM/SIGINT")
+    parser.add_argument(
+        "--hold", action="store_true", help="keep running (and serving) after the capture ends, until SIGTERM/SIGINT"
+    )
     parser.add_argument("--no-detect", action="store_true", help="only normalize (no detectors, no alerts)")
 
 
@@ -68,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.capture.exists():
         print(f"liqmon replay: no such capture file: {args.capture}", file=sys.stderr)
         return 2
+    check_capture(args.capture)
+    for option, path in (("--events-out", args.events_out), ("--alerts-out", args.alerts_out)):
+        if path is not None:
+            check_writable(path, option)
     metrics = Metrics(assets=settings.metrics.assets)
     set_default_metrics(metrics)
     with ExitStack() as stack:
@@ -87,8 +98,12 @@ def run(args: argparse.Namespace) -> int:
             event_taps=event_taps,
             alert_taps=alert_taps,
             hold=args.hold,
+            serve_metrics=args.metrics_port is not None,
         )
         code = run_async(app.run())
+    if app.replay is not None and app.replay.failure is not None:
+        print(f"liqmon replay: {app.replay.failure}", file=sys.stderr)
+        code = code or 1
     decoder = app.replay.decoder if app.replay else None
     if decoder is not None:
         print(

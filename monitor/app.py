@@ -28,7 +28,7 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.bus.base import Bus
 from monitor.capture.format import CaptureRecord, CaptureWriter
 from monitor.capture.replay import CaptureDecoder

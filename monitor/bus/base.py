@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, TypeVar
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.events import Event, Gap
 
 T = TypeVar("T")

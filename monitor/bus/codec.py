@@ -1,4 +1,4 @@
-"""Pure JSON codec for events (msgspec) and alerts (orjson) (DESIGN §3, §5, §7).
+"""Pure JSON codec for events (msgspec) (DESIGN §3, §5); alerts have theirs in :mod:`monitor.alert`.
 
 ``encode`` gives one event's JSON bytes (``--events-out``, and the ``data``
 field of the previous release's one-event stream entries); ``decode`` reverses
@@ -14,9 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
-import orjson
 
-from monitor.alerts.model import Alert
 from monitor.errors import InvalidEvent
 from monitor.events import EVENT_TYPES, Event
 
@@ -117,22 +115,3 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     except msgspec.ValidationError as exc:
         raise _invalid(exc) from None
     return event
-
-
-def encode_alert(alert: Alert) -> bytes:
-    """The alert as compact JSON bytes (DESIGN §7 field names)."""
-    return orjson.dumps(alert)
-
-
-def decode_alert(data: bytes | str) -> Alert:
-    """Parse and validate one encoded alert."""
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"alert is not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise InvalidEvent("an alert must be a JSON object")
-    try:
-        return Alert(**obj)
-    except TypeError as exc:
-        raise InvalidEvent(f"alert has missing or unexpected fields: {exc}") from None

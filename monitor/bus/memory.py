@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 
 from prometheus_client.core import Metric
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.bus.base import ENTRY_MAX_EVENTS, Delivery, EventEntry, OverflowLog, target_shards
 from monitor.bus.keys import ALERTS_GROUP, ALERTS_LABEL, EVENTS_GROUP, events_label
 from monitor.events import Event

@@ -29,9 +29,9 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert, decode_alert, encode_alert
 from monitor.bus.base import ENTRY_MAX_BYTES, ENTRY_MAX_EVENTS, Delivery, EventEntry, OverflowLog, target_shards
-from monitor.bus.codec import decode, decode_alert, decode_batch, encode_alert, pack
+from monitor.bus.codec import decode, decode_batch, pack
 from monitor.bus.keys import (
     ALERTS_GROUP,
     EVENTS_GROUP,

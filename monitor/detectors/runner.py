@@ -19,7 +19,7 @@ import contextlib
 import time
 from collections.abc import Iterator, Sequence
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.bus.base import Bus, EventEntry
 from monitor.detectors.config import DetectorSettings
 from monitor.detectors.engine import DetectionEngine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.bus.base import Bus, EventEntry
 from monitor.events import Event, Liquidation
 

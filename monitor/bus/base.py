@@ -63,16 +63,8 @@ class Delivery(Generic[T]):
     deliveries: int = 1
 
 
-class Bus(Protocol):
-    """What the collector, detector runner and dispatcher need from a bus."""
-
-    shard_count: int
-
-    async def connect(self) -> None:
-        """Check that the backend answers and accepts the credentials (raises BusError subclasses)."""
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Background work (flushing the publish buffer, reclaiming idle entries) until ``stop``."""
+class EventPublisher(Protocol):
+    """Writing to the bus: events (buffered, never blocking), alerts and dead letters (awaited)."""
 
     def publish(self, events: Sequence[Event]) -> None:
         """Queue events for publication; never blocks. Overflow is counted, never silent."""
@@ -86,6 +78,13 @@ class Bus(Protocol):
     async def publish_alert(self, alert: Alert) -> None:
         """Append an alert to the alerts stream (awaits the write)."""
 
+    async def dead_letter(self, alert: Alert, sink: str, reason: str) -> None:
+        """Record an alert a sink gave up on, with the reason."""
+
+
+class EventConsumer(Protocol):
+    """Reading from the bus: event entries per shard and alerts, acknowledged once handled."""
+
     async def read_events(self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int) -> list[EventEntry]:
         """Up to ``count`` next entries per shard for ``consumer`` (own pending entries first)."""
 
@@ -98,8 +97,25 @@ class Bus(Protocol):
     async def ack_alerts(self, deliveries: Sequence[Delivery[Alert]]) -> None:
         """Acknowledge dispatched alerts."""
 
-    async def dead_letter(self, alert: Alert, sink: str, reason: str) -> None:
-        """Record an alert a sink gave up on, with the reason."""
+    async def adopt_pending(self, shard: int, consumer: str) -> set[str]:
+        """Make ``consumer`` the owner of every entry of ``shard`` still pending with other consumers.
+
+        Called when taking a shard over under its lease (the previous owner is gone):
+        entries it read but never acknowledged come back first, in order, at the next
+        :meth:`read_events`. Returns their entry ids.
+        """
+
+    async def read_history(self, shard: int, after_id: str, count: int) -> list[EventEntry]:
+        """Up to ``count`` retained entries of a shard after entry ``after_id``, oldest first.
+
+        ``after_id`` is ``"0"`` for the start of retention, or the ``entry_id`` of
+        the last entry of the previous page; an empty list means the end.
+        Used to rebuild detector state when taking a shard over.
+        """
+
+
+class Coordinator(Protocol):
+    """What processes sharing the work agree through: dedup markers, leases and group membership."""
 
     async def claim_once(self, key: str, ttl_ms: int) -> bool:
         """True the first time ``key`` is claimed within ``ttl_ms`` (dedup by alert id)."""
@@ -119,21 +135,17 @@ class Bus(Protocol):
     async def withdraw(self, group: str, member: str) -> None:
         """Remove ``member`` from ``group`` at once (a clean shutdown)."""
 
-    async def adopt_pending(self, shard: int, consumer: str) -> set[str]:
-        """Make ``consumer`` the owner of every entry of ``shard`` still pending with other consumers.
 
-        Called when taking a shard over under its lease (the previous owner is gone):
-        entries it read but never acknowledged come back first, in order, at the next
-        :meth:`read_events`. Returns their entry ids.
-        """
+class Bus(EventPublisher, EventConsumer, Coordinator, Protocol):
+    """What the collector, detector runner and dispatcher need from a bus: the three parts and a lifecycle."""
 
-    async def read_history(self, shard: int, after_id: str, count: int) -> list[EventEntry]:
-        """Up to ``count`` retained entries of a shard after entry ``after_id``, oldest first.
+    shard_count: int
 
-        ``after_id`` is ``"0"`` for the start of retention, or the ``entry_id`` of
-        the last entry of the previous page; an empty list means the end.
-        Used to rebuild detector state when taking a shard over.
-        """
+    async def connect(self) -> None:
+        """Check that the backend answers and accepts the credentials (raises BusError subclasses)."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Background work (flushing the publish buffer, reclaiming idle entries) until ``stop``."""
 
     async def ping(self) -> bool:
         """True when the bus backend is reachable (readiness)."""

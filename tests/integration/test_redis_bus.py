@@ -17,7 +17,8 @@ from monitor.bus.codec import encode
 from monitor.bus.factory import create_bus
 from monitor.bus.keys import Keys
 from monitor.bus.memory import MemoryBus
-from monitor.bus.redis_streams import RedisStreamsBus, backoff, describe_target, translate
+from monitor.bus.redis_link import backoff, describe_target, translate
+from monitor.bus.redis_streams import RedisStreamsBus
 from monitor.errors import BusAuthError, BusError, BusUnavailable
 from monitor.events import Gap
 from monitor.metrics import Metrics

@@ -246,7 +246,9 @@ class DetectorRunner:
             log.warning("reading shard leases failed", error=str(exc))
             return
         now = time.monotonic()
-        free = [shard for shard, holder in zip(wanted, holders, strict=True) if holder is None]
+        # A lease already in our name on a shard we do not own is ours to take too: a take that
+        # failed half-way, or this consumer's lease from before a restart.
+        free = [shard for shard, holder in zip(wanted, holders, strict=True) if holder in (None, self.consumer)]
         self._free_since = {shard: self._free_since.get(shard, now) for shard in free}
         limit = self.settings.max_shards
         for shard in free:

@@ -130,6 +130,7 @@ def main() -> None:
                         proc.send_signal(signal.SIGINT)
                         proc.wait(30)
     rebuilt = sum(int(str(t.get("rebuilt_events", 0))) for t in takeovers)
+    rebuild_s = sum(float(str(t.get("rebuild_s", 0.0))) for t in takeovers)
     print(f"machine: {machine()}")
     print(f"history: feb-2026-crash in 24 h, {events:,} events in {SHARDS} shards; lease TTL {args.lease_ttl} s")
     print(f"killed: {victim_name}, owner of the busiest shard {busiest} ({lengths[busiest]:,} entries)")
@@ -137,6 +138,7 @@ def main() -> None:
         f"kill -9 → survivor owns every shard    : {owned_after:.2f} s"
         f" ({len(takeovers)} shards taken over, {rebuilt:,} events rebuilt)"
     )
+    print(f"rebuilding their state took            : {rebuild_s:.2f} s")
     print(f"kill -9 → everything acknowledged      : {caught_up_after:.2f} s")
     print(f"takeover beyond the lease time          : {owned_after - args.lease_ttl:+.2f} s")
     sys.stdout.flush()

@@ -296,7 +296,7 @@ class DetectorRunner:
                 break
         boundary = entry_key(probe[0].entry_id) if probe else None
         engine = DetectionEngine(self.settings)
-        started = time.monotonic()
+        started = began = time.monotonic()
         after = "0"
         if self.settings.rebuild_hours > 0:
             after = f"{max(0, int(time.time() * 1000 - self.settings.rebuild_hours * 3_600_000))}-0"
@@ -344,6 +344,7 @@ class DetectorRunner:
             "detector shard acquired",
             shard=shard,
             rebuilt_events=count,
+            rebuild_s=round(time.monotonic() - began, 3),
             adopted_entries=len(held),
             firing=[f"{f.kind}:{f.base}:{f.direction}" for f in firing],
         )

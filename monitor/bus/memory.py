@@ -1,8 +1,9 @@
 """The embedded in-memory bus: one process, no Redis.
 
 Events are kept per shard in bounded deques of entries, batched as the Redis
-bus batches them (one entry per shard and publish call, at most
-``ENTRY_MAX_EVENTS`` each); when a shard holds more than ``max_events`` events
+bus batches them: what is published to a shard between two reads shares an
+entry, at most ``ENTRY_MAX_EVENTS`` each (a reader that keeps up gets small
+entries at once, one that falls behind gets full ones); when a shard holds more than ``max_events`` events
 its oldest entries are dropped and their events counted
 (``liqmon_bus_overflow_total``). Acknowledgement
 is a no-op: nothing survives the process, which is the documented trade-off of
@@ -93,11 +94,16 @@ class MemoryBus:
         published = 0
         for shard, batch in per_shard.items():
             queue = self._shards[shard]
-            for start in range(0, len(batch), ENTRY_MAX_EVENTS):
+            self._depths[shard] += len(batch)
+            published += len(batch)
+            first = 0
+            tail = queue[-1].events if queue else None
+            if isinstance(tail, list) and len(tail) < ENTRY_MAX_EVENTS:  # not read yet: it takes more
+                first = ENTRY_MAX_EVENTS - len(tail)
+                tail.extend(batch[:first])
+            for start in range(first, len(batch), ENTRY_MAX_EVENTS):
                 chunk = batch[start : start + ENTRY_MAX_EVENTS]
                 queue.append(EventEntry(shard, f"{next(self._ids)}-0", chunk))
-                self._depths[shard] += len(chunk)
-            published += len(batch)
             excess = self._depths[shard] - self._max_events
             while excess > 0:  # drop the oldest events: whole entries, then the head of the next one
                 oldest = queue[0]

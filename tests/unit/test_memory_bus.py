@@ -42,12 +42,26 @@ async def test_events_come_out_in_publish_order_per_shard(metrics: Metrics) -> N
 
 
 async def test_read_respects_count_in_entries_and_returns_empty_after_block(metrics: Metrics) -> None:
+    bus = MemoryBus(max_events=10_000, metrics=metrics)
+    events = [liq(i) for i in range(3 * ENTRY_MAX_EVENTS)]
+    bus.publish(events)
+    first = await bus.read_events([0], "c", count=2, block_ms=0)
+    assert ids(first) == [e.id for e in events[: 2 * ENTRY_MAX_EVENTS]]
+    assert ids(await bus.read_events([0], "c", count=10, block_ms=0)) == [e.id for e in events[2 * ENTRY_MAX_EVENTS :]]
+    assert await bus.read_events([0], "c", count=10, block_ms=10) == []
+
+
+async def test_publishes_between_reads_share_an_entry(metrics: Metrics) -> None:
     bus = MemoryBus(metrics=metrics)
     for i in range(5):
         bus.publish([liq(2 * i), liq(2 * i + 1)])
-    assert ids(await bus.read_events([0], "c", count=2, block_ms=0)) == ["0", "1", "2", "3"]
-    assert ids(await bus.read_events([0], "c", count=10, block_ms=0)) == [str(i) for i in range(4, 10)]
-    assert await bus.read_events([0], "c", count=10, block_ms=10) == []
+    got = await bus.read_events([0], "c", count=10, block_ms=0)
+    assert [len(entry.events) for entry in got] == [10]
+    bus.publish([liq(10)])  # the entry already read is not extended: a new one starts
+    again = await bus.read_events([0], "c", count=10, block_ms=0)
+    assert ids(again) == ["10"]
+    assert again[0].entry_id != got[0].entry_id
+    assert ids(got) == [str(i) for i in range(10)]
 
 
 async def test_entries_are_bounded_in_events(metrics: Metrics) -> None:
@@ -122,11 +136,10 @@ async def test_stream_gauges_exist_while_running(metrics: Metrics) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(bus.run(stop))
     await wait_until(lambda: sample(metrics, "liqmon_bus_stream_length", {"stream": "alerts"}) is not None)
-    for i in range(3):
-        bus.publish([liq(2 * i, "BTC"), liq(2 * i + 1, "BTC")])  # three entries of two events
+    bus.publish([liq(i, "BTC") for i in range(ENTRY_MAX_EVENTS + 1)])  # two entries
     shard = shard_of("BTC", 2)
-    assert sample(metrics, "liqmon_bus_stream_length", {"stream": f"events:{shard}"}) == 3
-    assert sample(metrics, "liqmon_bus_lag_entries", {"stream": f"events:{shard}", "group": "detectors"}) == 3
+    assert sample(metrics, "liqmon_bus_stream_length", {"stream": f"events:{shard}"}) == 2
+    assert sample(metrics, "liqmon_bus_lag_entries", {"stream": f"events:{shard}", "group": "detectors"}) == 2
     assert sample(metrics, "liqmon_bus_pending_entries", {"stream": f"events:{shard}", "group": "detectors"}) == 0
     assert sample(metrics, "liqmon_bus_stream_length", {"stream": "alerts"}) == 0
     stop.set()

@@ -235,7 +235,7 @@ class DetectorSettings:
     # Entries per history page (an entry holds up to 256 events).
     rebuild_page: int = 64
     # Runner: entries per shard and read (an entry holds up to 256 events), and how long a read blocks.
-    read_count: int = 16
+    read_count: int = 64
     block_ms: int = 500
     # Runner: most shards one process owns (0 = no limit).
     max_shards: int = 0

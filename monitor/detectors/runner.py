@@ -394,6 +394,9 @@ class DetectorRunner:
                 alerts += feed(event)
                 if engine.last_outcome == "processed":
                     latency.observe(max(0.0, now_s - event.ts_ms / 1000))
+            # A read can hold thousands of events: let the rest of the process (venue readers, the
+            # publisher, when all roles share one loop) run between entries.
+            await asyncio.sleep(0)
         # Counted per batch from the engines' own tallies: a labelled counter update per event costs too much.
         outcomes: dict[str, int] = {"duplicate": duplicates}
         for shard, engine in engines.items():

@@ -299,6 +299,11 @@ SHORTS_NEGATIVE = [
 ]
 
 
+def _complete(expr: str, sampled: int) -> str:
+    """``expr`` kept for the venues whose liquidation feed is complete (0) or sampled (1)."""
+    return f"{expr} and on (venue) (liqmon_feed_liquidations_sampled == {sampled})"
+
+
 def liquidations() -> dict[str, Any]:
     """Liquidated notional by venue and side, cascades and price."""
     liq_usd = f"liqmon_liquidated_notional_usd_total{{{BV}}}"
@@ -347,6 +352,25 @@ def liquidations() -> dict[str, Any]:
             description="Assets and directions whose cascade detector is firing right now.",
         ),
         Row("Liquidations"),
+        P(
+            "Liquidated notional: complete feeds vs sampled lower bound (USD/s)",
+            "timeseries",
+            [
+                Q(f"sum({_complete('rate(' + liq_usd + '[' + RI + '])', 0)})", "complete feeds"),
+                Q(
+                    f"sum({_complete('rate(' + liq_usd + '[' + RI + '])', 1)})",
+                    "sampled feeds (lower bound)",
+                ),
+            ],
+            unit="currencyUSD",
+            w=24,
+            h=8,
+            stack=True,
+            description="Binance, OKX and Bitget publish at most one liquidation per symbol per interval, so "
+            "their part is a lower bound (analysts estimate 10-100x short in the worst minutes); the complete "
+            "part comes from Bybit allLiquidation, Deribit, BitMEX and Gate. "
+            "Split by liqmon_feed_liquidations_sampled.",
+        ),
         P(
             "Liquidated notional by venue and side (USD/s; shorts drawn below zero)",
             "timeseries",

@@ -19,15 +19,16 @@ with the error logged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from monitor.aio import sleep_or_stop
 from monitor.alert import Alert
 from monitor.bus.base import Bus
 from monitor.capture.format import CaptureRecord, CaptureWriter
@@ -41,6 +42,8 @@ from monitor.settings import Settings
 log = get_logger(__name__)
 
 ROLES: Final = frozenset({"collect", "detect", "alert"})
+# Feed watch: how often the collector's venues are checked.
+FEED_CHECK_S: Final = 1.0
 # How long stages cancelled at the shutdown deadline get to unwind.
 _CANCEL_GRACE_S: Final = 2.0
 
@@ -140,8 +143,7 @@ class CaptureSource:
                 first_ms = record.recv_ms if first_ms is None else first_ms
                 due = started + (record.recv_ms - first_ms) / 1000 / self.speed
                 if due > loop.time():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), due - loop.time())
+                    await sleep_or_stop(stop, due - loop.time())
             events = self.decoder.decode(record)
             if record.frame is not None and record.meta is None:
                 self.metrics.message_received(record.venue, events[0].kind if events else "control")
@@ -252,6 +254,8 @@ class Application:
                 intake = self._intake(bus, capture)
                 if intake is not None:
                     tasks["intake"] = group.create_task(intake.run(stops["intake"]), name="intake")
+                if self.collector is not None:
+                    group.create_task(self._watch_feeds(bus, stops["intake"]), name="feed-watch")
                 if "detect" in self.roles:
                     tasks["detect"] = group.create_task(self._detector(bus).run(stops["detect"]), name="detect")
                 if "alert" in self.roles:
@@ -275,6 +279,25 @@ class Application:
         collector: Stage = Collector(self.settings, bus, self.metrics, capture=capture)
         self.collector = collector
         return collector
+
+    async def _watch_feeds(self, bus: Bus, stop: asyncio.Event) -> None:
+        """Raise and resolve ``feed_down`` alerts for the collector's venues (see :mod:`monitor.feedwatch`)."""
+        from monitor.errors import BusError
+        from monitor.feedwatch import FeedWatch
+
+        watch = FeedWatch(int(time.time() * 1000), min_silence_s=self.settings.app.feed_down_after_s)
+        pending: list[Alert] = []
+        while not stop.is_set():
+            pending += watch.check(int(time.time() * 1000), self.collector.feed_status())
+            while pending:
+                try:
+                    await bus.publish_alert(pending[0])
+                except BusError as exc:
+                    log.warning("feed_alert_publish_failed", alert_id=pending[0].id, error=str(exc), retry_in_s=5)
+                    break
+                log.info("feed_alert", status=pending[0].status, venue=pending[0].venue, summary=pending[0].summary)
+                pending.pop(0)
+            await sleep_or_stop(stop, FEED_CHECK_S)
 
     def _detector(self, bus: Bus) -> Stage:
         from monitor.detectors.runner import DetectorRunner

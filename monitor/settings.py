@@ -16,7 +16,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from monitor.alerts.config import AlertSettings
-from monitor.config_loader import Secret, apply_env, build, render
+from monitor.config_loader import Secret, apply_env, build, render, require_positive
 from monitor.detectors.config import DetectorSettings
 from monitor.errors import ConfigError
 from monitor.metrics import DEFAULT_ASSETS
@@ -67,11 +67,9 @@ class BusSettings:
             )
         if self.shard_count < 1 or self.shard_count > 1024:
             raise ValueError(f"bus.shard_count must be between 1 and 1024, got {self.shard_count}")
-        if self.retention_hours <= 0:
-            raise ValueError("bus.retention_hours must be positive")
-        for name in ("buffer_max_events", "batch_size", "block_ms", "claim_idle_ms"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"bus.{name} must be positive")
+        require_positive(
+            self, "retention_hours", "buffer_max_events", "batch_size", "block_ms", "claim_idle_ms", prefix="bus"
+        )
         if not 0 <= self.linger_ms <= 1000:
             raise ValueError(f"bus.linger_ms must be between 0 and 1000, got {self.linger_ms}")
 
@@ -103,6 +101,13 @@ class AppSettings:
 
     # After SIGTERM/SIGINT: seconds to drain buffers and in-flight work before exiting.
     shutdown_timeout_s: float = 10.0
+    # A configured venue with no data for this long (or its liveness timeout, if longer) raises a
+    # feed_down alert, also when it never connected at all.
+    feed_down_after_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.feed_down_after_s <= 0:
+            raise ValueError(f"feed_down_after_s must be positive, got {self.feed_down_after_s!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ stats), which reach Redis only through it.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Iterator
 from typing import Any, TypeVar
@@ -21,9 +20,10 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
+from monitor.backoff import backoff as retry_delays
 from monitor.bus.keys import Keys
 from monitor.errors import BusAuthError, BusError, BusUnavailable, BusWritesRefused
-from monitor.logs import get_logger
+from monitor.logs import Throttle, get_logger
 from monitor.metrics import Metrics
 from monitor.redact import mask_url
 from monitor.settings import BusSettings
@@ -41,10 +41,7 @@ _WRITES = frozenset({"XADD events", "XADD alerts", "XADD dead letters", "SET NX"
 
 def backoff(initial: float, cap: float) -> Iterator[float]:
     """Delays doubling from ``initial`` up to ``cap`` seconds, each jittered into its upper half."""
-    delay = initial
-    while True:
-        yield delay / 2 + random.random() * delay / 2
-        delay = min(cap, delay * 2)
+    return retry_delays(initial, cap, 2.0, low=0.5, high=1.0)
 
 
 def describe_target(url: str) -> str:
@@ -168,7 +165,7 @@ class RedisLink:
         self.retention_ms = int(settings.retention_hours * 3_600_000)
         # Set while the bus's background work is stopping: loops end, pauses return early.
         self.stopping = asyncio.Event()
-        self._failure_logged: dict[str, float] = {}
+        self._failure_log = Throttle(_FAILURE_LOG_INTERVAL_S)
 
     async def call(self, action: str, awaitable: Awaitable[T]) -> T:
         """Await a redis command, translating its errors and tracking ``liqmon_bus_redis_up``."""
@@ -191,9 +188,7 @@ class RedisLink:
 
     def log_failure(self, what: str, exc: BaseException, **extra: Any) -> None:
         """A warning per kind of failure at most every few seconds (Redis down must not flood logs)."""
-        now = time.monotonic()
-        if now - self._failure_logged.get(what, -_FAILURE_LOG_INTERVAL_S) >= _FAILURE_LOG_INTERVAL_S:
-            self._failure_logged[what] = now
+        if self._failure_log.allow(what) is not None:
             log.warning("redis bus operation failed", operation=what, error=str(exc), **extra)
 
     def minid(self) -> int:

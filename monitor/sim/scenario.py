@@ -18,23 +18,13 @@ from pathlib import Path
 
 from monitor.capture.format import CaptureRecord, CaptureWriter
 from monitor.errors import CaptureError
-from monitor.events import VENUES
 from monitor.sim.catalog import VENUE_SHARES, ScenarioSpec, get_scenario
 from monitor.sim.encode import encoder
 from monitor.sim.encode.common import VenueView
 from monitor.sim.market import Liq, MarketPath, build_open_interest, simulate
+from monitor.venues.registry import SPECS, VENUES
 
 STEP_S = 5.0
-_LATENCY_MS = {
-    "binance": 40,
-    "bybit": 55,
-    "okx": 70,
-    "deribit": 45,
-    "bitmex": 90,
-    "hyperliquid": 80,
-    "gate": 110,
-    "bitget": 95,
-}
 
 
 @dataclass(slots=True)
@@ -92,6 +82,7 @@ def generate(
     factor = _calibrate(spec, path, liqs_by_venue, length)
     for liq in path.liqs:
         liq.usd *= factor
+    _add_whales(spec, path, liqs_by_venue, length)
     build_open_interest(path, spec.params, spec.phases, length, seed)
     records: list[CaptureRecord] = []
     for venue in chosen:
@@ -102,7 +93,7 @@ def generate(
             share=VENUE_SHARES[venue],
             liqs=liqs_by_venue[venue],
             rng=rng,
-            latency_ms=_LATENCY_MS[venue],
+            latency_ms=SPECS[venue].scenario_latency_ms,
         )
         records.extend(encoder(venue).encode(view))
     records.sort(key=lambda rec: rec.recv_ms)
@@ -111,6 +102,20 @@ def generate(
     )
     scenario.figures = _figures(scenario, liqs_by_venue)
     return scenario
+
+
+def _add_whales(spec: ScenarioSpec, path: MarketPath, liqs_by_venue: dict[str, list[Liq]], hours: float) -> None:
+    """Place the scenario's single large liquidations (sized as written, after calibration)."""
+    squeeze = spec.nominal_hours / hours
+    for whale in spec.whales:
+        ts = path.start_ms + int(whale.at_h / squeeze * 3_600_000)
+        price = path.price[path.index_at(ts)]
+        liq = Liq(ts_ms=ts, side=whale.side, usd=whale.usd, price=price, venue=whale.venue)
+        path.liqs.append(liq)
+        liqs_by_venue[whale.venue].append(liq)
+        liqs_by_venue[whale.venue].sort(key=lambda q: q.ts_ms)
+    if spec.whales:
+        path.liqs.sort(key=lambda q: q.ts_ms)
 
 
 def _observed(liqs_by_venue: dict[str, list[Liq]]) -> list[Liq]:

@@ -2,7 +2,7 @@
 
 Each events shard has exactly one owner at a time: a lease ``detector-shard-N``
 taken with a time to live and renewed well within it. Live processes announce
-themselves and share the shards fairly (⌈shards / members⌉ each): a newcomer
+themselves and share the shards fairly (shares differ by at most one): a newcomer
 gets its share from the others, a dead member's shards are taken by the rest. A process that takes a
 shard over (its owner died or left) first rebuilds the shard's detector state
 from the stream's retained history, without emitting anything — the rebuilt
@@ -163,7 +163,7 @@ class DetectorRunner:
         """Announce this process, renew owned leases, then move towards the fair share of the shards.
 
         The live members (announced with a time to live, like the leases) share the
-        shards: each aims at ⌈shards / members⌉ (at most ``max_shards``). A process
+        shards: each aims at its fair share (:meth:`fair_share`). A process
         above its share gives up the surplus — it stops acting on a shard before it
         releases the lease — and one below it takes free shards, starting from its
         own slice of the shard ring so members do not contend for the same ones.
@@ -186,16 +186,23 @@ class DetectorRunner:
         return {shard for shard, owned in self.shards.items() if owned.lease_until >= now}
 
     def fair_share(self) -> int:
-        """How many shards this process aims at: ⌈shards / live members⌉, capped by ``max_shards``."""
-        share = -(-self.bus.shard_count // max(1, len(self.members)))
+        """How many shards this process aims at: shards / live members, the remainder to the first members.
+
+        Shares differ by at most one and add up to the shard count (4 shards among 3
+        members: 2, 1, 1), so nobody idles while another holds two; ``max_shards`` caps it.
+        """
+        count, members = self.bus.shard_count, max(1, len(self.members))
+        share = count // members + (1 if self._index() < count % members else 0)
         limit = self.settings.max_shards
         return min(share, limit) if limit else share
 
+    def _index(self) -> int:
+        return self.members.index(self.consumer) if self.consumer in self.members else 0
+
     def _preference(self, share: int) -> list[int]:
-        """Every shard, starting with this member's own slice of the ring (member index × share)."""
-        count = self.bus.shard_count
-        index = self.members.index(self.consumer) if self.consumer in self.members else 0
-        start = index * share
+        """Every shard, starting with this member's own slice of the ring (after the slices of those before it)."""
+        count, members, index = self.bus.shard_count, max(1, len(self.members)), self._index()
+        start = index * (count // members) + min(index, count % members)
         return [(start + i) % count for i in range(count)]
 
     async def _renew_owned(self) -> None:

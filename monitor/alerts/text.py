@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 
 KIND_TITLES: Final = {
     "liquidation_cascade": "Liquidation cascade",

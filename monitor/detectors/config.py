@@ -308,9 +308,10 @@ class DetectorSettings:
     lease_renew_s: float = 5.0
     # Runner: how much retained history rebuilds a shard's state on takeover.
     rebuild_hours: float = 6.0
-    rebuild_page: int = 2000
-    # Runner: events per read and how long a read blocks.
-    read_count: int = 500
+    # Entries per history page (an entry holds up to 256 events).
+    rebuild_page: int = 64
+    # Runner: entries per shard and read (an entry holds up to 256 events), and how long a read blocks.
+    read_count: int = 64
     block_ms: int = 500
     # Runner: most shards one process owns (0 = no limit).
     max_shards: int = 0

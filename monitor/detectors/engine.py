@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.detectors.cascade import KIND as CASCADE
 from monitor.detectors.cascade import CascadeSide
 from monitor.detectors.config import ClassSettings, DetectorSettings

@@ -18,7 +18,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.events import Event, Funding, Liquidation, OpenInterest
 
 _RATE_WINDOW_S = 5.0

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.events import Funding, Liquidation, OpenInterest
 from monitor.sim.tui import DemoView, summary_lines
 

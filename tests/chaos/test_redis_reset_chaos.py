@@ -165,10 +165,12 @@ async def test_detect_survives_its_redis_connections_being_reset_idle_ones_inclu
         # (every 5 s) each ran a command after the reset, on a connection they had to replace.
         await wait_alive(
             detector,
-            lambda: caught_up(client)
-            and redis_up(metrics_port) == 1
-            and calls(client, "xautoclaim") > claims + 1
-            and calls(client, "xlen") > stats,
+            lambda: (
+                caught_up(client)
+                and redis_up(metrics_port) == 1
+                and calls(client, "xautoclaim") > claims + 1
+                and calls(client, "xlen") > stats
+            ),
         )
     await producer.close()
     client.close()

@@ -10,6 +10,11 @@ Units: ``amount`` and ``open_interest`` are USD for perpetuals and inverse
 futures (base = USD / price) and base coin for the linear USDC/USDT
 contracts. Funding is continuous; ``funding_8h`` is reported as an 8-hour rate.
 
+Options: one more connection carries ``markprice.options``, the price index
+and DVOL of BTC and ETH when their perpetuals are watched, and their option
+book summaries are polled over REST; :mod:`monitor.venues.deribit_options`
+turns them into ``options_summary`` events.
+
 Keepalive: ``public/set_heartbeat`` is the first message on every connection;
 the server then sends ``test_request`` heartbeats that :meth:`reply` answers
 with ``public/test``.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 import orjson
@@ -27,7 +33,7 @@ from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, Keepalive, RestPoll, VenueAdapter
 from monitor.venues.common import (
     FastPathMiss,
     Finite,
@@ -46,6 +52,15 @@ from monitor.venues.common import (
     text,
     url_join,
 )
+from monitor.venues.deribit_options import (
+    BOOK_SUMMARY_PATH,
+    CHANNEL_PREFIXES,
+    POLL_S,
+    book_summary_path,
+    option_currencies,
+    shared_chains,
+)
+from monitor.venues.deribit_options import channels as option_channels
 from monitor.venues.instruments import Instrument, InstrumentBook
 
 WS_PATH: Final = "/ws/api/v2"
@@ -115,12 +130,14 @@ class DeribitAdapter(VenueAdapter):
         super().__init__(instruments)
         self._marks: dict[str, float] = {}
         self._ids = itertools.count(1)
+        self.options = shared_chains(self.instruments)
 
     # -- subscriptions -------------------------------------------------------------------------
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
         """set_heartbeat, then trades + ticker channels for up to 100 instruments per connection.
 
-        With no symbols, every perpetual in the instrument book (none until it is loaded).
+        With no symbols, every perpetual in the instrument book (none until it is loaded). When
+        BTC or ETH instruments are among them, one more connection carries their options channels.
         """
         url = url_join(ws_url or self.ws_url, WS_PATH)
         targets = list(symbols) or self.instruments.perpetuals()
@@ -140,7 +157,19 @@ class DeribitAdapter(VenueAdapter):
                     label=f"instruments-{number}",
                 )
             )
+        currencies = option_currencies(self._spec(s).base for s in targets)
+        if currencies:
+            heartbeat = self._request("public/set_heartbeat", {"interval": HEARTBEAT_S})
+            names = [c for currency in currencies for c in option_channels(currency)]
+            subscribe = self._request("public/subscribe", {"channels": names})
+            result.append(Connection(url=url, subscribe=(heartbeat, subscribe), bases=currencies, label="options"))
         return result
+
+    def rest_polls(self, symbols: Sequence[str]) -> list[RestPoll]:
+        """The option book summary of each watched currency with options (open interest, forwards)."""
+        targets = list(symbols) or self.instruments.perpetuals()
+        currencies = option_currencies(self._spec(s).base for s in targets)
+        return [RestPoll(path=book_summary_path(c), interval_s=POLL_S) for c in currencies]
 
     def instrument_paths(self) -> list[str]:
         """Futures and perpetuals of each settlement currency (inverse BTC/ETH, linear USDC/USDT)."""
@@ -162,6 +191,12 @@ class DeribitAdapter(VenueAdapter):
     def _request(self, method: str, params: dict[str, Any]) -> str:
         message = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
         return orjson.dumps(message).decode()
+
+    def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
+        """Option book summaries (``get_book_summary_by_currency``) → ``options_summary``."""
+        if urlsplit(path).path != BOOK_SUMMARY_PATH:
+            raise ParseError(f"deribit: unexpected REST path {path!r:.80}", reason="unknown_channel")
+        return list(self.options.on_book_summary(path, body, recv_ms, self._issue))
 
     # -- instruments ---------------------------------------------------------------------------
     def load_instruments(self, path: str, body: str | bytes) -> int:
@@ -221,6 +256,8 @@ class DeribitAdapter(VenueAdapter):
             return self._fast_trades(_TRADES.decode(params.data), recv_ms)
         if prefix == "ticker":
             return self._fast_ticker(_TICKER.decode(params.data), recv_ms)
+        if prefix in CHANNEL_PREFIXES:
+            return list(self.options.on_channel(params.channel, params.data, recv_ms, self._issue))
         raise FastPathMiss
 
     def _fast_trades(self, trades: list[_Trade], recv_ms: int) -> list[Event]:
@@ -286,6 +323,8 @@ class DeribitAdapter(VenueAdapter):
             return events
         if prefix == "ticker":
             return self._ticker(data, recv_ms)
+        if prefix in CHANNEL_PREFIXES:  # one typed reader: the data goes back to it as JSON
+            return list(self.options.on_channel(channel, msgspec.json.encode(data), recv_ms, self._issue))
         raise ParseError(f"deribit: unexpected channel {channel!r:.60}", reason="unknown_channel")
 
     def _liquidations(self, trade: Any, recv_ms: int) -> list[Event]:

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := deploy/requirements.lock
 
-.PHONY: all demo run test lint types pytest chaos fuzz bench lock system-deps clean
+.PHONY: all demo run test lint types pytest unit chaos fuzz bench lock system-deps clean
 
 all: test
 
@@ -51,6 +51,10 @@ types: $(STAMP)
 
 pytest: $(STAMP)
 	PYTHONASYNCIODEBUG=0 $(BIN)/pytest -q -p no:cacheprovider
+
+## unit: the pure tier alone (no services, no scenario generation or backtests)
+unit: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
 chaos: $(STAMP) system-deps
 	$(BIN)/pytest -q -m chaos

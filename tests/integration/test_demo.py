@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.integration
 def test_demo_plays_the_crash_and_the_console_sink_reports_it(tmp_path: Path) -> None:

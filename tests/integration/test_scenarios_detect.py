@@ -11,6 +11,8 @@ from monitor.backtest import detect, parse_records
 from monitor.detectors.config import DetectorSettings
 from monitor.sim.scenario import generate
 
+pytestmark = pytest.mark.integration
+
 
 def _alerts(name: str, hours: float, seed: int = 1) -> list[Alert]:
     parsed = parse_records(generate(name, seed=seed, hours=hours).records)

@@ -15,6 +15,8 @@ from monitor.sim.catalog import FEB_5_2026_MS, SCENARIOS
 from monitor.sim.scenario import Scenario, generate, write_capture
 from monitor.venues.registry import create_adapter
 
+pytestmark = pytest.mark.integration
+
 # Venues whose public feeds carry liquidations (Hyperliquid has none).
 LIQUIDATION_VENUES = set(VENUES) - {"hyperliquid"}
 

@@ -15,6 +15,8 @@ from monitor.errors import ConfigError
 from monitor.report import episodes_from_alerts
 from monitor.sim.scenario import generate, write_capture
 
+pytestmark = pytest.mark.integration
+
 
 def test_sweep_expands_every_combination() -> None:
     combos = sweep(["detectors.cascade.floor_usd=5e6,1e7", "detectors.funding.confirm_s=600,900"])

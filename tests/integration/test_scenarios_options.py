@@ -15,6 +15,8 @@ from monitor.events import OptionsSummary
 from monitor.sim.catalog import FEB_5_2026_MS
 from monitor.sim.scenario import generate, write_capture
 
+pytestmark = pytest.mark.integration
+
 OPTIONS_KINDS = ("skew_extreme", "iv_term_inversion")
 
 
@@ -59,3 +61,24 @@ def test_a_capture_with_options_frames_and_bodies_replays_to_the_same_summaries(
     assert len(first) > 20
     assert first == second
     assert len({s.id for s in first}) == len(first)
+
+
+def _summaries(name: str, hours: float) -> list[OptionsSummary]:
+    parsed = parse_records(generate(name, hours=hours, venues=["deribit"]).records)
+    assert not parsed.parse_errors
+    return [e for e in parsed.events if isinstance(e, OptionsSummary)]
+
+
+@pytest.mark.slow
+def test_the_crash_moves_the_smile_and_builds_put_open_interest() -> None:
+    summaries = _summaries("feb-2026-crash", 12)
+    first, deepest = summaries[0], min(summaries, key=lambda s: s.tenors["7"].rr25)
+    assert first.tenors["7"].rr25 > -0.03
+    assert first.tenors["7"].atm_iv < first.tenors["30"].atm_iv  # upward sloping before the slide
+    assert -0.14 < deepest.tenors["7"].rr25 < -0.12  # about −13 vol points
+    assert deepest.tenors["7"].atm_iv > deepest.tenors["30"].atm_iv + 0.05  # inverted
+    assert deepest.ts_ms < FEB_5_2026_MS + 2 * 86_400_000
+    assert 50_000.0 <= summaries[-1].put_oi_top[0][0] <= 60_000.0
+    assert summaries[-1].put_call_oi_ratio is not None
+    assert first.put_call_oi_ratio is not None
+    assert summaries[-1].put_call_oi_ratio > first.put_call_oi_ratio + 0.4

@@ -1,11 +1,10 @@
-"""The scenarios' options market: listed expiries, the smile, stress, hedges; frames that liqmon reads back."""
+"""The scenarios' options market: listed expiries, the smile, stress, put hedges (the generated frames:
+tests/integration/test_scenarios_options.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from monitor.backtest import parse_records
-from monitor.events import OptionsSummary
 from monitor.options.smile import call_delta
 from monitor.sim.catalog import FEB_5_2026_MS
 from monitor.sim.options import (
@@ -17,7 +16,6 @@ from monitor.sim.options import (
     smile,
     stress,
 )
-from monitor.sim.scenario import generate
 
 
 def test_expiries_listed_on_5_february_2026() -> None:
@@ -51,23 +49,3 @@ def test_put_hedges_build_at_50k_to_60k_of_the_month_end() -> None:
     assert crash > calm + 8_000
     assert open_interest(60_000.0, False, 73_100.0, 1.0, False) < calm + 1_000  # other expiries: little
     assert open_interest(66_000.0, False, 73_100.0, 1.0, True) == open_interest(66_000.0, False, 73_100.0, 0.0, True)
-
-
-def _summaries(name: str, hours: float) -> list[OptionsSummary]:
-    parsed = parse_records(generate(name, hours=hours, venues=["deribit"]).records)
-    assert not parsed.parse_errors
-    return [e for e in parsed.events if isinstance(e, OptionsSummary)]
-
-
-def test_the_crash_moves_the_smile_and_builds_put_open_interest() -> None:
-    summaries = _summaries("feb-2026-crash", 12)
-    first, deepest = summaries[0], min(summaries, key=lambda s: s.tenors["7"].rr25)
-    assert first.tenors["7"].rr25 > -0.03
-    assert first.tenors["7"].atm_iv < first.tenors["30"].atm_iv  # upward sloping before the slide
-    assert -0.14 < deepest.tenors["7"].rr25 < -0.12  # about −13 vol points
-    assert deepest.tenors["7"].atm_iv > deepest.tenors["30"].atm_iv + 0.05  # inverted
-    assert deepest.ts_ms < FEB_5_2026_MS + 2 * 86_400_000
-    assert 50_000.0 <= summaries[-1].put_oi_top[0][0] <= 60_000.0
-    assert summaries[-1].put_call_oi_ratio is not None
-    assert first.put_call_oi_ratio is not None
-    assert summaries[-1].put_call_oi_ratio > first.put_call_oi_ratio + 0.4

@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.errors import ParseError
 from monitor.events import OptionsSummary
@@ -15,6 +17,7 @@ from monitor.venues.deribit_options import book_summary_path, parse_option_name
 from monitor.venues.instruments import InstrumentBook
 from tests.conftest import SAMPLES
 from tests.unit.options.test_computation import quadratic, strike_iv
+from tests.unit.venues.test_fuzz_parsers_a import FUZZ, check, mutate
 
 NOW = 1_770_249_600_000  # 2026-02-05 00:00 UTC
 DAY = 86_400_000
@@ -195,3 +198,28 @@ def test_bad_rows_are_skipped_and_counted_bad_frames_rejected() -> None:
         adapter.parse_rest("/api/v2/public/get_index_price?index_name=btc_usd", b"{}", NOW)
     with pytest.raises(ParseError, match="no currency"):
         adapter.parse_rest("/api/v2/public/get_book_summary_by_currency?kind=option", b'{"result": []}', NOW)
+
+
+_FUZZ_CHAIN = smile_chain(70_000.0)[:40]
+_FUZZ_BOOK = book_body(_FUZZ_CHAIN, 70_000.0, 70_000.0, NOW)
+_FUZZ_MARKS = marks(_FUZZ_CHAIN, NOW + 60_000).decode()
+
+
+@FUZZ
+@given(data=st.data())
+def test_a_mangled_book_summary_gives_a_valid_summary_or_a_parse_error(data: st.DataObject) -> None:
+    adapter = DeribitAdapter()
+    body = orjson.loads(_FUZZ_BOOK)
+    for _ in range(data.draw(st.integers(1, 3))):
+        body = mutate(body, data)
+    reason = None
+    events: list[Any] = []
+    try:
+        events = adapter.parse_rest(BTC_BOOK, orjson.dumps(body), NOW)
+    except ParseError as exc:
+        reason = exc.reason
+    assert reason in (None, "schema", "json", "value")
+    for event in summaries(events):
+        assert event.venue == "deribit"
+    # Whatever the body was, the next mark frame is read against the chain it left behind.
+    check(adapter, _FUZZ_MARKS)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from monitor.alerts.model import Alert
-from monitor.detectors.config import AssetOverride, DetectorSettings
+from monitor.detectors.config import AssetOverride, DetectorSettings, OptionsSettings
 from monitor.detectors.engine import DetectionEngine
 from monitor.events import Event, OptionsSummary, TenorPoint
 from tests.unit.detectors.market import T0, gap, with_heartbeats
@@ -129,3 +131,18 @@ def test_states_report_options_episodes() -> None:
     assert states[("skew_extreme", "negative")] == 3  # critical
     assert states[("skew_extreme", "positive")] == 0
     assert states[("iv_term_inversion", "positive")] == 2  # warning: 8 vol points
+
+
+def test_options_settings_are_validated_and_overridable_per_asset() -> None:
+    with pytest.raises(ValueError, match="skew_tenor_days must be 7, 30 or 90"):
+        OptionsSettings(skew_tenor_days=14)
+    with pytest.raises(ValueError, match="term_front_days must be shorter"):
+        OptionsSettings(term_front_days=30, term_back_days=7)
+    with pytest.raises(ValueError, match="skew levels must rise"):
+        OptionsSettings(skew_warning_vol_pts=7.0)
+    with pytest.raises(ValueError, match=r"detectors.assets.ETH.options.skew_vol: unknown numeric setting"):
+        DetectorSettings(assets={"ETH": AssetOverride(options={"skew_vol": 5.0})})
+    settings = DetectorSettings(assets={"ETH": AssetOverride(options={"skew_tenor_days": 30, "skew_vol_pts": 6.0})})
+    eth = settings.for_asset("ETH").options
+    assert (eth.skew_tenor_days, eth.skew_vol_pts) == (30, 6.0)
+    assert settings.for_asset("BTC").options.skew_tenor_days == 7

@@ -179,33 +179,40 @@ class OptionChains:
             chain = self._chains[key] = _Chain(key)
         return chain
 
-    def _by_index(self, name: str) -> _Chain:
-        return self.chain(name.split("_", 1)[0])
+    def _by_index(self, name: str, where: str) -> _Chain:
+        """The chain of an index name (``btc_usd``); ParseError for a currency liqmon does not follow."""
+        currency = name.split("_", 1)[0].upper()
+        if currency not in CURRENCIES:
+            raise ParseError(f"deribit {where}: no options followed for index {name!r:.40}", reason="unknown_channel")
+        return self.chain(currency)
 
     # -- websocket channels ---------------------------------------------------------------------
     def on_channel(self, channel: str, data: bytes | str, recv_ms: int, issue: Issue) -> list[OptionsSummary]:
         """One notification's ``data`` of an options channel (``channel`` as sent)."""
         prefix, _, rest = channel.partition(".")
         if prefix == "markprice":
-            return self._marks(rest.removeprefix("options."), _decode(_MARKS, data, channel), recv_ms, issue)
+            chain = self._by_index(rest.removeprefix("options."), channel)
+            return self._marks(chain, channel, _decode(_MARKS, data, channel), recv_ms, issue)
         if prefix == "deribit_price_index":
+            chain = self._by_index(rest, channel)
             tick = _decode(_INDEX, data, channel)
             if not tick.price > 0.0:
                 raise ParseError(f"deribit {channel}: index price must be positive, got {tick.price}", reason="value")
-            chain = self._by_index(tick.index_name)
             if tick.timestamp >= chain.index_ms:
                 chain.index, chain.index_ms = tick.price + 0.0, tick.timestamp
             return []
         if prefix == "deribit_volatility_index":
+            chain = self._by_index(rest, channel)
             vol = _decode(_VOLATILITY, data, channel)
             if not 0.0 <= vol.volatility <= MAX_IV * 100:
                 raise ParseError(f"deribit {channel}: volatility out of range: {vol.volatility}", reason="value")
-            self._by_index(vol.index_name).dvol = vol.volatility + 0.0
+            chain.dvol = vol.volatility + 0.0
             return []
         raise ParseError(f"deribit: unexpected options channel {channel!r:.60}", reason="unknown_channel")
 
-    def _marks(self, index: str, rows: list[_Mark], recv_ms: int, issue: Issue) -> list[OptionsSummary]:
-        chain = self._by_index(index)
+    def _marks(
+        self, chain: _Chain, channel: str, rows: list[_Mark], recv_ms: int, issue: Issue
+    ) -> list[OptionsSummary]:
         newest = 0
         skipped = 0
         for row in rows:
@@ -218,7 +225,7 @@ class OptionChains:
                 chain.iv[row.instrument_name] = (row.timestamp, row.iv + 0.0)
             newest = max(newest, row.timestamp)
         if skipped:
-            issue("value", f"deribit markprice.options.{index}: {skipped} row(s) with a bad name or IV skipped")
+            issue("value", f"deribit {channel}: {skipped} row(s) with a bad name or IV skipped")
         if not newest or newest - chain.last_summary_ms < MIN_SUMMARY_INTERVAL_MS:
             return []
         return self._summary(chain, newest, recv_ms)
@@ -236,9 +243,9 @@ class OptionChains:
     def on_book_summary(self, path: str, body: bytes | str, recv_ms: int, issue: Issue) -> list[OptionsSummary]:
         """A ``get_book_summary_by_currency`` option body: the chain's OI and forwards, replaced whole."""
         query = parse_qs(urlsplit(path).query)
-        currency = (query.get("currency") or [""])[0]
-        if not currency:
-            raise ParseError(f"deribit {path}: no currency in the request path", reason="schema")
+        currency = (query.get("currency") or [""])[0].upper()
+        if currency not in CURRENCIES:
+            raise ParseError(f"deribit {path}: no options followed for currency {currency!r:.20}", reason="schema")
         rows = _decode(_BOOK, body, "get_book_summary_by_currency").result
         chain = self.chain(currency)
         forwards: dict[int, float] = {}

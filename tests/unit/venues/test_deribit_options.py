@@ -196,8 +196,11 @@ def test_bad_rows_are_skipped_and_counted_bad_frames_rejected() -> None:
         adapter.parse_rest(BTC_BOOK, b"<html>", NOW)
     with pytest.raises(ParseError, match="unexpected REST path"):
         adapter.parse_rest("/api/v2/public/get_index_price?index_name=btc_usd", b"{}", NOW)
-    with pytest.raises(ParseError, match="no currency"):
+    with pytest.raises(ParseError, match="no options followed for currency ''"):
         adapter.parse_rest("/api/v2/public/get_book_summary_by_currency?kind=option", b'{"result": []}', NOW)
+    with pytest.raises(ParseError, match="no options followed for index 'doge_usd'") as unknown:
+        adapter.parse(notification("markprice.options.doge_usd", []), NOW)
+    assert unknown.value.reason == "unknown_channel"
 
 
 _FUZZ_CHAIN = smile_chain(70_000.0)[:40]

@@ -6,11 +6,14 @@ all three in one process; the scaled-out commands run one each over Redis.
 
 Shutdown is ordered and bounded by ``app.shutdown_timeout_s``: on SIGTERM or
 SIGINT (or when a replay source is exhausted) intake stops first, the bus
-publish buffer is flushed, then the detectors drain what is readable and stop,
-then the dispatcher finishes its in-flight deliveries, then the metrics server
-and the bus close, and the process exits 0. Whatever is still running at the
-deadline is cancelled (and logged). An unexpected exception in any task
-cancels the others and the process exits 1 with the error logged.
+publish buffer is flushed, then the detectors finish the batch in hand and stop
+(at the end of a replay they first handle everything readable; on a signal the
+rest stays on the bus for the next run), then the dispatcher finishes its
+in-flight deliveries, then the metrics server and the bus close, and the
+process exits 0. Whatever is still running at the deadline is cancelled (and
+logged) and given a moment to unwind before ``shutdown_complete``. An
+unexpected exception in any task cancels the others and the process exits 1
+with the error logged.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from monitor.alerts.model import Alert
 from monitor.bus.base import Bus
 from monitor.capture.format import CaptureRecord, CaptureWriter
 from monitor.capture.replay import CaptureDecoder
+from monitor.errors import BusAuthError, BusError, ConfigError
 from monitor.events import Event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics, default_metrics
@@ -37,6 +41,8 @@ from monitor.settings import Settings
 log = get_logger(__name__)
 
 ROLES: Final = frozenset({"collect", "detect", "alert"})
+# How long stages cancelled at the shutdown deadline get to unwind.
+_CANCEL_GRACE_S: Final = 2.0
 
 EventTap = Callable[[Sequence[Event]], None]
 AlertTap = Callable[[Alert], None]
@@ -179,22 +185,37 @@ class Application:
         self.metrics_started = asyncio.Event()
         self.collector: Any = None
         self.replay: CaptureSource | None = None
+        self.detector: Any = None
 
-    def request_stop(self) -> None:
-        """Begin the ordered shutdown (what SIGTERM/SIGINT do)."""
+    def request_stop(self, *, input_ended: bool = False) -> None:
+        """Begin the ordered shutdown (what SIGTERM/SIGINT do).
+
+        ``input_ended`` says the venues have nothing more to send (a demo whose simulators finished
+        playing): the detectors then handle what is left on the bus before stopping, as at the end
+        of a replay, instead of leaving it there.
+        """
+        if input_ended and self.detector is not None:
+            self.detector.drain_after_stop = True
         if not self._stop.is_set():
             log.info("shutdown_requested")
         self._stop.set()
 
     async def run(self, *, install_signals: bool = True) -> int:
-        """Run until stopped; 0 after a clean (possibly deadline-cut) shutdown, 1 after a crash."""
+        """Run until stopped; 0 after a clean (possibly deadline-cut) shutdown, 1 after a crash.
+
+        Raises ConfigError (exit 2) when Redis refuses the credentials at start-up.
+        """
+        from monitor.bus.factory import create_bus
+
+        inner = self._bus or create_bus(self.settings.bus, self.metrics)
+        await _check_bus(inner)
         loop = asyncio.get_running_loop()
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_stop)
         crashed = False
         try:
-            await self._run()
+            await self._run(inner)
         except* Exception as group:
             crashed = True
             for exc in group.exceptions:
@@ -205,10 +226,7 @@ class Application:
                     loop.remove_signal_handler(sig)
         return 1 if crashed else 0
 
-    async def _run(self) -> None:
-        from monitor.bus.factory import create_bus
-
-        inner = self._bus or create_bus(self.settings.bus, self.metrics)
+    async def _run(self, inner: Bus) -> None:
         bus: Bus = (
             TappedBus(inner, self._event_taps, self._alert_taps) if (self._event_taps or self._alert_taps) else inner
         )
@@ -248,7 +266,9 @@ class Application:
     def _detector(self, bus: Bus) -> Stage:
         from monitor.detectors.runner import DetectorRunner
 
-        return DetectorRunner(self.settings.detectors, bus, self.metrics, consumer=consumer_name(self.settings))
+        runner = DetectorRunner(self.settings.detectors, bus, self.metrics, consumer=consumer_name(self.settings))
+        self.detector = runner
+        return runner
 
     def _dispatcher(self, bus: Bus) -> Stage:
         from monitor.alerts.dispatcher import Dispatcher
@@ -277,6 +297,10 @@ class Application:
         stop_wait: asyncio.Future[Any] = asyncio.ensure_future(self._stop.wait())
         waiters: list[asyncio.Future[Any]] = [stop_wait] if intake is None else [stop_wait, intake]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if self.detector is not None and not self._stop.is_set():
+            # The input has ended (a replay): the detectors handle what is left before stopping.
+            # On SIGTERM/SIGINT they finish the batch in hand only; the rest stays on the bus.
+            self.detector.drain_after_stop = True
         stop_wait.cancel()
         self._stop.set()
         timeout = self.settings.app.shutdown_timeout_s
@@ -293,10 +317,11 @@ class Application:
             unfinished = [name for name, task in tasks.items() if not task.done() and name not in ("bus", "metrics")]
             log.warning("shutdown_deadline", seconds=timeout, cancelled=unfinished)
         finally:
-            for name in ("intake", "detect", "alert"):
-                task = tasks.get(name)
-                if task is not None and not task.done():
-                    task.cancel()
+            cancelled = [tasks[n] for n in ("intake", "detect", "alert") if n in tasks and not tasks[n].done()]
+            for task in cancelled:
+                task.cancel()
+            if cancelled:  # "shutdown_complete" means no stage is still at work
+                await asyncio.wait(cancelled, timeout=_CANCEL_GRACE_S)
             stops["metrics"].set()
             stops["bus"].set()
         log.info("shutdown_complete")
@@ -307,6 +332,17 @@ class Application:
         task = tasks.get(name)
         if task is not None:
             await asyncio.wait([task])
+
+
+async def _check_bus(bus: Bus) -> None:
+    """Refuse to start when the bus refuses the credentials; an unreachable bus is retried by ``run``."""
+    try:
+        await bus.connect()
+    except BusAuthError as exc:
+        await bus.close()
+        raise ConfigError(str(exc)) from None
+    except BusError as exc:
+        log.warning("bus_unreachable_at_start_up", error=str(exc), hint="retrying; events are buffered meanwhile")
 
 
 def run_roles(settings: Settings, roles: Iterable[str], **kwargs: Any) -> int:

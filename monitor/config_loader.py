@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from monitor.errors import ConfigError
+from monitor.redact import mask_headers, mask_url
 
 ENV_PREFIX = "LIQMON_"
 RESERVED_ENV = frozenset({"LIQMON_CONFIG"})
@@ -244,7 +245,12 @@ def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def render(obj: Any) -> str:
-    """The settings as TOML, secrets masked (for ``liqmon check-config``)."""
+    """The settings as TOML for ``liqmon check-config``, nothing secret shown.
+
+    Secret fields are masked whole; in other strings, credentials inside URLs
+    (``user:password@``, ``?token=``) are masked, and so are the values of
+    credential-named entries of ``headers`` tables (``Authorization``, ``X-Api-Key``).
+    """
     lines: list[str] = []
     _render_table(obj, [], lines)
     return "\n".join(lines).strip() + "\n"
@@ -258,7 +264,8 @@ def _scalar(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        shown = mask_url(value) if "://" in value else value
+        return '"' + shown.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, tuple):
         return "[" + ", ".join(_scalar(v) for v in value) + "]"
     return repr(value)
@@ -266,6 +273,8 @@ def _scalar(value: Any) -> str:
 
 def _render_table(obj: Any, path: list[str], lines: list[str]) -> None:
     items = obj if isinstance(obj, Mapping) else {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if path and path[-1] == "headers":
+        items = mask_headers(items)
     tables = []
     if path:
         lines.append(f"\n[{'.'.join(path)}]")

@@ -13,7 +13,9 @@ caller can catch at whatever depth it needs::
     │   ├── VenueConnectError      handshake or network failure (retryable)
     │   └── SubscriptionRejected   the venue refused a subscription (fatal for that subscription)
     ├── BusError               the event bus (Redis Streams or in-memory) failed
-    │   └── BusUnavailable         Redis is unreachable; callers buffer and retry
+    │   ├── BusUnavailable         Redis is unreachable; callers buffer and retry
+    │   │   └── BusWritesRefused       Redis answers but refuses writes (OOM, READONLY, MISCONF)
+    │   └── BusAuthError           Redis refused the credentials (fatal at start-up, retried later)
     └── AlertDeliveryError     a sink failed to deliver an alert
         ├── RetryableDelivery      try again later (429, 5xx, timeout); ``retry_after`` in seconds if known
         └── PermanentDelivery      misconfiguration (404 no_service, 403, 410, webhook 4xx); the sink is broken
@@ -78,6 +80,21 @@ class BusError(MonitorError):
 
 class BusUnavailable(BusError):
     """Redis cannot be reached right now."""
+
+
+class BusWritesRefused(BusUnavailable):
+    """Redis answers but refuses writes: OOM at ``maxmemory`` with ``noeviction``, a read-only
+    replica, or failed persistence (MISCONF). Retried like an outage; shown by
+    ``liqmon_bus_writes_refused``."""
+
+
+class BusAuthError(BusError):
+    """Redis refused the credentials (NOAUTH, WRONGPASS, invalid password).
+
+    At start-up this ends the process (exit 2): retrying cannot fix a password.
+    After start-up (a password rotated under a running process) it is retried
+    like any other bus failure.
+    """
 
 
 class AlertDeliveryError(MonitorError):

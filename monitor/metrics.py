@@ -140,6 +140,16 @@ class Metrics:
             "1 when the last Redis command succeeded, 0 while Redis is unreachable.",
             registry=r,
         )
+        self.metrics_clients_closed = Counter(
+            "liqmon_metrics_clients_closed_total",
+            "Connections to the metrics endpoint closed to make room because they waited on their client (count).",
+            registry=r,
+        )
+        self.bus_writes_refused = Gauge(
+            "liqmon_bus_writes_refused",
+            "1 while Redis answers but refuses writes (OOM at maxmemory, read-only replica, failed persistence).",
+            registry=r,
+        )
         self.bus_write_seconds = Histogram(
             "liqmon_bus_write_seconds",
             "Time to write one batch to Redis (seconds).",

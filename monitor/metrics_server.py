@@ -11,6 +11,12 @@ A deliberately small HTTP/1.1 server on ``asyncio.start_server``:
 Every connection serves one request and is closed (``Connection: close``).
 The request head is bounded in size and must arrive within a deadline, so a
 slow or hostile client costs one small buffer for a few seconds at most.
+
+At most ``max_connections`` are open at once. A new connection over the limit
+closes the one that has waited longest on its client (for a request head that
+is slow to come, or for a response it does not read), so slow clients cannot
+crowd the probes out: a probe sends its request at once and is answered. Only
+when every connection is being answered does a newcomer get 503.
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ MAX_HEAD_BYTES: Final = 8192
 HEAD_TIMEOUT_S: Final = 5.0
 WRITE_TIMEOUT_S: Final = 10.0
 READINESS_TIMEOUT_S: Final = 3.0
-MAX_CONNECTIONS: Final = 64
+MAX_CONNECTIONS: Final = 128
+EVICTION_LOG_INTERVAL_S: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +122,10 @@ class MetricsServer:
         self._readiness = readiness
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        # Connections waiting on their client, longest first: closed to make room when full.
+        self._waiting: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._evicted = 0
+        self._evictions_logged = -EVICTION_LOG_INTERVAL_S
         self.port: int = settings.port
 
     @property
@@ -126,6 +137,11 @@ class MetricsServer:
     def connections(self) -> int:
         """Connections being served right now."""
         return len(self._handlers)
+
+    @property
+    def waiting(self) -> int:
+        """Connections waiting on their client (for a request head, or to read a response)."""
+        return len(self._waiting)
 
     async def start(self) -> None:
         """Bind the listening socket; afterwards ``port`` is the real port (useful with port 0)."""
@@ -171,29 +187,56 @@ class MetricsServer:
             return
         self._handlers.add(task)
         try:
-            await self._serve_one(reader, writer, busy=len(self._handlers) > self._max_connections)
+            await self._serve_one(reader, writer, task, busy=not self._make_room())
         except (ConnectionError, TimeoutError):
             pass
         finally:
             self._handlers.discard(task)
+            self._waiting.pop(task, None)
             writer.close()
             with contextlib.suppress(ConnectionError, TimeoutError):
                 async with asyncio.timeout(1.0):
                     await writer.wait_closed()
 
-    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, busy: bool) -> None:
+    def _make_room(self) -> bool:
+        """Close the connection waiting longest on its client when over the limit; False if none waits."""
+        if len(self._handlers) <= self._max_connections:
+            return True
+        if not self._waiting:
+            return False
+        oldest = next(iter(self._waiting))
+        self._waiting.pop(oldest).transport.abort()  # its handler sees the connection lost and ends
+        self._evicted += 1
+        now = asyncio.get_running_loop().time()
+        if now - self._evictions_logged >= EVICTION_LOG_INTERVAL_S:
+            log.warning(
+                "metrics endpoint full; closing the slowest clients",
+                closed=self._evicted,
+                max_connections=self._max_connections,
+                hint="slow or idle clients on the metrics port; see liqmon_metrics_clients_closed_total",
+            )
+            self._evictions_logged = now
+        self._metrics.metrics_clients_closed.inc()
+        return True
+
+    async def _serve_one(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, task: asyncio.Task[None], *, busy: bool
+    ) -> None:
         if busy:
             response = render_response(HTTPStatus.SERVICE_UNAVAILABLE, b"too many connections\n", TEXT)
         else:
-            response = await self._respond(reader)
+            self._waiting[task] = writer
+            response = await self._respond(reader, task)
         writer.write(response)
+        self._waiting[task] = writer
         async with asyncio.timeout(WRITE_TIMEOUT_S):
             await writer.drain()
 
-    async def _respond(self, reader: asyncio.StreamReader) -> bytes:
+    async def _respond(self, reader: asyncio.StreamReader, task: asyncio.Task[None]) -> bytes:
         try:
             async with asyncio.timeout(self._head_timeout_s):
                 head = await reader.readuntil(b"\r\n\r\n")
+            self._waiting.pop(task, None)  # answering it now: not to be closed for a newcomer
             request = parse_head(head[:-4])
         except TimeoutError:
             return render_response(HTTPStatus.REQUEST_TIMEOUT, b"request head not received in time\n", TEXT)

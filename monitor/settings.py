@@ -20,6 +20,7 @@ from monitor.config_loader import Secret, apply_env, build, render
 from monitor.detectors.config import DetectorSettings
 from monitor.errors import ConfigError
 from monitor.metrics import DEFAULT_ASSETS
+from monitor.redact import mask_url
 from monitor.venues.config import VenuesSettings
 
 
@@ -59,7 +60,9 @@ class BusSettings:
 
     def __post_init__(self) -> None:
         if self.redis_url is not None and urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
-            raise ValueError(f"bus.redis_url must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
+            raise ValueError(
+                f"bus.redis_url must start with redis://, rediss:// or unix://, got {mask_url(self.redis_url)!r}"
+            )
         if self.shard_count < 1 or self.shard_count > 1024:
             raise ValueError(f"bus.shard_count must be between 1 and 1024, got {self.shard_count}")
         if self.retention_hours <= 0:
@@ -152,11 +155,5 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def describe(settings: Settings) -> str:
-    """The effective configuration as TOML, secrets and URL passwords masked."""
-    text = render(settings)
-    url = settings.bus.redis_url
-    if url:
-        parts = urlsplit(url)
-        if parts.password:
-            text = text.replace(url, url.replace(f":{parts.password}@", ":********@"))
-    return text
+    """The effective configuration as TOML, secrets and credentials inside URLs and headers masked."""
+    return render(settings)

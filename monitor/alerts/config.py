@@ -16,16 +16,22 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from monitor.config_loader import Secret
+from monitor.redact import mask_url
 
 SeverityName = Literal["info", "warning", "critical"]
 
 _SINK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
-def _check_http_url(url: str, key: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{key} must be an http:// or https:// URL, got {url!r}")
+def _check_http_url(url: str, key: str, *, secret: bool = False) -> None:
+    """An http(s) URL with a host; the message never shows a secret URL, and masks credentials in others."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = "the value is a secret and is not shown" if secret else f"got {mask_url(url)!r}"
+        raise ValueError(f"{key} must be an http:// or https:// URL with a host ({shown})")
 
 
 def _check_positive(obj: object, prefix: str, *names: str) -> None:
@@ -84,7 +90,7 @@ class SlackSettings:
                 "alerts.slack needs its webhook URL: set LIQMON_ALERTS__SLACK__WEBHOOK_URL "
                 "or alerts.slack.webhook_url_file"
             )
-        _check_http_url(self.webhook_url.get(), "alerts.slack.webhook_url")
+        _check_http_url(self.webhook_url.get(), "alerts.slack.webhook_url", secret=True)
         _check_positive(self, "alerts.slack", "rate_per_s", "burst", "probe_interval_s")
 
 

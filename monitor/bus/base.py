@@ -49,6 +49,9 @@ class Bus(Protocol):
 
     shard_count: int
 
+    async def connect(self) -> None:
+        """Check that the backend answers and accepts the credentials (raises BusError subclasses)."""
+
     async def run(self, stop: asyncio.Event) -> None:
         """Background work (flushing the publish buffer, reclaiming idle entries) until ``stop``."""
 

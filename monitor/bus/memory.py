@@ -45,6 +45,9 @@ class MemoryBus:
         self._alert_changed = asyncio.Event()
         self._overflow_log = OverflowLog(log, "in-memory shard")
 
+    async def connect(self) -> None:
+        """Nothing to connect to."""
+
     async def run(self, stop: asyncio.Event) -> None:
         """Export the queue depths at scrape time until ``stop`` is set."""
         self._metrics.add_scrape_callback(self.collect)

@@ -19,7 +19,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -40,10 +39,11 @@ from monitor.bus.keys import (
     FIELD_SINK,
     Keys,
 )
-from monitor.errors import BusError, BusUnavailable, InvalidEvent
+from monitor.errors import BusAuthError, BusError, BusUnavailable, BusWritesRefused, InvalidEvent
 from monitor.events import Event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics, default_metrics
+from monitor.redact import mask_url
 from monitor.settings import BusSettings
 
 log = get_logger(__name__)
@@ -56,6 +56,8 @@ DEAD_LETTER_MAXLEN = 100_000
 _FAILURE_LOG_INTERVAL_S = 10.0
 _CLUSTER_POLL_MS = 100
 _STOP_GRACE_S = 3.0
+# The bus actions that write (a success clears liqmon_bus_writes_refused).
+_WRITES = frozenset({"XADD events", "XADD alerts", "XADD dead letters", "SET NX", "lease acquire"})
 
 # One command per shard and batch instead of one XADD per event: redis-py packs every argument in
 # Python, so 2 arguments per event here instead of 11 is most of the publish cost (bench/RESULTS.md §2).
@@ -101,11 +103,8 @@ def backoff(initial: float, cap: float) -> Iterator[float]:
 
 
 def describe_target(url: str) -> str:
-    """Where a Redis URL points, without credentials (for messages)."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix:{parts.path}"
-    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+    """The Redis URL for messages, its password masked."""
+    return mask_url(url)
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -125,9 +124,14 @@ def translate(exc: rexc.RedisError | RuntimeError, action: str, target: str) -> 
     if connection_lost(exc):
         return BusUnavailable(f"Redis at {target} is unreachable ({action}): connection reset ({text})")
     if isinstance(exc, rexc.AuthenticationError) or "WRONGPASS" in text or "NOAUTH" in text:
-        return BusError(
+        return BusAuthError(
             f"Redis at {target} rejected the credentials ({text}); set the password in bus.redis_password "
             "(LIQMON_BUS__REDIS_PASSWORD or redis_password_file) or in bus.redis_url"
+        )
+    if isinstance(exc, (rexc.OutOfMemoryError, rexc.ReadOnlyError)) or "MISCONF" in text:
+        return BusWritesRefused(
+            f"Redis at {target} refuses writes ({action}): {text}; writes are retried, events stay "
+            "buffered meanwhile (see 'Redis refusing writes' in docs/bus.md)"
         )
     if isinstance(exc, rexc.AuthorizationError) or "NOPERM" in text:
         return BusError(f"the Redis user at {target} lacks permission for {action} ({text}); grant it in the ACL")
@@ -269,8 +273,13 @@ class RedisStreamsBus:
                 raise  # a bug, not Redis
             if lost or isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError)):
                 self._metrics.bus_redis_up.set(0)
-            raise translate(exc, action, self._target) from exc
+            error = translate(exc, action, self._target)
+            if isinstance(error, BusWritesRefused):
+                self._metrics.bus_writes_refused.set(1)
+            raise error from exc
         self._metrics.bus_redis_up.set(1)
+        if action in _WRITES:
+            self._metrics.bus_writes_refused.set(0)
         return result
 
     def _log_failure(self, what: str, exc: BaseException, **extra: Any) -> None:

@@ -3,8 +3,10 @@
 As fast as possible by default (``--speed X`` paces it at X times real time).
 ``--events-out`` writes every normalized event as JSON lines, ``--alerts-out``
 every alert the detectors raise; sinks run as configured (the console sink
-prints alerts). ``--hold`` keeps the process (and its metrics endpoint) up
-after the capture ends, until SIGTERM.
+prints alerts). A replay is a batch job: it serves metrics only when asked
+(``--metrics-port``), never on the configured ``metrics.port``, so it runs
+beside a live daemon. ``--hold`` keeps the process (and the endpoint, if any)
+up after the capture ends, until SIGTERM.
 """
 
 from __future__ import annotations
@@ -34,9 +36,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--speed", metavar="X", type=float, help="pace at X times real time (default: as fast as possible)"
     )
     parser.add_argument(
-        "--metrics-port", metavar="PORT", type=int, help="serve /metrics on this port (0 = any free port)"
+        "--metrics-port",
+        metavar="PORT",
+        type=int,
+        help="serve /metrics, /healthz and /readyz on this port (0 = any free port); default: no endpoint",
     )
-    parser.add_argument("--hold", action="store_true", help="keep running after the capture ends, until SIGTERM/SIGINT")
+    parser.add_argument(
+        "--hold", action="store_true", help="keep running (and serving) after the capture ends, until SIGTERM/SIGINT"
+    )
     parser.add_argument("--no-detect", action="store_true", help="only normalize (no detectors, no alerts)")
 
 
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             event_taps=event_taps,
             alert_taps=alert_taps,
             hold=args.hold,
+            serve_metrics=args.metrics_port is not None,
         )
         code = run_async(app.run())
     decoder = app.replay.decoder if app.replay else None

@@ -72,11 +72,18 @@ class DetectorRunner:
         self._next_metrics = 0.0
         self.published = 0
         self._stop = asyncio.Event()
+        # Set when the input has ended (a replay): handle what is readable before returning.
+        self.drain_after_stop = False
 
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Detect until ``stop`` is set, then drain what is immediately readable, ack it and return."""
+        """Detect until ``stop`` is set; then finish and ack the batch in hand and return.
+
+        Nothing more is read after ``stop`` (what is left stays in the streams for the
+        next owner, so a shutdown takes one batch however large the backlog), unless
+        :attr:`drain_after_stop` asks to handle what is readable first (the end of a replay).
+        """
         self._stop = stop
         if not self.settings.enabled:
             log.info("detectors disabled by configuration (detectors.enabled = false)")
@@ -103,7 +110,8 @@ class DetectorRunner:
                     continue
                 delays = _backoff()
                 await self._handle(batch, stop)
-            await self._drain(stop)
+            if self.drain_after_stop:
+                await self._drain(stop)
         finally:
             await self._release_all()
         log.info("detector runner stopped", published=self.published)
@@ -124,6 +132,10 @@ class DetectorRunner:
                 return
             await self._handle(batch, stop)
 
+    def _stopping(self) -> bool:
+        """True once stopped for good: no new work is taken (a replay's end still drains)."""
+        return self._stop.is_set() and not self.drain_after_stop
+
     # ------------------------------------------------------------------ leases
 
     async def _maybe_renew(self) -> None:
@@ -141,6 +153,8 @@ class DetectorRunner:
         """Renew owned leases and take free shards (rebuilding their state)."""
         limit = self.settings.max_shards
         for shard in range(self.bus.shard_count):
+            if self._stopping():
+                return  # stopping: take no new shard (owned leases are released on the way out)
             if limit and shard not in self.shards and len(self.shards) >= limit:
                 continue
             asked = time.monotonic()
@@ -195,6 +209,9 @@ class DetectorRunner:
         page_size = self.settings.rebuild_page
         done = False
         while not done:
+            if self._stopping():  # stopping mid-rebuild: the shard is left to the next owner
+                await self.bus.release_lease(lease_name(shard), self.consumer)
+                return
             page = await self.bus.read_history(shard, after, page_size)
             for delivery in page:
                 if boundary is not None and entry_key(delivery.entry_id) >= boundary:

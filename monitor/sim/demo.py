@@ -156,7 +156,7 @@ async def _play(
         try:
             await _watch(waiters, view, tui)
         finally:
-            app.request_stop()
+            app.request_stop(input_ended=served.done() and not served.cancelled() and served.exception() is None)
             for task in waiters - {app_task}:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):

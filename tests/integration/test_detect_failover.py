@@ -65,10 +65,10 @@ cooldown_s = 600
 class Detector:
     """A ``liqmon detect`` child process whose JSON log lines are read from a file."""
 
-    def __init__(self, config: Path, name: str, workdir: Path) -> None:
+    def __init__(self, config: Path, name: str, workdir: Path, *, env: dict[str, str] | None = None) -> None:
         self.log = workdir / f"{name}.log"
         self.name = name
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "monitor", "detect", "-c", str(config), "--consumer", name],

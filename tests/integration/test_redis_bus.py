@@ -16,7 +16,7 @@ from monitor.bus.factory import create_bus
 from monitor.bus.keys import Keys
 from monitor.bus.memory import MemoryBus
 from monitor.bus.redis_streams import RedisStreamsBus, backoff, describe_target, translate
-from monitor.errors import BusError, BusUnavailable
+from monitor.errors import BusAuthError, BusError, BusUnavailable
 from monitor.events import Gap
 from monitor.metrics import Metrics
 from monitor.settings import BusSettings
@@ -314,11 +314,11 @@ def test_backoff_is_capped_and_jittered() -> None:
 def test_errors_are_translated_with_the_target_and_no_password() -> None:
     import redis.exceptions as rexc
 
-    assert describe_target("redis://:hunter2@db.example:6380/0") == "db.example:6380"
+    assert describe_target("redis://:hunter2@db.example:6380/0") == "redis://:********@db.example:6380/0"
     down = translate(rexc.ConnectionError("refused"), "XADD", "db:6379")
     assert isinstance(down, BusUnavailable)
     auth = translate(rexc.AuthenticationError("WRONGPASS invalid username-password pair"), "PING", "db:6379")
-    assert type(auth) is BusError
+    assert type(auth) is BusAuthError
     assert "redis_password" in str(auth)
     other = translate(rexc.ResponseError("WRONGTYPE"), "XADD", "db:6379")
     assert type(other) is BusError

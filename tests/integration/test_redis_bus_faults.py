@@ -148,3 +148,27 @@ async def test_password_protected_redis(tmp_path: Path, metrics: Metrics) -> Non
         with pytest.raises(BusError, match="redis_password"):
             await missing.read_events([0], "w", count=1, block_ms=10)
         await missing.close()
+
+
+async def test_writes_refused_at_maxmemory_show_in_a_metric_and_are_retried(
+    redis_server: RedisServer, metrics: Metrics
+) -> None:
+    """Redis at maxmemory with noeviction answers every write with OOM: up, but refusing writes."""
+    bus = RedisStreamsBus(bus_settings(redis_server, shard_count=1), metrics, max_backoff_s=0.1)
+    async with running(bus):
+        await bus.connect()
+        assert sample(metrics, "liqmon_bus_writes_refused") == 0
+        assert redis_server.command("CONFIG", "SET", "maxmemory-policy", "noeviction") == b"+OK\r\n"
+        assert redis_server.command("CONFIG", "SET", "maxmemory", "1") == b"+OK\r\n"  # below what Redis uses
+        bus.publish([liq(i) for i in range(20)])
+        await wait_until(lambda: sample(metrics, "liqmon_bus_writes_refused") == 1)
+        assert sample(metrics, "liqmon_bus_redis_up") == 1  # reachable: it answers, with OOM
+        with pytest.raises(BusUnavailable, match="refuses writes"):  # so the detector retries its alert
+            await bus.publish_alert(alert(1))
+        assert sample(metrics, "liqmon_bus_buffered_events") == 20  # kept for later, not dropped
+
+        assert redis_server.command("CONFIG", "SET", "maxmemory", "0") == b"+OK\r\n"
+        await wait_until(lambda: sample(metrics, "liqmon_bus_buffered_events") == 0)
+        assert sample(metrics, "liqmon_bus_writes_refused") == 0
+        got = await bus.read_events([0], "w", count=50, block_ms=100)
+    assert [d.item.id for d in got] == [str(i) for i in range(20)]

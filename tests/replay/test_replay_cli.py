@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import orjson
@@ -9,6 +10,7 @@ import pytest
 
 from monitor.cli import main
 from tests.conftest import FIXTURES
+from tests.support.services import HOST
 
 CAPTURE = FIXTURES / "replay" / "small.jsonl"
 
@@ -74,3 +76,16 @@ def test_replay_is_deterministic(tmp_path: Path) -> None:
 def test_missing_capture_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", str(tmp_path / "absent.jsonl")]) == 2
     assert "no such capture file" in capsys.readouterr().err
+
+
+def test_replay_binds_no_port_unless_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An offline batch job: the configured metrics port being taken (by the daemon itself) is no concern."""
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        monkeypatch.setenv("LIQMON_METRICS__PORT", str(taken.getsockname()[1]))
+        events_out = tmp_path / "events.jsonl"
+        assert main(["replay", str(CAPTURE), "--events-out", str(events_out)]) == 0
+        assert len(events_out.read_bytes().splitlines()) == 7
+        # Asked for, the metrics endpoint is served, and a taken port is the error it always was.
+        assert main(["replay", str(CAPTURE), "--metrics-port", str(taken.getsockname()[1])]) == 1

@@ -233,15 +233,40 @@ async def test_a_client_that_hangs_up_early_does_not_hurt(metrics: Metrics) -> N
         assert (await get(server, "/healthz")).status_code == 200
 
 
-async def test_connections_over_the_limit_get_503(metrics: Metrics) -> None:
-    async with serving(metrics, max_connections=1) as server:
-        # Hold one connection open without sending a request.
-        _reader, holder = await asyncio.open_connection("127.0.0.1", server.port)
+async def test_over_the_limit_the_longest_waiting_connection_makes_room(metrics: Metrics) -> None:
+    async with serving(metrics, max_connections=2) as server:
+        # Two connections that never send a request: the first is the one waiting longest.
+        first_reader, first = await asyncio.open_connection("127.0.0.1", server.port)
         await until(lambda: server.connections == 1)
+        second_reader, second = await asyncio.open_connection("127.0.0.1", server.port)
+        await until(lambda: server.connections == 2)
+        probe = await get(server, "/healthz")
+        assert await asyncio.wait_for(first_reader.read(), 5) == b""  # closed to make room
+        assert server.connections == 1  # the second still waits for its request
+        second.write(b"GET /readyz HTTP/1.1\r\n\r\n")
+        reply = await asyncio.wait_for(second_reader.read(), 5)
+        for writer in (first, second):
+            writer.close()
+    assert probe.status_code == 200
+    assert reply.startswith(b"HTTP/1.1 200 ")
+    assert metrics.registry.get_sample_value("liqmon_metrics_clients_closed_total") == 1
+
+
+async def test_503_only_when_every_connection_is_being_answered(metrics: Metrics) -> None:
+    release = asyncio.Event()
+
+    async def slow_readiness() -> dict[str, bool]:
+        await release.wait()
+        return {"bus": True}
+
+    async with serving(metrics, slow_readiness, max_connections=1) as server:
+        answering = asyncio.create_task(get(server, "/readyz"))
+        await until(lambda: server.connections == 1 and not server.waiting)
         extra = await get(server, "/healthz")
-        holder.close()
-        await holder.wait_closed()
+        release.set()
+        answered = await answering
     assert extra.status_code == 503
+    assert answered.status_code == 200
 
 
 async def test_close_ends_open_connections_and_frees_the_port(metrics: Metrics) -> None:

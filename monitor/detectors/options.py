@@ -117,7 +117,8 @@ class OptionsAsset:
         return alerts
 
     def _context(self, now_ms: int) -> dict[str, Any]:
-        """Every tenor's ATM IV and RR25 (vol points), DVOL, the put/call OI ratio and the top put strike."""
+        """Every tenor's ATM IV and RR25 (vol points), the skew tenor's RR25 per venue, DVOL, the put/call OI
+        ratio and the top put strike."""
         values: dict[str, Any] = {}
         for days in (7, 30, 90):
             for field in ("atm_iv", "rr25"):
@@ -126,6 +127,12 @@ class OptionsAsset:
                     values[f"{field}_{days}d_vol_pts"] = round(reading, 2)
         fresh = self.fresh(now_ms)
         values["venues"] = len(fresh)
+        skew = str(self.cfg.skew_tenor_days)
+        values["rr25_by_venue_vol_pts"] = {
+            s.venue: round(s.tenors[skew].rr25 * _PTS, 2)
+            for s in sorted(fresh, key=lambda s: s.venue)
+            if skew in s.tenors
+        }
         dvols = [s.dvol for s in fresh if s.dvol is not None]
         if dvols:
             values["dvol"] = round(sum(dvols) / len(dvols), 2)

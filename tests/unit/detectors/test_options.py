@@ -76,6 +76,7 @@ def test_skew_fires_after_confirmation_at_the_depth_reached_and_resolves_once() 
     assert fired.values["tenor_days"] == 7
     assert fired.values["top_put_strike"] == 60_000.0
     assert fired.values["dvol"] == 60.0
+    assert fired.values["rr25_by_venue_vol_pts"] == {"deribit": -13.0}
     assert at(75) <= resolved.ts_ms <= at(76)  # back within at minute 60, held 15 minutes
     assert resolved.values["extreme_rr25_vol_pts"] == -13.0
     assert resolved.started_ms == fired.started_ms

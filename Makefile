@@ -59,6 +59,10 @@ unit: $(STAMP)
 chaos: $(STAMP) system-deps
 	$(BIN)/pytest -q -m chaos
 
+## fuzz: 200,000 mutated sample frames per venue through the real parsers (not part of `make test`)
+fuzz: $(STAMP)
+	$(BIN)/python scripts/fuzz_parsers.py
+
 bench: $(STAMP) system-deps
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 

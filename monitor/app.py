@@ -32,7 +32,7 @@ from monitor.alerts.model import Alert
 from monitor.bus.base import Bus
 from monitor.capture.format import CaptureRecord, CaptureWriter
 from monitor.capture.replay import CaptureDecoder
-from monitor.errors import BusAuthError, BusError, ConfigError
+from monitor.errors import BusAuthError, BusError, CaptureError, ConfigError
 from monitor.events import Event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics, default_metrics
@@ -111,16 +111,31 @@ class CaptureSource:
         self.speed = speed
         self.decoder = decoder or CaptureDecoder(metrics=metrics)
         self.published = 0
+        # Why the capture could not be read to its end (a truncated gzip, a read error), if it could not.
+        self.failure: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish the capture's events until it ends or ``stop`` is set."""
+        try:
+            if not await self._replay(stop):
+                return
+        except CaptureError as exc:
+            self.failure = str(exc)
+            log.error("replay_capture_unreadable", error=self.failure, frames=self.decoder.frames)
+            return
+        log.info("replay_finished", frames=self.decoder.frames, events=self.published)
+        if self.hold:
+            await stop.wait()
+
+    async def _replay(self, stop: asyncio.Event) -> bool:
+        """Publish every record; False when ``stop`` interrupted it."""
         loop = asyncio.get_running_loop()
         first_ms: int | None = None
         started = loop.time()
         for count, record in enumerate(self.records):
             if stop.is_set():
                 log.info("replay_interrupted", records=count)
-                return
+                return False
             if self.speed is not None:
                 first_ms = record.recv_ms if first_ms is None else first_ms
                 due = started + (record.recv_ms - first_ms) / 1000 / self.speed
@@ -136,9 +151,7 @@ class CaptureSource:
                 self.published += len(events)
             if count % 256 == 0:
                 await self._backpressure(stop)
-        log.info("replay_finished", frames=self.decoder.frames, events=self.published)
-        if self.hold:
-            await stop.wait()
+        return True
 
     async def _backpressure(self, stop: asyncio.Event) -> None:
         await asyncio.sleep(0)
@@ -230,7 +243,7 @@ class Application:
         bus: Bus = (
             TappedBus(inner, self._event_taps, self._alert_taps) if (self._event_taps or self._alert_taps) else inner
         )
-        capture = CaptureWriter(self._capture_out) if self._capture_out else None
+        capture = CaptureWriter(self._capture_out, metrics=self.metrics) if self._capture_out else None
         stops = {name: asyncio.Event() for name in ("intake", "detect", "alert", "metrics", "bus")}
         try:
             async with asyncio.TaskGroup() as group:

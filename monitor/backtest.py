@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from monitor.alerts.model import Alert
-from monitor.capture.format import CaptureRecord, read_capture
+from monitor.capture.format import CaptureRecord, check_capture, read_capture
+from monitor.cli import check_writable
 from monitor.detectors.config import DetectorSettings
 from monitor.detectors.engine import DetectionEngine
 from monitor.errors import ConfigError, ParseError
@@ -184,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.capture.exists():
         print(f"liqmon backtest: no such capture file: {args.capture}", file=sys.stderr)
         return 2
+    check_capture(args.capture)
+    check_writable(args.report, "--report", directory=True)
     combos = sweep(args.assignments)
     base_settings = load_settings(args.config)
     logs.configure(args.log_level or "warning", base_settings.log.format)

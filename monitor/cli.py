@@ -14,13 +14,15 @@ Exit codes: 0 success, 1 failure at run time, 2 bad usage or configuration.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from monitor import __version__
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, MonitorError, UsageError
 
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "run": ("monitor.commands.run", "run everything in one process (embedded bus unless Redis is configured)"),
@@ -79,6 +81,35 @@ def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     return settings
 
 
+def check_writable(path: Path, option: str, *, directory: bool = False) -> None:
+    """Raise UsageError (naming ``option``, the path and the reason) unless ``path`` can be written.
+
+    A file's folder must already exist; ``directory`` outputs are created (with their parents).
+    The check writes nothing that stays: a file it had to create for the test is removed again.
+    """
+    try:
+        if directory:
+            path.mkdir(parents=True, exist_ok=True)
+            with open(path / ".liqmon-write-test", "wb"):
+                pass
+            (path / ".liqmon-write-test").unlink()
+            return
+        if path.is_dir():
+            raise UsageError(f"{option} {path}: is a directory; give a file name")
+        if not path.parent.exists():
+            raise UsageError(f"{option} {path}: the folder {path.parent} does not exist; create it first")
+        if not path.parent.is_dir():
+            raise UsageError(f"{option} {path}: {path.parent} is not a folder")
+        existed = path.exists()
+        with open(path, "ab"):
+            pass
+        if not existed:
+            with contextlib.suppress(OSError):
+                path.unlink()
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write there: {exc.strerror or exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``liqmon`` console script."""
     parser = build_parser()
@@ -91,6 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(module.run(args))
     except ConfigError as exc:
         print(f"liqmon: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"liqmon {args.command}: {exc}", file=sys.stderr)
         return 2
     except MonitorError as exc:
         print(f"liqmon {args.command}: {exc}", file=sys.stderr)

@@ -5,9 +5,12 @@ caller can catch at whatever depth it needs::
 
     MonitorError
     ├── ConfigError            bad key, type or value in the TOML file or LIQMON_* environment
+    ├── UsageError             a command-line argument that cannot work (an unwritable output path, ...)
     ├── InvalidEvent           an event or alert that breaks the DESIGN §3/§7 contract (NaN, negative size, ...)
+    │   └── ImplausibleEvent   a well-formed value outside the bounds any real market has (docs/events.md)
     ├── ParseError             a venue frame liqmon cannot normalize; ``reason`` is a short metric label
-    │   └── UnknownInstrument  a symbol whose contract size is unknown (never guessed)
+    │   ├── UnknownInstrument  a symbol whose contract size is unknown (never guessed)
+    │   └── ImplausibleValue   a frame whose event is implausible (reason ``implausible``; ``field`` names it)
     ├── CaptureError           a capture file that cannot be opened or written
     ├── VenueError             a venue connection problem
     │   ├── VenueConnectError      handshake or network failure (retryable)
@@ -35,8 +38,20 @@ class ConfigError(MonitorError):
     """The configuration is invalid; the message names the key and what to do."""
 
 
+class UsageError(MonitorError):
+    """A command-line argument cannot work as given; the message names it and the reason (exit code 2)."""
+
+
 class InvalidEvent(MonitorError, ValueError):
     """An event or alert violates the wire contract."""
+
+
+class ImplausibleEvent(InvalidEvent):
+    """A value is well-formed but outside the plausibility bounds of its field (``field`` names it)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ParseError(MonitorError):
@@ -56,6 +71,14 @@ class UnknownInstrument(ParseError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason="unknown_contract")
+
+
+class ImplausibleValue(ParseError):
+    """A frame carried an implausible value (ts_ms in the year 5000, a $1e24 liquidation, a zero price)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message, reason="implausible")
+        self.field = field
 
 
 class CaptureError(MonitorError):

@@ -12,7 +12,9 @@ hundreds of thousands in flight out of the cycle collector's scans.
 
 Construction validates, whether from Python or from JSON: a NaN, an infinity,
 a negative size or price, or a bad enum value raises
-:class:`~monitor.errors.InvalidEvent` naming the field.
+:class:`~monitor.errors.InvalidEvent` naming the field. A well-formed value
+beyond what any real market has (:data:`BOUNDS`, documented per field in
+docs/events.md) raises :class:`~monitor.errors.ImplausibleEvent`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import ClassVar, Final, Literal, TypeAlias
 
 import msgspec
 
-from monitor.errors import InvalidEvent
+from monitor.errors import ImplausibleEvent, InvalidEvent
 
 VENUES: Final = ("binance", "bybit", "okx", "deribit", "bitmex", "hyperliquid", "gate", "bitget")
 
@@ -34,6 +36,30 @@ _SIDES: Final = frozenset(("long", "short"))
 _CONTRACTS: Final = frozenset(("linear", "inverse"))
 _BASE_ALIASES: Final = {"XBT": "BTC"}
 _INF: Final = float("inf")
+
+# Plausibility bounds (inclusive maxima; docs/events.md gives the reasoning per field). A value past one is
+# a venue bug or a forged frame, never a market move: one such event would swamp every USD sum downstream.
+MAX_TS_MS: Final = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+MAX_PRICE: Final = 1e8  # quote units
+MAX_QTY_BASE: Final = 1e15  # base units (a meme coin's whole supply is about this)
+MAX_NOTIONAL_USD: Final = 1e10  # one liquidation; the largest ever seen were about 1e8
+MAX_OI_USD: Final = 1e12  # one venue's open interest in one instrument
+MAX_FUNDING_RATE: Final = 1.0  # |rate| per interval and |rate_8h|: 100 %; venues cap funding at a few %
+MAX_INTERVAL_H: Final = 24.0
+BOUNDS: Final[dict[str, float]] = {
+    "ts_ms": MAX_TS_MS,
+    "next_funding_ms": MAX_TS_MS,
+    "price": MAX_PRICE,
+    "mark_price": MAX_PRICE,
+    "index_price": MAX_PRICE,
+    "qty_base": MAX_QTY_BASE,
+    "oi_base": MAX_QTY_BASE,
+    "notional_usd": MAX_NOTIONAL_USD,
+    "oi_usd": MAX_OI_USD,
+    "rate": MAX_FUNDING_RATE,
+    "rate_8h": MAX_FUNDING_RATE,
+    "interval_h": MAX_INTERVAL_H,
+}
 
 
 def canonical_base(asset: str) -> str:
@@ -76,6 +102,12 @@ def _check_millis(name: str, value: object) -> None:
     raise InvalidEvent(f"{name} must be a non-negative integer of epoch milliseconds, got {value!r}")
 
 
+def _implausible(name: str, value: float, *, below: bool = False) -> ImplausibleEvent:
+    if below:
+        return ImplausibleEvent(f"{name} must be positive, got {value!r}", field=name)
+    return ImplausibleEvent(f"{name} {value!r} is implausible (|{name}| at most {BOUNDS[name]:g})", field=name)
+
+
 class _Market(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", forbid_unknown_fields=True):
     """Fields common to the market events."""
 
@@ -98,6 +130,8 @@ class _Market(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="ki
             raise InvalidEvent(f"contract must be 'linear' or 'inverse', got {self.contract!r}")
         _check_millis("ts_ms", self.ts_ms)
         _check_millis("recv_ms", self.recv_ms)
+        if self.ts_ms > MAX_TS_MS:
+            raise _implausible("ts_ms", self.ts_ms)
 
 
 class Liquidation(_Market, frozen=True, kw_only=True, tag="liquidation"):
@@ -118,10 +152,18 @@ class Liquidation(_Market, frozen=True, kw_only=True, tag="liquidation"):
         if self.side not in _SIDES:
             raise InvalidEvent(f"side must be 'long' or 'short' (the liquidated position), got {self.side!r}")
         _check_size("price", self.price)
+        if self.price > MAX_PRICE:
+            raise _implausible("price", self.price)
+        if self.price == 0:
+            raise _implausible("price", self.price, below=True)
         if self.qty_base is not None:
             _check_size("qty_base", self.qty_base)
+            if self.qty_base > MAX_QTY_BASE:
+                raise _implausible("qty_base", self.qty_base)
         if self.notional_usd is not None:
             _check_size("notional_usd", self.notional_usd)
+            if self.notional_usd > MAX_NOTIONAL_USD:
+                raise _implausible("notional_usd", self.notional_usd)
 
 
 class Funding(_Market, frozen=True, kw_only=True, tag="funding"):
@@ -142,12 +184,21 @@ class Funding(_Market, frozen=True, kw_only=True, tag="funding"):
         _check_size("interval_h", self.interval_h)
         if self.interval_h <= 0:
             raise InvalidEvent(f"interval_h must be positive, got {self.interval_h!r}")
+        for name in ("rate", "rate_8h", "interval_h"):
+            if abs(getattr(self, name)) > BOUNDS[name]:
+                raise _implausible(name, getattr(self, name))
         if self.next_funding_ms is not None:
             _check_millis("next_funding_ms", self.next_funding_ms)
+            if self.next_funding_ms > MAX_TS_MS:
+                raise _implausible("next_funding_ms", self.next_funding_ms)
         if self.mark_price is not None:
             _check_size("mark_price", self.mark_price)
+            if self.mark_price > MAX_PRICE:
+                raise _implausible("mark_price", self.mark_price)
         if self.index_price is not None:
             _check_size("index_price", self.index_price)
+            if self.index_price > MAX_PRICE:
+                raise _implausible("index_price", self.index_price)
 
 
 class OpenInterest(_Market, frozen=True, kw_only=True, tag="open_interest"):
@@ -160,8 +211,12 @@ class OpenInterest(_Market, frozen=True, kw_only=True, tag="open_interest"):
     def __post_init__(self) -> None:
         self._check_common()
         _check_size("oi_base", self.oi_base)
+        if self.oi_base > MAX_QTY_BASE:
+            raise _implausible("oi_base", self.oi_base)
         if self.oi_usd is not None:
             _check_size("oi_usd", self.oi_usd)
+            if self.oi_usd > MAX_OI_USD:
+                raise _implausible("oi_usd", self.oi_usd)
 
 
 class TenorPoint(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):

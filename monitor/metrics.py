@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.errors import ImplausibleValue, ParseError
 from monitor.events import VENUES, Event
 from monitor.histogram import FastHistogram
 from monitor.market_metrics import FAMILIES as MARKET_FAMILIES
@@ -79,6 +80,12 @@ class Metrics:
             "liqmon_feed_parse_errors_total",
             "Frames liqmon could not normalize (count), by reason (json, schema, value, unknown_channel, ...).",
             ["venue", "reason"],
+            registry=r,
+        )
+        self.feed_implausible = Counter(
+            "liqmon_feed_implausible_total",
+            "Frames rejected because an event value was past its plausibility bound (count), by event field.",
+            ["venue", "field"],
             registry=r,
         )
         self.feed_duplicates = Counter(
@@ -208,7 +215,7 @@ class Metrics:
         )
         self.sink_healthy = Gauge(
             "liqmon_sink_healthy",
-            "1 while a sink delivers, 0 after a permanent error broke it.",
+            "1 while a sink delivers; 0 while it fails (an outage: alerts wait) or after a permanent error broke it.",
             ["sink"],
             registry=r,
         )
@@ -233,6 +240,16 @@ class Metrics:
         self.capture_malformed = Counter(
             "liqmon_capture_malformed_lines_total",
             "Capture lines skipped because they were malformed (count).",
+            registry=r,
+        )
+        self.capture_write_errors = Counter(
+            "liqmon_capture_write_errors_total",
+            "Capture files that stopped recording because a write failed, e.g. disk full (count).",
+            registry=r,
+        )
+        self.capture_writing = Gauge(
+            "liqmon_capture_writing",
+            "1 while a capture file (--capture-out, record) is being written; 0 once it stopped or when none is.",
             registry=r,
         )
 
@@ -262,6 +279,12 @@ class Metrics:
         """Stop running ``callback`` at scrapes."""
         if callback in self._scrape.callbacks:
             self._scrape.callbacks.remove(callback)
+
+    def frame_rejected(self, venue: str, exc: ParseError) -> None:
+        """Count a frame that could not be normalized (live or replayed), by reason; implausible ones by field too."""
+        self.feed_parse_errors.labels(venue=venue, reason=exc.reason).inc()
+        if isinstance(exc, ImplausibleValue):
+            self.feed_implausible.labels(venue=venue, field=exc.field).inc()
 
     def message_received(self, venue: str, channel: str) -> None:
         """Count a frame and note when it arrived."""

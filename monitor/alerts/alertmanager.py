@@ -1,7 +1,12 @@
 """Prometheus Alertmanager sink: pushes alerts to ``POST /api/v2/alerts``.
 
 Alertmanager identifies an alert by its label set (``alertname``, ``kind``,
-``base``, ``severity``, ``direction``, ``venue`` when set). An alert whose
+``base``, ``severity``, ``direction``, ``category``, ``source``, ``venue``
+when set). ``category="market"`` is what the shipped routing
+(deploy/alertmanager/alertmanager.yml) sends to the desk; the alert names
+end in ``Detected`` (``LiquidationCascadeDetected``) so that no Prometheus
+rule (``LiquidationCascade``, ``LiquidationCascadeCritical``, …) and no
+inhibit rule written for those matches liqmon's own alerts. An alert whose
 ``endsAt`` has passed is resolved; one sent without ``endsAt`` resolves after
 the server's ``resolve_timeout`` (5 min by default), which would end a long
 funding flip early. So, as Prometheus does, firing alerts carry
@@ -26,7 +31,7 @@ import orjson
 
 from monitor.alerts.config import AlertmanagerSettings, SeverityName
 from monitor.alerts.http import make_client, post, raise_for_status
-from monitor.alerts.model import Alert
+from monitor.alerts.model import Alert, EpisodeKey, episode_key
 from monitor.alerts.text import facts, kind_title, since
 from monitor.errors import AlertDeliveryError, PermanentDelivery
 from monitor.logs import get_logger
@@ -34,16 +39,23 @@ from monitor.logs import get_logger
 log = get_logger(__name__)
 
 API_PATH: Final = "/api/v2/alerts"
-EpisodeKey = tuple[str, str, str, str]
 
 
 def _rfc3339(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+ALERTNAME_SUFFIX: Final = "Detected"
+
+
 def alertname(kind: str) -> str:
-    """``liquidation_cascade`` → ``LiquidationCascade``."""
-    return "".join(part.capitalize() for part in kind.split("_"))
+    """``liquidation_cascade`` → ``LiquidationCascadeDetected``."""
+    return "".join(part.capitalize() for part in kind.split("_")) + ALERTNAME_SUFFIX
+
+
+def category(kind: str) -> str:
+    """``market`` for every detector alert (routed to the desk), ``test`` for ``liqmon alert test``."""
+    return "test" if kind == "test" else "market"
 
 
 def labels(alert: Alert) -> dict[str, str]:
@@ -54,16 +66,12 @@ def labels(alert: Alert) -> dict[str, str]:
         "base": alert.base,
         "severity": alert.severity,
         "direction": alert.direction,
+        "category": category(alert.kind),
         "source": "liqmon",
     }
     if alert.venue:
         out["venue"] = alert.venue
     return out
-
-
-def episode_key(alert: Alert) -> EpisodeKey:
-    """What stays the same across one episode's firing, escalation and resolved alerts."""
-    return (alert.kind, alert.base, alert.venue or "", alert.direction)
 
 
 def to_postable(alert: Alert, *, now_s: float, hold_s: float, generator_url: str = "") -> dict[str, Any]:
@@ -134,6 +142,11 @@ class AlertmanagerSink:
             self._active[key] = alert
         elif previous is not None and (previous.started_ms <= alert.started_ms or previous.id == alert.id):
             del self._active[key]
+
+    async def withdraw(self, alert: Alert) -> None:
+        """End ``alert`` in Alertmanager now (``alert test`` leaves no active TEST alert behind)."""
+        self._active.pop(episode_key(alert), None)
+        await self._post([], ended=[alert])
 
     async def resend_active(self) -> None:
         """Re-post every firing alert with a fresh ``endsAt``."""

@@ -16,7 +16,7 @@ stay small.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from monitor.alerts.config import SeverityName
 from monitor.alerts.model import Alert
@@ -41,3 +41,11 @@ class Sink(Protocol):
 
     async def aclose(self) -> None:
         """Release connections. Idempotent."""
+
+
+@runtime_checkable
+class Withdraws(Protocol):
+    """A sink that leaves state behind (a retained message, an active alert) and can remove it."""
+
+    async def withdraw(self, alert: Alert) -> None:
+        """Remove what :meth:`Sink.send` of ``alert`` left behind."""

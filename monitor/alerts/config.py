@@ -4,7 +4,8 @@ Secrets (the Slack webhook URL, HMAC keys, passwords, auth headers) are
 :class:`~monitor.config_loader.Secret` fields: they come from their
 ``LIQMON_ALERTS__...`` environment variable or from ``<name>_file``, never from
 the TOML file itself. A sink is enabled by giving its table (``[alerts.slack]``,
-``[alerts.webhooks.<name>]``, ``[alerts.mqtt]``, ``[alerts.alertmanager]``),
+``[alerts.webhooks.<name>]``, ``[alerts.mqtt]``, ``[alerts.alertmanager]``,
+``[alerts.telegram]``, ``[alerts.discord]``),
 or by setting its environment variables.
 """
 
@@ -21,6 +22,7 @@ from monitor.redact import mask_url
 SeverityName = Literal["info", "warning", "critical"]
 
 _SINK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_CHAT_ID = re.compile(r"^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")
 
 
 def _check_http_url(url: str, key: str, *, secret: bool = False) -> None:
@@ -62,7 +64,8 @@ class RetrySettings:
 class HttpTimeouts:
     """Separate connect and read timeouts of an HTTP sink (seconds)."""
 
-    connect_s: float = 5.0
+    # Short: a host that does not accept a connection within this is treated as down at once.
+    connect_s: float = 2.0
     read_s: float = 10.0
 
     def __post_init__(self) -> None:
@@ -79,6 +82,8 @@ class SlackSettings:
     # Slack accepts about one message per second per webhook, with short bursts.
     rate_per_s: float = 1.0
     burst: int = 3
+    # Posts in flight at once; 1 keeps the channel in alert order.
+    concurrency: int = 1
     timeouts: HttpTimeouts = field(default_factory=HttpTimeouts)
     retry: RetrySettings = field(default_factory=RetrySettings)
     # After a permanent error (revoked webhook, archived channel) try again this often.
@@ -91,7 +96,7 @@ class SlackSettings:
                 "or alerts.slack.webhook_url_file"
             )
         _check_http_url(self.webhook_url.get(), "alerts.slack.webhook_url", secret=True)
-        _check_positive(self, "alerts.slack", "rate_per_s", "burst", "probe_interval_s")
+        _check_positive(self, "alerts.slack", "rate_per_s", "burst", "concurrency", "probe_interval_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +113,15 @@ class WebhookSettings:
     min_severity: SeverityName = "info"
     rate_per_s: float = 10.0
     burst: int = 20
+    # Requests in flight at once (one episode's alerts still go in order).
+    concurrency: int = 4
     timeouts: HttpTimeouts = field(default_factory=HttpTimeouts)
     retry: RetrySettings = field(default_factory=RetrySettings)
     probe_interval_s: float = 300.0
 
     def __post_init__(self) -> None:
         _check_http_url(self.url, "alerts.webhooks.<name>.url")
-        _check_positive(self, "alerts.webhooks.<name>", "rate_per_s", "burst", "probe_interval_s")
+        _check_positive(self, "alerts.webhooks.<name>", "rate_per_s", "burst", "concurrency", "probe_interval_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +151,8 @@ class MqttSettings:
     reconnect_max_s: float = 30.0
     rate_per_s: float = 50.0
     burst: int = 100
+    # Publishes in flight at once (one episode's alerts still go in order).
+    concurrency: int = 4
     # While the broker is down, alerts wait and are published once it is back; give up after 1 h.
     retry: RetrySettings = field(default_factory=lambda: RetrySettings(give_up_after_s=3600.0))
     probe_interval_s: float = 300.0
@@ -164,6 +173,7 @@ class MqttSettings:
             "reconnect_max_s",
             "rate_per_s",
             "burst",
+            "concurrency",
         )
         if self.reconnect_max_s < self.reconnect_initial_s:
             raise ValueError(
@@ -188,6 +198,8 @@ class AlertmanagerSettings:
     min_severity: SeverityName = "info"
     rate_per_s: float = 20.0
     burst: int = 40
+    # Requests in flight at once (one episode's alerts still go in order).
+    concurrency: int = 2
     timeouts: HttpTimeouts = field(default_factory=HttpTimeouts)
     retry: RetrySettings = field(default_factory=RetrySettings)
     probe_interval_s: float = 300.0
@@ -196,7 +208,75 @@ class AlertmanagerSettings:
         _check_http_url(self.url, "alerts.alertmanager.url")
         if self.generator_url:
             _check_http_url(self.generator_url, "alerts.alertmanager.generator_url")
-        _check_positive(self, "alerts.alertmanager", "resend_interval_s", "rate_per_s", "burst", "probe_interval_s")
+        _check_positive(
+            self, "alerts.alertmanager", "resend_interval_s", "rate_per_s", "burst", "concurrency", "probe_interval_s"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramSettings:
+    """``[alerts.telegram]``: a Telegram bot posting to one chat (Bot API ``sendMessage``)."""
+
+    # The bot token (from @BotFather) is the credential: LIQMON_ALERTS__TELEGRAM__BOT_TOKEN or bot_token_file.
+    bot_token: Secret | None = None
+    # Numeric chat id (groups and channels are negative, e.g. -1001234567890) or @channelusername.
+    chat_id: str = ""
+    # Base URL of the Bot API (a self-hosted Bot API server, or a local test server).
+    api_url: str = "https://api.telegram.org"
+    min_severity: SeverityName = "info"
+    # Telegram allows about one message per second per chat (20 per minute in groups).
+    rate_per_s: float = 1.0
+    burst: int = 1
+    # Messages in flight at once; 1 keeps the chat in alert order.
+    concurrency: int = 1
+    timeouts: HttpTimeouts = field(default_factory=HttpTimeouts)
+    # A 429 names how long the whole bot must wait (retry_after); waits up to max_s are honoured in full.
+    retry: RetrySettings = field(default_factory=lambda: RetrySettings(max_s=300.0))
+    probe_interval_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.bot_token is None:
+            raise ValueError(
+                "alerts.telegram needs its bot token: set LIQMON_ALERTS__TELEGRAM__BOT_TOKEN "
+                "or alerts.telegram.bot_token_file"
+            )
+        if not _CHAT_ID.match(self.chat_id):
+            raise ValueError(
+                f"alerts.telegram.chat_id must be a numeric chat id (e.g. -1001234567890) or @channelname, "
+                f"got {self.chat_id!r}"
+            )
+        _check_http_url(self.api_url, "alerts.telegram.api_url")
+        _check_positive(self, "alerts.telegram", "rate_per_s", "burst", "concurrency", "probe_interval_s")
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordSettings:
+    """``[alerts.discord]``: a Discord channel webhook (embeds)."""
+
+    # The webhook URL holds its token: LIQMON_ALERTS__DISCORD__WEBHOOK_URL or webhook_url_file.
+    webhook_url: Secret | None = None
+    # Name shown as the message author.
+    username: str = "liqmon"
+    min_severity: SeverityName = "info"
+    # Discord allows about 5 requests per 2 s per webhook; it says so in X-RateLimit-* headers too.
+    rate_per_s: float = 1.0
+    burst: int = 3
+    # Messages in flight at once; 1 keeps the channel in alert order.
+    concurrency: int = 1
+    timeouts: HttpTimeouts = field(default_factory=HttpTimeouts)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    probe_interval_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.webhook_url is None:
+            raise ValueError(
+                "alerts.discord needs its webhook URL: set LIQMON_ALERTS__DISCORD__WEBHOOK_URL "
+                "or alerts.discord.webhook_url_file"
+            )
+        _check_http_url(self.webhook_url.get(), "alerts.discord.webhook_url", secret=True)
+        if not 1 <= len(self.username) <= 80:
+            raise ValueError(f"alerts.discord.username must be 1-80 characters, got {self.username!r}")
+        _check_positive(self, "alerts.discord", "rate_per_s", "burst", "concurrency", "probe_interval_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +290,8 @@ class AlertSettings:
     webhooks: dict[str, WebhookSettings] = field(default_factory=dict)
     mqtt: MqttSettings | None = None
     alertmanager: AlertmanagerSettings | None = None
+    telegram: TelegramSettings | None = None
+    discord: DiscordSettings | None = None
     # Alerts waiting per sink; when a sink's queue is full, new alerts for it are dead-lettered.
     queue_size: int = 1000
     # How long a delivered alert id is remembered (dedup across restarts and re-emitted alerts).

@@ -12,6 +12,7 @@ from monitor.alerts.policy import retry_after_seconds
 from monitor.errors import PermanentDelivery, RetryableDelivery
 
 RETRYABLE_4XX = frozenset({408, 425, 429})
+AUTH_REFUSED = frozenset({401, 403})
 
 
 def make_client(timeouts: HttpTimeouts) -> httpx.AsyncClient:
@@ -46,7 +47,8 @@ def short_body(response: httpx.Response, limit: int = 200) -> str:
 def raise_for_status(response: httpx.Response, what: str, *, reject: frozenset[int] = frozenset()) -> None:
     """Translate a non-2xx response.
 
-    408/425/429/5xx are retryable, ``reject`` codes reject the alert, any other 4xx is permanent.
+    408/425/429/5xx are retryable, ``reject`` codes reject the alert, any other 4xx is permanent;
+    401/403 say so, since no retry fixes a refused credential.
     """
     status = response.status_code
     if 200 <= status < 300:
@@ -57,4 +59,6 @@ def raise_for_status(response: httpx.Response, what: str, *, reject: frozenset[i
         raise RetryableDelivery(detail, retry_after=retry_after)
     if status in reject:
         raise RejectedAlert(detail)
+    if status in AUTH_REFUSED:
+        raise PermanentDelivery(f"{what}: authentication refused (HTTP {status} {short_body(response)}".rstrip() + ")")
     raise PermanentDelivery(detail)

@@ -17,6 +17,9 @@ SEVERITIES: Final = ("info", "warning", "critical")
 DIRECTIONS: Final = frozenset(("long", "short", "negative", "positive", "down", "up"))
 
 
+EpisodeKey: TypeAlias = tuple[str, str, str, str]
+
+
 def severity_rank(severity: str) -> int:
     """0 for info, 1 for warning, 2 for critical."""
     return SEVERITIES.index(severity)
@@ -56,3 +59,8 @@ class Alert:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InvalidEvent(f"alert {name} must be epoch milliseconds, got {value!r}")
+
+
+def episode_key(alert: Alert) -> EpisodeKey:
+    """What stays the same across one episode's firing, escalation and resolved alerts."""
+    return (alert.kind, alert.base, alert.venue or "", alert.direction)

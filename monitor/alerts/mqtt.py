@@ -3,8 +3,10 @@
 Topics, under ``topic_prefix`` (default ``liqmon``):
 
 * ``{prefix}/alerts/{kind}/{base}`` — every alert, QoS 1, not retained;
-* ``{prefix}/state/{kind}/{base}`` — the latest alert of that kind and asset,
-  QoS 1, retained (late subscribers see the current state);
+* ``{prefix}/state/{kind}/{base}/{direction}`` — the latest alert of that
+  kind, asset and direction, QoS 1, retained (late subscribers see the
+  current state; a long and a short cascade of one asset do not overwrite
+  each other);
 * ``{prefix}/status`` — ``online`` (retained) after connecting, ``offline``
   (retained) as the last will and on a clean stop.
 
@@ -12,7 +14,10 @@ The connection is kept by :meth:`MqttSink.run`, which reconnects with capped,
 jittered backoff. While the broker is away, :meth:`MqttSink.send` raises a
 retryable error, so alerts stay in the sink's queue in the dispatcher (the
 outbox) and in the bus, and are published in order once the broker is back.
-QoS 1 means a subscriber may see an alert twice; the ``id`` field dedups.
+A broker that refuses our credentials (CONNACK "bad username or password" or
+"not authorized") breaks the sink instead: :meth:`MqttSink.send` then fails at
+once with a message saying so, and no alert waits for a retry that cannot
+help. QoS 1 means a subscriber may see an alert twice; the ``id`` field dedups.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from monitor.alerts.config import MqttSettings, RetrySettings, SeverityName
 from monitor.alerts.model import Alert
 from monitor.alerts.policy import backoff
 from monitor.bus.codec import encode_alert
-from monitor.errors import RetryableDelivery
+from monitor.errors import PermanentDelivery, RetryableDelivery
 from monitor.logs import get_logger
 
 log = get_logger(__name__)
@@ -39,6 +44,15 @@ log = get_logger(__name__)
 ONLINE: Final = b"online"
 OFFLINE: Final = b"offline"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# CONNACK refusals no retry fixes: MQTT 3.1.1 return codes 4 and 5, MQTT 5 reason codes 134 and 135.
+CREDENTIALS_REFUSED: Final = frozenset({4, 5, 134, 135})
+
+
+def refused_credentials(exc: aiomqtt.MqttError) -> bool:
+    """True when the broker refused the connection for bad credentials or missing authorization."""
+    if not isinstance(exc, aiomqtt.MqttCodeError):
+        return False
+    return getattr(exc.rc, "value", exc.rc) in CREDENTIALS_REFUSED
 
 
 def topic_part(text: str) -> str:
@@ -52,8 +66,8 @@ def alert_topic(prefix: str, alert: Alert) -> str:
 
 
 def state_topic(prefix: str, alert: Alert) -> str:
-    """``{prefix}/state/{kind}/{base}`` (retained)."""
-    return f"{prefix}/state/{topic_part(alert.kind)}/{topic_part(alert.base)}"
+    """``{prefix}/state/{kind}/{base}/{direction}`` (retained)."""
+    return f"{prefix}/state/{topic_part(alert.kind)}/{topic_part(alert.base)}/{topic_part(alert.direction)}"
 
 
 def status_topic(prefix: str) -> str:
@@ -74,7 +88,8 @@ class MqttSink:
             initial_s=settings.reconnect_initial_s, max_s=settings.reconnect_max_s, give_up_after_s=1.0
         )
         self._client: aiomqtt.Client | None = None
-        self._connected = asyncio.Event()
+        self._status = asyncio.Condition()  # notified when connected, or when the broker refuses us
+        self.broken: str | None = None
         self.connections = 0
 
     def _make_client(self) -> aiomqtt.Client:
@@ -106,29 +121,44 @@ class MqttSink:
             try:
                 async with client:
                     await client.publish(status_topic(self._prefix), ONLINE, qos=1, retain=True)
-                    self._client = client
-                    self._connected.set()
+                    await self._set(client, None)
                     self.connections += 1
                     delays = backoff(self._reconnect)
                     log.info("mqtt connected", sink=self.name, broker=where)
                     await self._hold(client, stop)
                     if stop.is_set():
-                        self._connected.clear()
+                        self._client = None
                         with contextlib.suppress(aiomqtt.MqttError):
                             await client.publish(status_topic(self._prefix), OFFLINE, qos=1, retain=True, timeout=2)
             except aiomqtt.MqttError as exc:
-                log.warning(
-                    "mqtt broker unreachable; alerts wait until it is back",
-                    sink=self.name,
-                    broker=where,
-                    error=str(exc),
-                )
+                if refused_credentials(exc):
+                    reason = (
+                        f"{self.name}: broker {where} refused our credentials ({exc}): check alerts.mqtt.username "
+                        f"and LIQMON_ALERTS__MQTT__PASSWORD, and the broker's ACL"
+                    )
+                    if self.broken is None:
+                        log.error(
+                            "mqtt broker refused our credentials; the sink is broken", sink=self.name, error=reason
+                        )
+                    await self._set(None, reason)
+                else:
+                    log.warning(
+                        "mqtt broker unreachable; alerts wait until it is back",
+                        sink=self.name,
+                        broker=where,
+                        error=str(exc),
+                    )
             finally:
-                self._connected.clear()
                 self._client = None
             if not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), next(delays))
+
+    async def _set(self, client: aiomqtt.Client | None, broken: str | None) -> None:
+        async with self._status:
+            self._client = client
+            self.broken = broken
+            self._status.notify_all()
 
     @staticmethod
     async def _hold(client: aiomqtt.Client, stop: asyncio.Event) -> None:
@@ -151,21 +181,37 @@ class MqttSink:
 
     async def send(self, alert: Alert) -> None:
         """Publish the alert (QoS 1) and the retained state; retryable while the broker is away."""
-        timeout = self._settings.publish_timeout_s
-        try:
-            async with asyncio.timeout(timeout):
-                await self._connected.wait()
-        except TimeoutError:
-            raise RetryableDelivery(f"{self.name}: broker not connected") from None
-        client = self._client
-        if client is None:
-            raise RetryableDelivery(f"{self.name}: broker connection lost")
+        client = await self._connection()
         payload = encode_alert(alert)
+        timeout = self._settings.publish_timeout_s
         try:
             await client.publish(alert_topic(self._prefix, alert), payload, qos=1, timeout=timeout)
             await client.publish(state_topic(self._prefix, alert), payload, qos=1, retain=True, timeout=timeout)
         except aiomqtt.MqttError as exc:
             raise RetryableDelivery(f"{self.name}: publish failed: {exc}") from exc
+
+    async def withdraw(self, alert: Alert) -> None:
+        """Delete the retained state ``alert`` left (an empty retained payload), e.g. after ``alert test``."""
+        client = await self._connection()
+        try:
+            await client.publish(
+                state_topic(self._prefix, alert), b"", qos=1, retain=True, timeout=self._settings.publish_timeout_s
+            )
+        except aiomqtt.MqttError as exc:
+            raise RetryableDelivery(f"{self.name}: publish failed: {exc}") from exc
+
+    async def _connection(self) -> aiomqtt.Client:
+        """The connected client; PermanentDelivery when the broker refuses us, retryable when it is away."""
+        try:
+            async with asyncio.timeout(self._settings.publish_timeout_s), self._status:
+                await self._status.wait_for(lambda: self._client is not None or self.broken is not None)
+        except TimeoutError:
+            raise RetryableDelivery(f"{self.name}: broker not connected") from None
+        if self.broken is not None:
+            raise PermanentDelivery(self.broken)
+        if self._client is None:
+            raise RetryableDelivery(f"{self.name}: broker connection lost")
+        return self._client
 
     async def aclose(self) -> None:
         """The connection is closed by :meth:`run` when its stop is set."""

@@ -128,3 +128,81 @@ class Breaker:
     def healthy(self) -> bool:
         """False while the breaker is open or probing."""
         return self.state == "closed"
+
+
+Admission = Literal["go", "probe", "wait", "give_up"]
+
+
+@dataclass
+class Outage:
+    """Whether a sink may be tried now: one clock per sink outage, not one per alert.
+
+    While the sink works every job may send (``go``). The first retryable
+    failure (or a ``Retry-After``) starts an outage: from then on the jobs wait
+    until the next try is due, and then exactly one of them sends (``probe``)
+    while the others keep waiting. A successful send ends the outage and lets
+    every waiting job go at once. Once the outage is older than
+    ``give_up_after``, every job is given up (``give_up``) at the first failed
+    probe after it started waiting, so a whole backlog is dropped at once and
+    an alert arriving later still gets the next probe's chance.
+
+    Jobs pass ``seen``: the value of :attr:`failures` when they started.
+    """
+
+    give_up_after: float
+    since: float | None = None
+    next_try: float = 0.0
+    probing: bool = False
+    failures: int = 0  # retryable failures ever seen (never reset)
+    last_error: str = ""
+
+    def admit(self, now: float, seen: int) -> Admission:
+        """What a job that started when :attr:`failures` was ``seen`` may do at ``now``."""
+        if self.since is None:
+            return "go"
+        if now - self.since >= self.give_up_after and self.failures > seen:
+            return "give_up"
+        if not self.probing and now >= self.next_try:
+            self.probing = True
+            return "probe"
+        return "wait"
+
+    def wake_at(self) -> float | None:
+        """When a job told to ``wait`` should ask again; None: when a probe ends (it is notified)."""
+        if self.since is None or self.probing:
+            return None
+        return self.next_try
+
+    def failed(self, now: float, delay: float, error: str, *, probe: bool) -> bool:
+        """A retryable failure; the next try is ``delay`` s away. True when this started the outage."""
+        started = self.since is None
+        if started:
+            self.since = now
+        if probe:
+            self.probing = False
+            self.next_try = now + delay
+        else:
+            self.next_try = max(self.next_try, now + delay)
+        self.failures += 1
+        self.last_error = error
+        return started
+
+    def succeeded(self, now: float) -> float | None:
+        """A delivery went through; the outage's length when this ended one, else None."""
+        if self.since is None:
+            return None
+        lasted = max(0.0, now - self.since)
+        self.since = None
+        self.next_try = 0.0
+        self.probing = False
+        self.last_error = ""
+        return lasted
+
+    def abandon_probe(self) -> None:
+        """The probe ended without an answer either way (cancelled, rejected alert): let another job probe."""
+        self.probing = False
+
+    @property
+    def down(self) -> bool:
+        """True during an outage."""
+        return self.since is not None

@@ -1,4 +1,9 @@
-"""``liqmon alert test``: send one clearly marked test alert through each configured sink directly."""
+"""``liqmon alert test``: send one clearly marked test alert through each configured sink directly.
+
+Sinks that keep state (MQTT's retained topic, Alertmanager's active alerts)
+withdraw the test alert right after it was delivered, so no TEST alert stays
+"firing" behind.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from monitor.alerts.base import Sink
+from monitor.alerts.base import Sink, Withdraws
 from monitor.alerts.model import Alert, alert_id
 from monitor.errors import AlertDeliveryError
 
@@ -47,6 +52,8 @@ async def _one(sink: Sink, alert: Alert, timeout: float) -> SinkResult:
     try:
         async with asyncio.timeout(timeout):
             await sink.send(alert)
+            if isinstance(sink, Withdraws):
+                await sink.withdraw(alert)
     except AlertDeliveryError as exc:
         return SinkResult(sink.name, False, f"{type(exc).__name__}: {exc}")
     except TimeoutError:

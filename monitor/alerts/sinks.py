@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from monitor.alerts.alertmanager import AlertmanagerSink
 from monitor.alerts.base import Sink
 from monitor.alerts.config import AlertSettings, RetrySettings
 from monitor.alerts.console import ConsoleSink
+from monitor.alerts.discord import DiscordSink
 from monitor.alerts.mqtt import MqttSink
 from monitor.alerts.slack import SlackSink
+from monitor.alerts.telegram import TelegramSink
 from monitor.alerts.webhook import WebhookSink
 from monitor.alerts.worker import SinkPolicy
 
@@ -17,20 +21,44 @@ CONSOLE_POLICY = SinkPolicy(
 )
 
 
+class _Delivery(Protocol):
+    """The delivery settings every remote sink's table has."""
+
+    @property
+    def rate_per_s(self) -> float: ...
+    @property
+    def burst(self) -> int: ...
+    @property
+    def retry(self) -> RetrySettings: ...
+    @property
+    def probe_interval_s(self) -> float: ...
+    @property
+    def concurrency(self) -> int: ...
+
+
+def policy_of(settings: _Delivery) -> SinkPolicy:
+    """A sink's policy from its settings table."""
+    return SinkPolicy(
+        settings.rate_per_s, settings.burst, settings.retry, settings.probe_interval_s, settings.concurrency
+    )
+
+
 def build_sinks(settings: AlertSettings) -> list[tuple[Sink, SinkPolicy]]:
-    """Every enabled sink with its policy, in a stable order (console, slack, webhooks, mqtt, alertmanager)."""
+    """Every enabled sink with its policy, in a stable order (console, slack, telegram, discord, webhooks, mqtt,
+    alertmanager)."""
     out: list[tuple[Sink, SinkPolicy]] = []
     if settings.console:
         out.append((ConsoleSink(min_severity=settings.console_min_severity), CONSOLE_POLICY))
     if settings.slack is not None:
-        s = settings.slack
-        out.append((SlackSink(s), SinkPolicy(s.rate_per_s, s.burst, s.retry, s.probe_interval_s)))
+        out.append((SlackSink(settings.slack), policy_of(settings.slack)))
+    if settings.telegram is not None:
+        out.append((TelegramSink(settings.telegram), policy_of(settings.telegram)))
+    if settings.discord is not None:
+        out.append((DiscordSink(settings.discord), policy_of(settings.discord)))
     for name, w in sorted(settings.webhooks.items()):
-        out.append((WebhookSink(f"webhook:{name}", w), SinkPolicy(w.rate_per_s, w.burst, w.retry, w.probe_interval_s)))
+        out.append((WebhookSink(f"webhook:{name}", w), policy_of(w)))
     if settings.mqtt is not None:
-        m = settings.mqtt
-        out.append((MqttSink(m), SinkPolicy(m.rate_per_s, m.burst, m.retry, m.probe_interval_s)))
+        out.append((MqttSink(settings.mqtt), policy_of(settings.mqtt)))
     if settings.alertmanager is not None:
-        a = settings.alertmanager
-        out.append((AlertmanagerSink(a), SinkPolicy(a.rate_per_s, a.burst, a.retry, a.probe_interval_s)))
+        out.append((AlertmanagerSink(settings.alertmanager), policy_of(settings.alertmanager)))
     return out

@@ -43,6 +43,19 @@ _DIRECTION_WORDS: Final = {
 SEVERITY_EMOJI: Final = {"info": ":large_blue_circle:", "warning": ":large_orange_circle:", "critical": ":red_circle:"}
 SEVERITY_COLOUR: Final = {"info": "#439FE0", "warning": "#F2A900", "critical": "#D0021B"}
 RESOLVED_EMOJI: Final = ":white_check_mark:"
+# The same marks as Unicode, for chat apps that do not expand Slack's :shortcodes: (Telegram, Discord).
+SEVERITY_SYMBOL: Final = {"info": "\U0001f535", "warning": "\U0001f7e0", "critical": "\U0001f534"}
+RESOLVED_SYMBOL: Final = "\u2705"
+
+
+def symbol(alert: Alert) -> str:
+    """The Unicode mark of an alert: a coloured circle by severity, a check mark once resolved."""
+    return RESOLVED_SYMBOL if alert.status == "resolved" else SEVERITY_SYMBOL[alert.severity]
+
+
+def state_word(alert: Alert) -> str:
+    """``RESOLVED``, or the severity in capitals."""
+    return "RESOLVED" if alert.status == "resolved" else alert.severity.upper()
 
 
 def kind_title(kind: str) -> str:

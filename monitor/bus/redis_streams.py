@@ -754,16 +754,45 @@ class RedisStreamsBus:
             page = {i: (f, counts[i]) for i, f in entries}
         return _text(reply[0]), page
 
+    async def _claim_others(
+        self, key: str, group: str, consumer: str, min_idle_ms: int, *, count: int = 100
+    ) -> dict[str, tuple[Fields, int]]:
+        """XCLAIM for ``consumer`` the entries idle ``min_idle_ms`` that other consumers of ``group`` hold."""
+        rows = await self._call(
+            "XPENDING", self._r.xpending_range(key, group, min="-", max="+", count=count, idle=min_idle_ms)
+        )
+        counts = {
+            _text(r["message_id"]): int(r["times_delivered"]) + 1 for r in rows if _text(r["consumer"]) != consumer
+        }
+        if not counts:
+            return {}
+        reply = await self._call("XCLAIM", self._r.xclaim(key, group, consumer, min_idle_ms, list(counts)))
+        return {_text(i): (f or {}, counts.get(_text(i), 2)) for i, f in reply if i is not None and f is not None}
+
     async def claim_idle(self) -> int:
         """Claim entries idle longer than ``claim_idle_ms`` on the streams this bus reads; returns how many.
 
         Claimed entries (of dead consumers, or handed out here and never acknowledged)
-        are queued for the next read of the consumer that reads the stream here.
+        are queued for the next read of the consumer that reads the stream here. On
+        the alerts stream only other consumers' entries are claimed: the dispatcher
+        keeps its own in flight (a slow sink) and must not take them back from itself.
         """
         claimed = 0
         recent = time.monotonic() - max(10.0, 2 * self._settings.claim_idle_ms / 1000)
         for key, (group, consumer, last_read) in list(self._readers.items()):
             if last_read < recent:
+                continue
+            if group == ALERTS_GROUP:  # the dispatcher tracks its own entries in flight: claim only others'
+                try:
+                    page = await self._claim_others(key, group, consumer, self._settings.claim_idle_ms)
+                except BusError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    await self._recreate_groups([key], group)
+                    continue
+                queue = self._claimed.setdefault((consumer, key), {})
+                claimed += sum(1 for i in page if i not in queue)
+                queue.update(page)
                 continue
             start = "0-0"
             for _ in range(10):  # bounded work per pass; the next pass continues

@@ -8,26 +8,35 @@ One JSON object per line, in receive order, optionally gzip-compressed (by the
     {"recv_ms": ..., "venue": "okx", "meta": "instruments", "frame": "<instrument list body>"}
     {"recv_ms": ..., "venue": "bybit", "gap": "disconnect"}
 
-Unknown keys are ignored. A malformed line is skipped, logged with its line
-number and counted in ``liqmon_capture_malformed_lines_total``.
+Unknown keys are ignored. A malformed line (not JSON, not UTF-8, a wrong field)
+is skipped and counted in ``liqmon_capture_malformed_lines_total``; the first
+few are logged with their line number, the rest in one summary line, so a
+corrupt file cannot flood the log. :func:`check_capture` tells a capture from
+any other file before a command starts on it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final, cast
 
 import orjson
 import structlog
 
-from monitor.errors import CaptureError
+from monitor.errors import CaptureError, UsageError
 from monitor.metrics import Metrics, default_metrics
 
 log = structlog.get_logger(__name__)
+
+# Malformed lines logged one by one; the rest of a file's are summed up in one line at its end.
+LOGGED_MALFORMED_LINES: Final = 5
+# check_capture reads at most this much of the first line (instrument lists make long first lines).
+PEEK_BYTES: Final = 64 * 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,19 +61,23 @@ class CaptureRecord:
         return orjson.dumps(obj)
 
 
-def _open_text(path: Path, mode: str) -> IO[str]:
-    if path.suffix == ".gz" and "w" in mode:
+def _open_writer(path: Path) -> IO[str]:
+    if path.suffix == ".gz":
         # mtime=0 keeps the gzip header free of the write time, so the same capture gives the same bytes.
         raw = gzip.GzipFile(filename=str(path), mode="wb", mtime=0)
         return io.TextIOWrapper(raw, encoding="utf-8")
+    return path.open("w", encoding="utf-8")
+
+
+def open_lines(path: Path) -> IO[bytes]:
+    """The file as a binary stream of lines, decompressed when it ends in ``.gz``; raises OSError."""
     if path.suffix == ".gz":
-        handle: IO[str] = gzip.open(path, "rt", encoding="utf-8")  # noqa: SIM115
-        return handle
-    return path.open(mode, encoding="utf-8")
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return path.open("rb")
 
 
 def parse_line(line: str | bytes, line_no: int) -> CaptureRecord:
-    """Parse one capture line; raises ``ValueError``/``TypeError`` naming what is wrong."""
+    """Parse one capture line; raises ``ValueError``/``TypeError`` naming what is wrong (bad UTF-8 included)."""
     obj = orjson.loads(line)
     if not isinstance(obj, dict):
         raise TypeError("line is not a JSON object")
@@ -85,10 +98,11 @@ def parse_line(line: str | bytes, line_no: int) -> CaptureRecord:
 
 
 def iter_records(
-    stream: IO[str], *, source: str = "<stream>", metrics: Metrics | None = None
+    stream: Iterable[str | bytes], *, source: str = "<stream>", metrics: Metrics | None = None
 ) -> Iterator[CaptureRecord]:
-    """Records from an open text stream; malformed lines are logged, counted and skipped."""
+    """Records from an open stream of lines; malformed lines are counted, skipped and (the first few) logged."""
     counter = (metrics or default_metrics()).capture_malformed
+    skipped = 0
     for line_no, line in enumerate(stream, start=1):
         if not line.strip():
             continue
@@ -96,39 +110,100 @@ def iter_records(
             yield parse_line(line, line_no)
         except (ValueError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
             counter.inc()
-            log.warning("capture_line_skipped", file=source, line=line_no, error=str(exc))
+            skipped += 1
+            if skipped <= LOGGED_MALFORMED_LINES:
+                log.warning("capture_line_skipped", file=source, line=line_no, error=str(exc))
+    if skipped > LOGGED_MALFORMED_LINES:
+        log.warning("capture_lines_skipped", file=source, lines=skipped, not_logged=skipped - LOGGED_MALFORMED_LINES)
 
 
 def read_capture(path: str | Path, *, metrics: Metrics | None = None) -> Iterator[CaptureRecord]:
-    """Records of a capture file (``.gz`` is decompressed)."""
+    """Records of a capture file (``.gz`` is decompressed); CaptureError if it cannot be opened or read."""
     path = Path(path)
     try:
-        handle = _open_text(path, "rt")
+        handle = open_lines(path)
     except OSError as exc:
         raise CaptureError(f"cannot open capture {path}: {exc.strerror or exc}") from exc
     with handle:
         try:
             yield from iter_records(handle, source=str(path), metrics=metrics)
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
+        except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
             raise CaptureError(f"capture {path} is truncated or corrupt: {exc}") from exc
 
 
-class CaptureWriter:
-    """Appends records to a capture file; use as a context manager."""
+def check_capture(path: str | Path) -> None:
+    """Raise UsageError (one line naming the file and the reason) unless ``path`` reads as a capture.
 
-    def __init__(self, path: str | Path) -> None:
+    Only the first non-empty line is read: a file that starts like a capture is one, and any later
+    malformed line is skipped and counted as usual.
+    """
+    path = Path(path)
+    try:
+        with open_lines(path) as handle:
+            first = handle.readline(PEEK_BYTES)
+            while first and not first.strip():
+                first = handle.readline(PEEK_BYTES)
+    except OSError as exc:  # missing, unreadable, a directory, a bad gzip header
+        raise UsageError(f"cannot read capture {path}: {exc.strerror or exc}") from None
+    except EOFError as exc:
+        raise UsageError(f"capture {path} is truncated: {exc}") from None
+    if not first:
+        return  # an empty capture replays as nothing
+    if not is_text(first):
+        raise UsageError(f"{path} is not a liqmon capture: it starts with binary data, not JSON lines")
+    try:
+        parse_line(first, 1)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{path} is not a liqmon capture: its first line is not a capture record ({exc})") from None
+
+
+def is_text(data: bytes) -> bool:
+    """True for UTF-8 text without NUL bytes (what captures and frame files are made of)."""
+    if b"\0" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class CaptureWriter:
+    """Appends records to a capture file; use as a context manager.
+
+    Opening raises CaptureError. A write that fails later (disk full, I/O error) never reaches the
+    caller: the capture stops for good, with one error log, ``liqmon_capture_write_errors_total``
+    incremented and ``liqmon_capture_writing`` at 0; later records are dropped and ``on_failure``
+    is called (``liqmon record``, whose product is the file, stops). Whatever was written before
+    stays readable (a torn last line is skipped as malformed by the reader).
+    """
+
+    def __init__(
+        self, path: str | Path, *, metrics: Metrics | None = None, on_failure: Callable[[], None] | None = None
+    ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.metrics = metrics or default_metrics()
+        self._on_failure = on_failure
         try:
-            self._handle = _open_text(self.path, "wt")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = _open_writer(self.path)
         except OSError as exc:
             raise CaptureError(f"cannot write capture {self.path}: {exc.strerror or exc}") from exc
         self.count = 0
+        # Why the capture stopped, once a write failed.
+        self.failure: str | None = None
+        self.metrics.capture_writing.set(1)
 
     def write(self, record: CaptureRecord) -> None:
-        """Write one record."""
-        self._handle.write(record.to_json().decode())
-        self._handle.write("\n")
+        """Write one record (dropped once the capture has stopped)."""
+        if self.failure is not None:
+            return
+        try:
+            self._handle.write(record.to_json().decode())
+            self._handle.write("\n")
+        except OSError as exc:
+            self._stop(exc)
+            return
         self.count += 1
 
     def frame(self, venue: str, recv_ms: int, frame: str, *, rest: str | None = None, meta: str | None = None) -> None:
@@ -141,12 +216,42 @@ class CaptureWriter:
 
     def flush(self) -> None:
         """Flush buffered lines to the file."""
-        self._handle.flush()
+        if self.failure is not None:
+            return
+        try:
+            self._handle.flush()
+        except OSError as exc:
+            self._stop(exc)
 
     def close(self) -> None:
         """Close the file. Idempotent."""
-        if not self._handle.closed:
+        if self._handle.closed:
+            return
+        if self.failure is None:
+            try:
+                self._handle.close()
+            except OSError as exc:
+                self._stop(exc)
+            else:
+                self.metrics.capture_writing.set(0)
+
+    def _stop(self, exc: OSError) -> None:
+        """A write failed: stop the capture for good, without letting the error reach the caller."""
+        self.failure = exc.strerror or str(exc)
+        self.metrics.capture_write_errors.inc()
+        self.metrics.capture_writing.set(0)
+        log.error(
+            "capture_write_failed",
+            file=str(self.path),
+            error=self.failure,
+            lines=self.count,
+            hint="the capture has stopped, the feeds keep running; free space and restart to record again",
+        )
+        # Closing flushes what is still buffered, which fails the same way (the file is closed all the same).
+        with contextlib.suppress(OSError, ValueError):
             self._handle.close()
+        if self._on_failure is not None:
+            self._on_failure()
 
     def __enter__(self) -> CaptureWriter:
         return self

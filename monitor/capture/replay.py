@@ -4,7 +4,8 @@
 venue, feeds ``meta`` lines to ``load_instruments``, ``rest`` lines to
 ``parse_rest``, frames to ``parse`` and turns ``gap`` lines into
 :class:`~monitor.events.Gap` markers. Frames that cannot be parsed are counted
-per venue and reason and skipped, so one bad line never stops a replay.
+per venue and reason and skipped, so one bad line never stops a replay (a
+parser bug included: it is counted under the reason ``internal``).
 ``liqmon replay``, ``liqmon backtest`` and ``liqmon normalize`` all use it.
 """
 
@@ -71,6 +72,10 @@ class CaptureDecoder:
         except ParseError as exc:
             self._fail(record, exc)
             return []
+        except Exception as exc:  # a parser bug: counted like a bad frame, so the rest of the capture still plays
+            adapter.drain_issues()
+            self._fail(record, ParseError(f"{type(exc).__name__}: {exc}", reason="internal"))
+            return []
         for reason, message in adapter.drain_issues():
             self._note(record, reason, message)
         return events
@@ -96,14 +101,14 @@ class CaptureDecoder:
     def _fail(self, record: CaptureRecord, exc: ParseError) -> None:
         if self.strict:
             raise ParseError(f"line {record.line_no} ({record.venue}): {exc}", reason=exc.reason) from exc
-        self._note(record, exc.reason, str(exc))
+        self._note(record, exc.reason, str(exc), exc)
 
-    def _note(self, record: CaptureRecord, reason: str, message: str) -> None:
+    def _note(self, record: CaptureRecord, reason: str, message: str, exc: ParseError | None = None) -> None:
         self.errors[(record.venue, reason)] += 1
         if reason == "unknown_contract":
             self.metrics.unknown_contract.labels(venue=record.venue).inc()
         else:
-            self.metrics.feed_parse_errors.labels(venue=record.venue, reason=reason).inc()
+            self.metrics.frame_rejected(record.venue, exc or ParseError(message, reason=reason))
         if self.errors[(record.venue, reason)] <= 5:
             log.warning("frame_not_normalized", venue=record.venue, line=record.line_no, reason=reason, error=message)
 

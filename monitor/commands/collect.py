@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from monitor.app import run_roles
-from monitor.cli import settings_from_args
+from monitor.cli import check_writable, settings_from_args
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -33,4 +33,6 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.capture_out is not None:
+        check_writable(args.capture_out, "--capture-out")
     return run_roles(settings, {"collect"}, capture_out=args.capture_out)

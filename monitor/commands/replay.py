@@ -21,8 +21,8 @@ from typing import IO
 from monitor.alerts.model import Alert
 from monitor.app import ROLES, AlertTap, Application, EventTap, run_async
 from monitor.bus.codec import encode, encode_alert
-from monitor.capture.format import read_capture
-from monitor.cli import settings_from_args
+from monitor.capture.format import check_capture, read_capture
+from monitor.cli import check_writable, settings_from_args
 from monitor.events import Event
 from monitor.metrics import Metrics, set_default_metrics
 
@@ -75,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.capture.exists():
         print(f"liqmon replay: no such capture file: {args.capture}", file=sys.stderr)
         return 2
+    check_capture(args.capture)
+    for option, path in (("--events-out", args.events_out), ("--alerts-out", args.alerts_out)):
+        if path is not None:
+            check_writable(path, option)
     metrics = Metrics(assets=settings.metrics.assets)
     set_default_metrics(metrics)
     with ExitStack() as stack:
@@ -97,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
             serve_metrics=args.metrics_port is not None,
         )
         code = run_async(app.run())
+    if app.replay is not None and app.replay.failure is not None:
+        print(f"liqmon replay: {app.replay.failure}", file=sys.stderr)
+        code = code or 1
     decoder = app.replay.decoder if app.replay else None
     if decoder is not None:
         print(

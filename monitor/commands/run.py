@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from monitor.app import ROLES, run_roles
-from monitor.cli import settings_from_args
+from monitor.cli import check_writable, settings_from_args
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -19,4 +19,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run until SIGTERM/SIGINT."""
     settings = settings_from_args(args)
+    if args.capture_out is not None:
+        check_writable(args.capture_out, "--capture-out")
     return run_roles(settings, ROLES, capture_out=args.capture_out)

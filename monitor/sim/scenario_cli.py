@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from monitor.cli import check_writable
 from monitor.events import VENUES
 from monitor.sim.catalog import SCENARIOS
 from monitor.sim.scenario import generate, write_capture
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         print("liqmon scenario: --out FILE is required", file=sys.stderr)
         return 2
+    check_writable(args.out, "--out")
     try:
         scenario = generate(args.name, seed=args.seed, venues=args.venues, hours=args.hours)
     except ValueError as exc:

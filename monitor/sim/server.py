@@ -10,12 +10,16 @@
 
 Each venue gets its own websocket server and REST server on free 127.0.0.1
 ports. ``settings_overrides()`` points ``venues.<name>.ws_url``/``rest_url``
-at them, enables the simulated venues and disables the others.
+at them, enables the simulated venues and disables the others, and points
+``venues.cache_dir`` at a private temporary folder removed on exit: the
+simulators' instrument lists never reach the real cache (``~/.cache/liqmon``),
+which a later real run would otherwise trust.
 """
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -31,8 +35,9 @@ from monitor.sim.venue import SimOptions, VenueSim
 class Simulators:
     """The running simulators, by venue."""
 
-    def __init__(self, sims: dict[str, VenueSim]) -> None:
+    def __init__(self, sims: dict[str, VenueSim], cache_dir: Path) -> None:
         self._sims = sims
+        self.cache_dir = cache_dir
 
     def __getitem__(self, venue: str) -> VenueSim:
         return self._sims[venue]
@@ -55,8 +60,8 @@ class Simulators:
 
     def settings_overrides(self) -> dict[str, Any]:
         """Dotted settings keys for ``load_settings(overrides=...)``: URLs of the simulators,
-        simulated venues enabled, every other venue disabled."""
-        overrides: dict[str, Any] = {}
+        simulated venues enabled, every other venue disabled, the instrument cache in a private folder."""
+        overrides: dict[str, Any] = {"venues.cache_dir": str(self.cache_dir)}
         for venue in VENUES:
             sim = self._sims.get(venue)
             overrides[f"venues.{venue}.enabled"] = sim is not None
@@ -96,13 +101,14 @@ async def run_simulators(
     chosen = list(venues) if venues is not None else sorted({r.venue for r in records}, key=VENUES.index)
     base = replace(options or SimOptions(), speed=speed)
     sims: dict[str, VenueSim] = {}
-    try:
-        for venue in chosen:
-            opts = replace((per_venue or {}).get(venue, base), speed=speed)
-            sim = VenueSim(protocol_for(venue), [r for r in records if r.venue == venue], opts)
-            sims[venue] = sim
-            await sim.start()
-        yield Simulators(sims)
-    finally:
-        for sim in sims.values():
-            await sim.close()
+    with tempfile.TemporaryDirectory(prefix="liqmon-sim-cache-") as cache_dir:
+        try:
+            for venue in chosen:
+                opts = replace((per_venue or {}).get(venue, base), speed=speed)
+                sim = VenueSim(protocol_for(venue), [r for r in records if r.venue == venue], opts)
+                sims[venue] = sim
+                await sim.start()
+            yield Simulators(sims, Path(cache_dir))
+        finally:
+            for sim in sims.values():
+                await sim.close()

@@ -85,6 +85,10 @@ class VenueAdapter(ABC):
     max_connection_age_s: ClassVar[float | None] = None
     # No frame at all (data, pong or heartbeat) for this long means the connection is dead.
     liveness_timeout_s: ClassVar[float] = 90.0
+    # Largest websocket message accepted, in bytes (docs/venues-connection.md). A larger one is refused by
+    # websockets' max_size from its header, before the payload is read or parsed: the socket closes with
+    # 1009, the frame is counted (reason ``too_large``) and the loop reconnects.
+    max_frame_bytes: ClassVar[int] = 2**20
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         self.instruments = instruments if instruments is not None else InstrumentBook(self.name)
@@ -109,14 +113,18 @@ class VenueAdapter(ABC):
 
         The venue's typed fast path (:meth:`_parse_fast`) goes first; a frame it does not handle is
         read again by :meth:`parse_generic`, with the same result (and its ParseError is the one
-        reported). Issues noted by the abandoned attempt are dropped.
+        reported). Issues noted by the abandoned attempt are dropped. A frame nested so deeply that
+        reading it exhausts the interpreter's recursion limit is a ParseError (reason ``too_deep``).
         """
         issues = len(self._issues)
         try:
-            return self._parse_fast(frame, recv_ms)
-        except FAST_PATH_MISSES:
-            del self._issues[issues:]
-            return self.parse_generic(frame, recv_ms)
+            try:
+                return self._parse_fast(frame, recv_ms)
+            except FAST_PATH_MISSES:
+                del self._issues[issues:]
+                return self.parse_generic(frame, recv_ms)
+        except RecursionError:
+            raise ParseError(f"{self.name}: frame nested too deeply to read", reason="too_deep") from None
 
     def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Typed decoding of the venue's hot channels; raises a FAST_PATH_MISSES error for anything else."""

@@ -3,8 +3,10 @@
 :class:`FeedLoop` owns one :class:`~monitor.venues.adapter.Connection` for its
 whole life. Per socket it
 
-* opens the websocket (``proxy=None``, a generous ``max_size``, the
-  connection's extra headers) and sends the subscribe frames;
+* opens the websocket (``proxy=None``, ``max_size`` the venue's
+  ``max_frame_bytes``, the connection's extra headers) and sends the subscribe
+  frames; a larger message closes the socket with 1009 before it is read,
+  and is counted as a frame dropped for reason ``too_large``;
 * keeps it alive the venue's way (``server_ping``: our own protocol pings, the
   pongs prove the TCP path; ``text``/``json``: ``adapter.ping_payload()`` every
   interval; ``deribit_heartbeat``: answers whatever ``adapter.reply`` says);
@@ -31,7 +33,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
@@ -44,7 +46,6 @@ from monitor.venues.feed import FeedSink, now_ms
 
 log = get_logger(__name__)
 
-MAX_FRAME_BYTES: Final = 32 * 2**20
 _ids = itertools.count(1)
 
 
@@ -63,7 +64,8 @@ class LoopOptions:
     overlap_timeout_s: float = 15.0
     open_timeout_s: float = 10.0
     close_timeout_s: float = 2.0
-    max_size: int = MAX_FRAME_BYTES
+    # Largest message accepted (bytes); None: the adapter's max_frame_bytes.
+    max_size: int | None = None
 
 
 class FeedLoop:
@@ -110,6 +112,11 @@ class FeedLoop:
         if age is None or math.isinf(age):
             return None
         return max(age * 0.9, age - self.options.planned_margin_s)
+
+    @property
+    def max_frame_bytes(self) -> int:
+        """Largest message accepted on this connection (option override or the venue's bound)."""
+        return self.options.max_size or self.adapter.max_frame_bytes
 
     @property
     def is_open(self) -> bool:
@@ -227,7 +234,7 @@ class FeedLoop:
             close_timeout=opts.close_timeout_s,
             ping_interval=None,  # keepalive is ours (see _Socket._keepalive)
             ping_timeout=None,
-            max_size=opts.max_size,
+            max_size=self.max_frame_bytes,
             additional_headers=list(self.connection.headers) or None,
         )
         if first:
@@ -309,6 +316,10 @@ class _Socket:
         except ConnectionClosed as exc:
             # int(): the library's close codes are an IntEnum, which console logs would show by name
             code = int(exc.rcvd.code if exc.rcvd is not None else (exc.sent.code if exc.sent is not None else 1006))
+            if exc.sent is not None and exc.sent.code == 1009:  # we refused a message past max_size
+                sink.metrics.feed_parse_errors.labels(venue=owner.venue, reason="too_large").inc()
+                owner._log.warning("venue_frame_too_large", limit_bytes=owner.max_frame_bytes, detail=_describe(exc))
+                return "error"
             if self._closing:
                 owner._log.info("venue_socket_closed", code=code)
                 return "closed"

@@ -40,6 +40,7 @@ from monitor.venues.common import (
     ms,
     num,
     opt_num,
+    rejected_event,
     split_symbol,
     text,
     url_join,
@@ -238,7 +239,7 @@ class BinanceAdapter(VenueAdapter):
         try:
             return self._parse(load_json(frame), recv_ms)
         except InvalidEvent as exc:
-            raise ParseError(f"binance: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
 
     def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
         """``/fapi/v1/openInterest`` bodies → OpenInterest (USD at the latest mark price seen)."""
@@ -247,7 +248,7 @@ class BinanceAdapter(VenueAdapter):
         try:
             return self._open_interest(load_json(body), recv_ms)
         except InvalidEvent as exc:
-            raise ParseError(f"binance: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
 
     def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Typed decoding of forceOrder / markPriceUpdate frames; raises a FAST_PATH_MISSES error otherwise.

@@ -220,6 +220,8 @@ class BitmexAdapter(VenueAdapter):
     max_subscriptions_per_connection: ClassVar[int] = 100
     # Pongs answer every ping, so a quiet liquidation table never looks dead.
     liveness_timeout_s: ClassVar[float] = 60.0
+    # The ``instrument`` partial lists every active instrument in one message (about 1 MB): room for four times that.
+    max_frame_bytes: ClassVar[int] = 4 * 2**20
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)

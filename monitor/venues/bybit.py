@@ -42,6 +42,7 @@ from monitor.venues.common import (
     ms,
     num,
     opt_num,
+    rejected_event,
     split_symbol,
     text,
     url_join,
@@ -231,7 +232,7 @@ class BybitAdapter(VenueAdapter):
         try:
             return self._parse(load_json(frame), recv_ms)
         except InvalidEvent as exc:
-            raise ParseError(f"bybit: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
 
     def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Typed decoding of the three channels; raises a FAST_PATH_MISSES error for anything else.

@@ -89,6 +89,10 @@ class Collector:
         """True when every enabled venue has at least one open connection."""
         return bool(self.venues) and all(any(loop.is_open for loop in self.loops[v]) for v in self.venues)
 
+    def connected_venues(self) -> list[str]:
+        """Venues that have had at least one websocket open since the collector started."""
+        return [v for v in self.venues if any(loop.connects for loop in self.loops[v])]
+
     async def wait_ready(self, timeout: float) -> bool:
         """Wait until :meth:`ready` (or ``timeout`` seconds); returns :meth:`ready`."""
         try:

@@ -18,6 +18,7 @@ chosen so that whatever the fast path accepts, it reads exactly as :func:`num`,
 from __future__ import annotations
 
 import hashlib
+import reprlib
 import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +28,7 @@ from typing import Annotated, Any, Final, Literal, TypeAlias
 import msgspec
 import orjson
 
-from monitor.errors import InvalidEvent, MonitorError, ParseError
+from monitor.errors import ImplausibleEvent, ImplausibleValue, InvalidEvent, MonitorError, ParseError
 from monitor.events import canonical_base
 
 # Longest first, so "USDT" wins over "USD" and "FDUSD" over "USD".
@@ -35,6 +36,10 @@ QUOTES: Final = ("FDUSD", "USDT", "USDC", "BUSD", "USDE", "USD", "BTC", "ETH", "
 USD_QUOTES: Final = frozenset(("USDT", "USDC", "USD", "BUSD", "FDUSD", "USDE"))
 _INF: Final = float("inf")
 _MAX_FLOAT: Final = sys.float_info.max
+# Values quoted in error messages: shallow and short whatever the frame holds (a repr of a value nested
+# 1,000 deep would exhaust the recursion limit; one of a megabyte string would flood the log).
+_SHOWN: Final = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxdict, _SHOWN.maxlist = 3, 80, 80, 6, 6
 # Integers up to 2**53 survive the trip through a float unchanged, so ms() and the fast path agree on them.
 MAX_EXACT_INT: Final = 2**53
 
@@ -57,8 +62,13 @@ def field(obj: Any, key: str, where: str) -> Any:
         raise ParseError(f"{where}: missing field {key!r}", reason="schema") from None
 
 
+def shown(value: Any) -> str:
+    """A bounded repr of a value taken from a frame, for error messages."""
+    return _SHOWN.repr(value)
+
+
 def _not_a_number(value: Any, name: str) -> ParseError:
-    return ParseError(f"{name}: expected a number, got {value!r}", reason="value")
+    return ParseError(f"{name}: expected a number, got {shown(value)}", reason="value")
 
 
 def num(value: Any, name: str) -> float:
@@ -87,7 +97,7 @@ def num(value: Any, name: str) -> float:
         raise _not_a_number(value, name)
     if -_INF < result < _INF:  # false for NaN too
         return result + 0.0
-    raise ParseError(f"{name}: expected a finite number, got {value!r}", reason="value")
+    raise ParseError(f"{name}: expected a finite number, got {shown(value)}", reason="value")
 
 
 def opt_num(value: Any, name: str) -> float | None:
@@ -101,7 +111,7 @@ def ms(value: Any, name: str) -> int:
     """Integer epoch milliseconds from a number or numeric string, else ParseError."""
     result = num(value, name)
     if result < 0:
-        raise ParseError(f"{name}: negative timestamp {value!r}", reason="value")
+        raise ParseError(f"{name}: negative timestamp {shown(value)}", reason="value")
     return int(result)
 
 
@@ -111,7 +121,7 @@ def split_symbol(symbol: str) -> tuple[str, str]:
     for quote in QUOTES:
         if upper.endswith(quote) and len(upper) > len(quote):
             return canonical_base(upper[: -len(quote)]), quote
-    raise ParseError(f"cannot tell base and quote apart in symbol {symbol!r}", reason="unknown_symbol")
+    raise ParseError(f"cannot tell base and quote apart in symbol {shown(symbol)}", reason="unknown_symbol")
 
 
 def is_usd(quote: str) -> bool:
@@ -123,7 +133,7 @@ def text(value: Any, name: str) -> str:
     """A non-empty string, else ParseError(reason="value") naming the field."""
     if (type(value) is str or isinstance(value, str)) and value:
         return value
-    raise ParseError(f"{name}: expected a non-empty string, got {value!r:.80}", reason="value")
+    raise ParseError(f"{name}: expected a non-empty string, got {shown(value)}", reason="value")
 
 
 def items(value: Any, name: str) -> list[Any]:
@@ -210,10 +220,18 @@ SHAPE_ERRORS: Final = (
 FAST_PATH_MISSES: Final = (msgspec.MsgspecError, FastPathMiss, MonitorError, *SHAPE_ERRORS)
 
 
+def rejected_event(venue: str, exc: InvalidEvent) -> ParseError:
+    """The ParseError for an event that failed validation: reason ``value``, or ``implausible`` (with its field)."""
+    if isinstance(exc, ImplausibleEvent):
+        return ImplausibleValue(f"{venue}: {exc}", field=exc.field)
+    return ParseError(f"{venue}: {exc}", reason="value")
+
+
 class frame_errors:
     """Translate anything a frame can provoke into ParseError, so only ParseError leaves ``parse``.
 
-    An event that fails validation gives reason ``value``; a frame of an unexpected shape, ``schema``.
+    An event that fails validation gives reason ``value`` (``implausible`` past a plausibility bound);
+    a frame of an unexpected shape, ``schema``.
     A plain class rather than a generator-based context manager: it is entered once per frame.
     """
 
@@ -230,7 +248,7 @@ class frame_errors:
     ) -> None:
         if exc_type is None or issubclass(exc_type, ParseError):
             return
-        if issubclass(exc_type, InvalidEvent):
-            raise ParseError(f"{self.venue}: {exc}", reason="value") from None
+        if isinstance(exc, InvalidEvent):
+            raise rejected_event(self.venue, exc) from None
         if issubclass(exc_type, SHAPE_ERRORS):
             raise ParseError(f"{self.venue}: frame has an unexpected shape", reason="schema") from None

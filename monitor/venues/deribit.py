@@ -49,6 +49,7 @@ from monitor.venues.common import (
     num,
     opt_finite,
     opt_num,
+    rejected_event,
     text,
     url_join,
 )
@@ -239,7 +240,7 @@ class DeribitAdapter(VenueAdapter):
         try:
             return self._parse(load_json(frame), recv_ms)
         except InvalidEvent as exc:
-            raise ParseError(f"deribit: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
 
     def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Typed decoding of ``trades`` and ``ticker`` notifications; raises a FAST_PATH_MISSES error otherwise.

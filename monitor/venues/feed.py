@@ -26,6 +26,8 @@ from monitor.venues.dedup import RecentIds
 log = get_logger(__name__)
 
 WARN_INTERVAL_S = 10.0
+# Parser messages may quote frame values: a log line carries at most this much of one.
+MESSAGE_CHARS = 300
 
 
 class Publisher(Protocol):
@@ -93,10 +95,10 @@ class FeedSink:
             self.metrics.message_received(self.venue, "control")
             raise
         except ParseError as exc:
-            self._parse_error(exc.reason, str(exc), frame)
+            self._parse_error(exc, frame)
             events = []
         except Exception as exc:  # a parser bug must not take the feed down
-            self._parse_error("internal", f"{type(exc).__name__}: {exc}", frame, error=True)
+            self._parse_error(_internal(exc), frame, error=True)
             events = []
         rejected = self._issues(adapter)
         self.metrics.message_received(self.venue, events[0].kind if events else "control")
@@ -112,10 +114,10 @@ class FeedSink:
         try:
             events = adapter.parse_rest(path, body, recv_ms)
         except ParseError as exc:
-            self._parse_error(exc.reason, f"{path}: {exc}", body)
+            self._parse_error(exc, body, where=path)
             events = []
         except Exception as exc:
-            self._parse_error("internal", f"{path}: {type(exc).__name__}: {exc}", body, error=True)
+            self._parse_error(_internal(exc), body, where=path, error=True)
             events = []
         self._issues(adapter)
         return self._publish(events)
@@ -172,8 +174,10 @@ class FeedSink:
                 )
         return rejected
 
-    def _parse_error(self, reason: str, message: str, frame: str | bytes, *, error: bool = False) -> None:
-        self.metrics.feed_parse_errors.labels(venue=self.venue, reason=reason).inc()
+    def _parse_error(self, exc: ParseError, frame: str | bytes, *, where: str = "", error: bool = False) -> None:
+        reason = exc.reason
+        message = (f"{where}: {exc}" if where else str(exc))[:MESSAGE_CHARS]
+        self.metrics.frame_rejected(self.venue, exc)
         held = self.throttle.allow(f"parse:{reason}")
         if held is None:
             return
@@ -196,6 +200,11 @@ class FeedSink:
                 frame=excerpt,
                 similar_suppressed=held,
             )
+
+
+def _internal(exc: Exception) -> ParseError:
+    """A parser bug, counted like an unreadable frame under the reason ``internal``."""
+    return ParseError(f"{type(exc).__name__}: {exc}", reason="internal")
 
 
 def _text(frame: str | bytes) -> str:

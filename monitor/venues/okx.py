@@ -46,6 +46,7 @@ from monitor.venues.common import (
     ms,
     num,
     opt_num,
+    rejected_event,
     text,
     url_join,
 )
@@ -250,7 +251,7 @@ class OkxAdapter(VenueAdapter):
         try:
             return self._parse(load_json(frame), recv_ms)
         except InvalidEvent as exc:
-            raise ParseError(f"okx: {exc}", reason="value") from None
+            raise rejected_event(self.name, exc) from None
 
     def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Typed decoding of the four channels' pushes; raises a FAST_PATH_MISSES error for anything else.

@@ -3,7 +3,8 @@
 Frames, polled REST bodies, instrument lists (``meta``) and gap markers go to
 ``--out`` (gzip when it ends in ``.gz``) in the capture format, so the file can
 be replayed through the parsers or served by the simulators. Stops after
-``--duration`` or on SIGINT/SIGTERM, flushing the file.
+``--duration`` or on SIGINT/SIGTERM, flushing the file. A recording during
+which no venue ever connected is a failure (exit 1), not an empty success.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from monitor.capture.format import CaptureWriter
-from monitor.cli import settings_from_args
-from monitor.errors import ConfigError
+from monitor.cli import check_writable, settings_from_args
+from monitor.errors import CaptureError, VenueConnectError
 from monitor.events import VENUES, Event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -55,10 +56,15 @@ async def record(
     stop: asyncio.Event | None = None,
     options: CollectorOptions | None = None,
 ) -> int:
-    """Record until ``duration_s`` passes or ``stop`` is set; returns the number of capture lines written."""
+    """Record until ``duration_s`` passes or ``stop`` is set; returns the number of capture lines written.
+
+    Raises CaptureError when writing the file failed (it stops the recording), VenueConnectError (after
+    closing the file) when no venue connected at all.
+    """
     stop = stop or asyncio.Event()
-    with CaptureWriter(out) as capture:
-        collector = Collector(settings, _Discard(), Metrics(), capture=capture, options=options, venues=venues)
+    metrics = Metrics()
+    with CaptureWriter(out, metrics=metrics, on_failure=stop.set) as capture:
+        collector = Collector(settings, _Discard(), metrics, capture=capture, options=options, venues=venues)
         loop = asyncio.get_running_loop()
         timer = loop.call_later(duration_s, stop.set) if duration_s is not None else None
         try:
@@ -68,7 +74,14 @@ async def record(
                 timer.cancel()
             capture.flush()
         log.info("record_done", file=str(out), lines=capture.count)
-        return capture.count
+    if capture.failure is not None:
+        raise CaptureError(f"recording stopped after {capture.count} lines: cannot write {out}: {capture.failure}")
+    if collector.venues and not collector.connected_venues():
+        raise VenueConnectError(
+            f"no venue connected ({', '.join(collector.venues)}); wrote {capture.count} lines to {out}. "
+            "Check the network and venues.<name>.ws_url; the log names each failed attempt"
+        )
+    return capture.count
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -95,8 +108,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Record until the duration ends or a signal arrives."""
     settings = settings_from_args(args)
-    if args.out.exists() and args.out.is_dir():
-        raise ConfigError(f"--out {args.out} is a directory; give a file name such as capture.jsonl.gz")
+    check_writable(args.out, "--out")
 
     async def main() -> int:
         stop = asyncio.Event()

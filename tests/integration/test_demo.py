@@ -49,3 +49,30 @@ def test_demo_plays_the_crash_and_the_console_sink_reports_it(tmp_path: Path) ->
     assert any(a["status"] == "resolved" for a in alerts)
     assert "demo finished" in proc.stderr
     assert "liquidated: longs $" in proc.stderr
+
+
+def test_demo_never_writes_the_real_instrument_cache(tmp_path: Path) -> None:
+    """The simulators' one-instrument lists must not replace the cache a later real run trusts."""
+    home = tmp_path / "home"
+    real_cache = home / ".cache" / "liqmon"
+    real_cache.mkdir(parents=True)
+    cached = real_cache / "instruments-okx.json"
+    cached.write_text('{"venue": "okx", "instruments": []}')
+    before = cached.read_bytes()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIQMON_")}
+    env["HOME"] = str(home)  # the default venues.cache_dir is ~/.cache/liqmon
+    capture = Path(__file__).resolve().parents[1] / "fixtures" / "replay" / "small.jsonl"
+    demo = ["demo", "--capture", str(capture), "--venues", "okx", "--metrics-port", "0", "--no-tui", "--duration", "20"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor", *demo],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "demo finished" in proc.stderr
+    assert sorted(p.name for p in real_cache.iterdir()) == ["instruments-okx.json"]
+    assert cached.read_bytes() == before

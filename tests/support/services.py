@@ -147,11 +147,12 @@ class RedisServer:
 
 @dataclass
 class MosquittoServer:
-    """A mosquitto child process listening on 127.0.0.1 with anonymous access."""
+    """A mosquitto child process listening on 127.0.0.1 (anonymous access unless ``anonymous`` is False)."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    anonymous: bool = True
 
     def start(self) -> MosquittoServer:
         """Start (or restart) the broker and wait until it accepts connections."""
@@ -161,7 +162,8 @@ class MosquittoServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
-            f"listener {self.port} {HOST}\nallow_anonymous true\npersistence false\nlog_dest stderr\n",
+            f"listener {self.port} {HOST}\nallow_anonymous {str(self.anonymous).lower()}\npersistence false\n"
+            "log_dest stderr\n",
             encoding="utf-8",
         )
         self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -192,9 +194,9 @@ def running_redis(workdir: Path, **kwargs: object) -> Iterator[RedisServer]:
 
 
 @contextlib.contextmanager
-def running_mosquitto(workdir: Path) -> Iterator[MosquittoServer]:
+def running_mosquitto(workdir: Path, *, anonymous: bool = True) -> Iterator[MosquittoServer]:
     """A started MosquittoServer, stopped on exit."""
-    server = MosquittoServer(workdir).start()
+    server = MosquittoServer(workdir, anonymous=anonymous).start()
     try:
         yield server
     finally:

@@ -77,3 +77,37 @@ def test_gzip_captures_are_byte_for_byte_reproducible(tmp_path: Path) -> None:
             writer.frame("okx", 1, '{"arg":{}}')
         outputs.append(path.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_binary_lines_are_counted_and_the_log_is_bounded(tmp_path: Path, metrics: Metrics) -> None:
+    """A corrupt stretch costs five warnings and one summary, however many lines it spans; the rest still reads."""
+    path = tmp_path / "cap.jsonl"
+    good = b'{"recv_ms": 1, "venue": "okx", "frame": "a"}\n'
+    path.write_bytes(good + b"\xff\xfe\x00garbage\n" * 40 + good)
+    with capture_logs() as logs:
+        records = list(read_capture(path, metrics=metrics))
+    assert [r.line_no for r in records] == [1, 42]
+    assert [e["line"] for e in logs if e["event"] == "capture_line_skipped"] == [2, 3, 4, 5, 6]
+    summary = [e for e in logs if e["event"] == "capture_lines_skipped"]
+    assert [(e["lines"], e["not_logged"]) for e in summary] == [(40, 35)]
+    assert metrics.registry.get_sample_value("liqmon_capture_malformed_lines_total") == 40
+
+
+def test_a_full_disk_stops_the_capture_without_raising(tmp_path: Path, metrics: Metrics) -> None:
+    """/dev/full fails every write with ENOSPC: the writer logs once, counts once and drops the rest."""
+    stopped: list[str] = []
+    writer = CaptureWriter("/dev/full", metrics=metrics, on_failure=lambda: stopped.append("stop"))
+    assert metrics.registry.get_sample_value("liqmon_capture_writing") == 1
+    with capture_logs() as logs:
+        for n in range(2000):  # more than the text buffer holds, so the writes reach the device
+            writer.frame("okx", n, '{"arg":{"channel":"liquidation-orders"},"data":[]}')
+        writer.flush()
+        writer.close()
+    failures = [entry for entry in logs if entry["event"] == "capture_write_failed"]
+    assert len(failures) == 1
+    assert failures[0]["log_level"] == "error"
+    assert failures[0]["error"] == "No space left on device"
+    assert writer.failure == "No space left on device"
+    assert stopped == ["stop"]
+    assert metrics.registry.get_sample_value("liqmon_capture_write_errors_total") == 1
+    assert metrics.registry.get_sample_value("liqmon_capture_writing") == 0

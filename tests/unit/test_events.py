@@ -12,7 +12,17 @@ from hypothesis import strategies as st
 from monitor.alerts.model import Alert
 from monitor.bus.codec import decode, decode_alert, encode, encode_alert
 from monitor.errors import InvalidEvent
-from monitor.events import Funding, Gap, Liquidation, OpenInterest, canonical_base, rate_8h, stable_id
+from monitor.events import (
+    MAX_PRICE,
+    MAX_TS_MS,
+    Funding,
+    Gap,
+    Liquidation,
+    OpenInterest,
+    canonical_base,
+    rate_8h,
+    stable_id,
+)
 
 COMMON = {
     "id": "e1",
@@ -80,9 +90,14 @@ def test_helpers() -> None:
     assert stable_id("a", 1) == stable_id("a", 1) != stable_id("a", 2)
 
 
-finite = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
-signed = st.floats(min_value=-1, max_value=1, allow_nan=False, allow_infinity=False)
-millis = st.integers(min_value=0, max_value=2**53)
+def bounded(low: float, high: float, **kw: bool) -> st.SearchStrategy[float]:
+    return st.floats(min_value=low, max_value=high, allow_nan=False, allow_infinity=False, **kw)
+
+
+finite = bounded(0, 1e10)  # within every size bound (events.BOUNDS)
+price = bounded(0, MAX_PRICE, exclude_min=True)
+signed = bounded(-0.1, 0.1)  # funding per interval; × 8 for hourly funding stays within MAX_FUNDING_RATE
+millis = st.integers(min_value=0, max_value=MAX_TS_MS)
 text = st.text(min_size=1, max_size=20)
 common = st.fixed_dictionaries(
     {
@@ -101,7 +116,7 @@ events = st.one_of(
         lambda c, side, p, q, n: Liquidation(**c, side=side, price=p, qty_base=q, notional_usd=n),
         common,
         st.sampled_from(["long", "short"]),
-        finite,
+        price,
         finite,
         st.none() | finite,
     ),
@@ -113,7 +128,7 @@ events = st.one_of(
         signed,
         st.sampled_from([1.0, 4.0, 8.0]),
         st.none() | millis,
-        st.none() | finite,
+        st.none() | price,
     ),
     st.builds(lambda c, b, u: OpenInterest(**c, oi_base=b, oi_usd=u), common, finite, st.none() | finite),
     st.builds(

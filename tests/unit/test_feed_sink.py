@@ -132,3 +132,19 @@ def test_recent_ids_are_bounded() -> None:
     ids = RecentIds(capacity=2)
     assert [ids.seen(k) for k in ("a", "b", "a", "c", "b", "a")] == [False, False, True, False, False, False]
     assert len(ids) == 2
+
+
+def test_a_capture_on_a_full_disk_never_touches_the_feed(metrics: Metrics) -> None:
+    """Every frame is still parsed and published after the capture's disk filled up."""
+    from monitor.capture.format import CaptureWriter
+
+    bus = ListBus()
+    capture = CaptureWriter("/dev/full", metrics=metrics)
+    sink = FeedSink("okx", bus, metrics, capture=capture)
+    adapter = TableAdapter()
+    for n in range(3000):
+        assert sink.frame(adapter, str(n).ljust(200), n) == 1
+    capture.close()
+    assert [e.id for e in bus.events] == [f"l{n}" for n in range(3000)]
+    assert capture.failure is not None
+    assert metrics.registry.get_sample_value("liqmon_capture_write_errors_total") == 1

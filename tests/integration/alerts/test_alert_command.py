@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.integration.alerts.chat_apis import FakeDiscord, FakeTelegram
 from tests.integration.alerts.http_receiver import HttpReceiver, Reply
 
 pytestmark = pytest.mark.integration
@@ -64,3 +65,31 @@ async def test_dispatcher_role_needs_redis(tmp_path: Path) -> None:
     code, _, err = await _liqmon("alert", env={})
     assert code == 2
     assert "bus.redis_url" in err
+
+
+async def test_telegram_and_discord_by_name_and_their_secrets_stay_masked(tmp_path: Path) -> None:
+    token, hook = "123456:ABC-secret-token", "77/secret-hook-token"
+    telegram_api, discord_api = FakeTelegram(token), FakeDiscord(hook)
+    async with HttpReceiver(telegram_api) as tg, HttpReceiver(discord_api) as dc:
+        token_file = tmp_path / "bot_token"
+        token_file.write_text(token + "\n", encoding="utf-8")
+        config = tmp_path / "liqmon.toml"
+        config.write_text(
+            f'[alerts]\nconsole = false\n[alerts.telegram]\nchat_id = "-1001"\napi_url = "{tg.url}"\n'
+            f'bot_token_file = "{token_file}"\n',
+            encoding="utf-8",
+        )
+        env = {"LIQMON_ALERTS__DISCORD__WEBHOOK_URL": f"{dc.url}/api/webhooks/{hook}"}
+        for sink in ("telegram", "discord"):
+            code, out, _ = await _liqmon("alert", "test", "--sink", sink, "--config", str(config), env=env)
+            assert (code, out.split()) == (0, [sink, "ok"])
+        [message] = telegram_api.accepted
+        assert "Test alert" in message["text"]
+        assert "no action needed" in message["text"]
+        [payload] = discord_api.accepted
+        assert payload["embeds"][0]["footer"]["text"].startswith("test · up · info")
+
+        code, out, _ = await _liqmon("check-config", "--config", str(config), env=env)
+        assert code == 0
+        assert token not in out
+        assert "secret-hook-token" not in out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -15,40 +14,23 @@ import pytest
 from monitor.alerts.alertmanager import AlertmanagerSink
 from monitor.alerts.config import AlertmanagerSettings, AlertSettings, RetrySettings
 from monitor.alerts.dispatcher import Dispatcher
+from monitor.alerts.selftest import send_test_alert
 from monitor.alerts.worker import SinkPolicy
 from monitor.bus.memory import MemoryBus
 from monitor.metrics import Metrics
-from tests.support.services import free_port, wait_for_port
+from tests.integration.alerts.alertmanager_server import running_alertmanager
 from tests.unit.alerts.helpers import make_alert
 
 pytestmark = pytest.mark.integration
 
-BINARY = "/usr/bin/prometheus-alertmanager"
 CONFIG = 'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n'
 
 
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[str]:
-    """A real Alertmanager on a free port, clustering off; yields its base URL."""
-    (tmp_path / "am.yml").write_text(CONFIG, encoding="utf-8")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            BINARY,
-            f"--config.file={tmp_path / 'am.yml'}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, proc=proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    """A real Alertmanager that routes everything nowhere; yields its base URL."""
+    with running_alertmanager(tmp_path, CONFIG) as url:
+        yield url
 
 
 def _now_ms() -> int:
@@ -88,12 +70,13 @@ async def test_firing_then_resolved_through_the_dispatcher(alertmanager: str, me
     am_alert = active[0]
     assert am_alert["status"]["state"] == "active"
     assert am_alert["labels"] == {
-        "alertname": "LiquidationCascade",
+        "alertname": "LiquidationCascadeDetected",
         "kind": "liquidation_cascade",
         "base": "BTC",
         "severity": "critical",
         "direction": "long",
         "venue": "binance",
+        "category": "market",
         "source": "liqmon",
     }
     assert am_alert["annotations"]["summary"] == firing.summary
@@ -121,3 +104,12 @@ async def test_escalation_ends_the_lower_severity_and_resend_extends_ends_at(ale
     assert _epoch(again[0]["endsAt"]) > first_end
     assert len(sink.active) == 1
     await sink.aclose()
+
+
+async def test_alert_test_leaves_no_active_test_alert(alertmanager: str) -> None:
+    [result] = await send_test_alert([AlertmanagerSink(AlertmanagerSettings(url=alertmanager))])
+    assert (result.sink, result.ok) == ("alertmanager", True)
+    everything = await asyncio.to_thread(
+        lambda: httpx.get(f"{alertmanager}/api/v2/alerts", params={"active": "true"}, timeout=5).json()
+    )
+    assert [a["labels"]["alertname"] for a in everything] == []  # accepted (ok), then ended at once

@@ -146,6 +146,7 @@ async def test_webhook_4xx_breaks_the_sink_and_400_from_slack_only_drops_the_ale
     assert metrics.registry.get_sample_value("liqmon_sink_healthy", {"sink": "webhook:x"}) == 0
     assert metrics.registry.get_sample_value("liqmon_sink_healthy", {"sink": "slack"}) == 1
     reasons = {(a.id, s): r for a, s, r in bus.dead_letters}
-    assert reasons[("alert-1", "webhook:x")].startswith("sink broken: webhook webhook:x: HTTP 401")
+    refused = "sink broken: webhook webhook:x: authentication refused (HTTP 401"
+    assert reasons[("alert-1", "webhook:x")].startswith(refused)
     assert "alerts.webhooks.x.url" in reasons[("alert-1", "webhook:x")]
     assert reasons[("alert-2", "slack")].startswith("rejected: slack: HTTP 400 invalid_blocks")

@@ -6,6 +6,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiomqtt
 import orjson
@@ -14,10 +15,11 @@ import pytest
 from monitor.alerts.config import AlertSettings, MqttSettings, RetrySettings
 from monitor.alerts.dispatcher import Dispatcher
 from monitor.alerts.mqtt import MqttSink
+from monitor.alerts.selftest import make_test_alert, send_test_alert
 from monitor.alerts.worker import SinkPolicy
 from monitor.bus.memory import MemoryBus
 from monitor.metrics import Metrics
-from tests.support.services import MosquittoServer
+from tests.support.services import MosquittoServer, running_mosquitto
 from tests.unit.alerts.helpers import make_alert
 
 pytestmark = pytest.mark.integration
@@ -87,8 +89,8 @@ async def test_alerts_state_and_status_then_an_outage_is_bridged(
         assert seen["liqmon/status"][0] == b"online"
         assert orjson.loads(seen["liqmon/alerts/liquidation_cascade/BTC"][0])["id"] == "alert-1"
         # A late subscriber gets the retained current state.
-        state = await collect(port, ["liqmon/state/#"], {"liqmon/state/liquidation_cascade/BTC"})
-        payload, retained = state["liqmon/state/liquidation_cascade/BTC"]
+        state = await collect(port, ["liqmon/state/#"], {"liqmon/state/liquidation_cascade/BTC/long"})
+        payload, retained = state["liqmon/state/liquidation_cascade/BTC/long"]
         assert retained
         assert orjson.loads(payload)["id"] == "alert-1"
 
@@ -100,10 +102,10 @@ async def test_alerts_state_and_status_then_an_outage_is_bridged(
         state = await collect(
             port,
             ["liqmon/state/#", "liqmon/status"],
-            {"liqmon/state/liquidation_cascade/ETH", "liqmon/state/liquidation_cascade/SOL", "liqmon/status"},
+            {"liqmon/state/liquidation_cascade/ETH/long", "liqmon/state/liquidation_cascade/SOL/long", "liqmon/status"},
         )
-        assert orjson.loads(state["liqmon/state/liquidation_cascade/ETH"][0])["id"] == "alert-2"
-        assert orjson.loads(state["liqmon/state/liquidation_cascade/SOL"][0])["status"] == "resolved"
+        assert orjson.loads(state["liqmon/state/liquidation_cascade/ETH/long"][0])["id"] == "alert-2"
+        assert orjson.loads(state["liqmon/state/liquidation_cascade/SOL/long"][0])["status"] == "resolved"
         await dispatcher.wait_acked(3, timeout=15)
     assert sink.connections >= 2
     assert (
@@ -136,3 +138,72 @@ async def test_last_will_marks_the_sink_offline_when_it_vanishes(mosquitto_serve
     stop.set()
     async with asyncio.timeout(10):
         await task
+
+
+async def retained(port: int, pattern: str) -> dict[str, bytes]:
+    """Every retained message under ``pattern`` now (a marker published after subscribing ends the read)."""
+    marker = "liqmon-test/marker"
+    found: dict[str, bytes] = {}
+    async with asyncio.timeout(10), aiomqtt.Client("127.0.0.1", port) as client:
+        await client.subscribe(pattern, qos=1)
+        await client.subscribe(marker, qos=1)
+        await client.publish(marker, b"end", qos=1)  # the broker sends it after the retained ones
+        async for message in client.messages:
+            if str(message.topic) == marker:
+                return found
+            if message.retain:
+                found[str(message.topic)] = bytes(message.payload)  # type: ignore[arg-type]
+    return found
+
+
+async def test_long_and_short_keep_separate_retained_state(mosquitto_server: MosquittoServer) -> None:
+    port = mosquitto_server.port
+    sink = MqttSink(MqttSettings(port=port, client_id="liqmon-dir", publish_timeout_s=5))
+    stop = asyncio.Event()
+    task = asyncio.create_task(sink.run(stop))
+    await sink.send(make_alert(1, direction="long"))
+    await sink.send(make_alert(2, direction="short"))
+    state = await retained(port, "liqmon/state/#")
+    assert {topic: orjson.loads(body)["id"] for topic, body in state.items()} == {
+        "liqmon/state/liquidation_cascade/BTC/long": "alert-1",
+        "liqmon/state/liquidation_cascade/BTC/short": "alert-2",
+    }
+    stop.set()
+    await task
+
+
+async def test_alert_test_leaves_no_retained_test_state(mosquitto_server: MosquittoServer) -> None:
+    port = mosquitto_server.port
+    alert = make_test_alert()
+    [result] = await send_test_alert([MqttSink(MqttSettings(port=port, client_id="liqmon-selftest"))], alert=alert)
+    assert (result.sink, result.ok) == ("mqtt", True)
+    # The test alert went out on the events topic and its retained state was deleted again.
+    assert await retained(port, "liqmon/state/#") == {}
+
+
+async def test_a_broker_refusing_our_credentials_breaks_the_sink_at_once(tmp_path: Path, metrics: Metrics) -> None:
+    with running_mosquitto(tmp_path / "closed", anonymous=False) as broker:
+        settings = MqttSettings(port=broker.port, client_id="liqmon-denied", publish_timeout_s=30)
+        sink = MqttSink(settings)
+        bus = MemoryBus(metrics=metrics)
+        dispatcher = Dispatcher(
+            AlertSettings(console=False, block_ms=100),
+            bus,
+            metrics,
+            consumer="t",
+            sinks=[(sink, SinkPolicy(100, 100, QUICK, 300))],
+        )
+        async with dispatching(dispatcher):
+            await bus.publish_alert(make_alert(1))
+            await bus.publish_alert(make_alert(2, base="ETH"))
+            await dispatcher.wait_acked(2, timeout=10)  # well inside the 30 s publish timeout: no waiting
+        reasons = [r for _, _, r in bus.dead_letters]
+        assert len(reasons) == 2
+        assert "refused our credentials" in reasons[0]
+        assert "alerts.mqtt.username" in reasons[0]
+        assert metrics.registry.get_sample_value("liqmon_sink_healthy", {"sink": "mqtt"}) == 0
+
+        [result] = await send_test_alert([MqttSink(settings)], timeout=20)
+        assert not result.ok
+        assert result.detail.startswith("PermanentDelivery: mqtt: broker 127.0.0.1:")
+        assert "refused our credentials" in result.detail

@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from monitor.bus.memory import MemoryBus
 from monitor.capture.format import CaptureRecord
-from monitor.events import Gap, OpenInterest
+from monitor.events import Event, Gap, OpenInterest
 from monitor.metrics import Metrics
 from monitor.sim.faults import AcceptThenClose, Garbage, Oversize, RejectSubscriptions, Silence
 from monitor.sim.server import Simulators, run_simulators
@@ -23,6 +23,7 @@ from monitor.venues.backoff import BackoffPolicy
 from monitor.venues.base import FeedLoop, LoopOptions
 from monitor.venues.feed import FeedSink
 from monitor.venues.okx import OkxAdapter
+from monitor.venues.registry import adapter_class as adapter_for
 from tests.integration.venues.support import FAST_BACKOFF, drain, market, sample
 
 pytestmark = pytest.mark.integration
@@ -101,10 +102,11 @@ async def test_garbage_and_oversize_frames_are_counted_not_fatal(metrics: Metric
             async with looping(loop):
                 await sim.wait_served(10)
                 events = await drain(bus)
-    codes = [entry["code"] for entry in logs if entry["event"] == "venue_disconnected"]
-    assert codes == [1009]
-    assert type(codes[0]) is int  # logged as a number, not as the library's enum member
+    too_large = [entry for entry in logs if entry["event"] == "venue_frame_too_large"]
+    assert [entry["limit_bytes"] for entry in too_large] == [64 * 1024]
+    assert not [entry for entry in logs if entry["event"] == "venue_disconnected"]
     assert sample_value(metrics, "liqmon_feed_parse_errors_total", venue="okx", reason="json") == 1
+    assert sample_value(metrics, "liqmon_feed_parse_errors_total", venue="okx", reason="too_large") == 1
     assert sample_value(metrics, "liqmon_feed_reconnects_total", venue="okx", reason="error") == 1
     assert loop.disconnects == ["error"]
     assert len([e for e in events if isinstance(e, OpenInterest)]) == 4
@@ -194,3 +196,52 @@ async def test_wall_clock_playback_sends_no_frame_before_its_instant(metrics: Me
     assert all(e.recv_ms >= e.ts_ms for e in received)
     assert len(lateness) == 5
     assert all(ms >= 0 for ms in lateness)
+
+
+GATE_LIQUIDATION = orjson.loads(sample("gate_public_liquidates.jsonl")[1])
+BITMEX_LIQUIDATION = orjson.loads(sample("bitmex_liquidation.jsonl")[0])
+
+
+def flood(venue: str, rows: int) -> str:
+    """A well-formed liquidation frame of ``rows`` duplicated rows (what 5-7 MB attack frames looked like)."""
+    base = GATE_LIQUIDATION if venue == "gate" else BITMEX_LIQUIDATION
+    key = "result" if venue == "gate" else "data"
+    return orjson.dumps({**base, key: base[key] * rows}).decode()
+
+
+@pytest.mark.parametrize("venue", ["gate", "bitmex"])
+async def test_a_frame_past_the_venue_bound_is_dropped_unread_and_counted(venue: str, metrics: Metrics) -> None:
+    """A 6 MB frame of duplicated rows is refused from its header and never reaches the parser.
+
+    The socket closes with 1009 (what was sent behind the big frame on it is lost, and the gap marker
+    says so), the loop reconnects; the small frame before it was parsed as usual.
+    """
+    adapter_class = adapter_for(venue)
+    small = flood(venue, 1)
+    row_bytes = len(flood(venue, 2)) - len(small)
+    big = flood(venue, 6_000_000 // row_bytes)
+    assert 5_900_000 < len(big.encode()) < 6_100_000
+    records = [
+        CaptureRecord(recv_ms=1_738_771_200_000 + i, venue=venue, frame=f) for i, f in enumerate([small, big, small])
+    ]
+    parsed: list[int] = []
+
+    class Counting(adapter_class):  # type: ignore[misc, valid-type]
+        def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+            parsed.append(len(frame))
+            return list(super().parse(frame, recv_ms))
+
+    bus = MemoryBus(metrics=metrics)
+    async with run_simulators(records, [venue], speed=None, options=SimOptions(hold_timeout_s=5)) as sims:
+        adapter = Counting()
+        (connection, *_) = adapter.connections([], sims.ws_url(venue))
+        loop = FeedLoop(Counting, connection, FeedSink(venue, bus, metrics), LoopOptions(backoff=FAST_BACKOFF))
+        async with looping(loop):
+            await sims[venue].wait_served(20)
+            events = await drain(bus)
+    assert [e.reason for e in events if isinstance(e, Gap)] == ["error"]
+    assert loop.max_frame_bytes == adapter_class.max_frame_bytes
+    assert sample_value(metrics, "liqmon_feed_parse_errors_total", venue=venue, reason="too_large") == 1
+    assert loop.disconnects == ["error"]
+    assert max(parsed) < adapter_class.max_frame_bytes  # the big frame was never handed to the parser
+    assert len(small) in parsed

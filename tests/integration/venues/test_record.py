@@ -17,6 +17,7 @@ from monitor.venues.okx import OkxAdapter
 from monitor.venues.record import parse_duration, record
 from tests.integration.venues.support import fast_options, records, sample, settings_for
 from tests.integration.venues.test_rest import OKX_INSTRUMENTS
+from tests.support.services import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +64,48 @@ def test_collect_refuses_without_redis(capsys: pytest.CaptureFixture[str], monke
     monkeypatch.delenv("LIQMON_BUS__REDIS_URL", raising=False)
     assert main(["collect"]) == 2
     assert "no Redis configured" in capsys.readouterr().err
+
+
+def test_record_with_no_venue_reachable_says_so_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing listens on the configured endpoints: the run must not end as an empty success."""
+    monkeypatch.delenv("LIQMON_CONFIG", raising=False)
+    dead = f"127.0.0.1:{free_port()}"
+    config = tmp_path / "liqmon.toml"
+    config.write_text(
+        f'[venues]\ncache_dir = "{tmp_path / "cache"}"\n'
+        f'[venues.okx]\nsymbols = ["BTC-USDT-SWAP"]\nws_url = "ws://{dead}/ws"\nrest_url = "http://{dead}"\n'
+    )
+    out = tmp_path / "capture.jsonl"
+    code = main(["record", "--config", str(config), "--out", str(out), "--duration", "1s", "--venues", "okx"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "liqmon record: no venue connected (okx); wrote 0 lines to" in err
+
+
+@pytest.mark.parametrize("where", ["missing folder", "under a file"])
+def test_record_into_a_missing_folder_is_one_line_and_exit_2(
+    tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LIQMON_CONFIG", raising=False)
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / ("nope" if where == "missing folder" else "file") / "capture.jsonl"
+    assert main(["record", "--out", str(out), "--duration", "1s"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.startswith(f"liqmon record: --out {out}: ")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["run", "collect"])
+def test_unwritable_capture_out_is_one_line_and_exit_2(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LIQMON_CONFIG", raising=False)
+    monkeypatch.setenv("LIQMON_BUS__REDIS_URL", "redis://127.0.0.1:1/0")  # collect refuses to start without one
+    out = tmp_path / "nope" / "capture.jsonl"
+    assert main([command, "--capture-out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"liqmon {command}: --capture-out {out}: the folder {out.parent} does not exist; create it first\n"

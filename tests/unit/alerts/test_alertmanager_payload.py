@@ -9,12 +9,13 @@ from tests.unit.alerts.helpers import T0, make_alert
 def test_firing_alert_labels_annotations_and_a_future_ends_at() -> None:
     body = to_postable(make_alert(venue="bybit"), now_s=T0 / 1000 + 100, hold_s=240, generator_url="http://g/d")
     assert body["labels"] == {
-        "alertname": "LiquidationCascade",
+        "alertname": "LiquidationCascadeDetected",
         "kind": "liquidation_cascade",
         "base": "BTC",
         "severity": "critical",
         "direction": "long",
         "venue": "bybit",
+        "category": "market",
         "source": "liqmon",
     }
     assert body["annotations"]["summary"].startswith("BTC long liquidation cascade #1")
@@ -33,6 +34,7 @@ def test_resolved_alert_ends_at_its_own_time_and_venue_label_is_optional() -> No
 
 
 def test_names_and_episode_identity() -> None:
-    assert alertname("oi_collapse") == "OiCollapse"
+    assert alertname("oi_collapse") == "OiCollapseDetected"
+    assert labels(make_alert(kind="test"))["category"] == "test"
     assert labels(make_alert(severity="warning"))["severity"] == "warning"
     assert episode_key(make_alert(1, severity="warning")) == episode_key(make_alert(2, status="resolved"))

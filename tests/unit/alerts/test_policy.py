@@ -1,4 +1,4 @@
-"""Backoff, Retry-After, token bucket and breaker rules."""
+"""Backoff, Retry-After, token bucket, breaker and outage rules."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from monitor.alerts.config import RetrySettings
-from monitor.alerts.policy import Breaker, TokenBucket, backoff, next_delay, retry_after_seconds
+from monitor.alerts.policy import Breaker, Outage, TokenBucket, backoff, next_delay, retry_after_seconds
 
 
 def test_backoff_grows_by_factor_up_to_the_cap_with_jitter_between_half_and_full() -> None:
@@ -73,3 +73,35 @@ def test_breaker_opens_once_and_allows_one_probe_per_interval() -> None:
     assert breaker.healthy
     assert breaker.allow(613)
     assert breaker.success() is False
+
+
+def test_outage_lets_everyone_go_until_a_failure_then_one_probe_at_a_time() -> None:
+    outage = Outage(give_up_after=100.0)
+    assert outage.admit(0.0, seen=0) == "go"
+    assert outage.failed(1.0, 5.0, "HTTP 503", probe=False)  # started the outage
+    assert not outage.failed(1.1, 2.0, "HTTP 503", probe=False)  # a second in-flight failure: same outage
+    assert outage.next_try == 6.0  # the later of the two waits
+    assert outage.admit(3.0, seen=0) == "wait"
+    assert outage.wake_at() == 6.0
+    assert outage.admit(6.0, seen=0) == "probe"
+    assert outage.admit(6.0, seen=0) == "wait"  # only one probe at a time
+    assert outage.wake_at() is None  # the others hear from the probe
+    outage.failed(6.5, 1.0, "timed out", probe=True)
+    assert outage.admit(7.5, seen=0) == "probe"
+    assert outage.succeeded(8.0) == 7.0  # the outage lasted from 1.0 to 8.0
+    assert outage.admit(8.0, seen=0) == "go"
+
+
+def test_outage_gives_waiting_jobs_up_at_the_first_failed_probe_after_the_deadline() -> None:
+    outage = Outage(give_up_after=10.0)
+    outage.failed(0.0, 1.0, "timed out", probe=False)
+    early = outage.failures  # a job that has seen one failure
+    assert outage.admit(11.0, seen=early) == "probe"  # past the deadline, but no failure seen since it joined
+    outage.failed(11.5, 1.0, "timed out", probe=True)
+    assert outage.admit(11.6, seen=early) == "give_up"
+    assert outage.admit(11.6, seen=0) == "give_up"
+    late = outage.failures  # an alert raised now still gets the next probe's chance
+    assert outage.admit(11.6, seen=late) == "wait"
+    assert outage.admit(12.5, seen=late) == "probe"
+    outage.abandon_probe()  # e.g. a rejected payload: another job may probe
+    assert outage.admit(12.6, seen=late) == "probe"

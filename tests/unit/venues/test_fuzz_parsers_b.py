@@ -26,7 +26,9 @@ from monitor.venues.hyperliquid import HyperliquidAdapter
 from tests.conftest import FIXTURES, SAMPLES
 
 RECV = 1_770_292_812_345
-REASONS = frozenset(("json", "schema", "value", "unknown_channel", "unknown_symbol", "unknown_contract"))
+REASONS = frozenset(
+    ("json", "schema", "value", "implausible", "too_deep", "unknown_channel", "unknown_symbol", "unknown_contract")
+)
 INSTRUMENTS = FIXTURES / "instruments"
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -46,6 +46,8 @@ MAX_NOTIONAL_USD: Final = 1e10  # one liquidation; the largest ever seen were ab
 MAX_OI_USD: Final = 1e12  # one venue's open interest in one instrument
 MAX_FUNDING_RATE: Final = 1.0  # |rate| per interval and |rate_8h|: 100 %; venues cap funding at a few %
 MAX_INTERVAL_H: Final = 24.0
+MAX_IV: Final = 10.0  # options IV, |RR25|, |BF25| as fractions: 1000 vol points
+MAX_DVOL: Final = 1000.0  # a volatility index in vol points
 BOUNDS: Final[dict[str, float]] = {
     "ts_ms": MAX_TS_MS,
     "next_funding_ms": MAX_TS_MS,
@@ -59,6 +61,11 @@ BOUNDS: Final[dict[str, float]] = {
     "rate": MAX_FUNDING_RATE,
     "rate_8h": MAX_FUNDING_RATE,
     "interval_h": MAX_INTERVAL_H,
+    "dvol": MAX_DVOL,
+    "atm_iv": MAX_IV,
+    "rr25": MAX_IV,
+    "bf25": MAX_IV,
+    "strike": MAX_PRICE,
 }
 
 
@@ -230,6 +237,9 @@ class TenorPoint(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=Tr
         _check_size("atm_iv", self.atm_iv)
         _check_signed("rr25", self.rr25)
         _check_signed("bf25", self.bf25)
+        for name in ("atm_iv", "rr25", "bf25"):
+            if abs(getattr(self, name)) > BOUNDS[name]:
+                raise _implausible(name, getattr(self, name))
 
 
 TENOR_KEYS: Final = ("7", "30", "90")
@@ -257,8 +267,12 @@ class OptionsSummary(_Market, frozen=True, kw_only=True, tag="options_summary"):
         self._check_common()
         if self.index_price is not None:
             _check_size("index_price", self.index_price)
+            if self.index_price > MAX_PRICE:
+                raise _implausible("index_price", self.index_price)
         if self.dvol is not None:
             _check_size("dvol", self.dvol)
+            if self.dvol > MAX_DVOL:
+                raise _implausible("dvol", self.dvol)
         if self.put_call_oi_ratio is not None:
             _check_size("put_call_oi_ratio", self.put_call_oi_ratio)
         for key in self.tenors:
@@ -269,6 +283,10 @@ class OptionsSummary(_Market, frozen=True, kw_only=True, tag="options_summary"):
         for strike, oi in self.put_oi_top:
             _check_size("put_oi_top strike", strike)
             _check_size("put_oi_top oi_base", oi)
+            if strike > MAX_PRICE:
+                raise _implausible("strike", strike)
+            if oi > MAX_QTY_BASE:
+                raise _implausible("oi_base", oi)
 
 
 class Gap(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="gap", forbid_unknown_fields=True):

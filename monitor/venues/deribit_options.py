@@ -33,7 +33,7 @@ import msgspec
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import OptionsSummary, TenorPoint, stable_id
 from monitor.options.summary import ChainOption, summarize
-from monitor.venues.common import Finite, Millis, NonEmpty, OptFinite, opt_finite
+from monitor.venues.common import Finite, Millis, NonEmpty, OptFinite, opt_finite, rejected_event
 from monitor.venues.instruments import InstrumentBook
 
 CURRENCIES: Final = ("BTC", "ETH")
@@ -321,7 +321,7 @@ class OptionChains:
                 put_oi_top=result.put_oi_top,
             )
         except InvalidEvent as exc:
-            raise ParseError(f"deribit {chain.currency} options summary: {exc}", reason="value") from None
+            raise rejected_event(f"deribit {chain.currency} options summary", exc) from None
         return [event]
 
 

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from monitor.bus.codec import decode, encode
-from monitor.errors import InvalidEvent
-from monitor.events import OptionsSummary, TenorPoint
+from monitor.errors import ImplausibleEvent, InvalidEvent
+from monitor.events import BOUNDS, OptionsSummary, TenorPoint
 
 FIELDS: dict[str, object] = {
     "id": "s1",
@@ -69,3 +69,51 @@ def test_decode_rejects_a_bad_tenor_point() -> None:
     data["tenors"]["7"] = {"atm_iv": -0.5, "rr25": 0.0, "bf25": 0.0}
     with pytest.raises(InvalidEvent, match="atm_iv must not be negative"):
         decode(orjson.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"index_price": BOUNDS["index_price"] * 1.01}, "index_price"),
+        ({"dvol": BOUNDS["dvol"] * 1.01}, "dvol"),
+        ({"put_oi_top": ((BOUNDS["strike"] * 1.01, 1.0),)}, "strike"),
+        ({"put_oi_top": ((60_000.0, BOUNDS["oi_base"] * 1.01),)}, "oi_base"),
+    ],
+)
+def test_values_past_their_plausibility_bound_are_refused_by_field(changes: dict[str, object], field: str) -> None:
+    with pytest.raises(ImplausibleEvent) as refused:
+        make(**changes)
+    assert refused.value.field == field
+    # From JSON (a stream entry) the same summary is an invalid event naming the field.
+    data = {**orjson.loads(encode(make())), **changes}
+    with pytest.raises(InvalidEvent, match=f"{field} .* is implausible"):
+        decode(orjson.dumps(data))
+    # The bounds themselves are accepted.
+    assert make(dvol=BOUNDS["dvol"], index_price=BOUNDS["index_price"]).dvol == BOUNDS["dvol"]
+
+
+@pytest.mark.parametrize("field", ["atm_iv", "rr25", "bf25"])
+def test_tenor_values_past_their_bound_are_refused(field: str) -> None:
+    point = {"atm_iv": 0.5, "rr25": 0.0, "bf25": 0.0}
+    TenorPoint(**{**point, field: BOUNDS[field]})
+    with pytest.raises(ImplausibleEvent) as refused:
+        TenorPoint(**{**point, field: BOUNDS[field] * 1.01})
+    assert refused.value.field == field
+
+
+def test_the_deribit_parser_counts_an_implausible_summary_by_field() -> None:
+    from monitor.errors import ImplausibleValue
+    from monitor.venues.deribit import DeribitAdapter
+    from monitor.venues.deribit_options import book_summary_path
+
+    adapter = DeribitAdapter()
+    vol = {"volatility": 999.0, "timestamp": 1, "index_name": "btc_usd"}  # within the reader's range
+    frame = {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "deribit_volatility_index.btc_usd"}}
+    adapter.parse(orjson.dumps({**frame, "params": {**frame["params"], "data": vol}}), 1)
+    body = {"result": [{"instrument_name": "BTC-27FEB26-60000-P", "open_interest": 1.0, "underlying_price": 2e8}]}
+    summary = adapter.parse_rest(book_summary_path("BTC"), orjson.dumps(body), 1_770_249_600_000)
+    assert summary  # a forward past the price bound is not a field of the summary: it only moves deltas
+    body["result"][0]["estimated_delivery_price"] = 2e8
+    with pytest.raises(ImplausibleValue) as refused:
+        adapter.parse_rest(book_summary_path("BTC"), orjson.dumps(body), 1_770_249_600_000)
+    assert refused.value.field == "index_price"

@@ -301,6 +301,11 @@ SHORTS_NEGATIVE = [
 ]
 
 
+def _complete(expr: str, sampled: int) -> str:
+    """``expr`` kept for the venues whose liquidation feed is complete (0) or sampled (1)."""
+    return f"{expr} and on (venue) (liqmon_feed_liquidations_sampled == {sampled})"
+
+
 def liquidations() -> dict[str, Any]:
     """Liquidated notional by venue and side, cascades and price."""
     liq_usd = f"liqmon_liquidated_notional_usd_total{{{BV}}}"
@@ -349,6 +354,25 @@ def liquidations() -> dict[str, Any]:
             description="Assets and directions whose cascade detector is firing right now.",
         ),
         Row("Liquidations"),
+        P(
+            "Liquidated notional: complete feeds vs sampled lower bound (USD/s)",
+            "timeseries",
+            [
+                Q(f"sum({_complete('rate(' + liq_usd + '[' + RI + '])', 0)})", "complete feeds"),
+                Q(
+                    f"sum({_complete('rate(' + liq_usd + '[' + RI + '])', 1)})",
+                    "sampled feeds (lower bound)",
+                ),
+            ],
+            unit="currencyUSD",
+            w=24,
+            h=8,
+            stack=True,
+            description="Binance, OKX and Bitget publish at most one liquidation per symbol per interval, so "
+            "their part is a lower bound (analysts estimate 10-100x short in the worst minutes); the complete "
+            "part comes from Bybit allLiquidation, Deribit, BitMEX and Gate. "
+            "Split by liqmon_feed_liquidations_sampled.",
+        ),
         P(
             "Liquidated notional by venue and side (USD/s; shorts drawn below zero)",
             "timeseries",
@@ -893,17 +917,20 @@ def signal_board() -> dict[str, Any]:
     items: list[P | Row] = [
         Row("$base", repeat="base"),
         P(
-            "Liquidations by side and venue (USD/s; shorts below zero)",
+            "Liquidations, complete feeds vs sampled lower bound (USD/s; shorts below zero)",
             "timeseries",
-            [Q(f"sum by (side, venue) (rate({liq}[{RI}]))", "{{side}} {{venue}}")],
+            [
+                Q(f"sum by (side) ({_complete(f'rate({liq}[{RI}])', 0)})", "{{side}} complete feeds"),
+                Q(f"sum by (side) ({_complete(f'rate({liq}[{RI}])', 1)})", "{{side}} sampled (lower bound)"),
+            ],
             unit="currencyUSD",
             w=8,
             h=8,
             stack=True,
             overrides=SHORTS_NEGATIVE,
-            description="Liquidated notional per venue and liquidated position side. Binance, OKX, Gate and "
-            "Bitget publish sampled feeds (at most one or two orders per symbol per second): their share is a "
-            "lower bound; Bybit, Deribit and BitMEX publish every liquidation.",
+            description="Liquidated notional by liquidated position side, split by "
+            "liqmon_feed_liquidations_sampled: venues that publish at most one liquidation per symbol per "
+            "interval give a lower bound; the complete feeds give every liquidation.",
         ),
         P(
             "OI change, 24h and 7d (base units, %)",

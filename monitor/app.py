@@ -24,6 +24,7 @@ import gc
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -41,6 +42,8 @@ from monitor.settings import Settings
 log = get_logger(__name__)
 
 ROLES: Final = frozenset({"collect", "detect", "alert"})
+# Feed watch: how often the collector's venues are checked.
+FEED_CHECK_S: Final = 1.0
 # How long stages cancelled at the shutdown deadline get to unwind.
 _CANCEL_GRACE_S: Final = 2.0
 
@@ -252,6 +255,8 @@ class Application:
                 intake = self._intake(bus, capture)
                 if intake is not None:
                     tasks["intake"] = group.create_task(intake.run(stops["intake"]), name="intake")
+                if self.collector is not None:
+                    group.create_task(self._watch_feeds(bus, stops["intake"]), name="feed-watch")
                 if "detect" in self.roles:
                     tasks["detect"] = group.create_task(self._detector(bus).run(stops["detect"]), name="detect")
                 if "alert" in self.roles:
@@ -275,6 +280,26 @@ class Application:
         collector: Stage = Collector(self.settings, bus, self.metrics, capture=capture)
         self.collector = collector
         return collector
+
+    async def _watch_feeds(self, bus: Bus, stop: asyncio.Event) -> None:
+        """Raise and resolve ``feed_down`` alerts for the collector's venues (see :mod:`monitor.feedwatch`)."""
+        from monitor.errors import BusError
+        from monitor.feedwatch import FeedWatch
+        from monitor.venues.rest import sleep_or_stop
+
+        watch = FeedWatch(int(time.time() * 1000), min_silence_s=self.settings.app.feed_down_after_s)
+        pending: list[Alert] = []
+        while not stop.is_set():
+            pending += watch.check(int(time.time() * 1000), self.collector.feed_status())
+            while pending:
+                try:
+                    await bus.publish_alert(pending[0])
+                except BusError as exc:
+                    log.warning("feed_alert_publish_failed", alert_id=pending[0].id, error=str(exc), retry_in_s=5)
+                    break
+                log.info("feed_alert", status=pending[0].status, venue=pending[0].venue, summary=pending[0].summary)
+                pending.pop(0)
+            await sleep_or_stop(stop, FEED_CHECK_S)
 
     def _detector(self, bus: Bus) -> Stage:
         from monitor.detectors.runner import DetectorRunner

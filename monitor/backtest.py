@@ -35,6 +35,7 @@ from monitor.report import (
     EpisodeRow,
     Series,
     SeriesBuilder,
+    chart_title,
     episodes_from_alerts,
     write_alerts,
     write_chart,
@@ -250,8 +251,8 @@ def _write_report(
     rows = episodes_from_alerts(alerts, series)
     write_episodes(rows, directory)
     write_alerts(alerts, directory / "alerts.jsonl")
-    title = f"{name}: {base}" + (" — " + ", ".join(f"{k}={v}" for k, v in combo.items()) if combo else "")
-    write_chart(series[base], rows, directory / "chart.png", title)
+    title = chart_title(name, series[base], ", ".join(f"{k}={v}" for k, v in combo.items()))
+    write_chart(series[base], rows, directory / "chart.png", title, alerts)
     return rows
 
 

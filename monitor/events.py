@@ -146,6 +146,8 @@ class Liquidation(_Market, frozen=True, kw_only=True, tag="liquidation"):
 
     ``qty_base`` and ``notional_usd`` are None when the instrument's contract
     size is unknown: liquidations in contracts are never converted by a guess.
+    ``sampled`` is true when the venue's feed publishes at most one liquidation
+    per symbol per interval (Binance, OKX), so sums over it are lower bounds.
     """
 
     kind: ClassVar[Literal["liquidation"]] = "liquidation"
@@ -153,6 +155,7 @@ class Liquidation(_Market, frozen=True, kw_only=True, tag="liquidation"):
     price: float
     qty_base: float | None
     notional_usd: float | None
+    sampled: bool = False
 
     def __post_init__(self) -> None:
         self._check_common()
@@ -171,6 +174,8 @@ class Liquidation(_Market, frozen=True, kw_only=True, tag="liquidation"):
             _check_size("notional_usd", self.notional_usd)
             if self.notional_usd > MAX_NOTIONAL_USD:
                 raise _implausible("notional_usd", self.notional_usd)
+        if type(self.sampled) is not bool:
+            raise InvalidEvent(f"sampled must be true or false, got {self.sampled!r}")
 
 
 class Funding(_Market, frozen=True, kw_only=True, tag="funding"):

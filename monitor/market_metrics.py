@@ -46,6 +46,13 @@ FAMILIES: Final = (
         ("venue", "base", "side"),
         "Liquidated notional in USD, by venue, asset and position side.",
     ),
+    (
+        "liqmon_feed_liquidations_sampled",
+        "gauge",
+        ("venue",),
+        "1 when the venue's liquidation feed is sampled (at most one per symbol per interval: its sums are "
+        "lower bounds), 0 when it is complete; from the liquidations seen.",
+    ),
     ("liqmon_funding_rate", "gauge", ("venue", "base"), "Latest funding rate as a fraction per funding interval."),
     ("liqmon_funding_rate_8h", "gauge", ("venue", "base"), "Latest funding rate normalized to 8 hours (fraction)."),
     (
@@ -119,6 +126,7 @@ class MarketTally(Collector):
         self.last_message: dict[str, float] = {}
         self.liquidations: dict[tuple[str, str, str], int] = {}
         self.liquidated_usd: dict[tuple[str, str, str], float] = {}
+        self.sampled: dict[str, bool] = {}
         self.funding: dict[tuple[str, str], tuple[float, float]] = {}
         self.mark_price: dict[tuple[str, str], float] = {}
         self.open_interest: dict[tuple[str, str], dict[str, tuple[float, float | None]]] = {}
@@ -140,6 +148,7 @@ class MarketTally(Collector):
             if isinstance(event, Liquidation):
                 side_key = (event.venue, event.base if event.base in assets else OTHER, event.side)
                 self.liquidations[side_key] = self.liquidations.get(side_key, 0) + 1
+                self.sampled[event.venue] = event.sampled
                 if event.notional_usd is not None:
                     self.liquidated_usd[side_key] = self.liquidated_usd.get(side_key, 0.0) + event.notional_usd
             elif isinstance(event, Gap) or event.base not in assets:
@@ -175,6 +184,8 @@ class MarketTally(Collector):
         ):
             for labels, value in sorted(counts.items()):
                 counters[name].add_metric(list(labels), value)
+        for venue, sampled in sorted(self.sampled.items()):
+            gauges["liqmon_feed_liquidations_sampled"].add_metric([venue], 1.0 if sampled else 0.0)
         for venue, seen in sorted(self.last_message.items()):
             gauges["liqmon_feed_last_message_timestamp_seconds"].add_metric([venue], seen)
         for pair, (rate, rate_8h) in sorted(self.funding.items()):

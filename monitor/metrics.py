@@ -61,6 +61,12 @@ class Metrics:
         )
 
         # Feeds (venue adapters).
+        self.feed_configured = Gauge(
+            "liqmon_feed_configured",
+            "1 when this process is configured to collect the venue (set at start, before any connection).",
+            ["venue"],
+            registry=r,
+        )
         self.feed_connected = Gauge(
             "liqmon_feed_connected", "Open websocket connections per venue (count).", ["venue"], registry=r
         )
@@ -173,7 +179,8 @@ class Metrics:
         # Detectors.
         self.detector_events = Counter(
             "liqmon_detector_events_total",
-            "Events handled by the detectors (count), by outcome (processed, duplicate, late).",
+            "Events handled by the detectors (count), by outcome (processed, duplicate, late; "
+            "set aside as bad prints: implausible_notional, implausible_price, oi_zero, oi_jump).",
             ["outcome"],
             registry=r,
         )

@@ -25,7 +25,11 @@ _SHADES = {
     ("funding_flip", "negative"): ("#9467bd", "funding flip −"),
     ("funding_flip", "positive"): ("#17becf", "funding flip +"),
     ("oi_collapse", "down"): ("#ff7f0e", "OI collapse"),
+    ("oi_surge", "up"): ("#bcbd22", "OI surge"),
+    ("funding_extreme", "negative"): ("#e377c2", "funding extreme −"),
+    ("funding_extreme", "positive"): ("#8c564b", "funding extreme +"),
 }
+_SEVERITY_COLOURS = {"info": "#1f77b4", "warning": "#ff7f0e", "critical": "#d62728"}
 
 
 @dataclass(slots=True)
@@ -138,6 +142,9 @@ class EpisodeRow:
     notional_usd: float | None
     count: int | None
     price_change_pct: float | None
+    # Of the notional: from complete feeds, and from sampled ones (a lower bound); cascades only.
+    complete_usd: float | None = None
+    sampled_usd: float | None = None
 
     def cells(self) -> list[str]:
         """The row as table cells."""
@@ -152,6 +159,8 @@ class EpisodeRow:
             "" if self.notional_usd is None else f"{self.notional_usd:,.0f}",
             "" if self.count is None else str(self.count),
             "" if self.price_change_pct is None else f"{self.price_change_pct:+.2f}",
+            "" if self.complete_usd is None else f"{self.complete_usd:,.0f}",
+            "" if self.sampled_usd is None else f"≥ {self.sampled_usd:,.0f}",
         ]
 
 
@@ -166,6 +175,8 @@ HEADER = [
     "notional usd",
     "count",
     "price change %",
+    "complete usd",
+    "sampled usd",
 ]
 
 
@@ -202,6 +213,7 @@ def _episode(alerts: list[Alert], series: dict[str, Series] | None) -> EpisodeRo
         change = (p1 / p0 - 1) * 100 if p0 and p1 else None
     notional = values.get("total_usd")
     count = values.get("count")
+    complete, sampled = values.get("complete_usd"), values.get("sampled_usd")
     return EpisodeRow(
         start_ms=first.started_ms,
         end_ms=end,
@@ -213,6 +225,8 @@ def _episode(alerts: list[Alert], series: dict[str, Series] | None) -> EpisodeRo
         notional_usd=float(notional) if isinstance(notional, (int, float)) else None,
         count=int(count) if isinstance(count, (int, float)) else None,
         price_change_pct=float(change) if isinstance(change, (int, float)) else None,
+        complete_usd=float(complete) if isinstance(complete, (int, float)) else None,
+        sampled_usd=float(sampled) if isinstance(sampled, (int, float)) else None,
     )
 
 
@@ -239,50 +253,144 @@ def write_alerts(alerts: Iterable[Alert], path: Path) -> int:
     return count
 
 
-def write_chart(series: Series, rows: Sequence[EpisodeRow], path: Path, title: str) -> Path:
-    """Price, liquidations by side, open interest and funding, with the asset-wide episodes shaded."""
+def episode_lanes(rows: Sequence[EpisodeRow], base: str) -> list[tuple[str, str, str]]:
+    """(kind, direction, label) of the episode lanes to draw, in a fixed order, only those with episodes."""
+    present = {(r.kind, r.direction) for r in rows if r.venue is None and r.base == base}
+    known = [
+        (kind, direction, label) for (kind, direction), (_, label) in _SHADES.items() if (kind, direction) in present
+    ]
+    extra = sorted(present - set(_SHADES))
+    return known + [(kind, direction, f"{kind} {direction}") for kind, direction in extra]
+
+
+def write_chart(
+    series: Series, rows: Sequence[EpisodeRow], path: Path, title: str, alerts: Sequence[Alert] = ()
+) -> Path:
+    """Price with the alerts on it, episodes in lanes per kind, liquidations, open interest and funding.
+
+    Every firing, escalation and resolved alert of the asset is a marker on the price panel, coloured by
+    its severity; each kind and direction of episode has its own lane, so overlapping episodes of
+    different kinds stay apart; every panel has a legend.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    times = [datetime.fromtimestamp(t / 1000, tz=UTC) for t in series.t_ms]
-    fig, axes = plt.subplots(4, 1, figsize=(13, 10), sharex=True, height_ratios=[3, 2, 2, 1.5])
-    price_ax, liq_ax, oi_ax, fund_ax = axes
-    price_ax.plot(times, _nan(series.price), color="black", linewidth=1)
+    def when(ts_ms: int) -> datetime:
+        return datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+
+    lanes = episode_lanes(rows, series.base)
+    times = [when(t) for t in series.t_ms]
+    fig, axes = plt.subplots(
+        5, 1, figsize=(13, 12), sharex=True, height_ratios=[3, max(1.0, 0.45 * len(lanes)), 2, 2, 1.5]
+    )
+    price_ax, lane_ax, liq_ax, oi_ax, fund_ax = axes
+    price_ax.plot(times, _nan(series.price), color="black", linewidth=1, label=f"{series.base} price")
     price_ax.set_ylabel(f"{series.base} price (USD)")
+    # Alerts on the price: shape = what happened, colour = severity.
+    shapes = {"fire": ("v", "firing"), "escalate": ("^", "escalation"), "resolve": ("o", "resolved")}
+    seen_shapes: set[str] = set()
+    seen_severities: set[str] = set()
+    episodes_seen: set[tuple[str, str, int]] = set()
+    for alert in alerts:
+        if alert.venue is not None or alert.base != series.base:
+            continue
+        key = (alert.kind, alert.direction, alert.started_ms)
+        step = "resolve" if alert.status == "resolved" else ("escalate" if key in episodes_seen else "fire")
+        episodes_seen.add(key)
+        price = series.price_at(alert.ts_ms)
+        if price is None:
+            continue
+        marker, _ = shapes[step]
+        price_ax.scatter(
+            [when(alert.ts_ms)],
+            [price],
+            marker=marker,
+            s=60 if step != "resolve" else 30,
+            color=_SEVERITY_COLOURS[alert.severity],
+            edgecolors="black",
+            linewidths=0.5,
+            zorder=3,
+        )
+        seen_shapes.add(step)
+        seen_severities.add(alert.severity)
+    handles: list[Any] = [Line2D([], [], color="black", linewidth=1, label=f"{series.base} price")]
+    handles += [
+        Line2D([], [], marker=shapes[s][0], linestyle="", color="grey", label=shapes[s][1])
+        for s in ("fire", "escalate", "resolve")
+        if s in seen_shapes
+    ]
+    handles += [
+        Patch(color=_SEVERITY_COLOURS[s], label=s) for s in ("info", "warning", "critical") if s in seen_severities
+    ]
+    price_ax.legend(handles=handles, loc="upper right", fontsize=8, ncol=2)
+    # Episodes: one lane per kind and direction, the bar's shade is its peak severity.
+    end_default = series.t_ms[-1] if series.t_ms else 0
+    for index, (kind, direction, _label) in enumerate(lanes):
+        colour = _SHADES.get((kind, direction), ("#7f7f7f", ""))[0]
+        for row in rows:
+            if row.venue is not None or row.base != series.base or (row.kind, row.direction) != (kind, direction):
+                continue
+            lo = mdates.date2num(when(row.start_ms))  # type: ignore[no-untyped-call]
+            hi = mdates.date2num(when(row.end_ms or end_default))  # type: ignore[no-untyped-call]
+            alpha = {"info": 0.35, "warning": 0.65, "critical": 1.0}.get(row.peak_severity, 0.5)
+            lane_ax.barh(
+                index,
+                hi - lo,
+                left=lo,
+                height=0.7,
+                color=colour,
+                alpha=alpha,
+                edgecolor=_SEVERITY_COLOURS.get(row.peak_severity, "black"),
+                linewidth=1.2,
+            )
+    lane_ax.set_yticks(range(len(lanes)), [label for _, _, label in lanes], fontsize=8)
+    lane_ax.set_ylim(-0.6, max(0.6, len(lanes) - 0.4))
+    lane_ax.invert_yaxis()
+    lane_ax.set_ylabel("episodes")
+    lane_ax.legend(
+        handles=[
+            Patch(facecolor="#bbbbbb", alpha=a, edgecolor=_SEVERITY_COLOURS[s], label=f"peak {s}")
+            for s, a in (("info", 0.35), ("warning", 0.65), ("critical", 1.0))
+        ],
+        loc="upper right",
+        fontsize=7,
+        ncol=3,
+    )
     width = 1 / 1440
     liq_ax.bar(times, [v / 1e6 for v in series.long_usd], width=width, color="#d62728", label="longs liquidated")
     liq_ax.bar(times, [-v / 1e6 for v in series.short_usd], width=width, color="#2ca02c", label="shorts liquidated")
     liq_ax.axhline(0, color="grey", linewidth=0.5)
     liq_ax.set_ylabel("liquidated\n$M / min")
     liq_ax.legend(loc="upper left", fontsize=8)
-    oi_ax.plot(times, _nan(series.oi_base), color="#1f77b4", linewidth=1)
+    oi_ax.plot(
+        times, _nan(series.oi_base), color="#1f77b4", linewidth=1, label=f"open interest ({series.base}, base units)"
+    )
     oi_ax.set_ylabel(f"open interest\n({series.base})")
     usd_ax = oi_ax.twinx()
-    usd_ax.plot(times, _nan([None if v is None else v / 1e9 for v in series.oi_usd]), color="#aec7e8", linewidth=1)
+    usd_ax.plot(
+        times,
+        _nan([None if v is None else v / 1e9 for v in series.oi_usd]),
+        color="#aec7e8",
+        linewidth=1,
+        label="open interest (USD, $B)",
+    )
     usd_ax.set_ylabel("OI ($B)", color="#7f9fbf")
-    fund_ax.plot(times, _nan([None if v is None else v * 100 for v in series.funding_8h]), color="#8c564b")
+    oi_handles = oi_ax.get_legend_handles_labels()[0] + usd_ax.get_legend_handles_labels()[0]
+    oi_ax.legend(handles=oi_handles, loc="upper left", fontsize=8)
+    fund_ax.plot(
+        times,
+        _nan([None if v is None else v * 100 for v in series.funding_8h]),
+        color="#8c564b",
+        label="funding (% per 8 h)",
+    )
     fund_ax.axhline(0, color="grey", linewidth=0.5)
     fund_ax.set_ylabel("funding\n% per 8 h")
-    legend: dict[str, str] = {}
-    end_default = series.t_ms[-1] if series.t_ms else 0
-    for row in rows:
-        shade = _SHADES.get((row.kind, row.direction))
-        if row.venue is not None or row.base != series.base or shade is None:
-            continue
-        color, label = shade
-        legend[label] = color
-        lo = datetime.fromtimestamp(row.start_ms / 1000, tz=UTC)
-        hi = datetime.fromtimestamp((row.end_ms or end_default) / 1000, tz=UTC)
-        for ax in axes:
-            ax.axvspan(lo, hi, color=color, alpha=0.15, linewidth=0)
-    if legend:
-        price_ax.legend(
-            handles=[Patch(color=c, alpha=0.3, label=lbl) for lbl, c in legend.items()], loc="upper right", fontsize=8
-        )
+    fund_ax.legend(loc="upper left", fontsize=8)
     fund_ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %H:%M", tz=UTC))  # type: ignore[no-untyped-call]
     fund_ax.set_xlabel("UTC")
     price_ax.set_title(title)
@@ -292,6 +400,12 @@ def write_chart(series: Series, rows: Sequence[EpisodeRow], path: Path, title: s
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def chart_title(name: str, series: Series, extra: str = "") -> str:
+    """``name: BASE, start → end UTC`` (and ``extra``): what the chart shows and over which period."""
+    period = f"{iso(series.t_ms[0])} → {iso(series.t_ms[-1])} UTC" if series.t_ms else "no data"
+    return f"{name}: {series.base}, {period}" + (f" — {extra}" if extra else "")
 
 
 def _nan(values: Sequence[float | None]) -> list[float]:

@@ -99,6 +99,13 @@ class AppSettings:
 
     # After SIGTERM/SIGINT: seconds to drain buffers and in-flight work before exiting.
     shutdown_timeout_s: float = 10.0
+    # A configured venue with no data for this long (or its liveness timeout, if longer) raises a
+    # feed_down alert, also when it never connected at all.
+    feed_down_after_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.feed_down_after_s <= 0:
+            raise ValueError(f"feed_down_after_s must be positive, got {self.feed_down_after_s!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,16 +15,32 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from monitor.alerts.model import Alert
+from monitor.alerts.model import Alert, Severity
 from monitor.detectors.config import CascadeSettings
 from monitor.detectors.context import AssetContext
-from monitor.detectors.episode import Episode, Transition, fmt_pct, fmt_usd, severity_for
+from monitor.detectors.episode import Episode, Transition, fmt_pct, fmt_usd
 from monitor.detectors.regime import classify
 from monitor.detectors.windows import RollingSum
 from monitor.events import Liquidation
 
 KIND = "liquidation_cascade"
 _MINUTE_MS = 60_000
+_NEVER = float("inf")
+_LEVELS: tuple[Severity | None, ...] = (None, "info", "warning", "critical")
+
+
+def _at_least(usd: float, split: dict[str, Any]) -> str:
+    """``$12.3M``, or ``≥ $12.3M`` when part of it comes from sampled feeds."""
+    return f"≥ {fmt_usd(usd)}" if split["sampled_venues"] else fmt_usd(usd)
+
+
+def _sampled_note(split: dict[str, Any], of: str = "") -> str:
+    """The sentence that says which figures are lower bounds (empty when none are); ``of`` names the total."""
+    names = [v.capitalize() if len(v) > 3 else v.upper() for v in split["sampled_venues"]]
+    if not names:
+        return ""
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f" ({of}{fmt_usd(split['complete_usd'])} from complete feeds; {listed} figures are sampled lower bounds)"
 
 
 class _EpisodeTotals:
@@ -61,9 +77,16 @@ class CascadeSide:
         self.direction = direction
         self.cfg = settings
         self.window_ms = int(settings.window_s * 1000)
-        self.window = RollingSum(self.window_ms, int(settings.bucket_s * 1000))
+        bucket_ms = int(settings.bucket_s * 1000)
+        # Each window also sums its liquidations capped at single_share × its floor: the floor tests.
+        self.window = RollingSum(self.window_ms, bucket_ms, cap=settings.single_share * settings.floor_usd)
+        self.fast_ms = int(settings.fast_window_s * 1000)
+        fast_bucket_ms = max(1, min(bucket_ms, self.fast_ms // 12))
+        self.fast = RollingSum(self.fast_ms, fast_bucket_ms, cap=settings.single_share * settings.fast_floor_usd)
         self.minute = RollingSum(_MINUTE_MS, 5_000)
         self.venues: dict[str, RollingSum] = {}
+        # Venues whose liquidation feed is sampled (their sums are lower bounds), as the events say.
+        self.sampled_venues: set[str] = set()
         self.episode = Episode(
             KIND, ctx.base, None, direction, int(settings.hold_s * 1000), int(settings.cooldown_s * 1000)
         )
@@ -72,8 +95,11 @@ class CascadeSide:
         self._minute_start: int | None = None
         self._minute_end = 0  # _roll has nothing to do before then
         self._minute_sum = 0.0
-        # Thresholds frozen for the running episode: (effective floor, window baseline).
-        self._frozen: tuple[float, float] | None = None
+        # The wave: from the first firing until wave_gap_s after the last resolution.
+        self.wave_started_ms: int | None = None
+        self.wave_usd = 0.0
+        self._wave_until: float = _NEVER
+        self._wave_gap_ms = int(settings.wave_gap_s * 1000)
         self._totals: _EpisodeTotals | None = None
         # While idle below the entry condition, evaluating before this time changes nothing.
         self._quiet_until: float = 0
@@ -86,6 +112,7 @@ class CascadeSide:
         usd = liq.notional_usd or 0.0
         if not self.window.add(ts_ms, usd):
             return []
+        self.fast.add(ts_ms, usd)
         self._minute_sum += usd
         self.minute.add(ts_ms, usd)
         venue = self.venues.get(liq.venue)
@@ -93,6 +120,10 @@ class CascadeSide:
             venue = self.venues[liq.venue] = RollingSum(self.window_ms, self.window.bucket_ms)
         venue.add(ts_ms, usd)
         venue.expire(now_ms)  # else a venue's buckets pile up for as long as it liquidates between episodes
+        if self.in_wave(now_ms):
+            self.wave_usd += usd
+        if liq.sampled and liq.venue not in self.sampled_venues:
+            self.sampled_venues.add(liq.venue)
         totals = self._totals
         if totals is not None:
             totals.total_usd += usd
@@ -101,8 +132,18 @@ class CascadeSide:
         self._quiet_until = 0
         return self.evaluate(now_ms)
 
+    def in_wave(self, now_ms: int) -> bool:
+        """True during a wave (and ends one whose gap has passed)."""
+        if self.wave_started_ms is None:
+            return False
+        if self.episode.firing or now_ms < self._wave_until:
+            return True
+        self.wave_started_ms = None
+        self.wave_usd = 0.0
+        return False
+
     def _roll(self, now_ms: int) -> None:
-        """Close finished minutes into the baseline (frozen while firing); O(1) for any gap."""
+        """Close finished minutes into the baseline (frozen during a wave); O(1) for any gap."""
         minute = now_ms - now_ms % _MINUTE_MS
         if self._minute_start is None:
             self._minute_start = minute
@@ -110,7 +151,7 @@ class CascadeSide:
             return
         if minute <= self._minute_start:
             return
-        if not self.episode.firing:
+        if not self.in_wave(now_ms):
             skipped = (minute - self._minute_start) // _MINUTE_MS - 1
             cap = self.cfg.baseline_clamp * max(self.baseline_pm, self._floor_per_minute())
             self.baseline_pm += self.alpha * (min(self._minute_sum, cap) - self.baseline_pm)
@@ -128,9 +169,7 @@ class CascadeSide:
         return now_ms - self.ctx.first_ms >= self.cfg.warmup_min * _MINUTE_MS
 
     def thresholds(self, now_ms: int) -> tuple[float, float]:
-        """(effective floor, window baseline); frozen while an episode fires."""
-        if self._frozen is not None:
-            return self._frozen
+        """(effective floor, window baseline); the baseline learns nothing during a wave."""
         cfg = self.cfg
         warmed = self.warmed_up(now_ms)
         floor = cfg.floor_usd * (1.0 if warmed else cfg.warmup_floor_factor)
@@ -138,6 +177,47 @@ class CascadeSide:
         return floor, max(learned, floor / cfg.info_multiple)
 
     # ------------------------------------------------------------------ decision
+
+    def _levels(self, now_ms: int, floor: float, reference: float) -> tuple[Severity | None, str, bool]:
+        """The entry level (None = entry condition not met), what set it, and whether it is urgent.
+
+        Entry: the main window meets the floor (each liquidation capped), ``min_count`` and
+        ``info_multiple`` × baseline, or the fast window meets its own floor, count and multiple.
+        The level is the highest of the baseline multiple, the absolute window ladders and,
+        once entered, the wave's cumulative notional. Urgent (a new episode may start within the
+        cooldown): the fast path's entry holds, or the windows alone reach ``warning``.
+        """
+        cfg = self.cfg
+        window, fast = self.window, self.fast
+        notional = window.total
+        rank = 0  # 0 = entry not met, then info, warning, critical (integers: this runs per liquidation)
+        reason = ""
+        urgent = False
+        if window.count >= cfg.min_count and window.capped >= floor:
+            multiple = notional / reference
+            if multiple >= cfg.info_multiple:
+                rank = 3 if multiple >= cfg.critical_multiple else 2 if multiple >= cfg.warning_multiple else 1
+                reason = "multiple"
+            ladder = 3 if notional >= cfg.critical_usd else 2 if notional >= cfg.warning_usd else 0
+            if ladder > rank:
+                rank, reason = ladder, "window_usd"
+        fast_total = fast.total
+        if (
+            fast.count >= cfg.fast_min_count
+            and fast.capped >= floor / cfg.floor_usd * cfg.fast_floor_usd  # raised during the warm-up alike
+            and fast_total >= cfg.info_multiple * reference * cfg.fast_window_s / cfg.window_s
+        ):
+            urgent = True
+            level = 3 if fast_total >= cfg.fast_critical_usd else 2 if fast_total >= cfg.fast_warning_usd else 1
+            if level > rank:
+                rank, reason = level, "fast_usd"
+        urgent = urgent or rank >= 2
+        if rank and self.in_wave(now_ms):
+            wave = self.wave_usd
+            level = 3 if wave >= cfg.wave_critical_usd else 2 if wave >= cfg.wave_warning_usd else 0
+            if level > rank:
+                rank, reason = level, "wave_usd"
+        return _LEVELS[rank], reason, urgent
 
     def evaluate(self, now_ms: int) -> list[Alert]:
         """Decide at ``now_ms``: maybe fire, escalate or resolve."""
@@ -148,26 +228,28 @@ class CascadeSide:
             self._roll(now_ms)
         window = self.window
         window.expire(now_ms)
+        self.fast.expire(now_ms)
         self.minute.expire(now_ms)
         cfg = self.cfg
-        # Idle below the entry condition: no level, so the episode cannot move (and no totals exist).
+        # Idle below every entry condition: no level, so the episode cannot move (and no totals exist).
         # Until a liquidation arrives, a minute closes or a bucket expires, evaluating again would
         # change nothing either (the floor can still drop once, at the end of the warm-up).
         idle = self.episode.started_ms is None
-        if idle and window.count < cfg.min_count:
+        if idle and window.count < min(cfg.min_count, cfg.fast_min_count):
             self._quiet_until = self._next_change_ms()
             return []
-        floor, reference = self._frozen or self.thresholds(now_ms)
-        notional = window.total
-        if idle and notional < floor:
+        floor, reference = self.thresholds(now_ms)
+        if idle and self.window.capped < floor and self.fast.capped < floor / cfg.floor_usd * cfg.fast_floor_usd:
             if self.warmed_up(now_ms):
                 self._quiet_until = self._next_change_ms()
             return []
+        notional = window.total
         multiple = notional / reference
-        level = None
-        if notional >= floor and window.count >= cfg.min_count:
-            level = severity_for(multiple, cfg.info_multiple, cfg.warning_multiple, cfg.critical_multiple)
-        exiting = notional < cfg.exit_ratio * reference * cfg.info_multiple
+        level, reason, urgent = self._levels(now_ms, floor, reference)
+        exiting = (
+            notional < cfg.exit_ratio * reference * cfg.info_multiple
+            and self.fast.total < cfg.exit_ratio * cfg.fast_floor_usd
+        )
         totals = self._totals
         if totals is not None:
             totals.peak_minute_usd = max(totals.peak_minute_usd, self.minute.total)
@@ -176,18 +258,28 @@ class CascadeSide:
             if change is not None and (totals.min_oi_change is None or change < totals.min_oi_change):
                 totals.min_oi_change = change
             totals.funding_turn = totals.funding_turn or self.ctx.funding_turn(self.direction, now_ms)
-        transition = self.episode.step(now_ms, level, exiting)
+        transition = self.episode.step(now_ms, level, exiting, urgent=urgent)
         if transition is None:
             return []
-        return [self._alert(transition, now_ms, floor, reference, multiple)]
+        return [self._alert(transition, now_ms, floor, reference, multiple, reason=reason)]
 
     def _next_change_ms(self) -> float:
         """When the next minute closes or the next window bucket expires."""
-        return min(self._minute_end, self.window.next_expiry_ms(), self.minute.next_expiry_ms())
+        return min(
+            self._minute_end,
+            self.window.next_expiry_ms(),
+            self.fast.next_expiry_ms(),
+            self.minute.next_expiry_ms(),
+        )
 
-    def _alert(self, transition: Transition, now_ms: int, floor: float, reference: float, multiple: float) -> Alert:
+    def _alert(
+        self, transition: Transition, now_ms: int, floor: float, reference: float, multiple: float, *, reason: str
+    ) -> Alert:
         if transition == "fire":
-            self._frozen = (floor, reference)
+            if not self.in_wave(now_ms):
+                self.wave_started_ms = now_ms - self.window_ms
+                self.wave_usd = self.window.total
+            self._wave_until = _NEVER
             for window in self.venues.values():  # quiet venues' windows expire lazily: bring them to now
                 window.expire(now_ms)
             start_price = self._price_at_window_start(now_ms)
@@ -195,10 +287,12 @@ class CascadeSide:
             self._totals.peak_multiple = multiple
         if transition == "resolve":
             values, summary = self._resolved_values(now_ms)
-            self._frozen = None
             self._totals = None
+            self._wave_until = now_ms + self._wave_gap_ms
         else:
-            values, summary = self._firing_values(now_ms, floor, reference, multiple, transition)
+            values, summary = self._firing_values(
+                now_ms, floor, reference, multiple, transition=transition, reason=reason
+            )
         return self.episode.alert(transition, now_ms, summary, values)
 
     def _price_at_window_start(self, now_ms: int) -> float | None:
@@ -207,8 +301,18 @@ class CascadeSide:
     def _label(self) -> str:
         return "long liquidation cascade" if self.direction == "long" else "short squeeze (short liquidations)"
 
+    def _split(self, venues: dict[str, float]) -> dict[str, Any]:
+        """Complete and sampled parts of a venue breakdown, and the venues whose figures are lower bounds."""
+        sampled = sorted(v for v in venues if v in self.sampled_venues)
+        sampled_usd = sum(venues[v] for v in sampled)
+        return {
+            "complete_usd": round(sum(venues.values()) - sampled_usd, 2),
+            "sampled_usd": round(sampled_usd, 2),
+            "sampled_venues": sampled,
+        }
+
     def _firing_values(
-        self, now_ms: int, floor: float, reference: float, multiple: float, transition: Transition
+        self, now_ms: int, floor: float, reference: float, multiple: float, *, transition: Transition, reason: str
     ) -> tuple[dict[str, Any], str]:
         ctx = self.ctx
         since = now_ms - self.window_ms
@@ -217,16 +321,24 @@ class CascadeSide:
             window.expire(now_ms)
         venues = {v: round(w.total, 2) for v, w in sorted(self.venues.items()) if w.count}
         price_move = ctx.price_move_pct(since)
+        split = self._split(venues)
         values: dict[str, Any] = {
             "window_usd": round(self.window.total, 2),
             "window_count": self.window.count,
             "window_s": self.cfg.window_s,
+            "fast_usd": round(self.fast.total, 2),
+            "fast_count": self.fast.count,
+            "fast_window_s": self.cfg.fast_window_s,
             "multiple": round(multiple, 2),
             "baseline_usd": round(reference, 2),
             "floor_usd": floor,
+            "severity_reason": reason,
+            "wave_usd": round(self.wave_usd, 2),
+            "wave_started_ms": self.wave_started_ms,
             "warming_up": not self.warmed_up(now_ms),
             "minute_usd": round(self.minute.total, 2),
             "venues": venues,
+            **split,
             "price": ctx.prices.last,
             "price_move_pct": None if price_move is None else round(price_move, 3),
             "oi_change_pct": None if ctx.oi_change_pct is None else round(ctx.oi_change_pct, 3),
@@ -235,10 +347,24 @@ class CascadeSide:
             "regime_note": regime.note,
         }
         verb = "" if transition == "fire" else f" escalated to {self.episode.severity}"
+        if reason == "fast_usd":
+            amount = (
+                f"{_at_least(self.fast.total, split)} liquidated in {self.cfg.fast_window_s:g} s "
+                f"({fmt_usd(self.window.total)} in {self.cfg.window_s / 60:g} min"
+            )
+        else:
+            amount = f"{_at_least(self.window.total, split)} liquidated in {self.cfg.window_s / 60:g} min ("
+        # The split is of the main window: say so when the lead figure is the fast window's.
+        of_window = f"of the {self.cfg.window_s / 60:g} min: " if reason == "fast_usd" else ""
+        if reason == "wave_usd" or self.wave_usd > self.window.total * 1.5:
+            wave = f"; {fmt_usd(self.wave_usd)} in the wave so far"
+        else:
+            wave = ""
         summary = (
-            f"{ctx.base} {self._label()}{verb}: {fmt_usd(self.window.total)} liquidated in "
-            f"{self.cfg.window_s / 60:g} min ({multiple:.1f}× baseline, {self.window.count} liquidations, "
-            f"{len(venues)} venue{'s' if len(venues) != 1 else ''}); price {fmt_pct(price_move)}; {regime.note}"
+            f"{ctx.base} {self._label()}{verb}: {amount}{', ' if reason == 'fast_usd' else ''}"
+            f"{multiple:.1f}× baseline, {self.window.count} liquidations, "
+            f"{len(venues)} venue{'s' if len(venues) != 1 else ''}){wave}; price {fmt_pct(price_move)}; "
+            f"{regime.note}{_sampled_note(split, of_window)}"
         )
         return values, summary
 
@@ -260,6 +386,7 @@ class CascadeSide:
             settings=ctx.regime_settings,
         )
         duration = (now_ms - started) / 1000.0
+        split = self._split(totals.venues)
         values: dict[str, Any] = {
             "duration_s": duration,
             "lead_in_s": self.cfg.window_s,
@@ -270,6 +397,9 @@ class CascadeSide:
             "peak_severity": self.episode.peak,
             "oi_change_pct": None if totals.min_oi_change is None else round(totals.min_oi_change, 3),
             "venues": {v: round(x, 2) for v, x in sorted(totals.venues.items())},
+            **split,
+            "wave_usd": round(self.wave_usd, 2),
+            "wave_started_ms": self.wave_started_ms,
             "price_start": totals.price_start,
             "price_end": end,
             "price_change_pct": None if change is None else round(change, 3),
@@ -280,8 +410,9 @@ class CascadeSide:
         if totals.price_start and end:
             prices = f", price {totals.price_start:,.6g} → {end:,.6g} ({fmt_pct(change)})"
         summary = (
-            f"{ctx.base} {self._label()} resolved after {duration / 60:.0f} min: {fmt_usd(totals.total_usd)} "
-            f"in {totals.count} liquidations, peak {fmt_usd(totals.peak_minute_usd)}/min{prices}"
+            f"{ctx.base} {self._label()} resolved after {duration / 60:.0f} min (peak {self.episode.peak}): "
+            f"{_at_least(totals.total_usd, split)} in {totals.count} liquidations, "
+            f"peak {fmt_usd(totals.peak_minute_usd)}/min{prices}{_sampled_note(split)}"
         )
         return values, summary
 

@@ -27,11 +27,33 @@ class CascadeSettings:
     floor_usd: float = 10_000_000.0
     # Distinct liquidations that must contribute to the window.
     min_count: int = 20
+    # A single liquidation counts towards the floor tests (floor_usd, fast_floor_usd) with at most
+    # this share of the floor, so one liquidation of any size never makes a cascade on its own.
+    single_share: float = 0.5
     # Window notional as a multiple of the learned baseline: info / warning / critical.
     info_multiple: float = 5.0
     warning_multiple: float = 10.0
     critical_multiple: float = 25.0
-    # Baseline: EWMA of per-minute liquidated USD with this half-life, frozen while firing.
+    # Absolute ladder: window notional that is warning / critical whatever the baseline.
+    warning_usd: float = 50_000_000.0
+    critical_usd: float = 150_000_000.0
+    # Fast path: a short window beside the main one, with a higher bar (floor per minute of window
+    # far above the main floor's) and its own absolute ladder, so a flash crash fires in seconds.
+    fast_window_s: float = 30.0
+    fast_floor_usd: float = 2_500_000.0
+    fast_min_count: int = 10
+    fast_warning_usd: float = 10_000_000.0
+    fast_critical_usd: float = 20_000_000.0
+    # Wave: from the first firing until wave_gap_s after the last episode resolved. Its cumulative
+    # notional is warning / critical at these levels, and the baseline learns nothing during it.
+    wave_warning_usd: float = 100_000_000.0
+    wave_critical_usd: float = 250_000_000.0
+    wave_gap_s: float = 14400.0
+    # Hygiene: a liquidation above this notional, or priced further than this from the asset's
+    # recent price, is implausible: counted and ignored.
+    max_liquidation_usd: float = 500_000_000.0
+    max_price_deviation_pct: float = 30.0
+    # Baseline: EWMA of per-minute liquidated USD with this half-life, frozen during a wave.
     baseline_half_life_min: float = 360.0
     # A finished minute enters the baseline clamped to this multiple of the current baseline.
     baseline_clamp: float = 3.0
@@ -57,6 +79,21 @@ class CascadeSettings:
             raise ValueError("cascade.exit_ratio must be in (0, 1]")
         if self.baseline_clamp < 1 or self.warmup_floor_factor < 1:
             raise ValueError("cascade.baseline_clamp and cascade.warmup_floor_factor must be at least 1")
+        _positive(self, "fast_window_s", "fast_floor_usd", "max_liquidation_usd", "max_price_deviation_pct")
+        _non_negative(self, "wave_gap_s")
+        if self.fast_window_s > self.window_s:
+            raise ValueError("cascade.fast_window_s must not exceed cascade.window_s")
+        if not 0 < self.single_share <= 1:
+            raise ValueError("cascade.single_share must be in (0, 1]")
+        if self.fast_min_count < 1:
+            raise ValueError("cascade.fast_min_count must be at least 1")
+        for low, high in (
+            ("warning_usd", "critical_usd"),
+            ("fast_warning_usd", "fast_critical_usd"),
+            ("wave_warning_usd", "wave_critical_usd"),
+        ):
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"cascade.{low} must not exceed cascade.{high}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +147,15 @@ class OpenInterestSettings:
     # Also alert per venue, with thresholds multiplied by venue_factor (one venue is noisier).
     per_venue: bool = True
     venue_factor: float = 1.5
+    # Hygiene: a print more than glitch_jump_pct from its source's last value (or zero) is held;
+    # dropped when the source returns near the old value, applied once the new level has been
+    # reported for glitch_confirm_s.
+    glitch_jump_pct: float = 10.0
+    glitch_confirm_s: float = 10.0
 
     def __post_init__(self) -> None:
         _positive(self, "window_s", "bucket_s", "collapse_pct", "surge_pct", "hold_s", "stale_s", "venue_factor")
+        _positive(self, "glitch_jump_pct", "glitch_confirm_s")
         _non_negative(self, "cooldown_s")
         if self.bucket_s > self.window_s:
             raise ValueError("open_interest.bucket_s must not exceed open_interest.window_s")
@@ -202,7 +245,20 @@ class AssetOverride:
 
 def _large_cap() -> ClassSettings:
     return ClassSettings(
-        cascade=CascadeSettings(floor_usd=2_000_000.0, min_count=15),
+        cascade=CascadeSettings(
+            floor_usd=2_000_000.0,
+            min_count=15,
+            warning_usd=10_000_000.0,
+            critical_usd=30_000_000.0,
+            fast_floor_usd=500_000.0,
+            fast_min_count=8,
+            fast_warning_usd=2_000_000.0,
+            fast_critical_usd=4_000_000.0,
+            wave_warning_usd=20_000_000.0,
+            wave_critical_usd=50_000_000.0,
+            max_liquidation_usd=100_000_000.0,
+            max_price_deviation_pct=50.0,
+        ),
         funding=FundingSettings(dead_band_8h=0.00003, extreme_annual_pct=100.0),
         open_interest=OpenInterestSettings(
             collapse_pct=5.0,
@@ -211,13 +267,27 @@ def _large_cap() -> ClassSettings:
             surge_pct=6.0,
             surge_warning_pct=10.0,
             surge_critical_pct=15.0,
+            glitch_jump_pct=15.0,
         ),
     )
 
 
 def _small_cap() -> ClassSettings:
     return ClassSettings(
-        cascade=CascadeSettings(floor_usd=250_000.0, min_count=10),
+        cascade=CascadeSettings(
+            floor_usd=250_000.0,
+            min_count=10,
+            warning_usd=1_250_000.0,
+            critical_usd=4_000_000.0,
+            fast_floor_usd=60_000.0,
+            fast_min_count=6,
+            fast_warning_usd=250_000.0,
+            fast_critical_usd=500_000.0,
+            wave_warning_usd=2_500_000.0,
+            wave_critical_usd=6_000_000.0,
+            max_liquidation_usd=20_000_000.0,
+            max_price_deviation_pct=80.0,
+        ),
         funding=FundingSettings(dead_band_8h=0.00005, extreme_annual_pct=200.0),
         open_interest=OpenInterestSettings(
             collapse_pct=8.0,
@@ -226,6 +296,7 @@ def _small_cap() -> ClassSettings:
             surge_pct=10.0,
             surge_warning_pct=15.0,
             surge_critical_pct=25.0,
+            glitch_jump_pct=25.0,
         ),
     )
 

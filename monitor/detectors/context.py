@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from monitor.detectors.config import RegimeSettings
+from monitor.detectors.hygiene import price_in_band
 from monitor.detectors.regime import Regime, classify, funding_turned
 from monitor.detectors.windows import PriceTrail, RollingExtreme
 
 _PRICE_BUCKET_MS = 10_000
 _PRICE_LOOKBACK_MS = 3_600_000
+# A new price is judged against the asset's price of at most this age.
+PRICE_REFERENCE_MS = 300_000
 
 
 class AssetContext:
@@ -24,12 +27,15 @@ class AssetContext:
         "oi_change_pct",
         "oi_usd",
         "oi_usd_listener",
+        "price_band_pct",
         "prices",
         "regime_settings",
     )
 
-    def __init__(self, base: str, first_ms: int, regime: RegimeSettings) -> None:
+    def __init__(self, base: str, first_ms: int, regime: RegimeSettings, *, price_band_pct: float = 30.0) -> None:
         self.base = base
+        # Prices further than this from the recent price are bad prints (see hygiene.price_in_band).
+        self.price_band_pct = price_band_pct
         self.first_ms = first_ms
         self.regime_settings = regime
         self.prices = PriceTrail(_PRICE_LOOKBACK_MS, _PRICE_BUCKET_MS)
@@ -43,6 +49,17 @@ class AssetContext:
         self.oi_usd_listener: Callable[[tuple[str, str], float], None] | None = None
         # Asset-wide OI change from the window high, in percent (base units); None before any OI.
         self.oi_change_pct: float | None = None
+
+    def reference_price(self, ts_ms: int) -> float | None:
+        """The price a new print at ``ts_ms`` is judged against (None when nothing is recent)."""
+        return self.prices.recent(ts_ms, PRICE_REFERENCE_MS)
+
+    def note_price(self, ts_ms: int, price: float) -> bool:
+        """Add ``price`` to the trail when it is plausible (within the band of the recent price)."""
+        if not price_in_band(price, self.reference_price(ts_ms), self.price_band_pct):
+            return False
+        self.prices.add(ts_ms, price)
+        return True
 
     def set_oi_usd(self, key: tuple[str, str], usd: float) -> None:
         """Record the latest OI in USD of a (venue, symbol) source."""

@@ -21,11 +21,13 @@ from monitor.detectors.config import ClassSettings, DetectorSettings
 from monitor.detectors.context import AssetContext
 from monitor.detectors.episode import Episode
 from monitor.detectors.funding import FundingAsset
-from monitor.detectors.hygiene import Gatekeeper, Outcome
+from monitor.detectors.hygiene import OUTCOMES, Gatekeeper, Outcome, implausible_liquidation
 from monitor.detectors.open_interest import OpenInterestAsset
 from monitor.detectors.options import OptionsAsset
 from monitor.events import Event, Funding, Gap, Liquidation, OpenInterest, canonical_base
+from monitor.logs import get_logger
 
+log = get_logger(__name__)
 SLOW_TICK_MS = 5_000
 
 
@@ -36,7 +38,9 @@ class AssetDetectors:
 
     def __init__(self, base: str, first_ms: int, settings: ClassSettings, detectors: DetectorSettings) -> None:
         self.settings = settings
-        self.ctx = AssetContext(base, first_ms, detectors.regime)
+        self.ctx = AssetContext(
+            base, first_ms, detectors.regime, price_band_pct=settings.cascade.max_price_deviation_pct
+        )
         self.long = CascadeSide(self.ctx, "long", settings.cascade)
         self.short = CascadeSide(self.ctx, "short", settings.cascade)
         self.funding = FundingAsset(self.ctx, settings.funding)
@@ -103,7 +107,7 @@ class DetectionEngine:
         self._by_spelling: dict[str, AssetDetectors] = {}
         self._tick_ms = max(1, int(settings.tick_s * 1000))
         self._next_tick_ms = 0
-        self.counts: dict[Outcome, int] = {"processed": 0, "duplicate": 0, "late": 0}
+        self.counts: dict[Outcome, int] = dict.fromkeys(OUTCOMES, 0)
         self.last_outcome: Outcome = "processed"
 
     @property
@@ -132,19 +136,40 @@ class DetectionEngine:
         else:
             asset = self._by_spelling.get(event.base) or self._asset(event.base, ts)
             if isinstance(event, Liquidation):
-                asset.ctx.prices.add(ts, event.price)
-                side = asset.long if event.side == "long" else asset.short
-                alerts = side.add(event, ts, now)
+                cascade = asset.settings.cascade
+                prices = asset.ctx.prices
+                reason = implausible_liquidation(
+                    event,
+                    asset.ctx.reference_price(ts),
+                    max_usd=cascade.max_liquidation_usd,
+                    max_deviation_pct=cascade.max_price_deviation_pct,
+                )
+                if reason is not None:
+                    self._ignore(reason, event)
+                    alerts = []
+                else:
+                    prices.add(ts, event.price)
+                    side = asset.long if event.side == "long" else asset.short
+                    alerts = side.add(event, ts, now)
             elif isinstance(event, Funding):
                 alerts = asset.funding.add(event, ts, now)
             elif isinstance(event, OpenInterest):
                 alerts = asset.oi.add(event, ts, now)
+                if asset.oi.held is not None:
+                    self._ignore(asset.oi.held, event)
             else:  # OptionsSummary: mypy checks the event union is exhausted
                 alerts = asset.options.add(event, ts, now)
         if now >= self._next_tick_ms:
             self._next_tick_ms = now - now % self._tick_ms + self._tick_ms
             alerts += self.advance(now)
         return alerts
+
+    def _ignore(self, reason: Outcome, event: Event) -> None:
+        """Count an event the hygiene rules set aside (``processed`` becomes ``reason``)."""
+        self.counts["processed"] -= 1
+        self.counts[reason] += 1
+        self.last_outcome = reason
+        log.info("detector_event_ignored", reason=reason, venue=event.venue, id=event.id)
 
     def advance(self, now_ms: int) -> list[Alert]:
         """Re-evaluate every asset at ``now_ms`` (never earlier than the clock)."""

@@ -1,9 +1,10 @@
 """The episode state machine every detector shares: idle → firing (→ escalations) → resolved → cooldown.
 
-An episode fires once (at the severity reached then), escalates at most once
-— when it reaches ``critical`` after firing lower — and resolves once after its
-exit condition has held for ``hold_ms`` (hysteresis: the exit condition is
-stricter than the entry one). The highest severity reached is kept in ``peak``. A new episode cannot start within
+An episode fires once (at the severity reached then), escalates once per
+higher level it reaches (``warning``, then ``critical``; each announced once,
+severity never goes down within an episode) and resolves once after its exit
+condition has held for ``hold_ms`` (hysteresis: the exit condition is stricter
+than the entry one). The highest severity reached is kept in ``peak``. A new episode cannot start within
 ``cooldown_ms`` of a resolution. Alert ids are stable per episode, status and
 escalation step, so a rebuilt detector produces the same ids as the original.
 """
@@ -43,20 +44,21 @@ class Episode:
         """True between the firing and the resolved alert."""
         return self.started_ms is not None
 
-    def step(self, now_ms: int, level: Severity | None, exiting: bool) -> Transition | None:
-        """Advance with the current entry ``level`` (None = entry condition not met) and exit condition."""
+    def step(self, now_ms: int, level: Severity | None, exiting: bool, *, urgent: bool = False) -> Transition | None:
+        """Advance with the current entry ``level`` (None = entry condition not met) and exit condition.
+
+        ``urgent`` lets a new episode start within the cooldown (a burst far beyond the entry bar).
+        """
         if self.started_ms is None:
-            if level is not None and now_ms >= self.cooldown_until_ms:
+            if level is not None and (urgent or now_ms >= self.cooldown_until_ms):
                 self.started_ms = now_ms
                 self.severity = self.peak = level
                 self.below_since_ms = None
                 self.silent = False
                 return "fire"
             return None
-        if level is not None and _RANK[level] > _RANK[self.peak]:
-            self.peak = level
-        if level == "critical" and self.severity != "critical":
-            self.severity = level
+        if level is not None and _RANK[level] > _RANK[self.severity]:
+            self.severity = self.peak = level
             self.below_since_ms = None
             return "escalate"
         if not exiting:

@@ -1,10 +1,13 @@
-"""Input hygiene: duplicate suppression, late events and implausible timestamps.
+"""Input hygiene: duplicate suppression, late events, implausible timestamps and implausible prints.
 
 Redis delivers at least once and venues re-send frames across planned
 reconnects, so the same event id can arrive twice; a bounded LRU of recent ids
 drops the repeat. Events may also arrive slightly out of order (several venues,
 several collectors); the windows accept timestamps up to ``tolerance_ms`` older
 than the newest event time, and anything older is late: counted and dropped.
+A liquidation of absurd size, or priced far from the asset's recent price, is
+implausible: counted and ignored (open-interest prints are screened by the
+open-interest detector, which needs the source's history to judge them).
 """
 
 from __future__ import annotations
@@ -12,9 +15,20 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Literal, TypeAlias
 
-from monitor.events import Event, Gap
+from monitor.events import Event, Gap, Liquidation
 
-Outcome: TypeAlias = Literal["processed", "duplicate", "late"]
+Outcome: TypeAlias = Literal[
+    "processed", "duplicate", "late", "implausible_notional", "implausible_price", "oi_zero", "oi_jump"
+]
+OUTCOMES: tuple[Outcome, ...] = (
+    "processed",
+    "duplicate",
+    "late",
+    "implausible_notional",
+    "implausible_price",
+    "oi_zero",
+    "oi_jump",
+)
 
 
 class RecentIds:
@@ -82,3 +96,27 @@ class Gatekeeper:
         if ts > clock:
             self.clock_ms = ts
         return "processed", ts
+
+
+def price_in_band(price: float, reference: float | None, max_deviation_pct: float) -> bool:
+    """True when ``price`` is within [``1 - p``, ``1 / (1 - p)``] × ``reference`` (p = ``max_deviation_pct``).
+
+    The band is as wide on the way up as on the way down in log terms; with no reference (None:
+    nothing recent enough to judge by) every price is in it.
+    """
+    if reference is None or reference <= 0:
+        return True
+    low = 1.0 - min(max_deviation_pct, 99.0) / 100.0
+    ratio = price / reference
+    return low <= ratio <= 1.0 / low
+
+
+def implausible_liquidation(
+    liq: Liquidation, reference_price: float | None, *, max_usd: float, max_deviation_pct: float
+) -> Outcome | None:
+    """Why ``liq`` cannot be real (None when it can): too large, or priced outside the band around the market."""
+    if liq.notional_usd is not None and liq.notional_usd > max_usd:
+        return "implausible_notional"
+    if not price_in_band(liq.price, reference_price, max_deviation_pct):
+        return "implausible_price"
+    return None

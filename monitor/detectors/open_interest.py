@@ -8,6 +8,13 @@ goes quiet for ``stale_s`` or whose venue disconnected (a ``Gap``) is left out
 of both sides until it reports again, so a silent venue — Binance is polled
 over REST, OKX pushes every few seconds, Bybit every 100 ms — never looks like
 a collapse. Updates adjust running sums (O(1)); ticks recompute them.
+
+One bad print is not an event: a print of zero, or one more than
+``glitch_jump_pct`` away from its source's last value, is held instead of
+applied. A print back near the old value shows it was a glitch, which is
+dropped; a new level still reported ``glitch_confirm_s`` after it first
+appeared is real and applied. Held prints are counted (``held``: ``oi_zero``
+or ``oi_jump``).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from monitor.alerts.model import Alert
 from monitor.detectors.config import OpenInterestSettings
 from monitor.detectors.context import AssetContext
 from monitor.detectors.episode import Episode, Transition, fmt_pct, severity_for
+from monitor.detectors.hygiene import Outcome
 from monitor.detectors.windows import RollingExtreme
 from monitor.events import OpenInterest
 
@@ -35,6 +43,8 @@ class _Source:
         "low",
         "part_high",
         "part_low",
+        "pending",
+        "pending_ts",
         "symbol",
         "ts_ms",
         "usable",
@@ -55,6 +65,9 @@ class _Source:
         # The high and low it added to the sums while counted (value is the third part).
         self.part_high = 0.0
         self.part_low = 0.0
+        # A held print (see the module docstring) and its time.
+        self.pending: float | None = None
+        self.pending_ts = 0
 
     def take_parts(self) -> None:
         """Fix the high and low it counts with now: the window's, or its own value before any."""
@@ -129,6 +142,10 @@ class OpenInterestAsset:
         # high or low expiring) unless a report or a gap changes the sums first.
         self._recounted_at = 0
         self._recount_until: float = 0
+        self._jump = settings.glitch_jump_pct / 100.0
+        self._confirm_ms = int(settings.glitch_confirm_s * 1000)
+        # Why the last report was held instead of applied (None when it was applied).
+        self.held: Outcome | None = None
 
     def _venue(self, venue: str) -> _Group:
         group = self.venues.get(venue)
@@ -145,14 +162,18 @@ class OpenInterestAsset:
         if source is None:
             group = self._venue(event.venue)
             source = self.sources[key] = _Source(event.venue, event.symbol, self.window_ms, self.bucket_ms, group)
+        self.held = None
         if ts_ms < source.ts_ms:
             return []  # older than the value we hold
-        self._recount_until = 0
         value = event.oi_base
+        self.held = self._screen(source, value, ts_ms)
+        if self.held is not None:
+            return []
+        self._recount_until = 0
         if event.oi_usd is not None:
             self.ctx.set_oi_usd(key, event.oi_usd)
             if value > 0:
-                self.ctx.prices.add(ts_ms, event.oi_usd / value)
+                self.ctx.note_price(ts_ms, event.oi_usd / value)  # a price off the market is left out
         total, venue = self.total, source.group
         if source.counted:
             total.leave(source)
@@ -177,6 +198,24 @@ class OpenInterestAsset:
             venue.next_eval_ms = now_ms + EVAL_INTERVAL_MS
             alerts += self._evaluate(venue, now_ms)
         return alerts
+
+    def _screen(self, source: _Source, value: float, ts_ms: int) -> Outcome | None:
+        """Hold a print of zero or one far from the source's last value until the level has lasted."""
+        last = source.value
+        zero = value <= 0
+        if not zero and (last <= 0 or abs(value / last - 1.0) <= self._jump):
+            source.pending = None  # near the last value: a held print, if any, was a glitch
+            return None
+        pending = source.pending
+        same = pending is not None and (
+            (zero and pending <= 0) or (not zero and pending > 0 and abs(value / pending - 1.0) <= self._jump)
+        )
+        if not same:
+            source.pending, source.pending_ts = value, ts_ms
+        elif ts_ms - source.pending_ts >= self._confirm_ms:
+            source.pending = None  # the new level has lasted: the venue means it
+            return None
+        return "oi_zero" if zero else "oi_jump"
 
     def mark_gap(self, venue: str) -> None:
         """A disconnect: leave the venue's sources out of high and current until they report again."""

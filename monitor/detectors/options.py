@@ -6,7 +6,8 @@ watches RR25 at one tenor, both signs (``negative``: puts dearer, a crash
 hedge bid; ``positive``: calls dearer, a squeeze); ``iv_term_inversion``
 watches front ATM IV minus back ATM IV (``positive``: the front is above).
 A reading must stay beyond its level for ``confirm_s`` before an episode
-fires; it then escalates at once, and resolves once the reading has stayed
+fires; it then escalates as soon as the reading deepens past a higher level
+(each announced once, like every episode), and resolves once the reading has stayed
 below ``exit_ratio`` of the entry level (or been unknown) for ``hold_s``.
 """
 

@@ -14,28 +14,35 @@ _NEVER = float("inf")
 
 
 class RollingSum:
-    """Running sum and count of non-negative amounts over a rolling window; accepts slightly old timestamps."""
+    """Running sum and count of non-negative amounts over a rolling window; accepts slightly old timestamps.
 
-    __slots__ = ("_buckets", "bucket_ms", "count", "total", "window_ms")
+    With a ``cap`` it also keeps ``capped``: the same sum with each amount counted at most ``cap``.
+    """
 
-    def __init__(self, window_ms: int, bucket_ms: int) -> None:
+    __slots__ = ("_buckets", "bucket_ms", "cap", "capped", "count", "total", "window_ms")
+
+    def __init__(self, window_ms: int, bucket_ms: int, cap: float = _NEVER) -> None:
         self.window_ms = window_ms
         self.bucket_ms = max(1, bucket_ms)
-        # [bucket start, sum, count], oldest first.
+        self.cap = cap
+        # [bucket start, sum, count, capped sum], oldest first.
         self._buckets: deque[list[float]] = deque()
         self.total = 0.0
+        self.capped = 0.0
         self.count = 0
 
     def add(self, ts_ms: int, value: float, count: int = 1) -> bool:
         """Add ``value`` at ``ts_ms``; False (and nothing added) when it is older than the window."""
         start = ts_ms - ts_ms % self.bucket_ms
+        capped = value if value < self.cap else self.cap
         buckets = self._buckets
         if not buckets or start > buckets[-1][0]:
-            buckets.append([start, value, count])
+            buckets.append([start, value, count, capped])
         elif start == buckets[-1][0]:
             last = buckets[-1]
             last[1] += value
             last[2] += count
+            last[3] += capped
         else:
             newest = buckets[-1][0]
             if start + self.bucket_ms <= newest - self.window_ms:
@@ -46,13 +53,15 @@ class RollingSum:
                 if bucket[0] == start:
                     bucket[1] += value
                     bucket[2] += count
+                    bucket[3] += capped
                     break
                 if bucket[0] < start:
-                    buckets.insert(index + 1, [start, value, count])
+                    buckets.insert(index + 1, [start, value, count, capped])
                     break
             else:
-                buckets.appendleft([start, value, count])
+                buckets.appendleft([start, value, count, capped])
         self.total += value
+        self.capped += capped
         self.count += count
         return True
 
@@ -63,14 +72,18 @@ class RollingSum:
         if not buckets or buckets[0][0] + self.bucket_ms > horizon:
             return  # nothing to drop; the sums were cleaned when something last was
         while buckets and buckets[0][0] + self.bucket_ms <= horizon:
-            _, value, count = buckets.popleft()
+            _, value, count, capped = buckets.popleft()
             self.total -= value
+            self.capped -= capped
             self.count -= int(count)
         if not buckets:
-            self.total = 0.0
+            self.total = self.capped = 0.0
             self.count = 0
-        elif self.total < 0:  # float residue after many subtractions
-            self.total = 0.0
+        else:  # float residue after many subtractions
+            if self.total < 0:
+                self.total = 0.0
+            if self.capped < 0:
+                self.capped = 0.0
 
     def next_expiry_ms(self) -> float:
         """The earliest ``now_ms`` at which :meth:`expire` drops a bucket (infinity while empty)."""
@@ -135,19 +148,21 @@ class RollingExtreme:
 class PriceTrail:
     """The first price seen in each bucket over a lookback, to answer "what was the price at T"."""
 
-    __slots__ = ("_entries", "bucket_ms", "last", "lookback_ms")
+    __slots__ = ("_entries", "bucket_ms", "last", "last_ms", "lookback_ms")
 
     def __init__(self, lookback_ms: int, bucket_ms: int) -> None:
         self.lookback_ms = lookback_ms
         self.bucket_ms = max(1, bucket_ms)
         self._entries: deque[tuple[int, float]] = deque()
         self.last: float | None = None
+        self.last_ms = 0
 
     def add(self, ts_ms: int, price: float) -> None:
         """Note a price at ``ts_ms`` (older-than-newest samples only update nothing but ``last``)."""
         if price <= 0:
             return
         self.last = price
+        self.last_ms = max(self.last_ms, ts_ms)
         start = ts_ms - ts_ms % self.bucket_ms
         entries = self._entries
         if not entries or start > entries[-1][0]:
@@ -155,6 +170,10 @@ class PriceTrail:
             horizon = start - self.lookback_ms
             while entries and entries[0][0] < horizon:
                 entries.popleft()
+
+    def recent(self, now_ms: int, max_age_ms: int) -> float | None:
+        """The last price when it is at most ``max_age_ms`` old at ``now_ms``, else None."""
+        return self.last if self.last is not None and now_ms - self.last_ms <= max_age_ms else None
 
     def at(self, ts_ms: int) -> float | None:
         """The first price of the earliest bucket at or after ``ts_ms`` (None when nothing is known)."""

@@ -26,8 +26,28 @@ class Calibration:
 
 
 @dataclass(frozen=True, slots=True)
+class Expected:
+    """A labelled event: the detector ``kind``/``direction`` should fire, reaching ``severity``, from ``onset_h``."""
+
+    kind: str
+    direction: str
+    onset_h: float
+    severity: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Whale:
+    """One large liquidation placed on top of the model (after calibration), at ``at_h`` model hours."""
+
+    at_h: float
+    side: str
+    usd: float
+    venue: str = "bybit"
+
+
+@dataclass(frozen=True, slots=True)
 class ScenarioSpec:
-    """A named scenario."""
+    """A named scenario; ``expected`` labels what the detectors should announce (nothing, for a quiet day)."""
 
     name: str
     summary: str
@@ -35,6 +55,8 @@ class ScenarioSpec:
     params: ModelParams
     phases: tuple[Phase, ...]
     calibration: Calibration
+    expected: tuple[Expected, ...] = ()
+    whales: tuple[Whale, ...] = ()
 
     @property
     def nominal_hours(self) -> float:
@@ -54,38 +76,73 @@ VENUE_SHARES: Final[dict[str, float]] = {
     "bitmex": 0.04,
 }
 
+_FLUSH = {"vol": 0.008, "liq_per_h": 300, "jumps_per_h": 9.0, "jump_size": 0.004}
 _FEB_PHASES: Final = (
     # 5 Feb: a soft morning, then the slide starts.
-    Phase(6, 72_700, vol=0.004, premium=0.0003, oi_usd=60.4e9, liq_per_h=120, long_share=0.6, crowd_long=6),
-    Phase(11, 70_600, vol=0.005, premium=-0.0002, oi_usd=58.3e9, liq_per_h=220, long_share=0.75, crowd_long=14),
-    # The crash legs: jumps, forced selling, funding negative, open interest flushed.
+    Phase(6, 72_700, vol=0.004, premium=0.0003, oi_usd=60.4e9, liq_per_h=100, long_share=0.6, crowd_long=6),
+    Phase(11, 70_600, vol=0.005, premium=-0.0002, oi_usd=58.3e9, liq_per_h=160, long_share=0.75, crowd_long=14),
+    # The crash legs: three flushes of 12-15 minutes (forced selling at tens of millions of dollars a
+    # minute), with grinding, jumpy selling between them; funding negative, open interest flushed.
     Phase(
-        14,
-        66_900,
-        vol=0.008,
-        premium=-0.0008,
-        oi_usd=54.5e9,
-        liq_per_h=600,
-        long_share=0.92,
-        crowd_long=60,
+        11.17,
+        68_200,
+        premium=-0.0006,
+        oi_usd=56.3e9,
+        long_share=0.95,
+        crowd_long=450,
         crowd_short=2,
-        jumps_per_h=1.5,
-        jump_size=0.006,
-        jump_down=0.85,
+        jump_down=0.9,
+        **_FLUSH,
+    ),
+    Phase(
+        13,
+        67_700,
+        vol=0.007,
+        premium=-0.0008,
+        oi_usd=55.9e9,
+        liq_per_h=350,
+        long_share=0.9,
+        crowd_long=40,
+        crowd_short=2,
+        jumps_per_h=1.0,
+        jump_size=0.005,
+        jump_down=0.8,
+    ),
+    Phase(
+        13.17,
+        65_000,
+        premium=-0.0008,
+        oi_usd=53.0e9,
+        long_share=0.95,
+        crowd_long=500,
+        crowd_short=2,
+        jump_down=0.9,
+        **_FLUSH,
     ),
     Phase(
         15.5,
         64_200,
-        vol=0.009,
+        vol=0.008,
         premium=-0.0007,
         oi_usd=50.1e9,
-        liq_per_h=700,
-        long_share=0.92,
-        crowd_long=60,
+        liq_per_h=250,
+        long_share=0.9,
+        crowd_long=40,
         crowd_short=2,
-        jumps_per_h=1.5,
-        jump_size=0.006,
-        jump_down=0.85,
+        jumps_per_h=1.0,
+        jump_size=0.005,
+        jump_down=0.8,
+    ),
+    Phase(
+        15.67,
+        62_700,
+        premium=-0.0007,
+        oi_usd=49.2e9,
+        long_share=0.95,
+        crowd_long=450,
+        crowd_short=2,
+        jump_down=0.9,
+        **_FLUSH,
     ),
     Phase(
         20,
@@ -93,55 +150,98 @@ _FEB_PHASES: Final = (
         vol=0.008,
         premium=-0.0006,
         oi_usd=48.9e9,
-        liq_per_h=450,
-        long_share=0.88,
-        crowd_long=40,
+        liq_per_h=300,
+        long_share=0.85,
+        crowd_long=30,
         crowd_short=2,
         jumps_per_h=1.0,
         jump_size=0.005,
         jump_down=0.8,
     ),
-    Phase(22, 62_600, vol=0.006, premium=-0.00055, oi_usd=48.6e9, liq_per_h=300, long_share=0.8, crowd_long=20),
-    Phase(24, 63_400, vol=0.005, premium=-0.0005, liq_per_h=200, long_share=0.6, crowd_long=10),
-    # 6 Feb: a last dip near 60k while shorts pile in, then the squeeze back above 70k.
+    Phase(22, 62_600, vol=0.006, premium=-0.00055, oi_usd=48.6e9, liq_per_h=200, long_share=0.8, crowd_long=20),
+    Phase(24, 63_400, vol=0.005, premium=-0.0005, liq_per_h=150, long_share=0.6, crowd_long=10),
+    # 6 Feb: a last dip near 60k while shorts pile in, then the squeeze back above 70k in two legs.
     Phase(
         28,
         60_100,
         vol=0.007,
         premium=-0.0006,
         oi_usd=48.1e9,
-        liq_per_h=260,
+        liq_per_h=200,
         long_share=0.75,
         crowd_long=20,
         crowd_short=6,
     ),
-    Phase(30, 61_500, vol=0.006, premium=-0.0005, liq_per_h=200, long_share=0.5, crowd_long=8, crowd_short=10),
+    Phase(30, 61_500, vol=0.006, premium=-0.0005, liq_per_h=150, long_share=0.5, crowd_long=8, crowd_short=10),
     Phase(
-        36,
-        68_600,
-        vol=0.009,
+        30.33,
+        64_800,
+        premium=-0.0003,
+        oi_usd=49.3e9,
+        long_share=0.08,
+        crowd_long=2,
+        crowd_short=420,
+        jump_down=0.1,
+        **_FLUSH,
+    ),
+    Phase(
+        33,
+        66_200,
+        vol=0.008,
         premium=-0.0001,
-        oi_usd=52.1e9,
-        liq_per_h=400,
-        long_share=0.1,
+        liq_per_h=300,
+        long_share=0.15,
         crowd_long=2,
         crowd_short=35,
-        jumps_per_h=1.2,
-        jump_size=0.006,
-        jump_down=0.15,
+        jumps_per_h=1.0,
+        jump_size=0.005,
+        jump_down=0.2,
     ),
+    Phase(
+        33.17,
+        68_900,
+        premium=0.0,
+        oi_usd=51.5e9,
+        long_share=0.08,
+        crowd_long=2,
+        crowd_short=450,
+        jump_down=0.1,
+        **_FLUSH,
+    ),
+    Phase(36, 68_600, vol=0.007, premium=0.0001, oi_usd=52.1e9, liq_per_h=250, long_share=0.3, crowd_short=20),
     Phase(
         40,
         71_400,
         vol=0.007,
         premium=0.0003,
         oi_usd=53.7e9,
-        liq_per_h=250,
+        liq_per_h=200,
         long_share=0.25,
         crowd_long=4,
         crowd_short=15,
     ),
-    Phase(48, 70_300, vol=0.005, premium=0.0002, liq_per_h=150, long_share=0.5, crowd_long=6, crowd_short=6),
+    Phase(48, 70_300, vol=0.005, premium=0.0002, liq_per_h=120, long_share=0.5, crowd_long=6, crowd_short=6),
+)
+
+# A flash crash: 12 % in four minutes out of a calm market, then half of it back within the hour.
+_FLASH_PHASES: Final = (
+    Phase(2, 88_900, vol=0.003, premium=0.0002, liq_per_h=90),
+    Phase(
+        2 + 4 / 60,
+        78_200,
+        vol=0.01,
+        premium=-0.0008,
+        oi_usd=47e9,
+        liq_per_h=600,
+        long_share=0.97,
+        crowd_long=600,
+        crowd_short=2,
+        jumps_per_h=20.0,
+        jump_size=0.005,
+        jump_down=0.9,
+    ),
+    Phase(3, 83_500, vol=0.008, premium=-0.0003, liq_per_h=250, long_share=0.3, crowd_long=10, crowd_short=30),
+    Phase(8, 84_000, vol=0.003, premium=0.0001, liq_per_h=90),
 )
 
 _CALM_PHASES: Final = (
@@ -183,6 +283,31 @@ SCENARIOS: Final[dict[str, ScenarioSpec]] = {
             params=ModelParams(start_price=73_100, start_oi_usd=61e9),
             phases=_FEB_PHASES,
             calibration=Calibration(side="long", from_h=0, to_h=24, usd=1.0e9),
+            expected=(
+                Expected("liquidation_cascade", "long", 11.0, "critical"),  # the first flush
+                Expected("liquidation_cascade", "long", 13.0, "critical"),
+                Expected("liquidation_cascade", "long", 15.5, "critical"),
+                Expected("liquidation_cascade", "short", 30.0, "critical"),  # the squeeze's first leg
+                Expected("liquidation_cascade", "short", 33.0, "critical"),
+            ),
+        ),
+        ScenarioSpec(
+            name="flash-crash",
+            summary="BTC 88.9k → 78.2k (−12 %) in four minutes out of a calm market, half of it back within the hour",
+            start_ms=JAN_20_2026_MS,
+            params=ModelParams(start_price=89_000, start_oi_usd=58e9, branching=0.3),
+            phases=_FLASH_PHASES,
+            calibration=Calibration(side="long", from_h=2, to_h=2.5, usd=400e6),
+            expected=(Expected("liquidation_cascade", "long", 2.0, "critical"),),
+        ),
+        ScenarioSpec(
+            name="whale-day",
+            summary="an ordinary day with two whale liquidations ($40M long at 12:00, $25M short at 18:00)",
+            start_ms=JAN_20_2026_MS,
+            params=ModelParams(start_price=89_000, start_oi_usd=58e9, branching=0.3),
+            phases=_CALM_PHASES,
+            calibration=Calibration(side="both", from_h=0, to_h=24, usd=50e6),
+            whales=(Whale(12.0, "long", 40e6), Whale(18.0, "short", 25e6, venue="binance")),
         ),
         ScenarioSpec(
             name="calm",

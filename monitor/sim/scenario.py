@@ -92,6 +92,7 @@ def generate(
     factor = _calibrate(spec, path, liqs_by_venue, length)
     for liq in path.liqs:
         liq.usd *= factor
+    _add_whales(spec, path, liqs_by_venue, length)
     build_open_interest(path, spec.params, spec.phases, length, seed)
     records: list[CaptureRecord] = []
     for venue in chosen:
@@ -111,6 +112,20 @@ def generate(
     )
     scenario.figures = _figures(scenario, liqs_by_venue)
     return scenario
+
+
+def _add_whales(spec: ScenarioSpec, path: MarketPath, liqs_by_venue: dict[str, list[Liq]], hours: float) -> None:
+    """Place the scenario's single large liquidations (sized as written, after calibration)."""
+    squeeze = spec.nominal_hours / hours
+    for whale in spec.whales:
+        ts = path.start_ms + int(whale.at_h / squeeze * 3_600_000)
+        price = path.price[path.index_at(ts)]
+        liq = Liq(ts_ms=ts, side=whale.side, usd=whale.usd, price=price, venue=whale.venue)
+        path.liqs.append(liq)
+        liqs_by_venue[whale.venue].append(liq)
+        liqs_by_venue[whale.venue].sort(key=lambda q: q.ts_ms)
+    if spec.whales:
+        path.liqs.sort(key=lambda q: q.ts_ms)
 
 
 def _observed(liqs_by_venue: dict[str, list[Liq]]) -> list[Liq]:

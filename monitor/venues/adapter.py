@@ -85,6 +85,9 @@ class VenueAdapter(ABC):
     max_connection_age_s: ClassVar[float | None] = None
     # No frame at all (data, pong or heartbeat) for this long means the connection is dead.
     liveness_timeout_s: ClassVar[float] = 90.0
+    # The liquidation feed publishes at most one liquidation per symbol per interval, so sums
+    # over it are lower bounds (the ``sampled`` flag of every Liquidation it yields).
+    liquidations_sampled: ClassVar[bool] = False
     # Largest websocket message accepted, in bytes (docs/venues-connection.md). A larger one is refused by
     # websockets' max_size from its header, before the payload is read or parsed: the socket closes with
     # 1009, the frame is counted (reason ``too_large``) and the loop reconnects.

@@ -129,6 +129,8 @@ class BinanceAdapter(VenueAdapter):
     max_connection_age_s = 24 * 3600.0
     # Every connection carries a markPrice@1s stream, so a healthy one is never silent for a minute.
     liveness_timeout_s = 60.0
+    # forceOrder pushes at most one liquidation per symbol per 1000 ms (docs/venues-a.md).
+    liquidations_sampled = True
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
@@ -383,6 +385,7 @@ class BinanceAdapter(VenueAdapter):
             price=price,
             qty_base=qty,
             notional_usd=qty * price if usd else None,
+            sampled=self.liquidations_sampled,
         )
 
     def _funding(self, msg: Any, recv_ms: int) -> list[Event]:

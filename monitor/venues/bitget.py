@@ -173,6 +173,8 @@ class BitgetAdapter(VenueAdapter):
     max_connection_age_s: ClassVar[float | None] = 24 * 3600.0
     # Pongs arrive every 30 s, so a quiet liquidation topic stays alive.
     liveness_timeout_s: ClassVar[float] = 90.0
+    # The UTA liquidation topic pushes the largest long and short per pair per second.
+    liquidations_sampled: ClassVar[bool] = True
 
     # -- subscriptions -------------------------------------------------------------------------
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
@@ -351,6 +353,7 @@ class BitgetAdapter(VenueAdapter):
             price=price,
             qty_base=amount / price,
             notional_usd=amount if is_usd(quote) else None,
+            sampled=self.liquidations_sampled,
         )
 
     def _ticker(self, row: Any, inst_type: str, fallback: Any, envelope_ms: int, recv_ms: int) -> list[Event]:

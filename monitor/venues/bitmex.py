@@ -417,6 +417,7 @@ class BitmexAdapter(VenueAdapter):
             price=order.price,
             qty_base=qty,
             notional_usd=notional,
+            sampled=self.liquidations_sampled,
         )
 
     def _instrument_for(self, symbol: str) -> Instrument | None:

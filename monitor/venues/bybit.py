@@ -265,6 +265,7 @@ class BybitAdapter(VenueAdapter):
                 price=row.price + 0.0,
                 ts=recv_ms if updated is None else updated,
                 recv_ms=recv_ms,
+                sampled=True,  # the legacy topic pushes at most one liquidation per symbol per second
             )
             return [liquidation]
         if channel != "tickers":
@@ -331,10 +332,11 @@ class BybitAdapter(VenueAdapter):
             price=num(field(row, "price", where), "price"),
             ts=self._time(row.get("updatedTime", row.get("updateTime")), recv_ms, "updatedTime"),
             recv_ms=recv_ms,
+            sampled=True,  # the legacy topic pushes at most one liquidation per symbol per second
         )
 
     def _make_liquidation(
-        self, *, symbol: str, raw_side: Any, size: float, price: float, ts: int, recv_ms: int
+        self, *, symbol: str, raw_side: Any, size: float, price: float, ts: int, recv_ms: int, sampled: bool = False
     ) -> Liquidation:
         side = _POSITION_SIDE.get(raw_side) if isinstance(raw_side, str) else None
         if side is None:
@@ -365,6 +367,7 @@ class BybitAdapter(VenueAdapter):
             price=price,
             qty_base=qty,
             notional_usd=notional,
+            sampled=sampled or self.liquidations_sampled,
         )
 
     def _ticker(self, msg: Any, ts: int, recv_ms: int) -> list[Event]:

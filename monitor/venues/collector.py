@@ -19,6 +19,7 @@ import httpx
 
 from monitor.capture.format import CaptureWriter
 from monitor.events import VENUES
+from monitor.feedwatch import FeedStatus
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.settings import Settings
@@ -73,6 +74,8 @@ class Collector:
         self.options = options or CollectorOptions()
         wanted = list(venues) if venues is not None else list(VENUES)
         self.venues = [v for v in wanted if self._venue_settings(v).enabled]
+        for venue in self.venues:
+            metrics.feed_configured.labels(venue=venue).set(1)
         self.loops: dict[str, list[FeedLoop]] = {v: [] for v in self.venues}
         self.sinks: dict[str, FeedSink] = {}
         self.pollers: dict[str, RestPoller] = {}
@@ -85,6 +88,20 @@ class Collector:
         return settings
 
     # -- state --------------------------------------------------------------------------------
+    def feed_status(self) -> dict[str, FeedStatus]:
+        """Every enabled venue: an open connection, its last frame (wall clock, ms) and liveness timeout."""
+        last = self.metrics.market.last_message
+        out: dict[str, FeedStatus] = {}
+        for venue in self.venues:
+            seen = last.get(venue)
+            cls = self.options.adapters.get(venue) or adapter_class(venue)
+            out[venue] = FeedStatus(
+                connected=any(loop.is_open for loop in self.loops[venue]),
+                last_message_ms=None if seen is None else int(seen * 1000),
+                liveness_timeout_s=cls.liveness_timeout_s,
+            )
+        return out
+
     def ready(self) -> bool:
         """True when every enabled venue has at least one open connection."""
         return bool(self.venues) and all(any(loop.is_open for loop in self.loops[v]) for v in self.venues)

@@ -376,6 +376,7 @@ class DeribitAdapter(VenueAdapter):
                     price=price,
                     qty_base=qty,
                     notional_usd=notional,
+                    sampled=self.liquidations_sampled,
                 )
             )
         return events

@@ -382,6 +382,7 @@ class GateAdapter(VenueAdapter):
             price=price,
             qty_base=qty,
             notional_usd=notional,
+            sampled=self.liquidations_sampled,
         )
 
     def _ticker(self, row: dict[str, Any], envelope_ms: int, recv_ms: int) -> list[Event]:

@@ -142,6 +142,8 @@ class OkxAdapter(VenueAdapter):
     max_subscriptions_per_connection = 240
     # Pongs arrive every 20 s at worst; 50 s without any frame means the connection is gone.
     liveness_timeout_s = 50.0
+    # liquidation-orders pushes at most one liquidation per contract per second.
+    liquidations_sampled = True
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
@@ -404,6 +406,7 @@ class OkxAdapter(VenueAdapter):
             price=price,
             qty_base=qty,
             notional_usd=notional,
+            sampled=self.liquidations_sampled,
         )
 
     def _funding(self, row: Any, recv_ms: int) -> Funding:

@@ -162,8 +162,8 @@ def test_owner_killed_mid_cascade_survivor_resolves_once(
     publish(client, [heartbeat(t0)] + [liq(t0 + 1000 + i * 500, "long", 400e3) for i in range(3)])
     first = wait_alerts(client, lambda a: len(a) >= 1)
     assert [(a["kind"], a["status"]) for a in first] == [("liquidation_cascade", "firing")]
-    # More of the cascade, handled by the owner (no new alert: still info), then the owner dies.
-    publish(client, [liq(t0 + 3000 + i * 500, "long", 300e3) for i in range(3)])
+    # More of the cascade, handled by the owner (no new alert: $1.8M is 9x, still info), then the owner dies.
+    publish(client, [liq(t0 + 3000 + i * 500, "long", 200e3) for i in range(3)])
     deadline = time.monotonic() + 10
     while not owner_caught_up(client) and time.monotonic() < deadline:
         time.sleep(0.02)

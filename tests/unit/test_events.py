@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import given
@@ -176,8 +177,20 @@ class TestDecodeRejects:
 
 def test_encoded_field_names_are_the_wire_contract() -> None:
     data = orjson.loads(encode(liquidation()))
-    assert set(data) == {*COMMON, "kind", "side", "price", "qty_base", "notional_usd"}
+    assert set(data) == {*COMMON, "kind", "side", "price", "qty_base", "notional_usd", "sampled"}
     assert data["kind"] == "liquidation"
+    assert data["sampled"] is False
+
+
+def test_sampled_round_trips_and_defaults_to_complete_for_older_entries() -> None:
+    sampled = msgspec.structs.replace(liquidation(), sampled=True)
+    assert decode(encode(sampled)) == sampled
+    data = orjson.loads(encode(liquidation()))
+    del data["sampled"]  # written before the field existed
+    assert decode(orjson.dumps(data)).sampled is False  # type: ignore[union-attr]
+    data["sampled"] = "yes"
+    with pytest.raises(InvalidEvent, match="sampled"):
+        decode(orjson.dumps(data))
 
 
 def test_alert_round_trip_and_validation() -> None:

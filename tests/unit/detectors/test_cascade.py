@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import msgspec
 import pytest
 
 from monitor.alerts.model import Alert
@@ -55,9 +56,14 @@ CASES = [
     pytest.param([(t, 90e3) for t in range(10)], [], id="below-floor"),
     pytest.param(
         [(0, 400e3), (1, 400e3), (2, 400e3), (3, 1e6), (4, 1e6), (5, 1e6), (6, 1e6)],
-        # warning (10x) is reached at t=4 but only critical (25x = $5M) is announced as an escalation;
+        # warning (10x = $2M) is reached at t=3 and critical (25x = $5M) at t=6, each announced once;
         # the last $1M bucket leaves the window at t=67, then the exit condition holds for 30 s.
-        [(2, "firing", "info", "long"), (6, "firing", "critical", "long"), (97, "resolved", "critical", "long")],
+        [
+            (2, "firing", "info", "long"),
+            (3, "firing", "warning", "long"),
+            (6, "firing", "critical", "long"),
+            (97, "resolved", "critical", "long"),
+        ],
         id="escalates-once-then-resolves",
     ),
     pytest.param(
@@ -155,7 +161,8 @@ def test_firing_and_resolved_values_describe_the_episode() -> None:
         liq(at(20), "long", 900e3, price=66_500, venue="binance"),
     ]
     alerts = run(engine, events, until_s=200)
-    firing, resolved = alerts
+    firing, escalation, resolved = alerts
+    assert escalation.severity == "warning"  # $2.1M is 10.5× the floor's baseline
     assert firing.values["venues"] == {"binance": 400e3, "bybit": 400e3, "okx": 400e3}
     assert firing.values["multiple"] == pytest.approx(6.0)
     assert firing.values["price_move_pct"] == pytest.approx((68_000 / 70_000 - 1) * 100, abs=1e-3)
@@ -246,3 +253,35 @@ def test_resolved_venue_breakdown_sums_to_the_episode_total() -> None:
     for alert in resolved:
         assert sum(alert.values["venues"].values()) == pytest.approx(alert.values["total_usd"], rel=1e-6)
     assert set(resolved[1].values["venues"]) == {"okx"}
+
+
+def test_sampled_feeds_are_reported_as_lower_bounds_apart_from_complete_ones() -> None:
+    engine = DetectionEngine(settings())
+
+    def sampled(ts: int, usd: float, venue: str) -> Liquidation:
+        return msgspec.structs.replace(liq(ts, "long", usd, venue=venue), sampled=True)
+
+    events = [
+        sampled(at(0), 400e3, "binance"),
+        sampled(at(1), 300e3, "okx"),
+        liq(at(2), "long", 500e3, venue="bybit"),
+    ]
+    firing, resolved = run(engine, events, until_s=200)
+    assert firing.values["complete_usd"] == 500e3
+    assert firing.values["sampled_usd"] == 700e3
+    assert firing.values["sampled_venues"] == ["binance", "okx"]
+    assert "≥ $1.2M liquidated" in firing.summary
+    assert "Binance and OKX figures are sampled lower bounds" in firing.summary
+    assert resolved.values["complete_usd"] == 500e3
+    assert resolved.values["sampled_usd"] == 700e3
+    assert "Binance and OKX figures are sampled lower bounds" in resolved.summary
+
+
+def test_complete_feeds_alone_are_not_marked_as_lower_bounds() -> None:
+    engine = DetectionEngine(settings())
+    events = [liq(at(k), "long", 400e3, venue="bybit") for k in range(3)]
+    firing = run(engine, events, until_s=10)[0]
+    assert firing.values["sampled_usd"] == 0
+    assert firing.values["sampled_venues"] == []
+    assert "≥" not in firing.summary
+    assert "lower bound" not in firing.summary

@@ -64,6 +64,9 @@ def test_environment_override(tmp_path: Path) -> None:
         ("[detectors.major.cascade]\nexit_ratio = 2.0\n", "exit_ratio"),
         ('[detectors.assets.BTC]\nasset_class = "mega"\n', "detectors.assets.BTC.asset_class"),
         ("[detectors.assets.BTC.cascade]\ninfo_multiple = 50\n", "multiples must rise"),
+        ("[detectors.major.cascade]\nwarning_usd = 2e8\n", "warning_usd must not exceed"),
+        ("[detectors.major.cascade]\nfast_window_s = 600\n", "fast_window_s must not exceed"),
+        ("[detectors.major.open_interest]\nglitch_jump_pct = 0\n", "glitch_jump_pct"),
     ],
 )
 def test_bad_settings_name_the_key(tmp_path: Path, text: str, named: str) -> None:

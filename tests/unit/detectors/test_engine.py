@@ -34,7 +34,7 @@ def test_duplicates_are_ignored_and_counted() -> None:
     engine = DetectionEngine(settings())
     # Each liquidation delivered twice: $900k counted once stays below the $1M floor.
     assert feed_all(engine, [e for e in burst for _ in range(2)]) == []
-    assert engine.counts == {"processed": 3, "duplicate": 3, "late": 0}
+    assert {k: v for k, v in engine.counts.items() if v} == {"processed": 3, "duplicate": 3}
     assert engine.detectors("BTC").long.window.total == pytest.approx(900e3)  # type: ignore[union-attr]
 
 
@@ -47,7 +47,7 @@ def test_out_of_order_within_tolerance_counts_and_late_events_are_dropped() -> N
         liq(T0 + 21_000, "long", 400e3),
     ]
     alerts = feed_all(engine, events)
-    assert engine.counts == {"processed": 3, "duplicate": 0, "late": 1}
+    assert {k: v for k, v in engine.counts.items() if v} == {"processed": 3, "late": 1}
     assert [a.status for a in alerts] == ["firing"]
     assert alerts[0].values["window_count"] == 3
 

@@ -98,7 +98,11 @@ def test_real_drop_while_a_venue_is_away_still_fires() -> None:
     events.append(gap(at(101), "binance"))  # whole venue
     events += series("okx", [(0, 50_000), (150, 50_000), (250, 46_000)], until=400)  # -8 % on okx
     alerts = run(engine(per_venue=False), events, until_s=400)
-    assert brief(alerts) == [("oi_collapse", "firing", "info", None), ("oi_collapse", "firing", "critical", None)]
+    assert brief(alerts) == [
+        ("oi_collapse", "firing", "info", None),
+        ("oi_collapse", "firing", "warning", None),
+        ("oi_collapse", "firing", "critical", None),
+    ]
     assert alerts[0].values["excluded"] == ["binance:BTCUSDT"]
 
 

@@ -83,10 +83,15 @@ def test_skew_fires_after_confirmation_at_the_depth_reached_and_resolves_once() 
     assert fired.id != resolved.id
 
 
-def test_skew_severity_follows_depth_and_escalates_to_critical() -> None:
+def test_skew_severity_follows_depth_and_escalates_level_by_level() -> None:
     events = series([(0, -9, 50, 55), (15, -10.5, 50, 55), (25, -12.5, 50, 55)], end=40)
     alerts = run(events, 40, "skew_extreme")
-    assert [(a.status, a.severity) for a in alerts] == [("firing", "info"), ("firing", "critical")]
+    # Each higher level is announced once as the skew deepens (the shared episode rule).
+    assert [(a.status, a.severity) for a in alerts] == [
+        ("firing", "info"),
+        ("firing", "warning"),
+        ("firing", "critical"),
+    ]
     assert alerts[0].summary.startswith("BTC 7d 25Δ risk reversal extreme: -9.0 vol points (puts over calls)")
 
 

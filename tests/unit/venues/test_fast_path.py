@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import ParseError
-from monitor.events import Event, Funding
+from monitor.events import Event, Funding, Liquidation
 from monitor.venues.binance import BinanceAdapter
 from monitor.venues.bitget import BitgetAdapter
 from monitor.venues.bitmex import BitmexAdapter
@@ -678,3 +678,36 @@ def test_gate_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
 @given(st.lists(variant(BITGET_FRAMES), min_size=1, max_size=3))
 def test_bitget_variants_read_the_same_on_both_paths(frames: list[str]) -> None:
     assert_same("bitget", list(frames))
+
+
+SAMPLED_FEEDS = {
+    "binance": ["binance_forceOrder.jsonl"],
+    "okx": ["okx_liquidation-orders.jsonl"],
+    "bitget": ["bitget_liquidation.jsonl"],
+    "bybit": ["bybit_liquidation.jsonl"],  # the legacy topic: at most one per symbol per second
+}
+COMPLETE_FEEDS = {
+    "bybit": ["bybit_allLiquidation.jsonl"],
+    "deribit": ["deribit_trades.jsonl"],
+    "bitmex": ["bitmex_liquidation.jsonl"],
+    "gate": ["gate_public_liquidates.jsonl"],
+}
+
+
+@pytest.mark.parametrize(
+    ("venue", "name", "sampled"),
+    [(v, n, True) for v, names in SAMPLED_FEEDS.items() for n in names]
+    + [(v, n, False) for v, names in COMPLETE_FEEDS.items() for n in names],
+)
+def test_every_liquidation_says_whether_its_feed_is_sampled(venue: str, name: str, sampled: bool) -> None:
+    factory, _ = VENUES[venue]
+    adapter = factory()
+    found: list[Liquidation] = []
+    for line in lines(name):
+        try:
+            found += [e for e in adapter.parse(line, RECV) if isinstance(e, Liquidation)]
+        except ParseError:
+            continue  # the sample files also hold raw payloads that are not frames
+
+    assert found, name
+    assert {e.sampled for e in found} == {sampled}

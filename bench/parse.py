@@ -12,17 +12,20 @@ its book, then three sets are parsed:
 * for Binance, all-market ``!markPrice@arr`` frames of 300 symbols each.
 
 ``--rounds N`` parses every set N times and keeps the fastest pass (the one
-least disturbed on a shared machine). ``--path generic`` measures the
-dict-based readers alone (``parse_generic``,
-for the venues whose hot channels also have a typed fast path), so one run
-shows what the fast path buys.
+least disturbed on a shared machine).
 
-Run: ``.venv/bin/python bench/parse.py [--frames 100000] [--venues binance,okx] [--rounds 3] [--path generic]``.
+Last, **capture order**: every generated frame of every venue, interleaved as a
+capture interleaves them (a seeded shuffle), each parsed by its venue's
+adapter. It is compared with the same frames parsed one type at a time (the
+sum of the per-set times above), which is what the per-set figures flatter.
+
+Run: ``.venv/bin/python bench/parse.py [--frames 100000] [--venues binance,okx] [--rounds 3]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -32,7 +35,7 @@ import orjson
 
 from monitor.errors import ParseError
 from monitor.venues.adapter import VenueAdapter
-from monitor.venues.registry import ADAPTERS, adapter_class
+from monitor.venues.registry import VENUES, adapter_class
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "fixtures" / "samples"
@@ -47,7 +50,7 @@ def load_book(adapter: VenueAdapter) -> int:
     loaded = 0
     for fixture in sorted(INSTRUMENTS.glob(f"{adapter.name}_*.json")):
         body = fixture.read_bytes()
-        for path in [*adapter.instrument_paths(), "instruments"]:
+        for path in [*(r.path for r in adapter.instrument_requests()), "instruments"]:
             try:
                 count = adapter.load_instruments(path, body)
             except ParseError:
@@ -84,16 +87,11 @@ def sample_kinds(venue: str) -> dict[str, list[str]]:
     return kinds
 
 
-def feeder(venue: str, kind: str, path: str = "fast") -> Feed:
-    """A function that parses one frame (or REST body) and returns the number of events.
-
-    ``path="generic"`` reads websocket frames with the adapter's dict-based ``parse_generic`` when it has one.
-    """
+def feeder(venue: str, kind: str) -> Feed:
+    """A function that parses one frame (or REST body) and returns the number of events."""
     rest = REST_SAMPLES.get((venue, kind))
     if rest is not None:
         return lambda adapter, frame: len(adapter.parse_rest(rest, frame, 1_738_771_200_000))
-    if path == "generic":
-        return lambda adapter, frame: len(getattr(adapter, "parse_generic", adapter.parse)(frame, 1_738_771_200_000))
     return lambda adapter, frame: len(adapter.parse(frame, 1_738_771_200_000))
 
 
@@ -147,10 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100_000, help="generated frames per sample kind")
     parser.add_argument("--sample-runs", type=int, default=20_000, help="sample frames parsed per venue")
-    parser.add_argument("--venues", default=",".join(ADAPTERS), help="comma-separated venues")
-    parser.add_argument(
-        "--path", choices=("fast", "generic"), default="fast", help="generic: the dict-based readers only"
-    )
+    parser.add_argument("--venues", default=",".join(VENUES), help="comma-separated venues")
     parser.add_argument("--rounds", type=int, default=1, help="passes per set; the fastest is reported")
     args = parser.parse_args()
 
@@ -160,6 +155,8 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
+    mixed: list[tuple[VenueAdapter, Feed, str]] = []
+    one_type_s = 0.0
     for venue in args.venues.split(","):
         try:
             cls = adapter_class(venue)
@@ -170,15 +167,15 @@ def main() -> None:
         sets: list[tuple[str, list[str], Feed]] = []
         for kind, frames in kinds.items():
             repeat = max(1, args.sample_runs // max(1, sum(len(f) for f in kinds.values())))
-            sets.append((f"samples:{kind}", frames * repeat, feeder(venue, kind, args.path)))
+            sets.append((f"samples:{kind}", frames * repeat, feeder(venue, kind)))
         for kind, frames in kinds.items():
-            sets.append((f"generated:{kind}", generated(frames, args.frames), feeder(venue, kind, args.path)))
+            sets.append((f"generated:{kind}", generated(frames, args.frames), feeder(venue, kind)))
         if venue == "binance":
             sets.append(
                 (
                     "generated:markPrice@arr×300",
                     binance_mark_arrays(max(1, args.frames // 100)),
-                    feeder(venue, "markPrice", args.path),
+                    feeder(venue, "markPrice"),
                 )
             )
         adapter = cls()
@@ -188,6 +185,9 @@ def main() -> None:
             n, events, errors, seconds = min(
                 (run(adapter, frames, feed) for _ in range(max(1, args.rounds))), key=lambda result: result[3]
             )
+            if label.startswith("generated:"):
+                mixed.extend((adapter, feed, frame) for frame in frames)
+                one_type_s += seconds
             total = [total[0] + n, total[1] + events, total[2] + errors, total[3] + seconds]
             print(
                 f"{venue:<12}{label:<26}{n:>10}{events:>10}{errors:>8}{n / seconds:>12,.0f}"
@@ -200,6 +200,31 @@ def main() -> None:
                 f"{n / seconds:>12,.0f}{events / seconds:>12,.0f}{seconds / n * 1e6:>10.1f}"
             )
         print()
+    capture_order(mixed, one_type_s, args.rounds)
+
+
+def capture_order(mixed: list[tuple[VenueAdapter, Feed, str]], one_type_s: float, rounds: int) -> None:
+    """Parse every generated frame interleaved across venues; compare with one type at a time."""
+    if not mixed:
+        return
+    random.Random(1).shuffle(mixed)
+
+    def one_pass() -> float:
+        start = time.perf_counter()
+        for adapter, feed, frame in mixed:
+            try:
+                feed(adapter, frame)
+            except ParseError:
+                pass
+        return time.perf_counter() - start
+
+    seconds = min(one_pass() for _ in range(max(1, rounds)))
+    n = len(mixed)
+    print(
+        f"capture order (venues interleaved): {n} frames, {n / seconds:,.0f} frames/s, "
+        f"{seconds / n * 1e6:.2f} µs/frame; one type at a time {one_type_s / n * 1e6:.2f} µs/frame "
+        f"(interleaved costs {seconds / one_type_s:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ with the error logged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import os
 import signal
@@ -29,6 +28,7 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from monitor.aio import sleep_or_stop
 from monitor.alerts.model import Alert
 from monitor.bus.base import Bus
 from monitor.capture.format import CaptureRecord, CaptureWriter
@@ -143,8 +143,7 @@ class CaptureSource:
                 first_ms = record.recv_ms if first_ms is None else first_ms
                 due = started + (record.recv_ms - first_ms) / 1000 / self.speed
                 if due > loop.time():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), due - loop.time())
+                    await sleep_or_stop(stop, due - loop.time())
             events = self.decoder.decode(record)
             if record.frame is not None and record.meta is None:
                 self.metrics.message_received(record.venue, events[0].kind if events else "control")
@@ -285,7 +284,6 @@ class Application:
         """Raise and resolve ``feed_down`` alerts for the collector's venues (see :mod:`monitor.feedwatch`)."""
         from monitor.errors import BusError
         from monitor.feedwatch import FeedWatch
-        from monitor.venues.rest import sleep_or_stop
 
         watch = FeedWatch(int(time.time() * 1000), min_silence_s=self.settings.app.feed_down_after_s)
         pending: list[Alert] = []

@@ -59,6 +59,15 @@ class _FromEnv(str):
     var: str
 
 
+def require_positive(obj: object, *names: str, prefix: str = "") -> None:
+    """The one positive-number check of settings: ValueError naming ``prefix.name`` and the value."""
+    for name in names:
+        value = getattr(obj, name)
+        if not value > 0:  # NaN fails too
+            where = f"{prefix}.{name}" if prefix else name
+            raise ValueError(f"{where} must be positive, got {value!r}")
+
+
 def env_var_for(path: str) -> str:
     """The environment variable that overrides a dotted key."""
     return ENV_PREFIX + path.replace(".", "__").upper()

@@ -9,11 +9,10 @@ caller can catch at whatever depth it needs::
     ├── InvalidEvent           an event or alert that breaks the DESIGN §3/§7 contract (NaN, negative size, ...)
     │   └── ImplausibleEvent   a well-formed value outside the bounds any real market has (docs/events.md)
     ├── ParseError             a venue frame liqmon cannot normalize; ``reason`` is a short metric label
-    │   ├── UnknownInstrument  a symbol whose contract size is unknown (never guessed)
     │   └── ImplausibleValue   a frame whose event is implausible (reason ``implausible``; ``field`` names it)
     ├── CaptureError           a capture file that cannot be opened or written
     ├── VenueError             a venue connection problem
-    │   ├── VenueConnectError      handshake or network failure (retryable)
+    │   ├── VenueConnectError      no connection could be opened (``liqmon record`` gives up)
     │   └── SubscriptionRejected   the venue refused a subscription (fatal for that subscription)
     ├── BusError               the event bus (Redis Streams or in-memory) failed
     │   ├── BusUnavailable         Redis is unreachable; callers buffer and retry
@@ -66,13 +65,6 @@ class ParseError(MonitorError):
         self.reason = reason
 
 
-class UnknownInstrument(ParseError):
-    """The contract size of an instrument is unknown, so no notional can be computed."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, reason="unknown_contract")
-
-
 class ImplausibleValue(ParseError):
     """A frame carried an implausible value (ts_ms in the year 5000, a $1e24 liquidation, a zero price)."""
 
@@ -90,7 +82,7 @@ class VenueError(MonitorError):
 
 
 class VenueConnectError(VenueError):
-    """The connection to a venue failed or was lost; retryable."""
+    """No connection to a venue could be opened."""
 
 
 class SubscriptionRejected(VenueError):

@@ -27,8 +27,6 @@ import msgspec
 
 from monitor.errors import ImplausibleEvent, InvalidEvent
 
-VENUES: Final = ("binance", "bybit", "okx", "deribit", "bitmex", "hyperliquid", "gate", "bitget")
-
 Side: TypeAlias = Literal["long", "short"]
 ContractType: TypeAlias = Literal["linear", "inverse"]
 

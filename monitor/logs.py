@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any, Literal
 
 import orjson
@@ -73,3 +74,26 @@ def bind(**context: Any) -> None:
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A logger for module ``name``."""
     return structlog.get_logger(name)  # type: ignore[no-any-return]
+
+
+class Throttle:
+    """The one log throttle: one line per key per ``interval_s``; counts what it held back."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def allow(self, key: str, now: float | None = None) -> int | None:
+        """None to stay quiet; otherwise how many lines were held back since the last one.
+
+        ``now`` is monotonic seconds (the current time when not given).
+        """
+        if now is None:
+            now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        self._last[key] = now
+        return self._held.pop(key, 0)

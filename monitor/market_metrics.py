@@ -85,7 +85,7 @@ FAMILIES: Final = (
         "liqmon_options_dvol",
         "gauge",
         ("venue", "base"),
-        "The venue's volatility index (Deribit DVOL) as published, in vol points (units: percent).",
+        "The venue's volatility index (such as DVOL) as published, in vol points (units: percent).",
     ),
     (
         "liqmon_options_put_call_oi_ratio",

@@ -1,7 +1,7 @@
 """Every Prometheus metric liqmon exports, declared in one place (DESIGN §8).
 
 Prefix ``liqmon_``; counters end in ``_total``; units are in the names and help
-texts. Labels come from bounded sets only: ``venue`` (eight venues), ``base``
+texts. Labels come from bounded sets only: ``venue`` (the registered venues), ``base``
 (the configured tracked assets, everything else is ``other``), ``side``,
 ``kind``, ``sink``, ``reason`` (short fixed vocabularies). Components take a
 :class:`Metrics` instance; tests build one on a fresh ``CollectorRegistry``.
@@ -23,11 +23,12 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.errors import ImplausibleValue, ParseError
-from monitor.events import VENUES, Event
+from monitor.events import Event
 from monitor.histogram import FastHistogram
 from monitor.market_metrics import FAMILIES as MARKET_FAMILIES
 from monitor.market_metrics import OTHER as MARKET_OTHER
 from monitor.market_metrics import MarketTally
+from monitor.venues.registry import VENUES
 
 OTHER: Final = MARKET_OTHER  # label for assets outside the tracked set
 DEFAULT_ASSETS = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB")

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from monitor.alerts.config import AlertSettings
-from monitor.config_loader import Secret, apply_env, build, render
+from monitor.config_loader import Secret, apply_env, build, render, require_positive
 from monitor.detectors.config import DetectorSettings
 from monitor.errors import ConfigError
 from monitor.metrics import DEFAULT_ASSETS
@@ -65,11 +65,9 @@ class BusSettings:
             )
         if self.shard_count < 1 or self.shard_count > 1024:
             raise ValueError(f"bus.shard_count must be between 1 and 1024, got {self.shard_count}")
-        if self.retention_hours <= 0:
-            raise ValueError("bus.retention_hours must be positive")
-        for name in ("buffer_max_events", "batch_size", "block_ms", "claim_idle_ms"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"bus.{name} must be positive")
+        require_positive(
+            self, "retention_hours", "buffer_max_events", "batch_size", "block_ms", "claim_idle_ms", prefix="bus"
+        )
 
     @property
     def redis_enabled(self) -> bool:

@@ -33,9 +33,9 @@ import orjson
 
 from monitor.bus.codec import decode, encode
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import VENUES, Event
+from monitor.events import Event
 from monitor.venues.adapter import VenueAdapter
-from monitor.venues.registry import create_adapter
+from monitor.venues.registry import VENUES, create_adapter
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "fixtures" / "samples"
@@ -202,10 +202,10 @@ class Tally:
 def adapter_with_instruments(venue: str) -> VenueAdapter:
     """The venue's adapter with every instrument fixture it accepts loaded."""
     adapter = create_adapter(venue)
-    for path in adapter.instrument_paths():
+    for request in adapter.instrument_requests():
         for fixture in sorted(INSTRUMENTS.glob(f"{venue}_*.json")):
             try:
-                adapter.load_instruments(path, fixture.read_bytes())
+                adapter.load_instruments(request.path, fixture.read_bytes())
             except ParseError:
                 continue
     adapter.drain_issues()

@@ -20,7 +20,6 @@ escalation (same episode, higher severity) ends the lower-severity alert.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from typing import Any, Final
 import httpx
 import orjson
 
+from monitor.aio import sleep_or_stop
 from monitor.alerts.config import AlertmanagerSettings, SeverityName
 from monitor.alerts.http import make_client, post, raise_for_status
 from monitor.alerts.model import Alert, EpisodeKey, episode_key
@@ -156,8 +156,7 @@ class AlertmanagerSink:
     async def run(self, stop: asyncio.Event) -> None:
         """Re-post firing alerts every ``resend_interval_s`` until ``stop``."""
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._resend)
+            await sleep_or_stop(stop, self._resend)
             if stop.is_set():
                 return
             try:

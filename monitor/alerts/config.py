@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from monitor.config_loader import Secret
+from monitor.config_loader import Secret, require_positive
 from monitor.redact import mask_url
 
 SeverityName = Literal["info", "warning", "critical"]
@@ -36,12 +36,6 @@ def _check_http_url(url: str, key: str, *, secret: bool = False) -> None:
         raise ValueError(f"{key} must be an http:// or https:// URL with a host ({shown})")
 
 
-def _check_positive(obj: object, prefix: str, *names: str) -> None:
-    for name in names:
-        if getattr(obj, name) <= 0:
-            raise ValueError(f"{prefix}.{name} must be positive, got {getattr(obj, name)!r}")
-
-
 @dataclass(frozen=True, slots=True)
 class RetrySettings:
     """Retry policy of one sink: jittered exponential backoff, ``Retry-After`` honoured."""
@@ -55,7 +49,7 @@ class RetrySettings:
     give_up_after_s: float = 900.0
 
     def __post_init__(self) -> None:
-        _check_positive(self, "retry", "initial_s", "max_s", "give_up_after_s")
+        require_positive(self, "initial_s", "max_s", "give_up_after_s", prefix="retry")
         if self.factor < 1:
             raise ValueError(f"retry.factor must be at least 1, got {self.factor}")
 
@@ -69,7 +63,7 @@ class HttpTimeouts:
     read_s: float = 10.0
 
     def __post_init__(self) -> None:
-        _check_positive(self, "timeouts", "connect_s", "read_s")
+        require_positive(self, "connect_s", "read_s", prefix="timeouts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +90,7 @@ class SlackSettings:
                 "or alerts.slack.webhook_url_file"
             )
         _check_http_url(self.webhook_url.get(), "alerts.slack.webhook_url", secret=True)
-        _check_positive(self, "alerts.slack", "rate_per_s", "burst", "concurrency", "probe_interval_s")
+        require_positive(self, "rate_per_s", "burst", "concurrency", "probe_interval_s", prefix="alerts.slack")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +115,9 @@ class WebhookSettings:
 
     def __post_init__(self) -> None:
         _check_http_url(self.url, "alerts.webhooks.<name>.url")
-        _check_positive(self, "alerts.webhooks.<name>", "rate_per_s", "burst", "concurrency", "probe_interval_s")
+        require_positive(
+            self, "rate_per_s", "burst", "concurrency", "probe_interval_s", prefix="alerts.webhooks.<name>"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +160,8 @@ class MqttSettings:
             raise ValueError(
                 f"alerts.mqtt.topic_prefix must be a plain topic without # + or a trailing /, got {self.topic_prefix!r}"
             )
-        _check_positive(
+        require_positive(
             self,
-            "alerts.mqtt",
             "keepalive_s",
             "publish_timeout_s",
             "reconnect_initial_s",
@@ -174,6 +169,7 @@ class MqttSettings:
             "rate_per_s",
             "burst",
             "concurrency",
+            prefix="alerts.mqtt",
         )
         if self.reconnect_max_s < self.reconnect_initial_s:
             raise ValueError(
@@ -208,8 +204,14 @@ class AlertmanagerSettings:
         _check_http_url(self.url, "alerts.alertmanager.url")
         if self.generator_url:
             _check_http_url(self.generator_url, "alerts.alertmanager.generator_url")
-        _check_positive(
-            self, "alerts.alertmanager", "resend_interval_s", "rate_per_s", "burst", "concurrency", "probe_interval_s"
+        require_positive(
+            self,
+            "resend_interval_s",
+            "rate_per_s",
+            "burst",
+            "concurrency",
+            "probe_interval_s",
+            prefix="alerts.alertmanager",
         )
 
 
@@ -246,7 +248,7 @@ class TelegramSettings:
                 f"got {self.chat_id!r}"
             )
         _check_http_url(self.api_url, "alerts.telegram.api_url")
-        _check_positive(self, "alerts.telegram", "rate_per_s", "burst", "concurrency", "probe_interval_s")
+        require_positive(self, "rate_per_s", "burst", "concurrency", "probe_interval_s", prefix="alerts.telegram")
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +278,7 @@ class DiscordSettings:
         _check_http_url(self.webhook_url.get(), "alerts.discord.webhook_url", secret=True)
         if not 1 <= len(self.username) <= 80:
             raise ValueError(f"alerts.discord.username must be 1-80 characters, got {self.username!r}")
-        _check_positive(self, "alerts.discord", "rate_per_s", "burst", "concurrency", "probe_interval_s")
+        require_positive(self, "rate_per_s", "burst", "concurrency", "probe_interval_s", prefix="alerts.discord")
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,4 +308,6 @@ class AlertSettings:
         for name in self.webhooks:
             if not _SINK_NAME.match(name):
                 raise ValueError(f"alerts.webhooks.{name}: webhook names are 1-32 characters of a-z, 0-9, _ and -")
-        _check_positive(self, "alerts", "queue_size", "dedup_ttl_s", "batch_size", "block_ms", "drain_timeout_s")
+        require_positive(
+            self, "queue_size", "dedup_ttl_s", "batch_size", "block_ms", "drain_timeout_s", prefix="alerts"
+        )

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
+from monitor.aio import sleep_or_stop
 from monitor.alerts.base import Sink
 from monitor.alerts.config import AlertSettings
 from monitor.alerts.ledger import Ledger
@@ -132,8 +133,7 @@ class Dispatcher:
                 )
             except BusError as exc:
                 log.warning("cannot read alerts from the bus; retrying", error=str(exc))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), next(delays))
+                await sleep_or_stop(stop, next(delays))
                 continue
             delays = backoff(BUS_RETRY)
             for delivery in batch:

@@ -32,6 +32,7 @@ from typing import Final
 
 import aiomqtt
 
+from monitor.aio import sleep_or_stop
 from monitor.alerts.config import MqttSettings, RetrySettings, SeverityName
 from monitor.alerts.model import Alert
 from monitor.alerts.policy import backoff
@@ -151,8 +152,7 @@ class MqttSink:
             finally:
                 self._client = None
             if not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), next(delays))
+                await sleep_or_stop(stop, next(delays))
 
     async def _set(self, client: aiomqtt.Client | None, broken: str | None) -> None:
         async with self._status:

@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from monitor.alerts.config import RetrySettings
+from monitor.backoff import backoff as retry_delays
 
 
 def backoff(policy: RetrySettings, rand: Callable[[], float] = random.random) -> Iterator[float]:
     """Delays before each retry: exponential from ``initial_s`` to ``max_s``, each jittered to 50-100 %."""
-    delay = policy.initial_s
-    while True:
-        yield min(delay, policy.max_s) * (0.5 + 0.5 * rand())
-        delay = min(delay * policy.factor, policy.max_s)
+    return retry_delays(policy.initial_s, policy.max_s, policy.factor, low=0.5, high=1.0, rand=rand)
 
 
 def retry_after_seconds(value: str | None, now_epoch: float) -> float | None:

@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from monitor.alerts.model import Alert
 from monitor.events import Event, Gap
+from monitor.logs import Throttle
 
 T = TypeVar("T", Event, Alert)
 
@@ -122,14 +123,13 @@ class OverflowLog:
     def __init__(self, logger: Any, what: str, *, interval: float = 10.0) -> None:
         self._logger = logger
         self._what = what
-        self._interval = interval
+        self._throttle = Throttle(interval)
         self._dropped = 0
-        self._last = -interval
 
     def dropped(self, count: int, now: float) -> None:
         """Note ``count`` dropped events at monotonic time ``now``; log when the interval has passed."""
         self._dropped += count
-        if now - self._last >= self._interval:
+        if self._throttle.allow("dropped", now) is not None:
             self._logger.warning(
                 "bus buffer full, dropping oldest events",
                 buffer=self._what,
@@ -137,4 +137,3 @@ class OverflowLog:
                 hint="consumers or Redis cannot keep up; see liqmon_bus_overflow_total",
             )
             self._dropped = 0
-            self._last = now

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
@@ -28,6 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from monitor.alerts.model import Alert
+from monitor.backoff import backoff as retry_delays
 from monitor.bus.base import Delivery, OverflowLog, target_shards
 from monitor.bus.codec import decode, decode_alert, encode, encode_alert
 from monitor.bus.keys import (
@@ -41,7 +41,7 @@ from monitor.bus.keys import (
 )
 from monitor.errors import BusAuthError, BusError, BusUnavailable, BusWritesRefused, InvalidEvent
 from monitor.events import Event
-from monitor.logs import get_logger
+from monitor.logs import Throttle, get_logger
 from monitor.metrics import Metrics, default_metrics
 from monitor.redact import mask_url
 from monitor.settings import BusSettings
@@ -96,10 +96,7 @@ return 0
 
 def backoff(initial: float, cap: float) -> Iterator[float]:
     """Delays doubling from ``initial`` up to ``cap`` seconds, each jittered into its upper half."""
-    delay = initial
-    while True:
-        yield delay / 2 + random.random() * delay / 2
-        delay = min(cap, delay * 2)
+    return retry_delays(initial, cap, 2.0, low=0.5, high=1.0)
 
 
 def describe_target(url: str) -> str:
@@ -244,7 +241,7 @@ class RedisStreamsBus:
         self._wakeup = asyncio.Event()
         self._write_lock = asyncio.Lock()
         self._overflow_log = OverflowLog(log, "redis publish buffer")
-        self._failure_logged: dict[str, float] = {}
+        self._failure_log = Throttle(_FAILURE_LOG_INTERVAL_S)
         # Consumer-group state: streams whose group exists, read cursors, who reads what.
         self._groups: set[str] = set()
         self._cursors: dict[tuple[str, str], str] = {}
@@ -284,9 +281,7 @@ class RedisStreamsBus:
 
     def _log_failure(self, what: str, exc: BaseException, **extra: Any) -> None:
         """A warning per kind of failure at most every few seconds (Redis down must not flood logs)."""
-        now = time.monotonic()
-        if now - self._failure_logged.get(what, -_FAILURE_LOG_INTERVAL_S) >= _FAILURE_LOG_INTERVAL_S:
-            self._failure_logged[what] = now
+        if self._failure_log.allow(what) is not None:
             log.warning("redis bus operation failed", operation=what, error=str(exc), **extra)
 
     def _minid(self) -> int:

@@ -90,9 +90,9 @@ class CaptureDecoder:
             adapter.load_instruments(path, record.frame)
             return
         # A bare {"meta": "instruments"} line: offer the body to each of the venue's instrument endpoints.
-        for candidate in adapter.instrument_paths():
+        for candidate in adapter.instrument_requests():
             try:
-                if adapter.load_instruments(candidate, record.frame):
+                if adapter.load_instruments(candidate.path, record.frame):
                     return
             except ParseError:
                 continue

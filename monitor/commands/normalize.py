@@ -28,7 +28,7 @@ from monitor.bus.codec import encode
 from monitor.capture.format import CaptureRecord, is_text, iter_records, open_lines, parse_line
 from monitor.capture.replay import CaptureDecoder
 from monitor.errors import ParseError, UsageError
-from monitor.events import VENUES
+from monitor.venues.registry import VENUES
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from monitor.config_loader import require_positive
+
 AssetClass: TypeAlias = Literal["major", "large_cap", "small_cap"]
 
 
@@ -67,7 +69,7 @@ class CascadeSettings:
     cooldown_s: float = 600.0
 
     def __post_init__(self) -> None:
-        _positive(self, "window_s", "bucket_s", "floor_usd", "info_multiple", "baseline_half_life_min", "hold_s")
+        require_positive(self, "window_s", "bucket_s", "floor_usd", "info_multiple", "baseline_half_life_min", "hold_s")
         _non_negative(self, "warmup_min", "cooldown_s")
         if self.bucket_s > self.window_s:
             raise ValueError("cascade.bucket_s must not exceed cascade.window_s")
@@ -79,7 +81,7 @@ class CascadeSettings:
             raise ValueError("cascade.exit_ratio must be in (0, 1]")
         if self.baseline_clamp < 1 or self.warmup_floor_factor < 1:
             raise ValueError("cascade.baseline_clamp and cascade.warmup_floor_factor must be at least 1")
-        _positive(self, "fast_window_s", "fast_floor_usd", "max_liquidation_usd", "max_price_deviation_pct")
+        require_positive(self, "fast_window_s", "fast_floor_usd", "max_liquidation_usd", "max_price_deviation_pct")
         _non_negative(self, "wave_gap_s")
         if self.fast_window_s > self.window_s:
             raise ValueError("cascade.fast_window_s must not exceed cascade.window_s")
@@ -118,7 +120,7 @@ class FundingSettings:
     per_venue: bool = True
 
     def __post_init__(self) -> None:
-        _positive(self, "extreme_annual_pct", "hold_s", "stale_s", "settle_s")
+        require_positive(self, "extreme_annual_pct", "hold_s", "stale_s", "settle_s")
         _non_negative(self, "dead_band_8h", "confirm_s", "cooldown_s")
         if not 0 < self.extreme_exit_ratio <= 1:
             raise ValueError("funding.extreme_exit_ratio must be in (0, 1]")
@@ -154,8 +156,8 @@ class OpenInterestSettings:
     glitch_confirm_s: float = 10.0
 
     def __post_init__(self) -> None:
-        _positive(self, "window_s", "bucket_s", "collapse_pct", "surge_pct", "hold_s", "stale_s", "venue_factor")
-        _positive(self, "glitch_jump_pct", "glitch_confirm_s")
+        require_positive(self, "window_s", "bucket_s", "collapse_pct", "surge_pct", "hold_s", "stale_s", "venue_factor")
+        require_positive(self, "glitch_jump_pct", "glitch_confirm_s")
         _non_negative(self, "cooldown_s")
         if self.bucket_s > self.window_s:
             raise ValueError("open_interest.bucket_s must not exceed open_interest.window_s")
@@ -193,7 +195,7 @@ class OptionsSettings:
     stale_s: float = 300.0
 
     def __post_init__(self) -> None:
-        _positive(self, "skew_vol_pts", "term_margin_vol_pts", "hold_s", "stale_s")
+        require_positive(self, "skew_vol_pts", "term_margin_vol_pts", "hold_s", "stale_s")
         _non_negative(self, "confirm_s", "cooldown_s")
         for name in ("skew_tenor_days", "term_front_days", "term_back_days"):
             if getattr(self, name) not in (7, 30, 90):
@@ -354,7 +356,7 @@ class DetectorSettings:
     max_shards: int = 0
 
     def __post_init__(self) -> None:
-        _positive(
+        require_positive(
             self,
             "reorder_tolerance_s",
             "tick_s",
@@ -418,12 +420,6 @@ class DetectorSettings:
                 typed = {k: int(v) if isinstance(getattr(current, k), int) else float(v) for k, v in values.items()}
                 changes[section] = dataclasses.replace(current, **typed)
         return dataclasses.replace(chosen, **changes) if changes else chosen
-
-
-def _positive(obj: Any, *names: str) -> None:
-    for name in names:
-        if getattr(obj, name) <= 0:
-            raise ValueError(f"{name} must be positive, got {getattr(obj, name)!r}")
 
 
 def _non_negative(obj: Any, *names: str) -> None:

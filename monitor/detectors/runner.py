@@ -17,7 +17,9 @@ import contextlib
 import time
 from collections.abc import Iterator, Sequence
 
+from monitor.aio import sleep_or_stop
 from monitor.alerts.model import Alert
+from monitor.backoff import backoff
 from monitor.bus.base import Bus, Delivery
 from monitor.detectors.config import DetectorSettings
 from monitor.detectors.engine import DetectionEngine
@@ -95,7 +97,7 @@ class DetectorRunner:
             while not stop.is_set():
                 await self._maybe_renew()
                 if not self.shards:
-                    await _wait(stop, max(0.0, self._next_renew - time.monotonic()))
+                    await sleep_or_stop(stop, max(0.0, self._next_renew - time.monotonic()))
                     continue
                 try:
                     batch = await self.bus.read_events(
@@ -106,7 +108,7 @@ class DetectorRunner:
                     )
                 except BusError as exc:
                     log.warning("reading events failed; retrying", error=str(exc))
-                    await _wait(stop, next(delays))
+                    await sleep_or_stop(stop, next(delays))
                     continue
                 delays = _backoff()
                 await self._handle(batch, stop)
@@ -311,7 +313,7 @@ class DetectorRunner:
                     )
                     return False
                 log.warning("publishing alert failed; retrying", alert_id=alert.id, error=str(exc))
-                await _wait(stop, next(delays))
+                await sleep_or_stop(stop, next(delays))
                 continue
             break
         self.published += 1
@@ -354,18 +356,7 @@ class DetectorRunner:
 
 
 def _backoff() -> Iterator[float]:
-    delay = _RETRY_INITIAL_S
-    while True:
-        yield delay
-        delay = min(_RETRY_CAP_S, delay * 2)
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    """Wait ``seconds`` or until ``stop`` is set, whichever comes first."""
-    if seconds <= 0 or stop.is_set():
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+    return backoff(_RETRY_INITIAL_S, _RETRY_CAP_S, 2.0)
 
 
 __all__ = ["DetectorRunner", "entry_key", "lease_name"]

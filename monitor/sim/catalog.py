@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from monitor.sim.market import ModelParams, Phase
+from monitor.venues.registry import SPECS
 
 FEB_5_2026_MS: Final = 1_770_249_600_000  # 2026-02-05T00:00:00Z
 JAN_20_2026_MS: Final = 1_768_867_200_000  # 2026-01-20T00:00:00Z
@@ -66,14 +67,7 @@ class ScenarioSpec:
 
 # Share of open interest and of liquidations per venue (an assumption; see docs/scenarios.md).
 VENUE_SHARES: Final[dict[str, float]] = {
-    "binance": 0.30,
-    "bybit": 0.22,
-    "okx": 0.12,
-    "bitget": 0.10,
-    "hyperliquid": 0.10,
-    "gate": 0.08,
-    "deribit": 0.04,
-    "bitmex": 0.04,
+    name: spec.scenario_share for name, spec in SPECS.items() if spec.scenario_share > 0
 }
 
 _FLUSH = {"vol": 0.008, "liq_per_h": 300, "jumps_per_h": 9.0, "jump_size": 0.004}

@@ -26,14 +26,13 @@ from pathlib import Path
 from monitor.app import Application, run_async
 from monitor.capture.format import CaptureRecord, read_capture
 from monitor.cli import settings_from_args
-from monitor.events import VENUES
 from monitor.metrics import Metrics, set_default_metrics
 from monitor.settings import load_settings
 from monitor.sim.catalog import SCENARIOS
 from monitor.sim.scenario import generate
 from monitor.sim.tui import DemoView, summary_lines
+from monitor.venues.registry import SPECS, VENUES
 
-UNTIMED_VENUES = ("bitmex", "hyperliquid")
 # Wall-clock jitter between the simulated feeds (scheduling, CPU) that the detectors should absorb.
 JITTER_S = 0.5
 _CLASSES = ("major", "large_cap", "small_cap")
@@ -70,7 +69,7 @@ def _venues(args: argparse.Namespace, records: Sequence[CaptureRecord]) -> list[
     if args.venues:
         return [v for v in args.venues if v in present]
     if args.speed != 1:
-        return [v for v in present if v not in UNTIMED_VENUES]
+        return [v for v in present if not SPECS[v].untimed]
     return present
 
 

@@ -18,23 +18,13 @@ from pathlib import Path
 
 from monitor.capture.format import CaptureRecord, CaptureWriter
 from monitor.errors import CaptureError
-from monitor.events import VENUES
 from monitor.sim.catalog import VENUE_SHARES, ScenarioSpec, get_scenario
 from monitor.sim.encode import encoder
 from monitor.sim.encode.common import VenueView
 from monitor.sim.market import Liq, MarketPath, build_open_interest, simulate
+from monitor.venues.registry import SPECS, VENUES
 
 STEP_S = 5.0
-_LATENCY_MS = {
-    "binance": 40,
-    "bybit": 55,
-    "okx": 70,
-    "deribit": 45,
-    "bitmex": 90,
-    "hyperliquid": 80,
-    "gate": 110,
-    "bitget": 95,
-}
 
 
 @dataclass(slots=True)
@@ -103,7 +93,7 @@ def generate(
             share=VENUE_SHARES[venue],
             liqs=liqs_by_venue[venue],
             rng=rng,
-            latency_ms=_LATENCY_MS[venue],
+            latency_ms=SPECS[venue].scenario_latency_ms,
         )
         records.extend(encoder(venue).encode(view))
     records.sort(key=lambda rec: rec.recv_ms)

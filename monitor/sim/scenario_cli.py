@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from monitor.cli import check_writable
-from monitor.events import VENUES
 from monitor.sim.catalog import SCENARIOS
 from monitor.sim.scenario import generate, write_capture
+from monitor.venues.registry import VENUES
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", nargs="?", help=f"scenario: {names}")
     parser.add_argument("--out", metavar="FILE", type=Path, help="capture file to write (.jsonl or .jsonl.gz)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same bytes; default 1)")
-    parser.add_argument("--venues", metavar="V", nargs="+", choices=VENUES, help="venues to write (default: all eight)")
+    parser.add_argument("--venues", metavar="V", nargs="+", choices=VENUES, help="venues to write (default: all)")
     parser.add_argument(
         "--hours",
         type=float,

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor.capture.format import CaptureRecord, read_capture
-from monitor.events import VENUES
 from monitor.sim.protocols import protocol_for
 from monitor.sim.venue import SimOptions, VenueSim
+from monitor.venues.registry import VENUES
 
 
 class Simulators:

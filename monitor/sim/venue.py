@@ -8,8 +8,15 @@ protocol module decides). A frame nobody is subscribed to waits up to
 ``hold_timeout_s`` for a subscriber (a client reconnecting after a drop gets
 it), then is skipped and counted. Keepalive rules are enforced: a client that
 does not ping within ``drop_after_s`` is closed; server-ping venues close
-clients that do not answer pings; Deribit closes clients that leave a
+clients that do not answer pings; heartbeat venues close clients that leave a
 ``test_request`` unanswered.
+
+The venue's documented limits (its spec's :class:`~monitor.venues.spec.VenueLimits`)
+are enforced too, and every breach is recorded in ``stats.violations``: a
+connection over the per-IP connection rate gets HTTP 429 at the handshake; a
+subscribe over the per-connection rate, or past the topics a connection may
+carry, gets the venue's error reply; a client sending messages faster than the
+venue allows is closed (1008), as the venues do.
 """
 
 from __future__ import annotations
@@ -19,10 +26,12 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from monitor.capture.format import CaptureRecord
 from monitor.logs import get_logger
@@ -39,7 +48,9 @@ from monitor.sim.faults import (
 )
 from monitor.sim.httpd import HttpRequest, HttpResponse, start_http
 from monitor.sim.protocols.base import Client, VenueProtocol, dumps, loads
-from monitor.sim.protocols.deribit import DeribitProtocol
+from monitor.venues.governor import Window
+from monitor.venues.registry import spec_of
+from monitor.venues.spec import Rate, VenueLimits
 
 log = get_logger(__name__)
 
@@ -52,13 +63,17 @@ class SimOptions:
     hold_timeout_s: float = 10.0
     drop_after_s: float | None = None  # None: the venue's rule
     ping_interval_s: float | None = None  # server-ping venues; None: the venue's
-    heartbeat_interval_s: float | None = None  # Deribit test_request interval; None: what the client asked
+    heartbeat_interval_s: float | None = None  # heartbeat test_request interval; None: what the client asked
     weight_budget: int = 2400
     weight_window_s: float = 60.0
     ban_s: float = 120.0
     max_size: int = 1 << 20
     auto_start: bool = True
     wall_clock: bool = False  # send each frame at the epoch instant its recv_ms names (latency runs)
+    limits: VenueLimits | None = None  # None: the venue's documented limits (its spec)
+    # Multiplies every limit's interval (tests shrink time; 0 turns limit enforcement off).
+    limit_scale: float = 1.0
+    close_after_s: float | None = None  # close every connection at this age (a flapping venue)
 
 
 @dataclass
@@ -77,6 +92,8 @@ class SimStats:
     send_lateness_ms: list[float] = field(default_factory=list)  # wall-clock playback only
     paths: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    connect_times: list[float] = field(default_factory=list)  # monotonic time of each accepted handshake
+    violations: list[str] = field(default_factory=list)  # the venue's limits the clients broke
 
 
 @dataclass
@@ -94,6 +111,8 @@ class _Conn:
     closing: bool = False
     awaiting_test: bool = False
     deadline: asyncio.Timeout | None = None
+    messages: Window | None = None
+    subscribes: Window | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -136,6 +155,37 @@ class VenueSim:
         self._ws_server: Server | None = None
         self._http: asyncio.Server | None = None
         self._playback: asyncio.Task[None] | None = None
+        limits = self.options.limits or spec_of(self.venue).limits
+        self.limits = limits
+        self._connect_window = self._limit_window(limits.connections)
+        self._ip_messages = self._limit_window(limits.ip_messages)
+
+    def _limit_window(self, rate: Rate | None) -> Window | None:
+        scale = self.options.limit_scale
+        if rate is None or scale <= 0:
+            return None
+        return Window(Rate(rate.count, rate.per_s * scale))
+
+    def _violation(self, rule: str) -> None:
+        self.stats.violations.append(rule)
+        log.warning("sim_limit_violation", venue=self.venue, rule=rule)
+
+    @staticmethod
+    def _over(window: Window | None) -> bool:
+        """Count one action in ``window``; True when it did not fit (the action breaks the limit)."""
+        if window is None:
+            return False
+        if window.wait_s() > 0:
+            return True
+        window.take()
+        return False
+
+    def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        """The handshake gate: 429 for a connection over the venue's per-IP connection rate."""
+        if self._over(self._connect_window):
+            self._violation(f"connections over {self.limits.connections}")
+            return connection.respond(HTTPStatus.TOO_MANY_REQUESTS, "Too many connection requests\n")
+        return None
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1") -> None:
@@ -149,6 +199,7 @@ class VenueSim:
             ping_timeout=self._drop_after() if server_ping else None,
             max_size=self.options.max_size,
             close_timeout=1.0,
+            process_request=self._admit,
         )
         self._http = await start_http(self._rest_handler, host, 0)
         self._playback = asyncio.create_task(self._play(), name=f"sim-{self.venue}-playback")
@@ -271,7 +322,14 @@ class VenueSim:
             await self._notify()
             return
         conn = _Conn(ws, Client(path=path, headers=headers), last_ping=time.monotonic())
+        conn.messages = self._limit_window(self.limits.messages)
+        conn.subscribes = self._limit_window(self.limits.subscribes)
+        self.stats.connect_times.append(conn.last_ping)
         self._conns.add(conn)
+        if self.options.close_after_s is not None:
+            asyncio.get_running_loop().call_later(
+                self.options.close_after_s, lambda: asyncio.ensure_future(ws.close(1000, "connection lifetime reached"))
+            )
         try:
             for frame in self.protocol.on_connect(conn.client):
                 await ws.send(frame)
@@ -296,9 +354,29 @@ class VenueSim:
             await self._notify()
 
     async def _on_message(self, conn: _Conn, text: str) -> None:
+        if self._over(conn.messages) or self._over(self._ip_messages):
+            self._violation(f"client messages over {self.limits.messages or self.limits.ip_messages}")
+            await conn.ws.close(1008, "too many messages")
+            return
         outcome = self.protocol.on_message(conn.client, text)
+        if outcome.violation is not None:
+            self._violation(outcome.violation)
         if outcome.is_subscribe:
             self.stats.subscribe_requests += 1
+            if self._over(conn.subscribes):
+                self._violation(f"subscribe requests over {self.limits.subscribes} on one connection")
+                outcome.replies = self.protocol.reject(conn.client, text)
+                outcome.subscribe, outcome.rejected = set(), True
+            topics = len(conn.client.topics | outcome.subscribe)
+            ip_topics = sum(len(c.client.topics) for c in self._conns if c is not conn) + topics
+            limits = self.limits
+            over = (limits.topics_per_connection is not None and topics > limits.topics_per_connection) or (
+                limits.ip_topics is not None and ip_topics > limits.ip_topics
+            )
+            if self.options.limit_scale > 0 and over:
+                self._violation(f"{topics} topics on one connection ({ip_topics} in all), over the venue's limit")
+                outcome.replies = self.protocol.reject(conn.client, text)
+                outcome.subscribe, outcome.rejected = set(), True
             if self._reject_left > 0:
                 self._reject_left -= 1
                 outcome.replies = self.protocol.reject(conn.client, text)
@@ -341,7 +419,7 @@ class VenueSim:
     async def _heartbeat(self, conn: _Conn, interval: float) -> None:
         while True:
             conn.awaiting_test = True
-            await _send(conn, DeribitProtocol.test_request())
+            await _send(conn, self.protocol.test_request())
             await asyncio.sleep(interval)
             if conn.awaiting_test:
                 self.stats.keepalive_drops += 1
@@ -469,6 +547,7 @@ class VenueSim:
         used += weight
         self._window = (window, used)
         if used > self.options.weight_budget:
+            self._violation(f"REST weight over {self.options.weight_budget} per {self.options.weight_window_s:g} s")
             self._limited_until = (window + 1) * self.options.weight_window_s
             return 429, max(1, int(self._limited_until - now) + 1)
         return None

@@ -20,33 +20,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from monitor.errors import ParseError
 from monitor.events import Event
-from monitor.venues.common import FAST_PATH_MISSES, FastPathMiss
 from monitor.venues.instruments import Instrument, InstrumentBook
+from monitor.venues.spec import Keepalive, KeepaliveMode, RestRequest, VenueLimits, VenueSpec
 
-KeepaliveMode = Literal["server_ping", "text", "json", "deribit_heartbeat"]
-
-
-@dataclass(frozen=True, slots=True)
-class Keepalive:
-    """How a venue wants a client to keep its connection alive.
-
-    ``server_ping``: the server sends protocol pings and the client answers
-    pongs (websockets does this by itself). ``text``/``json``: the client sends
-    ``payload`` every ``interval_s`` and the server answers ``pong``.
-    ``deribit_heartbeat``: the client calls ``public/set_heartbeat`` and answers
-    each ``test_request`` (see :meth:`VenueAdapter.reply`). ``drop_after_s`` is
-    how long the venue tolerates a client that does not ping (the simulators
-    enforce it).
-    """
-
-    mode: KeepaliveMode
-    interval_s: float
-    payload: str | None = None
-    drop_after_s: float = 60.0
+__all__ = ["Connection", "Keepalive", "KeepaliveMode", "RestPoll", "VenueAdapter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,23 +56,38 @@ class RestPoll:
 class VenueAdapter(ABC):
     """One venue's protocol: endpoints, subscriptions, keepalive and pure parsing."""
 
+    spec: ClassVar[VenueSpec]
+    # Read from the spec when a subclass sets ``spec`` (tests may override them on a subclass).
     name: ClassVar[str]
     ws_url: ClassVar[str]
     rest_url: ClassVar[str]
     keepalive: ClassVar[Keepalive]
-    # Subscriptions (streams/topics/args) one connection may carry.
-    max_subscriptions_per_connection: ClassVar[int] = 200
-    # The venue cuts connections at this age; the loop reconnects a little before (None: no cut-off).
-    max_connection_age_s: ClassVar[float | None] = None
-    # No frame at all (data, pong or heartbeat) for this long means the connection is dead.
-    liveness_timeout_s: ClassVar[float] = 90.0
+    max_subscriptions_per_connection: ClassVar[int]
+    max_connection_age_s: ClassVar[float | None]
+    liveness_timeout_s: ClassVar[float]
+    limits: ClassVar[VenueLimits] = VenueLimits()
     # The liquidation feed publishes at most one liquidation per symbol per interval, so sums
-    # over it are lower bounds (the ``sampled`` flag of every Liquidation it yields).
+    # over it are lower bounds (the ``sampled`` flag of every Liquidation it yields; the spec's ``sampled``).
     liquidations_sampled: ClassVar[bool] = False
     # Largest websocket message accepted, in bytes (docs/venues-connection.md). A larger one is refused by
     # websockets' max_size from its header, before the payload is read or parsed: the socket closes with
     # 1009, the frame is counted (reason ``too_large``) and the loop reconnects.
     max_frame_bytes: ClassVar[int] = 2**20
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None:
+            cls.name = spec.name
+            cls.ws_url = spec.ws_url
+            cls.rest_url = spec.rest_url
+            cls.keepalive = spec.keepalive
+            cls.max_subscriptions_per_connection = spec.topics_per_connection
+            cls.max_connection_age_s = spec.limits.max_connection_age_s
+            cls.liveness_timeout_s = spec.liveness_timeout_s
+            cls.limits = spec.limits
+            cls.max_frame_bytes = spec.max_frame_bytes
+            cls.liquidations_sampled = spec.sampled
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         self.instruments = instruments if instruments is not None else InstrumentBook(self.name)
@@ -106,36 +102,28 @@ class VenueAdapter(ABC):
         """REST endpoints to poll (only for data with no stream, e.g. Binance open interest)."""
         return []
 
-    def instrument_paths(self) -> list[str]:
-        """REST paths (relative to ``rest_url``) that list this venue's instruments."""
-        return []
+    def instrument_requests(self) -> tuple[RestRequest, ...]:
+        """The REST requests that list this venue's instruments (from its spec)."""
+        return self.spec.instruments
 
     # -- parsing (pure) ------------------------------------------------------------------------
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Normalize one websocket frame. Control frames give []; unreadable ones raise ParseError.
 
-        The venue's typed fast path (:meth:`_parse_fast`) goes first; a frame it does not handle is
-        read again by :meth:`parse_generic`, with the same result (and its ParseError is the one
-        reported). Issues noted by the abandoned attempt are dropped. A frame nested so deeply that
-        reading it exhausts the interpreter's recursion limit is a ParseError (reason ``too_deep``).
+        One typed reader per channel: the frame decodes into msgspec Structs whose fields carry their
+        bounds; a frame that does not fit raises ParseError with msgspec's path to the field
+        (:func:`~monitor.venues.common.decode_failed`). Only control frames are read as dicts. A frame
+        nested so deeply that reading it exhausts the interpreter's recursion limit is a ParseError
+        (reason ``too_deep``).
         """
-        issues = len(self._issues)
         try:
-            try:
-                return self._parse_fast(frame, recv_ms)
-            except FAST_PATH_MISSES:
-                del self._issues[issues:]
-                return self.parse_generic(frame, recv_ms)
+            return self.read(frame, recv_ms)
         except RecursionError:
             raise ParseError(f"{self.name}: frame nested too deeply to read", reason="too_deep") from None
 
-    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Typed decoding of the venue's hot channels; raises a FAST_PATH_MISSES error for anything else."""
-        raise FastPathMiss
-
     @abstractmethod
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """The venue's typed readers (see :meth:`parse`)."""
 
     def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
         """Normalize one REST response body (polled data)."""
@@ -165,8 +153,12 @@ class VenueAdapter(ABC):
         return len(loaded)
 
     def reply(self, frame: str | bytes) -> str | None:
-        """A frame to send back in answer to ``frame`` (Deribit ``test_request``), or None."""
+        """A frame to send back in answer to ``frame`` (a server heartbeat request), or None."""
         return None
+
+    def outgoing(self, message: str) -> str:
+        """A subscribe frame as sent now (venues that want the request time stamp it here)."""
+        return message
 
     def ping_payload(self) -> str | None:
         """The application-level ping to send every ``keepalive.interval_s`` (None: none)."""

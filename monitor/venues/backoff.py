@@ -9,9 +9,12 @@ policies; production uses the defaults (first retry within a second, then
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+from monitor.backoff import backoff as retry_delays
 
 
 def backoff(
@@ -28,17 +31,10 @@ def backoff(
     Every delay after the first is spread by ±``jitter`` (a fraction) so that many
     connections cut at once do not come back in lockstep; the cap is never exceeded.
     """
-    if min_s <= 0 or max_s < min_s or factor < 1 or not 0 <= jitter < 1:
-        raise ValueError(
-            f"backoff needs 0 < min_s <= max_s, factor >= 1 and 0 <= jitter < 1; "
-            f"got min_s={min_s}, max_s={max_s}, factor={factor}, jitter={jitter}"
-        )
-    yield rand() * initial_s
-    delay = min_s
-    while True:
-        spread = delay * jitter * (2 * rand() - 1)
-        yield min(max_s, max(0.0, delay + spread))
-        delay = min(max_s, delay * factor)
+    if not 0 <= jitter < 1:
+        raise ValueError(f"backoff needs 0 <= jitter < 1, got jitter={jitter}")
+    later = retry_delays(min_s, max_s, factor, low=1.0 - jitter, high=1.0 + jitter, rand=rand)
+    return itertools.chain((rand() * initial_s,), later)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +42,11 @@ class BackoffPolicy:
     """Reconnect timing of one connection loop.
 
     ``healthy_after_s``: a connection that lived at least this long resets the
-    backoff; one that died younger (the accept-then-close trap) keeps drawing
-    longer delays. ``rejected_s``: the delay after the venue refused a
-    subscription (a configuration problem; retried slowly, never hot-looped).
+    backoff; one that died younger keeps drawing longer delays. Five minutes,
+    not seconds: a venue that drops the client after 10 s (or accepts and
+    closes at once) must see the delays grow, not a reconnect every second.
+    ``rejected_s``: the delay after the venue refused a subscription (a
+    configuration problem; retried slowly, never hot-looped).
     ``delays`` may replace the generator factory (tests record what was drawn).
     """
 
@@ -57,7 +55,7 @@ class BackoffPolicy:
     max_s: float = 60.0
     factor: float = 1.6
     jitter: float = 0.2
-    healthy_after_s: float = 10.0
+    healthy_after_s: float = 300.0
     rejected_s: float = 300.0
     delays: Callable[[], Iterator[float]] | None = field(default=None, compare=False)
 

@@ -8,8 +8,8 @@ whole life. Per socket it
   frames; a larger message closes the socket with 1009 before it is read,
   and is counted as a frame dropped for reason ``too_large``;
 * keeps it alive the venue's way (``server_ping``: our own protocol pings, the
-  pongs prove the TCP path; ``text``/``json``: ``adapter.ping_payload()`` every
-  interval; ``deribit_heartbeat``: answers whatever ``adapter.reply`` says);
+  pongs prove the TCP path; ``client_ping``: ``adapter.ping_payload()`` every
+  interval; ``answer_server``: answers whatever ``adapter.reply`` says);
 * reads under a liveness deadline (``asyncio.timeout``) pushed forward by every
   frame and every pong, so a quiet but healthy liquidation feed stays up while a
   dead one is dropped as ``stale``;
@@ -17,10 +17,14 @@ whole life. Per socket it
   socket and closes the first only once the new one delivers data (duplicates
   from the overlap are dropped by id in :class:`~monitor.venues.feed.FeedSink`).
 
+Every connect (first, planned or after a drop) waits for the venue's
+:class:`~monitor.venues.governor.Governor`, and the subscribe frames and pings
+go out through the socket's pacer, within the venue's documented limits.
 After a disconnect it publishes a :class:`~monitor.events.Gap`, waits a
 jittered, capped delay from :class:`~monitor.venues.backoff.BackoffPolicy`
-(never reset by a connection that died young, so an accept-then-close server
-cannot make it spin) and reconnects, resubscribing with a reset adapter. A
+(reset only by a connection that lived ``healthy_after_s``, so a server that
+accepts and closes, or drops every client after a few seconds, cannot make it
+spin) and reconnects, resubscribing with a reset adapter. A
 rejected subscription is logged as an error and retried after
 ``rejected_s``. Tests shorten every timer through :class:`LoopOptions`.
 """
@@ -38,11 +42,13 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from monitor.aio import sleep_or_stop
 from monitor.errors import SubscriptionRejected
 from monitor.logs import get_logger
 from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
 from monitor.venues.backoff import BackoffPolicy
 from monitor.venues.feed import FeedSink, now_ms
+from monitor.venues.governor import Governor, GovernorOptions, SocketPacer
 
 log = get_logger(__name__)
 
@@ -66,6 +72,8 @@ class LoopOptions:
     close_timeout_s: float = 2.0
     # Largest message accepted (bytes); None: the adapter's max_frame_bytes.
     max_size: int | None = None
+    # Pacing where the venue documents no limit (the documented limits come from the adapter's spec).
+    governor: GovernorOptions = field(default_factory=GovernorOptions)
 
 
 class FeedLoop:
@@ -79,6 +87,7 @@ class FeedLoop:
         options: LoopOptions | None = None,
         *,
         on_change: Callable[[], None] | None = None,
+        governor: Governor | None = None,
     ) -> None:
         self._factory = adapter_factory
         self.adapter = adapter_factory()
@@ -86,6 +95,8 @@ class FeedLoop:
         self.connection = connection
         self.sink = sink
         self.options = options or LoopOptions()
+        # Shared by every connection of the venue (the per-IP limits); a lone loop gets its own.
+        self.governor = governor or Governor(self.adapter.limits, self.options.governor)
         self._on_change = on_change
         self.label = connection.label or f"{self.venue}-{next(_ids)}"
         self.open_sockets = 0
@@ -145,12 +156,15 @@ class FeedLoop:
                     delays = policy.start()
                 delay = next(delays)
             self._log.info("venue_reconnect_wait", reason=reason, delay_s=round(delay, 3))
-            await _sleep_or_stop(stop, delay)
+            await sleep_or_stop(stop, delay)
 
     async def _connected(self, stop: asyncio.Event) -> tuple[str, bool]:
         """One connected phase (possibly spanning planned socket switches): (reason it ended, was open)."""
+        finished = await self.governor.connect(stop)
+        if finished is None:
+            return "stopped", False
         try:
-            ws = await self._open(self.adapter, first=True)
+            ws, pacer = await self._open(self.adapter, stop, first=True, finished=finished)
         except InvalidStatus as exc:
             status = exc.response.status_code
             if 400 <= status < 500 and status != 429:
@@ -167,7 +181,7 @@ class FeedLoop:
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed) as exc:
             self._log.warning("venue_connect_failed", url=self.connection.url, error=_describe(exc))
             return "error", False
-        session = _Socket(self, ws, self.adapter)
+        session = _Socket(self, ws, self.adapter, pacer, stop)
         task = asyncio.create_task(session.serve(), name=f"{self.label}-read")
         try:
             planned = self._planned_after()
@@ -197,12 +211,15 @@ class FeedLoop:
     ) -> tuple[_Socket, asyncio.Task[str]] | None:
         adapter = self._factory()
         adapter.instruments = self.adapter.instruments
+        finished = await self.governor.connect(stop)
+        if finished is None:
+            return None
         try:
-            ws = await self._open(adapter, first=False)
+            ws, pacer = await self._open(adapter, stop, first=False, finished=finished)
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed) as exc:
             self._log.warning("venue_planned_reconnect_failed", error=_describe(exc))
             return None
-        new = _Socket(self, ws, adapter)
+        new = _Socket(self, ws, adapter, pacer, stop)
         new_task = asyncio.create_task(new.serve(), name=f"{self.label}-read")
         waiter = asyncio.create_task(new.first_data.wait())
         stopper = asyncio.create_task(stop.wait())
@@ -225,29 +242,36 @@ class FeedLoop:
         self._log.info("venue_planned_reconnect_done")
         return new, new_task
 
-    async def _open(self, adapter: VenueAdapter, *, first: bool) -> ClientConnection:
+    async def _open(
+        self, adapter: VenueAdapter, stop: asyncio.Event, *, first: bool, finished: Callable[[], None]
+    ) -> tuple[ClientConnection, SocketPacer]:
+        """Open and subscribe one socket, the subscribe frames paced within the venue's limits."""
         opts = self.options
-        ws = await connect(
-            self.connection.url,
-            proxy=None,
-            open_timeout=opts.open_timeout_s,
-            close_timeout=opts.close_timeout_s,
-            ping_interval=None,  # keepalive is ours (see _Socket._keepalive)
-            ping_timeout=None,
-            max_size=self.max_frame_bytes,
-            additional_headers=list(self.connection.headers) or None,
-        )
+        try:
+            ws = await connect(
+                self.connection.url,
+                proxy=None,
+                open_timeout=opts.open_timeout_s,
+                close_timeout=opts.close_timeout_s,
+                ping_interval=None,  # keepalive is ours (see _Socket._keepalive)
+                ping_timeout=None,
+                max_size=self.max_frame_bytes,
+                additional_headers=list(self.connection.headers) or None,
+            )
+        finally:
+            finished()
         if first:
             adapter.reset()
+        pacer = self.governor.socket()
         try:
             for message in self.connection.subscribe:
-                await ws.send(message)
+                await pacer.send(ws, adapter.outgoing(message), stop, subscribe=True)
         except ConnectionClosed:
             await ws.close()
             raise
         self.connects += 1
         self._log.info("venue_connected", url=self.connection.url, subscriptions=len(self.connection.subscribe))
-        return ws
+        return ws, pacer
 
     def _changed(self, delta: int) -> None:
         self.open_sockets += delta
@@ -259,10 +283,14 @@ class FeedLoop:
 class _Socket:
     """One open websocket: reads frames, keeps alive, answers heartbeats."""
 
-    def __init__(self, owner: FeedLoop, ws: ClientConnection, adapter: VenueAdapter) -> None:
+    def __init__(
+        self, owner: FeedLoop, ws: ClientConnection, adapter: VenueAdapter, pacer: SocketPacer, stop: asyncio.Event
+    ) -> None:
         self.owner = owner
         self.ws = ws
         self.adapter = adapter
+        self.pacer = pacer
+        self.stop = stop
         self.first_data = asyncio.Event()
         self._deadline: asyncio.Timeout | None = None
         self._counted = False
@@ -346,7 +374,7 @@ class _Socket:
 
     async def _keepalive(self) -> None:
         keepalive = self.owner.keepalive
-        if keepalive.mode == "deribit_heartbeat" or keepalive.interval_s <= 0:
+        if keepalive.mode == "answer_server" or keepalive.interval_s <= 0:
             return
         while True:
             await asyncio.sleep(keepalive.interval_s)
@@ -357,7 +385,7 @@ class _Socket:
             else:
                 payload = self.adapter.ping_payload()
                 if payload is not None:
-                    await self.ws.send(payload)
+                    await self.pacer.send(self.ws, payload, self.stop)
 
 
 async def _first(task: asyncio.Task[str], stop: asyncio.Event, after_s: float | None) -> str:
@@ -373,12 +401,6 @@ async def _first(task: asyncio.Task[str], stop: asyncio.Event, after_s: float | 
     if task in done:
         return "task"
     return "age"
-
-
-async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(delay):
-            await stop.wait()
 
 
 async def _quietly(task: asyncio.Task[Any]) -> None:

@@ -18,34 +18,31 @@ from __future__ import annotations
 import dataclasses
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, RestPoll, VenueAdapter
+from monitor.venues.adapter import Connection, RestPoll, VenueAdapter
 from monitor.venues.common import (
-    MAX_EXACT_INT,
-    FastPathMiss,
     Finite,
-    Millis,
     NonEmpty,
+    decode_failed,
     event_id,
     field,
     is_usd,
     items,
     load_json,
-    ms,
     num,
-    opt_num,
     rejected_event,
     split_symbol,
     text,
     url_join,
 )
 from monitor.venues.instruments import Instrument, InstrumentBook
+from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
 
 MARKET_PATH: Final = "/market/stream"
 ALL_MARKET_STREAMS: Final = ("!forceOrder@arr", "!markPrice@arr@1s")
@@ -66,16 +63,9 @@ _SYMBOL_CACHE_SIZE: Final = 4096
 _SymbolInfo = tuple[Instrument | None, str, str, bool, float]
 
 
-# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
-class _Guarded(msgspec.Struct, kw_only=True):
-    """Keys that make the generic reader take an object for a combined-stream wrapper or a request
-    answer; an event object carrying them is left to that reader."""
-
-    stream: msgspec.Raw | UnsetType = UNSET
-    data: msgspec.Raw | UnsetType = UNSET
-    id: msgspec.Raw | UnsetType = UNSET
-    result: msgspec.Raw | UnsetType = UNSET
-    error: msgspec.Raw | UnsetType = UNSET
+# -- the typed readers: one per event type ---------------------------------------------------
+# Epoch milliseconds as sent; a float or a value past 2100 reaches the event, which refuses it as implausible.
+_Time = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | Annotated[float, msgspec.Meta(ge=0.0, le=1e300)]
 
 
 class _Order(msgspec.Struct):
@@ -85,52 +75,75 @@ class _Order(msgspec.Struct):
     p: Finite
     ap: Finite | None = None
     z: Finite | None = None
-    T: Millis | UnsetType | None = UNSET
+    T: _Time | None = None
 
 
-class _ForceOrder(_Guarded, tag_field="e", tag="forceOrder"):
+class _ForceOrder(msgspec.Struct, tag_field="e", tag="forceOrder"):
     o: _Order
-    E: Millis | None = None
+    E: _Time | None = None
 
 
-class _MarkPrice(_Guarded, tag_field="e", tag="markPriceUpdate"):
+class _MarkPrice(msgspec.Struct, tag_field="e", tag="markPriceUpdate"):
     s: NonEmpty
     p: Finite | Literal[""] | None = None
     r: Finite | Literal[""] | None = None
     i: Finite | Literal[""] | None = None
-    E: Millis | None = None
-    # Kept apart from numeric strings: the generic reader treats the number 0 and the string "0" differently.
-    T: int | str | None = None
+    E: _Time | None = None
+    # "", null and 0 are "no funding time" (delivery contracts).
+    T: _Time | Literal[""] | None = None
 
 
-_Payload = _ForceOrder | _MarkPrice
+class _Wrapper(msgspec.Struct):
+    """A combined-stream wrapper (``stream`` + ``data``) or an answer to a request (``id`` + ``result``/``error``)."""
+
+    stream: str | UnsetType = UNSET
+    data: msgspec.Raw | UnsetType = UNSET
+    id: Any = None
+    result: Any = None
+    error: Any = None
 
 
-class _Combined(msgspec.Struct):
-    stream: msgspec.Raw
-    data: _ForceOrder | _MarkPrice | list[_Payload]
+class _OpenInterestBody(msgspec.Struct):
+    symbol: NonEmpty | UnsetType = UNSET
+    openInterest: Finite | UnsetType = UNSET
+    time: _Time | None = None
+    code: Any = None
+    msg: Any = None
 
 
-_COMBINED: Final = msgspec.json.Decoder(_Combined, strict=False)
-_RAW: Final = msgspec.json.Decoder(_ForceOrder | _MarkPrice | list[_Payload], strict=False)
-_COMBINED_PREFIX: Final = '{"stream"'
-_COMBINED_PREFIX_BYTES: Final = b'{"stream"'
+_PAYLOADS: Final = msgspec.json.Decoder(_ForceOrder | _MarkPrice | list[_ForceOrder | _MarkPrice], strict=False)
+_WRAPPER: Final = msgspec.json.Decoder(_Wrapper, strict=False)
+_OPEN_INTEREST: Final = msgspec.json.Decoder(_OpenInterestBody, strict=False)
+# Combined-stream frames start with their stream name.
+_COMBINED: Final = '{"stream"'
+_COMBINED_BYTES: Final = b'{"stream"'
+_Payloads = _ForceOrder | _MarkPrice | list[_ForceOrder | _MarkPrice]
+
+
+SPEC: Final = VenueSpec(
+    name="binance",
+    adapter="monitor.venues.binance:BinanceAdapter",
+    ws_url="wss://fstream.binance.com",
+    rest_url="https://fapi.binance.com",
+    # Binance pings every 3 minutes and drops a client that has not answered within 10.
+    keepalive=Keepalive("server_ping", interval_s=180.0, drop_after_s=600.0),
+    limits=VenueLimits(messages=Rate(10, 1.0), topics_per_connection=200, max_connection_age_s=24 * 3600.0),
+    topics_per_connection=200,
+    # Every connection carries a markPrice@1s stream, so a healthy one is never silent for a minute.
+    liveness_timeout_s=60.0,
+    instruments=(RestRequest(EXCHANGE_INFO_PATH), RestRequest(FUNDING_INFO_PATH)),
+    sampled=True,
+    simulator="monitor.sim.protocols.binance:BinanceProtocol",
+    encoder="monitor.sim.encode.binance",
+    scenario_share=0.30,
+    scenario_latency_ms=40,
+)
 
 
 class BinanceAdapter(VenueAdapter):
     """Binance USD-M: ``forceOrder`` + ``markPrice`` streams, REST open interest."""
 
-    name = "binance"
-    ws_url = "wss://fstream.binance.com"
-    rest_url = "https://fapi.binance.com"
-    # Binance pings every 3 minutes and drops a client that has not answered within 10.
-    keepalive = Keepalive("server_ping", interval_s=180.0, drop_after_s=600.0)
-    max_subscriptions_per_connection = 200
-    max_connection_age_s = 24 * 3600.0
-    # Every connection carries a markPrice@1s stream, so a healthy one is never silent for a minute.
-    liveness_timeout_s = 60.0
-    # forceOrder pushes at most one liquidation per symbol per 1000 ms (docs/venues-a.md).
-    liquidations_sampled = True
+    spec: ClassVar[VenueSpec] = SPEC
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
@@ -169,10 +182,6 @@ class BinanceAdapter(VenueAdapter):
             RestPoll(path=f"{OPEN_INTEREST_PATH}?symbol={sym}", interval_s=interval, weight=1, symbols=(sym,))
             for sym in targets
         ]
-
-    def instrument_paths(self) -> list[str]:
-        """exchangeInfo (contracts) and fundingInfo (symbols with adjusted funding intervals)."""
-        return [EXCHANGE_INFO_PATH, FUNDING_INFO_PATH]
 
     # -- instruments ---------------------------------------------------------------------------
     def load_instruments(self, path: str, body: str | bytes) -> int:
@@ -233,63 +242,77 @@ class BinanceAdapter(VenueAdapter):
         return count
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The dict-based reader: raw and combined-stream frames, single objects or all-market arrays.
-
-        Reads every frame shape and raises the precise ParseError for a bad one.
-        """
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Raw and combined-stream frames, single events or all-market arrays, through the typed readers;
+        answers to requests give [] (a refusal is an issue). A frame that does not fit raises ParseError with
+        msgspec's path to the field. Mark prices are stored as their rows are read."""
         try:
-            return self._parse(load_json(frame), recv_ms)
+            combined = frame.startswith(_COMBINED_BYTES) if isinstance(frame, bytes) else frame.startswith(_COMBINED)
+            if not combined:
+                return self._payloads(_PAYLOADS.decode(frame), recv_ms)
+        except msgspec.ValidationError as exc:
+            text = str(exc)
+            if text == "Object missing required field `e`":  # not an event: a wrapper or an answer
+                return self._wrapped(frame, recv_ms, exc)
+            if "Invalid value" in text and text.endswith(".e`"):
+                raise ParseError(f"binance: unexpected event type ({exc})", reason="unknown_channel") from None
+            raise decode_failed(self.name, exc) from None
+        except msgspec.MsgspecError as exc:
+            raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
             raise rejected_event(self.name, exc) from None
+        return self._wrapped(frame, recv_ms, None)
+
+    def _wrapped(self, frame: str | bytes, recv_ms: int, error: msgspec.ValidationError | None) -> list[Event]:
+        """A combined-stream wrapper (its events) or an answer to a request ([], a refusal is an issue)."""
+        try:
+            wrapper = _WRAPPER.decode(frame)
+            if wrapper.stream is not UNSET and wrapper.data is not UNSET:
+                return self._payloads(_PAYLOADS.decode(wrapper.data), recv_ms)
+        except msgspec.MsgspecError as exc:
+            raise decode_failed(self.name, exc) from None
+        except InvalidEvent as exc:
+            raise rejected_event(self.name, exc) from None
+        if wrapper.id is not None:  # an answer to one of our requests
+            if wrapper.error is not None:
+                self._issue("subscription_rejected", f"binance refused a request: {wrapper.error!r:.200}")
+            return []
+        raise decode_failed(self.name, error or msgspec.ValidationError("Object missing required field `e`"))
 
     def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
         """``/fapi/v1/openInterest`` bodies → OpenInterest (USD at the latest mark price seen)."""
         if not path.startswith(OPEN_INTEREST_PATH):
             raise ParseError(f"binance: no REST reader for {path!r}", reason="unknown_channel")
         try:
-            return self._open_interest(load_json(body), recv_ms)
+            return self._open_interest(_OPEN_INTEREST.decode(body), recv_ms)
+        except RecursionError:
+            raise ParseError(f"{self.name}: REST body nested too deeply to read", reason="too_deep") from None
+        except msgspec.MsgspecError as exc:
+            raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
             raise rejected_event(self.name, exc) from None
 
-    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Typed decoding of forceOrder / markPriceUpdate frames; raises a FAST_PATH_MISSES error otherwise.
+    def _payloads(
+        self, decoded: _ForceOrder | _MarkPrice | list[_ForceOrder | _MarkPrice], recv_ms: int
+    ) -> list[Event]:
+        events: list[Event] = []
+        for payload in decoded if isinstance(decoded, list) else (decoded,):
+            if isinstance(payload, _MarkPrice):
+                funding = self._funding(payload, recv_ms)
+                if funding is not None:
+                    events.append(funding)
+            else:
+                events.append(self._liquidation(payload, recv_ms))
+        return events
 
-        Rows are read in order and a mark price is stored as soon as its row is read, as the generic
-        reader does: after a miss, that reader stores the same prices again, so no trace differs.
-        """
-        if isinstance(frame, bytes):
-            combined = frame.startswith(_COMBINED_PREFIX_BYTES)
-        else:
-            combined = frame.startswith(_COMBINED_PREFIX)
-        decoded = _COMBINED.decode(frame).data if combined else _RAW.decode(frame)
-        if isinstance(decoded, list):
-            events: list[Event] = []
-            for payload in decoded:
-                if isinstance(payload, _MarkPrice):
-                    funding = self._fast_funding(payload, recv_ms)
-                    if funding is not None:
-                        events.append(funding)
-                else:
-                    events.append(self._fast_liquidation(payload, recv_ms))
-            return events
-        if (decoded.stream is not UNSET and decoded.data is not UNSET) or (
-            decoded.id is not UNSET and (decoded.result is not UNSET or decoded.error is not UNSET)
-        ):
-            raise FastPathMiss  # a wrapper or a request answer: the generic reader's business
-        if isinstance(decoded, _MarkPrice):
-            funding = self._fast_funding(decoded, recv_ms)
-            return [] if funding is None else [funding]
-        return [self._fast_liquidation(decoded, recv_ms)]
-
-    def _fast_liquidation(self, payload: _ForceOrder, recv_ms: int) -> Liquidation:
-        """:meth:`_liquidation` for a decoded forceOrder."""
+    def _liquidation(self, payload: _ForceOrder, recv_ms: int) -> Liquidation:
         order = payload.o
         raw_side = order.S
         side = _POSITION_SIDE.get(raw_side)
         if side is None:
-            raise FastPathMiss
-        ts = order.T if order.T is not UNSET else payload.E
+            raise ParseError(f"binance forceOrder {order.s}: unknown side {raw_side!r:.20}", reason="value")
+        ts = order.T if order.T is not None else payload.E
+        ts = None if ts is None else int(ts)
         return self._make_liquidation(
             order.s,
             raw_side,
@@ -300,8 +323,8 @@ class BinanceAdapter(VenueAdapter):
             recv_ms=recv_ms,
         )
 
-    def _fast_funding(self, row: _MarkPrice, recv_ms: int) -> Funding | None:
-        """:meth:`_funding` for a decoded markPriceUpdate."""
+    def _funding(self, row: _MarkPrice, recv_ms: int) -> Funding | None:
+        """A markPriceUpdate's funding (None for delivery contracts, which carry none); stores the mark price."""
         symbol = row.s
         mark = row.p
         if mark is None or mark == "":
@@ -311,66 +334,23 @@ class BinanceAdapter(VenueAdapter):
             if mark > 0:
                 self._marks[symbol] = mark
         rate = row.r
-        if rate is None or rate == "":  # delivery contracts carry no funding
+        if rate is None or rate == "":
             return None
-        rate += 0.0
-        next_ms = row.T
-        if next_ms == 0 or next_ms is None:
-            next_ms = None
-        elif type(next_ms) is not int or not 0 < next_ms <= MAX_EXACT_INT:
-            raise FastPathMiss  # a string, or a value ms() would reject or round
         index = row.i
         return self._make_funding(
             symbol,
-            ts=recv_ms if row.E is None else row.E,
-            rate=rate,
-            next_ms=next_ms,
+            ts=recv_ms if row.E is None else int(row.E),
+            rate=rate + 0.0,
+            next_ms=int(row.T) if row.T else None,
             mark=mark,
             index=None if index is None or index == "" else index + 0.0,
             recv_ms=recv_ms,
         )
 
-    def _parse(self, msg: Any, recv_ms: int) -> list[Event]:
-        if isinstance(msg, list):
-            events: list[Event] = []
-            for item in msg:
-                events.extend(self._payload(item, recv_ms))
-            return events
-        if isinstance(msg, Mapping):
-            if "stream" in msg and "data" in msg:
-                return self._parse(msg["data"], recv_ms)
-            if "id" in msg and ("result" in msg or "error" in msg):
-                if msg.get("error") is not None:
-                    self._issue("subscription_rejected", f"binance refused a request: {msg['error']!r:.200}")
-                return []
-        return self._payload(msg, recv_ms)
-
-    def _payload(self, msg: Any, recv_ms: int) -> list[Event]:
-        kind = field(msg, "e", "binance event")
-        if kind == "forceOrder":
-            return [self._liquidation(msg, recv_ms)]
-        if kind == "markPriceUpdate":
-            return self._funding(msg, recv_ms)
-        raise ParseError(f"binance: unexpected event type {kind!r:.40}", reason="unknown_channel")
-
-    def _liquidation(self, msg: Any, recv_ms: int) -> Liquidation:
-        order = field(msg, "o", "forceOrder")
-        symbol = text(field(order, "s", "forceOrder.o"), "o.s")
-        raw_side = field(order, "S", "forceOrder.o")
-        side = _POSITION_SIDE.get(raw_side) if isinstance(raw_side, str) else None
-        if side is None:
-            raise ParseError(f"binance forceOrder {symbol}: unknown side {raw_side!r:.20}", reason="value")
-        avg = opt_num(order.get("ap"), "o.ap")
-        price = avg if avg else num(field(order, "p", "forceOrder.o"), "o.p")
-        filled = opt_num(order.get("z"), "o.z")
-        qty = filled if filled else num(field(order, "q", "forceOrder.o"), "o.q")
-        ts = self._time(order.get("T", msg.get("E")), recv_ms, "o.T")
-        return self._make_liquidation(symbol, raw_side, side, ts=ts, qty=qty, price=price, recv_ms=recv_ms)
-
     def _make_liquidation(
         self, symbol: str, raw_side: str, side: Side, *, ts: int, qty: float, price: float, recv_ms: int
     ) -> Liquidation:
-        """The Liquidation both readers build from a forceOrder's parsed fields."""
+        """The Liquidation of a forceOrder's parsed fields."""
         _, base, quote, usd, _ = self._symbol_info(symbol)
         return Liquidation(
             id=event_id(f"binance|{symbol}|{raw_side}", ts, qty, price),
@@ -388,27 +368,6 @@ class BinanceAdapter(VenueAdapter):
             sampled=self.liquidations_sampled,
         )
 
-    def _funding(self, msg: Any, recv_ms: int) -> list[Event]:
-        symbol = text(field(msg, "s", "markPriceUpdate"), "s")
-        mark = opt_num(msg.get("p"), "p")
-        if mark is not None and mark > 0:
-            self._marks[symbol] = mark
-        rate = opt_num(msg.get("r"), "r")
-        if rate is None:  # delivery contracts carry no funding
-            return []
-        next_ms = msg.get("T")
-        return [
-            self._make_funding(
-                symbol,
-                ts=self._time(msg.get("E"), recv_ms, "E"),
-                rate=rate,
-                next_ms=ms(next_ms, "T") if next_ms not in (None, "", 0) else None,
-                mark=mark,
-                index=opt_num(msg.get("i"), "i"),
-                recv_ms=recv_ms,
-            )
-        ]
-
     def _make_funding(
         self,
         symbol: str,
@@ -420,7 +379,7 @@ class BinanceAdapter(VenueAdapter):
         index: float | None,
         recv_ms: int,
     ) -> Funding:
-        """The Funding both readers build from a markPriceUpdate's parsed fields."""
+        """The Funding of a markPriceUpdate's parsed fields."""
         _, base, quote, _, interval = self._symbol_info(symbol)
         return Funding(
             id=event_id(f"binance|{symbol}|funding", ts, rate),
@@ -439,13 +398,14 @@ class BinanceAdapter(VenueAdapter):
             index_price=index,
         )
 
-    def _open_interest(self, body: Any, recv_ms: int) -> list[Event]:
-        if isinstance(body, Mapping) and "code" in body and "openInterest" not in body:
-            self._issue("rest_error", f"binance openInterest error: {body.get('msg')!r:.200}")
+    def _open_interest(self, body: _OpenInterestBody, recv_ms: int) -> list[Event]:
+        if body.code is not None and body.openInterest is UNSET:
+            self._issue("rest_error", f"binance openInterest error: {body.msg!r:.200}")
             return []
-        symbol = text(field(body, "symbol", "openInterest"), "symbol")
-        oi = num(field(body, "openInterest", "openInterest"), "openInterest")
-        ts = self._time(body.get("time"), recv_ms, "time")
+        if body.symbol is UNSET or body.openInterest is UNSET:
+            raise ParseError("binance openInterest: 'symbol' and 'openInterest' are required", reason="schema")
+        symbol, oi = body.symbol, body.openInterest + 0.0
+        ts = recv_ms if body.time is None else int(body.time)
         base, quote = self._base_quote(symbol)
         mark = self._marks.get(symbol)
         return [
@@ -494,7 +454,3 @@ class BinanceAdapter(VenueAdapter):
             return self._base_quote(symbol.upper())[0]
         except ParseError:
             return symbol.upper()
-
-    @staticmethod
-    def _time(value: Any, recv_ms: int, name: str) -> int:
-        return recv_ms if value is None else ms(value, name)

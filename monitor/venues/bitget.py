@@ -20,26 +20,25 @@ import msgspec
 import orjson
 from msgspec import UNSET, UnsetType
 
-from monitor.errors import ParseError
+from monitor.errors import InvalidEvent, ParseError
 from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, Side, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
-    FastPathMiss,
     Finite,
     Millis,
     NonEmpty,
     OptFinite,
+    decode_failed,
     event_id,
     field,
-    frame_errors,
     is_usd,
     load_json,
-    ms,
-    num,
     opt_finite,
     opt_num,
+    rejected_event,
 )
 from monitor.venues.instruments import Instrument
+from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
 
 VENUE: Final = "bitget"
 UTA_WS_URL: Final = "wss://ws.bitget.com/v3/ws/public"
@@ -51,6 +50,7 @@ PRODUCT_TYPES: Final = ("USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES")
 _SYMBOL: Final = re.compile(r"^([A-Z0-9]+?)(USDT|USDC|USD|PERP)([FGHJKMNQUVXZ]\d{2})?$")
 # Args per subscribe frame: Bitget caps a request's length (4096 bytes).
 _ARGS_PER_FRAME: Final = 25
+# UTA ``side`` is the liquidated position's side: ``buy`` = long.
 _POSITION_SIDE: Final[dict[str, Side]] = {"buy": "long", "sell": "short"}
 # (symbol, instrument if known, base, quote, linear/inverse) of a symbol.
 _Identity = tuple[str, Instrument | None, str, str, ContractType]
@@ -99,10 +99,10 @@ def instrument_from_contract(row: dict[str, Any], inst_type: str) -> Instrument 
     )
 
 
-# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
+# -- the typed readers: one per channel --------------------------------------------------------
 class _Arg(msgspec.Struct):
     instType: str
-    # Read with ``or`` like the generic reader: an empty or null value falls through to the next key.
+    # Read with ``or``: an empty or null value falls through to the next key.
     channel: str | None = None
     topic: str | None = None
     instId: str | None = None
@@ -110,11 +110,14 @@ class _Arg(msgspec.Struct):
 
 
 class _Push(msgspec.Struct):
-    arg: _Arg
-    data: msgspec.Raw
+    """A channel push (``arg`` + ``data``), or an ack or error (``event``)."""
+
+    arg: _Arg | UnsetType = UNSET
+    data: msgspec.Raw | UnsetType = UNSET
     ts: Millis | UnsetType = UNSET
-    # A frame with an "event" key is an ack or an error.
-    event: msgspec.Raw | UnsetType = UNSET
+    event: str | UnsetType = UNSET
+    code: Any = None
+    msg: Any = None
 
 
 class _LiquidationRow(msgspec.Struct):
@@ -131,9 +134,9 @@ class _TickerRow(msgspec.Struct):
     ts: Millis | UnsetType = UNSET
     markPrice: OptFinite = None
     fundingRate: OptFinite = None
-    # As the generic reader takes it: "", null and 0 are "no funding time".
+    # "", null and 0 are "no funding time".
     nextFundingTime: Millis | Literal[""] | None = None
-    # Kept raw: the generic reader compares str() of any value, so only known spellings are read here.
+    # Kept raw: 2 / "2" / "delivery" mark a delivery contract, any other spelling a perpetual.
     symbolType: msgspec.Raw | UnsetType = UNSET
     indexPrice: OptFinite = None
     holdingAmount: OptFinite | UnsetType = UNSET
@@ -143,38 +146,47 @@ class _TickerRow(msgspec.Struct):
 _PUSH: Final = msgspec.json.Decoder(_Push, strict=False)
 _LIQUIDATION_ROWS: Final = msgspec.json.Decoder(list[_LiquidationRow], strict=False)
 _TICKER_ROWS: Final = msgspec.json.Decoder(list[_TickerRow], strict=False)
-_PERPETUAL_TYPES: Final = frozenset((b"1", b'"1"', b'"perpetual"'))
 _DELIVERY_TYPES: Final = frozenset((b"2", b'"2"', b'"delivery"'))
 
 
-def _fast_perpetual(symbol_type: msgspec.Raw | UnsetType) -> bool:
-    """Whether a decoded ``symbolType`` is a perpetual's, as the generic reader tells; a miss if unsure."""
-    if symbol_type is UNSET:
-        return True
-    spelling = bytes(symbol_type)
-    if spelling in _PERPETUAL_TYPES:
-        return True
-    if spelling in _DELIVERY_TYPES:
-        return False
-    raise FastPathMiss
+def _perpetual(symbol_type: msgspec.Raw | UnsetType) -> bool:
+    """Whether a ticker's ``symbolType`` is a perpetual's (anything but 2 / "2" / "delivery")."""
+    return symbol_type is UNSET or bytes(symbol_type) not in _DELIVERY_TYPES
+
+
+SPEC: Final = VenueSpec(
+    name=VENUE,
+    adapter="monitor.venues.bitget:BitgetAdapter",
+    ws_url="wss://ws.bitget.com/v2/ws/public",
+    rest_url="https://api.bitget.com",
+    # Bitget asks for a text ping every 30 s and drops a client silent for 2 minutes; older copies of
+    # its page give 30 s as the cut-off, so ping every 20 s to be inside both.
+    keepalive=Keepalive("client_ping", interval_s=20.0, payload="ping", drop_after_s=120.0),
+    # Up to 1000 channels per connection are allowed; Bitget recommends fewer than 50. Every connection closes at 24 h.
+    limits=VenueLimits(
+        connections=Rate(300, 300.0),
+        subscribes=Rate(240, 3600.0),
+        messages=Rate(10, 1.0),
+        topics_per_connection=1000,
+        max_connection_age_s=24 * 3600.0,
+    ),
+    topics_per_connection=50,
+    # Pongs arrive every 30 s, so a quiet liquidation topic stays alive.
+    liveness_timeout_s=90.0,
+    instruments=tuple(RestRequest(CONTRACTS_PATH + t) for t in PRODUCT_TYPES),
+    # The UTA liquidation topic pushes the largest long and short per pair per second.
+    sampled=True,
+    simulator="monitor.sim.protocols.bitget:BitgetProtocol",
+    encoder="monitor.sim.encode.bitget",
+    scenario_share=0.10,
+    scenario_latency_ms=95,
+)
 
 
 class BitgetAdapter(VenueAdapter):
     """Bitget USDT/USDC/coin-margined futures."""
 
-    name: ClassVar[str] = VENUE
-    ws_url: ClassVar[str] = "wss://ws.bitget.com/v2/ws/public"
-    rest_url: ClassVar[str] = "https://api.bitget.com"
-    # Text ping every 30 s; a client silent for 2 minutes is dropped.
-    keepalive: ClassVar[Keepalive] = Keepalive(mode="text", interval_s=30.0, payload="ping", drop_after_s=120.0)
-    # Up to 1000 channels per connection are allowed; Bitget recommends fewer than 50.
-    max_subscriptions_per_connection: ClassVar[int] = 50
-    # Bitget closes every connection after 24 h.
-    max_connection_age_s: ClassVar[float | None] = 24 * 3600.0
-    # Pongs arrive every 30 s, so a quiet liquidation topic stays alive.
-    liveness_timeout_s: ClassVar[float] = 90.0
-    # The UTA liquidation topic pushes the largest long and short per pair per second.
-    liquidations_sampled: ClassVar[bool] = True
+    spec: ClassVar[VenueSpec] = SPEC
 
     # -- subscriptions -------------------------------------------------------------------------
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
@@ -219,10 +231,6 @@ class BitgetAdapter(VenueAdapter):
         except ParseError:
             return symbol.upper()
 
-    def instrument_paths(self) -> list[str]:
-        """Contract lists of the three futures product types."""
-        return [CONTRACTS_PATH + t for t in PRODUCT_TYPES]
-
     def load_instruments(self, path: str, body: str | bytes) -> int:
         """Read a contract list; the product type comes from the path's query string."""
         data = field(load_json(body), "data", "bitget contract list")
@@ -234,40 +242,42 @@ class BitgetAdapter(VenueAdapter):
         return len(loaded)
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The dict-based reader. Any frame; ``pong`` and subscribe acks give [].
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """``liquidation`` and ``ticker`` pushes through their typed readers; ``pong`` and acks give [], errors
+        an issue. A frame that does not fit raises ParseError with msgspec's path to the field."""
+        if frame in ("pong", b"pong"):
+            return []
+        try:
+            msg = _PUSH.decode(frame)
+            if msg.event is not UNSET:
+                if msg.event == "error":
+                    self._issue("venue_error", f"bitget rejected a request: {msg.code!r:.12} {msg.msg!r:.200}")
+                return []
+            arg, data = msg.arg, msg.data
+            if arg is UNSET or data is UNSET:
+                raise ParseError("bitget: a push needs 'arg' and 'data'", reason="schema")
+            envelope_ms = recv_ms if msg.ts is UNSET else msg.ts
+            channel = arg.channel or arg.topic
+            if channel == "liquidation":
+                return [
+                    self._liquidation(row, arg.instType, envelope_ms, recv_ms) for row in _LIQUIDATION_ROWS.decode(data)
+                ]
+            if channel == "ticker":
+                events: list[Event] = []
+                for row in _TICKER_ROWS.decode(data):
+                    self._ticker(events, row, arg, envelope_ms, recv_ms)
+                return events
+        except msgspec.MsgspecError as exc:
+            raise decode_failed(VENUE, exc) from None
+        except InvalidEvent as exc:
+            raise rejected_event(self.name, exc) from None
+        raise ParseError(f"bitget: unexpected channel {channel!r:.60}", reason="unknown_channel")
 
-        Reads every frame shape and raises the precise ParseError for a bad one.
-        """
-        with frame_errors(self.name):
-            return self._parse(frame, recv_ms)
-
-    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Typed decoding of ``liquidation`` and ``ticker`` pushes; raises a FAST_PATH_MISSES error otherwise."""
-        msg = _PUSH.decode(frame)
-        if msg.event is not UNSET:
-            raise FastPathMiss  # an ack or an error: the generic reader's business
-        arg = msg.arg
-        envelope_ms = recv_ms if msg.ts is UNSET else msg.ts
-        channel = arg.channel or arg.topic
-        if channel == "liquidation":
-            return [
-                self._fast_liquidation(row, arg.instType, envelope_ms, recv_ms)
-                for row in _LIQUIDATION_ROWS.decode(msg.data)
-            ]
-        if channel == "ticker":
-            events: list[Event] = []
-            for row in _TICKER_ROWS.decode(msg.data):
-                self._fast_ticker(events, row, arg, envelope_ms, recv_ms)
-            return events
-        raise FastPathMiss
-
-    def _fast_liquidation(self, row: _LiquidationRow, inst_type: str, envelope_ms: int, recv_ms: int) -> Liquidation:
-        """:meth:`_liquidation` for a decoded row."""
+    def _liquidation(self, row: _LiquidationRow, inst_type: str, envelope_ms: int, recv_ms: int) -> Liquidation:
         identity = self._identity(row.symbol, inst_type)
         price = row.price + 0.0
         if price <= 0:
-            raise FastPathMiss  # the generic reader's ParseError
+            raise ParseError(f"bitget liquidation: price must be positive, got {price!r}", reason="value")
         return self._make_liquidation(
             identity,
             _POSITION_SIDE[row.side],
@@ -277,44 +287,18 @@ class BitgetAdapter(VenueAdapter):
             recv_ms=recv_ms,
         )
 
-    def _fast_ticker(self, events: list[Event], row: _TickerRow, arg: _Arg, envelope_ms: int, recv_ms: int) -> None:
-        """:meth:`_ticker` for a decoded row: appends its events to ``events``."""
+    def _ticker(self, events: list[Event], row: _TickerRow, arg: _Arg, envelope_ms: int, recv_ms: int) -> None:
+        """A ticker row's funding (perpetuals with a funding time) and open interest, appended to ``events``."""
         identity = self._identity(row.instId or row.symbol or arg.instId or arg.symbol, arg.instType)
         ts = envelope_ms if row.ts is UNSET else row.ts
         mark, rate = opt_finite(row.markPrice), opt_finite(row.fundingRate)
         next_ms = row.nextFundingTime or 0
-        if rate is not None and next_ms > 0 and _fast_perpetual(row.symbolType):
+        if rate is not None and next_ms > 0 and _perpetual(row.symbolType):
             index = opt_finite(row.indexPrice)
             events.append(self._make_funding(identity, ts, recv_ms, rate=rate, next_ms=next_ms, mark=mark, index=index))
         oi = opt_finite(row.openInterest if row.holdingAmount is UNSET else row.holdingAmount)
         if oi is not None:
             events.append(self._make_open_interest(identity, ts, recv_ms, oi=oi, mark=mark))
-
-    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        if frame in ("pong", b"pong"):
-            return []
-        msg = load_json(frame)
-        if not isinstance(msg, dict):
-            raise ParseError("bitget: expected a JSON object", reason="schema")
-        if "event" in msg:
-            if msg["event"] == "error":
-                self._issue("venue_error", f"bitget rejected a request: {msg.get('code')} {msg.get('msg')!r}")
-            return []
-        arg = field(msg, "arg", "bitget frame")
-        data = field(msg, "data", "bitget frame")
-        if not isinstance(data, list):
-            raise ParseError("bitget: 'data' must be an array", reason="schema")
-        inst_type = field(arg, "instType", "bitget arg")
-        if not isinstance(inst_type, str):
-            raise ParseError("bitget: instType must be a string", reason="value")
-        envelope_ms = ms(msg["ts"], "bitget ts") if "ts" in msg else recv_ms
-        channel = arg.get("channel") or arg.get("topic")
-        if channel == "liquidation":
-            return [self._liquidation(row, inst_type, envelope_ms, recv_ms) for row in data]
-        if channel == "ticker":
-            fallback = arg.get("instId") or arg.get("symbol")
-            return [e for row in data for e in self._ticker(row, inst_type, fallback, envelope_ms, recv_ms)]
-        raise ParseError(f"bitget: unexpected channel {channel!r}", reason="unknown_channel")
 
     def _identity(self, symbol: Any, inst_type: str) -> _Identity:
         if not isinstance(symbol, str) or not symbol:
@@ -325,20 +309,10 @@ class BitgetAdapter(VenueAdapter):
         base, quote = split_bitget(symbol)
         return symbol, None, base, quote, _contract_of(inst_type)
 
-    def _liquidation(self, row: Any, inst_type: str, envelope_ms: int, recv_ms: int) -> Liquidation:
-        identity = self._identity(field(row, "symbol", "bitget liquidation"), inst_type)
-        side = _position_side(field(row, "side", "bitget liquidation"))
-        price = num(field(row, "price", "bitget liquidation"), "bitget liquidation price")
-        amount = num(field(row, "amount", "bitget liquidation"), "bitget liquidation amount")
-        if price <= 0:
-            raise ParseError(f"bitget liquidation: price must be positive, got {price!r}", reason="value")
-        ts = ms(row["ts"], "bitget liquidation ts") if "ts" in row else envelope_ms
-        return self._make_liquidation(identity, side, price=price, amount=amount, ts=ts, recv_ms=recv_ms)
-
     def _make_liquidation(
         self, identity: _Identity, side: Side, *, price: float, amount: float, ts: int, recv_ms: int
     ) -> Liquidation:
-        """The Liquidation both readers build from a row's parsed fields (``amount`` is quote currency)."""
+        """The Liquidation of a row's parsed fields (``amount`` is quote currency)."""
         symbol, _, base, quote, kind = identity
         return Liquidation(
             id=event_id(f"bitget|{symbol}|{side}", ts, price, amount),
@@ -356,27 +330,6 @@ class BitgetAdapter(VenueAdapter):
             sampled=self.liquidations_sampled,
         )
 
-    def _ticker(self, row: Any, inst_type: str, fallback: Any, envelope_ms: int, recv_ms: int) -> list[Event]:
-        if not isinstance(row, dict):
-            raise ParseError("bitget ticker: data entries must be objects", reason="schema")
-        raw_symbol = row.get("instId") or row.get("symbol") or fallback
-        identity = self._identity(raw_symbol, inst_type)
-        ts = ms(row["ts"], "bitget ticker ts") if "ts" in row else envelope_ms
-        mark = opt_num(row.get("markPrice"), "bitget markPrice")
-        events: list[Event] = []
-        rate = opt_num(row.get("fundingRate"), "bitget fundingRate")
-        next_ms = ms(row["nextFundingTime"], "bitget nextFundingTime") if row.get("nextFundingTime") else 0
-        # Delivery contracts have no funding: nextFundingTime "0", symbolType 2 / "delivery".
-        perpetual = next_ms > 0 and str(row.get("symbolType", "1")) not in ("2", "delivery")
-        if rate is not None and perpetual:
-            index = opt_num(row.get("indexPrice"), "bitget indexPrice")
-            events.append(self._make_funding(identity, ts, recv_ms, rate=rate, next_ms=next_ms, mark=mark, index=index))
-        holding = row.get("holdingAmount", row.get("openInterest"))
-        oi = opt_num(holding, "bitget open interest")
-        if oi is not None:
-            events.append(self._make_open_interest(identity, ts, recv_ms, oi=oi, mark=mark))
-        return events
-
     def _make_funding(
         self,
         identity: _Identity,
@@ -388,7 +341,7 @@ class BitgetAdapter(VenueAdapter):
         mark: float | None,
         index: float | None,
     ) -> Funding:
-        """The Funding both readers build from a ticker row's parsed fields."""
+        """The Funding of a ticker row's parsed fields."""
         symbol, inst, base, quote, kind = identity
         interval = inst.funding_interval_h if inst is not None and inst.funding_interval_h else 8.0
         return Funding(
@@ -411,7 +364,7 @@ class BitgetAdapter(VenueAdapter):
     def _make_open_interest(
         self, identity: _Identity, ts: int, recv_ms: int, *, oi: float, mark: float | None
     ) -> OpenInterest:
-        """The OpenInterest both readers build from a ticker row's open interest (base coin)."""
+        """The OpenInterest of a ticker row's open interest (base coin)."""
         symbol, _, base, quote, kind = identity
         return OpenInterest(
             id=event_id(f"bitget|{symbol}|oi", ts, oi),
@@ -432,12 +385,3 @@ def _frames(args: list[dict[str, str]]) -> tuple[str, ...]:
         orjson.dumps({"op": "subscribe", "args": args[i : i + _ARGS_PER_FRAME]}).decode()
         for i in range(0, len(args), _ARGS_PER_FRAME)
     )
-
-
-def _position_side(value: Any) -> Side:
-    """UTA ``side`` is the liquidated position's side: ``buy`` = long."""
-    if value == "buy":
-        return "long"
-    if value == "sell":
-        return "short"
-    raise ParseError(f"bitget liquidation: side must be buy or sell, got {value!r}", reason="value")

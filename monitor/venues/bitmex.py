@@ -12,9 +12,9 @@ once: a new order (``partial``/``insert``) emits its ``leavesQty``; an
 lowers it (a partial fill) and ``delete`` (filled or cancelled) emit nothing.
 ``side`` is the order side, so ``Sell`` means a long position was liquidated.
 
-Liquidation-table inserts and deletes take the typed fast path (see
-:mod:`monitor.venues.common`). The instrument table has none: its merged rows
-keep every field as received, so the frame has to be read as a whole anyway.
+The liquidation table has one typed reader per action. The instrument table's
+rows are merged field by field into each symbol's state (a partial carries
+every field, the instrument list is read from it), so they decode as maps.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
-from monitor.errors import ParseError
+from monitor.errors import InvalidEvent, ParseError
 from monitor.events import (
     ContractType,
     Event,
@@ -39,22 +40,23 @@ from monitor.events import (
     canonical_base,
     rate_8h,
 )
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
-    FAST_PATH_MISSES,
     Finite,
     NonEmpty,
+    decode_failed,
     event_id,
     field,
-    frame_errors,
     is_usd,
     load_json,
     num,
     opt_num,
+    rejected_event,
     split_symbol,
     url_join,
 )
 from monitor.venues.instruments import Instrument, InstrumentBook
+from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
 
 VENUE: Final = "bitmex"
 _EPOCH_2000: Final = datetime(2000, 1, 1, tzinfo=UTC)
@@ -78,17 +80,17 @@ class _Order:
     leaves: float
 
 
-# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
-# Frames of the liquidation table start like this; anything else goes straight to the generic reader.
-_LIQUIDATION_PREFIX: Final = '{"table":"liquidation"'
-_LIQUIDATION_PREFIX_BYTES: Final = _LIQUIDATION_PREFIX.encode()
+# -- the typed readers ---------------------------------------------------------------------------
+class _Frame(msgspec.Struct):
+    """A table push (``table``, ``action``, ``data``), or a control message (welcome, acks, errors)."""
 
-
-class _LiquidationFrame(msgspec.Struct):
-    table: Literal["liquidation"]
-    # Updates change remembered orders in place; they are left to the generic reader.
-    action: Literal["partial", "insert", "delete"]
-    data: msgspec.Raw
+    table: str | UnsetType = UNSET
+    action: str | UnsetType = UNSET
+    data: msgspec.Raw | UnsetType = UNSET
+    error: Any = UNSET
+    info: Any = UNSET
+    success: Any = UNSET
+    subscribe: Any = UNSET
 
 
 class _RemovedOrder(msgspec.Struct):
@@ -103,20 +105,20 @@ class _NewOrder(msgspec.Struct):
     leavesQty: Finite
 
 
-_LIQUIDATION_FRAME: Final = msgspec.json.Decoder(_LiquidationFrame, strict=False)
+class _OrderUpdate(msgspec.Struct):
+    orderID: NonEmpty
+    price: Finite | UnsetType = UNSET
+    leavesQty: Finite | UnsetType = UNSET
+
+
+_FRAME: Final = msgspec.json.Decoder(_Frame, strict=False)
 _REMOVED_ORDERS: Final = msgspec.json.Decoder(list[_RemovedOrder], strict=False)
 _NEW_ORDERS: Final = msgspec.json.Decoder(list[_NewOrder], strict=False)
-
-
-def _order_of(row: _NewOrder) -> _Order:
-    """A decoded new order as :meth:`BitmexAdapter._order_new` reads it."""
-    return _Order(symbol=row.symbol, side=_position_side(row.side), price=row.price + 0.0, leaves=row.leavesQty + 0.0)
-
-
-def _is_liquidation_frame(frame: str | bytes) -> bool:
-    if isinstance(frame, str):
-        return frame.startswith(_LIQUIDATION_PREFIX)
-    return frame.startswith(_LIQUIDATION_PREFIX_BYTES)
+_ORDER_UPDATES: Final = msgspec.json.Decoder(list[_OrderUpdate], strict=False)
+# Instrument rows are merged field by field into the symbol's state (partials carry every field).
+_INSTRUMENT_ROWS: Final = msgspec.json.Decoder(list[dict[str, Any]], strict=False)
+_ACTIONS: Final = frozenset(("partial", "insert", "update", "delete"))
+_POSITION_SIDE: Final[dict[str, Side]] = {"Sell": "long", "Buy": "short"}  # a Sell order closes a long
 
 
 def iso_ms(value: Any, name: str) -> int:
@@ -209,19 +211,32 @@ def _labels(symbol: str) -> tuple[str, str]:
         return canonical_base(stem), "XBT"
 
 
+SPEC: Final = VenueSpec(
+    name=VENUE,
+    adapter="monitor.venues.bitmex:BitmexAdapter",
+    ws_url="wss://ws.bitmex.com/realtime",
+    rest_url="https://www.bitmex.com",
+    keepalive=Keepalive("client_ping", interval_s=20.0, payload="ping", drop_after_s=60.0),
+    # Subscriptions are not rate-limited; keep frames small all the same.
+    limits=VenueLimits(connections=Rate(20, 3600.0)),
+    topics_per_connection=100,
+    # The ``instrument`` partial lists every active instrument in one message (about 1 MB): room for four times that.
+    max_frame_bytes=4 * 2**20,
+    # Pongs answer every ping, so a quiet liquidation table never looks dead.
+    liveness_timeout_s=60.0,
+    instruments=(RestRequest("/api/v1/instrument/active"),),
+    untimed=True,
+    simulator="monitor.sim.protocols.bitmex:BitmexProtocol",
+    encoder="monitor.sim.encode.bitmex",
+    scenario_share=0.04,
+    scenario_latency_ms=90,
+)
+
+
 class BitmexAdapter(VenueAdapter):
     """BitMEX: liquidation orders, funding and open interest from the realtime tables."""
 
-    name: ClassVar[str] = VENUE
-    ws_url: ClassVar[str] = "wss://ws.bitmex.com/realtime"
-    rest_url: ClassVar[str] = "https://www.bitmex.com"
-    keepalive: ClassVar[Keepalive] = Keepalive(mode="text", interval_s=20.0, payload="ping", drop_after_s=60.0)
-    # Subscriptions are not rate-limited; keep frames small all the same.
-    max_subscriptions_per_connection: ClassVar[int] = 100
-    # Pongs answer every ping, so a quiet liquidation table never looks dead.
-    liveness_timeout_s: ClassVar[float] = 60.0
-    # The ``instrument`` partial lists every active instrument in one message (about 1 MB): room for four times that.
-    max_frame_bytes: ClassVar[int] = 4 * 2**20
+    spec: ClassVar[VenueSpec] = SPEC
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
@@ -252,10 +267,6 @@ class BitmexAdapter(VenueAdapter):
         inst = self.instruments.get(symbol)
         return inst.base if inst is not None else _labels(symbol)[0]
 
-    def instrument_paths(self) -> list[str]:
-        """Active instruments (perpetuals, futures) with their contract multipliers."""
-        return ["/api/v1/instrument/active"]
-
     def load_instruments(self, path: str, body: str | bytes) -> int:
         """Read ``/api/v1/instrument/active``; rows that cannot be described are skipped."""
         data = load_json(body)
@@ -271,108 +282,65 @@ class BitmexAdapter(VenueAdapter):
         self._orders.clear()
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Normalize one frame; pongs, welcome and subscribe acks give [].
-
-        Liquidation inserts and deletes take the typed fast path; anything it does not handle is read by
-        :meth:`parse_generic`, with the same result.
-        """
-        if _is_liquidation_frame(frame):
-            issues = len(self._issues)
-            try:
-                return self._parse_fast(frame, recv_ms)
-            except FAST_PATH_MISSES:
-                del self._issues[issues:]
-        with frame_errors(self.name):  # parse_generic, without a call more for the busy instrument table
-            return self._parse(frame, recv_ms)
-
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
-        with frame_errors(self.name):
-            return self._parse(frame, recv_ms)
-
-    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Typed decoding of liquidation inserts and deletes; raises a FAST_PATH_MISSES error otherwise.
-
-        New orders are remembered only once every event is built, so a miss leaves no trace; the
-        generic reader remembers the same orders in the same order.
-        """
-        msg = _LIQUIDATION_FRAME.decode(frame)
-        if msg.action == "delete":
-            for removed in _REMOVED_ORDERS.decode(msg.data):
-                self._orders.pop(removed.orderID, None)
-            return []
-        orders = [(row.orderID, _order_of(row)) for row in _NEW_ORDERS.decode(msg.data)]
-        events: list[Event] = [self._liquidation(order_id, order, order.leaves, recv_ms) for order_id, order in orders]
-        for order_id, order in orders:
-            self._remember(order_id, order)
-        return events
-
-    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """The liquidation and instrument tables through their typed readers; pongs, the welcome and acks
+        give [], errors an issue. A frame that does not fit raises ParseError with msgspec's field path."""
         if frame in ("pong", b"pong"):
             return []
-        msg = load_json(frame)
-        if not isinstance(msg, dict):
-            raise ParseError("bitmex: expected a JSON object", reason="schema")
-        if "table" not in msg:
-            if "error" in msg:
-                self._issue("venue_error", f"bitmex rejected a request: {msg.get('error')!r}")
-                return []
-            if "info" in msg or "success" in msg or "subscribe" in msg:
-                return []
-            raise ParseError("bitmex: frame has neither 'table' nor a known control field", reason="schema")
-        table = msg["table"]
-        action = field(msg, "action", "bitmex frame")
-        data = field(msg, "data", "bitmex frame")
-        if not isinstance(data, list):
-            raise ParseError("bitmex: 'data' must be an array", reason="schema")
-        if action not in ("partial", "insert", "update", "delete"):
-            raise ParseError(f"bitmex: unknown action {action!r}", reason="schema")
-        if table == "liquidation":
-            return self._liquidations(action, data, recv_ms)
-        if table == "instrument":
-            return self._instrument(action, data, recv_ms)
-        raise ParseError(f"bitmex: unexpected table {table!r}", reason="unknown_channel")
+        try:
+            msg = _FRAME.decode(frame)
+            table = msg.table
+            if table is UNSET:
+                if msg.error is not UNSET:
+                    self._issue("venue_error", f"bitmex rejected a request: {msg.error!r:.200}")
+                    return []
+                if msg.info is not UNSET or msg.success is not UNSET or msg.subscribe is not UNSET:
+                    return []
+                raise ParseError("bitmex: frame has neither 'table' nor a known control field", reason="schema")
+            action, data = msg.action, msg.data
+            if action is UNSET or data is UNSET:
+                raise ParseError(f"bitmex {table!r:.40}: a push needs 'action' and 'data'", reason="schema")
+            if action not in _ACTIONS:
+                raise ParseError(f"bitmex: unknown action {action!r:.20}", reason="schema")
+            if table == "liquidation":
+                return self._liquidations(action, data, recv_ms)
+            if table == "instrument":
+                return self._instrument(action, _INSTRUMENT_ROWS.decode(data), recv_ms)
+        except msgspec.MsgspecError as exc:
+            raise decode_failed(VENUE, exc) from None
+        except InvalidEvent as exc:
+            raise rejected_event(self.name, exc) from None
+        raise ParseError(f"bitmex: unexpected table {table!r:.60}", reason="unknown_channel")
 
     # -- liquidation table -----------------------------------------------------------------------
-    def _liquidations(self, action: str, data: list[Any], recv_ms: int) -> list[Event]:
+    def _liquidations(self, action: str, data: msgspec.Raw, recv_ms: int) -> list[Event]:
+        if action == "delete":
+            for removed in _REMOVED_ORDERS.decode(data):
+                self._orders.pop(removed.orderID, None)
+            return []
         events: list[Event] = []
-        for row in data:
-            order_id = field(row, "orderID", "bitmex liquidation")
-            if not isinstance(order_id, str) or not order_id:
-                raise ParseError("bitmex liquidation: orderID must be a non-empty string", reason="value")
-            if action == "delete":
-                self._orders.pop(order_id, None)
-                continue
-            known = self._orders.get(order_id)
-            if action == "update" and known is not None:
-                event = self._order_update(order_id, known, row, recv_ms)
-            elif action == "update":
-                self._issue("orphan_update", f"bitmex liquidation update for unknown order {order_id}")
-                continue
-            else:
-                event = self._order_new(order_id, row, recv_ms)
-            if event is not None:
-                events.append(event)
+        if action == "update":
+            for update in _ORDER_UPDATES.decode(data):
+                known = self._orders.get(update.orderID)
+                if known is None:
+                    self._issue("orphan_update", f"bitmex liquidation update for unknown order {update.orderID}")
+                    continue
+                event = self._order_update(update.orderID, known, update, recv_ms)
+                if event is not None:
+                    events.append(event)
+            return events
+        for row in _NEW_ORDERS.decode(data):  # partial or insert
+            order = _Order(row.symbol, _POSITION_SIDE[row.side], row.price + 0.0, row.leavesQty + 0.0)
+            self._remember(row.orderID, order)
+            events.append(self._liquidation(row.orderID, order, order.leaves, recv_ms))
         return events
 
-    def _order_new(self, order_id: str, row: dict[str, Any], recv_ms: int) -> Liquidation:
-        symbol = field(row, "symbol", "bitmex liquidation")
-        if not isinstance(symbol, str) or not symbol:
-            raise ParseError("bitmex liquidation: symbol must be a non-empty string", reason="value")
-        side = _position_side(field(row, "side", "bitmex liquidation"))
-        price = num(field(row, "price", "bitmex liquidation"), "bitmex liquidation price")
-        leaves = num(field(row, "leavesQty", "bitmex liquidation"), "bitmex liquidation leavesQty")
-        order = _Order(symbol=symbol, side=side, price=price, leaves=leaves)
-        self._remember(order_id, order)
-        return self._liquidation(order_id, order, leaves, recv_ms)
-
-    def _order_update(self, order_id: str, order: _Order, row: dict[str, Any], recv_ms: int) -> Liquidation | None:
-        if "price" in row:
-            order.price = num(row["price"], "bitmex liquidation price")
-        if "leavesQty" not in row:
+    def _order_update(self, order_id: str, order: _Order, row: _OrderUpdate, recv_ms: int) -> Liquidation | None:
+        if row.price is not UNSET:
+            order.price = row.price + 0.0
+        if row.leavesQty is UNSET:
             return None
-        leaves = num(row["leavesQty"], "bitmex liquidation leavesQty")
+        leaves = row.leavesQty + 0.0
         increase = leaves - order.leaves
         order.leaves = leaves
         if increase <= 0:  # partially filled: the quantity was already counted on insert
@@ -427,7 +395,7 @@ class BitmexAdapter(VenueAdapter):
         return inst
 
     # -- instrument table ------------------------------------------------------------------------
-    def _instrument(self, action: str, data: list[Any], recv_ms: int) -> list[Event]:
+    def _instrument(self, action: str, data: list[dict[str, Any]], recv_ms: int) -> list[Event]:
         # One partial arrives per subscription (instrument:XBTUSD, instrument:ETHUSD...): each replaces
         # only its own rows.
         events: list[Event] = []
@@ -509,12 +477,3 @@ class BitmexAdapter(VenueAdapter):
             return inst.base, inst.quote, inst.contract
         base, quote = _labels(symbol)
         return base, quote, "linear"
-
-
-def _position_side(order_side: Any) -> Side:
-    """The liquidated position of a liquidation order: a Sell order closes a long."""
-    if order_side == "Sell":
-        return "long"
-    if order_side == "Buy":
-        return "short"
-    raise ParseError(f"bitmex liquidation: side must be Buy or Sell, got {order_side!r}", reason="value")

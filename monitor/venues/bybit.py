@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import msgspec
 import orjson
@@ -27,20 +27,18 @@ from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
-    FastPathMiss,
     Finite,
     Millis,
     NonEmpty,
     chunked,
+    decode_failed,
     event_id,
     field,
     is_usd,
     items,
     load_json,
-    ms,
-    num,
     opt_num,
     rejected_event,
     split_symbol,
@@ -48,6 +46,7 @@ from monitor.venues.common import (
     url_join,
 )
 from monitor.venues.instruments import Instrument, InstrumentBook
+from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
 
 LINEAR_PATH: Final = "/v5/public/linear"
 INVERSE_PATH: Final = "/v5/public/inverse"
@@ -76,12 +75,17 @@ _DERIVED_CACHE_SIZE: Final = 4096
 Category = Literal["linear", "inverse"]
 
 
-# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
+# -- the typed readers: one per channel --------------------------------------------------------
 class _Frame(msgspec.Struct):
-    topic: NonEmpty
-    data: msgspec.Raw
+    """A topic push (``topic`` + ``data``), or an answer to a request (``op``: subscribe, ping)."""
+
+    topic: NonEmpty | UnsetType = UNSET
+    data: msgspec.Raw | UnsetType = UNSET
     ts: Millis | None = None
     type: str | None = None
+    op: str | UnsetType = UNSET
+    success: Any = None
+    ret_msg: Any = None
 
 
 class _AllLiquidation(msgspec.Struct):
@@ -101,7 +105,7 @@ class _LegacyLiquidation(msgspec.Struct):
     updateTime: Millis | None = None
 
 
-# A ticker number as opt_num() reads it ("" and null are None); UNSET when the key is absent.
+# A ticker number ("" and null are None); UNSET when the key is absent.
 _TickerNum = Finite | Literal[""] | UnsetType | None
 
 
@@ -122,17 +126,29 @@ _LEGACY_LIQUIDATION: Final = msgspec.json.Decoder(_LegacyLiquidation, strict=Fal
 _TICKER: Final = msgspec.json.Decoder(_Ticker, strict=False)
 
 
+SPEC: Final = VenueSpec(
+    name="bybit",
+    adapter="monitor.venues.bybit:BybitAdapter",
+    ws_url="wss://stream.bybit.com",
+    rest_url="https://api.bybit.com",
+    # Bybit cuts a connection after 10 minutes without ping or data; it asks for a ping every 20 s.
+    keepalive=Keepalive("client_ping", interval_s=20.0, payload='{"op":"ping"}', drop_after_s=600.0),
+    limits=VenueLimits(connections=Rate(500, 300.0)),
+    topics_per_connection=200,
+    # Every ping gets a pong, so three missed pongs (60 s of silence) mean a dead connection.
+    liveness_timeout_s=60.0,
+    instruments=tuple(RestRequest(f"{INSTRUMENTS_PATH}?category={c}&limit=1000") for c in ("linear", "inverse")),
+    simulator="monitor.sim.protocols.bybit:BybitProtocol",
+    encoder="monitor.sim.encode.bybit",
+    scenario_share=0.22,
+    scenario_latency_ms=55,
+)
+
+
 class BybitAdapter(VenueAdapter):
     """Bybit v5 linear + inverse perpetuals and futures."""
 
-    name = "bybit"
-    ws_url = "wss://stream.bybit.com"
-    rest_url = "https://api.bybit.com"
-    # Bybit cuts a connection after 10 minutes without ping or data; it asks for a ping every 20 s.
-    keepalive = Keepalive("json", interval_s=20.0, payload='{"op":"ping"}', drop_after_s=600.0)
-    max_subscriptions_per_connection = 200
-    # Every ping gets a pong, so three missed pongs (60 s of silence) mean a dead connection.
-    liveness_timeout_s = 60.0
+    spec: ClassVar[VenueSpec] = SPEC
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
@@ -179,10 +195,6 @@ class BybitAdapter(VenueAdapter):
                 )
         return result
 
-    def instrument_paths(self) -> list[str]:
-        """Linear and inverse instrument lists (1000 rows each, enough for every Bybit contract)."""
-        return [f"{INSTRUMENTS_PATH}?category={c}&limit=1000" for c in ("linear", "inverse")]
-
     def reset(self) -> None:
         """Forget ticker snapshots; the venue sends fresh snapshots after resubscribing."""
         self._tickers.clear()
@@ -224,23 +236,27 @@ class BybitAdapter(VenueAdapter):
         )
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The dict-based reader. allLiquidation, legacy liquidation and tickers frames; acks and pongs give [].
-
-        Reads every frame shape and raises the precise ParseError for a bad one.
-        """
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """allLiquidation, legacy liquidation and tickers pushes through their typed readers; answers to
+        requests (pongs, acks) give [], a refusal an issue. A frame that does not fit raises ParseError with
+        msgspec's path to the field. A tickers frame updates the symbol's state before its events are built."""
         try:
-            return self._parse(load_json(frame), recv_ms)
+            return self._read(frame, recv_ms)
+        except msgspec.MsgspecError as exc:
+            raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
             raise rejected_event(self.name, exc) from None
 
-    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Typed decoding of the three channels; raises a FAST_PATH_MISSES error for anything else.
-
-        Like :meth:`_parse`, a tickers frame updates the symbol's state before its events are built;
-        a miss after that is harmless, the generic reader applies the same update again.
-        """
+    def _read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         msg = _FRAME.decode(frame)
+        if msg.topic is UNSET:
+            if msg.op is UNSET:
+                raise ParseError("bybit: a frame needs a 'topic' or an 'op'", reason="schema")
+            if msg.success is False:
+                self._issue("subscription_rejected", f"bybit refused {msg.op!r:.20}: {msg.ret_msg!r:.200}")
+            return []
+        if msg.data is UNSET:
+            raise ParseError(f"bybit {msg.topic!r:.60}: missing field 'data'", reason="schema")
         channel = msg.topic.split(".", 1)[0]
         ts = recv_ms if msg.ts is None else msg.ts
         if channel == "allLiquidation":
@@ -269,7 +285,7 @@ class BybitAdapter(VenueAdapter):
             )
             return [liquidation]
         if channel != "tickers":
-            raise FastPathMiss
+            raise ParseError(f"bybit: unexpected topic {msg.topic!r:.60}", reason="unknown_channel")
         data = _TICKER.decode(msg.data)
         update: dict[str, float | None] = {}
         for key in _TICKER_FIELDS:
@@ -279,7 +295,7 @@ class BybitAdapter(VenueAdapter):
             if value is None or value == "":
                 update[key] = None
             elif value == 0 and key == "nextFundingTime":
-                raise FastPathMiss  # "0" (no funding) or "0.0" (time 0): only the generic reader tells
+                update[key] = None  # no funding time
             else:
                 update[key] = value + 0.0
         return self._ticker_events(
@@ -294,45 +310,6 @@ class BybitAdapter(VenueAdapter):
             oi_news=data.openInterest is not UNSET or data.singleOpenInterest is not UNSET,
             ts=ts,
             recv_ms=recv_ms,
-        )
-
-    def _parse(self, msg: Any, recv_ms: int) -> list[Event]:
-        if isinstance(msg, Mapping) and "op" in msg and "topic" not in msg:
-            if msg.get("success") is False:
-                reason = msg.get("ret_msg")
-                self._issue("subscription_rejected", f"bybit refused {msg.get('op')!r:.20}: {reason!r:.200}")
-            return []
-        topic = text(field(msg, "topic", "bybit frame"), "topic")
-        channel = topic.split(".", 1)[0]
-        ts = self._time(msg.get("ts"), recv_ms, "ts")
-        if channel == "allLiquidation":
-            return [self._liquidation(row, recv_ms) for row in items(field(msg, "data", topic), "data")]
-        if channel == "liquidation":
-            return [self._legacy_liquidation(field(msg, "data", topic), recv_ms)]
-        if channel == "tickers":
-            return self._ticker(msg, ts, recv_ms)
-        raise ParseError(f"bybit: unexpected topic {topic!r:.60}", reason="unknown_channel")
-
-    def _liquidation(self, row: Any, recv_ms: int) -> Liquidation:
-        return self._make_liquidation(
-            symbol=text(field(row, "s", "allLiquidation.data[]"), "s"),
-            raw_side=field(row, "S", "allLiquidation.data[]"),
-            size=num(field(row, "v", "allLiquidation.data[]"), "v"),
-            price=num(field(row, "p", "allLiquidation.data[]"), "p"),
-            ts=self._time(row.get("T"), recv_ms, "T"),
-            recv_ms=recv_ms,
-        )
-
-    def _legacy_liquidation(self, row: Any, recv_ms: int) -> Liquidation:
-        where = "liquidation.data"
-        return self._make_liquidation(
-            symbol=text(field(row, "symbol", where), "symbol"),
-            raw_side=field(row, "side", where),
-            size=num(field(row, "size", where), "size"),
-            price=num(field(row, "price", where), "price"),
-            ts=self._time(row.get("updatedTime", row.get("updateTime")), recv_ms, "updatedTime"),
-            recv_ms=recv_ms,
-            sampled=True,  # the legacy topic pushes at most one liquidation per symbol per second
         )
 
     def _make_liquidation(
@@ -370,21 +347,6 @@ class BybitAdapter(VenueAdapter):
             sampled=sampled or self.liquidations_sampled,
         )
 
-    def _ticker(self, msg: Any, ts: int, recv_ms: int) -> list[Event]:
-        data = field(msg, "data", "tickers")
-        symbol = text(field(data, "symbol", "tickers.data"), "symbol")
-        update = {key: self._ticker_value(key, data[key]) for key in _TICKER_FIELDS if key in data}
-        keys = data.keys()
-        return self._ticker_events(
-            symbol,
-            update,
-            delta=msg.get("type") == "delta",
-            funding_news=bool(keys & _FUNDING_KEYS),
-            oi_news=bool(keys & _OI_KEYS),
-            ts=ts,
-            recv_ms=recv_ms,
-        )
-
     def _ticker_events(
         self,
         symbol: str,
@@ -415,12 +377,6 @@ class BybitAdapter(VenueAdapter):
             if oi is not None:
                 events.append(oi)
         return events
-
-    @staticmethod
-    def _ticker_value(key: str, value: Any) -> float | None:
-        if key == "nextFundingTime":
-            return None if value in (None, "", "0", 0) else float(ms(value, key))
-        return opt_num(value, key)
 
     def _funding(
         self, symbol: str, inst: Instrument, state: dict[str, float | None], *, rate: float, ts: int, recv_ms: int
@@ -533,7 +489,3 @@ class BybitAdapter(VenueAdapter):
     def _base_of(self, symbol: str) -> str:
         inst = self._instrument(symbol)
         return inst.base if inst is not None else self._fallback_names(symbol)[0]
-
-    @staticmethod
-    def _time(value: Any, recv_ms: int, name: str) -> int:
-        return recv_ms if value is None else ms(value, name)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from monitor.aio import sleep_or_stop
 from monitor.capture.format import CaptureWriter
-from monitor.events import VENUES
 from monitor.feedwatch import FeedStatus
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -28,15 +28,15 @@ from monitor.venues.base import FeedLoop, LoopOptions
 from monitor.venues.config import VenueSettings
 from monitor.venues.dedup import RecentIds
 from monitor.venues.feed import FeedSink, Publisher
+from monitor.venues.governor import Governor
 from monitor.venues.instruments import InstrumentBook
-from monitor.venues.registry import adapter_class
+from monitor.venues.registry import VENUES, adapter_class
 from monitor.venues.rest import (
     RestClient,
     RestOptions,
     RestPoller,
     load_instruments,
     refresh_instruments,
-    sleep_or_stop,
 )
 
 log = get_logger(__name__)
@@ -82,10 +82,7 @@ class Collector:
         self._changed = asyncio.Event()
 
     def _venue_settings(self, venue: str) -> VenueSettings:
-        if venue not in VENUES:
-            raise ValueError(f"unknown venue {venue!r}; known venues: {', '.join(VENUES)}")
-        settings: VenueSettings = getattr(self.settings.venues, venue)
-        return settings
+        return self.settings.venues.of(venue)
 
     # -- state --------------------------------------------------------------------------------
     def feed_status(self) -> dict[str, FeedStatus]:
@@ -146,7 +143,7 @@ class Collector:
         self.sinks[venue] = sink
         rest = RestClient(venue, conf.rest_url or cls.rest_url, http, self.metrics, self.options.rest)
         cache_dir = self.settings.venues.cache_dir
-        symbols = list(conf.symbols)
+        symbols = list(conf.symbols) or list(cls.spec.default_symbols)
         while not stop.is_set():
             await load_instruments(adapter, rest, cache_dir, sink)
             self._issues(sink, adapter)
@@ -168,7 +165,11 @@ class Collector:
         def factory() -> VenueAdapter:
             return cls(book)
 
-        loops = [FeedLoop(factory, conn, sink, self.options.loop, on_change=self._notify) for conn in connections]
+        governor = Governor(cls.limits, self.options.loop.governor)
+        loops = [
+            FeedLoop(factory, conn, sink, self.options.loop, on_change=self._notify, governor=governor)
+            for conn in connections
+        ]
         self.loops[venue] = loops
         poller = RestPoller(adapter, rest, sink, adapter.rest_polls(symbols))
         self.pollers[venue] = poller
@@ -176,8 +177,18 @@ class Collector:
             for loop in loops:
                 group.create_task(loop.run(stop), name=f"{venue}-{loop.label}")
             group.create_task(poller.run(stop), name=f"{venue}-rest")
-            if adapter.instrument_paths():
-                group.create_task(refresh_instruments(adapter, rest, cache_dir, sink, stop), name=f"{venue}-refresh")
+            if adapter.instrument_requests():
+                group.create_task(
+                    refresh_instruments(
+                        adapter,
+                        rest,
+                        cache_dir,
+                        sink,
+                        stop,
+                        on_refresh=lambda: poller.replan(adapter.rest_polls(symbols)),
+                    ),
+                    name=f"{venue}-refresh",
+                )
 
     def _issues(self, sink: FeedSink, adapter: VenueAdapter) -> None:
         for reason, message in adapter.drain_issues():

@@ -4,43 +4,40 @@ All of them raise :class:`~monitor.errors.ParseError` with a bounded ``reason``
 (``json``, ``schema``, ``value``) naming the field, never a bare
 ``KeyError``/``ValueError``.
 
-The hot channels of the busiest venues also have a *typed fast path*: the frame
-is decoded by :mod:`msgspec` straight into small structs (numeric strings become
-floats in C) and turned into events without intermediate dicts. It covers the
-usual frame shapes only; on anything else it raises one of
-:data:`FAST_PATH_MISSES` and the adapter parses the frame again with its
-dict-based reader, which alone decides what an odd frame means and which
-ParseError it gets. The types below (:data:`Finite`, :data:`Millis`, ...) are
-chosen so that whatever the fast path accepts, it reads exactly as :func:`num`,
-:func:`ms` and :func:`text` would.
+Frames are read by one typed reader per channel: :mod:`msgspec` decodes them
+straight into small Structs (numeric strings become floats in C) whose fields
+carry their bounds (:data:`Finite`, :data:`NonNegative`, :data:`Millis`, ...),
+and :func:`decode_failed` turns a frame that does not fit into a ParseError
+with msgspec's path to the field. The dict helpers (:func:`field`, :func:`num`,
+...) remain for instrument lists and control frames.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import reprlib
 import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
 from typing import Annotated, Any, Final, Literal, TypeAlias
 
 import msgspec
 import orjson
 
-from monitor.errors import ImplausibleEvent, ImplausibleValue, InvalidEvent, MonitorError, ParseError
+from monitor.errors import ImplausibleEvent, ImplausibleValue, InvalidEvent, ParseError
 from monitor.events import canonical_base
+from monitor.venues.instruments import USD_QUOTES
 
 # Longest first, so "USDT" wins over "USD" and "FDUSD" over "USD".
 QUOTES: Final = ("FDUSD", "USDT", "USDC", "BUSD", "USDE", "USD", "BTC", "ETH", "EUR")
-USD_QUOTES: Final = frozenset(("USDT", "USDC", "USD", "BUSD", "FDUSD", "USDE"))
 _INF: Final = float("inf")
 _MAX_FLOAT: Final = sys.float_info.max
 # Values quoted in error messages: shallow and short whatever the frame holds (a repr of a value nested
 # 1,000 deep would exhaust the recursion limit; one of a megabyte string would flood the log).
 _SHOWN: Final = reprlib.Repr()
 _SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxdict, _SHOWN.maxlist = 3, 80, 80, 6, 6
-# Integers up to 2**53 survive the trip through a float unchanged, so ms() and the fast path agree on them.
+# Integers up to 2**53 survive the trip through a float unchanged.
 MAX_EXACT_INT: Final = 2**53
 
 
@@ -107,14 +104,6 @@ def opt_num(value: Any, name: str) -> float | None:
     return num(value, name)
 
 
-def ms(value: Any, name: str) -> int:
-    """Integer epoch milliseconds from a number or numeric string, else ParseError."""
-    result = num(value, name)
-    if result < 0:
-        raise ParseError(f"{name}: negative timestamp {shown(value)}", reason="value")
-    return int(result)
-
-
 def split_symbol(symbol: str) -> tuple[str, str]:
     """(base, quote) of a concatenated symbol like ``BTCUSDT``; ParseError if no known quote fits."""
     upper = symbol.upper().replace("-", "").replace("_", "")
@@ -177,20 +166,22 @@ def event_id(key: str, *numbers: float) -> str:
 
     ``key`` joins the text fields (venue, symbol, side, ...); ``numbers`` are the times and parsed
     floats (at most four), hashed as IEEE-754 doubles rather than formatted, which is what makes it
-    cheap (epoch milliseconds are exact as doubles). Floats come from :func:`num` or the fast path's
+    cheap (epoch milliseconds are exact as doubles). Floats come from :func:`num` or a typed reader's
     ``+ 0.0``, so a zero is never negative. The same frame gives the same id in every process, so a
     re-sent frame dedups.
     """
     return hashlib.blake2b(key.encode() + _PACKERS[len(numbers)](*numbers), digest_size=10).hexdigest()
 
 
-# -- the typed fast path -----------------------------------------------------------------------
+# -- the typed readers' field types ----------------------------------------------------------------
 # A float as num() reads it: a JSON number or a numeric string, finite (msgspec rejects "nan" and
 # "inf" through the bounds). Callers add 0.0 to a value before using it, as num() does.
 Finite: TypeAlias = Annotated[float, msgspec.Meta(ge=-_MAX_FLOAT, le=_MAX_FLOAT)]
-# Epoch milliseconds as ms() reads them, within the range where both readings agree.
+# Epoch milliseconds, within the range a float holds exactly.
 Millis: TypeAlias = Annotated[int, msgspec.Meta(ge=0, le=MAX_EXACT_INT)]
 NonEmpty: TypeAlias = Annotated[str, msgspec.Meta(min_length=1)]
+# A size or price: finite and not negative.
+NonNegative: TypeAlias = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX_FLOAT)]
 # An optional number as opt_num() reads it: "" and null are "not given"; read it with opt_finite().
 OptFinite: TypeAlias = Finite | Literal[""] | None
 
@@ -200,24 +191,21 @@ def opt_finite(value: float | Literal[""] | None) -> float | None:
     return None if value is None or value == "" else value + 0.0
 
 
-class FastPathMiss(Exception):
-    """The fast path does not handle this frame; the dict-based reader will."""
+_NUMBER_GOT_TEXT: Final = re.compile(r"Expected `(?:int|float)[^`]*`, got `str`")
 
 
-# Python errors that mean "this frame is not shaped like the venue's documented messages".
-SHAPE_ERRORS: Final = (
-    KeyError,
-    TypeError,
-    ValueError,
-    AttributeError,
-    IndexError,
-    OverflowError,
-    ZeroDivisionError,
-    RecursionError,
-)
-# What a fast path may raise for a frame that is not one of the shapes it handles: the adapter then
-# reads the frame with its dict-based parser (InvalidEvent and ParseError are MonitorErrors).
-FAST_PATH_MISSES: Final = (msgspec.MsgspecError, FastPathMiss, MonitorError, *SHAPE_ERRORS)
+def decode_failed(venue: str, exc: msgspec.MsgspecError) -> ParseError:
+    """The ParseError for a frame a typed reader refused, with msgspec's field path (``at `$[1][0][5]```):
+    ``json`` for bad JSON; ``value`` for a value of the right kind that is not acceptable (a number out of its
+    bounds, text that is not a number, an unknown enum value); ``schema`` for a wrong shape or a missing field."""
+    text = str(exc)
+    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+        return ParseError(f"{venue}: frame is not JSON: {text}", reason="json")
+    value = any(mark in text for mark in (" >= ", " <= ", " > ", " < ", "length", "Invalid enum")) or bool(
+        _NUMBER_GOT_TEXT.search(text)
+    )
+    reason = "value" if value else "schema"
+    return ParseError(f"{venue}: {text}", reason=reason)
 
 
 def rejected_event(venue: str, exc: InvalidEvent) -> ParseError:
@@ -225,30 +213,3 @@ def rejected_event(venue: str, exc: InvalidEvent) -> ParseError:
     if isinstance(exc, ImplausibleEvent):
         return ImplausibleValue(f"{venue}: {exc}", field=exc.field)
     return ParseError(f"{venue}: {exc}", reason="value")
-
-
-class frame_errors:
-    """Translate anything a frame can provoke into ParseError, so only ParseError leaves ``parse``.
-
-    An event that fails validation gives reason ``value`` (``implausible`` past a plausibility bound);
-    a frame of an unexpected shape, ``schema``.
-    A plain class rather than a generator-based context manager: it is entered once per frame.
-    """
-
-    __slots__ = ("venue",)
-
-    def __init__(self, venue: str) -> None:
-        self.venue = venue
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None or issubclass(exc_type, ParseError):
-            return
-        if isinstance(exc, InvalidEvent):
-            raise rejected_event(self.venue, exc) from None
-        if issubclass(exc_type, SHAPE_ERRORS):
-            raise ParseError(f"{self.venue}: frame has an unexpected shape", reason="schema") from None

@@ -10,10 +10,11 @@ Units: ``amount`` and ``open_interest`` are USD for perpetuals and inverse
 futures (base = USD / price) and base coin for the linear USDC/USDT
 contracts. Funding is continuous; ``funding_8h`` is reported as an 8-hour rate.
 
-Options: one more connection carries ``markprice.options``, the price index
-and DVOL of BTC and ETH when their perpetuals are watched, and their option
-book summaries are polled over REST; :mod:`monitor.venues.deribit_options`
-turns them into ``options_summary`` events.
+Options: for the currencies in the spec's ``options`` (BTC, ETH) whose
+instruments are watched, one more connection carries ``markprice.options``,
+the price index and DVOL, and their option book summaries are polled over
+REST; :mod:`monitor.venues.deribit_options` turns them into
+``options_summary`` events.
 
 Keepalive: ``public/set_heartbeat`` is the first message on every connection;
 the server then sends ``test_request`` heartbeats that :meth:`reply` answers
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -33,20 +34,18 @@ from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, RestPoll, VenueAdapter
+from monitor.venues.adapter import Connection, RestPoll, VenueAdapter
 from monitor.venues.common import (
-    FastPathMiss,
     Finite,
     Millis,
     NonEmpty,
     OptFinite,
+    decode_failed,
     event_id,
     field,
     is_usd,
     items,
     load_json,
-    ms,
-    num,
     opt_finite,
     opt_num,
     rejected_event,
@@ -63,6 +62,7 @@ from monitor.venues.deribit_options import (
 )
 from monitor.venues.deribit_options import channels as option_channels
 from monitor.venues.instruments import Instrument, InstrumentBook
+from monitor.venues.spec import Keepalive, RestRequest, VenueSpec
 
 WS_PATH: Final = "/ws/api/v2"
 INSTRUMENTS_PATH: Final = "/api/v2/public/get_instruments"
@@ -78,24 +78,25 @@ _SIDE: Final[dict[tuple[str, str], Side]] = {
 }
 
 
-# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
+# -- the typed readers: one per channel --------------------------------------------------------
 class _Params(msgspec.Struct):
     channel: NonEmpty
     data: msgspec.Raw
 
 
-class _Notification(msgspec.Struct):
-    method: Literal["subscription"]
-    params: _Params
-    # A message with an "id" answers one of our requests.
+class _Message(msgspec.Struct):
+    """A JSON-RPC message: a notification (``method``), or an answer to one of our requests (``id``)."""
+
+    method: str | UnsetType = UNSET
+    params: msgspec.Raw | UnsetType = UNSET
     id: msgspec.Raw | UnsetType = UNSET
+    error: Any = None
 
 
 class _Trade(msgspec.Struct):
     instrument_name: NonEmpty
     direction: str
-    # Only a string: the generic reader takes str() of any value, which a number decoded here may not match.
-    trade_id: NonEmpty
+    trade_id: NonEmpty | int
     price: Finite
     amount: Finite
     timestamp: Millis
@@ -111,34 +112,50 @@ class _Ticker(msgspec.Struct):
     open_interest: OptFinite = None
 
 
-_NOTIFICATION: Final = msgspec.json.Decoder(_Notification, strict=False)
+_MESSAGE: Final = msgspec.json.Decoder(_Message, strict=False)
+_PARAMS: Final = msgspec.json.Decoder(_Params, strict=False)
 _TRADES: Final = msgspec.json.Decoder(list[_Trade], strict=False)
 _TICKER: Final = msgspec.json.Decoder(_Ticker, strict=False)
+
+
+SPEC: Final = VenueSpec(
+    name="deribit",
+    adapter="monitor.venues.deribit:DeribitAdapter",
+    ws_url="wss://www.deribit.com",
+    rest_url="https://www.deribit.com",
+    # The subscribe frames ask for heartbeats (public/set_heartbeat); the client answers each test_request.
+    keepalive=Keepalive("answer_server", interval_s=float(HEARTBEAT_S), drop_after_s=2.0 * HEARTBEAT_S),
+    topics_per_connection=200,
+    # A heartbeat arrives every 30 s on a healthy connection, so three missed ones mean it is dead.
+    liveness_timeout_s=3.0 * HEARTBEAT_S,
+    instruments=tuple(RestRequest(f"{INSTRUMENTS_PATH}?currency={c}&kind=future") for c in INSTRUMENT_CURRENCIES),
+    # USD options of these currencies → options_summary (markprice.options, DVOL, polled book summaries).
+    options=("BTC", "ETH"),
+    simulator="monitor.sim.protocols.deribit:DeribitProtocol",
+    encoder="monitor.sim.encode.deribit",
+    scenario_share=0.04,
+    scenario_latency_ms=45,
+)
 
 
 class DeribitAdapter(VenueAdapter):
     """Deribit futures and perpetuals."""
 
-    name = "deribit"
-    ws_url = "wss://www.deribit.com"
-    rest_url = "https://www.deribit.com"
-    keepalive = Keepalive("deribit_heartbeat", interval_s=float(HEARTBEAT_S), drop_after_s=2.0 * HEARTBEAT_S)
-    max_subscriptions_per_connection = 200
-    # A heartbeat arrives every 30 s on a healthy connection, so three missed ones mean it is dead.
-    liveness_timeout_s = 3.0 * HEARTBEAT_S
+    spec: ClassVar[VenueSpec] = SPEC
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
         self._marks: dict[str, float] = {}
         self._ids = itertools.count(1)
-        self.options = shared_chains(self.instruments)
+        self.options = shared_chains(self.instruments, self.spec.options)
 
     # -- subscriptions -------------------------------------------------------------------------
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
         """set_heartbeat, then trades + ticker channels for up to 100 instruments per connection.
 
         With no symbols, every perpetual in the instrument book (none until it is loaded). When
-        BTC or ETH instruments are among them, one more connection carries their options channels.
+        instruments of the spec's option currencies are among them, one more connection carries their
+        options channels.
         """
         url = url_join(ws_url or self.ws_url, WS_PATH)
         targets = list(symbols) or self.instruments.perpetuals()
@@ -158,7 +175,7 @@ class DeribitAdapter(VenueAdapter):
                     label=f"instruments-{number}",
                 )
             )
-        currencies = option_currencies(self._spec(s).base for s in targets)
+        currencies = option_currencies((self._spec(s).base for s in targets), self.spec.options)
         if currencies:
             heartbeat = self._request("public/set_heartbeat", {"interval": HEARTBEAT_S})
             names = [c for currency in currencies for c in option_channels(currency)]
@@ -167,14 +184,10 @@ class DeribitAdapter(VenueAdapter):
         return result
 
     def rest_polls(self, symbols: Sequence[str]) -> list[RestPoll]:
-        """The option book summary of each watched currency with options (open interest, forwards)."""
+        """The option book summary of each watched option currency (open interest, forwards)."""
         targets = list(symbols) or self.instruments.perpetuals()
-        currencies = option_currencies(self._spec(s).base for s in targets)
+        currencies = option_currencies((self._spec(s).base for s in targets), self.spec.options)
         return [RestPoll(path=book_summary_path(c), interval_s=POLL_S) for c in currencies]
-
-    def instrument_paths(self) -> list[str]:
-        """Futures and perpetuals of each settlement currency (inverse BTC/ETH, linear USDC/USDT)."""
-        return [f"{INSTRUMENTS_PATH}?currency={c}&kind=future" for c in INSTRUMENT_CURRENCIES]
 
     def reply(self, frame: str | bytes) -> str | None:
         """``public/test`` in answer to a ``test_request`` heartbeat; None for anything else."""
@@ -192,12 +205,6 @@ class DeribitAdapter(VenueAdapter):
     def _request(self, method: str, params: dict[str, Any]) -> str:
         message = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
         return orjson.dumps(message).decode()
-
-    def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
-        """Option book summaries (``get_book_summary_by_currency``) → ``options_summary``."""
-        if urlsplit(path).path != BOOK_SUMMARY_PATH:
-            raise ParseError(f"deribit: unexpected REST path {path!r:.80}", reason="unknown_channel")
-        return list(self.options.on_book_summary(path, body, recv_ms, self._issue))
 
     # -- instruments ---------------------------------------------------------------------------
     def load_instruments(self, path: str, body: str | bytes) -> int:
@@ -232,37 +239,49 @@ class DeribitAdapter(VenueAdapter):
         )
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The dict-based reader. Subscription notifications; RPC results and heartbeats give [].
-
-        Reads every frame shape and raises the precise ParseError for a bad one.
-        """
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """``trades`` and ``ticker`` notifications through their typed readers; heartbeats and answers to
+        our requests give [] (a failed request is an issue). A frame that does not fit raises ParseError
+        with msgspec's path to the field. A ticker stores its mark price before its events are built."""
         try:
-            return self._parse(load_json(frame), recv_ms)
+            msg = _MESSAGE.decode(frame)
+            if msg.id is not UNSET:  # an answer to one of our requests
+                if msg.error is not None:
+                    self._issue(
+                        "subscription_rejected", f"deribit request {bytes(msg.id)!r:.12} failed: {msg.error!r:.200}"
+                    )
+                return []
+            method = msg.method
+            if method is UNSET:
+                raise ParseError("deribit message: missing field 'method'", reason="schema")
+            if method == "heartbeat":
+                return []
+            if method != "subscription":
+                raise ParseError(f"deribit: unexpected method {method!r:.40}", reason="unknown_channel")
+            if msg.params is UNSET:
+                raise ParseError("deribit subscription: missing field 'params'", reason="schema")
+            params = _PARAMS.decode(msg.params)
+            prefix = params.channel.split(".", 1)[0]
+            if prefix == "trades":
+                return self._trades(_TRADES.decode(params.data), recv_ms)
+            if prefix == "ticker":
+                return self._ticker(_TICKER.decode(params.data), recv_ms)
+            if prefix in CHANNEL_PREFIXES:
+                return list(self.options.on_channel(params.channel, params.data, recv_ms, self._issue))
+        except msgspec.MsgspecError as exc:
+            raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
             raise rejected_event(self.name, exc) from None
+        raise ParseError(f"deribit: unexpected channel {params.channel!r:.60}", reason="unknown_channel")
 
-    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Typed decoding of ``trades`` and ``ticker`` notifications; raises a FAST_PATH_MISSES error otherwise.
+    def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
+        """Option book summaries (``get_book_summary_by_currency``) → ``options_summary``."""
+        if urlsplit(path).path != BOOK_SUMMARY_PATH:
+            raise ParseError(f"deribit: unexpected REST path {path!r:.80}", reason="unknown_channel")
+        return list(self.options.on_book_summary(path, body, recv_ms, self._issue))
 
-        Like :meth:`_ticker`, a ticker stores its mark price before its events are built; a miss after that
-        is harmless, the generic reader stores the same price again.
-        """
-        msg = _NOTIFICATION.decode(frame)
-        if msg.id is not UNSET:
-            raise FastPathMiss  # an answer to a request
-        params = msg.params
-        prefix = params.channel.split(".", 1)[0]
-        if prefix == "trades":
-            return self._fast_trades(_TRADES.decode(params.data), recv_ms)
-        if prefix == "ticker":
-            return self._fast_ticker(_TICKER.decode(params.data), recv_ms)
-        if prefix in CHANNEL_PREFIXES:
-            return list(self.options.on_channel(params.channel, params.data, recv_ms, self._issue))
-        raise FastPathMiss
-
-    def _fast_trades(self, trades: list[_Trade], recv_ms: int) -> list[Event]:
-        """:meth:`_liquidations` for decoded trades; trades without a liquidation flag give nothing."""
+    def _trades(self, trades: list[_Trade], recv_ms: int) -> list[Event]:
+        """The liquidations among ``trades`` (trades without a liquidation flag give nothing)."""
         events: list[Event] = []
         for trade in trades:
             if trade.liquidation is not None:
@@ -270,7 +289,7 @@ class DeribitAdapter(VenueAdapter):
                     trade.instrument_name,
                     trade.liquidation,
                     trade.direction,
-                    trade.trade_id,
+                    str(trade.trade_id),
                     price=trade.price + 0.0,
                     amount=trade.amount + 0.0,
                     ts=trade.timestamp,
@@ -278,8 +297,8 @@ class DeribitAdapter(VenueAdapter):
                 )
         return events
 
-    def _fast_ticker(self, data: _Ticker, recv_ms: int) -> list[Event]:
-        """:meth:`_ticker` for a decoded ticker."""
+    def _ticker(self, data: _Ticker, recv_ms: int) -> list[Event]:
+        """A ticker's funding (``funding_8h``) and open interest."""
         name = data.instrument_name
         ts = recv_ms if data.timestamp is None else data.timestamp
         mark = self._mark(name, opt_finite(data.mark_price))
@@ -299,57 +318,10 @@ class DeribitAdapter(VenueAdapter):
                 events.append(oi)
         return events
 
-    def _parse(self, msg: Any, recv_ms: int) -> list[Event]:
-        if not isinstance(msg, Mapping):
-            raise ParseError(f"deribit: expected a JSON-RPC object, got {type(msg).__name__}", reason="schema")
-        method = field(msg, "method", "deribit message") if "id" not in msg else None
-        if method is None:  # a response to one of our requests
-            if msg.get("error") is not None:
-                self._issue(
-                    "subscription_rejected", f"deribit request {msg.get('id')!r:.12} failed: {msg['error']!r:.200}"
-                )
-            return []
-        if method == "heartbeat":
-            return []
-        if method != "subscription":
-            raise ParseError(f"deribit: unexpected method {method!r:.40}", reason="unknown_channel")
-        params = field(msg, "params", "subscription")
-        channel = text(field(params, "channel", "params"), "params.channel")
-        data = field(params, "data", channel)
-        prefix = channel.split(".", 1)[0]
-        if prefix == "trades":
-            events: list[Event] = []
-            for trade in items(data, "data"):
-                events.extend(self._liquidations(trade, recv_ms))
-            return events
-        if prefix == "ticker":
-            return self._ticker(data, recv_ms)
-        if prefix in CHANNEL_PREFIXES:  # one typed reader: the data goes back to it as JSON
-            return list(self.options.on_channel(channel, msgspec.json.encode(data), recv_ms, self._issue))
-        raise ParseError(f"deribit: unexpected channel {channel!r:.60}", reason="unknown_channel")
-
-    def _liquidations(self, trade: Any, recv_ms: int) -> list[Event]:
-        if not isinstance(trade, Mapping):
-            raise ParseError(f"deribit trade: expected an object, got {type(trade).__name__}", reason="schema")
-        flag = trade.get("liquidation")
-        if flag is None:
-            return []
-        name = text(field(trade, "instrument_name", "trade"), "instrument_name")
-        if flag not in ("T", "M", "MT"):
-            raise ParseError(f"deribit trade {name}: unknown liquidation flag {flag!r:.10}", reason="value")
-        direction = field(trade, "direction", name)
-        trade_id = text(str(field(trade, "trade_id", name)), "trade_id")
-        price = num(field(trade, "price", name), "price")
-        amount = num(field(trade, "amount", name), "amount")
-        ts = ms(field(trade, "timestamp", name), "timestamp")
-        return self._make_liquidations(
-            name, flag, direction, trade_id, price=price, amount=amount, ts=ts, recv_ms=recv_ms
-        )
-
     def _make_liquidations(
         self, name: str, flag: str, direction: Any, trade_id: str, *, price: float, amount: float, ts: int, recv_ms: int
     ) -> list[Event]:
-        """The Liquidations both readers build from a liquidation trade's parsed fields (one per party)."""
+        """The Liquidations of a liquidation trade's parsed fields (one per party)."""
         if price <= 0:
             raise ParseError(f"deribit trade {name}: price must be positive, got {price}", reason="value")
         inst = self._spec(name)
@@ -381,23 +353,6 @@ class DeribitAdapter(VenueAdapter):
             )
         return events
 
-    def _ticker(self, data: Any, recv_ms: int) -> list[Event]:
-        name = text(field(data, "instrument_name", "ticker"), "instrument_name")
-        ts = ms(data["timestamp"], "timestamp") if data.get("timestamp") is not None else recv_ms
-        mark = self._mark(name, opt_num(data.get("mark_price"), "mark_price"))
-        inst = self._spec(name)
-        events: list[Event] = []
-        funding = opt_num(data.get("funding_8h"), "funding_8h")
-        if funding is not None:
-            index = opt_num(data.get("index_price"), "index_price")
-            events.append(self._make_funding(name, inst, ts, recv_ms, funding=funding, mark=mark, index=index))
-        open_interest = opt_num(data.get("open_interest"), "open_interest")
-        if open_interest is not None:
-            oi = self._make_open_interest(name, inst, ts, recv_ms, open_interest=open_interest, mark=mark)
-            if oi is not None:
-                events.append(oi)
-        return events
-
     def _mark(self, name: str, mark: float | None) -> float | None:
         """Remember a positive mark price; the latest one known for ``name``."""
         if mark is not None and mark > 0:
@@ -415,7 +370,7 @@ class DeribitAdapter(VenueAdapter):
         mark: float | None,
         index: float | None,
     ) -> Funding:
-        """The Funding both readers build from a ticker's parsed ``funding_8h``."""
+        """The Funding of a ticker's parsed ``funding_8h``."""
         return Funding(
             id=event_id(f"deribit|{name}|funding", ts, funding),
             venue=self.name,
@@ -435,7 +390,7 @@ class DeribitAdapter(VenueAdapter):
     def _make_open_interest(
         self, name: str, inst: Instrument, ts: int, recv_ms: int, *, open_interest: float, mark: float | None
     ) -> OpenInterest | None:
-        """The OpenInterest both readers build from a ticker's parsed ``open_interest``; None without a price."""
+        """The OpenInterest of a ticker's parsed ``open_interest``; None without a price."""
         oi_base: float | None
         oi_usd: float | None
         if inst.size_unit == "base":

@@ -33,10 +33,9 @@ import msgspec
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import OptionsSummary, TenorPoint, stable_id
 from monitor.options.summary import ChainOption, summarize
-from monitor.venues.common import Finite, Millis, NonEmpty, OptFinite, opt_finite, rejected_event
+from monitor.venues.common import Finite, Millis, NonEmpty, OptFinite, decode_failed, opt_finite, rejected_event
 from monitor.venues.instruments import InstrumentBook
 
-CURRENCIES: Final = ("BTC", "ETH")
 BOOK_SUMMARY_PATH: Final = "/api/v2/public/get_book_summary_by_currency"
 # Two currencies every 10 s: 0.2 requests/s against a pool of about 20/s sustained.
 POLL_S: Final = 10.0
@@ -133,12 +132,11 @@ _BOOK: Final = msgspec.json.Decoder(_BookBody, strict=False)
 
 
 def _decode(decoder: msgspec.json.Decoder[T], data: bytes | str, what: str) -> T:
+    """The typed reader's result, or the ParseError with msgspec's path to the field."""
     try:
         return decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        raise ParseError(f"deribit {what}: {exc}", reason="schema") from None
-    except msgspec.DecodeError as exc:
-        raise ParseError(f"deribit {what}: not JSON: {exc}", reason="json") from None
+    except msgspec.MsgspecError as exc:
+        raise decode_failed(what, exc) from None
 
 
 # -- chain state -----------------------------------------------------------------------------------
@@ -166,9 +164,15 @@ class _Chain:
 
 
 class OptionChains:
-    """The option chains of one venue, fed by frames and polled bodies, read into summaries."""
+    """The option chains of one venue, fed by frames and polled bodies, read into summaries.
 
-    def __init__(self) -> None:
+    ``venue`` names the events and messages; ``currencies`` are the ones followed (the venue spec's
+    ``options``); anything else is refused, so the state stays bounded whatever arrives.
+    """
+
+    def __init__(self, venue: str, currencies: tuple[str, ...]) -> None:
+        self.venue = venue
+        self.currencies = currencies
         self._chains: dict[str, _Chain] = {}
 
     def chain(self, currency: str) -> _Chain:
@@ -182,33 +186,36 @@ class OptionChains:
     def _by_index(self, name: str, where: str) -> _Chain:
         """The chain of an index name (``btc_usd``); ParseError for a currency liqmon does not follow."""
         currency = name.split("_", 1)[0].upper()
-        if currency not in CURRENCIES:
-            raise ParseError(f"deribit {where}: no options followed for index {name!r:.40}", reason="unknown_channel")
+        if currency not in self.currencies:
+            raise ParseError(f"{where}: no options followed for index {name!r:.40}", reason="unknown_channel")
         return self.chain(currency)
 
     # -- websocket channels ---------------------------------------------------------------------
     def on_channel(self, channel: str, data: bytes | str, recv_ms: int, issue: Issue) -> list[OptionsSummary]:
         """One notification's ``data`` of an options channel (``channel`` as sent)."""
         prefix, _, rest = channel.partition(".")
+        where = f"{self.venue} {channel}"
         if prefix == "markprice":
-            chain = self._by_index(rest.removeprefix("options."), channel)
-            return self._marks(chain, channel, _decode(_MARKS, data, channel), recv_ms, issue)
+            chain = self._by_index(rest.removeprefix("options."), where)
+            return self._marks(chain, channel, _decode(_MARKS, data, f"{self.venue} {channel}"), recv_ms, issue)
         if prefix == "deribit_price_index":
-            chain = self._by_index(rest, channel)
-            tick = _decode(_INDEX, data, channel)
+            chain = self._by_index(rest, where)
+            tick = _decode(_INDEX, data, f"{self.venue} {channel}")
             if not tick.price > 0.0:
-                raise ParseError(f"deribit {channel}: index price must be positive, got {tick.price}", reason="value")
+                raise ParseError(
+                    f"{self.venue} {channel}: index price must be positive, got {tick.price}", reason="value"
+                )
             if tick.timestamp >= chain.index_ms:
                 chain.index, chain.index_ms = tick.price + 0.0, tick.timestamp
             return []
         if prefix == "deribit_volatility_index":
-            chain = self._by_index(rest, channel)
-            vol = _decode(_VOLATILITY, data, channel)
+            chain = self._by_index(rest, where)
+            vol = _decode(_VOLATILITY, data, f"{self.venue} {channel}")
             if not 0.0 <= vol.volatility <= MAX_IV * 100:
-                raise ParseError(f"deribit {channel}: volatility out of range: {vol.volatility}", reason="value")
+                raise ParseError(f"{self.venue} {channel}: volatility out of range: {vol.volatility}", reason="value")
             chain.dvol = vol.volatility + 0.0
             return []
-        raise ParseError(f"deribit: unexpected options channel {channel!r:.60}", reason="unknown_channel")
+        raise ParseError(f"{self.venue}: unexpected options channel {channel!r:.60}", reason="unknown_channel")
 
     def _marks(
         self, chain: _Chain, channel: str, rows: list[_Mark], recv_ms: int, issue: Issue
@@ -225,7 +232,7 @@ class OptionChains:
                 chain.iv[row.instrument_name] = (row.timestamp, row.iv + 0.0)
             newest = max(newest, row.timestamp)
         if skipped:
-            issue("value", f"deribit {channel}: {skipped} row(s) with a bad name or IV skipped")
+            issue("value", f"{self.venue} {channel}: {skipped} row(s) with a bad name or IV skipped")
         if not newest or newest - chain.last_summary_ms < MIN_SUMMARY_INTERVAL_MS:
             return []
         return self._summary(chain, newest, recv_ms)
@@ -244,9 +251,9 @@ class OptionChains:
         """A ``get_book_summary_by_currency`` option body: the chain's OI and forwards, replaced whole."""
         query = parse_qs(urlsplit(path).query)
         currency = (query.get("currency") or [""])[0].upper()
-        if currency not in CURRENCIES:
-            raise ParseError(f"deribit {path}: no options followed for currency {currency!r:.20}", reason="schema")
-        rows = _decode(_BOOK, body, "get_book_summary_by_currency").result
+        if currency not in self.currencies:
+            raise ParseError(f"{self.venue} {path}: no options followed for currency {currency!r:.20}", reason="schema")
+        rows = _decode(_BOOK, body, f"{self.venue} get_book_summary_by_currency").result
         chain = self.chain(currency)
         forwards: dict[int, float] = {}
         oi: dict[str, float] = {}
@@ -274,7 +281,7 @@ class OptionChains:
                 if held is None or ts >= held[0]:
                     chain.iv[row.instrument_name] = (ts, mark_iv / 100.0)
         if skipped:
-            issue("value", f"deribit {path}: {skipped} row(s) with a bad name or open interest skipped")
+            issue("value", f"{self.venue} {path}: {skipped} row(s) with a bad name or open interest skipped")
         chain.oi, chain.forwards = oi, forwards
         # Options no longer in the book (expired, delisted) are forgotten.
         chain.iv = {instrument: held for instrument, held in chain.iv.items() if instrument in oi}
@@ -303,8 +310,8 @@ class OptionChains:
         chain.last_summary_ms = ts_ms
         try:
             event = OptionsSummary(
-                id=stable_id("deribit", chain.currency, "options", ts_ms),
-                venue="deribit",
+                id=stable_id(self.venue, chain.currency, "options", ts_ms),
+                venue=self.venue,
                 symbol=index_name(chain.currency),
                 base=chain.currency,
                 quote="USD",
@@ -321,22 +328,22 @@ class OptionChains:
                 put_oi_top=result.put_oi_top,
             )
         except InvalidEvent as exc:
-            raise rejected_event(f"deribit {chain.currency} options summary", exc) from None
+            raise rejected_event(f"{self.venue} {chain.currency} options summary", exc) from None
         return [event]
 
 
 _SHARED: Final[weakref.WeakKeyDictionary[InstrumentBook, OptionChains]] = weakref.WeakKeyDictionary()
 
 
-def shared_chains(book: InstrumentBook) -> OptionChains:
-    """The option chains every adapter built on ``book`` shares."""
+def shared_chains(book: InstrumentBook, currencies: tuple[str, ...]) -> OptionChains:
+    """The option chains every adapter built on ``book`` (one venue's) shares, following ``currencies``."""
     chains = _SHARED.get(book)
     if chains is None:
-        chains = _SHARED[book] = OptionChains()
+        chains = _SHARED[book] = OptionChains(book.venue, currencies)
     return chains
 
 
-def option_currencies(bases: Iterable[str]) -> tuple[str, ...]:
-    """The currencies with Deribit USD options among ``bases``, in ``CURRENCIES`` order."""
+def option_currencies(bases: Iterable[str], followed: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``followed`` option currencies among ``bases``, in ``followed`` order."""
     wanted = set(bases)
-    return tuple(c for c in CURRENCIES if c in wanted)
+    return tuple(c for c in followed if c in wanted)

@@ -18,14 +18,13 @@ from typing import Protocol
 from monitor.capture.format import CaptureWriter
 from monitor.errors import ParseError, SubscriptionRejected
 from monitor.events import Event, Gap, stable_id
-from monitor.logs import get_logger
+from monitor.logs import Throttle, get_logger
 from monitor.metrics import Metrics
 from monitor.venues.adapter import VenueAdapter
 from monitor.venues.dedup import RecentIds
 
 log = get_logger(__name__)
 
-WARN_INTERVAL_S = 10.0
 # Parser messages may quote frame values: a log line carries at most this much of one.
 MESSAGE_CHARS = 300
 
@@ -35,25 +34,6 @@ class Publisher(Protocol):
 
     def publish(self, events: Sequence[Event]) -> None:
         """Queue events for publication; never blocks."""
-
-
-class Throttle:
-    """Allows one log line per key per ``interval_s``; counts what it held back."""
-
-    def __init__(self, interval_s: float = WARN_INTERVAL_S) -> None:
-        self.interval_s = interval_s
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def allow(self, key: str) -> int | None:
-        """None to stay quiet; otherwise how many lines were held back since the last one."""
-        now = time.monotonic()
-        last = self._last.get(key)
-        if last is not None and now - last < self.interval_s:
-            self._held[key] = self._held.get(key, 0) + 1
-            return None
-        self._last[key] = now
-        return self._held.pop(key, 0)
 
 
 def now_ms() -> int:

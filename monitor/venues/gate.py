@@ -14,31 +14,32 @@ without it fractional sizes are floored to integers.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Final, Literal, TypeVar
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar, Final, TypeVar
 
 import msgspec
 import orjson
 from msgspec import UNSET, UnsetType
 
-from monitor.errors import ParseError
+from monitor.errors import InvalidEvent, ParseError
 from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
-    FastPathMiss,
     Finite,
     NonEmpty,
     OptFinite,
+    decode_failed,
     event_id,
-    field,
-    frame_errors,
     is_usd,
     load_json,
     num,
     opt_finite,
     opt_num,
+    rejected_event,
 )
 from monitor.venues.instruments import Instrument
+from monitor.venues.spec import Keepalive, RestRequest, VenueSpec
 
 VENUE: Final = "gate"
 USDT_PATH: Final = "/api/v4/futures/usdt/contracts"
@@ -46,8 +47,9 @@ BTC_PATH: Final = "/api/v4/futures/btc/contracts"
 _SETTLE_PATH: Final = re.compile(r"/v4/ws/(usdt|btc|usd1)$")
 # Seconds below this, milliseconds above (1e11 s is the year 5138; 1e11 ms is 1973).
 _MS_THRESHOLD: Final = 100_000_000_000
-# Any fixed request time is accepted for public channels (the docs use 123456).
-_REQUEST_TIME: Final = 123456
+# Requests carry their send time in seconds; Gate refuses one more than 60 s away from its clock.
+# Subscribe frames are planned with this placeholder and stamped when sent (GateAdapter.outgoing).
+_UNSTAMPED: Final = '{"time":0,'
 _CONTROL_EVENTS: Final = frozenset(("subscribe", "unsubscribe"))
 # (contract, instrument if known, base, quote, linear/inverse) of a contract name.
 _Identity = tuple[str, Instrument | None, str, str, ContractType]
@@ -100,35 +102,20 @@ def instrument_from_contract(row: dict[str, Any], settle: str) -> Instrument | N
     )
 
 
-def rows(result: Any) -> Iterator[dict[str, Any]]:
-    """The row objects of a ``result``: an object, an array of objects, or arrays nested in it."""
-    if isinstance(result, dict):
-        yield result
-        return
-    if not isinstance(result, list):
-        raise ParseError(f"gate: 'result' must be an object or array, got {type(result).__name__}", reason="schema")
-    for item in result:
-        if isinstance(item, list):
-            yield from rows(item)
-        elif isinstance(item, dict):
-            yield item
-        else:
-            raise ParseError("gate: 'result' holds a non-object entry", reason="schema")
-
-
-# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
-# A time as epoch_ms() reads it.
+# -- the typed readers: one per channel --------------------------------------------------------
+# A time as epoch_ms() reads it (seconds or milliseconds).
 _Time = Finite | UnsetType
 
 
 class _Update(msgspec.Struct):
+    """Every frame: a channel update, an ack (subscribe/unsubscribe), a pong, a system notice or an error."""
+
     channel: str
-    event: Literal["update", "all"]
-    result: msgspec.Raw
+    event: str = ""
+    result: msgspec.Raw | UnsetType = UNSET
     time_ms: _Time = UNSET
     time: _Time = UNSET
-    # A frame with a non-null error is the generic reader's business.
-    error: None = None
+    error: Any = None
 
 
 class _LiquidationRow(msgspec.Struct):
@@ -156,20 +143,28 @@ class _StatsRow(msgspec.Struct):
     time: _Time = UNSET
 
 
-# ``result`` as an array of rows or a single row (nested arrays are left to the generic reader).
+# ``result`` is a row, an array of rows, or arrays of rows nested in it.
 _UPDATE: Final = msgspec.json.Decoder(_Update, strict=False)
 _LIQUIDATIONS: Final = msgspec.json.Decoder(list[_LiquidationRow] | _LiquidationRow, strict=False)
 _TICKER_ROWS: Final = msgspec.json.Decoder(list[_TickerRow] | _TickerRow, strict=False)
 _STATS_ROWS: Final = msgspec.json.Decoder(list[_StatsRow] | _StatsRow, strict=False)
+_NESTED: Final = msgspec.json.Decoder(list[msgspec.Raw], strict=False)
 _Row = TypeVar("_Row", _LiquidationRow, _TickerRow, _StatsRow)
 
 
-def _listed(result: list[_Row] | _Row) -> list[_Row]:
+def _rows(raw: msgspec.Raw, decoder: msgspec.json.Decoder[list[_Row] | _Row]) -> list[_Row]:
+    """The rows of ``result``: one, an array, or arrays nested in it (read again, a level at a time)."""
+    try:
+        result = decoder.decode(raw)
+    except msgspec.ValidationError:
+        if memoryview(raw)[:1] != b"[":
+            raise
+        return [row for item in _NESTED.decode(raw) for row in _rows(item, decoder)]
     return result if isinstance(result, list) else [result]
 
 
-def _fast_ms(time_ms: float | UnsetType, time: float | UnsetType, default: int) -> int:
-    """:func:`_envelope_ms` / :func:`_row_ms` for decoded times: ``time_ms`` first, then ``time``."""
+def _time_ms(time_ms: float | UnsetType, time: float | UnsetType, default: int) -> int:
+    """A row's or envelope's time: ``time_ms`` first, then ``time``, else ``default``."""
     if time_ms is not UNSET:
         return epoch_ms(time_ms, "time_ms")
     if time is not UNSET:
@@ -177,23 +172,42 @@ def _fast_ms(time_ms: float | UnsetType, time: float | UnsetType, default: int) 
     return default
 
 
+SPEC: Final = VenueSpec(
+    name=VENUE,
+    adapter="monitor.venues.gate:GateAdapter",
+    ws_url="wss://fx-ws.gateio.ws/v4/ws/usdt",
+    rest_url="https://api.gateio.ws",
+    # The server sends protocol pings (answered by the websocket library); the application
+    # ping gives a futures.pong frame, so a quiet liquidation feed still shows liveness.
+    keepalive=Keepalive("client_ping", interval_s=20.0, payload=None, drop_after_s=60.0),
+    topics_per_connection=200,
+    liveness_timeout_s=90.0,
+    instruments=(RestRequest(USDT_PATH), RestRequest(BTC_PATH)),
+    simulator="monitor.sim.protocols.gate:GateProtocol",
+    encoder="monitor.sim.encode.gate",
+    scenario_share=0.08,
+    scenario_latency_ms=110,
+)
+
+
 class GateAdapter(VenueAdapter):
     """Gate USDT- and BTC-settled perpetual futures."""
 
-    name: ClassVar[str] = VENUE
-    ws_url: ClassVar[str] = "wss://fx-ws.gateio.ws/v4/ws/usdt"
-    rest_url: ClassVar[str] = "https://api.gateio.ws"
-    # The server sends protocol pings (answered by the websocket library); the application
-    # ping gives a futures.pong frame, so a quiet liquidation feed still shows liveness.
-    keepalive: ClassVar[Keepalive] = Keepalive(
-        mode="json", interval_s=20.0, payload=f'{{"time":{_REQUEST_TIME},"channel":"futures.ping"}}', drop_after_s=60.0
-    )
-    max_subscriptions_per_connection: ClassVar[int] = 200
-    liveness_timeout_s: ClassVar[float] = 90.0
+    spec: ClassVar[VenueSpec] = SPEC
     # Sent on every handshake: sizes as decimal strings instead of floored integers.
     ws_headers: ClassVar[tuple[tuple[str, str], ...]] = (("X-Gate-Size-Decimal", "1"),)
 
     # -- subscriptions -------------------------------------------------------------------------
+    def outgoing(self, message: str) -> str:
+        """A planned subscribe frame stamped with the request time (Gate checks it against its clock)."""
+        if message.startswith(_UNSTAMPED):
+            return f'{{"time":{_request_time()},' + message[len(_UNSTAMPED) :]
+        return message
+
+    def ping_payload(self) -> str:
+        """``futures.ping`` with the request time."""
+        return f'{{"time":{_request_time()},"channel":"futures.ping"}}'
+
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
         """Liquidations + tickers per settlement market; ``!all`` liquidations when ``symbols`` is empty."""
         by_settle: dict[str, list[str]] = {"usdt": [], "btc": []}
@@ -237,10 +251,6 @@ class GateAdapter(VenueAdapter):
             return _SETTLE_PATH.sub(f"/v4/ws/{settle}", override)
         return override.rstrip("/") + f"/v4/ws/{settle}"
 
-    def instrument_paths(self) -> list[str]:
-        """USDT-settled and BTC-settled contract lists."""
-        return [USDT_PATH, BTC_PATH]
-
     def load_instruments(self, path: str, body: str | bytes) -> int:
         """Read a contract list; the settlement market comes from the path."""
         data = load_json(body)
@@ -252,38 +262,47 @@ class GateAdapter(VenueAdapter):
         return len(loaded)
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The dict-based reader. Any frame; pongs and subscribe acks give [].
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Updates of the three channels through their typed readers; pongs and acks give [], errors and
+        system notices an issue. A frame that does not fit raises ParseError with msgspec's path to the field."""
+        try:
+            msg = _UPDATE.decode(frame)
+            channel, event = msg.channel, msg.event
+            if msg.error:
+                self._issue("venue_error", f"gate {channel}: {msg.error!r:.200}")
+                return []
+            if channel == "futures.pong" or event in _CONTROL_EVENTS:
+                return []
+            if channel == "futures.system":
+                notice = bytes(msg.result) if msg.result is not UNSET else b""
+                self._issue("venue_notice", f"gate system notice (reconnect advised): {notice!r:.200}")
+                return []
+            if event not in ("update", "all"):
+                raise ParseError(f"gate {channel!r:.40}: unexpected event {event!r:.20}", reason="schema")
+            if msg.result is UNSET:
+                raise ParseError(f"gate {channel!r:.40}: missing field 'result'", reason="schema")
+            envelope_ms = _time_ms(msg.time_ms, msg.time, recv_ms)
+            if channel == "futures.tickers":
+                events: list[Event] = []
+                for ticker in _rows(msg.result, _TICKER_ROWS):
+                    self._ticker(events, ticker, envelope_ms, recv_ms)
+                return events
+            if channel == "futures.public_liquidates":
+                return [self._liquidation(row, envelope_ms, recv_ms) for row in _rows(msg.result, _LIQUIDATIONS)]
+            if channel == "futures.contract_stats":
+                return [
+                    oi
+                    for row in _rows(msg.result, _STATS_ROWS)
+                    if (oi := self._stats(row, envelope_ms, recv_ms)) is not None
+                ]
+        except msgspec.MsgspecError as exc:
+            raise decode_failed(VENUE, exc) from None
+        except InvalidEvent as exc:
+            raise rejected_event(self.name, exc) from None
+        raise ParseError(f"gate: unexpected channel {channel!r:.60}", reason="unknown_channel")
 
-        Reads every frame shape and raises the precise ParseError for a bad one.
-        """
-        with frame_errors(self.name):
-            return self._parse(frame, recv_ms)
-
-    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Typed decoding of the three channels' updates; raises a FAST_PATH_MISSES error for anything else."""
-        msg = _UPDATE.decode(frame)
-        envelope_ms = _fast_ms(msg.time_ms, msg.time, recv_ms)
-        channel = msg.channel
-        if channel == "futures.tickers":
-            events: list[Event] = []
-            for ticker in _listed(_TICKER_ROWS.decode(msg.result)):
-                self._fast_ticker(events, ticker, envelope_ms, recv_ms)
-            return events
-        if channel == "futures.public_liquidates":
-            return [
-                self._fast_liquidation(row, envelope_ms, recv_ms) for row in _listed(_LIQUIDATIONS.decode(msg.result))
-            ]
-        if channel == "futures.contract_stats":
-            return [
-                oi
-                for row in _listed(_STATS_ROWS.decode(msg.result))
-                if (oi := self._fast_stats(row, envelope_ms, recv_ms)) is not None
-            ]
-        raise FastPathMiss
-
-    def _fast_ticker(self, events: list[Event], row: _TickerRow, envelope_ms: int, recv_ms: int) -> None:
-        """:meth:`_ticker` for a decoded row: appends its events to ``events``."""
+    def _ticker(self, events: list[Event], row: _TickerRow, envelope_ms: int, recv_ms: int) -> None:
+        """A ticker row's funding and open interest, appended to ``events``."""
         identity = self._identity(row.contract)
         ts = envelope_ms if row.t is UNSET else epoch_ms(row.t, "gate ticker t")
         mark, rate, total = opt_finite(row.mark_price), opt_finite(row.funding_rate), opt_finite(row.total_size)
@@ -295,48 +314,23 @@ class GateAdapter(VenueAdapter):
             if oi is not None:
                 events.append(oi)
 
-    def _fast_liquidation(self, row: _LiquidationRow, envelope_ms: int, recv_ms: int) -> Liquidation:
-        """:meth:`_liquidation` for a decoded row."""
+    def _liquidation(self, row: _LiquidationRow, envelope_ms: int, recv_ms: int) -> Liquidation:
         identity = self._identity(row.contract)
         size = row.size + 0.0
         if size == 0:
-            raise FastPathMiss  # no side: the generic reader's ParseError
-        ts = _fast_ms(row.time_ms, row.time, envelope_ms)
+            raise ParseError("gate liquidation: size 0 has no side", reason="value")
+        ts = _time_ms(row.time_ms, row.time, envelope_ms)
         return self._make_liquidation(identity, ts=ts, recv_ms=recv_ms, price=row.price + 0.0, size=size)
 
-    def _fast_stats(self, row: _StatsRow, envelope_ms: int, recv_ms: int) -> OpenInterest | None:
-        """:meth:`_stats` for a decoded row."""
+    def _stats(self, row: _StatsRow, envelope_ms: int, recv_ms: int) -> OpenInterest | None:
+        # open_interest_usd is ignored: the docs example (1511) contradicts its own mark and size.
         return self._open_interest(
             self._identity(row.contract),
-            ts=_fast_ms(row.time_ms, row.time, envelope_ms),
+            ts=_time_ms(row.time_ms, row.time, envelope_ms),
             recv_ms=recv_ms,
             contracts=row.open_interest + 0.0,
             mark=opt_finite(row.mark_price),
         )
-
-    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        msg = load_json(frame)
-        channel = field(msg, "channel", "gate frame")
-        event = msg.get("event")
-        if msg.get("error"):
-            self._issue("venue_error", f"gate {channel}: {msg['error']!r}")
-            return []
-        if channel == "futures.pong" or event in _CONTROL_EVENTS:
-            return []
-        if channel == "futures.system":
-            self._issue("venue_notice", f"gate system notice (reconnect advised): {msg.get('result')!r}")
-            return []
-        if event not in ("update", "all"):
-            raise ParseError(f"gate {channel}: unexpected event {event!r}", reason="schema")
-        result = field(msg, "result", "gate frame")
-        envelope_ms = _envelope_ms(msg, recv_ms)
-        if channel == "futures.public_liquidates":
-            return [self._liquidation(row, envelope_ms, recv_ms) for row in rows(result)]
-        if channel == "futures.tickers":
-            return [e for row in rows(result) for e in self._ticker(row, envelope_ms, recv_ms)]
-        if channel == "futures.contract_stats":
-            return [e for row in rows(result) if (e := self._stats(row, envelope_ms, recv_ms)) is not None]
-        raise ParseError(f"gate: unexpected channel {channel!r}", reason="unknown_channel")
 
     def _identity(self, contract: Any) -> _Identity:
         if not isinstance(contract, str) or not contract:
@@ -347,18 +341,10 @@ class GateAdapter(VenueAdapter):
         base, quote = _split(contract)
         return contract, None, base, quote, "inverse" if settle_of(contract) == "btc" else "linear"
 
-    def _liquidation(self, row: dict[str, Any], envelope_ms: int, recv_ms: int) -> Liquidation:
-        identity = self._identity(field(row, "contract", "gate liquidation"))
-        price = num(field(row, "price", "gate liquidation"), "gate liquidation price")
-        size = num(field(row, "size", "gate liquidation"), "gate liquidation size")
-        if size == 0:
-            raise ParseError("gate liquidation: size 0 has no side", reason="value")
-        return self._make_liquidation(identity, ts=_row_ms(row, envelope_ms), recv_ms=recv_ms, price=price, size=size)
-
     def _make_liquidation(
         self, identity: _Identity, *, ts: int, recv_ms: int, price: float, size: float
     ) -> Liquidation:
-        """The Liquidation both readers build from a row's parsed fields."""
+        """The Liquidation of a row's parsed fields."""
         contract, inst, base, quote, kind = identity
         qty = inst.base_qty(abs(size), price) if inst is not None else None
         notional: float | None = None
@@ -385,26 +371,10 @@ class GateAdapter(VenueAdapter):
             sampled=self.liquidations_sampled,
         )
 
-    def _ticker(self, row: dict[str, Any], envelope_ms: int, recv_ms: int) -> list[Event]:
-        identity = self._identity(field(row, "contract", "gate ticker"))
-        ts = epoch_ms(row["t"], "gate ticker t") if "t" in row else envelope_ms
-        mark = opt_num(row.get("mark_price"), "gate mark_price")
-        events: list[Event] = []
-        rate = opt_num(row.get("funding_rate"), "gate funding_rate")
-        if rate is not None:
-            index = opt_num(row.get("index_price"), "gate index_price")
-            events.append(self._make_funding(identity, ts=ts, recv_ms=recv_ms, rate=rate, mark=mark, index=index))
-        total = opt_num(row.get("total_size"), "gate total_size")
-        if total is not None:
-            oi = self._open_interest(identity, ts=ts, recv_ms=recv_ms, contracts=total, mark=mark)
-            if oi is not None:
-                events.append(oi)
-        return events
-
     def _make_funding(
         self, identity: _Identity, *, ts: int, recv_ms: int, rate: float, mark: float | None, index: float | None
     ) -> Funding:
-        """The Funding both readers build from a ticker row's parsed fields."""
+        """The Funding of a ticker row's parsed fields."""
         contract, inst, base, quote, kind = identity
         interval = inst.funding_interval_h if inst is not None and inst.funding_interval_h else 8.0
         return Funding(
@@ -423,17 +393,10 @@ class GateAdapter(VenueAdapter):
             index_price=index,
         )
 
-    def _stats(self, row: dict[str, Any], envelope_ms: int, recv_ms: int) -> OpenInterest | None:
-        identity = self._identity(field(row, "contract", "gate contract_stats"))
-        total = num(field(row, "open_interest", "gate contract_stats"), "gate open_interest")
-        mark = opt_num(row.get("mark_price"), "gate mark_price")
-        # open_interest_usd is ignored: the docs example (1511) contradicts its own mark and size.
-        return self._open_interest(identity, ts=_row_ms(row, envelope_ms), recv_ms=recv_ms, contracts=total, mark=mark)
-
     def _open_interest(
         self, identity: _Identity, *, ts: int, recv_ms: int, contracts: float, mark: float | None
     ) -> OpenInterest | None:
-        """The OpenInterest both readers build from a row's contracts, or None (and an issue) without a size."""
+        """The OpenInterest of a row's contracts, or None (and an issue) without a size."""
         contract, inst, base, quote, kind = identity
         qty = inst.base_qty(contracts, mark or 0.0) if inst is not None else None
         if qty is None:
@@ -454,20 +417,8 @@ class GateAdapter(VenueAdapter):
 
 
 def _subscribe(channel: str, payload: list[str]) -> str:
-    return orjson.dumps({"time": _REQUEST_TIME, "channel": channel, "event": "subscribe", "payload": payload}).decode()
+    return orjson.dumps({"time": 0, "channel": channel, "event": "subscribe", "payload": payload}).decode()
 
 
-def _envelope_ms(msg: dict[str, Any], recv_ms: int) -> int:
-    if "time_ms" in msg:
-        return epoch_ms(msg["time_ms"], "time_ms")
-    if "time" in msg:
-        return epoch_ms(msg["time"], "time")
-    return recv_ms
-
-
-def _row_ms(row: dict[str, Any], envelope_ms: int) -> int:
-    if "time_ms" in row:
-        return epoch_ms(row["time_ms"], "time_ms")
-    if "time" in row:
-        return epoch_ms(row["time"], "time")
-    return envelope_ms
+def _request_time() -> int:
+    return int(time.time())

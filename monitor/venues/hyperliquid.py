@@ -12,49 +12,49 @@ Frames have no time and no sequence number, so a re-sent context cannot be told
 from a new one by its id; instead a context identical to the last one published
 for that coin emits nothing.
 
-``activeAssetCtx`` frames take the typed fast path (see :mod:`monitor.venues.common`).
+``activeAssetCtx`` frames have one typed reader (see :mod:`monitor.venues.common`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Final, Literal
+from typing import ClassVar, Final, Literal
 
 import msgspec
 import orjson
+from msgspec import UNSET, UnsetType
 
-from monitor.errors import ParseError
+from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, OpenInterest, canonical_base, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     Finite,
     NonEmpty,
-    OptFinite,
+    NonNegative,
+    decode_failed,
     event_id,
     field,
-    frame_errors,
     load_json,
-    num,
     opt_finite,
-    opt_num,
+    rejected_event,
     url_join,
 )
 from monitor.venues.instruments import Instrument, InstrumentBook
+from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
 
 VENUE: Final = "hyperliquid"
 INTERVAL_H: Final = 1.0
 _HOUR_MS: Final = 3_600_000
 _CONTROL_CHANNELS: Final = frozenset(("pong", "subscriptionResponse", "activeSpotAssetCtx"))
 # Instrument lists come from POST /info with a JSON body; the path names the request type.
-META_PATH: Final = "/info#meta"
 
 
-# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
+# -- the typed reader ------------------------------------------------------------------------------
 class _Ctx(msgspec.Struct):
     funding: Finite
-    openInterest: Finite
-    markPx: OptFinite = None
-    oraclePx: OptFinite = None
+    openInterest: NonNegative
+    markPx: NonNegative | Literal[""] | None = None
+    oraclePx: NonNegative | Literal[""] | None = None
 
 
 class _AssetCtx(msgspec.Struct):
@@ -63,27 +63,40 @@ class _AssetCtx(msgspec.Struct):
 
 
 class _Frame(msgspec.Struct):
-    channel: Literal["activeAssetCtx"]
-    data: _AssetCtx
+    channel: str
+    data: msgspec.Raw | UnsetType = UNSET
 
 
 _FRAME: Final = msgspec.json.Decoder(_Frame, strict=False)
+_ASSET_CTX: Final = msgspec.json.Decoder(_AssetCtx, strict=False)
+
+
+SPEC: Final = VenueSpec(
+    name=VENUE,
+    adapter="monitor.venues.hyperliquid:HyperliquidAdapter",
+    ws_url="wss://api.hyperliquid.xyz/ws",
+    rest_url="https://api.hyperliquid.xyz",
+    # The server closes connections idle for ~60 s; the official SDK pings every 50 s.
+    keepalive=Keepalive("client_ping", interval_s=30.0, payload='{"method":"ping"}', drop_after_s=60.0),
+    # One coin per subscription; 1000 subscriptions, 100 connections and 2000 messages a minute per IP.
+    limits=VenueLimits(ip_messages=Rate(2000, 60.0), ip_topics=1000),
+    topics_per_connection=250,
+    # Pongs arrive every 30 s even when no context changes.
+    liveness_timeout_s=90.0,
+    instruments=(RestRequest("/info", method="POST", body=b'{"type":"meta"}'),),
+    liquidations=False,
+    untimed=True,
+    simulator="monitor.sim.protocols.hyperliquid:HyperliquidProtocol",
+    encoder="monitor.sim.encode.hyperliquid",
+    scenario_share=0.10,
+    scenario_latency_ms=80,
+)
 
 
 class HyperliquidAdapter(VenueAdapter):
     """Hyperliquid perpetuals: one ``activeAssetCtx`` subscription per coin."""
 
-    name: ClassVar[str] = VENUE
-    ws_url: ClassVar[str] = "wss://api.hyperliquid.xyz/ws"
-    rest_url: ClassVar[str] = "https://api.hyperliquid.xyz"
-    # The server closes connections idle for ~60 s; the official SDK pings every 50 s.
-    keepalive: ClassVar[Keepalive] = Keepalive(
-        mode="json", interval_s=30.0, payload='{"method":"ping"}', drop_after_s=60.0
-    )
-    # One coin per subscription; 1000 subscriptions and 100 connections per IP in total.
-    max_subscriptions_per_connection: ClassVar[int] = 250
-    # Pongs arrive every 30 s even when no context changes.
-    liveness_timeout_s: ClassVar[float] = 90.0
+    spec: ClassVar[VenueSpec] = SPEC
     # Per-IP cap on subscriptions (the connection loop must not open more in total).
     max_subscriptions_per_ip: ClassVar[int] = 1000
 
@@ -124,10 +137,6 @@ class HyperliquidAdapter(VenueAdapter):
             )
         return result
 
-    def instrument_paths(self) -> list[str]:
-        """``POST /info`` with ``{"type":"meta"}``, written as the path ``/info#meta``."""
-        return [META_PATH]
-
     def load_instruments(self, path: str, body: str | bytes) -> int:
         """Read the ``meta`` universe: coin names; sizes in coins; funding hourly; delisted skipped."""
         data = load_json(body)
@@ -154,55 +163,42 @@ class HyperliquidAdapter(VenueAdapter):
         return len(loaded)
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The dict-based reader. Any frame; pongs and subscription acks give [].
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """``activeAssetCtx`` through its typed reader; pongs and subscription acks give [], errors an issue.
 
-        Reads every frame shape and raises the precise ParseError for a bad one.
+        A frame that does not fit raises ParseError with msgspec's path to the field.
         """
-        with frame_errors(self.name):
-            return self._parse(frame, recv_ms)
-
-    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Typed decoding of ``activeAssetCtx`` frames; raises a FAST_PATH_MISSES error for anything else."""
-        data = _FRAME.decode(frame).data
-        ctx = data.ctx
-        return self._context_events(
-            data.coin,
-            rate=ctx.funding + 0.0,
-            oi=ctx.openInterest + 0.0,
-            mark=opt_finite(ctx.markPx),
-            oracle=opt_finite(ctx.oraclePx),
-            recv_ms=recv_ms,
-        )
-
-    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        msg = load_json(frame)
-        channel = field(msg, "channel", "hyperliquid frame")
+        try:
+            msg = _FRAME.decode(frame)
+            channel = msg.channel
+            if channel == "activeAssetCtx" and msg.data is not UNSET:
+                data = _ASSET_CTX.decode(msg.data)
+                ctx = data.ctx
+                return self._context_events(
+                    data.coin,
+                    rate=ctx.funding + 0.0,
+                    oi=ctx.openInterest + 0.0,
+                    mark=opt_finite(ctx.markPx),
+                    oracle=opt_finite(ctx.oraclePx),
+                    recv_ms=recv_ms,
+                )
+        except msgspec.MsgspecError as exc:
+            raise decode_failed(VENUE, exc) from None
+        except InvalidEvent as exc:
+            raise rejected_event(self.name, exc) from None
         if channel in _CONTROL_CHANNELS:
             return []
         if channel == "error":
-            self._issue("venue_error", f"hyperliquid rejected a request: {msg.get('data')!r}")
+            self._issue("venue_error", f"hyperliquid rejected a request: {load_json(frame).get('data')!r:.200}")
             return []
-        if channel != "activeAssetCtx":
-            raise ParseError(f"hyperliquid: unexpected channel {channel!r}", reason="unknown_channel")
-        data = field(msg, "data", "hyperliquid activeAssetCtx")
-        coin = field(data, "coin", "hyperliquid activeAssetCtx")
-        if not isinstance(coin, str) or not coin:
-            raise ParseError("hyperliquid activeAssetCtx: coin must be a non-empty string", reason="value")
-        ctx = field(data, "ctx", "hyperliquid activeAssetCtx")
-        return self._context_events(
-            coin,
-            rate=num(field(ctx, "funding", "hyperliquid ctx"), "hyperliquid funding"),
-            oi=num(field(ctx, "openInterest", "hyperliquid ctx"), "hyperliquid openInterest"),
-            mark=opt_num(_get(ctx, "markPx"), "hyperliquid markPx"),
-            oracle=opt_num(_get(ctx, "oraclePx"), "hyperliquid oraclePx"),
-            recv_ms=recv_ms,
-        )
+        if channel == "activeAssetCtx":
+            raise ParseError("hyperliquid activeAssetCtx: missing field 'data'", reason="schema")
+        raise ParseError(f"hyperliquid: unexpected channel {channel!r:.60}", reason="unknown_channel")
 
     def _context_events(
         self, coin: str, *, rate: float, oi: float, mark: float | None, oracle: float | None, recv_ms: int
     ) -> list[Event]:
-        """The events both readers build from a context's parsed fields: those that changed since last time."""
+        """The events of a context's parsed fields: those that changed since the last frame."""
         base = canonical_base(coin)
         funding = Funding(
             id=event_id(f"hyperliquid|{coin}|funding|{mark}", recv_ms, rate),
@@ -247,7 +243,3 @@ class HyperliquidAdapter(VenueAdapter):
             return False
         self._last[key] = values
         return True
-
-
-def _get(obj: Any, key: str) -> Any:
-    return obj.get(key) if isinstance(obj, dict) else None

@@ -18,13 +18,15 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 import orjson
 
-from monitor.events import canonical_base
+from monitor.events import Funding, Liquidation, OpenInterest, Side, canonical_base, rate_8h
 
 SizeUnit = Literal["base", "contracts", "usd", "quote"]
+# Quotes counted as 1 USD.
+USD_QUOTES: Final = frozenset(("USDT", "USDC", "USD", "BUSD", "FDUSD", "USDE"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,78 @@ class Instrument:
         if base_qty is None:
             return None
         return base_qty * price
+
+    # -- event factories: the header fields (venue, symbol, base, quote, contract) come from here --
+    def liquidation(
+        self, *, id: str, ts_ms: int, recv_ms: int, side: Side, price: float, size: float, sampled: bool = False
+    ) -> Liquidation:
+        """A liquidation of ``size`` venue units at ``price``; no size or notional when the contract size is unknown."""
+        qty = self.base_qty(size, price)
+        return Liquidation(
+            id=id,
+            venue=self.venue,
+            symbol=self.symbol,
+            base=self.base,
+            quote=self.quote,
+            contract=self.contract,
+            ts_ms=ts_ms,
+            recv_ms=recv_ms,
+            side=side,
+            price=price,
+            qty_base=qty,
+            notional_usd=qty * price if qty is not None and self.quote in USD_QUOTES else None,
+            sampled=sampled,
+        )
+
+    def funding(
+        self,
+        *,
+        id: str,
+        ts_ms: int,
+        recv_ms: int,
+        rate: float,
+        interval_h: float,
+        next_funding_ms: int | None = None,
+        mark_price: float | None = None,
+        index_price: float | None = None,
+    ) -> Funding:
+        """A funding print of ``rate`` per ``interval_h`` hours."""
+        return Funding(
+            id=id,
+            venue=self.venue,
+            symbol=self.symbol,
+            base=self.base,
+            quote=self.quote,
+            contract=self.contract,
+            ts_ms=ts_ms,
+            recv_ms=recv_ms,
+            rate=rate,
+            interval_h=interval_h,
+            rate_8h=rate_8h(rate, interval_h),
+            next_funding_ms=next_funding_ms,
+            mark_price=mark_price,
+            index_price=index_price,
+        )
+
+    def open_interest(
+        self, *, id: str, ts_ms: int, recv_ms: int, size: float, price: float | None
+    ) -> OpenInterest | None:
+        """Open interest of ``size`` venue units (USD at ``price``); None when the size cannot be converted."""
+        qty = self.base_qty(size, price or 0.0)
+        if qty is None:
+            return None
+        return OpenInterest(
+            id=id,
+            venue=self.venue,
+            symbol=self.symbol,
+            base=self.base,
+            quote=self.quote,
+            contract=self.contract,
+            ts_ms=ts_ms,
+            recv_ms=recv_ms,
+            oi_base=qty,
+            oi_usd=qty * price if price is not None and self.quote in USD_QUOTES else None,
+        )
 
 
 class InstrumentBook:

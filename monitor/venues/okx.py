@@ -24,7 +24,7 @@ this rate applies to.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import msgspec
 import orjson
@@ -32,26 +32,26 @@ from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
-from monitor.venues.adapter import Connection, Keepalive, VenueAdapter
+from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
-    FastPathMiss,
     Finite,
     Millis,
     NonEmpty,
+    decode_failed,
     event_id,
     field,
     is_usd,
     items,
     load_json,
-    ms,
-    num,
     opt_num,
     rejected_event,
     text,
     url_join,
 )
 from monitor.venues.instruments import Instrument, InstrumentBook
+from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, VenueSpec
 
+VENUE: Final = "okx"
 PUBLIC_PATH: Final = "/ws/v5/public"
 INSTRUMENTS_PATH: Final = "/api/v5/public/instruments"
 MAX_REQUEST_BYTES: Final = 64 * 1024 - 512  # OKX: all channels of one request ≤ 64 KB
@@ -62,19 +62,20 @@ _NET_SIDE: Final[dict[str, Side]] = {"sell": "long", "buy": "short"}
 _POS_SIDE: Final[dict[str, Side]] = {"long": "long", "short": "short"}
 
 
-# -- frame shapes read by the typed fast path (see monitor.venues.common) -------------------------
+# -- the typed readers: one per channel ---------------------------------------------------------
 class _Arg(msgspec.Struct):
     channel: NonEmpty
 
 
 class _Push(msgspec.Struct):
-    arg: _Arg
-    data: msgspec.Raw
-    # A push with an "event" key is a control message to the generic reader.
-    event: msgspec.Raw | UnsetType = UNSET
+    """A channel push (``arg`` + ``data``), or a control message (``event``: subscribe, error, notice)."""
+
+    arg: _Arg | UnsetType = UNSET
+    data: msgspec.Raw | UnsetType = UNSET
+    event: str | UnsetType = UNSET
 
 
-# Times as _time() and _opt_ms() read them: "" is "not given".
+# Times: epoch milliseconds as a number or numeric string; "" and null are "not given".
 _Time = Millis | Literal[""] | None
 
 
@@ -101,8 +102,9 @@ class _FundingRow(msgspec.Struct):
 
 class _OpenInterestRow(msgspec.Struct):
     instId: NonEmpty
-    # Pushes without oiCcy (contracts only) are left to the generic reader.
-    oiCcy: Finite
+    # Older pushes carry contracts only (``oi``), no ``oiCcy``.
+    oiCcy: Finite | Literal[""] | None = None
+    oi: Finite | Literal[""] | None = None
     oiUsd: Finite | Literal[""] | None = None
     ts: _Time = None
 
@@ -119,6 +121,11 @@ _OPEN_INTEREST_ROWS: Final = msgspec.json.Decoder(list[_OpenInterestRow], strict
 _MARK_ROWS: Final = msgspec.json.Decoder(list[_MarkRow], strict=False)
 
 
+def _given(value: float | Literal[""] | None) -> float | None:
+    """A decoded optional number: "" and null are "not given"."""
+    return None if value is None or value == "" else value + 0.0
+
+
 # (base, quote, linear/inverse) of an instId.
 _Spec = tuple[str, str, Literal["linear", "inverse"]]
 
@@ -131,19 +138,30 @@ def _position_side(raw_pos: object, raw_side: object) -> Side | None:
     return side
 
 
+SPEC: Final = VenueSpec(
+    name="okx",
+    adapter="monitor.venues.okx:OkxAdapter",
+    ws_url="wss://ws.okx.com:8443",
+    rest_url="https://www.okx.com",
+    # OKX closes a connection after 30 s without data; a text "ping" every 20 s keeps a quiet one open.
+    keepalive=Keepalive("client_ping", interval_s=20.0, payload="ping", drop_after_s=30.0),
+    limits=VenueLimits(connections=Rate(3, 1.0), subscribes=Rate(480, 3600.0)),
+    topics_per_connection=240,
+    # Pongs arrive every 20 s at worst; 50 s without any frame means the connection is gone.
+    liveness_timeout_s=50.0,
+    instruments=tuple(RestRequest(f"{INSTRUMENTS_PATH}?instType={t}") for t in LIQUIDATION_INST_TYPES),
+    sampled=True,
+    simulator="monitor.sim.protocols.okx:OkxProtocol",
+    encoder="monitor.sim.encode.okx",
+    scenario_share=0.12,
+    scenario_latency_ms=70,
+)
+
+
 class OkxAdapter(VenueAdapter):
     """OKX v5 swaps and futures."""
 
-    name = "okx"
-    ws_url = "wss://ws.okx.com:8443"
-    rest_url = "https://www.okx.com"
-    # OKX closes a connection after 30 s without data; a text "ping" every 20 s keeps a quiet one open.
-    keepalive = Keepalive("text", interval_s=20.0, payload="ping", drop_after_s=30.0)
-    max_subscriptions_per_connection = 240
-    # Pongs arrive every 20 s at worst; 50 s without any frame means the connection is gone.
-    liveness_timeout_s = 50.0
-    # liquidation-orders pushes at most one liquidation per contract per second.
-    liquidations_sampled = True
+    spec: ClassVar[VenueSpec] = SPEC
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
@@ -198,10 +216,6 @@ class OkxAdapter(VenueAdapter):
             batch = [arg] if arg is not None else []
         return tuple(messages)
 
-    def instrument_paths(self) -> list[str]:
-        """Swap and futures instrument lists (ctVal, ctMult, ctType, ctValCcy)."""
-        return [f"{INSTRUMENTS_PATH}?instType={t}" for t in LIQUIDATION_INST_TYPES]
-
     # -- instruments ---------------------------------------------------------------------------
     def load_instruments(self, path: str, body: str | bytes) -> int:
         """``/api/v5/public/instruments`` rows → contract size, multiplier, linear/inverse."""
@@ -237,138 +251,73 @@ class OkxAdapter(VenueAdapter):
         )
 
     # -- parsing -------------------------------------------------------------------------------
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Channel pushes; ``pong``, subscribe acks and notices give [].
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Channel pushes through their typed readers; ``pong``, acks, errors and notices give [].
 
-        ``pong`` is answered before any decoding; the four channels take the typed fast path.
+        A frame that does not fit its reader raises ParseError with msgspec's path to the field. Mark
+        prices are stored only once the whole frame has been read.
         """
-        if frame in ("pong", b"pong"):
-            return []
-        return super().parse(frame, recv_ms)
-
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """The dict-based reader: every frame shape, and the precise ParseError for a bad one."""
         if frame in ("pong", b"pong"):
             return []
         try:
-            return self._parse(load_json(frame), recv_ms)
+            push = _PUSH.decode(frame)
+            if push.event is not UNSET or push.arg is UNSET or push.data is UNSET:
+                return self._control(frame)
+            channel = push.arg.channel
+            data = push.data
+            if channel == "liquidation-orders":
+                return [
+                    self._liquidation(row.instId, d, recv_ms)
+                    for row in _LIQUIDATION_ROWS.decode(data)
+                    for d in row.details
+                ]
+            if channel == "funding-rate":
+                return [self._funding(row, recv_ms) for row in _FUNDING_ROWS.decode(data)]
+            if channel == "open-interest":
+                events: list[Event] = []
+                for row in _OPEN_INTEREST_ROWS.decode(data):
+                    oi = self._open_interest(row, recv_ms)
+                    if oi is not None:
+                        events.append(oi)
+                return events
+            if channel == "mark-price":
+                marks = [(row.instId, row.markPx + 0.0) for row in _MARK_ROWS.decode(data)]
+                self._marks.update((inst_id, mark) for inst_id, mark in marks if mark > 0)
+                return []
+        except msgspec.MsgspecError as exc:
+            raise decode_failed(VENUE, exc) from None
         except InvalidEvent as exc:
             raise rejected_event(self.name, exc) from None
+        raise ParseError(f"okx: unexpected channel {channel!r:.60}", reason="unknown_channel")
 
-    def _parse_fast(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Typed decoding of the four channels' pushes; raises a FAST_PATH_MISSES error for anything else.
+    def _control(self, frame: str | bytes) -> list[Event]:
+        """The dict reader, for control messages only: errors and notices become issues."""
+        msg = load_json(frame)
+        event = msg.get("event") if isinstance(msg, Mapping) else None
+        if event == "error":
+            self._issue("subscription_rejected", f"okx error {msg.get('code')!r:.12}: {msg.get('msg')!r:.200}")
+        elif event == "notice":
+            self._issue("venue_notice", f"okx notice {msg.get('code')!r:.12}: {msg.get('msg')!r:.200}")
+        elif event is None:
+            raise ParseError("okx: push without arg and data", reason="schema")
+        return []
 
-        Mark prices are stored only once the whole frame has been read, so a miss leaves no trace.
-        """
-        push = _PUSH.decode(frame)
-        if push.event is not UNSET:
-            raise FastPathMiss
-        channel = push.arg.channel
-        events: list[Event] = []
-        if channel == "liquidation-orders":
-            for row in _LIQUIDATION_ROWS.decode(push.data):
-                inst_id = row.instId
-                for detail in row.details:
-                    raw_pos, raw_side, ts = detail.posSide, detail.side, detail.ts
-                    side = _position_side(raw_pos, raw_side)
-                    if side is None:
-                        raise FastPathMiss
-                    events.append(
-                        self._make_liquidation(
-                            inst_id,
-                            raw_pos,
-                            raw_side,
-                            side,
-                            self._spec(inst_id),
-                            price=detail.bkPx + 0.0,
-                            size=detail.sz + 0.0,
-                            ts=recv_ms if ts is None or ts == "" else ts,
-                            recv_ms=recv_ms,
-                        )
-                    )
-        elif channel == "funding-rate":
-            for funding in _FUNDING_ROWS.decode(push.data):
-                funding_ms, next_ms = funding.fundingTime, funding.nextFundingTime
-                if funding_ms == 0 or next_ms == 0:
-                    raise FastPathMiss  # "0" (none) or "0.0" (time 0): only the generic reader tells
-                ts = funding.ts
-                events.append(
-                    self._make_funding(
-                        funding.instId,
-                        self._spec(funding.instId),
-                        funding.fundingRate + 0.0,
-                        None if funding_ms == "" else funding_ms,
-                        None if next_ms == "" else next_ms,
-                        ts=recv_ms if ts is None or ts == "" else ts,
-                        recv_ms=recv_ms,
-                    )
-                )
-        elif channel == "open-interest":
-            for oi in _OPEN_INTEREST_ROWS.decode(push.data):
-                oi_usd, ts = oi.oiUsd, oi.ts
-                events.append(
-                    self._make_open_interest(
-                        oi.instId,
-                        self._spec(oi.instId),
-                        oi.oiCcy + 0.0,
-                        None if oi_usd is None or oi_usd == "" else oi_usd + 0.0,
-                        ts=recv_ms if ts is None or ts == "" else ts,
-                        recv_ms=recv_ms,
-                    )
-                )
-        elif channel == "mark-price":
-            marks = [(row.instId, row.markPx + 0.0) for row in _MARK_ROWS.decode(push.data)]
-            self._marks.update((inst_id, mark) for inst_id, mark in marks if mark > 0)
-        else:
-            raise FastPathMiss
-        return events
-
-    def _parse(self, msg: Any, recv_ms: int) -> list[Event]:
-        if isinstance(msg, Mapping) and "event" in msg:
-            event = msg.get("event")
-            if event == "error":
-                self._issue("subscription_rejected", f"okx error {msg.get('code')!r:.12}: {msg.get('msg')!r:.200}")
-            elif event == "notice":
-                self._issue("venue_notice", f"okx notice {msg.get('code')!r:.12}: {msg.get('msg')!r:.200}")
-            return []
-        arg = field(msg, "arg", "okx push")
-        channel = text(field(arg, "channel", "arg"), "arg.channel")
-        rows = items(field(msg, "data", channel), "data")
-        events: list[Event] = []
-        if channel == "liquidation-orders":
-            for row in rows:
-                inst_id = text(field(row, "instId", "liquidation-orders.data[]"), "instId")
-                for detail in items(field(row, "details", inst_id), "details"):
-                    events.append(self._liquidation(inst_id, detail, recv_ms))
-        elif channel == "funding-rate":
-            events.extend(self._funding(row, recv_ms) for row in rows)
-        elif channel == "open-interest":
-            for row in rows:
-                oi = self._open_interest(row, recv_ms)
-                if oi is not None:
-                    events.append(oi)
-        elif channel == "mark-price":
-            for row in rows:
-                inst_id = text(field(row, "instId", "mark-price.data[]"), "instId")
-                mark = num(field(row, "markPx", inst_id), "markPx")
-                if mark > 0:
-                    self._marks[inst_id] = mark
-        else:
-            raise ParseError(f"okx: unexpected channel {channel!r:.60}", reason="unknown_channel")
-        return events
-
-    def _liquidation(self, inst_id: str, detail: Any, recv_ms: int) -> Liquidation:
-        where = f"liquidation-orders {inst_id}"
-        raw_pos = field(detail, "posSide", where)
-        raw_side = field(detail, "side", where)
+    def _liquidation(self, inst_id: str, detail: _LiquidationDetail, recv_ms: int) -> Liquidation:
+        raw_pos, raw_side = detail.posSide, detail.side
         side = _position_side(raw_pos, raw_side)
         if side is None:
+            where = f"liquidation-orders {inst_id}"
             raise ParseError(f"{where}: unknown posSide/side {raw_pos!r:.12}/{raw_side!r:.12}", reason="value")
-        price = num(field(detail, "bkPx", where), "bkPx")
-        size = num(field(detail, "sz", where), "sz")
-        ts = self._time(detail.get("ts"), recv_ms, "ts")
         return self._make_liquidation(
-            inst_id, raw_pos, raw_side, side, self._spec(inst_id), price=price, size=size, ts=ts, recv_ms=recv_ms
+            inst_id,
+            raw_pos,
+            raw_side,
+            side,
+            self._spec(inst_id),
+            price=detail.bkPx + 0.0,
+            size=detail.sz + 0.0,
+            ts=recv_ms if detail.ts is None or detail.ts == "" else detail.ts,
+            recv_ms=recv_ms,
         )
 
     def _make_liquidation(
@@ -384,7 +333,7 @@ class OkxAdapter(VenueAdapter):
         ts: int,
         recv_ms: int,
     ) -> Liquidation:
-        """The event for a parsed liquidation detail (both readers)."""
+        """The event for a parsed liquidation detail."""
         base, quote, contract = spec
         inst = self.instruments.get(inst_id)
         qty: float | None = None
@@ -409,13 +358,17 @@ class OkxAdapter(VenueAdapter):
             sampled=self.liquidations_sampled,
         )
 
-    def _funding(self, row: Any, recv_ms: int) -> Funding:
-        inst_id = text(field(row, "instId", "funding-rate.data[]"), "instId")
-        rate = num(field(row, "fundingRate", inst_id), "fundingRate")
-        funding_ms = self._opt_ms(row.get("fundingTime"), "fundingTime")
-        next_ms = self._opt_ms(row.get("nextFundingTime"), "nextFundingTime")
-        ts = self._time(row.get("ts"), recv_ms, "ts")
-        return self._make_funding(inst_id, self._spec(inst_id), rate, funding_ms, next_ms, ts=ts, recv_ms=recv_ms)
+    def _funding(self, row: _FundingRow, recv_ms: int) -> Funding:
+        funding_ms, next_ms, ts = row.fundingTime, row.nextFundingTime, row.ts
+        return self._make_funding(
+            row.instId,
+            self._spec(row.instId),
+            row.fundingRate + 0.0,
+            funding_ms or None,  # "", null and 0 are "not given"
+            next_ms or None,
+            ts=recv_ms if ts is None or ts == "" else ts,
+            recv_ms=recv_ms,
+        )
 
     def _make_funding(
         self,
@@ -428,7 +381,7 @@ class OkxAdapter(VenueAdapter):
         ts: int,
         recv_ms: int,
     ) -> Funding:
-        """The event for a parsed funding-rate row (both readers)."""
+        """The event for a parsed funding-rate row."""
         if funding_ms is not None and next_ms is not None and next_ms > funding_ms:
             interval = (next_ms - funding_ms) / HOUR_MS
         else:
@@ -450,26 +403,28 @@ class OkxAdapter(VenueAdapter):
             next_funding_ms=funding_ms,
         )
 
-    def _open_interest(self, row: Any, recv_ms: int) -> OpenInterest | None:
-        inst_id = text(field(row, "instId", "open-interest.data[]"), "instId")
+    def _open_interest(self, row: _OpenInterestRow, recv_ms: int) -> OpenInterest | None:
+        inst_id = row.instId
         spec = self._spec(inst_id)
-        oi_base = opt_num(row.get("oiCcy"), "oiCcy")
+        oi_base = _given(row.oiCcy)
         if oi_base is None:  # older pushes: contracts only
-            contracts = num(field(row, "oi", inst_id), "oi")
+            contracts = _given(row.oi)
+            if contracts is None:
+                raise ParseError(f"okx open-interest {inst_id}: neither oiCcy nor oi", reason="schema")
             inst = self.instruments.get(inst_id)
             price = self._marks.get(inst_id) or 0.0
             oi_base = inst.base_qty(contracts, price) if inst is not None and inst.contract_size else None
             if oi_base is None:
                 self._issue("unknown_contract", f"okx {inst_id}: open interest in contracts, size unknown")
                 return None
-        oi_usd = opt_num(row.get("oiUsd"), "oiUsd")
-        ts = self._time(row.get("ts"), recv_ms, "ts")
-        return self._make_open_interest(inst_id, spec, oi_base, oi_usd, ts=ts, recv_ms=recv_ms)
+        ts = row.ts
+        ts_ms = recv_ms if ts is None or ts == "" else ts
+        return self._make_open_interest(inst_id, spec, oi_base, _given(row.oiUsd), ts=ts_ms, recv_ms=recv_ms)
 
     def _make_open_interest(
         self, inst_id: str, spec: _Spec, oi_base: float, oi_usd: float | None, *, ts: int, recv_ms: int
     ) -> OpenInterest:
-        """The event for a parsed open-interest row (both readers); USD at the last mark when OKX sent none."""
+        """The event for a parsed open-interest row; USD at the last mark when OKX sent none."""
         if oi_usd is None:
             mark = self._marks.get(inst_id)
             if mark is not None:
@@ -513,11 +468,3 @@ class OkxAdapter(VenueAdapter):
     def _is_swap(self, inst_id: str) -> bool:
         inst = self.instruments.get(inst_id)
         return inst.perpetual if inst is not None else inst_id.upper().endswith("-SWAP")
-
-    @staticmethod
-    def _opt_ms(value: Any, name: str) -> int | None:
-        return None if value in (None, "", "0", 0) else ms(value, name)
-
-    @staticmethod
-    def _time(value: Any, recv_ms: int, name: str) -> int:
-        return recv_ms if value in (None, "") else ms(value, name)

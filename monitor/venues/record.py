@@ -20,11 +20,12 @@ from pathlib import Path
 from monitor.capture.format import CaptureWriter
 from monitor.cli import check_writable, settings_from_args
 from monitor.errors import CaptureError, VenueConnectError
-from monitor.events import VENUES, Event
+from monitor.events import Event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.settings import Settings
 from monitor.venues.collector import Collector, CollectorOptions
+from monitor.venues.registry import VENUES
 
 log = get_logger(__name__)
 

@@ -1,8 +1,7 @@
 """REST side of a venue: instrument lists (with the disk cache) and rate-limit-aware polling.
 
-Paths come from the adapter, relative to the venue's REST base URL. A path
-with a fragment, ``/info#meta``, is a POST of ``{"type": "meta"}`` to
-``/info`` (Hyperliquid's info endpoint); every other path is a GET.
+Requests are :class:`~monitor.venues.spec.RestRequest` values from the
+venue's spec (method, path relative to the venue's REST base URL, body).
 
 Rate limits: the Binance ``X-MBX-USED-WEIGHT-1M`` header feeds
 ``liqmon_rest_weight_used`` and slows polling once the weight used passes
@@ -22,13 +21,15 @@ from pathlib import Path
 
 import httpx
 
+from monitor.aio import sleep_or_stop
 from monitor.errors import ParseError
-from monitor.logs import get_logger
+from monitor.logs import Throttle, get_logger
 from monitor.metrics import Metrics
 from monitor.venues.adapter import RestPoll, VenueAdapter
 from monitor.venues.backoff import BackoffPolicy
-from monitor.venues.feed import FeedSink, Throttle, now_ms
+from monitor.venues.feed import FeedSink, now_ms
 from monitor.venues.instruments import InstrumentBook
+from monitor.venues.spec import RestRequest
 
 log = get_logger(__name__)
 
@@ -79,14 +80,19 @@ class RestClient:
         self.weight_used = 0
         self._throttle = Throttle()
 
-    async def fetch(self, path: str) -> RestResult:
-        """Request ``path``; never raises for HTTP or network problems."""
-        url, _, fragment = (self.base_url + path).partition("#")
+    async def fetch(self, request: RestRequest | str) -> RestResult:
+        """Send ``request`` (a bare path is a GET); never raises for HTTP or network problems."""
+        if isinstance(request, str):
+            request = RestRequest(request)
+        path = request.path
         try:
-            if fragment:
-                response = await self.client.post(url, json={"type": fragment}, timeout=self.options.timeout_s)
-            else:
-                response = await self.client.get(url, timeout=self.options.timeout_s)
+            response = await self.client.request(
+                request.method,
+                self.base_url + path,
+                content=request.body,
+                headers={"Content-Type": "application/json"} if request.body is not None else None,
+                timeout=self.options.timeout_s,
+            )
         except httpx.HTTPError as exc:
             self._count("error")
             return RestResult(0, b"", error=f"{type(exc).__name__}: {exc}")
@@ -157,10 +163,11 @@ async def load_instruments(
     fetch refreshes the cache; when every fetch fails the cached book is used
     so a restart without network still normalizes.
     """
-    paths = adapter.instrument_paths()
+    requests = adapter.instrument_requests()
     fetched = 0
-    for path in paths:
-        result = await rest.fetch(path)
+    for request in requests:
+        path = request.path
+        result = await rest.fetch(request)
         if not result.ok:
             log.warning(
                 "venue_instruments_unavailable", venue=adapter.name, path=path, status=result.status, error=result.error
@@ -181,7 +188,7 @@ async def load_instruments(
         except OSError as exc:
             log.warning("instrument_cache_not_written", venue=adapter.name, cache_dir=str(cache_dir), error=str(exc))
         log.info("venue_instruments_loaded", venue=adapter.name, instruments=len(book))
-    elif paths:
+    elif requests:
         cached = InstrumentBook.load(adapter.name, cache_dir)
         if cached is not None and len(book) == 0:
             book.update(cached)
@@ -199,7 +206,11 @@ async def load_instruments(
 
 
 class RestPoller:
-    """Polls an adapter's REST endpoints on their cadence and feeds the bodies to the sink."""
+    """Polls an adapter's REST endpoints on their cadence and feeds the bodies to the sink.
+
+    First polls are spread evenly over each poll's interval (hundreds of symbols never fall due at
+    once), and :meth:`replan` takes a new poll list (instruments listed since the start get polled).
+    """
 
     def __init__(
         self,
@@ -213,29 +224,46 @@ class RestPoller:
         self.adapter = adapter
         self.rest = rest
         self.sink = sink
-        self.polls = polls
+        self.polls: dict[str, RestPoll] = {}
+        # When each poll is next due (event-loop time), by path.
+        self.due: dict[str, float] = {}
         self._sleep = sleep or sleep_or_stop
         self.waits: list[tuple[int, float]] = []
+        self._pending = polls
+
+    def replan(self, polls: list[RestPoll]) -> None:
+        """Poll these from now on: kept ones keep their schedule, new ones are spread over their interval."""
+        now = asyncio.get_running_loop().time()
+        fresh = [p for p in polls if p.path not in self.due]
+        self.polls = {p.path: p for p in polls}
+        self.due = {path: due for path, due in self.due.items() if path in self.polls}
+        for index, poll in enumerate(fresh):
+            self.due[poll.path] = now + poll.interval_s * index / len(fresh)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Round-robin over the polls, each at most once per its interval, until ``stop``."""
+        """Poll each endpoint at most once per its interval, until ``stop``."""
+        self.replan(self._pending)
         if not self.polls:
             return
         loop = asyncio.get_running_loop()
-        due = dict.fromkeys(range(len(self.polls)), loop.time())
         delays = self.rest.options.backoff.start()
         while not stop.is_set():
-            index = min(due, key=lambda i: due[i])
-            wait = due[index] - loop.time()
-            if wait > 0:
-                await self._sleep(stop, wait)
+            due = self.due
+            if not due:
+                await self._sleep(stop, 1.0)
                 continue
-            poll = self.polls[index]
+            path = min(due, key=due.__getitem__)
+            wait = due[path] - loop.time()
+            if wait > 0:
+                await self._sleep(stop, min(wait, 1.0))  # a replan may bring an earlier poll
+                continue
+            poll = self.polls[path]
             result = await self.rest.fetch(poll.path)
             if result.ok:
                 delays = self.rest.options.backoff.start()
                 self.sink.rest(self.adapter, poll.path, result.body, now_ms())
-                due[index] = loop.time() + poll.interval_s
+                if path in due:
+                    due[path] = loop.time() + poll.interval_s
                 extra = self.rest.pace_s()
             elif result.wait_s > 0:  # 429 / 418: the venue said how long
                 extra = result.wait_s
@@ -246,18 +274,19 @@ class RestPoller:
                 await self._sleep(stop, extra)
 
 
-async def sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
-    """Sleep ``delay`` seconds or until ``stop`` is set."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(delay):
-            await stop.wait()
-
-
 async def refresh_instruments(
-    adapter: VenueAdapter, rest: RestClient, cache_dir: str | Path, sink: FeedSink | None, stop: asyncio.Event
+    adapter: VenueAdapter,
+    rest: RestClient,
+    cache_dir: str | Path,
+    sink: FeedSink | None,
+    stop: asyncio.Event,
+    *,
+    on_refresh: Callable[[], None] | None = None,
 ) -> None:
-    """Reload the instrument lists every ``instrument_refresh_s`` until ``stop``."""
+    """Reload the instrument lists every ``instrument_refresh_s`` until ``stop``; then call ``on_refresh``."""
     while not stop.is_set():
         await sleep_or_stop(stop, rest.options.instrument_refresh_s)
         if not stop.is_set():
             await load_instruments(adapter, rest, cache_dir, sink)
+            if on_refresh is not None:
+                on_refresh()

@@ -26,7 +26,7 @@ import pytest
 from monitor.bus.base import target_shards
 from monitor.bus.memory import MemoryBus
 from monitor.capture.format import CaptureRecord
-from monitor.events import VENUES, Event, Gap, Liquidation
+from monitor.events import Event, Gap, Liquidation
 from monitor.metrics import Metrics
 from monitor.settings import load_settings
 from monitor.sim.faults import AcceptThenClose, Close, Garbage, Oversize
@@ -38,6 +38,7 @@ from monitor.venues.base import LoopOptions
 from monitor.venues.binance import BinanceAdapter
 from monitor.venues.bybit import BybitAdapter
 from monitor.venues.collector import Collector, CollectorOptions
+from monitor.venues.registry import VENUES
 from monitor.venues.rest import RestOptions
 from tests.chaos.checker import check_events
 from tests.chaos.proxy import HOST, FaultProxy, Mode
@@ -76,7 +77,7 @@ class QuickBinance(BinanceAdapter):
 class QuickBybit(BybitAdapter):
     """Bybit with its JSON ping every 100 ms."""
 
-    keepalive = Keepalive("json", interval_s=0.1, payload='{"op":"ping"}', drop_after_s=600.0)
+    keepalive = Keepalive("client_ping", interval_s=0.1, payload='{"op":"ping"}', drop_after_s=600.0)
 
 
 def binance_liq(n: int) -> str:

@@ -8,9 +8,9 @@ from pathlib import Path
 from monitor.alerts.model import Alert
 from monitor.app import Application
 from monitor.bus.memory import MemoryBus
-from monitor.events import VENUES
 from monitor.metrics import Metrics
 from monitor.settings import load_settings
+from monitor.venues.registry import VENUES
 from tests.support.services import free_port
 
 

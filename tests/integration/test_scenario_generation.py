@@ -10,10 +10,9 @@ import pytest
 
 from monitor.cli import main
 from monitor.errors import ParseError
-from monitor.events import VENUES
 from monitor.sim.catalog import FEB_5_2026_MS, SCENARIOS
 from monitor.sim.scenario import Scenario, generate, write_capture
-from monitor.venues.registry import create_adapter
+from monitor.venues.registry import VENUES, create_adapter
 
 pytestmark = pytest.mark.integration
 

@@ -45,12 +45,12 @@ class TableAdapter(VenueAdapter):
     name = "okx"
     ws_url = "ws://unused"
     rest_url = "http://unused"
-    keepalive = Keepalive("text", 1.0, "ping")
+    keepalive = Keepalive("client_ping", 1.0, "ping")
 
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
         return []
 
-    def parse_generic(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame == "bad":
             raise ParseError("bad frame", reason="json")
         if frame == "bug":

@@ -14,7 +14,7 @@ from monitor.sim.encode.common import VenueView, fmt, nothing
 
 SYMBOL: Final = "BTC"
 CTX_EVERY_S: Final = 10.0
-META_PATH: Final = "/info#meta"
+META_PATH: Final = "/info"
 sample = nothing
 
 

@@ -66,8 +66,9 @@ class Outcome:
     rejected: bool = False  # the message was a subscribe the venue refused
     is_subscribe: bool = False  # the message was a subscribe request (accepted or not)
     ping: bool = False  # counts as the client's keepalive
-    heartbeat_s: float | None = None  # Deribit set_heartbeat interval
-    test_answer: bool = False  # Deribit public/test
+    heartbeat_s: float | None = None  # heartbeat interval the client asked for
+    test_answer: bool = False  # answer to a heartbeat test_request
+    violation: str | None = None  # the message broke one of the venue's rules (named here)
 
 
 class VenueProtocol:
@@ -105,6 +106,10 @@ class VenueProtocol:
     def render(self, frame: str, client: Client, key: str) -> str:
         """The frame as this client receives it (``key`` is the client's matching subscription)."""
         return frame
+
+    def test_request(self) -> str:
+        """The heartbeat request sent to a client that asked for heartbeats (``Outcome.heartbeat_s``)."""
+        raise NotImplementedError(f"{self.venue} has no server heartbeat")
 
     def rest_weight(self, path: str) -> int:
         """Request weight counted against the simulated budget (0: no rate limiting)."""

@@ -103,8 +103,7 @@ class DeribitProtocol(VenueProtocol):
         rid = obj.get("id") if isinstance(obj, dict) else None
         return [self._error(rid, -32602, "Invalid params", "subscription refused")]
 
-    @staticmethod
-    def test_request() -> str:
+    def test_request(self) -> str:
         """The heartbeat the server sends after ``set_heartbeat``."""
         return dumps({"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "test_request"}})
 

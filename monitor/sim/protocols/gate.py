@@ -8,6 +8,9 @@ from typing import Any, ClassVar
 
 from monitor.sim.protocols.base import Client, Outcome, VenueProtocol, dumps, loads, now_ms
 
+# Gate refuses a request whose `time` (seconds) is more than 60 s away from its clock.
+MAX_TIME_GAP_S = 60
+
 CHANNELS = frozenset(
     (
         "futures.tickers",
@@ -64,6 +67,15 @@ class GateProtocol(VenueProtocol):
             }
             return Outcome([dumps(pong)], ping=True)
         if event in ("subscribe", "unsubscribe"):
+            sent = obj.get("time")
+            if not isinstance(sent, int) or abs(sent - time.time()) > MAX_TIME_GAP_S:
+                error = {"code": 1, "message": "invalid argument: request time too far from server time"}
+                return Outcome(
+                    [self._reply(obj, event, error, {"status": "failed"})],
+                    rejected=event == "subscribe",
+                    is_subscribe=event == "subscribe",
+                    violation=f"request time {sent!r} more than {MAX_TIME_GAP_S} s from server time",
+                )
             if channel not in CHANNELS or not isinstance(payload, list) or not payload:
                 error = {"code": 2, "message": f"unknown channel {channel} or invalid payload"}
                 return Outcome(

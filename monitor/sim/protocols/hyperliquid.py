@@ -18,7 +18,7 @@ class HyperliquidProtocol(VenueProtocol):
 
     venue: ClassVar[str] = "hyperliquid"
     drop_after_s = 60.0
-    instrument_paths = ("/info#meta",)
+    instrument_paths = ("/info",)
 
     def on_message(self, client: Client, text: str) -> Outcome:
         obj = loads(text)

@@ -19,9 +19,14 @@ from monitor.venues.adapter import VenueAdapter
 from monitor.venues.backoff import BackoffPolicy
 from monitor.venues.base import LoopOptions
 from monitor.venues.collector import Collector, CollectorOptions
+from monitor.venues.governor import GovernorOptions
 from monitor.venues.rest import RestOptions
 
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "samples"
+
+# Tests shrink time: the simulators' limit windows and the client's governor by the same factor.
+LIMIT_SCALE = 0.01
+FAST_GOVERNOR = GovernorOptions(scale=LIMIT_SCALE, connect_spacing_s=0.001, message_spacing_s=0.0, jitter_s=0.001)
 
 FAST_BACKOFF = BackoffPolicy(initial_s=0.005, min_s=0.005, max_s=0.05, factor=2.0, healthy_after_s=5.0, rejected_s=0.2)
 
@@ -48,7 +53,7 @@ def fast_options(**loop: Any) -> CollectorOptions:
     """Collector options with millisecond backoff."""
     adapters: dict[str, type[VenueAdapter]] = loop.pop("adapters", {})
     return CollectorOptions(
-        loop=LoopOptions(backoff=FAST_BACKOFF, open_timeout_s=5.0, close_timeout_s=0.5, **loop),
+        loop=LoopOptions(backoff=FAST_BACKOFF, open_timeout_s=5.0, close_timeout_s=0.5, governor=FAST_GOVERNOR, **loop),
         rest=RestOptions(timeout_s=5.0, backoff=FAST_BACKOFF),
         adapters=adapters,
         no_symbols_retry_s=0.05,

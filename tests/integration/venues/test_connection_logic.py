@@ -24,7 +24,7 @@ from monitor.venues.base import FeedLoop, LoopOptions
 from monitor.venues.feed import FeedSink
 from monitor.venues.okx import OkxAdapter
 from monitor.venues.registry import adapter_class as adapter_for
-from tests.integration.venues.support import FAST_BACKOFF, drain, market, sample
+from tests.integration.venues.support import FAST_BACKOFF, FAST_GOVERNOR, LIMIT_SCALE, drain, market, sample
 
 pytestmark = pytest.mark.integration
 
@@ -78,9 +78,9 @@ async def test_accept_then_close_is_bounded_by_the_backoff(metrics: Metrics) -> 
             delay = min(delay * 2, 0.016)
 
     policy = BackoffPolicy(healthy_after_s=30.0, delays=recorded)
-    async with run_simulators(oi_frames(1), ["okx"], speed=None) as sims:
+    async with run_simulators(oi_frames(1), ["okx"], speed=None, options=SimOptions(limit_scale=LIMIT_SCALE)) as sims:
         sims["okx"].inject(AcceptThenClose())
-        loop = okx_loop(sims, metrics, MemoryBus(metrics=metrics), LoopOptions(backoff=policy))
+        loop = okx_loop(sims, metrics, MemoryBus(metrics=metrics), LoopOptions(governor=FAST_GOVERNOR, backoff=policy))
         async with looping(loop):
             await sims["okx"].wait_for(lambda s: s.stats.connections >= 8, 10)
         connections = sims["okx"].stats.connections
@@ -93,11 +93,15 @@ async def test_accept_then_close_is_bounded_by_the_backoff(metrics: Metrics) -> 
 
 async def test_garbage_and_oversize_frames_are_counted_not_fatal(metrics: Metrics) -> None:
     bus = MemoryBus(metrics=metrics)
-    async with run_simulators(oi_frames(4), ["okx"], speed=None, options=SimOptions(hold_timeout_s=5)) as sims:
+    async with run_simulators(
+        oi_frames(4), ["okx"], speed=None, options=SimOptions(limit_scale=LIMIT_SCALE, hold_timeout_s=5)
+    ) as sims:
         sim = sims["okx"]
         sim.inject(Garbage(), at_frame=1)
         sim.inject(Oversize(size_bytes=256 * 1024), at_frame=2)
-        loop = okx_loop(sims, metrics, bus, LoopOptions(backoff=FAST_BACKOFF, max_size=64 * 1024))
+        loop = okx_loop(
+            sims, metrics, bus, LoopOptions(governor=FAST_GOVERNOR, backoff=FAST_BACKOFF, max_size=64 * 1024)
+        )
         with capture_logs() as logs:
             async with looping(loop):
                 await sim.wait_served(10)
@@ -116,8 +120,16 @@ async def test_garbage_and_oversize_frames_are_counted_not_fatal(metrics: Metric
 async def test_planned_reconnect_overlaps_without_loss_or_duplicates(metrics: Metrics) -> None:
     bus = MemoryBus(metrics=metrics)
     frames = oi_frames(40, step_ms=25)
-    options = LoopOptions(backoff=FAST_BACKOFF, max_connection_age_s=0.25, planned_margin_s=0.0, overlap_timeout_s=1.0)
-    async with run_simulators(frames, ["okx"], speed=1.0, options=SimOptions(hold_timeout_s=5)) as sims:
+    options = LoopOptions(
+        governor=FAST_GOVERNOR,
+        backoff=FAST_BACKOFF,
+        max_connection_age_s=0.25,
+        planned_margin_s=0.0,
+        overlap_timeout_s=1.0,
+    )
+    async with run_simulators(
+        frames, ["okx"], speed=1.0, options=SimOptions(limit_scale=LIMIT_SCALE, hold_timeout_s=5)
+    ) as sims:
         loop = okx_loop(sims, metrics, bus, options)
         async with looping(loop):
             await sims["okx"].wait_served(20)
@@ -134,9 +146,11 @@ async def test_planned_reconnect_overlaps_without_loss_or_duplicates(metrics: Me
 
 async def test_rejected_subscription_is_retried_slowly(metrics: Metrics) -> None:
     bus = MemoryBus(metrics=metrics)
-    async with run_simulators(oi_frames(2), ["okx"], speed=None, options=SimOptions(hold_timeout_s=5)) as sims:
+    async with run_simulators(
+        oi_frames(2), ["okx"], speed=None, options=SimOptions(limit_scale=LIMIT_SCALE, hold_timeout_s=5)
+    ) as sims:
         sims["okx"].inject(RejectSubscriptions(count=1))
-        loop = okx_loop(sims, metrics, bus, LoopOptions(backoff=FAST_BACKOFF))
+        loop = okx_loop(sims, metrics, bus, LoopOptions(governor=FAST_GOVERNOR, backoff=FAST_BACKOFF))
         async with looping(loop):
             await sims["okx"].wait_served(10)
             events = await drain(bus)
@@ -151,9 +165,13 @@ async def test_rejected_subscription_is_retried_slowly(metrics: Metrics) -> None
 async def test_silent_connection_goes_stale_and_reconnects(metrics: Metrics) -> None:
     bus = MemoryBus(metrics=metrics)
     options = LoopOptions(
-        backoff=FAST_BACKOFF, liveness_timeout_s=0.3, keepalive=Keepalive("text", interval_s=0.05, payload="ping")
+        backoff=FAST_BACKOFF,
+        liveness_timeout_s=0.3,
+        keepalive=Keepalive("client_ping", interval_s=0.05, payload="ping"),
     )
-    async with run_simulators(oi_frames(3), ["okx"], speed=None, options=SimOptions(hold_timeout_s=5)) as sims:
+    async with run_simulators(
+        oi_frames(3), ["okx"], speed=None, options=SimOptions(limit_scale=LIMIT_SCALE, hold_timeout_s=5)
+    ) as sims:
         sim = sims["okx"]
         sim.inject(Silence(), at_frame=1)
         loop = okx_loop(sims, metrics, bus, options)
@@ -168,9 +186,13 @@ async def test_silent_connection_goes_stale_and_reconnects(metrics: Metrics) -> 
 async def test_quiet_but_pinging_connection_stays_up(metrics: Metrics) -> None:
     bus = MemoryBus(metrics=metrics)
     options = LoopOptions(
-        backoff=FAST_BACKOFF, liveness_timeout_s=0.2, keepalive=Keepalive("text", interval_s=0.02, payload="ping")
+        backoff=FAST_BACKOFF,
+        liveness_timeout_s=0.2,
+        keepalive=Keepalive("client_ping", interval_s=0.02, payload="ping"),
     )
-    async with run_simulators(oi_frames(1), ["okx"], speed=None, options=SimOptions(drop_after_s=1.0)) as sims:
+    async with run_simulators(
+        oi_frames(1), ["okx"], speed=None, options=SimOptions(limit_scale=LIMIT_SCALE, drop_after_s=1.0)
+    ) as sims:
         loop = okx_loop(sims, metrics, bus, options)
         async with looping(loop):
             # No data after the first frame; many liveness windows pass on pongs alone.
@@ -183,9 +205,9 @@ async def test_wall_clock_playback_sends_no_frame_before_its_instant(metrics: Me
     bus = MemoryBus(metrics=metrics)
     start_ms = int(time.time() * 1000) + 300
     frames = oi_frames(5, start_ms=start_ms, step_ms=40)
-    options = SimOptions(wall_clock=True, hold_timeout_s=5)
+    options = SimOptions(limit_scale=LIMIT_SCALE, wall_clock=True, hold_timeout_s=5)
     async with run_simulators(frames, ["okx"], speed=1.0, options=options) as sims:
-        loop = okx_loop(sims, metrics, bus, LoopOptions(backoff=FAST_BACKOFF))
+        loop = okx_loop(sims, metrics, bus, LoopOptions(governor=FAST_GOVERNOR, backoff=FAST_BACKOFF))
         async with looping(loop):
             await sims["okx"].wait_served(10)
             events = await drain(bus)
@@ -227,9 +249,9 @@ async def test_a_frame_past_the_venue_bound_is_dropped_unread_and_counted(venue:
     parsed: list[int] = []
 
     class Counting(adapter_class):  # type: ignore[misc, valid-type]
-        def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
             parsed.append(len(frame))
-            return list(super().parse(frame, recv_ms))
+            return list(super().read(frame, recv_ms))
 
     bus = MemoryBus(metrics=metrics)
     async with run_simulators(records, [venue], speed=None, options=SimOptions(hold_timeout_s=5)) as sims:

@@ -15,7 +15,7 @@ from monitor.sim.server import run_simulators
 from monitor.sim.venue import SimOptions
 from monitor.venues.okx import OkxAdapter
 from monitor.venues.record import parse_duration, record
-from tests.integration.venues.support import fast_options, records, sample, settings_for
+from tests.integration.venues.support import LIMIT_SCALE, fast_options, records, sample, settings_for
 from tests.integration.venues.test_rest import OKX_INSTRUMENTS
 from tests.support.services import free_port
 
@@ -26,7 +26,9 @@ async def test_record_writes_frames_instruments_and_gaps(tmp_path: Path) -> None
     frames = [*sample("okx_open-interest.jsonl"), *sample("okx_funding-rate.jsonl")]
     recs = [CaptureRecord(recv_ms=0, venue="okx", meta="instruments", frame=OKX_INSTRUMENTS), *records("okx", frames)]
     out = tmp_path / "okx.jsonl.gz"
-    async with run_simulators(recs, ["okx"], speed=None, options=SimOptions(hold_timeout_s=5)) as sims:
+    async with run_simulators(
+        recs, ["okx"], speed=None, options=SimOptions(limit_scale=LIMIT_SCALE, hold_timeout_s=5)
+    ) as sims:
         sims["okx"].inject(Close(), at_frame=1)
         settings = settings_for(
             sims.settings_overrides(), tmp_path, **{"venues.okx.symbols": ["BTC-USDT-SWAP", "BTC-USD-SWAP"]}

@@ -118,3 +118,24 @@ async def test_instrument_cache_is_used_when_rest_is_unreachable(metrics: Metric
     assert inst is not None
     assert inst.contract_size == 0.01
     assert metrics.registry.get_sample_value("liqmon_rest_requests_total", {"venue": "okx", "status": "error"}) == 2
+
+
+async def test_first_polls_are_spread_over_the_interval_and_new_listings_join(metrics: Metrics) -> None:
+    adapter = BinanceAdapter()
+    symbols = [f"C{i}USDT" for i in range(600)]
+    polls = adapter.rest_polls(symbols)
+    interval = polls[0].interval_s
+    async with httpx.AsyncClient() as http:
+        rest = RestClient("binance", f"http://127.0.0.1:{free_port()}", http, metrics)  # never requested here
+        poller = RestPoller(adapter, rest, FeedSink("binance", MemoryBus(metrics=metrics), metrics), [])
+        poller.replan(polls)
+        start = min(poller.due.values())
+        offsets = sorted(due - start for due in poller.due.values())
+        # Spread over one interval, never two at once: the first second holds only its share, not all 600.
+        assert offsets[-1] < interval
+        assert len({round(o, 9) for o in offsets}) == len(polls)
+        assert sum(1 for o in offsets if o < 1.0) <= len(polls) / interval + 1
+        kept = dict(poller.due)
+        poller.replan(adapter.rest_polls([*symbols, "NEWUSDT"]))  # the refreshed instrument list
+    assert all(poller.due[path] == due for path, due in kept.items())
+    assert "/fapi/v1/openInterest?symbol=NEWUSDT" in poller.due

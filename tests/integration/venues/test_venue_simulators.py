@@ -25,8 +25,9 @@ from monitor.sim.venue import SimOptions
 from monitor.venues.adapter import Keepalive
 from monitor.venues.collector import Collector
 from monitor.venues.deribit import DeribitAdapter
-from monitor.venues.registry import adapter_class
+from monitor.venues.registry import VENUES, adapter_class
 from tests.integration.venues.support import (
+    LIMIT_SCALE,
     deribit_push,
     drain,
     fast_options,
@@ -91,12 +92,19 @@ CASES = {
         ("BTC_USDT",),
         (*sample("gate_tickers.jsonl", [2, 3]), *sample("gate_public_liquidates.jsonl", [2, 3, 4])),
     ),
+    "bitfinex": Case(
+        "bitfinex",
+        ("tBTCF0:USTF0",),
+        (*sample("bitfinex_status.jsonl", [1, 2]), *sample("bitfinex_liquidation.jsonl")),
+    ),
     "bitget": Case(
         "bitget", ("BTCUSDT",), (*sample("bitget_ticker.jsonl", [1]), *sample("bitget_liquidation.jsonl", [1]))
     ),
 }
 
-SIM = SimOptions(hold_timeout_s=5.0, drop_after_s=2.0, ping_interval_s=0.05, heartbeat_interval_s=0.1)
+SIM = SimOptions(
+    limit_scale=LIMIT_SCALE, hold_timeout_s=5.0, drop_after_s=2.0, ping_interval_s=0.05, heartbeat_interval_s=0.1
+)
 
 
 def keepalive_every(venue: str, seconds: float) -> Keepalive:
@@ -153,7 +161,7 @@ CLIENT_PING = [v for v in CASES if protocol_for(v).keepalive == "client_ping"]
 @pytest.mark.parametrize("venue", CLIENT_PING)
 async def test_client_that_stops_pinging_is_dropped(venue: str, metrics: Metrics, tmp_path: Path) -> None:
     case = CASES[venue]
-    opts = SimOptions(hold_timeout_s=1.0, drop_after_s=0.2)
+    opts = SimOptions(limit_scale=LIMIT_SCALE, hold_timeout_s=1.0, drop_after_s=0.2)
     async with run_simulators(records(venue, case.frames[:1]), [venue], speed=None, options=opts) as sims:
         settings = settings_for(sims.settings_overrides(), tmp_path, **{f"venues.{venue}.symbols": list(case.symbols)})
         # A keepalive the client never honours: one ping an hour.
@@ -177,7 +185,7 @@ class SilentDeribit(DeribitAdapter):
 
 async def test_deribit_unanswered_heartbeat_is_dropped(metrics: Metrics, tmp_path: Path) -> None:
     case = CASES["deribit"]
-    opts = SimOptions(hold_timeout_s=1.0, heartbeat_interval_s=0.1)
+    opts = SimOptions(limit_scale=LIMIT_SCALE, hold_timeout_s=1.0, heartbeat_interval_s=0.1)
     async with run_simulators(records("deribit", case.frames[:1]), ["deribit"], speed=None, options=opts) as sims:
         settings = settings_for(sims.settings_overrides(), tmp_path, **{"venues.deribit.symbols": ["BTC-PERPETUAL"]})
         collector = Collector(
@@ -192,7 +200,7 @@ async def test_deribit_unanswered_heartbeat_is_dropped(metrics: Metrics, tmp_pat
 
 @pytest.mark.parametrize("venue", ["binance", "gate"])
 async def test_server_ping_venue_drops_a_client_that_never_pongs(venue: str) -> None:
-    opts = SimOptions(ping_interval_s=0.05, drop_after_s=0.2)
+    opts = SimOptions(limit_scale=LIMIT_SCALE, ping_interval_s=0.05, drop_after_s=0.2)
     async with (
         run_simulators(records(venue, CASES[venue].frames[:1]), [venue], speed=None, options=opts) as sims,
         connect(sims.ws_url(venue) + "/ws/btcusdt@forceOrder", proxy=None, ping_interval=None, close_timeout=0.1) as ws,
@@ -204,7 +212,7 @@ async def test_server_ping_venue_drops_a_client_that_never_pongs(venue: str) -> 
 @pytest.mark.parametrize("venue", ["binance", "gate"])
 async def test_server_ping_venue_keeps_a_client_that_pongs(venue: str, metrics: Metrics, tmp_path: Path) -> None:
     case = CASES[venue]
-    opts = SimOptions(hold_timeout_s=1.0, ping_interval_s=0.02, drop_after_s=0.5)
+    opts = SimOptions(limit_scale=LIMIT_SCALE, hold_timeout_s=1.0, ping_interval_s=0.02, drop_after_s=0.5)
     async with run_simulators(records(venue, case.frames), [venue], speed=None, options=opts) as sims:
         settings = settings_for(sims.settings_overrides(), tmp_path, **{f"venues.{venue}.symbols": list(case.symbols)})
         collector = Collector(settings, new_bus(metrics), metrics, options=fast_options())
@@ -229,5 +237,5 @@ async def test_gate_connection_sends_size_decimal_header(metrics: Metrics, tmp_p
 
 
 def test_every_venue_has_a_case() -> None:
-    assert sorted(CASES) == sorted(adapter_class.__globals__["ADAPTERS"])
+    assert sorted(CASES) == sorted(VENUES)
     assert asyncio.iscoroutinefunction(run_case)

@@ -7,10 +7,10 @@ import random
 import pytest
 
 from monitor.events import Liquidation
-from monitor.sim.encode import ENCODERS, encoder
+from monitor.sim.encode import encoder
 from monitor.sim.encode.common import VenueView, batches, largest_per_second, largest_per_side_per_second
 from monitor.sim.market import Liq, MarketPath
-from monitor.venues.registry import create_adapter
+from monitor.venues.registry import VENUES, create_adapter
 
 
 def _liq(ts: int, usd: float, side: str = "long") -> Liq:
@@ -47,7 +47,7 @@ def _view(venue: str, liqs: list[Liq]) -> VenueView:
     return VenueView(venue=venue, path=path, share=0.1, liqs=liqs, rng=random.Random(1))
 
 
-@pytest.mark.parametrize("venue", sorted(ENCODERS))
+@pytest.mark.parametrize("venue", sorted(VENUES))
 def test_frames_parse_to_the_modelled_market(venue: str) -> None:
     start = 1_770_249_600_000
     liqs = [

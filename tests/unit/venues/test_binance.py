@@ -10,6 +10,15 @@ from monitor.events import Funding, Liquidation, OpenInterest
 from monitor.venues.binance import BinanceAdapter
 from tests.conftest import FIXTURES, SAMPLES
 
+
+def combined(stream: str, line: str) -> str:
+    return '{"stream":"' + stream + '","data":' + line + "}"
+
+
+def lines(name: str) -> list[str]:
+    return [line for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
+
+
 RECV = 1_738_771_200_000
 
 
@@ -261,3 +270,39 @@ def test_instrument_bodies_are_recognized_without_their_path() -> None:
     blz = adapter.instruments.get("BLZUSDT")
     assert blz is not None
     assert blz.funding_interval_h == 4.0
+
+
+# -- frames shaped like live traffic: the one typed reader takes each, or refuses it with a bounded reason ----
+LIVE_FRAMES = [
+    *lines("binance_forceOrder.jsonl"),
+    *lines("binance_markPrice.jsonl"),
+    *(combined("btcusdt@forceOrder", line) for line in lines("binance_forceOrder.jsonl")),
+    *(combined("btcusdt@markPrice@1s", line) for line in lines("binance_markPrice.jsonl")),
+    combined(
+        "!markPrice@arr@1s",
+        '[{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15","i":"11784.6","r":"0.0001",'
+        '"T":1562306400000},{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT_250627","p":"11800.1",'
+        '"i":"11784.6","r":"","T":0},{"e":"markPriceUpdate","E":1562305380000,"s":"DOGEUSDT","p":"0.1",'
+        '"i":"0.1","r":"-0.00002","T":1562306400000}]',
+    ),
+    combined(
+        "!forceOrder@arr",
+        '{"e":"forceOrder","E":1700000000001,"o":{"s":"DOGEUSDT","S":"BUY","o":"LIMIT","f":"IOC","q":"120",'
+        '"p":"0.081","ap":"0","X":"FILLED","l":"120","z":"0","T":1700000000000}}',
+    ),
+    '{"result":null,"id":1}',
+]
+
+
+def test_live_shapes_give_events_or_a_bounded_parse_error() -> None:
+    venue = loaded()
+    for frame in LIVE_FRAMES:
+        reason = None
+        events: list[object] = []
+        try:
+            events = list(venue.parse(frame, RECV))
+        except ParseError as exc:
+            reason = exc.reason
+        assert reason in (None, "json", "schema", "value", "implausible", "unknown_channel", "unknown_symbol"), frame
+        assert all(isinstance(e, (Funding, Liquidation, OpenInterest)) for e in events), frame
+    assert all(isinstance(reason, str) for reason, _ in venue.drain_issues())

@@ -10,6 +10,11 @@ from monitor.events import Funding, Liquidation, OpenInterest
 from monitor.venues.bitget import BitgetAdapter, product_type, split_bitget
 from tests.conftest import FIXTURES, SAMPLES
 
+
+def lines(name: str) -> list[str]:
+    return [line for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
+
+
 RECV = 1_770_292_812_345
 INSTRUMENTS = FIXTURES / "instruments"
 USDT_PATH = "/api/v2/mix/market/contracts?productType=USDT-FUTURES"
@@ -218,7 +223,7 @@ def test_symbol_helpers() -> None:
 
 def test_instruments_come_from_three_product_types() -> None:
     venue = adapter()
-    assert venue.instrument_paths() == [
+    assert [r.path for r in venue.instrument_requests()] == [
         "/api/v2/mix/market/contracts?productType=USDT-FUTURES",
         "/api/v2/mix/market/contracts?productType=COIN-FUTURES",
         "/api/v2/mix/market/contracts?productType=USDC-FUTURES",
@@ -264,8 +269,48 @@ def test_many_symbols_are_split_across_connections_and_frames() -> None:
 
 def test_declarations() -> None:
     assert BitgetAdapter.keepalive.payload == "ping"
-    assert BitgetAdapter.keepalive.interval_s == 30.0
+    # Inside both the 2-minute cut-off and the 30 s one older copies of Bitget's page give.
+    assert BitgetAdapter.keepalive.interval_s < 30.0
     assert BitgetAdapter.keepalive.drop_after_s == 120.0
     assert BitgetAdapter.max_connection_age_s == 24 * 3600.0
     assert BitgetAdapter.max_subscriptions_per_connection <= 50
     assert BitgetAdapter.liveness_timeout_s > BitgetAdapter.keepalive.interval_s
+
+
+# -- frames shaped like live traffic: the one typed reader takes each, or refuses it with a bounded reason ----
+LIVE_FRAMES = [
+    *lines("bitget_liquidation.jsonl"),
+    *lines("bitget_ticker.jsonl"),
+    '{"action":"snapshot","arg":{"instType":"USDC-FUTURES","channel":"ticker","instId":"BTCPERP"},"data":[{'
+    '"fundingRate":"0.0001","nextFundingTime":1770307200000,"markPrice":"70000","indexPrice":"69990",'
+    '"holdingAmount":"12.5","symbolType":1,"ts":1770292800000}]}',
+    '{"action":"snapshot","arg":{"instType":"usdt-futures","topic":"ticker","symbol":"ETHUSDT"},"data":[{'
+    '"instId":"","symbol":"ETHUSDT","fundingRate":"","nextFundingTime":"","markPrice":"1900",'
+    '"openInterest":"1000"}],"ts":1770292800000}',
+    '{"action":"snapshot","arg":{"instType":"USDT-FUTURES","channel":"ticker","instId":"BTCUSDT"},"data":[{'
+    '"symbol":"STORJUSDT","fundingRate":"0.0001","nextFundingTime":"1730361600000","markPrice":"0.47"}]}',
+    '{"action":"snapshot","arg":{"instType":"COIN-FUTURES","channel":"ticker","instId":"ETHUSDH25"},"data":[{'
+    '"instId":"ETHUSDH25","fundingRate":"0","nextFundingTime":"1770307200000","markPrice":"1900",'
+    '"holdingAmount":null,"symbolType":"delivery"}]}',
+    '{"action":"update","arg":{"instType":"usdt-futures","topic":"liquidation"},"data":[{"symbol":"NOSUCHUSDT",'
+    '"side":"sell","price":"2","amount":"10"},{"symbol":"BTCUSDT","side":"buy","price":"0","amount":"10",'
+    '"ts":"1777358886549"}],"ts":1777358897167}',
+    '{"action":"update","arg":{"instType":"usdt-futures","topic":"liquidation"},"data":[]}',
+    '{"event":"subscribe","arg":{"instType":"USDT-FUTURES","channel":"ticker","instId":"BTCUSDT"}}',
+    '{"event":"error","code":30001,"msg":"instType:USDT-FUTURES,channel:ticker,instId:NOPE doesn\'t exist"}',
+    "pong",
+]
+
+
+def test_live_shapes_give_events_or_a_bounded_parse_error() -> None:
+    venue = adapter()
+    for frame in LIVE_FRAMES:
+        reason = None
+        events: list[object] = []
+        try:
+            events = list(venue.parse(frame, RECV))
+        except ParseError as exc:
+            reason = exc.reason
+        assert reason in (None, "json", "schema", "value", "implausible", "unknown_channel", "unknown_symbol"), frame
+        assert all(isinstance(e, (Funding, Liquidation, OpenInterest)) for e in events), frame
+    assert all(isinstance(reason, str) for reason, _ in venue.drain_issues())

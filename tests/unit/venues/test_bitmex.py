@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
@@ -319,7 +321,58 @@ def test_connections_split_and_follow_the_book_and_override() -> None:
 
 
 def test_declarations() -> None:
-    assert BitmexAdapter.keepalive.mode == "text"
+    assert BitmexAdapter.keepalive.mode == "client_ping"
     assert BitmexAdapter.keepalive.payload == "ping"
     assert BitmexAdapter.liveness_timeout_s > BitmexAdapter.keepalive.interval_s
-    assert adapter().instrument_paths() == ["/api/v1/instrument/active"]
+    assert [r.path for r in adapter().instrument_requests()] == ["/api/v1/instrument/active"]
+
+
+# -- frames shaped like live traffic: the one typed reader takes each, or refuses it with a bounded reason ----
+def lines(name: str) -> list[str]:
+    return [line for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
+
+
+def liquidation_table(action: str, *rows: dict[str, Any]) -> str:
+    return orjson.dumps({"table": "liquidation", "action": action, "data": rows}).decode()
+
+
+# New orders (known, unknown, quanto and non-USD contracts), updates that raise and lower what is left, a
+# delete, an order that fails validation after another was read, the instrument table and control frames.
+BITMEX_ORDER = {"orderID": "o-1", "symbol": "XBTUSDT", "side": "Sell", "price": 70000.5, "leavesQty": 2000}
+LIVE_FRAMES = [
+    *lines("bitmex_liquidation.jsonl"),
+    *lines("bitmex_instrument.jsonl"),
+    liquidation_table("partial"),
+    liquidation_table(
+        "partial",
+        BITMEX_ORDER,
+        {**BITMEX_ORDER, "orderID": "o-2", "symbol": "ETHUSD", "side": "Buy", "price": "1900"},
+        {**BITMEX_ORDER, "orderID": "o-3", "symbol": "NOSUCHUSDT"},
+    ),
+    liquidation_table("update", {"orderID": "o-1", "leavesQty": 2500}),
+    liquidation_table("update", {"orderID": "o-2", "price": 1901, "leavesQty": 10}),
+    liquidation_table("update", {"orderID": "o-9", "leavesQty": 1}),
+    liquidation_table("insert", {**BITMEX_ORDER, "orderID": "o-4", "symbol": "TRXZ19"}, {**BITMEX_ORDER, "price": -1}),
+    liquidation_table("delete", {"orderID": "o-1"}, {"orderID": "o-9", "symbol": "XBTUSD"}),
+    liquidation_table("insert", BITMEX_ORDER),
+    liquidation_table("delete", {"orderID": "o-1"}, {"orderID": ""}),
+    '{"table":"liquidation","action":"insert","keys":["orderID"],"data":{"orderID":"o-5"}}',
+    '{"info":"Welcome to the BitMEX Realtime API.","version":"2.0.0","timestamp":"2026-02-05T12:00:00.000Z"}',
+    '{"success":true,"subscribe":"liquidation","request":{"op":"subscribe","args":["liquidation"]}}',
+    '{"status":400,"error":"Unknown table: liquidations","request":{"op":"subscribe","args":["liquidations"]}}',
+    "pong",
+]
+
+
+def test_live_shapes_give_events_or_a_bounded_parse_error() -> None:
+    venue = adapter(book=True)
+    for frame in LIVE_FRAMES:
+        reason = None
+        events: list[object] = []
+        try:
+            events = list(venue.parse(frame, RECV))
+        except ParseError as exc:
+            reason = exc.reason
+        assert reason in (None, "json", "schema", "value", "implausible", "unknown_channel", "unknown_symbol"), frame
+        assert all(isinstance(e, (Funding, Liquidation, OpenInterest)) for e in events), frame
+    assert all(isinstance(reason, str) for reason, _ in venue.drain_issues())

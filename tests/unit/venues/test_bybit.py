@@ -10,6 +10,11 @@ from monitor.events import Funding, Liquidation, OpenInterest
 from monitor.venues.bybit import BybitAdapter
 from tests.conftest import FIXTURES, SAMPLES
 
+
+def lines(name: str) -> list[str]:
+    return [line for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
+
+
 RECV = 1_738_771_200_000
 
 
@@ -356,7 +361,7 @@ def test_all_symbols_means_every_perpetual_in_the_book() -> None:
 
 
 def test_declarations() -> None:
-    assert BybitAdapter.keepalive.mode == "json"
+    assert BybitAdapter.keepalive.mode == "client_ping"
     assert orjson.loads(BybitAdapter().ping_payload() or "") == {"op": "ping"}
     assert BybitAdapter.keepalive.interval_s == 20.0
     assert BybitAdapter.keepalive.drop_after_s == 600.0
@@ -366,3 +371,33 @@ def test_declarations() -> None:
 def test_instrument_body_is_read_whatever_the_path_label() -> None:
     adapter = BybitAdapter()
     assert adapter.load_instruments("instruments", (FIXTURES / "instruments/bybit_inverse.json").read_bytes()) == 3
+
+
+# -- frames shaped like live traffic: the one typed reader takes each, or refuses it with a bounded reason ----
+LIVE_FRAMES = [
+    *lines("bybit_allLiquidation.jsonl"),
+    *lines("bybit_liquidation.jsonl"),
+    *lines("bybit_tickers.jsonl"),
+    '{"topic":"tickers.ROSEUSDT","type":"snapshot","data":{"symbol":"ROSEUSDT","markPrice":"0.045",'
+    '"indexPrice":"0.0451","openInterest":"1000","fundingRate":"0.0001","nextFundingTime":"1739520000000",'
+    '"fundingIntervalHour":"4"},"cs":1,"ts":1739502303204}',
+    '{"topic":"tickers.ROSEUSDT","type":"delta","data":{"symbol":"ROSEUSDT","markPrice":"0.046",'
+    '"openInterest":"1010"},"cs":2,"ts":1739502303304}',
+    '{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","fundingRate":"-0.0001"},"cs":3,'
+    '"ts":1739502303404}',
+    '{"success":true,"ret_msg":"pong","conn_id":"abc","req_id":"","op":"ping"}',
+]
+
+
+def test_live_shapes_give_events_or_a_bounded_parse_error() -> None:
+    venue = loaded()
+    for frame in LIVE_FRAMES:
+        reason = None
+        events: list[object] = []
+        try:
+            events = list(venue.parse(frame, RECV))
+        except ParseError as exc:
+            reason = exc.reason
+        assert reason in (None, "json", "schema", "value", "implausible", "unknown_channel", "unknown_symbol"), frame
+        assert all(isinstance(e, (Funding, Liquidation, OpenInterest)) for e in events), frame
+    assert all(isinstance(reason, str) for reason, _ in venue.drain_issues())

@@ -310,7 +310,7 @@ def test_connections_split_and_all_means_book_perpetuals() -> None:
 
 
 def test_declarations() -> None:
-    assert DeribitAdapter.keepalive.mode == "deribit_heartbeat"
+    assert DeribitAdapter.keepalive.mode == "answer_server"
     assert DeribitAdapter.liveness_timeout_s > DeribitAdapter.keepalive.interval_s >= 10
     assert DeribitAdapter().ping_payload() is None
 

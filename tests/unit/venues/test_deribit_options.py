@@ -101,7 +101,7 @@ def test_docs_samples_of_the_three_channels_and_the_book_summary() -> None:
     chain = adapter.options.chain("BTC")
     assert chain.iv["BTC-2JUN21-37000-P"] == (1622470378005, 0.9)  # iv is a fraction
     assert (chain.dvol, chain.index) == (129.36, 3937.89)
-    body = (SAMPLES / "deribit_book_summary_option.jsonl").read_bytes()
+    body = (SAMPLES / "deribit_book_summary_option_rest.jsonl").read_bytes()
     [event] = summaries(adapter.parse_rest(book_summary_path("ETH"), body, 1_550_227_953_000))
     # One ETH put, 0.55 coins of open interest, no mark_iv in the sample: no tenor, no calls.
     assert (event.base, event.symbol, event.venue, event.contract) == ("ETH", "eth_usd", "deribit", "inverse")
@@ -179,7 +179,7 @@ def test_bad_rows_are_skipped_and_counted_bad_frames_rejected() -> None:
     ]
     assert adapter.options.chain("BTC").iv[chain[0][0]][1] == pytest.approx(chain[0][1], abs=1e-6)
     for data, reason in (
-        ([{"timestamp": NOW, "iv": "high", "instrument_name": chain[0][0]}], "schema"),
+        ([{"timestamp": NOW, "iv": "high", "instrument_name": chain[0][0]}], "value"),  # text, not a number
         ({"iv": 0.5}, "schema"),
     ):
         with pytest.raises(ParseError) as caught:

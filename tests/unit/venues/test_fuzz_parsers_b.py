@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from monitor.errors import ParseError
 from monitor.events import Funding, Liquidation, OpenInterest
 from monitor.venues.adapter import VenueAdapter
+from monitor.venues.bitfinex import BitfinexAdapter
 from monitor.venues.bitget import BitgetAdapter
 from monitor.venues.bitmex import BitmexAdapter
 from monitor.venues.gate import GateAdapter
@@ -43,7 +44,7 @@ def _bitmex() -> VenueAdapter:
 
 def _hyperliquid() -> VenueAdapter:
     venue = HyperliquidAdapter()
-    venue.load_instruments("/info#meta", (INSTRUMENTS / "hyperliquid_meta.json").read_bytes())
+    venue.load_instruments("/info", (INSTRUMENTS / "hyperliquid_meta.json").read_bytes())
     return venue
 
 
@@ -63,6 +64,14 @@ def _bitget() -> VenueAdapter:
     return venue
 
 
+def _bitfinex() -> VenueAdapter:
+    venue = BitfinexAdapter()
+    venue.load_instruments("/v2/status/deriv?keys=ALL", (INSTRUMENTS / "bitfinex_status.json").read_bytes())
+    for name in ("bitfinex_liquidation", "bitfinex_status"):  # the channels of the samples are subscribed
+        venue.parse((SAMPLES / f"{name}.jsonl").read_text().splitlines()[0], RECV)
+    return venue
+
+
 def _samples(*names: str) -> list[Any]:
     return [orjson.loads(line) for name in names for line in (SAMPLES / f"{name}.jsonl").read_text().splitlines()]
 
@@ -78,6 +87,7 @@ VENUES: dict[str, tuple[Callable[[], VenueAdapter], list[Any]]] = {
     "hyperliquid": (_hyperliquid, _samples("hyperliquid_activeAssetCtx")),
     "gate": (_gate, _samples("gate_public_liquidates", "gate_tickers", "gate_contract_stats")),
     "bitget": (_bitget, _samples("bitget_liquidation", "bitget_ticker")),
+    "bitfinex": (_bitfinex, _samples("bitfinex_liquidation", "bitfinex_status")),
 }
 
 JSON_SCALARS = (

@@ -10,6 +10,11 @@ from monitor.events import Funding, Liquidation, OpenInterest
 from monitor.venues.gate import GateAdapter, epoch_ms
 from tests.conftest import FIXTURES, SAMPLES
 
+
+def lines(name: str) -> list[str]:
+    return [line for line in (SAMPLES / name).read_text().splitlines() if line.strip()]
+
+
 RECV = 1_770_292_812_345
 INSTRUMENTS = FIXTURES / "instruments"
 
@@ -306,6 +311,45 @@ def test_contract_list_rejects_a_non_array() -> None:
 
 
 def test_keepalive_declaration() -> None:
-    assert GateAdapter.keepalive.mode == "json"
-    assert orjson.loads(GateAdapter.keepalive.payload or "")["channel"] == "futures.ping"
+    assert GateAdapter.keepalive.mode == "client_ping"
+    assert orjson.loads(GateAdapter().ping_payload())["channel"] == "futures.ping"
     assert GateAdapter.liveness_timeout_s > GateAdapter.keepalive.interval_s
+
+
+# -- frames shaped like live traffic: the one typed reader takes each, or refuses it with a bounded reason ----
+LIVE_FRAMES = [
+    *lines("gate_public_liquidates.jsonl"),
+    *lines("gate_tickers.jsonl"),
+    *lines("gate_contract_stats.jsonl"),
+    '{"channel":"futures.public_liquidates","event":"update","time":1770292812,"result":{"price":"1900",'
+    '"size":"30","contract":"ETH_USDT"}}',
+    '{"channel":"futures.public_liquidates","event":"update","result":[[{"price":"1900","size":"-3",'
+    '"time_ms":1770292811000,"contract":"ETH_USDT"}],{"price":"0.2","size":"5","contract":"NOSUCH_USDT"}]}',
+    '{"channel":"futures.public_liquidates","event":"all","time_ms":1770292812000,"result":[{"price":"0.2",'
+    '"size":"5","contract":"NOSUCH_USDT"},{"price":"1900","size":"0","contract":"ETH_USDT"}]}',
+    '{"channel":"futures.tickers","event":"update","time":1770292812,"error":null,"result":{"contract":"NOSUCH_USDT",'
+    '"funding_rate":"0.0001","mark_price":"","total_size":"100"}}',
+    '{"channel":"futures.tickers","event":"update","time":1770292812,"result":[{"contract":"BTC_USD",'
+    '"funding_rate":"","mark_price":"0","total_size":"73648"}]}',
+    '{"channel":"futures.contract_stats","event":"update","result":{"contract":"DOGE_USDT","open_interest":12,'
+    '"mark_price":null}}',
+    '{"time":1770292812,"channel":"futures.tickers","event":"subscribe","error":null,"result":{"status":"success"}}',
+    '{"time":1770292812,"channel":"futures.tickers","event":"subscribe","error":{"code":2,"message":"unknown"},'
+    '"result":null}',
+    '{"time":1770292812,"channel":"futures.pong","event":"","error":null,"result":null}',
+    '{"time":1770292812,"channel":"futures.system","event":"update","result":{"message":"restart"}}',
+]
+
+
+def test_live_shapes_give_events_or_a_bounded_parse_error() -> None:
+    venue = adapter()
+    for frame in LIVE_FRAMES:
+        reason = None
+        events: list[object] = []
+        try:
+            events = list(venue.parse(frame, RECV))
+        except ParseError as exc:
+            reason = exc.reason
+        assert reason in (None, "json", "schema", "value", "implausible", "unknown_channel", "unknown_symbol"), frame
+        assert all(isinstance(e, (Funding, Liquidation, OpenInterest)) for e in events), frame
+    assert all(isinstance(reason, str) for reason, _ in venue.drain_issues())

@@ -114,14 +114,14 @@ def test_garbage_raises_parse_error(frame: str, reason: str) -> None:
 
 def test_meta_universe_skips_delisted_coins() -> None:
     venue = HyperliquidAdapter()
-    assert venue.instrument_paths() == ["/info#meta"]
-    assert venue.load_instruments("/info#meta", META.read_bytes()) == 4
+    assert [(r.method, r.path, r.body) for r in venue.instrument_requests()] == [("POST", "/info", b'{"type":"meta"}')]
+    assert venue.load_instruments("/info", META.read_bytes()) == 4
     assert venue.instruments.perpetuals() == ["BTC", "ETH", "MOODENG", "kPEPE"]
     btc = venue.instruments.get("BTC")
     assert btc is not None
     assert (btc.size_unit, btc.funding_interval_h, btc.quote) == ("base", 1.0, "USD")
     with pytest.raises(ParseError):
-        venue.load_instruments("/info#meta", b'{"universe": 3}')
+        venue.load_instruments("/info", b'{"universe": 3}')
 
 
 def test_one_subscription_per_coin() -> None:
@@ -137,7 +137,7 @@ def test_one_subscription_per_coin() -> None:
 
 def test_connections_cover_the_book_and_respect_the_ip_limit() -> None:
     venue = HyperliquidAdapter()
-    venue.load_instruments("/info#meta", META.read_bytes())
+    venue.load_instruments("/info", META.read_bytes())
     (conn,) = venue.connections([], "ws://127.0.0.1:9/ws")
     assert conn.url == "ws://127.0.0.1:9/ws"
     assert conn.symbols == ("BTC", "ETH", "MOODENG", "kPEPE")
@@ -149,7 +149,38 @@ def test_connections_cover_the_book_and_respect_the_ip_limit() -> None:
 
 def test_keepalive_declaration() -> None:
     keepalive = HyperliquidAdapter.keepalive
-    assert keepalive.mode == "json"
+    assert keepalive.mode == "client_ping"
     assert orjson.loads(keepalive.payload or "") == {"method": "ping"}
     assert keepalive.interval_s < keepalive.drop_after_s  # server drops idle clients after ~60 s
     assert HyperliquidAdapter.liveness_timeout_s > keepalive.interval_s
+
+
+# -- frames shaped like live traffic: the one typed reader takes each, or refuses it with a bounded reason ----
+LIVE_FRAMES = [
+    sample(1),
+    sample(1),  # the same context again publishes nothing
+    '{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"-0.0000125","openInterest":"1000.5"}}}',
+    '{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"-0.0000125","openInterest":"1000.5",'
+    '"markPx":"","oraclePx":null}}}',
+    '{"channel":"activeAssetCtx","data":{"coin":"NOSUCH","ctx":{"funding":0.0001,"openInterest":7,"markPx":2.5,'
+    '"oraclePx":"2.4","impactPxs":["2.4","2.6"]}}}',
+    '{"channel":"pong"}',
+    '{"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":{"type":"activeAssetCtx",'
+    '"coin":"BTC"}}}',
+    '{"channel":"error","data":"Invalid subscription"}',
+]
+
+
+def test_live_shapes_give_events_or_a_bounded_parse_error() -> None:
+    venue = HyperliquidAdapter()
+    for frame in LIVE_FRAMES:
+        try:
+            events = venue.parse(frame, RECV)
+        except ParseError as exc:
+            reason: str | None = exc.reason
+            events = []
+        else:
+            reason = None
+        assert reason in (None, "json", "schema", "value", "implausible", "unknown_channel"), frame
+        assert all(isinstance(e, (Funding, OpenInterest)) for e in events)
+    assert [r for r, _ in venue.drain_issues()] == ["venue_error"]

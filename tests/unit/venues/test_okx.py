@@ -321,7 +321,7 @@ def test_all_symbols_means_every_swap_in_the_book() -> None:
 
 
 def test_declarations() -> None:
-    assert OkxAdapter.keepalive.mode == "text"
+    assert OkxAdapter.keepalive.mode == "client_ping"
     assert OkxAdapter().ping_payload() == "ping"
     assert OkxAdapter.keepalive.interval_s < 30
     assert OkxAdapter.keepalive.interval_s < OkxAdapter.liveness_timeout_s
@@ -330,3 +330,80 @@ def test_declarations() -> None:
 def test_instrument_body_is_read_whatever_the_path_label() -> None:
     adapter = OkxAdapter()
     assert adapter.load_instruments("instruments", (FIXTURES / "instruments/okx_futures.json").read_bytes()) == 2
+
+
+# -- frames shaped like live traffic: the one typed reader takes each, or refuses it with a bounded reason ----
+LIVE_FRAMES = [
+    '{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[{"bkLoss":"0","bkPx":"61000.5",'
+    '"ccy":"","posSide":"net","side":"sell","sz":"3","ts":"1700000000000"},{"bkLoss":"0","bkPx":"61001",'
+    '"ccy":"","posSide":"long","side":"sell","sz":"1","ts":""}],"instFamily":"BTC-USDT","instId":"BTC-USDT-SWAP",'
+    '"instType":"SWAP","uly":"BTC-USDT"}]}',
+    '{"arg":{"channel":"mark-price","instId":"BTC-USDT-SWAP"},"data":[{"instType":"SWAP","instId":"BTC-USDT-SWAP",'
+    '"markPx":"61000.1","ts":"1700000000000"}]}',
+    '{"arg":{"channel":"open-interest","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP",'
+    '"instType":"SWAP","oi":"100","oiCcy":"1","oiUsd":"","ts":"1700000000000"}]}',
+    '{"event":"error","code":"60012","msg":"Invalid request"}',
+    '{"event":"subscribe","arg":{"channel":"open-interest","instId":"BTC-USDT-SWAP"},"connId":"a4d3ae55"}',
+    "pong",
+]
+ZEROS = ("0", "0.0", "-0", "-0.0", 0, 0.0, "9007199254740993", 9007199254740993)
+RESPELLED = [
+    (name, path)
+    for name, path in (
+        ("okx_funding-rate.jsonl", ("data", 0, "fundingTime")),
+        ("okx_funding-rate.jsonl", ("data", 0, "nextFundingTime")),
+        ("okx_funding-rate.jsonl", ("data", 0, "fundingRate")),
+        ("okx_liquidation-orders.jsonl", ("data", 0, "details", 0, "ts")),
+        ("okx_open-interest.jsonl", ("data", 0, "oiCcy")),
+    )
+]
+
+
+def respelled(name: str, path: tuple[object, ...]) -> list[bytes]:
+    frames = []
+    for spelling in ZEROS:
+        doc = orjson.loads(sample(name))
+        target = doc
+        for step in path[:-1]:
+            target = target[step]
+        target[path[-1]] = spelling
+        frames.append(orjson.dumps(doc))
+    return frames
+
+
+@pytest.mark.parametrize("frame", LIVE_FRAMES + [f for n, p in RESPELLED for f in respelled(n, p)])
+def test_live_shapes_give_events_or_a_bounded_parse_error(frame: str | bytes) -> None:
+    adapter = loaded()
+    reason = None
+    events: list[object] = []
+    try:
+        events = list(adapter.parse(frame, RECV))
+    except ParseError as exc:
+        reason = exc.reason
+    assert reason in (None, "json", "schema", "value", "implausible", "unknown_channel", "unknown_symbol")
+    assert all(isinstance(e, (Liquidation, Funding, OpenInterest)) for e in events)
+
+
+def test_one_way_and_hedge_mode_sides_in_one_frame() -> None:
+    net, hedge = loaded().parse(LIVE_FRAMES[0], RECV)
+    assert isinstance(net, Liquidation)
+    assert isinstance(hedge, Liquidation)
+    assert (net.side, hedge.side) == ("long", "long")  # a one-way sell closes a long
+    assert hedge.ts_ms == RECV  # "" is "not given"
+
+
+def test_control_frames_are_issues_or_nothing() -> None:
+    adapter = loaded()
+    assert adapter.parse(LIVE_FRAMES[3], RECV) == []
+    assert adapter.parse(LIVE_FRAMES[4], RECV) == []
+    assert [reason for reason, _ in adapter.drain_issues()] == ["subscription_rejected"]
+
+
+def test_a_wrong_type_names_the_field() -> None:
+    frame = (
+        '{"arg":{"channel":"funding-rate","instId":"BTC-USD-SWAP"},"data":[{"instId":"BTC-USD-SWAP","fundingRate":[]}]}'
+    )
+    with pytest.raises(ParseError) as info:
+        loaded().parse(frame, RECV)
+    assert info.value.reason == "schema"
+    assert "$[0].fundingRate" in str(info.value)

@@ -1,0 +1,45 @@
+"""Helpers every venue reader uses: stable event ids, sign-free zeros, typed-reader errors."""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+import pytest
+
+from monitor.venues.common import Finite, NonNegative, decode_failed, event_id, num
+
+
+def test_event_ids_do_not_depend_on_the_process() -> None:
+    # A literal, not a recomputation: an id that changed between versions or processes would break dedup.
+    assert event_id("binance|BTCUSDT|SELL", 1_568_014_460_893, 0.014, 9910.0) == "e993891d50718f56c179"
+    assert event_id("binance|BTCUSDT|SELL", 1_568_014_460_893, 0.014, 9910.5) != "e993891d50718f56c179"
+
+
+@pytest.mark.parametrize("spelling", ["-0", "-0.0", "0", 0, -0.0])
+def test_zero_is_read_without_a_sign_whatever_its_spelling(spelling: object) -> None:
+    assert math.copysign(1.0, num(spelling, "x")) == 1.0
+
+
+class _Row(msgspec.Struct):
+    price: NonNegative
+    rate: Finite
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason", "where"),
+    [
+        (b'{"price": -1, "rate": 0}', "value", "$.price"),
+        (b'{"price": "abc", "rate": 0}', "value", "$.price"),
+        (b'{"price": 1, "rate": "nan"}', "value", "$.rate"),
+        (b'{"price": [], "rate": 0}', "schema", "$.price"),
+        (b'{"rate": 0}', "schema", "price"),
+        (b'{"price": 1', "json", ""),
+    ],
+)
+def test_typed_reader_errors_name_the_field_and_a_bounded_reason(frame: bytes, reason: str, where: str) -> None:
+    with pytest.raises(msgspec.MsgspecError) as info:
+        msgspec.json.Decoder(_Row, strict=False).decode(frame)
+    error = decode_failed("venue", info.value)
+    assert error.reason == reason
+    assert where in str(error)

@@ -144,9 +144,11 @@ async def test_subscribe_receive_drop_reconnect(venue: str, metrics: Metrics, tm
     gaps = [e for e in dropped if isinstance(e, Gap)]
     assert gaps
     assert all(g.venue == venue for g in gaps)
-    # Every connection came back and subscribed again; nothing was lost or doubled.
-    assert stats.connections >= 2 * (clean_stats.connections)
-    assert stats.subscribe_requests >= 2 * clean_stats.subscribe_requests
+    # The connection that carried the frames was closed, came back and subscribed again (a connection with
+    # nothing to deliver, such as Deribit's options one here, is not dropped); nothing was lost or doubled.
+    assert stats.connections >= clean_stats.connections + 1
+    # (venues that subscribe in the URL send no subscribe request at all)
+    assert stats.subscribe_requests > clean_stats.subscribe_requests or clean_stats.subscribe_requests == 0
     assert stats.frames_skipped == 0
     ids = [e.id for e in market(dropped)]
     assert len(ids) == len(set(ids))

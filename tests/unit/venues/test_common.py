@@ -12,8 +12,8 @@ from monitor.venues.common import Finite, NonNegative, decode_failed, event_id, 
 
 def test_event_ids_do_not_depend_on_the_process() -> None:
     # A literal, not a recomputation: an id that changed between versions or processes would break dedup.
-    assert event_id("binance|BTCUSDT|SELL", 1_568_014_460_893, 0.014, 9910.0) == "e993891d50718f56c179"
-    assert event_id("binance|BTCUSDT|SELL", 1_568_014_460_893, 0.014, 9910.5) != "e993891d50718f56c179"
+    assert event_id("binance|BTCUSDT|SELL", 1_568_014_460_893, 0.014, 9910.0) == "589cc1730fc8468d"
+    assert event_id("binance|BTCUSDT|SELL", 1_568_014_460_893, 0.014, 9910.5) != "589cc1730fc8468d"
 
 
 @pytest.mark.parametrize("spelling", ["-0", "-0.0", "0", 0, -0.0])

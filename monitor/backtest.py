@@ -24,12 +24,12 @@ from typing import Any
 
 from monitor.alerts.model import Alert
 from monitor.capture.format import CaptureRecord, check_capture, read_capture
+from monitor.capture.replay import CaptureDecoder
 from monitor.cli import check_writable
 from monitor.detectors.config import DetectorSettings
 from monitor.detectors.engine import DetectionEngine
-from monitor.errors import ConfigError, ParseError
+from monitor.errors import ConfigError
 from monitor.events import Event
-from monitor.logs import get_logger
 from monitor.metrics import Metrics, default_metrics
 from monitor.report import (
     EpisodeRow,
@@ -42,19 +42,17 @@ from monitor.report import (
     write_comparison,
     write_episodes,
 )
-from monitor.venues.adapter import VenueAdapter
-from monitor.venues.registry import create_adapter
 
-log = get_logger(__name__)
 _SHORTHAND = ("cascade", "funding", "open_interest")
 
 
 @dataclass(slots=True)
 class ParsedCapture:
-    """The normalized events of a capture and what went wrong reading it."""
+    """The normalized events of a capture (gap markers included) and what went wrong reading it."""
 
     events: list[Event] = field(default_factory=list)
     records: int = 0
+    gaps: int = 0
     parse_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
     issues: Counter[tuple[str, str]] = field(default_factory=Counter)
     unknown_venues: Counter[str] = field(default_factory=Counter)
@@ -72,39 +70,25 @@ def parse_records(
     metrics: Metrics | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ParsedCapture:
-    """Run capture records through the venue adapters; bad frames are counted and skipped, never fatal."""
-    metrics = metrics or default_metrics()
-    adapters: dict[str, VenueAdapter | None] = {}
+    """Decode capture records as ``liqmon replay`` does (:class:`CaptureDecoder`); bad frames are counted.
+
+    Gap markers become :class:`~monitor.events.Gap` events in their place, so the detectors
+    leave a disconnected venue out exactly as they do live and in a replay.
+    """
+    decoder = CaptureDecoder(metrics=metrics or default_metrics())
     out = ParsedCapture()
     for record in records:
         out.records += 1
         if progress is not None and out.records % 5000 == 0:
             progress(5000)
-        if record.frame is None:
-            continue  # gap markers carry no data; the detectors learn of gaps from the live feed only
-        adapter = adapters.get(record.venue)
-        if adapter is None and record.venue not in adapters:
-            try:
-                adapter = adapters[record.venue] = create_adapter(record.venue)
-            except ValueError:
-                adapters[record.venue] = None
-        if adapter is None:
-            out.unknown_venues[record.venue] += 1
-            continue
-        try:
-            if record.meta is not None:
-                adapter.load_instruments(record.meta, record.frame)
-            elif record.rest is not None:
-                out.events.extend(adapter.parse_rest(record.rest, record.frame, record.recv_ms))
-            else:
-                out.events.extend(adapter.parse(record.frame, record.recv_ms))
-        except ParseError as exc:
-            out.parse_errors[(record.venue, exc.reason)] += 1
-            metrics.feed_parse_errors.labels(venue=record.venue, reason=exc.reason).inc()
-            log.warning("backtest_frame_skipped", venue=record.venue, line=record.line_no, error=str(exc))
-        for reason, message in adapter.drain_issues():
-            out.issues[(record.venue, reason)] += 1
-            log.debug("backtest_parse_issue", venue=record.venue, reason=reason, message=message)
+        out.events.extend(decoder.decode(record))
+    out.gaps = decoder.gaps
+    out.issues = decoder.issues
+    out.unknown_venues = decoder.unknown_venues
+    out.parse_errors = decoder.errors - decoder.issues
+    for venue, count in decoder.unknown_venues.items():
+        out.parse_errors[(venue, "unknown_venue")] -= count
+    out.parse_errors = +out.parse_errors  # drop the zeroed counts
     return out
 
 
@@ -268,7 +252,8 @@ def _summary(combo: dict[str, str], alerts: list[Alert], rows: list[EpisodeRow],
 
 
 def _print_parse_summary(parsed: ParsedCapture) -> None:
-    print(f"{parsed.records:,} capture lines, {len(parsed.events):,} events", file=sys.stderr)
+    gaps = f", {parsed.gaps} gap markers" if parsed.gaps else ""
+    print(f"{parsed.records:,} capture lines, {len(parsed.events) - parsed.gaps:,} events{gaps}", file=sys.stderr)
     for (venue, reason), count in sorted(parsed.parse_errors.items()):
         print(f"  {venue}: {count} frames skipped ({reason})", file=sys.stderr)
     for venue, count in sorted(parsed.unknown_venues.items()):

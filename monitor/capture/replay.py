@@ -32,9 +32,13 @@ class CaptureDecoder:
         self.metrics = metrics or default_metrics()
         self.strict = strict
         self.adapters: dict[str, VenueAdapter] = {}
+        # Frames not normalized, per (venue, reason); ``issues`` is the part that still gave events
+        # (an adapter's note about one field), ``unknown_venues`` the lines of venues we have no parser for.
         self.errors: Counter[tuple[str, str]] = Counter()
+        self.issues: Counter[tuple[str, str]] = Counter()
         self.unknown_venues: Counter[str] = Counter()
         self.frames = 0
+        self.gaps = 0
 
     def adapter(self, venue: str) -> VenueAdapter | None:
         """The adapter for ``venue`` (created on first use), None for an unknown venue."""
@@ -54,9 +58,11 @@ class CaptureDecoder:
             adapter = self.adapter(record.venue)
             if adapter is not None:
                 adapter.reset()
+            self.gaps += 1
             return [Gap(id=gap_id, venue=record.venue, reason=record.gap, ts_ms=record.recv_ms, recv_ms=record.recv_ms)]
         adapter = self.adapter(record.venue)
         if adapter is None:
+            self.unknown_venues[record.venue] += 1
             self._fail(record, ParseError(f"unknown venue {record.venue!r}", reason="unknown_venue"))
             return []
         assert record.frame is not None  # parse_line guarantees a frame when there is no gap
@@ -77,6 +83,7 @@ class CaptureDecoder:
             self._fail(record, ParseError(f"{type(exc).__name__}: {exc}", reason="internal"))
             return []
         for reason, message in adapter.drain_issues():
+            self.issues[(record.venue, reason)] += 1
             self._note(record, reason, message)
         return events
 

@@ -34,9 +34,14 @@ def _at_least(usd: float, split: dict[str, Any]) -> str:
     return f"≥ {fmt_usd(usd)}" if split["sampled_venues"] else fmt_usd(usd)
 
 
+def _venue_name(venue: str) -> str:
+    """A venue as written in a summary: ``Binance``, ``OKX``."""
+    return venue.capitalize() if len(venue) > 3 else venue.upper()
+
+
 def _sampled_note(split: dict[str, Any], of: str = "") -> str:
     """The sentence that says which figures are lower bounds (empty when none are); ``of`` names the total."""
-    names = [v.capitalize() if len(v) > 3 else v.upper() for v in split["sampled_venues"]]
+    names = [_venue_name(v) for v in split["sampled_venues"]]
     if not names:
         return ""
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
@@ -48,6 +53,7 @@ class _EpisodeTotals:
 
     __slots__ = (
         "count",
+        "disconnected",
         "funding_turn",
         "min_oi_change",
         "peak_minute_usd",
@@ -67,6 +73,8 @@ class _EpisodeTotals:
         # Regime evidence gathered over the whole episode.
         self.min_oi_change: float | None = None
         self.funding_turn = False
+        # Venues that disconnected during the episode or its lead-in: their part is missing.
+        self.disconnected: set[str] = set()
 
 
 class CascadeSide:
@@ -103,6 +111,8 @@ class CascadeSide:
         self._totals: _EpisodeTotals | None = None
         # While idle below the entry condition, evaluating before this time changes nothing.
         self._quiet_until: float = 0
+        # The latest disconnect (gap marker) per venue, for the episode report.
+        self._gaps: dict[str, int] = {}
 
     # ------------------------------------------------------------------ input
 
@@ -131,6 +141,12 @@ class CascadeSide:
             totals.venues[liq.venue] = totals.venues.get(liq.venue, 0.0) + usd
         self._quiet_until = 0
         return self.evaluate(now_ms)
+
+    def mark_gap(self, venue: str, ts_ms: int) -> None:
+        """A disconnect of ``venue``: the liquidations it had in the meantime are missing from the sums."""
+        self._gaps[venue] = ts_ms
+        if self._totals is not None:
+            self._totals.disconnected.add(venue)
 
     def in_wave(self, now_ms: int) -> bool:
         """True during a wave (and ends one whose gap has passed)."""
@@ -285,6 +301,8 @@ class CascadeSide:
             start_price = self._price_at_window_start(now_ms)
             self._totals = _EpisodeTotals(self.window, self.venues, self.minute.total, start_price)
             self._totals.peak_multiple = multiple
+            lead_in = now_ms - self.window_ms
+            self._totals.disconnected.update(v for v, at in self._gaps.items() if at >= lead_in)
         if transition == "resolve":
             values, summary = self._resolved_values(now_ms)
             self._totals = None
@@ -405,14 +423,20 @@ class CascadeSide:
             "price_change_pct": None if change is None else round(change, 3),
             "regime": regime.label,
             "regime_note": regime.note,
+            "disconnected_venues": sorted(totals.disconnected),
         }
+        missing = ""
+        if totals.disconnected:
+            names = ", ".join(_venue_name(v) for v in sorted(totals.disconnected))
+            its = "its" if len(totals.disconnected) == 1 else "their"
+            missing = f"; {names} disconnected for part of the episode ({its} liquidations then are missing)"
         prices = ""
         if totals.price_start and end:
             prices = f", price {totals.price_start:,.6g} → {end:,.6g} ({fmt_pct(change)})"
         summary = (
             f"{ctx.base} {self._label()} resolved after {duration / 60:.0f} min (peak {self.episode.peak}): "
             f"{_at_least(totals.total_usd, split)} in {totals.count} liquidations, "
-            f"peak {fmt_usd(totals.peak_minute_usd)}/min{prices}{_sampled_note(split)}"
+            f"peak {fmt_usd(totals.peak_minute_usd)}/min{prices}{_sampled_note(split)}{missing}"
         )
         return values, summary
 

@@ -116,12 +116,15 @@ class FundingSettings:
     cooldown_s: float = 1800.0
     # A venue without a funding print for this long is left out of the average.
     stale_s: float = 600.0
+    # A venue that left the average (a disconnect, or stale) still votes on the sign of a flip with
+    # its last rate for this long: one venue's weight vanishing never flips the market by itself.
+    carry_s: float = 3600.0
     # Also announce flips per venue.
     per_venue: bool = True
 
     def __post_init__(self) -> None:
         require_positive(self, "extreme_annual_pct", "hold_s", "stale_s", "settle_s")
-        _non_negative(self, "dead_band_8h", "confirm_s", "cooldown_s")
+        _non_negative(self, "dead_band_8h", "confirm_s", "cooldown_s", "carry_s")
         if not 0 < self.extreme_exit_ratio <= 1:
             raise ValueError("funding.extreme_exit_ratio must be in (0, 1]")
 

@@ -128,6 +128,8 @@ class DetectionEngine:
                 if asset is not None:
                     asset.funding.mark_gap(event.venue)
                     asset.oi.mark_gap(event.venue)
+                    asset.long.mark_gap(event.venue, ts)
+                    asset.short.mark_gap(event.venue, ts)
         else:
             asset = self._by_spelling.get(event.base) or self._asset(event.base, ts)
             if isinstance(event, Liquidation):

@@ -15,6 +15,12 @@ holds the sums over its fresh sources, recomputed over its few symbols when one
 of them changes, and the asset's sums are the venues' added up, so a decision
 costs O(venues) however often venues print. A source going stale (noticed when
 the stale horizon passes the oldest counted print) makes every venue recount.
+
+A venue that leaves (a disconnect, or no print for ``stale_s``) leaves the
+average at once, but not the vote on a flip: for ``carry_s`` the asset-wide
+flip also needs the rate with the venues that left still in at their last rate
+and weight to show the new sign, so the market's sign never flips only because
+a large venue's weight vanished.
 """
 
 from __future__ import annotations
@@ -143,16 +149,23 @@ class FlipTracker:
         return 1 if rate > band else -1 if rate < -band else 0
 
     def update(
-        self, now_ms: int, rate: float, describe: Callable[[], dict[str, Any]], market_sign: int = 0
+        self,
+        now_ms: int,
+        rate: float,
+        describe: Callable[[], dict[str, Any]],
+        market_sign: int = 0,
+        agree: float | None = None,
     ) -> list[Alert]:
         """Feed the current rate; returns the resolved/firing alerts of a confirmed flip or a settle.
 
         ``describe`` gives the extra alert values; it is only called when a flip fires. A venue
         flip to the side the whole market is on (``market_sign``) is tracked but not announced:
-        the asset-wide flip already says it.
+        the asset-wide flip already says it. A sign that ``agree`` (the rate with the venues that
+        left still in) does not share counts as inside the dead band: it neither confirms nor cancels.
         """
-        band = self._band
-        observed = 1 if rate > band else -1 if rate < -band else 0
+        observed = self.observed(rate)
+        if agree is not None and self.observed(agree) != observed:
+            observed = 0
         alerts: list[Alert] = []
         for direction, episode in self.episodes.items():
             if episode.started_ms is not None:
@@ -242,6 +255,7 @@ class FundingAsset:
         self.weighting = "equal"
         self._next_eval_ms = 0
         self._stale_ms = int(settings.stale_s * 1000)
+        self._carry_ms = int(settings.carry_s * 1000)
         # Sums per venue over the counted sources: usable ones that printed at or after ``_horizon``.
         self._venues: dict[str, _Venue] = {}
         self._venue_names: list[str] = []  # sorted
@@ -318,7 +332,7 @@ class FundingAsset:
                     "weights": {v: round(w / whole, 4) for v, w in sorted(weights.items())},
                 }
 
-            alerts += self.flip.update(now_ms, rate, describe)
+            alerts += self.flip.update(now_ms, rate, describe, agree=self._carried_rate(now_ms, total.count))
             alerts += self._extreme(now_ms, rate, mode)
             market = self.flip.observed(rate)
         else:
@@ -362,6 +376,27 @@ class FundingAsset:
                 if source.counted:
                     self._oldest = min(self._oldest, source.ts_ms)
             sums.refresh()
+
+    def _carried_rate(self, now_ms: int, counted: int) -> float | None:
+        """The rate with sources that left in the last ``carry_s`` back in at their last print; None if none left."""
+        if counted == len(self.sources):
+            return None  # nobody left: the rate itself
+        horizon = now_ms - self._carry_ms
+        sums = WeightedSums()
+        left = False
+        for source in self.sources.values():
+            if not source.counted:
+                if source.ts_ms < horizon:
+                    continue
+                left = True
+            sums.count += 1
+            if source.weight:
+                sums.known += 1
+                sums.weight += source.weight
+                sums.weighted += source.weight * source.rate_8h
+            else:
+                sums.plain += source.rate_8h
+        return sums.rate(sums.fill()) if left else None
 
     def _total(self) -> WeightedSums:
         """The asset's sums: the venues' added up."""

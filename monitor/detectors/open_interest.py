@@ -1,6 +1,9 @@
 """Open-interest detector: collapse (drop from the window high) and surge (rise from the window low).
 
-Measured in base units, so a price fall alone changes nothing. Each
+Measured in base units, so a price fall alone changes nothing; an inverse
+contract (USD face value per contract) in its USD face converted at a fixed
+price, so that neither is a price move there (positions unchanged are more
+coins after a fall). Each
 (venue, symbol) source keeps its last value and its rolling high and low; the
 asset (and each venue) is the sum over its *fresh* sources of the current
 values, compared with the sum of the same sources' highs (lows). A source that
@@ -38,6 +41,7 @@ EVAL_INTERVAL_MS = 1_000
 class _Source:
     __slots__ = (
         "counted",
+        "face_price",
         "group",
         "high",
         "low",
@@ -68,6 +72,8 @@ class _Source:
         # A held print (see the module docstring) and its time.
         self.pending: float | None = None
         self.pending_ts = 0
+        # An inverse contract's fixed conversion price (see OpenInterestAsset._measure); 0 until known.
+        self.face_price = 0.0
 
     def take_parts(self) -> None:
         """Fix the high and low it counts with now: the window's, or its own value before any."""
@@ -165,15 +171,15 @@ class OpenInterestAsset:
         self.held = None
         if ts_ms < source.ts_ms:
             return []  # older than the value we hold
-        value = event.oi_base
+        value = self._measure(source, event)
         self.held = self._screen(source, value, ts_ms)
         if self.held is not None:
             return []
         self._recount_until = 0
         if event.oi_usd is not None:
             self.ctx.set_oi_usd(key, event.oi_usd)
-            if value > 0:
-                self.ctx.note_price(ts_ms, event.oi_usd / value)  # a price off the market is left out
+            if event.oi_base > 0:
+                self.ctx.note_price(ts_ms, event.oi_usd / event.oi_base)  # a price off the market is left out
         total, venue = self.total, source.group
         if source.counted:
             total.leave(source)
@@ -198,6 +204,20 @@ class OpenInterestAsset:
             venue.next_eval_ms = now_ms + EVAL_INTERVAL_MS
             alerts += self._evaluate(venue, now_ms)
         return alerts
+
+    @staticmethod
+    def _measure(source: _Source, event: OpenInterest) -> float:
+        """The report in the source's unit: base units, or for an inverse contract its USD face at a fixed price.
+
+        An inverse contract's positions are a USD face value; the same positions are
+        more coins when the price falls. Dividing the face by the price of the source's
+        first report keeps the unit coin-sized but moves it only when positions do.
+        """
+        if event.contract != "inverse" or not event.oi_usd or event.oi_base <= 0:
+            return event.oi_base
+        if source.face_price <= 0:
+            source.face_price = event.oi_usd / event.oi_base
+        return event.oi_usd / source.face_price
 
     def _screen(self, source: _Source, value: float, ts_ms: int) -> Outcome | None:
         """Hold a print of zero or one far from the source's last value until the level has lasted."""

@@ -6,7 +6,7 @@ assumptions (the split across venues, the hour-by-hour timing).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from monitor.sim.market import ModelParams, Phase
@@ -47,6 +47,15 @@ class Whale:
 
 
 @dataclass(frozen=True, slots=True)
+class Outage:
+    """``venue`` disconnected from ``from_h`` to ``to_h`` model hours: a ``gap`` marker, then none of its frames."""
+
+    venue: str
+    from_h: float
+    to_h: float
+
+
+@dataclass(frozen=True, slots=True)
 class ScenarioSpec:
     """A named scenario; ``expected`` labels what the detectors should announce (nothing, for a quiet day)."""
 
@@ -58,6 +67,12 @@ class ScenarioSpec:
     calibration: Calibration
     expected: tuple[Expected, ...] = ()
     whales: tuple[Whale, ...] = ()
+    # Variations on a scenario (see VARIANTS): liquidation notional × scale, a venue outage,
+    # three glitch prints at glitches_at_h (see monitor.sim.scenario), the venues it is told by.
+    scale: float = 1.0
+    outage: Outage | None = None
+    glitches_at_h: float | None = None
+    venues: tuple[str, ...] = ()
 
     @property
     def nominal_hours(self) -> float:
@@ -329,6 +344,49 @@ SCENARIOS: Final[dict[str, ScenarioSpec]] = {
         ),
     )
 }
+
+
+def _variant(base: str, name: str, summary: str, **changes: object) -> ScenarioSpec:
+    return replace(SCENARIOS[base], name=name, summary=summary, **changes)  # type: ignore[arg-type]
+
+
+# What a desk expects of the same days told differently: labelled like their seeds.
+VARIANTS: Final[tuple[ScenarioSpec, ...]] = (
+    _variant(
+        "flash-crash",
+        "flash-crash-half",
+        "the flash crash with half the liquidations: still a cascade, at least warning",
+        scale=0.5,
+        expected=(Expected("liquidation_cascade", "long", 2.0, "warning"),),
+    ),
+    _variant(
+        "flash-crash",
+        "flash-crash-double",
+        "the flash crash with twice the liquidations: critical, quickly",
+        scale=2.0,
+    ),
+    _variant(
+        "flash-crash",
+        "flash-crash-outage",
+        "the flash crash with Binance (30 % of open interest) disconnected from 1 min into it until 1 h later",
+        outage=Outage("binance", 2.0 + 1 / 60, 3.0),
+    ),
+    _variant(
+        "flash-crash",
+        "flash-crash-inverse",
+        "the flash crash told only by inverse contracts (USD face, coin-margined): BitMEX XBTUSD and Deribit",
+        venues=("bitmex", "deribit"),
+        # Two venues with 8 % of the market: the liquidations they show are 8 % of the crash's.
+        expected=(Expected("liquidation_cascade", "long", 2.0, "warning"),),
+    ),
+    _variant(
+        "calm",
+        "calm-glitches",
+        "the calm day with three bad prints at 12:00: a zero OI print, a 1000× liquidation, a price 50 % off",
+        glitches_at_h=12.0,
+    ),
+)
+SCENARIOS.update((spec.name, spec) for spec in VARIANTS)
 
 
 def get_scenario(name: str) -> ScenarioSpec:

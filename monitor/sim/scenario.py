@@ -18,7 +18,7 @@ from pathlib import Path
 
 from monitor.capture.format import CaptureRecord, CaptureWriter
 from monitor.errors import CaptureError
-from monitor.sim.catalog import VENUE_SHARES, ScenarioSpec, get_scenario
+from monitor.sim.catalog import VENUE_SHARES, Outage, ScenarioSpec, get_scenario
 from monitor.sim.encode import encoder
 from monitor.sim.encode.common import VenueView
 from monitor.sim.market import Liq, MarketPath, build_open_interest, simulate
@@ -71,7 +71,7 @@ def generate(
 ) -> Scenario:
     """Generate scenario ``name``; ``hours`` compresses (or stretches) its timeline into that many hours."""
     spec = get_scenario(name)
-    chosen = tuple(venues) if venues else VENUES
+    chosen = tuple(venues) if venues else spec.venues or VENUES
     for venue in chosen:
         encoder(venue)  # ValueError for an unknown venue
     length = float(hours) if hours is not None else spec.nominal_hours
@@ -79,11 +79,15 @@ def generate(
         raise ValueError(f"--hours must be positive, got {length}")
     path = simulate(spec.params, spec.phases, seed=seed, start_ms=spec.start_ms, hours=length, step_s=STEP_S)
     liqs_by_venue = _assign_venues(path, seed)
-    factor = _calibrate(spec, path, liqs_by_venue, length)
+    factor = _calibrate(spec, path, liqs_by_venue, length) * spec.scale
     for liq in path.liqs:
         liq.usd *= factor
     _add_whales(spec, path, liqs_by_venue, length)
     build_open_interest(path, spec.params, spec.phases, length, seed)
+    squeeze = spec.nominal_hours / length
+    glitch_ms = None if spec.glitches_at_h is None else path.start_ms + int(spec.glitches_at_h / squeeze * 3_600_000)
+    if glitch_ms is not None:
+        _add_glitch_liquidations(path, liqs_by_venue, glitch_ms)
     records: list[CaptureRecord] = []
     for venue in chosen:
         rng = random.Random(f"{seed}:{venue}")
@@ -95,13 +99,44 @@ def generate(
             rng=rng,
             latency_ms=SPECS[venue].scenario_latency_ms,
         )
+        if glitch_ms is not None and venue == GLITCH_VENUE:
+            view.oi_glitches[path.index_at(glitch_ms)] = 0.0  # one open-interest print of zero
         records.extend(encoder(venue).encode(view))
+    if spec.outage is not None and spec.outage.venue in chosen:
+        records = _disconnect(records, spec.outage, path.start_ms, squeeze)
     records.sort(key=lambda rec: rec.recv_ms)
     scenario = Scenario(
         spec=spec, seed=seed, hours=length, venues=chosen, path=path, records=records, size_factor=factor
     )
     scenario.figures = _figures(scenario, liqs_by_venue)
     return scenario
+
+
+GLITCH_VENUE = "bybit"  # where a glitch scenario's bad prints appear (it pushes OI every step)
+
+
+def _add_glitch_liquidations(path: MarketPath, liqs_by_venue: dict[str, list[Liq]], ts_ms: int) -> None:
+    """Two bad liquidation prints after ``ts_ms``: 1000× a large one (the 99th percentile), a price 50 % off."""
+    sizes = sorted(liq.usd for liq in path.liqs) or [10_000.0]
+    large = sizes[len(sizes) * 99 // 100]
+    price = path.price[path.index_at(ts_ms)]
+    bad = [
+        Liq(ts_ms=ts_ms + 60_000, side="long", usd=1000 * large, price=price, venue=GLITCH_VENUE),
+        Liq(ts_ms=ts_ms + 120_000, side="long", usd=sizes[len(sizes) // 2], price=price * 0.5, venue=GLITCH_VENUE),
+    ]
+    path.liqs.extend(bad)
+    path.liqs.sort(key=lambda q: q.ts_ms)
+    liqs_by_venue[GLITCH_VENUE].extend(bad)
+    liqs_by_venue[GLITCH_VENUE].sort(key=lambda q: q.ts_ms)
+
+
+def _disconnect(records: list[CaptureRecord], outage: Outage, start_ms: int, squeeze: float) -> list[CaptureRecord]:
+    """Drop ``outage.venue``'s frames in the outage (instrument lists stay) and mark its start with a gap."""
+    lo = start_ms + int(outage.from_h / squeeze * 3_600_000)
+    hi = start_ms + int(outage.to_h / squeeze * 3_600_000)
+    kept = [r for r in records if r.venue != outage.venue or not lo <= r.recv_ms < hi or r.meta is not None]
+    kept.append(CaptureRecord(recv_ms=lo, venue=outage.venue, gap="disconnect"))
+    return kept
 
 
 def _add_whales(spec: ScenarioSpec, path: MarketPath, liqs_by_venue: dict[str, list[Liq]], hours: float) -> None:

@@ -31,8 +31,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Generate and write the scenario; print what it holds."""
     if args.list or args.name is None:
+        width = max(len(name) for name in SCENARIOS)
         for spec in SCENARIOS.values():
-            print(f"{spec.name:16s} {spec.nominal_hours:4.0f} h  {spec.summary}")
+            print(f"{spec.name:{width}s} {spec.nominal_hours:4.0f} h  {spec.summary}")
         return 0 if args.list else 2
     if args.out is None:
         print("liqmon scenario: --out FILE is required", file=sys.stderr)

@@ -82,7 +82,10 @@ def test_bad_frames_are_counted_not_fatal() -> None:
     assert parsed.records == 3
     assert parsed.parse_errors[("bybit", "json")] == 1
     assert parsed.unknown_venues["nasdaq"] == 1
-    assert parsed.events == []
+    assert set(parsed.parse_errors) == {("bybit", "json")}
+    # The gap marker reaches the detectors as it does in a replay.
+    assert [(type(e).__name__, e.venue) for e in parsed.events] == [("Gap", "okx")]
+    assert parsed.gaps == 1
 
 
 @pytest.mark.slow

@@ -39,6 +39,9 @@ def _parse(scenario: Scenario) -> tuple[Counter[tuple[str, str]], Counter[str]]:
     problems: Counter[str] = Counter()
     for record in scenario.records:
         adapter = adapters[record.venue]
+        if record.gap is not None:
+            kinds[(record.venue, "gap")] += 1
+            continue
         assert record.frame is not None
         try:
             if record.meta is not None:
@@ -65,7 +68,7 @@ def test_every_frame_parses_with_the_real_adapters(name: str) -> None:
     scenario = generate(name, seed=2, hours=2)
     kinds, problems = _parse(scenario)
     assert not problems, problems.most_common(5)
-    for venue in VENUES:
+    for venue in scenario.venues:
         assert kinds[(venue, "funding")] > 0, venue
         assert kinds[(venue, "open_interest")] > 0, venue
         assert (kinds[(venue, "liquidation")] > 0) == (venue in LIQUIDATION_VENUES), venue
@@ -118,3 +121,27 @@ def test_scenario_command_writes_a_capture(tmp_path: Path, capsys: pytest.Captur
     assert "feb-2026-crash" in capsys.readouterr().out
     assert main(["scenario", "nope", "--out", str(out)]) == 2
     assert "known scenarios" in capsys.readouterr().err
+
+
+def test_outage_variant_marks_the_gap_and_drops_the_venue_meanwhile() -> None:
+    scenario = generate("flash-crash-outage", seed=1, hours=4)
+    squeeze = scenario.spec.nominal_hours / scenario.hours
+    outage = scenario.spec.outage
+    assert outage is not None
+    lo = scenario.start_ms + outage.from_h / squeeze * 3_600_000
+    hi = scenario.start_ms + outage.to_h / squeeze * 3_600_000
+    gaps = [r for r in scenario.records if r.gap is not None]
+    assert [(g.venue, g.gap, g.recv_ms) for g in gaps] == [("binance", "disconnect", int(lo))]
+    binance = [r.recv_ms for r in scenario.records if r.venue == "binance" and r.frame is not None and r.meta is None]
+    assert not [t for t in binance if lo <= t < hi]
+    assert [t for t in binance if t < lo]  # frames stop...
+    assert [t for t in binance if t >= hi]  # ...then resume
+
+
+def test_scale_variants_scale_the_liquidations() -> None:
+    shown = {
+        name: generate(name, seed=1, hours=4).figures["long_usd_shown"]
+        for name in ("flash-crash", "flash-crash-half", "flash-crash-double")
+    }
+    assert shown["flash-crash-half"] == pytest.approx(shown["flash-crash"] / 2, rel=1e-6)
+    assert shown["flash-crash-double"] == pytest.approx(shown["flash-crash"] * 2, rel=1e-6)

@@ -29,7 +29,7 @@ def iso(ts_ms: int) -> str:
 def _row(view: VenueView, k: int) -> dict[str, object]:
     ts = view.t_ms(k)
     mark = round(view.mark(k) * 2) / 2
-    oi_usd = round(view.oi_base(k) * mark / 100) * 100
+    oi_usd = round(view.oi_face_usd(k) / 100) * 100
     return {
         "symbol": SYMBOL,
         "markPrice": mark,

@@ -42,6 +42,8 @@ class VenueView:
     rng: random.Random
     latency_ms: int = 60
     funding_offset: float = 0.0
+    # Step -> factor on this venue's open interest at that step: a bad print (0.0 for a zero print).
+    oi_glitches: dict[int, float] = field(default_factory=dict)
     _oi_noise: list[float] = field(default_factory=list)
     _f_noise: list[float] = field(default_factory=list)
 
@@ -77,7 +79,17 @@ class VenueView:
 
     def oi_base(self, k: int) -> float:
         """This venue's open interest in base units (one side) at step ``k``."""
-        return self.share * self.path.oi_base[k] * (1.0 + self._oi_noise[k])
+        value = self.share * self.path.oi_base[k] * (1.0 + self._oi_noise[k])
+        return value * self.oi_glitches[k] if k in self.oi_glitches else value
+
+    def oi_face_usd(self, k: int) -> float:
+        """An inverse venue's open interest as USD face value at step ``k``.
+
+        Inverse positions are contracts of a fixed USD face: the model's positions (base
+        units) are converted at the scenario's start price, so a price move alone leaves
+        the number of contracts unchanged, as on the venues.
+        """
+        return self.oi_base(k) * self.path.price[0]
 
     def ticks(self, every_s: float, offset_s: float = 0.0) -> Iterator[int]:
         """Steps at a cadence of ``every_s`` seconds (never finer than the model grid)."""

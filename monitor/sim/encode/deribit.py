@@ -88,7 +88,7 @@ def encode(view: VenueView) -> Iterator[CaptureRecord]:
             "best_ask_price": round_price(mark + 0.5),
             "current_funding": round(f8 / 8, 10),
             "funding_8h": round(f8, 10),
-            "open_interest": round(view.oi_base(k) * mark / CONTRACT_USD) * CONTRACT_USD,
+            "open_interest": round(view.oi_face_usd(k) / CONTRACT_USD) * CONTRACT_USD,
             "estimated_delivery_price": round(view.index(k), 2),
         }
         yield view.frame(view.recv(ts), _notify(TICKER_CHANNEL, data))

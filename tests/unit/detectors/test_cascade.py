@@ -11,7 +11,7 @@ from monitor.alerts.model import Alert
 from monitor.detectors.config import AssetOverride, DetectorSettings
 from monitor.detectors.engine import DetectionEngine
 from monitor.events import Event, Liquidation
-from tests.unit.detectors.market import T0, liq, with_heartbeats
+from tests.unit.detectors.market import T0, gap, liq, with_heartbeats
 
 BASE = {
     "window_s": 60.0,
@@ -285,3 +285,27 @@ def test_complete_feeds_alone_are_not_marked_as_lower_bounds() -> None:
     assert firing.values["sampled_venues"] == []
     assert "≥" not in firing.summary
     assert "lower bound" not in firing.summary
+
+
+@pytest.mark.parametrize(
+    ("gap_at_s", "reported"),
+    [
+        pytest.param(None, [], id="no-disconnect"),
+        pytest.param(20, ["bitmex"], id="during-the-episode"),
+        pytest.param(-30, ["bitmex"], id="in-the-lead-in"),
+        pytest.param(-200, [], id="long-before"),
+    ],
+)
+def test_resolved_report_names_a_venue_disconnected_during_the_episode(
+    gap_at_s: float | None, reported: list[str]
+) -> None:
+    events: list[Event] = [liq(at(-300), "long", 1e3, venue="bybit")]  # the asset is known before the gap
+    events += [liq(at(t), "long", 400e3, venue="bybit") for t in (0, 1, 2)]
+    events += [liq(at(t), "long", 400e3, venue="bitmex") for t in (3, 4)]
+    if gap_at_s is not None:
+        events.append(gap(at(gap_at_s), "bitmex", ("BTC",)))
+    alerts = run(DetectionEngine(settings()), sorted(events, key=lambda e: e.ts_ms), until_s=200)
+    resolved = [a for a in alerts if a.status == "resolved"]
+    assert len(resolved) == 1
+    assert resolved[0].values["disconnected_venues"] == reported
+    assert ("Bitmex disconnected for part of the episode" in resolved[0].summary) == bool(reported)

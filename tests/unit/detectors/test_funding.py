@@ -143,3 +143,37 @@ def test_extreme_funding_fires_escalates_and_resolves() -> None:
     ]
     assert [a.severity for a in alerts] == ["warning", "critical", "critical"]
     assert alerts[0].values["annualized_pct"] == pytest.approx(0.0005 * 3 * 365 * 100)
+
+
+def _leaving(how: str) -> list[Event]:
+    """Binance ($9B, positive) leaves at 100 s (a gap, or silence); okx ($1B) is negative throughout."""
+    events: list[Event] = [oi(at(0), 100_000.0, "binance", price=90_000.0), oi(at(0), 10_000.0, "okx", price=100_000.0)]
+    events += prints([(0, 0.0001)], venue="binance", end=100)
+    events += prints([(0, -0.0002)], venue="okx", end=900)
+    if how == "gap":
+        events.append(gap(at(100), "binance", ("BTC",)))
+    return events
+
+
+@pytest.mark.parametrize(
+    ("case", "events", "expected"),
+    [
+        # The market was positive; the small negative venue left alone is no flip while the big one is away.
+        ("disconnected", _leaving("gap"), []),
+        ("silent", _leaving("silence"), []),
+        # Back negative at 300 s: that is the market flipping (confirm 60 s), announced with both venues.
+        (
+            "returns negative",
+            [*_leaving("gap"), *prints([(300, -0.0001)], venue="binance", end=900)],
+            [(365, "firing", "negative", None)],
+        ),
+        # Away for longer than carry_s (400 s): the market without it is the market.
+        ("away beyond carry", _leaving("gap"), [(620, "firing", "negative", None)]),
+    ],
+)
+def test_a_venue_leaving_does_not_flip_the_market(
+    case: str, events: list[Event], expected: list[tuple[float, str, str, str | None]]
+) -> None:
+    carry = 460.0 if case == "away beyond carry" else 3600.0
+    alerts = run(engine(carry_s=carry), sorted(events, key=lambda x: x.ts_ms), until_s=900)
+    assert [(round(t), s, d, v) for t, s, d, v in brief(alerts) if v is None] == expected

@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+import pytest
+
 from monitor.alerts.model import Alert
 from monitor.detectors.config import AssetOverride, DetectorSettings
 from monitor.detectors.engine import DetectionEngine
-from monitor.events import Event
+from monitor.events import Event, OpenInterest
 from tests.unit.detectors.market import T0, gap, oi, with_heartbeats
 
 OI = {"window_s": 600.0, "bucket_s": 1.0, "stale_s": 30.0, "hold_s": 30.0, "cooldown_s": 300.0}
@@ -128,3 +130,87 @@ def test_older_report_than_the_held_one_is_ignored() -> None:
         out += e.feed(event)
     assert e.counts["processed"] == len(events)  # within the reorder tolerance: processed, not late
     assert [a for a in out if a.kind == "oi_collapse"] == []
+
+
+def inverse(ts: int, face_usd: float, venue: str, price: float) -> OpenInterest:
+    """An inverse contract's report as the adapters give it: USD face value, base = face ÷ price."""
+    symbol = {"bitmex": "XBTUSD", "deribit": "BTC-PERPETUAL", "okx": "BTC-USD-SWAP"}[venue]
+    return OpenInterest(
+        id=f"inv-{venue}-{ts}",
+        venue=venue,
+        symbol=symbol,
+        base="BTC",
+        quote="USD",
+        contract="inverse",
+        ts_ms=ts,
+        recv_ms=ts,
+        oi_base=face_usd / price,
+        oi_usd=face_usd,
+    )
+
+
+def inverse_market(faces: list[tuple[float, float]], prices: list[tuple[float, float]], until: float) -> list[Event]:
+    """BitMEX, Deribit and OKX inverse reports every 5 s: face USD and price interpolated between points."""
+
+    def value(points: list[tuple[float, float]], t: float) -> float:
+        for (t0, v0), (t1, v1) in itertools.pairwise(points):
+            if t0 <= t <= t1:
+                return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+        return points[-1][1]
+
+    share = {"bitmex": 0.5, "deribit": 0.3, "okx": 0.2}
+    return [
+        inverse(at(t), value(faces, t) * part, venue, value(prices, t))
+        for t in range(0, int(until) + 1, 5)
+        for venue, part in share.items()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("faces", "prices", "expected"),
+    [
+        # Positions unchanged (same USD face) while the price falls 12 % or rises 12 %: nothing.
+        pytest.param([(0, 4e9)], [(0, 70_000), (200, 70_000), (440, 61_600)], [], id="price-fall-alone"),
+        pytest.param([(0, 4e9)], [(0, 70_000), (200, 70_000), (440, 78_400)], [], id="price-rise-alone"),
+        # A tenth of the contracts closed while the price is flat: a collapse of 10 % (critical at 8 %).
+        pytest.param(
+            [(0, 4e9), (200, 4e9), (300, 3.6e9)],
+            [(0, 70_000)],
+            [
+                ("oi_collapse", "firing", "info"),
+                ("oi_collapse", "firing", "warning"),
+                ("oi_collapse", "firing", "critical"),
+            ],
+            id="contracts-closed",
+        ),
+        # Contracts closed while the price falls: still the 10 % of positions, not 10 % plus the price.
+        pytest.param(
+            [(0, 4e9), (200, 4e9), (300, 3.6e9)],
+            [(0, 70_000), (200, 70_000), (300, 61_600)],
+            [
+                ("oi_collapse", "firing", "info"),
+                ("oi_collapse", "firing", "warning"),
+                ("oi_collapse", "firing", "critical"),
+            ],
+            id="contracts-closed-in-a-fall",
+        ),
+    ],
+)
+def test_inverse_venues_are_measured_in_positions_not_in_price(
+    faces: list[tuple[float, float]], prices: list[tuple[float, float]], expected: list[tuple[str, str, str]]
+) -> None:
+    alerts = run(engine(per_venue=False), inverse_market(faces, prices, until=500), until_s=500)
+    assert [(k, s, sev) for k, s, sev, _ in brief(alerts)] == expected
+
+
+def test_venue_back_after_a_drop_it_missed_is_no_surge() -> None:
+    """Binance is away while the market's OI falls 8 %; it comes back at its own lower level."""
+    events = series("binance", [(0, 100_000)], until=100)
+    events.append(gap(at(101), "binance", ("BTC",)))
+    events += series("binance", [(400, 92_000)], until=800)
+    events += series("okx", [(0, 50_000), (150, 50_000), (250, 46_000)], until=800)
+    alerts = run(engine(per_venue=False), events, until_s=800)
+    assert [a for a in alerts if a.kind == "oi_surge"] == []
+    firing = [a for a in alerts if a.status == "firing"]
+    assert [a.severity for a in firing] == ["info", "warning", "critical"]  # one collapse, escalated once each
+    assert firing[-1].values["excluded"] == ["binance:BTCUSDT"]  # told by okx while Binance was away

@@ -6,7 +6,8 @@ types checked. Numbers are floats, times integer epoch milliseconds. Field
 names are the wire contract used by the Redis streams, ``liqmon normalize``
 and ``--events-out`` files; ``kind`` is the tag that tells the types apart
 (see :mod:`monitor.bus.codec`). Events hold only strings, numbers and tuples of
-strings, so they can never be part of a reference cycle: ``gc=False`` keeps the
+strings (an ``options_summary`` also a small dict of tenor points and tuples
+of numbers), so they can never be part of a reference cycle: ``gc=False`` keeps the
 hundreds of thousands in flight out of the cycle collector's scans.
 
 Construction validates, whether from Python or from JSON, and it is the one place
@@ -46,6 +47,8 @@ MAX_NOTIONAL_USD: Final = 1e10  # one liquidation; the largest ever seen were ab
 MAX_OI_USD: Final = 1e12  # one venue's open interest in one instrument
 MAX_FUNDING_RATE: Final = 1.0  # |rate| per interval and |rate_8h|: 100 %; venues cap funding at a few %
 MAX_INTERVAL_H: Final = 24.0
+MAX_IV: Final = 10.0  # options IV, |RR25|, |BF25| as fractions: 1000 vol points
+MAX_DVOL: Final = 1000.0  # a volatility index in vol points
 BOUNDS: Final[dict[str, float]] = {
     "ts_ms": MAX_TS_MS,
     "next_funding_ms": MAX_TS_MS,
@@ -59,6 +62,11 @@ BOUNDS: Final[dict[str, float]] = {
     "rate": MAX_FUNDING_RATE,
     "rate_8h": MAX_FUNDING_RATE,
     "interval_h": MAX_INTERVAL_H,
+    "dvol": MAX_DVOL,
+    "atm_iv": MAX_IV,
+    "rr25": MAX_IV,
+    "bf25": MAX_IV,
+    "strike": MAX_PRICE,
 }
 
 
@@ -294,6 +302,69 @@ class OpenInterest(_Market, frozen=True, kw_only=True, tag="open_interest"):
                 raise _implausible("oi_usd", self.oi_usd)
 
 
+class TenorPoint(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
+    """One constant maturity of an ``options_summary``: ATM IV at the forward, RR25 and BF25 (fractions)."""
+
+    atm_iv: float
+    rr25: float
+    bf25: float
+
+    def __post_init__(self) -> None:
+        _check_size("atm_iv", self.atm_iv)
+        _check_signed("rr25", self.rr25)
+        _check_signed("bf25", self.bf25)
+        for name in ("atm_iv", "rr25", "bf25"):
+            if abs(getattr(self, name)) > BOUNDS[name]:
+                raise _implausible(name, getattr(self, name))
+
+
+TENOR_KEYS: Final = ("7", "30", "90")
+
+
+class OptionsSummary(_Market, frozen=True, kw_only=True, tag="options_summary"):
+    """One snapshot of a venue's option chain on ``base`` (DESIGN §3).
+
+    ``symbol`` is the venue's index name (Deribit ``btc_usd``). ``dvol`` is the
+    venue's volatility index in vol points, as published. ``tenors`` maps the
+    constant maturity in days (``"7"``, ``"30"``, ``"90"``) to its point; a
+    tenor the listed expiries do not bracket is absent. ``put_oi_top`` is
+    ``(strike, oi_base)`` of the largest put open interest summed over
+    expiries, largest first, at most 10.
+    """
+
+    kind: ClassVar[Literal["options_summary"]] = "options_summary"
+    index_price: float | None
+    dvol: float | None
+    tenors: dict[str, TenorPoint]
+    put_call_oi_ratio: float | None
+    put_oi_top: tuple[tuple[float, float], ...]
+
+    def __post_init__(self) -> None:
+        self._check_common()
+        if self.index_price is not None:
+            _check_size("index_price", self.index_price)
+            if self.index_price > MAX_PRICE:
+                raise _implausible("index_price", self.index_price)
+        if self.dvol is not None:
+            _check_size("dvol", self.dvol)
+            if self.dvol > MAX_DVOL:
+                raise _implausible("dvol", self.dvol)
+        if self.put_call_oi_ratio is not None:
+            _check_size("put_call_oi_ratio", self.put_call_oi_ratio)
+        for key in self.tenors:
+            if key not in TENOR_KEYS:
+                raise InvalidEvent(f"tenors: unknown tenor {key!r}; expected one of {list(TENOR_KEYS)}")
+        if len(self.put_oi_top) > 10:
+            raise InvalidEvent(f"put_oi_top holds at most 10 strikes, got {len(self.put_oi_top)}")
+        for strike, oi in self.put_oi_top:
+            _check_size("put_oi_top strike", strike)
+            _check_size("put_oi_top oi_base", oi)
+            if strike > MAX_PRICE:
+                raise _implausible("strike", strike)
+            if oi > MAX_QTY_BASE:
+                raise _implausible("oi_base", oi)
+
+
 class Gap(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="gap", forbid_unknown_fields=True):
     """A marker: data from ``venue`` may be missing between the last frame and ``ts_ms``.
 
@@ -317,13 +388,14 @@ class Gap(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind",
         _check_millis("recv_ms", self.recv_ms)
 
 
-MarketEvent: TypeAlias = Liquidation | Funding | OpenInterest
-Event: TypeAlias = Liquidation | Funding | OpenInterest | Gap
+MarketEvent: TypeAlias = Liquidation | Funding | OpenInterest | OptionsSummary
+Event: TypeAlias = Liquidation | Funding | OpenInterest | OptionsSummary | Gap
 
 EVENT_TYPES: Final[dict[str, type[Event]]] = {
     "liquidation": Liquidation,
     "funding": Funding,
     "open_interest": OpenInterest,
+    "options_summary": OptionsSummary,
     "gap": Gap,
 }
 

@@ -2,8 +2,8 @@
 
 :class:`DemoView` is fed by the application's event and alert taps (plain
 callbacks, no I/O) and renders a ``rich`` layout: event rates per venue,
-liquidated notional by side, funding and open interest per venue, price and
-the latest alerts. :func:`summary_lines` gives the end-of-run summary.
+liquidated notional by side, funding and open interest per venue, price, the
+options positioning per asset and the latest alerts. :func:`summary_lines` gives the end-of-run summary.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from monitor.alerts.model import Alert
-from monitor.events import Event, Funding, Liquidation, OpenInterest
+from monitor.alert import Alert
+from monitor.events import Event, Funding, Liquidation, OpenInterest, OptionsSummary
 
 _RATE_WINDOW_S = 5.0
 _STYLES = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
@@ -35,6 +35,7 @@ class DemoView:
         self.liquidated: dict[str, float] = {"long": 0.0, "short": 0.0}
         self.funding: dict[str, float] = {}
         self.oi_usd: dict[str, float] = {}
+        self.options: dict[str, OptionsSummary] = {}
         self.price: float | None = None
         self.clock_ms = 0
         self.alerts: deque[Alert] = deque(maxlen=12)
@@ -60,6 +61,8 @@ class DemoView:
                     self.price = event.mark_price
             elif isinstance(event, OpenInterest) and event.oi_usd is not None:
                 self.oi_usd[venue] = event.oi_usd
+            elif isinstance(event, OptionsSummary):
+                self.options[f"{event.base} ({venue})"] = event
 
     def on_alert(self, alert: Alert) -> None:
         """Alert tap: keep the latest alerts."""
@@ -89,7 +92,8 @@ class DemoView:
             ("shorts liquidated ", "green"),
             f"${self.liquidated['short'] / 1e6:,.1f}M",
         )
-        return Group(head, self._venues(), self._alerts())
+        lines = [Text(f"options {name}: {options_line(summary)}") for name, summary in sorted(self.options.items())]
+        return Group(head, self._venues(), *lines, self._alerts())
 
     def _venues(self) -> Table:
         table = Table(expand=True, title="venues")
@@ -130,6 +134,22 @@ class DemoView:
         return Panel(Group(*lines) if lines else Text("no alerts yet"), title="alerts (newest first)")
 
 
+def options_line(summary: OptionsSummary) -> str:
+    """RR25 and ATM IV per tenor, DVOL, put/call OI and the top put strikes, in vol points and thousands."""
+    tenors = sorted(summary.tenors.items(), key=lambda item: int(item[0]))
+    parts = [
+        "RR25 " + " ".join(f"{days}d {point.rr25 * 100:+.1f}" for days, point in tenors),
+        "ATM " + " ".join(f"{days}d {point.atm_iv * 100:.1f}" for days, point in tenors),
+    ]
+    if summary.dvol is not None:
+        parts.append(f"DVOL {summary.dvol:.1f}")
+    if summary.put_call_oi_ratio is not None:
+        parts.append(f"put/call OI {summary.put_call_oi_ratio:.2f}")
+    if summary.put_oi_top:
+        parts.append("top puts " + ", ".join(f"{strike / 1000:g}k" for strike, _ in summary.put_oi_top[:3]))
+    return " · ".join(parts)
+
+
 def _time(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%d %b %H:%M:%S")
 
@@ -150,5 +170,6 @@ def summary_lines(view: DemoView) -> list[str]:
         lines.append("  alerts fired: " + ", ".join(f"{k} {d} ×{n}" for k, d, n in fired))
     else:
         lines.append("  no alerts fired")
+    lines += [f"  options {name}: {options_line(summary)}" for name, summary in sorted(view.options.items())]
     lines += [f"  {note}" for note in view.notes]
     return lines

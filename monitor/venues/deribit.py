@@ -10,6 +10,12 @@ Units: ``amount`` and ``open_interest`` are USD for perpetuals and inverse
 futures (base = USD / price) and base coin for the linear USDC/USDT
 contracts. Funding is continuous; ``funding_8h`` is reported as an 8-hour rate.
 
+Options: for the currencies in the spec's ``options`` (BTC, ETH) whose
+instruments are watched, one more connection carries ``markprice.options``,
+the price index and DVOL, and their option book summaries are polled over
+REST; :mod:`monitor.venues.deribit_options` turns them into
+``options_summary`` events.
+
 Keepalive: ``public/set_heartbeat`` is the first message on every connection;
 the server then sends ``test_request`` heartbeats that :meth:`reply` answers
 with ``public/test``.
@@ -20,6 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 import orjson
@@ -27,7 +34,7 @@ from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, Side
-from monitor.venues.adapter import Connection, VenueAdapter
+from monitor.venues.adapter import Connection, RestPoll, VenueAdapter
 from monitor.venues.common import (
     Finite,
     Millis,
@@ -44,6 +51,15 @@ from monitor.venues.common import (
     text,
     url_join,
 )
+from monitor.venues.deribit_options import (
+    BOOK_SUMMARY_PATH,
+    CHANNEL_PREFIXES,
+    POLL_S,
+    book_summary_path,
+    option_currencies,
+    shared_chains,
+)
+from monitor.venues.deribit_options import channels as option_channels
 from monitor.venues.instruments import Instrument, InstrumentBook
 from monitor.venues.spec import Keepalive, RestRequest, VenueSpec
 
@@ -112,6 +128,8 @@ SPEC: Final = VenueSpec(
     # A heartbeat arrives every 30 s on a healthy connection, so three missed ones mean it is dead.
     liveness_timeout_s=3.0 * HEARTBEAT_S,
     instruments=tuple(RestRequest(f"{INSTRUMENTS_PATH}?currency={c}&kind=future") for c in INSTRUMENT_CURRENCIES),
+    # USD options of these currencies → options_summary (markprice.options, DVOL, polled book summaries).
+    options=("BTC", "ETH"),
     simulator="monitor.sim.protocols.deribit:DeribitProtocol",
     encoder="monitor.sim.encode.deribit",
     scenario_share=0.04,
@@ -128,12 +146,15 @@ class DeribitAdapter(VenueAdapter):
         super().__init__(instruments)
         self._marks: dict[str, float] = {}
         self._ids = itertools.count(1)
+        self.options = shared_chains(self.instruments, self.spec.options)
 
     # -- subscriptions -------------------------------------------------------------------------
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
         """set_heartbeat, then trades + ticker channels for up to 100 instruments per connection.
 
-        With no symbols, every perpetual in the instrument book (none until it is loaded).
+        With no symbols, every perpetual in the instrument book (none until it is loaded). When
+        instruments of the spec's option currencies are among them, one more connection carries their
+        options channels.
         """
         url = url_join(ws_url or self.ws_url, WS_PATH)
         targets = list(symbols) or self.instruments.perpetuals()
@@ -153,7 +174,19 @@ class DeribitAdapter(VenueAdapter):
                     label=f"instruments-{number}",
                 )
             )
+        currencies = option_currencies((self.instrument(s).base for s in targets), self.spec.options)
+        if currencies:
+            heartbeat = self._request("public/set_heartbeat", {"interval": HEARTBEAT_S})
+            names = [c for currency in currencies for c in option_channels(currency)]
+            subscribe = self._request("public/subscribe", {"channels": names})
+            result.append(Connection(url=url, subscribe=(heartbeat, subscribe), bases=currencies, label="options"))
         return result
+
+    def rest_polls(self, symbols: Sequence[str]) -> list[RestPoll]:
+        """The option book summary of each watched option currency (open interest, forwards)."""
+        targets = list(symbols) or self.instruments.perpetuals()
+        currencies = option_currencies((self.instrument(s).base for s in targets), self.spec.options)
+        return [RestPoll(path=book_summary_path(c), interval_s=POLL_S) for c in currencies]
 
     def reply(self, frame: str | bytes) -> str | None:
         """``public/test`` in answer to a ``test_request`` heartbeat; None for anything else."""
@@ -232,11 +265,19 @@ class DeribitAdapter(VenueAdapter):
                 return self._trades(_TRADES.decode(params.data), recv_ms)
             if prefix == "ticker":
                 return self._ticker(_TICKER.decode(params.data), recv_ms)
+            if prefix in CHANNEL_PREFIXES:
+                return list(self.options.on_channel(params.channel, params.data, recv_ms, self._issue))
         except msgspec.MsgspecError as exc:
             raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
             raise rejected_event(self.name, exc) from None
         raise ParseError(f"deribit: unexpected channel {params.channel!r:.60}", reason="unknown_channel")
+
+    def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
+        """Option book summaries (``get_book_summary_by_currency``) → ``options_summary``."""
+        if urlsplit(path).path != BOOK_SUMMARY_PATH:
+            raise ParseError(f"deribit: unexpected REST path {path!r:.80}", reason="unknown_channel")
+        return list(self.options.on_book_summary(path, body, recv_ms, self._issue))
 
     def _trades(self, trades: list[_Trade], recv_ms: int) -> list[Event]:
         """The liquidations among ``trades`` (trades without a liquidation flag give nothing)."""

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.alerts.model import Alert
-from monitor.bus.codec import decode, decode_alert, encode, encode_alert
+from monitor.alert import Alert, decode_alert, encode_alert
+from monitor.bus.codec import decode, encode
 from monitor.errors import InvalidEvent
 from monitor.events import (
     MAX_PRICE,

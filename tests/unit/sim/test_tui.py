@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.events import Funding, Liquidation, OpenInterest
 from monitor.sim.tui import DemoView, summary_lines
 
@@ -95,3 +95,20 @@ def test_accelerated_playback_widens_the_detector_tolerances() -> None:
     assert settings.detectors.major.open_interest.stale_s == 360.0
     assert settings.detectors.small_cap.funding.stale_s == 840.0
     assert settings.detectors.major.cascade.window_s == 300.0  # the detection itself is unchanged
+
+
+def test_view_shows_the_latest_options_summary_per_asset() -> None:
+    from tests.unit.options.test_event import make
+
+    view = DemoView("feb-2026-crash")
+    view.on_events([make(), make(id="s2", ts_ms=1_770_249_700_000, dvol=74.0)])
+    out = io.StringIO()
+    Console(file=out, width=200, force_terminal=False).print(view.render())
+    line = "options BTC (deribit): RR25 7d -13.1 30d -8.0 · ATM 7d 72.0 30d 63.0 · DVOL 74.0 · put/call OI 0.94"
+    assert line + " · top puts 60k, 50k" in out.getvalue()
+    assert f"  {line}" in "\n".join(summary_lines(view))
+    from monitor.settings import load_settings
+    from monitor.sim.demo import timing_overrides
+
+    settings = load_settings(None, environ={}, overrides=timing_overrides(240.0))
+    assert settings.detectors.major.options.stale_s == 540.0

@@ -43,3 +43,15 @@ def test_typed_reader_errors_name_the_field_and_a_bounded_reason(frame: bytes, r
     error = decode_failed("venue", info.value)
     assert error.reason == reason
     assert where in str(error)
+
+
+def test_a_guessed_instrument_gives_way_to_the_book() -> None:
+    from monitor.venues.instruments import Instrument
+    from monitor.venues.registry import create_adapter
+
+    adapter = create_adapter("okx")
+    guessed = adapter.instrument("BTC-USDT-SWAP")
+    assert (guessed.base, guessed.quote, guessed.contract_size) == ("BTC", "USDT", None)
+    listed = Instrument("okx", "BTC-USDT-SWAP", "BTC", "USDT", "linear", "contracts", contract_size=0.01)
+    adapter.instruments.update([listed])
+    assert adapter.instrument("BTC-USDT-SWAP") is listed

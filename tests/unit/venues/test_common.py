@@ -8,6 +8,8 @@ import msgspec
 import pytest
 
 from monitor.venues.common import Finite, NonNegative, decode_failed, event_id, num
+from monitor.venues.instruments import Instrument
+from monitor.venues.registry import create_adapter
 
 
 def test_event_ids_do_not_depend_on_the_process() -> None:
@@ -46,9 +48,6 @@ def test_typed_reader_errors_name_the_field_and_a_bounded_reason(frame: bytes, r
 
 
 def test_a_guessed_instrument_gives_way_to_the_book() -> None:
-    from monitor.venues.instruments import Instrument
-    from monitor.venues.registry import create_adapter
-
     adapter = create_adapter("okx")
     guessed = adapter.instrument("BTC-USDT-SWAP")
     assert (guessed.base, guessed.quote, guessed.contract_size) == ("BTC", "USDT", None)

@@ -10,7 +10,10 @@ strings (an ``options_summary`` also a small dict of tenor points and tuples
 of numbers), so they can never be part of a reference cycle: ``gc=False`` keeps the
 hundreds of thousands in flight out of the cycle collector's scans.
 
-Construction validates, whether from Python or from JSON: a NaN, an infinity,
+Construction validates, whether from Python or from JSON, and it is the one place
+an event is validated: ``__post_init__`` accepts the common case in one expression
+and otherwise runs the field-by-field rules (``_validate``), which raise the error
+of the first rule broken. A NaN, an infinity,
 a negative size or price, or a bad enum value raises
 :class:`~monitor.errors.InvalidEvent` naming the field. A well-formed value
 beyond what any real market has (:data:`BOUNDS`, documented per field in
@@ -156,6 +159,29 @@ class Liquidation(_Market, frozen=True, kw_only=True, tag="liquidation"):
     sampled: bool = False
 
     def __post_init__(self) -> None:
+        # The common case in one expression; anything it does not accept gets the field-by-field checks.
+        q, n, price, ts = self.qty_base, self.notional_usd, self.price, self.ts_ms
+        if (
+            self.id
+            and self.symbol
+            and self.base
+            and self.contract in _CONTRACTS
+            and type(ts) is int
+            and 0 <= ts <= MAX_TS_MS
+            and type(self.recv_ms) is int
+            and self.recv_ms >= 0
+            and self.side in _SIDES
+            and type(price) is float
+            and 0 < price <= MAX_PRICE
+            and (q is None or (type(q) is float and 0 <= q <= MAX_QTY_BASE))
+            and (n is None or (type(n) is float and 0 <= n <= MAX_NOTIONAL_USD))
+            and type(self.sampled) is bool
+        ):
+            return
+        self._validate()
+
+    def _validate(self) -> None:
+        """Every rule, in order, raising the error of the first one broken."""
         self._check_common()
         if self.side not in _SIDES:
             raise InvalidEvent(f"side must be 'long' or 'short' (the liquidated position), got {self.side!r}")
@@ -188,6 +214,33 @@ class Funding(_Market, frozen=True, kw_only=True, tag="funding"):
     index_price: float | None = None
 
     def __post_init__(self) -> None:
+        # The common case in one expression; anything it does not accept gets the field-by-field checks.
+        ts, rate, r8, hours = self.ts_ms, self.rate, self.rate_8h, self.interval_h
+        nxt, mark, index = self.next_funding_ms, self.mark_price, self.index_price
+        if (
+            self.id
+            and self.symbol
+            and self.base
+            and self.contract in _CONTRACTS
+            and type(ts) is int
+            and 0 <= ts <= MAX_TS_MS
+            and type(self.recv_ms) is int
+            and self.recv_ms >= 0
+            and type(rate) is float
+            and -MAX_FUNDING_RATE <= rate <= MAX_FUNDING_RATE
+            and type(r8) is float
+            and -MAX_FUNDING_RATE <= r8 <= MAX_FUNDING_RATE
+            and type(hours) is float
+            and 0 < hours <= MAX_INTERVAL_H
+            and (nxt is None or (type(nxt) is int and 0 <= nxt <= MAX_TS_MS))
+            and (mark is None or (type(mark) is float and 0 <= mark <= MAX_PRICE))
+            and (index is None or (type(index) is float and 0 <= index <= MAX_PRICE))
+        ):
+            return
+        self._validate()
+
+    def _validate(self) -> None:
+        """Every rule, in order, raising the error of the first one broken."""
         self._check_common()
         _check_signed("rate", self.rate)
         _check_signed("rate_8h", self.rate_8h)
@@ -219,6 +272,26 @@ class OpenInterest(_Market, frozen=True, kw_only=True, tag="open_interest"):
     oi_usd: float | None
 
     def __post_init__(self) -> None:
+        # The common case in one expression; anything it does not accept gets the field-by-field checks.
+        ts, oi, usd = self.ts_ms, self.oi_base, self.oi_usd
+        if (
+            self.id
+            and self.symbol
+            and self.base
+            and self.contract in _CONTRACTS
+            and type(ts) is int
+            and 0 <= ts <= MAX_TS_MS
+            and type(self.recv_ms) is int
+            and self.recv_ms >= 0
+            and type(oi) is float
+            and 0 <= oi <= MAX_QTY_BASE
+            and (usd is None or (type(usd) is float and 0 <= usd <= MAX_OI_USD))
+        ):
+            return
+        self._validate()
+
+    def _validate(self) -> None:
+        """Every rule, in order, raising the error of the first one broken."""
         self._check_common()
         _check_size("oi_base", self.oi_base)
         if self.oi_base > MAX_QTY_BASE:

@@ -29,6 +29,9 @@ from monitor.venues.spec import Keepalive, KeepaliveMode, RestRequest, VenueLimi
 
 __all__ = ["Connection", "Keepalive", "KeepaliveMode", "RestPoll", "VenueAdapter"]
 
+# Instruments guessed from symbols, kept per adapter (real venues have at most a few thousand).
+_GUESSED_MAX = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class Connection:
@@ -92,6 +95,7 @@ class VenueAdapter(ABC):
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         self.instruments = instruments if instruments is not None else InstrumentBook(self.name)
         self._issues: list[tuple[str, str]] = []
+        self._guessed: dict[str, Instrument] = {}
 
     # -- subscriptions -------------------------------------------------------------------------
     @abstractmethod
@@ -166,6 +170,27 @@ class VenueAdapter(ABC):
 
     def reset(self) -> None:
         """Forget per-connection state (delta snapshots) after a reconnect."""
+
+    # -- instruments of the frames -------------------------------------------------------------
+    def instrument(self, symbol: str) -> Instrument:
+        """The book's instrument for ``symbol``, else :meth:`guess_instrument`'s (remembered, in a bounded cache).
+
+        The book wins as soon as it has the symbol: a guess never hides a loaded instrument.
+        """
+        inst = self.instruments.get(symbol) or self._guessed.get(symbol)
+        if inst is None:
+            if len(self._guessed) >= _GUESSED_MAX:  # forged symbols must not grow it without end
+                self._guessed.clear()
+            inst = self._guessed[symbol] = self.guess_instrument(symbol)
+        return inst
+
+    def guess_instrument(self, symbol: str) -> Instrument:
+        """An instrument read from the venue's naming rules alone, for a symbol the book does not have.
+
+        Its ``contract_size`` is None when the name does not tell the size unit, so the factories give no
+        size or notional rather than a guess. Raises ParseError when the symbol cannot be read at all.
+        """
+        raise ParseError(f"{self.name}: {symbol!r:.40} is not in the instrument list", reason="unknown_symbol")
 
     # -- non-fatal problems found while parsing ------------------------------------------------
     def _issue(self, reason: str, message: str) -> None:

@@ -33,7 +33,7 @@ import orjson
 from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
+from monitor.events import Event, Side
 from monitor.venues.adapter import Connection, RestPoll, VenueAdapter
 from monitor.venues.common import (
     Finite,
@@ -43,7 +43,6 @@ from monitor.venues.common import (
     decode_failed,
     event_id,
     field,
-    is_usd,
     items,
     load_json,
     opt_finite,
@@ -171,11 +170,11 @@ class DeribitAdapter(VenueAdapter):
                     url=url,
                     subscribe=(heartbeat, subscribe),
                     symbols=group,
-                    bases=tuple(sorted({self._spec(s).base for s in group})),
+                    bases=tuple(sorted({self.instrument(s).base for s in group})),
                     label=f"instruments-{number}",
                 )
             )
-        currencies = option_currencies((self._spec(s).base for s in targets), self.spec.options)
+        currencies = option_currencies((self.instrument(s).base for s in targets), self.spec.options)
         if currencies:
             heartbeat = self._request("public/set_heartbeat", {"interval": HEARTBEAT_S})
             names = [c for currency in currencies for c in option_channels(currency)]
@@ -186,7 +185,7 @@ class DeribitAdapter(VenueAdapter):
     def rest_polls(self, symbols: Sequence[str]) -> list[RestPoll]:
         """The option book summary of each watched option currency (open interest, forwards)."""
         targets = list(symbols) or self.instruments.perpetuals()
-        currencies = option_currencies((self._spec(s).base for s in targets), self.spec.options)
+        currencies = option_currencies((self.instrument(s).base for s in targets), self.spec.options)
         return [RestPoll(path=book_summary_path(c), interval_s=POLL_S) for c in currencies]
 
     def reply(self, frame: str | bytes) -> str | None:
@@ -302,19 +301,33 @@ class DeribitAdapter(VenueAdapter):
         name = data.instrument_name
         ts = recv_ms if data.timestamp is None else data.timestamp
         mark = self._mark(name, opt_finite(data.mark_price))
-        inst = self._spec(name)
+        inst = self.instrument(name)
         events: list[Event] = []
         funding = opt_finite(data.funding_8h)
         if funding is not None:
             events.append(
-                self._make_funding(
-                    name, inst, ts, recv_ms, funding=funding, mark=mark, index=opt_finite(data.index_price)
+                inst.funding(
+                    id=event_id(f"deribit|{name}|funding", ts, funding),
+                    ts_ms=ts,
+                    recv_ms=recv_ms,
+                    rate=funding,
+                    interval_h=FUNDING_H,
+                    mark_price=mark,
+                    index_price=opt_finite(data.index_price),
                 )
             )
         open_interest = opt_finite(data.open_interest)
         if open_interest is not None:
-            oi = self._make_open_interest(name, inst, ts, recv_ms, open_interest=open_interest, mark=mark)
-            if oi is not None:
+            oi = inst.open_interest(
+                id=event_id(f"deribit|{name}|oi", ts, open_interest),
+                ts_ms=ts,
+                recv_ms=recv_ms,
+                size=open_interest,
+                price=mark,
+            )
+            if oi is None:
+                self._issue("no_price", f"deribit {name}: open interest in USD needs a mark price; skipped")
+            else:
                 events.append(oi)
         return events
 
@@ -324,33 +337,25 @@ class DeribitAdapter(VenueAdapter):
         """The Liquidations of a liquidation trade's parsed fields (one per party)."""
         if price <= 0:
             raise ParseError(f"deribit trade {name}: price must be positive, got {price}", reason="value")
-        inst = self._spec(name)
-        qty = inst.base_qty(amount, price)
-        if qty is None:
-            self._issue("unknown_contract", f"deribit {name}: amount unit unknown; liquidation has no size")
-        notional = inst.usd_notional(qty, price) if is_usd(inst.quote) else None
+        inst = self.instrument(name)
         events: list[Event] = []
         for party in flag:
             side = _SIDE.get((party, direction)) if isinstance(direction, str) else None
             if side is None:
                 raise ParseError(f"deribit trade {name}: unknown direction {direction!r:.10}", reason="value")
             events.append(
-                Liquidation(
+                inst.liquidation(
                     id=trade_id if len(flag) == 1 else f"{trade_id}-{party}",
-                    venue=self.name,
-                    symbol=name,
-                    base=inst.base,
-                    quote=inst.quote,
-                    contract=inst.contract,
                     ts_ms=ts,
                     recv_ms=recv_ms,
                     side=side,
                     price=price,
-                    qty_base=qty,
-                    notional_usd=notional,
+                    size=amount,
                     sampled=self.liquidations_sampled,
                 )
             )
+        if inst.base_qty(amount, price) is None:
+            self._issue("unknown_contract", f"deribit {name}: amount unit unknown; liquidation has no size")
         return events
 
     def _mark(self, name: str, mark: float | None) -> float | None:
@@ -359,72 +364,13 @@ class DeribitAdapter(VenueAdapter):
             self._marks[name] = mark
         return self._marks.get(name)
 
-    def _make_funding(
-        self,
-        name: str,
-        inst: Instrument,
-        ts: int,
-        recv_ms: int,
-        *,
-        funding: float,
-        mark: float | None,
-        index: float | None,
-    ) -> Funding:
-        """The Funding of a ticker's parsed ``funding_8h``."""
-        return Funding(
-            id=event_id(f"deribit|{name}|funding", ts, funding),
-            venue=self.name,
-            symbol=name,
-            base=inst.base,
-            quote=inst.quote,
-            contract=inst.contract,
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            rate=funding,
-            interval_h=FUNDING_H,
-            rate_8h=rate_8h(funding, FUNDING_H),
-            mark_price=mark,
-            index_price=index,
-        )
-
-    def _make_open_interest(
-        self, name: str, inst: Instrument, ts: int, recv_ms: int, *, open_interest: float, mark: float | None
-    ) -> OpenInterest | None:
-        """The OpenInterest of a ticker's parsed ``open_interest``; None without a price."""
-        oi_base: float | None
-        oi_usd: float | None
-        if inst.size_unit == "base":
-            oi_base = open_interest
-            oi_usd = open_interest * mark if mark and is_usd(inst.quote) else None
-        else:  # USD face value
-            oi_base = inst.base_qty(open_interest, mark) if mark else None
-            oi_usd = open_interest
-        if oi_base is None:
-            self._issue("no_price", f"deribit {name}: open interest in USD needs a mark price; skipped")
-            return None
-        return OpenInterest(
-            id=event_id(f"deribit|{name}|oi", ts, open_interest),
-            venue=self.name,
-            symbol=name,
-            base=inst.base,
-            quote=inst.quote,
-            contract=inst.contract,
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            oi_base=oi_base,
-            oi_usd=oi_usd,
-        )
-
     # -- helpers -------------------------------------------------------------------------------
-    def _spec(self, name: str) -> Instrument:
-        """The book's instrument, else Deribit's naming rule: ``X_USDC-...`` linear, ``X-...`` inverse (USD)."""
-        inst = self.instruments.get(name)
-        if inst is not None:
-            return inst
-        head = name.split("-", 1)[0].upper()
-        if name.count("-") >= 2:  # options (BTC-27JUN25-60000-C): not a contract this adapter sizes
-            return Instrument(self.name, name, head or name, "USD", "inverse", "contracts", contract_size=None)
+    def guess_instrument(self, symbol: str) -> Instrument:
+        """Deribit's naming rule: ``X_USDC-...`` linear, ``X-...`` inverse (USD); the contract size is unknown."""
+        head = symbol.split("-", 1)[0].upper()
+        if symbol.count("-") >= 2:  # options (BTC-27JUN25-60000-C): not a contract this adapter sizes
+            return Instrument(self.name, symbol, head or symbol, "USD", "inverse", "contracts", contract_size=None)
         if "_" in head:
             base, quote = head.split("_", 1)
-            return Instrument(self.name, name, base or head, quote or "USDC", "linear", "base", contract_size=None)
-        return Instrument(self.name, name, head or name, "USD", "inverse", "usd", contract_size=None)
+            return Instrument(self.name, symbol, base or head, quote or "USDC", "linear", "base", contract_size=None)
+        return Instrument(self.name, symbol, head or symbol, "USD", "inverse", "usd", contract_size=None)

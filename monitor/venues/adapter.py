@@ -130,11 +130,28 @@ class VenueAdapter(ABC):
         """The venue's typed readers (see :meth:`parse`)."""
 
     def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
-        """Normalize one REST response body (polled data)."""
+        """Normalize one REST response body (polled data); too deep a body is a ``too_deep`` ParseError."""
+        try:
+            return self.read_rest(path, body, recv_ms)
+        except RecursionError:
+            raise ParseError(f"{self.name}: {path}: body nested too deeply to read", reason="too_deep") from None
+
+    def read_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
+        """The venue's reader of polled REST bodies (see :meth:`parse_rest`); none by default."""
         return []
 
     def load_instruments(self, path: str, body: str | bytes) -> int:
-        """Read an instrument-list response into :attr:`instruments`; returns how many were loaded."""
+        """Read an instrument-list response into :attr:`instruments`; returns how many were loaded.
+
+        Too deep a body is a ``too_deep`` ParseError, like any other unreadable one.
+        """
+        try:
+            return self.read_instruments(path, body)
+        except RecursionError:
+            raise ParseError(f"{self.name}: {path}: body nested too deeply to read", reason="too_deep") from None
+
+    def read_instruments(self, path: str, body: str | bytes) -> int:
+        """The venue's reader of instrument lists (see :meth:`load_instruments`); none by default."""
         return 0
 
     def _load_instrument_rows(

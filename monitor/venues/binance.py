@@ -178,7 +178,7 @@ class BinanceAdapter(VenueAdapter):
         ]
 
     # -- instruments ---------------------------------------------------------------------------
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """Read exchangeInfo or fundingInfo; either order works, later loads update earlier ones.
 
         The body's shape decides when ``path`` does not (fundingInfo is an array, exchangeInfo an object).
@@ -272,7 +272,7 @@ class BinanceAdapter(VenueAdapter):
             return []
         raise decode_failed(self.name, error or msgspec.ValidationError("Object missing required field `e`"))
 
-    def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
+    def read_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
         """``/fapi/v1/openInterest`` bodies → OpenInterest (USD at the latest mark price seen)."""
         if not path.startswith(OPEN_INTEREST_PATH):
             raise ParseError(f"binance: no REST reader for {path!r}", reason="unknown_channel")

@@ -162,7 +162,7 @@ class BitfinexAdapter(VenueAdapter):
         return result
 
     # -- instruments ---------------------------------------------------------------------------
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """``/v2/status/deriv?keys=ALL``: one row per derivative, the key first."""
         try:
             rows = _ROWS.decode(body)

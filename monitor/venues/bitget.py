@@ -228,7 +228,7 @@ class BitgetAdapter(VenueAdapter):
         except ParseError:
             return symbol.upper()
 
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """Read a contract list; the product type comes from the path's query string."""
         data = field(load_json(body), "data", "bitget contract list")
         if not isinstance(data, list):

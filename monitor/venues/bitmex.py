@@ -264,7 +264,7 @@ class BitmexAdapter(VenueAdapter):
         inst = self.instruments.get(symbol)
         return inst.base if inst is not None else _labels(symbol)[0]
 
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """Read ``/api/v1/instrument/active``; rows that cannot be described are skipped."""
         data = load_json(body)
         if not isinstance(data, list):

@@ -197,7 +197,7 @@ class BybitAdapter(VenueAdapter):
         self._tickers.clear()
 
     # -- instruments ---------------------------------------------------------------------------
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """``/v5/market/instruments-info``: contractType, baseCoin/quoteCoin, fundingInterval (minutes)."""
         data = load_json(body)
         if field(data, "retCode", "instruments-info") != 0:

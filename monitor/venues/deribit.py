@@ -206,7 +206,7 @@ class DeribitAdapter(VenueAdapter):
         return orjson.dumps(message).decode()
 
     # -- instruments ---------------------------------------------------------------------------
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """``public/get_instruments`` rows: contract_size, settlement_period, instrument_type."""
         data = load_json(body)
         if isinstance(data, Mapping) and "error" in data:
@@ -273,7 +273,7 @@ class DeribitAdapter(VenueAdapter):
             raise rejected_event(self.name, exc) from None
         raise ParseError(f"deribit: unexpected channel {params.channel!r:.60}", reason="unknown_channel")
 
-    def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
+    def read_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
         """Option book summaries (``get_book_summary_by_currency``) → ``options_summary``."""
         if urlsplit(path).path != BOOK_SUMMARY_PATH:
             raise ParseError(f"deribit: unexpected REST path {path!r:.80}", reason="unknown_channel")

@@ -249,7 +249,7 @@ class GateAdapter(VenueAdapter):
             return _SETTLE_PATH.sub(f"/v4/ws/{settle}", override)
         return override.rstrip("/") + f"/v4/ws/{settle}"
 
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """Read a contract list; the settlement market comes from the path."""
         data = load_json(body)
         if not isinstance(data, list):

@@ -137,7 +137,7 @@ class HyperliquidAdapter(VenueAdapter):
             )
         return result
 
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """Read the ``meta`` universe: coin names; sizes in coins; funding hourly; delisted skipped."""
         data = load_json(body)
         universe = field(data, "universe", "hyperliquid meta")

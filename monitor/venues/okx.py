@@ -215,7 +215,7 @@ class OkxAdapter(VenueAdapter):
         return tuple(messages)
 
     # -- instruments ---------------------------------------------------------------------------
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """``/api/v5/public/instruments`` rows → contract size, multiplier, linear/inverse."""
         data = load_json(body)
         if str(field(data, "code", "instruments")) != "0":

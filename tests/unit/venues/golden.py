@@ -82,7 +82,7 @@ _INDEX_CHANNELS = {
 }
 
 
-def _frame(venue: str, path: Path, line: str) -> str:
+def socket_frame(venue: str, path: Path, line: str) -> str:
     """The frame as the socket delivers it (Deribit payload-only samples wrapped in their notification)."""
     if venue != "deribit" or '"jsonrpc"' in line:
         return line
@@ -107,9 +107,9 @@ def outcomes(venue: str) -> list[dict[str, Any]]:
             record: dict[str, Any] = {"sample": f"{path.name}:{number}"}
             try:
                 if rest:
-                    events = adapter.parse_rest(_rest_path(venue, line), line, RECV)
+                    events = adapter.parse_rest(rest_path(venue, line), line, RECV)
                 else:
-                    events = adapter.parse(_frame(venue, path, line), RECV)
+                    events = adapter.parse(socket_frame(venue, path, line), RECV)
             except ParseError as exc:
                 record["error"] = exc.reason
             else:
@@ -121,7 +121,7 @@ def outcomes(venue: str) -> list[dict[str, Any]]:
     return results
 
 
-def _rest_path(venue: str, body: str) -> str:
+def rest_path(venue: str, body: str) -> str:
     """The REST path a vendored response body answers (Binance open interest is polled per symbol,
     Deribit option book summaries per currency)."""
     data = orjson.loads(body)

@@ -226,3 +226,16 @@ def test_a_mangled_book_summary_gives_a_valid_summary_or_a_parse_error(data: st.
         assert event.venue == "deribit"
     # Whatever the body was, the next mark frame is read against the chain it left behind.
     check(adapter, _FUZZ_MARKS)
+
+
+def test_a_book_summary_nested_too_deeply_is_a_too_deep_parse_error() -> None:
+    # Found by `make fuzz`: a value nested 1,000 deep inside a polled body exhausted the recursion limit.
+    body = (
+        '{"jsonrpc":"2.0","id":1,"result":[{"instrument_name":"BTC-27FEB26-60000-P","low":'
+        + "[" * 1000
+        + "]" * 1000
+        + "}]}"
+    )
+    with pytest.raises(ParseError) as caught:
+        DeribitAdapter().parse_rest(BTC_BOOK, body, NOW)
+    assert caught.value.reason == "too_deep"

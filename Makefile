@@ -61,7 +61,7 @@ chaos: $(STAMP) system-deps
 
 ## fuzz: 200,000 mutated sample frames per venue through the real parsers (not part of `make test`)
 fuzz: $(STAMP)
-	$(BIN)/python scripts/fuzz_parsers.py
+	PYTHONPATH=. $(BIN)/python scripts/fuzz_parsers.py
 
 bench: $(STAMP) system-deps
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -20,7 +20,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from monitor.alerts.model import SEVERITIES, Alert, severity_rank
+from monitor.alert import SEVERITIES, Alert, severity_rank
 from monitor.commands.backtest import detect, parse_records
 from monitor.detectors.config import DetectorSettings
 from monitor.metrics import Metrics

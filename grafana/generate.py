@@ -59,9 +59,10 @@ class P:
 
 @dataclass
 class Row:
-    """A row header; the panels after it belong to it."""
+    """A row header; the panels after it belong to it. ``repeat``: one copy per value of that variable."""
 
     title: str
+    repeat: str | None = None
 
 
 def _panel(panel_id: int, p: P, x: int, y: int) -> dict[str, Any]:
@@ -156,16 +157,17 @@ def _layout(items: list[P | Row]) -> list[dict[str, Any]]:
         if isinstance(item, Row):
             if x:
                 y += row_h
-            panels.append(
-                {
-                    "id": panel_id,
-                    "type": "row",
-                    "title": item.title,
-                    "collapsed": False,
-                    "panels": [],
-                    "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
-                }
-            )
+            row: dict[str, Any] = {
+                "id": panel_id,
+                "type": "row",
+                "title": item.title,
+                "collapsed": False,
+                "panels": [],
+                "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
+            }
+            if item.repeat:
+                row["repeat"] = item.repeat
+            panels.append(row)
             x, y, row_h = 0, y + 1, 0
             continue
         if x + item.w > 24:
@@ -897,10 +899,152 @@ def health() -> dict[str, Any]:
     )
 
 
+def signal_board() -> dict[str, Any]:
+    """What a desk opens first in a crash: one row per asset with every signal of a leverage flush."""
+    liq = f"liqmon_liquidated_notional_usd_total{{{BV}}}"
+    oi_base = f"liqmon_open_interest_base{{{BV}}}"
+    oi_usd = f"liqmon_open_interest_usd{{{BV}}}"
+    fund = f"max by (base, venue) (liqmon_funding_rate_8h{{{BV}}})"
+
+    def change(window: str) -> str:
+        return (
+            f"100 * sum by (base) (delta({oi_base}[{window}])) / sum by (base) ({oi_base} - delta({oi_base}[{window}]))"
+        )
+
+    def vol_points(metric: str, tenors: str) -> str:
+        return f'100 * avg by (base, tenor) ({metric}{{tenor=~"{tenors}", {BV}}})'
+
+    items: list[P | Row] = [
+        Row("$base", repeat="base"),
+        P(
+            "Liquidations, complete feeds vs sampled lower bound (USD/s; shorts below zero)",
+            "timeseries",
+            [
+                Q(f"sum by (side) ({_complete(f'rate({liq}[{RI}])', 0)})", "{{side}} complete feeds"),
+                Q(f"sum by (side) ({_complete(f'rate({liq}[{RI}])', 1)})", "{{side}} sampled (lower bound)"),
+            ],
+            unit="currencyUSD",
+            w=8,
+            h=8,
+            stack=True,
+            overrides=SHORTS_NEGATIVE,
+            description="Liquidated notional by liquidated position side, split by "
+            "liqmon_feed_liquidations_sampled: venues that publish at most one liquidation per symbol per "
+            "interval give a lower bound; the complete feeds give every liquidation.",
+        ),
+        P(
+            "OI change, 24h and 7d (base units, %)",
+            "stat",
+            [Q(change("24h"), "24h"), Q(change("7d"), "7d")],
+            unit="percent",
+            w=4,
+            h=8,
+            decimals=1,
+            thresholds=[(None, "red"), (-5, "orange"), (0, "green")],
+            description="Open interest in base units across venues, so a price move alone changes nothing.",
+        ),
+        P(
+            "OI-weighted funding, 8h (annualized)",
+            "timeseries",
+            [
+                Q(
+                    f"sum by (base) ({fund} * on (base, venue) max by (base, venue) ({oi_usd}))"
+                    f" / sum by (base) (max by (base, venue) ({oi_usd}) and on (base, venue) {fund}) * 3 * 365",
+                    "funding",
+                )
+            ],
+            unit="percentunit",
+            w=6,
+            h=8,
+            decimals=1,
+        ),
+        P(
+            "Current regime: detectors firing",
+            "state-timeline",
+            [Q(f"max by (kind, direction) (liqmon_detector_state{{{B}}})", "{{kind}} {{direction}}")],
+            w=6,
+            h=8,
+            mappings=SEVERITY_MAPPING,
+            min=0,
+            max=3,
+            thresholds=[(None, "transparent"), (1, "blue"), (2, "orange"), (3, "red")],
+            description="Every detector of the asset: cascades, funding, open interest, skew, term structure.",
+        ),
+        P(
+            "25Δ risk reversal, 7d and 30d (vol points)",
+            "timeseries",
+            [Q(vol_points("liqmon_options_rr25", "7d|30d"), "RR25 {{tenor}}")],
+            w=8,
+            h=8,
+            decimals=1,
+            thresholds=[(None, "red"), (-10, "orange"), (-8, "transparent"), (8, "orange"), (10, "red")],
+            description="IV(25Δ call) − IV(25Δ put) at constant maturity. Negative: puts dearer (downside "
+            "hedging); February 2026 read about −13. skew_extreme fires beyond ±8 held 10 minutes.",
+        ),
+        P(
+            "ATM IV term structure (vol points)",
+            "timeseries",
+            [Q(vol_points("liqmon_options_atm_iv", "7d|30d|90d"), "ATM {{tenor}}")],
+            w=8,
+            h=8,
+            decimals=1,
+            description="ATM implied volatility at the forward, 7/30/90 days. The 7d above the 30d is an "
+            "inverted term structure (iv_term_inversion).",
+        ),
+        P(
+            "DVOL (vol points)",
+            "stat",
+            [Q(f"avg by (base) (liqmon_options_dvol{{{BV}}})", "DVOL")],
+            w=4,
+            h=8,
+            decimals=1,
+            description="The venue's 30-day volatility index as published (Deribit DVOL).",
+        ),
+        P(
+            "Put/call OI",
+            "stat",
+            [Q(f"avg by (base) (liqmon_options_put_call_oi_ratio{{{BV}}})", "put/call")],
+            w=4,
+            h=8,
+            decimals=2,
+            description="Put over call open interest, all expiries.",
+        ),
+        P(
+            "Largest put open interest (base units, rank 1 = largest strike)",
+            "bargauge",
+            [Q(f"max by (rank) (liqmon_options_put_oi_top_base{{{BV}}})", "#{{rank}}", instant=True)],
+            w=12,
+            h=7,
+            decimals=0,
+            description="Put open interest summed over expiries at the ten largest strikes; the strikes are "
+            "in the next panel, by the same rank.",
+        ),
+        P(
+            "Strikes of the largest put open interest (USD)",
+            "stat",
+            [Q(f'max by (rank) (liqmon_options_put_oi_top_strike_usd{{rank=~"1|2|3|4|5", {BV}}})', "#{{rank}}")],
+            unit="currencyUSD",
+            w=12,
+            h=7,
+            decimals=0,
+            description="February 2026: hedges concentrated at the 60k–50k puts of the month-end expiry.",
+        ),
+    ]
+    return _dashboard(
+        "liqmon-signal-board",
+        "liqmon / Signal board",
+        "One row per tracked asset: liquidations, open interest, funding, options positioning, regime.",
+        items,
+        _templating("label_values(liqmon_open_interest_base, base)", "label_values(liqmon_events_total, venue)"),
+        time_from="now-24h",
+    )
+
+
 DASHBOARDS = {
     "liqmon-liquidations.json": liquidations,
     "liqmon-funding-oi.json": funding,
     "liqmon-health.json": health,
+    "liqmon-signal-board.json": signal_board,
 }
 
 

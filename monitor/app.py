@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from monitor.aio import sleep_or_stop
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.bus.base import Bus
 from monitor.capture.format import CaptureRecord, CaptureWriter
 from monitor.capture.replay import CaptureDecoder

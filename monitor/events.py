@@ -6,10 +6,14 @@ types checked. Numbers are floats, times integer epoch milliseconds. Field
 names are the wire contract used by the Redis streams, ``liqmon normalize``
 and ``--events-out`` files; ``kind`` is the tag that tells the types apart
 (see :mod:`monitor.bus.codec`). Events hold only strings, numbers and tuples of
-strings, so they can never be part of a reference cycle: ``gc=False`` keeps the
+strings (an ``options_summary`` also a small dict of tenor points and tuples
+of numbers), so they can never be part of a reference cycle: ``gc=False`` keeps the
 hundreds of thousands in flight out of the cycle collector's scans.
 
-Construction validates, whether from Python or from JSON: a NaN, an infinity,
+Construction validates, whether from Python or from JSON, and it is the one place
+an event is validated: ``__post_init__`` accepts the common case in one expression
+and otherwise runs the field-by-field rules (``_validate``), which raise the error
+of the first rule broken. A NaN, an infinity,
 a negative size or price, or a bad enum value raises
 :class:`~monitor.errors.InvalidEvent` naming the field. A well-formed value
 beyond what any real market has (:data:`BOUNDS`, documented per field in
@@ -43,6 +47,8 @@ MAX_NOTIONAL_USD: Final = 1e10  # one liquidation; the largest ever seen were ab
 MAX_OI_USD: Final = 1e12  # one venue's open interest in one instrument
 MAX_FUNDING_RATE: Final = 1.0  # |rate| per interval and |rate_8h|: 100 %; venues cap funding at a few %
 MAX_INTERVAL_H: Final = 24.0
+MAX_IV: Final = 10.0  # options IV, |RR25|, |BF25| as fractions: 1000 vol points
+MAX_DVOL: Final = 1000.0  # a volatility index in vol points
 BOUNDS: Final[dict[str, float]] = {
     "ts_ms": MAX_TS_MS,
     "next_funding_ms": MAX_TS_MS,
@@ -56,6 +62,11 @@ BOUNDS: Final[dict[str, float]] = {
     "rate": MAX_FUNDING_RATE,
     "rate_8h": MAX_FUNDING_RATE,
     "interval_h": MAX_INTERVAL_H,
+    "dvol": MAX_DVOL,
+    "atm_iv": MAX_IV,
+    "rr25": MAX_IV,
+    "bf25": MAX_IV,
+    "strike": MAX_PRICE,
 }
 
 
@@ -148,6 +159,29 @@ class Liquidation(_Market, frozen=True, kw_only=True, tag="liquidation"):
     sampled: bool = False
 
     def __post_init__(self) -> None:
+        # The common case in one expression; anything it does not accept gets the field-by-field checks.
+        q, n, price, ts = self.qty_base, self.notional_usd, self.price, self.ts_ms
+        if (
+            self.id
+            and self.symbol
+            and self.base
+            and self.contract in _CONTRACTS
+            and type(ts) is int
+            and 0 <= ts <= MAX_TS_MS
+            and type(self.recv_ms) is int
+            and self.recv_ms >= 0
+            and self.side in _SIDES
+            and type(price) is float
+            and 0 < price <= MAX_PRICE
+            and (q is None or (type(q) is float and 0 <= q <= MAX_QTY_BASE))
+            and (n is None or (type(n) is float and 0 <= n <= MAX_NOTIONAL_USD))
+            and type(self.sampled) is bool
+        ):
+            return
+        self._validate()
+
+    def _validate(self) -> None:
+        """Every rule, in order, raising the error of the first one broken."""
         self._check_common()
         if self.side not in _SIDES:
             raise InvalidEvent(f"side must be 'long' or 'short' (the liquidated position), got {self.side!r}")
@@ -180,6 +214,33 @@ class Funding(_Market, frozen=True, kw_only=True, tag="funding"):
     index_price: float | None = None
 
     def __post_init__(self) -> None:
+        # The common case in one expression; anything it does not accept gets the field-by-field checks.
+        ts, rate, r8, hours = self.ts_ms, self.rate, self.rate_8h, self.interval_h
+        nxt, mark, index = self.next_funding_ms, self.mark_price, self.index_price
+        if (
+            self.id
+            and self.symbol
+            and self.base
+            and self.contract in _CONTRACTS
+            and type(ts) is int
+            and 0 <= ts <= MAX_TS_MS
+            and type(self.recv_ms) is int
+            and self.recv_ms >= 0
+            and type(rate) is float
+            and -MAX_FUNDING_RATE <= rate <= MAX_FUNDING_RATE
+            and type(r8) is float
+            and -MAX_FUNDING_RATE <= r8 <= MAX_FUNDING_RATE
+            and type(hours) is float
+            and 0 < hours <= MAX_INTERVAL_H
+            and (nxt is None or (type(nxt) is int and 0 <= nxt <= MAX_TS_MS))
+            and (mark is None or (type(mark) is float and 0 <= mark <= MAX_PRICE))
+            and (index is None or (type(index) is float and 0 <= index <= MAX_PRICE))
+        ):
+            return
+        self._validate()
+
+    def _validate(self) -> None:
+        """Every rule, in order, raising the error of the first one broken."""
         self._check_common()
         _check_signed("rate", self.rate)
         _check_signed("rate_8h", self.rate_8h)
@@ -211,6 +272,26 @@ class OpenInterest(_Market, frozen=True, kw_only=True, tag="open_interest"):
     oi_usd: float | None
 
     def __post_init__(self) -> None:
+        # The common case in one expression; anything it does not accept gets the field-by-field checks.
+        ts, oi, usd = self.ts_ms, self.oi_base, self.oi_usd
+        if (
+            self.id
+            and self.symbol
+            and self.base
+            and self.contract in _CONTRACTS
+            and type(ts) is int
+            and 0 <= ts <= MAX_TS_MS
+            and type(self.recv_ms) is int
+            and self.recv_ms >= 0
+            and type(oi) is float
+            and 0 <= oi <= MAX_QTY_BASE
+            and (usd is None or (type(usd) is float and 0 <= usd <= MAX_OI_USD))
+        ):
+            return
+        self._validate()
+
+    def _validate(self) -> None:
+        """Every rule, in order, raising the error of the first one broken."""
         self._check_common()
         _check_size("oi_base", self.oi_base)
         if self.oi_base > MAX_QTY_BASE:
@@ -219,6 +300,69 @@ class OpenInterest(_Market, frozen=True, kw_only=True, tag="open_interest"):
             _check_size("oi_usd", self.oi_usd)
             if self.oi_usd > MAX_OI_USD:
                 raise _implausible("oi_usd", self.oi_usd)
+
+
+class TenorPoint(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
+    """One constant maturity of an ``options_summary``: ATM IV at the forward, RR25 and BF25 (fractions)."""
+
+    atm_iv: float
+    rr25: float
+    bf25: float
+
+    def __post_init__(self) -> None:
+        _check_size("atm_iv", self.atm_iv)
+        _check_signed("rr25", self.rr25)
+        _check_signed("bf25", self.bf25)
+        for name in ("atm_iv", "rr25", "bf25"):
+            if abs(getattr(self, name)) > BOUNDS[name]:
+                raise _implausible(name, getattr(self, name))
+
+
+TENOR_KEYS: Final = ("7", "30", "90")
+
+
+class OptionsSummary(_Market, frozen=True, kw_only=True, tag="options_summary"):
+    """One snapshot of a venue's option chain on ``base`` (DESIGN §3).
+
+    ``symbol`` is the venue's index name (Deribit ``btc_usd``). ``dvol`` is the
+    venue's volatility index in vol points, as published. ``tenors`` maps the
+    constant maturity in days (``"7"``, ``"30"``, ``"90"``) to its point; a
+    tenor the listed expiries do not bracket is absent. ``put_oi_top`` is
+    ``(strike, oi_base)`` of the largest put open interest summed over
+    expiries, largest first, at most 10.
+    """
+
+    kind: ClassVar[Literal["options_summary"]] = "options_summary"
+    index_price: float | None
+    dvol: float | None
+    tenors: dict[str, TenorPoint]
+    put_call_oi_ratio: float | None
+    put_oi_top: tuple[tuple[float, float], ...]
+
+    def __post_init__(self) -> None:
+        self._check_common()
+        if self.index_price is not None:
+            _check_size("index_price", self.index_price)
+            if self.index_price > MAX_PRICE:
+                raise _implausible("index_price", self.index_price)
+        if self.dvol is not None:
+            _check_size("dvol", self.dvol)
+            if self.dvol > MAX_DVOL:
+                raise _implausible("dvol", self.dvol)
+        if self.put_call_oi_ratio is not None:
+            _check_size("put_call_oi_ratio", self.put_call_oi_ratio)
+        for key in self.tenors:
+            if key not in TENOR_KEYS:
+                raise InvalidEvent(f"tenors: unknown tenor {key!r}; expected one of {list(TENOR_KEYS)}")
+        if len(self.put_oi_top) > 10:
+            raise InvalidEvent(f"put_oi_top holds at most 10 strikes, got {len(self.put_oi_top)}")
+        for strike, oi in self.put_oi_top:
+            _check_size("put_oi_top strike", strike)
+            _check_size("put_oi_top oi_base", oi)
+            if strike > MAX_PRICE:
+                raise _implausible("strike", strike)
+            if oi > MAX_QTY_BASE:
+                raise _implausible("oi_base", oi)
 
 
 class Gap(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="gap", forbid_unknown_fields=True):
@@ -244,13 +388,14 @@ class Gap(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind",
         _check_millis("recv_ms", self.recv_ms)
 
 
-MarketEvent: TypeAlias = Liquidation | Funding | OpenInterest
-Event: TypeAlias = Liquidation | Funding | OpenInterest | Gap
+MarketEvent: TypeAlias = Liquidation | Funding | OpenInterest | OptionsSummary
+Event: TypeAlias = Liquidation | Funding | OpenInterest | OptionsSummary | Gap
 
 EVENT_TYPES: Final[dict[str, type[Event]]] = {
     "liquidation": Liquidation,
     "funding": Funding,
     "open_interest": OpenInterest,
+    "options_summary": OptionsSummary,
     "gap": Gap,
 }
 

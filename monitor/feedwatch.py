@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.detectors.episode import Episode
 
 KIND: Final = "feed_down"

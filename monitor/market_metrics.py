@@ -15,7 +15,7 @@ from typing import Final
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitor.events import Event, Funding, Gap, Liquidation, OpenInterest
+from monitor.events import TENOR_KEYS, Event, Funding, Gap, Liquidation, OpenInterest, OptionsSummary
 
 OTHER: Final = "other"
 
@@ -63,6 +63,48 @@ FAMILIES: Final = (
     ),
     ("liqmon_open_interest_usd", "gauge", ("venue", "base"), "Open interest in USD."),
     ("liqmon_mark_price_usd", "gauge", ("venue", "base"), "Latest mark (or liquidation) price in USD."),
+    (
+        "liqmon_options_atm_iv",
+        "gauge",
+        ("venue", "base", "tenor"),
+        "Options ATM implied volatility at the forward, constant maturity 7d/30d/90d (fraction, 0.55 = 55 vol points).",
+    ),
+    (
+        "liqmon_options_rr25",
+        "gauge",
+        ("venue", "base", "tenor"),
+        "Options 25-delta risk reversal IV(25d call) - IV(25d put) per constant maturity (fraction).",
+    ),
+    (
+        "liqmon_options_bf25",
+        "gauge",
+        ("venue", "base", "tenor"),
+        "Options 25-delta butterfly: mean of the 25-delta wings minus ATM IV per constant maturity (fraction).",
+    ),
+    (
+        "liqmon_options_dvol",
+        "gauge",
+        ("venue", "base"),
+        "The venue's volatility index (such as DVOL) as published, in vol points (units: percent).",
+    ),
+    (
+        "liqmon_options_put_call_oi_ratio",
+        "gauge",
+        ("venue", "base"),
+        "Put open interest over call open interest, all expiries (fraction of the two base-unit sums).",
+    ),
+    (
+        "liqmon_options_put_oi_top_base",
+        "gauge",
+        ("venue", "base", "rank"),
+        "Put open interest in base units at the rank-th largest strike (1-10), summed over expiries.",
+    ),
+    (
+        "liqmon_options_put_oi_top_strike_usd",
+        "gauge",
+        ("venue", "base", "rank"),
+        "Strike in USD of the rank-th largest put open interest (1-10), summed over expiries.",
+    ),
 )
 
 
@@ -90,6 +132,7 @@ class MarketTally(Collector):
         self.open_interest: dict[tuple[str, str], dict[str, tuple[float, float | None]]] = {}
         # Venues whose liquidation feed is sampled (events flagged ``sampled``): sums over them are lower bounds.
         self.sampled_venues: set[str] = set()
+        self.options: dict[tuple[str, str], OptionsSummary] = {}
 
     def message(self, venue: str, channel: str, now: float) -> None:
         """A frame arrived at ``now`` (Unix seconds)."""
@@ -124,6 +167,10 @@ class MarketTally(Collector):
                 if per_symbol is None:
                     per_symbol = self.open_interest[(event.venue, event.base)] = {}
                 per_symbol[event.symbol] = (event.oi_base, event.oi_usd)
+            elif isinstance(event, OptionsSummary):
+                held = self.options.get((event.venue, event.base))
+                if held is None or event.ts_ms >= held.ts_ms:
+                    self.options[(event.venue, event.base)] = event
 
     def describe(self) -> Iterable[Metric]:
         """The families without samples, so the registry knows the names (and refuses duplicates)."""
@@ -154,6 +201,8 @@ class MarketTally(Collector):
             gauges["liqmon_open_interest_base"].add_metric(list(pair), oi_base)
             if oi_usd is not None:
                 gauges["liqmon_open_interest_usd"].add_metric(list(pair), oi_usd)
+        for pair, summary in sorted(self.options.items()):
+            self._collect_options(gauges, [*pair], summary)
         return [*counters.values(), *gauges.values()]
 
     def open_interest_totals(self) -> dict[tuple[str, str], tuple[float, float | None]]:
@@ -167,6 +216,24 @@ class MarketTally(Collector):
                 sum(v for v in usd if v is not None) if known else None,
             )
         return totals
+
+    @staticmethod
+    def _collect_options(gauges: dict[str, GaugeMetricFamily], labels: list[str], summary: OptionsSummary) -> None:
+        """The latest summary of a (venue, base): tenors (absent ones stay absent), DVOL, OI ratio, top puts."""
+        for key in TENOR_KEYS:
+            point = summary.tenors.get(key)
+            if point is not None:
+                tenor = [*labels, f"{key}d"]
+                gauges["liqmon_options_atm_iv"].add_metric(tenor, point.atm_iv)
+                gauges["liqmon_options_rr25"].add_metric(tenor, point.rr25)
+                gauges["liqmon_options_bf25"].add_metric(tenor, point.bf25)
+        if summary.dvol is not None:
+            gauges["liqmon_options_dvol"].add_metric(labels, summary.dvol)
+        if summary.put_call_oi_ratio is not None:
+            gauges["liqmon_options_put_call_oi_ratio"].add_metric(labels, summary.put_call_oi_ratio)
+        for rank, (strike, oi) in enumerate(summary.put_oi_top, 1):
+            gauges["liqmon_options_put_oi_top_base"].add_metric([*labels, str(rank)], oi)
+            gauges["liqmon_options_put_oi_top_strike_usd"].add_metric([*labels, str(rank)], strike)
 
     @staticmethod
     def _families() -> tuple[dict[str, CounterMetricFamily], dict[str, GaugeMetricFamily]]:

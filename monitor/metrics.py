@@ -123,13 +123,13 @@ class Metrics:
         # Bus.
         self.bus_published = Counter(
             "liqmon_bus_published_total",
-            "Entries written to the bus (count), by stream (events, alerts).",
+            "Events and alerts written to the bus (count), by stream (events, alerts).",
             ["stream"],
             registry=r,
         )
         self.bus_consumed = Counter(
             "liqmon_bus_consumed_total",
-            "Entries read from the bus (count), by stream (events, alerts).",
+            "Events and alerts read from the bus (count), by stream (events, alerts).",
             ["stream"],
             registry=r,
         )
@@ -172,7 +172,8 @@ class Metrics:
         )
         self.bus_invalid = Counter(
             "liqmon_bus_invalid_entries_total",
-            "Stream entries acknowledged and skipped (count), by stream (events, alerts) and reason (trimmed, decode).",
+            "Stream entries acknowledged and skipped (count), by stream (events, alerts) and reason (trimmed, decode); "
+            "reason event counts single invalid events skipped inside a batched entry.",
             ["stream", "reason"],
             registry=r,
         )
@@ -366,6 +367,28 @@ SCRAPE_FAMILIES: Final = (
         "Entries not yet delivered to a consumer group (count), read at scrape time.",
     ),
 )
+
+
+def _gauge(name: str) -> GaugeMetricFamily:
+    """An empty gauge family of the scrape-time catalogue, with its documented help and labels."""
+    family = next(f for f in SCRAPE_FAMILIES if f.name == name)
+    return GaugeMetricFamily(family.name, family.help, labels=list(family.labels))
+
+
+def bus_stream_families(
+    lengths: Iterable[tuple[str, int]], groups: Iterable[tuple[str, str, int, int | None]]
+) -> list[Metric]:
+    """The ``liqmon_bus_*`` stream gauges of either bus, from (stream, length) and (stream, group, pending, lag)."""
+    length = _gauge("liqmon_bus_stream_length")
+    for stream, n in lengths:
+        length.add_metric([stream], n)
+    pending = _gauge("liqmon_bus_pending_entries")
+    lag = _gauge("liqmon_bus_lag_entries")
+    for stream, group, n_pending, n_lag in groups:
+        pending.add_metric([stream, group], n_pending)
+        if n_lag is not None:
+            lag.add_metric([stream, group], n_lag)
+    return [length, pending, lag]
 
 
 def catalogue(metrics: Metrics) -> list[ScrapeFamily]:

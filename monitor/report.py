@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.alerts.model import Alert, severity_rank
-from monitor.bus.codec import encode_alert
+from monitor.alert import Alert, encode_alert, severity_rank
 from monitor.events import Event, Funding, Liquidation, OpenInterest
 
 BIN_MS = 60_000

@@ -49,8 +49,10 @@ class BusSettings:
     retention_hours: float = 24.0
     # Events held in memory while Redis is unreachable; beyond this they are dropped and counted.
     buffer_max_events: int = 200_000
-    # Entries per XADD pipeline / XREADGROUP COUNT.
-    batch_size: int = 500
+    # Events per write: one pipelined XADD per shard entry (entries hold at most 256 events or 64 KiB).
+    batch_size: int = 4096
+    # How long the first event of a quiet spell waits for others before an entry is written (ms).
+    linger_ms: float = 2.0
     # XREADGROUP BLOCK, kept well below the client's socket timeout.
     block_ms: int = 1000
     # Entries pending this long on a consumer are claimed by another (XAUTOCLAIM).
@@ -68,6 +70,8 @@ class BusSettings:
         require_positive(
             self, "retention_hours", "buffer_max_events", "batch_size", "block_ms", "claim_idle_ms", prefix="bus"
         )
+        if not 0 <= self.linger_ms <= 1000:
+            raise ValueError(f"bus.linger_ms must be between 0 and 1000, got {self.linger_ms}")
 
     @property
     def redis_enabled(self) -> bool:

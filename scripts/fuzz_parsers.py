@@ -4,8 +4,9 @@ Every real sample frame in ``tests/fixtures/samples`` (``<venue>_<channel>.jsonl
 ``*_rest.jsonl`` are polled REST bodies) is mutated at random, one to three times
 over, and handed to the venue's public entry point (``VenueAdapter.parse`` or
 ``parse_rest``), with the venue's instrument lists from ``tests/fixtures/instruments``
-loaded so that the parsers get past contract sizes. Mutations are structural (drop a
-key, retype or replace a value with a hostile one: huge, negative, zero, NaN text,
+loaded so that the parsers get past contract sizes. Samples become frames exactly as the
+golden files make them (``tests/unit/venues/golden.py``), so run it from the repository root.
+Mutations are structural (drop a key, retype or replace a value with a hostile one: huge, negative, zero, NaN text,
 1e20, 1e29, a 10 KB string, a value nested 1,000 deep, a row list duplicated
 hundreds of times) and textual (truncate, flip, insert or duplicate bytes).
 
@@ -14,7 +15,7 @@ parser and every event it returned survives the wire codec (which re-checks ever
 field and its plausibility bound, docs/events.md). It prints the counts per venue and
 exits 1 otherwise, with an example of each failure.
 
-    .venv/bin/python scripts/fuzz_parsers.py [--frames 200000] [--seed 1] [--venues okx gate]
+    PYTHONPATH=. .venv/bin/python scripts/fuzz_parsers.py [--frames 200000] [--seed 1] [--venues okx gate]
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -34,12 +34,9 @@ import orjson
 from monitor.bus.codec import decode, encode
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event
-from monitor.venues.adapter import VenueAdapter
-from monitor.venues.registry import VENUES, create_adapter
+from monitor.venues.registry import VENUES
+from tests.unit.venues.golden import loaded_adapter, rest_path, sample_files, socket_frame
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "tests" / "fixtures" / "samples"
-INSTRUMENTS = ROOT / "tests" / "fixtures" / "instruments"
 RECV_MS = 1_738_771_200_000
 DEEP = "[" * 1000 + "]" * 1000
 
@@ -174,15 +171,6 @@ def mutate(seed: str, rng: random.Random) -> str:
     return text
 
 
-def _deribit_notification(kind: str, data: Any) -> str:
-    """Deribit samples hold the ``data`` of a subscription notification, as its docs show them."""
-    rows = data if isinstance(data, list) else [data]
-    channel = f"{kind}.{rows[0]['instrument_name']}.100ms"
-    return orjson.dumps(
-        {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}}
-    ).decode()
-
-
 @dataclass
 class Seed:
     frame: str
@@ -199,40 +187,20 @@ class Tally:
     examples: list[str] = field(default_factory=list)
 
 
-def adapter_with_instruments(venue: str) -> VenueAdapter:
-    """The venue's adapter with every instrument fixture it accepts loaded."""
-    adapter = create_adapter(venue)
-    for request in adapter.instrument_requests():
-        for fixture in sorted(INSTRUMENTS.glob(f"{venue}_*.json")):
-            try:
-                adapter.load_instruments(request.path, fixture.read_bytes())
-            except ParseError:
-                continue
-    adapter.drain_issues()
-    return adapter
-
-
-def seeds(venue: str, adapter: VenueAdapter) -> list[Seed]:
+def seeds(venue: str) -> list[Seed]:
+    """Every vendored sample of ``venue`` as the socket (or the REST poll) delivers it."""
     out: list[Seed] = []
-    for sample in sorted(SAMPLES.glob(f"{venue}_*.jsonl")):
-        kind = sample.stem.split("_", 1)[1]
+    for sample in sample_files(venue):
+        rest = sample.stem.endswith("_rest")
         for line in sample.read_text().splitlines():
-            if not line.strip():
-                continue
-            if kind.endswith("_rest"):
-                symbol = orjson.loads(line).get("symbol", "")
-                paths = [p.path for p in adapter.rest_polls([symbol]) if symbol in p.path]
-                out.extend(Seed(line, rest_path=p) for p in paths)
-                continue
-            obj = orjson.loads(line)
-            wrapped = venue == "deribit" and not (isinstance(obj, dict) and "jsonrpc" in obj)
-            out.append(Seed(_deribit_notification(kind, obj) if wrapped else line))
+            if line.strip():
+                out.append(Seed(line, rest_path(venue, line)) if rest else Seed(socket_frame(venue, sample, line)))
     return out
 
 
 def fuzz_venue(venue: str, frames: int, rng: random.Random) -> Tally:
-    adapter = adapter_with_instruments(venue)
-    pool = seeds(venue, adapter)
+    adapter = loaded_adapter(venue)
+    pool = seeds(venue)
     tally = Tally()
     for n in range(frames):
         seed = rng.choice(pool)

@@ -29,9 +29,9 @@ import httpx
 import orjson
 
 from monitor.aio import sleep_or_stop
+from monitor.alert import Alert, EpisodeKey, episode_key
 from monitor.alerts.config import AlertmanagerSettings, SeverityName
 from monitor.alerts.http import make_client, post, raise_for_status
-from monitor.alerts.model import Alert, EpisodeKey, episode_key
 from monitor.alerts.text import facts, kind_title, since
 from monitor.errors import AlertDeliveryError, PermanentDelivery
 from monitor.logs import get_logger

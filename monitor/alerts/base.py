@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol, runtime_checkable
 
+from monitor.alert import Alert
 from monitor.alerts.config import SeverityName
-from monitor.alerts.model import Alert
 from monitor.errors import AlertDeliveryError
 
 

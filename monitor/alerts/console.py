@@ -9,10 +9,9 @@ from typing import IO, Final
 from rich.console import Console
 from rich.text import Text
 
+from monitor.alert import Alert, encode_alert
 from monitor.alerts.config import SeverityName
-from monitor.alerts.model import Alert
 from monitor.alerts.text import direction_words, facts, kind_title, where
-from monitor.bus.codec import encode_alert
 
 STYLES: Final = {"info": "cyan", "warning": "bold yellow", "critical": "bold red"}
 

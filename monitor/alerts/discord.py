@@ -26,9 +26,9 @@ from typing import Any, Final
 import httpx
 import orjson
 
+from monitor.alert import Alert
 from monitor.alerts.config import DiscordSettings, SeverityName
 from monitor.alerts.http import make_client, post, raise_for_status
-from monitor.alerts.model import Alert
 from monitor.alerts.text import (
     SEVERITY_COLOUR,
     direction_words,

@@ -27,10 +27,10 @@ import contextlib
 from collections.abc import Sequence
 
 from monitor.aio import sleep_or_stop
+from monitor.alert import Alert
 from monitor.alerts.base import Sink
 from monitor.alerts.config import AlertSettings
 from monitor.alerts.ledger import Ledger
-from monitor.alerts.model import Alert
 from monitor.alerts.policy import backoff
 from monitor.alerts.sinks import build_sinks
 from monitor.alerts.worker import BUS_RETRY, SinkPolicy, SinkWorker, Tracker

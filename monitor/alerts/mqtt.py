@@ -33,10 +33,9 @@ from typing import Final
 import aiomqtt
 
 from monitor.aio import sleep_or_stop
+from monitor.alert import Alert, encode_alert
 from monitor.alerts.config import MqttSettings, RetrySettings, SeverityName
-from monitor.alerts.model import Alert
 from monitor.alerts.policy import backoff
-from monitor.bus.codec import encode_alert
 from monitor.errors import PermanentDelivery, RetryableDelivery
 from monitor.logs import get_logger
 

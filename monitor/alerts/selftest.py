@@ -13,8 +13,8 @@ import socket
 import time
 from dataclasses import dataclass
 
+from monitor.alert import Alert, alert_id
 from monitor.alerts.base import Sink, Withdraws
-from monitor.alerts.model import Alert, alert_id
 from monitor.errors import AlertDeliveryError
 
 

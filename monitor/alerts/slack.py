@@ -15,9 +15,9 @@ from typing import Any, Final
 import httpx
 import orjson
 
+from monitor.alert import Alert
 from monitor.alerts.config import SeverityName, SlackSettings
 from monitor.alerts.http import make_client, post, raise_for_status
-from monitor.alerts.model import Alert
 from monitor.alerts.text import (
     RESOLVED_EMOJI,
     SEVERITY_EMOJI,

@@ -28,10 +28,10 @@ from typing import Any, Final
 import httpx
 import orjson
 
+from monitor.alert import Alert
 from monitor.alerts.base import RejectedAlert
 from monitor.alerts.config import SeverityName, TelegramSettings
 from monitor.alerts.http import make_client, post, short_body
-from monitor.alerts.model import Alert
 from monitor.alerts.text import direction_words, facts, iso_time, kind_title, since, state_word, symbol, where
 from monitor.errors import PermanentDelivery, RetryableDelivery
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 
 KIND_TITLES: Final = {
     "liquidation_cascade": "Liquidation cascade",
@@ -21,6 +21,8 @@ KIND_TITLES: Final = {
     "funding_extreme": "Extreme funding",
     "oi_collapse": "Open-interest collapse",
     "oi_surge": "Open-interest surge",
+    "skew_extreme": "Extreme 25Δ skew",
+    "iv_term_inversion": "IV term-structure inversion",
     "test": "Test alert",
 }
 
@@ -33,6 +35,9 @@ _DIRECTION_WORDS: Final = {
     ("funding_extreme", "negative"): "extreme negative funding (crowded shorts)",
     ("oi_collapse", "down"): "open interest collapsing",
     ("oi_surge", "up"): "leverage building up",
+    ("skew_extreme", "negative"): "puts bid over calls (downside hedging)",
+    ("skew_extreme", "positive"): "calls bid over puts (upside chase)",
+    ("iv_term_inversion", "positive"): "front implied volatility above the back",
 }
 
 SEVERITY_EMOJI: Final = {"info": ":large_blue_circle:", "warning": ":large_orange_circle:", "critical": ":red_circle:"}

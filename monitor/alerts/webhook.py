@@ -22,10 +22,9 @@ from typing import Final
 
 import httpx
 
+from monitor.alert import Alert, encode_alert
 from monitor.alerts.config import SeverityName, WebhookSettings
 from monitor.alerts.http import make_client, post, raise_for_status
-from monitor.alerts.model import Alert
-from monitor.bus.codec import encode_alert
 from monitor.errors import PermanentDelivery
 
 TIMESTAMP_HEADER: Final = "X-Liqmon-Timestamp"

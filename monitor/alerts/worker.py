@@ -29,10 +29,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
+from monitor.alert import Alert, EpisodeKey, episode_key, severity_rank
 from monitor.alerts.base import RejectedAlert, Sink
 from monitor.alerts.config import RetrySettings
 from monitor.alerts.ledger import Ledger
-from monitor.alerts.model import Alert, EpisodeKey, episode_key, severity_rank
 from monitor.alerts.policy import Admission, Breaker, Outage, TokenBucket, backoff, next_delay
 from monitor.bus.base import Bus, Delivery
 from monitor.errors import BusError, PermanentDelivery, RetryableDelivery

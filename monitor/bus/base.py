@@ -1,9 +1,11 @@
 """The bus interface shared by the in-memory and Redis Streams implementations.
 
 Producers call :meth:`Bus.publish` (never blocks; buffered and flushed by
-:meth:`Bus.run`). Consumers read :class:`Delivery` batches and acknowledge
-them once handled; until then an entry stays pending and is redelivered after
-a crash (at-least-once). Events are sharded by a stable hash of ``base``.
+:meth:`Bus.run`). Events travel in :class:`EventEntry` batches — one entry per
+shard batch, in publish order — and consumers acknowledge whole entries once
+handled; until then an entry stays pending and is redelivered after a crash
+(at-least-once). Alerts travel one per :class:`Delivery`. Events are sharded
+by a stable hash of ``base``.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import asyncio
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.events import Event, Gap
 from monitor.logs import Throttle
 
-T = TypeVar("T", Event, Alert)
+T = TypeVar("T")
+
+# Bounds of one events entry (DESIGN §5): a few hundred events or 64 KiB, whichever comes first.
+ENTRY_MAX_EVENTS: Final = 256
+ENTRY_MAX_BYTES: Final = 64 * 1024
 
 
 def shard_of(base: str, shard_count: int) -> int:
@@ -36,8 +42,21 @@ def target_shards(event: Event, shard_count: int) -> Sequence[int]:
 
 
 @dataclass(frozen=True, slots=True)
+class EventEntry:
+    """One events entry read from a shard: a batch of its events in publish order, acknowledged as a whole.
+
+    ``deliveries`` is Redis's delivery counter (1 for a first delivery).
+    """
+
+    shard: int
+    entry_id: str
+    events: Sequence[Event]
+    deliveries: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery(Generic[T]):
-    """One entry read from the bus. ``shard`` is -1 for the alerts stream."""
+    """One alerts entry read from the bus. ``shard`` is -1 for the alerts stream."""
 
     shard: int
     entry_id: str
@@ -45,16 +64,8 @@ class Delivery(Generic[T]):
     deliveries: int = 1
 
 
-class Bus(Protocol):
-    """What the collector, detector runner and dispatcher need from a bus."""
-
-    shard_count: int
-
-    async def connect(self) -> None:
-        """Check that the backend answers and accepts the credentials (raises BusError subclasses)."""
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Background work (flushing the publish buffer, reclaiming idle entries) until ``stop``."""
+class EventPublisher(Protocol):
+    """Writing to the bus: events (buffered, never blocking), alerts and dead letters (awaited)."""
 
     def publish(self, events: Sequence[Event]) -> None:
         """Queue events for publication; never blocks. Overflow is counted, never silent."""
@@ -68,13 +79,18 @@ class Bus(Protocol):
     async def publish_alert(self, alert: Alert) -> None:
         """Append an alert to the alerts stream (awaits the write)."""
 
-    async def read_events(
-        self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int
-    ) -> list[Delivery[Event]]:
-        """Next events from the given shards for ``consumer`` (own pending entries first)."""
+    async def dead_letter(self, alert: Alert, sink: str, reason: str) -> None:
+        """Record an alert a sink gave up on, with the reason."""
 
-    async def ack_events(self, deliveries: Sequence[Delivery[Event]]) -> None:
-        """Acknowledge handled events."""
+
+class EventConsumer(Protocol):
+    """Reading from the bus: event entries per shard and alerts, acknowledged once handled."""
+
+    async def read_events(self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int) -> list[EventEntry]:
+        """Up to ``count`` next entries per shard for ``consumer`` (own pending entries first)."""
+
+    async def ack_events(self, entries: Sequence[EventEntry]) -> None:
+        """Acknowledge handled entries."""
 
     async def read_alerts(self, consumer: str, *, count: int, block_ms: int) -> list[Delivery[Alert]]:
         """Next alerts for the dispatcher ``consumer``."""
@@ -82,8 +98,25 @@ class Bus(Protocol):
     async def ack_alerts(self, deliveries: Sequence[Delivery[Alert]]) -> None:
         """Acknowledge dispatched alerts."""
 
-    async def dead_letter(self, alert: Alert, sink: str, reason: str) -> None:
-        """Record an alert a sink gave up on, with the reason."""
+    async def adopt_pending(self, shard: int, consumer: str) -> set[str]:
+        """Make ``consumer`` the owner of every entry of ``shard`` still pending with other consumers.
+
+        Called when taking a shard over under its lease (the previous owner is gone):
+        entries it read but never acknowledged come back first, in order, at the next
+        :meth:`read_events`. Returns their entry ids.
+        """
+
+    async def read_history(self, shard: int, after_id: str, count: int) -> list[EventEntry]:
+        """Up to ``count`` retained entries of a shard after entry ``after_id``, oldest first.
+
+        ``after_id`` is ``"0"`` for the start of retention, or the ``entry_id`` of
+        the last entry of the previous page; an empty list means the end.
+        Used to rebuild detector state when taking a shard over.
+        """
+
+
+class Coordinator(Protocol):
+    """What processes sharing the work agree through: dedup markers, leases and group membership."""
 
     async def claim_once(self, key: str, ttl_ms: int) -> bool:
         """True the first time ``key`` is claimed within ``ttl_ms`` (dedup by alert id)."""
@@ -94,21 +127,26 @@ class Bus(Protocol):
     async def release_lease(self, name: str, owner: str) -> None:
         """Give up a lease held by ``owner``."""
 
-    async def adopt_pending(self, shard: int, consumer: str) -> set[str]:
-        """Make ``consumer`` the owner of every entry of ``shard`` still pending with other consumers.
+    async def lease_holders(self, names: Sequence[str]) -> list[str | None]:
+        """Who holds each lease in ``names`` (None when free), in order."""
 
-        Called when taking a shard over under its lease (the previous owner is gone):
-        entries it read but never acknowledged come back first, in order, at the next
-        :meth:`read_events`. Returns their entry ids.
-        """
+    async def announce(self, group: str, member: str, ttl_ms: int) -> list[str]:
+        """Announce ``member`` as alive in ``group`` for ``ttl_ms``; the live members, sorted."""
 
-    async def read_history(self, shard: int, after_id: str, count: int) -> list[Delivery[Event]]:
-        """Up to ``count`` retained events of a shard after entry ``after_id``, oldest first.
+    async def withdraw(self, group: str, member: str) -> None:
+        """Remove ``member`` from ``group`` at once (a clean shutdown)."""
 
-        ``after_id`` is ``"0"`` for the start of retention, or the ``entry_id`` of
-        the last delivery of the previous page; an empty list means the end.
-        Used to rebuild detector state when taking a shard over.
-        """
+
+class Bus(EventPublisher, EventConsumer, Coordinator, Protocol):
+    """What the collector, detector runner and dispatcher need from a bus: the three parts and a lifecycle."""
+
+    shard_count: int
+
+    async def connect(self) -> None:
+        """Check that the backend answers and accepts the credentials (raises BusError subclasses)."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Background work (flushing the publish buffer, reclaiming idle entries) until ``stop``."""
 
     async def ping(self) -> bool:
         """True when the bus backend is reachable (readiness)."""

@@ -1,24 +1,27 @@
-"""Pure JSON codec for events (msgspec) and alerts (orjson) (DESIGN §3, §5, §7).
+"""Pure JSON codec for events (msgspec) (DESIGN §3, §5); alerts have theirs in :mod:`monitor.alert`.
 
-``encode`` gives the JSON bytes stored in a stream entry's ``data`` field and
-written by ``--events-out``; ``decode`` reverses it and validates, raising
-:class:`~monitor.errors.InvalidEvent` with the reason on anything that breaks
-the contract.
+``encode`` gives one event's JSON bytes (``--events-out``, and the ``data``
+field of the previous release's one-event stream entries); ``decode`` reverses
+it and validates, raising :class:`~monitor.errors.InvalidEvent` with the reason
+on anything that breaks the contract. ``encode_batch`` / ``decode_batch`` do the
+same for the JSON array a batched stream entry carries: one C call per entry,
+and one bad event inside costs only itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
-import orjson
 
-from monitor.alerts.model import Alert
 from monitor.errors import InvalidEvent
 from monitor.events import EVENT_TYPES, Event
 
 _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final[msgspec.json.Decoder[Event]] = msgspec.json.Decoder(Event)
+_BATCH_DECODER: Final[msgspec.json.Decoder[list[Event]]] = msgspec.json.Decoder(list[Event])
+_RAW_DECODER: Final[msgspec.json.Decoder[list[msgspec.Raw]]] = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def encode(event: Event) -> bytes:
@@ -54,6 +57,57 @@ def decode(data: bytes | str) -> Event:
         raise InvalidEvent(f"event is not valid JSON: {exc}") from None
 
 
+def encode_batch(events: Sequence[Event]) -> bytes:
+    """Events as one compact JSON array (the ``data`` field of a batched stream entry)."""
+    return _ENCODER.encode(events)
+
+
+def pack(events: Sequence[Event], max_events: int, max_bytes: int) -> list[tuple[int, bytes]]:
+    """Events cut into entries of at most ``max_events`` and ``max_bytes``: (count, JSON array) each, in order.
+
+    A single event larger than ``max_bytes`` still makes an entry of its own.
+    """
+    out: list[tuple[int, bytes]] = []
+    for start in range(0, len(events), max_events):
+        _pack_into(out, events[start : start + max_events], max_bytes)
+    return out
+
+
+def _pack_into(out: list[tuple[int, bytes]], events: Sequence[Event], max_bytes: int) -> None:
+    data = _ENCODER.encode(events)
+    if len(data) <= max_bytes or len(events) == 1:
+        out.append((len(events), data))
+        return
+    half = len(events) // 2
+    _pack_into(out, events[:half], max_bytes)
+    _pack_into(out, events[half:], max_bytes)
+
+
+def decode_batch(data: bytes | str) -> tuple[list[Event], list[InvalidEvent]]:
+    """The events of a JSON array, in order, and the errors of those that break the contract.
+
+    The whole array is decoded in one call; only when that fails is each element
+    decoded on its own, so one bad event never takes its neighbours with it.
+    Raises :class:`InvalidEvent` when ``data`` is not a JSON array at all.
+    """
+    try:
+        return _BATCH_DECODER.decode(data), []
+    except msgspec.MsgspecError:
+        pass
+    try:
+        raws = _RAW_DECODER.decode(data)
+    except msgspec.MsgspecError as exc:
+        raise InvalidEvent(f"a batched entry must hold a JSON array of events: {exc}") from None
+    events: list[Event] = []
+    errors: list[InvalidEvent] = []
+    for raw in raws:
+        try:
+            events.append(decode(raw))
+        except InvalidEvent as exc:
+            errors.append(exc)
+    return events, errors
+
+
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Validate an already-parsed JSON object as an event."""
     try:
@@ -61,22 +115,3 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     except msgspec.ValidationError as exc:
         raise _invalid(exc) from None
     return event
-
-
-def encode_alert(alert: Alert) -> bytes:
-    """The alert as compact JSON bytes (DESIGN §7 field names)."""
-    return orjson.dumps(alert)
-
-
-def decode_alert(data: bytes | str) -> Alert:
-    """Parse and validate one encoded alert."""
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"alert is not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise InvalidEvent("an alert must be a JSON object")
-    try:
-        return Alert(**obj)
-    except TypeError as exc:
-        raise InvalidEvent(f"alert has missing or unexpected fields: {exc}") from None

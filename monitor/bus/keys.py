@@ -3,8 +3,9 @@
 ``{prefix}:events:{N}`` holds shard N's events; the braces are a Redis Cluster
 hash tag, so each shard is one slot. ``{prefix}:alerts`` feeds the dispatcher,
 ``{prefix}:alerts:dead`` keeps deliveries a sink gave up on,
-``{prefix}:sent:<key>`` marks alerts already sent and ``{prefix}:lease:<name>``
-holds a lease. Stream labels in metrics drop the prefix (``events:3``,
+``{prefix}:sent:<key>`` marks alerts already sent, ``{prefix}:lease:<name>``
+holds a lease and ``{prefix}:members:<group>`` lists the live members of a group
+of processes sharing work. Stream labels in metrics drop the prefix (``events:3``,
 ``alerts``, ``alerts:dead``) so dashboards work for any prefix.
 """
 
@@ -18,6 +19,7 @@ ALERTS_GROUP: Final = "dispatch"
 
 # Stream entry field names.
 FIELD_KIND: Final = b"kind"
+FIELD_COUNT: Final = b"n"  # events in a batched events entry
 FIELD_DATA: Final = b"data"
 FIELD_SINK: Final = b"sink"
 FIELD_REASON: Final = b"reason"
@@ -58,6 +60,10 @@ class Keys:
     def lease(self, name: str) -> str:
         """The lease ``name``."""
         return f"{self.prefix}:lease:{name}"
+
+    def members(self, group: str) -> str:
+        """The live members of ``group`` (a sorted set scored by expiry, Redis time in ms)."""
+        return f"{self.prefix}:members:{group}"
 
     def shard_of_key(self, key: str) -> int | None:
         """The shard number of an events stream key, None for any other key."""

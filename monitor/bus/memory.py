@@ -1,7 +1,11 @@
 """The embedded in-memory bus: one process, no Redis.
 
-Events are kept per shard in bounded deques; when a shard is full the oldest
-entry is dropped and counted (``liqmon_bus_overflow_total``). Acknowledgement
+Events are kept per shard in bounded deques of entries, batched as the Redis
+bus batches them: what is published to a shard between two reads shares an
+entry, at most ``ENTRY_MAX_EVENTS`` each (a reader that keeps up gets small
+entries at once, one that falls behind gets full ones); when a shard holds more than ``max_events`` events
+its oldest entries are dropped and their events counted
+(``liqmon_bus_overflow_total``). Acknowledgement
 is a no-op: nothing survives the process, which is the documented trade-off of
 running without Redis.
 """
@@ -14,14 +18,14 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
-from monitor.alerts.model import Alert
-from monitor.bus.base import Delivery, OverflowLog, target_shards
+from monitor.alert import Alert
+from monitor.bus.base import ENTRY_MAX_EVENTS, Delivery, EventEntry, OverflowLog, target_shards
 from monitor.bus.keys import ALERTS_GROUP, ALERTS_LABEL, EVENTS_GROUP, events_label
 from monitor.events import Event
 from monitor.logs import get_logger
-from monitor.metrics import Metrics, default_metrics
+from monitor.metrics import Metrics, bus_stream_families, default_metrics
 
 log = get_logger(__name__)
 
@@ -35,11 +39,13 @@ class MemoryBus:
         self.shard_count = shard_count
         self._metrics = metrics or default_metrics()
         self._max_events = max_events
-        self._shards: list[deque[Delivery[Event]]] = [deque() for _ in range(shard_count)]
+        self._shards: list[deque[EventEntry]] = [deque() for _ in range(shard_count)]
+        self._depths = [0] * shard_count  # events per shard
         self._alerts: deque[Delivery[Alert]] = deque()
         self._dead: list[tuple[Alert, str, str]] = []
         self._claims: dict[str, float] = {}
         self._leases: dict[str, str] = {}
+        self._members: dict[str, dict[str, float]] = {}  # group -> member -> monotonic expiry
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
         self._alert_changed = asyncio.Event()
@@ -62,43 +68,54 @@ class MemoryBus:
         Entries are removed when read, so nothing is ever pending and the lag of a
         stream is its length.
         """
-        length = GaugeMetricFamily(
-            "liqmon_bus_stream_length",
-            "Entries retained in a bus stream (XLEN, refreshed every few seconds).",
-            labels=["stream"],
-        )
-        pending = GaugeMetricFamily(
-            "liqmon_bus_pending_entries",
-            "Entries delivered to a consumer group but not yet acknowledged.",
-            labels=["stream", "group"],
-        )
-        lag = GaugeMetricFamily(
-            "liqmon_bus_lag_entries",
-            "Entries in a stream not yet delivered to the consumer group.",
-            labels=["stream", "group"],
-        )
         streams = [(events_label(i), EVENTS_GROUP, len(q)) for i, q in enumerate(self._shards)]
         streams.append((ALERTS_LABEL, ALERTS_GROUP, len(self._alerts)))
-        for stream, group, depth in streams:
-            length.add_metric([stream], depth)
-            pending.add_metric([stream, group], 0)
-            lag.add_metric([stream, group], depth)
-        return [length, pending, lag]
+        return bus_stream_families(
+            [(stream, depth) for stream, _, depth in streams],
+            [(stream, group, 0, depth) for stream, group, depth in streams],
+        )
 
     def publish(self, events: Sequence[Event]) -> None:
-        """Append events to their shards; drops (and counts) the oldest entry of a full shard."""
+        """Append events to their shards as entries; drops (and counts) the oldest entries of a full shard."""
         if not events:
             return
-        published = self._metrics.bus_published.labels(stream="events")
+        count = self.shard_count
+        if count == 1:
+            per_shard: dict[int, list[Event]] = {0: list(events)}
+        else:
+            per_shard = {}
+            for event in events:
+                for shard in target_shards(event, count):
+                    batch = per_shard.get(shard)
+                    if batch is None:
+                        batch = per_shard[shard] = []
+                    batch.append(event)
         dropped = 0
-        for event in events:
-            for shard in target_shards(event, self.shard_count):
-                queue = self._shards[shard]
-                if len(queue) >= self._max_events:
+        published = 0
+        for shard, batch in per_shard.items():
+            queue = self._shards[shard]
+            self._depths[shard] += len(batch)
+            published += len(batch)
+            first = 0
+            tail = queue[-1].events if queue else None
+            if isinstance(tail, list) and len(tail) < ENTRY_MAX_EVENTS:  # not read yet: it takes more
+                first = ENTRY_MAX_EVENTS - len(tail)
+                tail.extend(batch[:first])
+            for start in range(first, len(batch), ENTRY_MAX_EVENTS):
+                chunk = batch[start : start + ENTRY_MAX_EVENTS]
+                queue.append(EventEntry(shard, f"{next(self._ids)}-0", chunk))
+            excess = self._depths[shard] - self._max_events
+            while excess > 0:  # drop the oldest events: whole entries, then the head of the next one
+                oldest = queue[0]
+                gone = min(excess, len(oldest.events))
+                if gone == len(oldest.events):
                     queue.popleft()
-                    dropped += 1
-                queue.append(Delivery(shard, f"{next(self._ids)}-0", event))
-                published.inc()
+                else:
+                    queue[0] = EventEntry(shard, oldest.entry_id, oldest.events[gone:])
+                self._depths[shard] -= gone
+                dropped += gone
+                excess -= gone
+        self._metrics.bus_published.labels(stream="events").inc(published)
         if dropped:
             self._metrics.bus_overflow.inc(dropped)
             self._overflow_log.dropped(dropped, time.monotonic())
@@ -114,10 +131,8 @@ class MemoryBus:
         self._metrics.bus_published.labels(stream="alerts").inc()
         self._alert_changed.set()
 
-    async def read_events(
-        self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int
-    ) -> list[Delivery[Event]]:
-        """Pop up to ``count`` events from the given shards, waiting up to ``block_ms``."""
+    async def read_events(self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int) -> list[EventEntry]:
+        """Pop up to ``count`` entries per shard from the given shards, waiting up to ``block_ms``."""
         batch = self._take(shards, count)
         if not batch and block_ms > 0:
             self._changed.clear()
@@ -129,17 +144,21 @@ class MemoryBus:
             batch = self._take(shards, count)
         return batch
 
-    def _take(self, shards: Sequence[int], count: int) -> list[Delivery[Event]]:
-        batch: list[Delivery[Event]] = []
+    def _take(self, shards: Sequence[int], count: int) -> list[EventEntry]:
+        batch: list[EventEntry] = []
+        events = 0
         for shard in shards:
             queue = self._shards[shard]
-            while queue and len(batch) < count:
-                batch.append(queue.popleft())
+            for _ in range(min(count, len(queue))):
+                entry = queue.popleft()
+                self._depths[shard] -= len(entry.events)
+                events += len(entry.events)
+                batch.append(entry)
         if batch:
-            self._metrics.bus_consumed.labels(stream="events").inc(len(batch))
+            self._metrics.bus_consumed.labels(stream="events").inc(events)
         return batch
 
-    async def ack_events(self, deliveries: Sequence[Delivery[Event]]) -> None:
+    async def ack_events(self, entries: Sequence[EventEntry]) -> None:
         """Nothing to acknowledge in memory."""
 
     async def read_alerts(self, consumer: str, *, count: int, block_ms: int) -> list[Delivery[Alert]]:
@@ -189,11 +208,29 @@ class MemoryBus:
         if self._leases.get(name) == owner:
             del self._leases[name]
 
+    async def lease_holders(self, names: Sequence[str]) -> list[str | None]:
+        """Who holds each lease (None when free)."""
+        return [self._leases.get(name) for name in names]
+
+    async def announce(self, group: str, member: str, ttl_ms: int) -> list[str]:
+        """Note ``member`` alive for ``ttl_ms``; the members of ``group`` still alive, sorted."""
+        now = time.monotonic()
+        members = self._members.setdefault(group, {})
+        members[member] = now + ttl_ms / 1000
+        for name, until in list(members.items()):
+            if until <= now:
+                del members[name]
+        return sorted(members)
+
+    async def withdraw(self, group: str, member: str) -> None:
+        """Forget ``member``."""
+        self._members.get(group, {}).pop(member, None)
+
     async def adopt_pending(self, shard: int, consumer: str) -> set[str]:
         """Nothing to adopt: one process reads everything, and popped events are not kept pending."""
         return set()
 
-    async def read_history(self, shard: int, after_id: str, count: int) -> list[Delivery[Event]]:
+    async def read_history(self, shard: int, after_id: str, count: int) -> list[EventEntry]:
         """No history is retained in memory."""
         return []
 
@@ -207,7 +244,7 @@ class MemoryBus:
 
     def depth(self) -> int:
         """Events waiting in all shards (for metrics)."""
-        return sum(len(q) for q in self._shards)
+        return sum(self._depths)
 
     async def close(self) -> None:
         """Nothing to release."""

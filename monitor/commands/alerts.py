@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert, encode_alert
 from monitor.app import run_async
-from monitor.bus.codec import encode_alert
 from monitor.cli import settings_from_args
 from monitor.commands.record import parse_duration
 from monitor.commands.top import open_source

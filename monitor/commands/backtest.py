@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.capture.format import CaptureRecord, check_capture, read_capture
 from monitor.capture.replay import CaptureDecoder
 from monitor.cli import check_writable

@@ -98,6 +98,7 @@ def timing_overrides(speed: float) -> dict[str, float]:
     for cls in _CLASSES:
         out[f"detectors.{cls}.open_interest.stale_s"] = max(120.0, 120.0 + 2 * lag)
         out[f"detectors.{cls}.funding.stale_s"] = max(600.0, 600.0 + 2 * lag)
+        out[f"detectors.{cls}.options.stale_s"] = max(300.0, 300.0 + 2 * lag)
     return out
 
 

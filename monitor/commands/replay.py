@@ -18,9 +18,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert, encode_alert
 from monitor.app import ROLES, AlertTap, Application, EventTap, run_async
-from monitor.bus.codec import encode, encode_alert
+from monitor.bus.codec import encode
 from monitor.capture.format import check_capture, read_capture
 from monitor.cli import check_writable, settings_from_args
 from monitor.events import Event

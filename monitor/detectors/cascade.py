@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from monitor.alerts.model import Alert, Severity
+from monitor.alert import Alert, Severity
 from monitor.detectors.config import CascadeSettings
 from monitor.detectors.context import AssetContext
 from monitor.detectors.episode import Episode, Transition, fmt_pct, fmt_usd

@@ -173,6 +173,47 @@ class OpenInterestSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OptionsSettings:
+    """Options positioning from ``options_summary``: 25Δ skew extremes and IV term inversion (vol points)."""
+
+    # RR25 of this constant maturity (7, 30 or 90 days) is watched, both signs.
+    skew_tenor_days: int = 7
+    # |RR25| in vol points: info / warning / critical (February 2026 read about −13).
+    skew_vol_pts: float = 8.0
+    skew_warning_vol_pts: float = 10.0
+    skew_critical_vol_pts: float = 12.0
+    # Front ATM IV above the back one by at least this (vol points): info / warning / critical.
+    term_front_days: int = 7
+    term_back_days: int = 30
+    term_margin_vol_pts: float = 2.0
+    term_warning_vol_pts: float = 5.0
+    term_critical_vol_pts: float = 10.0
+    # A reading must stay beyond its level this long before it fires.
+    confirm_s: float = 600.0
+    # Resolve when the reading stays below exit_ratio × the entry level for hold_s.
+    exit_ratio: float = 0.75
+    hold_s: float = 900.0
+    cooldown_s: float = 3600.0
+    # A venue without a summary for this long is left out; with none left the reading is unknown.
+    stale_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        require_positive(self, "skew_vol_pts", "term_margin_vol_pts", "hold_s", "stale_s")
+        _non_negative(self, "confirm_s", "cooldown_s")
+        for name in ("skew_tenor_days", "term_front_days", "term_back_days"):
+            if getattr(self, name) not in (7, 30, 90):
+                raise ValueError(f"options.{name} must be 7, 30 or 90 (the summary's tenors)")
+        if self.term_front_days >= self.term_back_days:
+            raise ValueError("options.term_front_days must be shorter than options.term_back_days")
+        if not self.skew_vol_pts <= self.skew_warning_vol_pts <= self.skew_critical_vol_pts:
+            raise ValueError("options skew levels must rise")
+        if not self.term_margin_vol_pts <= self.term_warning_vol_pts <= self.term_critical_vol_pts:
+            raise ValueError("options term levels must rise")
+        if not 0 < self.exit_ratio <= 1:
+            raise ValueError("options.exit_ratio must be in (0, 1]")
+
+
+@dataclass(frozen=True, slots=True)
 class RegimeSettings:
     """How a cascade is classified: leverage flush vs spot-driven selling."""
 
@@ -193,6 +234,7 @@ class ClassSettings:
     cascade: CascadeSettings = field(default_factory=CascadeSettings)
     funding: FundingSettings = field(default_factory=FundingSettings)
     open_interest: OpenInterestSettings = field(default_factory=OpenInterestSettings)
+    options: OptionsSettings = field(default_factory=OptionsSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +245,7 @@ class AssetOverride:
     cascade: dict[str, float] = field(default_factory=dict)
     funding: dict[str, float] = field(default_factory=dict)
     open_interest: dict[str, float] = field(default_factory=dict)
+    options: dict[str, float] = field(default_factory=dict)
 
 
 def _large_cap() -> ClassSettings:
@@ -263,7 +306,7 @@ def _small_cap() -> ClassSettings:
     )
 
 
-_SECTIONS = ("cascade", "funding", "open_interest")
+_SECTIONS = ("cascade", "funding", "open_interest", "options")
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,9 +351,10 @@ class DetectorSettings:
     lease_renew_s: float = 5.0
     # Runner: how much retained history rebuilds a shard's state on takeover.
     rebuild_hours: float = 6.0
-    rebuild_page: int = 2000
-    # Runner: events per read and how long a read blocks.
-    read_count: int = 500
+    # Entries per history page (an entry holds up to 256 events).
+    rebuild_page: int = 64
+    # Runner: entries per shard and read (an entry holds up to 256 events), and how long a read blocks.
+    read_count: int = 64
     block_ms: int = 500
     # Runner: most shards one process owns (0 = no limit).
     max_shards: int = 0
@@ -396,5 +440,6 @@ __all__ = [
     "DetectorSettings",
     "FundingSettings",
     "OpenInterestSettings",
+    "OptionsSettings",
     "RegimeSettings",
 ]

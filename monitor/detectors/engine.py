@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.detectors.cascade import KIND as CASCADE
 from monitor.detectors.cascade import CascadeSide
 from monitor.detectors.config import ClassSettings, DetectorSettings
@@ -23,7 +23,8 @@ from monitor.detectors.episode import Episode
 from monitor.detectors.funding import FundingAsset
 from monitor.detectors.hygiene import OUTCOMES, Gatekeeper, Outcome, implausible_liquidation
 from monitor.detectors.open_interest import OpenInterestAsset
-from monitor.events import Event, Funding, Gap, Liquidation, canonical_base
+from monitor.detectors.options import OptionsAsset
+from monitor.events import Event, Funding, Gap, Liquidation, OpenInterest, canonical_base
 from monitor.logs import get_logger
 
 log = get_logger(__name__)
@@ -33,7 +34,7 @@ SLOW_TICK_MS = 5_000
 class AssetDetectors:
     """All detector state of one asset."""
 
-    __slots__ = ("_next_slow_ms", "ctx", "funding", "long", "oi", "settings", "short")
+    __slots__ = ("_next_slow_ms", "ctx", "funding", "long", "oi", "options", "settings", "short")
 
     def __init__(self, base: str, first_ms: int, settings: ClassSettings, detectors: DetectorSettings) -> None:
         self.settings = settings
@@ -44,18 +45,20 @@ class AssetDetectors:
         self.short = CascadeSide(self.ctx, "short", settings.cascade)
         self.funding = FundingAsset(self.ctx, settings.funding)
         self.oi = OpenInterestAsset(self.ctx, settings.open_interest)
+        self.options = OptionsAsset(self.ctx, settings.options)
         self._next_slow_ms = 0
 
     def evaluate(self, now_ms: int) -> list[Alert]:
-        """Re-evaluate the asset at ``now_ms``: cascades every tick, funding and OI every few seconds.
+        """Re-evaluate the asset at ``now_ms``: cascades every tick, funding, OI and options every few seconds.
 
-        Funding and open interest move slowly (confirmation in minutes, staleness in tens of
+        Funding, open interest and options positioning move slowly (confirmation in minutes, staleness in tens of
         seconds), so their full re-evaluation (every venue) runs at most every ``SLOW_TICK_MS``.
         """
         if now_ms >= self._next_slow_ms:
             self._next_slow_ms = now_ms + SLOW_TICK_MS
             alerts = self.oi.evaluate(now_ms)
             alerts += self.funding.evaluate(now_ms)
+            alerts += self.options.evaluate(now_ms)
             alerts += self.long.evaluate(now_ms)
         else:
             alerts = self.long.evaluate(now_ms)
@@ -73,6 +76,7 @@ class AssetDetectors:
         for group in (self.oi.total, *self.oi.venues.values()):
             yield group.collapse
             yield group.surge
+        yield from self.options.episodes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,7 @@ class EpisodeView:
 
 
 class DetectionEngine:
-    """Liquidation cascades, funding flips and open-interest collapses over a stream of events."""
+    """Liquidation cascades, funding flips, open-interest collapses and options positioning over a stream of events."""
 
     def __init__(self, settings: DetectorSettings) -> None:
         self.settings = settings
@@ -130,6 +134,7 @@ class DetectionEngine:
                     asset.oi.mark_gap(event.venue)
                     asset.long.mark_gap(event.venue, ts)
                     asset.short.mark_gap(event.venue, ts)
+                    asset.options.mark_gap(event.venue)
         else:
             asset = self._by_spelling.get(event.base) or self._asset(event.base, ts)
             if isinstance(event, Liquidation):
@@ -150,10 +155,12 @@ class DetectionEngine:
                     alerts = side.add(event, ts, now)
             elif isinstance(event, Funding):
                 alerts = asset.funding.add(event, ts, now)
-            else:  # OpenInterest: mypy checks the event union is exhausted
+            elif isinstance(event, OpenInterest):
                 alerts = asset.oi.add(event, ts, now)
                 if asset.oi.held is not None:
                     self._ignore(asset.oi.held, event)
+            else:  # OptionsSummary: mypy checks the event union is exhausted
+                alerts = asset.options.add(event, ts, now)
         if now >= self._next_tick_ms:
             self._next_tick_ms = now - now % self._tick_ms + self._tick_ms
             alerts += self.advance(now)
@@ -216,7 +223,7 @@ class DetectionEngine:
         for base, asset in self._assets.items():
             yield CASCADE, base, "long", asset.long.episode.state_value()
             yield CASCADE, base, "short", asset.short.episode.state_value()
-            for kind, direction, value in (*asset.funding.states(), *asset.oi.states()):
+            for kind, direction, value in (*asset.funding.states(), *asset.oi.states(), *asset.options.states()):
                 yield kind, base, direction, value
 
     def cascade_window_usd(self, base: str, direction: str) -> float:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
-from monitor.alerts.model import SEVERITIES, Alert, Direction, Severity, alert_id, severity_rank
+from monitor.alert import SEVERITIES, Alert, Direction, Severity, alert_id, severity_rank
 
 Transition: TypeAlias = Literal["fire", "escalate", "resolve"]
 

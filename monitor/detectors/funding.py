@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from monitor.alerts.model import Alert, Severity
+from monitor.alert import Alert, Severity
 from monitor.detectors.config import FundingSettings
 from monitor.detectors.context import AssetContext
 from monitor.detectors.episode import Episode

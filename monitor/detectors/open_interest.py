@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.detectors.config import OpenInterestSettings
 from monitor.detectors.context import AssetContext
 from monitor.detectors.episode import Episode, Transition, fmt_pct, severity_for

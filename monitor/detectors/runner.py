@@ -1,7 +1,9 @@
 """The detector runner: bus → :class:`DetectionEngine` per owned shard → alerts stream (the only async module).
 
 Each events shard has exactly one owner at a time: a lease ``detector-shard-N``
-taken with a time to live and renewed well within it. A process that takes a
+taken with a time to live and renewed well within it. Live processes announce
+themselves and share the shards fairly (shares differ by at most one): a newcomer
+gets its share from the others, a dead member's shards are taken by the rest. A process that takes a
 shard over (its owner died or left) first rebuilds the shard's detector state
 from the stream's retained history, without emitting anything — the rebuilt
 engine knows which episodes are already firing, so they are not announced
@@ -18,13 +20,13 @@ import time
 from collections.abc import Iterator, Sequence
 
 from monitor.aio import sleep_or_stop
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.backoff import backoff
-from monitor.bus.base import Bus, Delivery
+from monitor.bus.base import Bus, EventEntry
 from monitor.detectors.config import DetectorSettings
 from monitor.detectors.engine import DetectionEngine
+from monitor.detectors.hygiene import Outcome
 from monitor.errors import BusError, BusUnavailable
-from monitor.events import Event
 from monitor.logs import get_logger
 from monitor.metrics import OTHER, Metrics
 
@@ -33,6 +35,10 @@ log = get_logger(__name__)
 _RETRY_INITIAL_S = 0.1
 _RETRY_CAP_S = 5.0
 _METRICS_INTERVAL_S = 1.0
+
+
+# The group of live `liqmon detect` processes sharing the shards (bus.announce).
+MEMBERS_GROUP = "detectors"
 
 
 def lease_name(shard: int) -> str:
@@ -72,6 +78,8 @@ class DetectorRunner:
         self._ttl_ms = int(settings.lease_ttl_s * 1000)
         self._next_renew = 0.0
         self._next_metrics = 0.0
+        self.members: list[str] = [consumer]  # live detector processes, as last announced
+        self._free_since: dict[int, float] = {}  # shard -> monotonic time it was first seen free
         self.published = 0
         self._stop = asyncio.Event()
         # Set when the input has ended (a replay): handle what is readable before returning.
@@ -152,33 +160,129 @@ class DetectorRunner:
         self.metrics.shards_owned.set(len(self.shards))
 
     async def _renew(self) -> None:
-        """Renew owned leases and take free shards (rebuilding their state)."""
+        """Announce this process, renew owned leases, then move towards the fair share of the shards.
+
+        The live members (announced with a time to live, like the leases) share the
+        shards: each aims at its fair share (:meth:`fair_share`). A process
+        above its share gives up the surplus — it stops acting on a shard before it
+        releases the lease — and one below it takes free shards, starting from its
+        own slice of the shard ring so members do not contend for the same ones.
+        A shard free for a whole lease time is taken even beyond the share (its
+        owner's announcement may still be counted after the owner died).
+        """
+        try:
+            self.members = await self.bus.announce(MEMBERS_GROUP, self.consumer, self._ttl_ms)
+        except BusError as exc:
+            log.warning("announcing this detector failed", error=str(exc))
+        await self._renew_owned()
+        share = self.fair_share()
+        order = self._preference(share)
+        await self._give_up_surplus(share, order)
+        await self._take_free(share, order)
+
+    def owned(self) -> set[int]:
+        """The shards this process acts on: owned, with a lease that cannot have lapsed yet."""
+        now = time.monotonic()
+        return {shard for shard, owned in self.shards.items() if owned.lease_until >= now}
+
+    def fair_share(self) -> int:
+        """How many shards this process aims at: shards / live members, the remainder to the first members.
+
+        Shares differ by at most one and add up to the shard count (4 shards among 3
+        members: 2, 1, 1), so nobody idles while another holds two; ``max_shards`` caps it.
+        """
+        count, members = self.bus.shard_count, max(1, len(self.members))
+        share = count // members + (1 if self._index() < count % members else 0)
         limit = self.settings.max_shards
-        for shard in range(self.bus.shard_count):
-            if self._stopping():
-                return  # stopping: take no new shard (owned leases are released on the way out)
-            if limit and shard not in self.shards and len(self.shards) >= limit:
-                continue
+        return min(share, limit) if limit else share
+
+    def _index(self) -> int:
+        return self.members.index(self.consumer) if self.consumer in self.members else 0
+
+    def _preference(self, share: int) -> list[int]:
+        """Every shard, starting with this member's own slice of the ring (after the slices of those before it)."""
+        count, members, index = self.bus.shard_count, max(1, len(self.members)), self._index()
+        start = index * (count // members) + min(index, count % members)
+        return [(start + i) % count for i in range(count)]
+
+    async def _renew_owned(self) -> None:
+        """Renew the lease of every owned shard; a shard whose lease went to another process is given up."""
+        for shard in list(self.shards):
             asked = time.monotonic()
             try:
                 held = await self.bus.acquire_lease(lease_name(shard), self.consumer, self._ttl_ms)
             except BusError as exc:
                 log.warning("lease renewal failed", shard=shard, error=str(exc))
                 continue
-            until = asked + self.settings.lease_ttl_s * 0.9
             owned = self.shards.get(shard)
-            if held and owned is not None:
-                owned.lease_until = until
-            elif held:
-                try:
-                    await self._take(shard, until)
-                except BusError as exc:
-                    log.warning("rebuilding shard state failed; will retry", shard=shard, error=str(exc))
-                    with contextlib.suppress(BusError):
-                        await self.bus.release_lease(lease_name(shard), self.consumer)
-            elif owned is not None:
+            if owned is None:
+                continue
+            if held:
+                owned.lease_until = asked + self.settings.lease_ttl_s * 0.9
+            else:
                 log.warning("shard lease taken by another detector; giving the shard up", shard=shard)
                 del self.shards[shard]
+
+    async def _give_up_surplus(self, share: int, order: Sequence[int]) -> None:
+        """Release owned shards beyond ``share``, the last of this member's order first."""
+        surplus = len(self.shards) - share
+        for shard in reversed(order):
+            if surplus <= 0:
+                return
+            if shard not in self.shards:
+                continue
+            del self.shards[shard]  # no longer acted on here before anyone else can take it
+            surplus -= 1
+            try:
+                await self.bus.release_lease(lease_name(shard), self.consumer)
+            except BusError as exc:
+                log.warning(
+                    "releasing a surplus shard failed; its lease expires on its own", shard=shard, error=str(exc)
+                )
+            log.info(
+                "detector shard handed over to share the work", shard=shard, members=len(self.members), share=share
+            )
+        self.metrics.shards_owned.set(len(self.shards))
+
+    async def _take_free(self, share: int, order: Sequence[int]) -> None:
+        """Take free shards up to ``share`` (and any shard free for a lease time), rebuilding their state."""
+        wanted = [shard for shard in order if shard not in self.shards]
+        if not wanted:
+            return
+        try:
+            holders = await self.bus.lease_holders([lease_name(shard) for shard in wanted])
+        except BusError as exc:
+            log.warning("reading shard leases failed", error=str(exc))
+            return
+        now = time.monotonic()
+        # A lease already in our name on a shard we do not own is ours to take too: a take that
+        # failed half-way, or this consumer's lease from before a restart.
+        free = [shard for shard, holder in zip(wanted, holders, strict=True) if holder in (None, self.consumer)]
+        self._free_since = {shard: self._free_since.get(shard, now) for shard in free}
+        limit = self.settings.max_shards
+        for shard in free:
+            if self._stopping():
+                return  # stopping: take no new shard (owned leases are released on the way out)
+            if limit and len(self.shards) >= limit:
+                return
+            orphaned = now - self._free_since[shard] >= self.settings.lease_ttl_s
+            if len(self.shards) >= share and not orphaned:
+                continue
+            asked = time.monotonic()
+            try:
+                held = await self.bus.acquire_lease(lease_name(shard), self.consumer, self._ttl_ms)
+            except BusError as exc:
+                log.warning("taking a shard lease failed", shard=shard, error=str(exc))
+                continue
+            if not held:
+                continue  # another member was quicker
+            self._free_since.pop(shard, None)
+            try:
+                await self._take(shard, asked + self.settings.lease_ttl_s * 0.9)
+            except BusError as exc:
+                log.warning("rebuilding shard state failed; will retry", shard=shard, error=str(exc))
+                with contextlib.suppress(BusError):
+                    await self.bus.release_lease(lease_name(shard), self.consumer)
 
     async def _take(self, shard: int, lease_until: float) -> None:
         """Rebuild ``shard``'s state from retained history with alerts suppressed, then own it.
@@ -192,47 +296,53 @@ class DetectorRunner:
         boundary and everything after are handled live, alerts included.
         """
         adopted = await self.bus.adopt_pending(shard, self.consumer)
-        probe: list[Delivery[Event]] = []
+        probe: list[EventEntry] = []
         while True:  # adopted entries come first (possibly twice: claimed, then as our own pending)
             batch = await self.bus.read_events([shard], self.consumer, count=self.settings.read_count, block_ms=0)
-            fresh = [d for d in batch if d.entry_id not in adopted]
+            fresh = [e for e in batch if e.entry_id not in adopted]
             if fresh or not batch:
                 probe = fresh
                 break
         boundary = entry_key(probe[0].entry_id) if probe else None
         engine = DetectionEngine(self.settings)
-        started = time.monotonic()
+        started = began = time.monotonic()
         after = "0"
         if self.settings.rebuild_hours > 0:
             after = f"{max(0, int(time.time() * 1000 - self.settings.rebuild_hours * 3_600_000))}-0"
         last: str | None = None
         count = 0
-        held: list[Delivery[Event]] = []  # adopted entries not (yet) followed by a handled one
+        held: list[EventEntry] = []  # adopted entries not (yet) followed by a handled one
         page_size = self.settings.rebuild_page
+        feed = engine.feed
         done = False
         while not done:
             if self._stopping():  # stopping mid-rebuild: the shard is left to the next owner
                 await self.bus.release_lease(lease_name(shard), self.consumer)
                 return
             page = await self.bus.read_history(shard, after, page_size)
-            for delivery in page:
-                if boundary is not None and entry_key(delivery.entry_id) >= boundary:
+            for entry in page:
+                if boundary is not None and entry_key(entry.entry_id) >= boundary:
                     done = True
                     break
-                if delivery.entry_id in adopted:
-                    held.append(delivery)
+                if entry.entry_id in adopted:
+                    held.append(entry)
                     continue
-                for handled in (*held, delivery):  # alerts of the past were announced by the previous owner
-                    engine.feed(handled.item)
+                for handled in (*held, entry):  # alerts of the past were announced by the previous owner
+                    for event in handled.events:
+                        feed(event)
                     last = handled.entry_id
-                    count += 1
+                    count += len(handled.events)
                 held.clear()
             if not page or len(page) < page_size:
                 break
             after = page[-1].entry_id
-            if time.monotonic() - started > self.settings.lease_renew_s:  # a long rebuild keeps its lease
-                await self.bus.acquire_lease(lease_name(shard), self.consumer, self._ttl_ms)
-                lease_until = time.monotonic() + self.settings.lease_ttl_s * 0.9
+            if time.monotonic() - started > self.settings.lease_renew_s:  # a long rebuild keeps every lease
+                asked = time.monotonic()
+                if not await self.bus.acquire_lease(lease_name(shard), self.consumer, self._ttl_ms):
+                    log.warning("shard lease lost during its rebuild; leaving the shard", shard=shard)
+                    return
+                lease_until = asked + self.settings.lease_ttl_s * 0.9
+                await self._renew_owned()
                 started = time.monotonic()
             await asyncio.sleep(0)
         if count:
@@ -243,13 +353,16 @@ class DetectorRunner:
             "detector shard acquired",
             shard=shard,
             rebuilt_events=count,
-            adopted_events=len(held),
+            rebuild_s=round(time.monotonic() - began, 3),
+            adopted_entries=len(held),
             firing=[f"{f.kind}:{f.base}:{f.direction}" for f in firing],
         )
         self.metrics.shards_owned.set(len(self.shards))
         await self._handle([*held, *probe], self._stop)
 
     async def _release_all(self) -> None:
+        with contextlib.suppress(BusError):  # the announcement expires on its own otherwise
+            await self.bus.withdraw(MEMBERS_GROUP, self.consumer)
         for shard in list(self.shards):
             try:
                 await self.bus.release_lease(lease_name(shard), self.consumer)
@@ -260,32 +373,47 @@ class DetectorRunner:
 
     # ------------------------------------------------------------------ events
 
-    async def _handle(self, batch: Sequence[Delivery[Event]], stop: asyncio.Event) -> None:
-        """Feed a batch, publish its alerts, then acknowledge it."""
+    async def _handle(self, batch: Sequence[EventEntry], stop: asyncio.Event) -> None:
+        """Feed a batch of entries, publish their alerts, then acknowledge the entries."""
         if not batch:
             self._refresh_metrics()
             return
-        handled: list[Delivery[Event]] = []
+        handled: list[EventEntry] = []
         alerts: list[Alert] = []
-        outcomes: dict[str, int] = {}  # counted per batch: a labelled counter update per event costs too much
+        duplicates = 0
+        engines: dict[int, DetectionEngine] = {}
+        before: dict[int, dict[Outcome, int]] = {}
         latency = self.metrics.decision_latency
         now_s = time.time()
-        for delivery in batch:
-            owned = self.shards.get(delivery.shard)
-            if owned is None:
-                continue  # no longer ours: it stays pending for the new owner
-            handled.append(delivery)
-            if owned.rebuilt_upto is not None and entry_key(delivery.entry_id) <= owned.rebuilt_upto:
-                outcomes["duplicate"] = outcomes.get("duplicate", 0) + 1  # already in the rebuilt state
+        now = time.monotonic()
+        for entry in batch:
+            owned = self.shards.get(entry.shard)
+            if owned is None or owned.lease_until < now:
+                continue  # no longer (surely) ours: it stays pending for the next owner
+            handled.append(entry)
+            if owned.rebuilt_upto is not None and entry_key(entry.entry_id) <= owned.rebuilt_upto:
+                duplicates += len(entry.events)  # already in the rebuilt state
                 continue
             engine = owned.engine
-            alerts += engine.feed(delivery.item)
-            outcome = engine.last_outcome
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            if outcome == "processed":
-                latency.observe(max(0.0, now_s - delivery.item.ts_ms / 1000))
+            if entry.shard not in engines:
+                engines[entry.shard] = engine
+                before[entry.shard] = dict(engine.counts)
+            feed = engine.feed
+            for event in entry.events:
+                alerts += feed(event)
+                if engine.last_outcome == "processed":
+                    latency.observe(max(0.0, now_s - event.ts_ms / 1000))
+            # A read can hold thousands of events: let the rest of the process (venue readers, the
+            # publisher, when all roles share one loop) run between entries.
+            await asyncio.sleep(0)
+        # Counted per batch from the engines' own tallies: a labelled counter update per event costs too much.
+        outcomes: dict[str, int] = {"duplicate": duplicates}
+        for shard, engine in engines.items():
+            for outcome, total in engine.counts.items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + total - before[shard][outcome]
         for label, count in outcomes.items():
-            self.metrics.detector_events.labels(outcome=label).inc(count)
+            if count:
+                self.metrics.detector_events.labels(outcome=label).inc(count)
         for alert in alerts:
             if not await self._publish(alert, stop):
                 return  # stopped while the bus is down: leave the batch pending for redelivery
@@ -359,4 +487,4 @@ def _backoff() -> Iterator[float]:
     return backoff(_RETRY_INITIAL_S, _RETRY_CAP_S, 2.0)
 
 
-__all__ = ["DetectorRunner", "entry_key", "lease_name"]
+__all__ = ["MEMBERS_GROUP", "DetectorRunner", "entry_key", "lease_name"]

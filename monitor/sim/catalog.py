@@ -81,6 +81,9 @@ class ScenarioSpec:
 
 
 # Share of open interest and of liquidations per venue (an assumption; see docs/scenarios.md).
+# Where a glitch scenario's bad prints appear: a venue that pushes open interest every step.
+GLITCH_VENUE = "bybit"
+
 VENUE_SHARES: Final[dict[str, float]] = {
     name: spec.scenario_share for name, spec in SPECS.items() if spec.scenario_share > 0
 }

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from monitor.capture.format import CaptureRecord, CaptureWriter
 from monitor.errors import CaptureError
-from monitor.sim.catalog import VENUE_SHARES, Outage, ScenarioSpec, get_scenario
+from monitor.sim.catalog import GLITCH_VENUE, VENUE_SHARES, Outage, ScenarioSpec, get_scenario
 from monitor.sim.encode import encoder
 from monitor.sim.encode.common import VenueView
 from monitor.sim.market import Liq, MarketPath, build_open_interest, simulate
@@ -110,9 +110,6 @@ def generate(
     )
     scenario.figures = _figures(scenario, liqs_by_venue)
     return scenario
-
-
-GLITCH_VENUE = "bybit"  # where a glitch scenario's bad prints appear (it pushes OI every step)
 
 
 def _add_glitch_liquidations(path: MarketPath, liqs_by_venue: dict[str, list[Liq]], ts_ms: int) -> None:

@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.metrics import Metrics
 from monitor.settings import Settings
 from monitor.top.state import AlertBook, FeedHealth, Snapshot, build_snapshot, encode_alerts, encode_snapshot

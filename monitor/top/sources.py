@@ -19,8 +19,7 @@ from typing import Any, Final, Protocol
 import httpx
 from redis.exceptions import RedisError
 
-from monitor.alerts.model import Alert
-from monitor.bus.codec import decode_alert
+from monitor.alert import Alert, decode_alert
 from monitor.bus.keys import FIELD_DATA, Keys
 from monitor.errors import BusError, InvalidEvent, MonitorError
 from monitor.events import Event, Gap
@@ -113,7 +112,8 @@ class RedisSource:
     """A scaled-out deployment, read-only from Redis: the last ``lookback_s`` of events, then what follows."""
 
     def __init__(self, settings: Settings, *, lookback_s: float, client: Any = None, bus: Any = None) -> None:
-        from monitor.bus.redis_streams import RedisStreamsBus, build_client, describe_target
+        from monitor.bus.redis_link import build_client, describe_target
+        from monitor.bus.redis_streams import RedisStreamsBus
 
         self.settings = settings
         self.keys = Keys(settings.bus.key_prefix)
@@ -143,7 +143,7 @@ class RedisSource:
                 if not page:
                     break
                 cursor = page[-1].entry_id
-                self._fold([d.item for d in page])
+                self._fold([event for entry in page for event in entry.events])
                 taken += len(page)
             else:
                 behind = True

@@ -19,7 +19,8 @@ from typing import Final
 
 import msgspec
 
-from monitor.alerts.model import Alert, severity_rank
+from monitor.alert import Alert, severity_rank
+from monitor.events import OptionsSummary
 from monitor.market_metrics import MarketTally
 
 SNAPSHOT_VERSION: Final = 1
@@ -97,6 +98,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     active: list[Alert]
     recent: list[Alert]
     notes: list[str] = msgspec.field(default_factory=list)
+    # The latest options summary per venue and asset (DESIGN §3 ``options_summary``).
+    options: list[OptionsSummary] = msgspec.field(default_factory=list)
     version: int = SNAPSHOT_VERSION
 
 
@@ -227,4 +230,5 @@ def build_snapshot(
         active=book.active(),
         recent=book.recent(),
         notes=list(notes),
+        options=[summary for _, summary in sorted(tally.options.items())],
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from monitor.top.state import Snapshot
-from monitor.top.view import usd
+from monitor.top.view import options_line, usd
 
 
 def summary_lines(snapshot: Snapshot, fired: Counter[tuple[str, str]], elapsed_s: float) -> list[str]:
@@ -23,5 +23,6 @@ def summary_lines(snapshot: Snapshot, fired: Counter[tuple[str, str]], elapsed_s
         lines.append("  alerts fired: " + ", ".join(f"{k} {d} ×{n}" for (k, d), n in sorted(fired.items())))
     else:
         lines.append("  no alerts fired")
+    lines += [f"  options {s.base} ({s.venue}): {options_line(s)}" for s in snapshot.options]
     lines += [f"  {note}" for note in snapshot.notes]
     return lines

@@ -4,7 +4,8 @@ Sections, top to bottom: a title line (what is watched, the time, how to
 quit), the feeds (one row per venue: health, events/s, liquidations, funding,
 open interest, whether its liquidation feed is complete or sampled), the
 assets (price, liquidations in the last minute and since the start, by side,
-with the part from sampled feeds; funding; open interest), the detectors (the
+with the part from sampled feeds; funding; open interest), the options
+positioning per asset (when a venue publishes it), the detectors (the
 open episodes) and the last alerts, as many as the height leaves room for.
 Every line is one terminal row (no wrapping), so the layout's height is known
 and never exceeds the screen.
@@ -20,7 +21,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
+from monitor.events import OptionsSummary
 from monitor.top.state import Snapshot, VenueState
 from monitor.top.trend import Recent
 
@@ -165,6 +167,29 @@ def _alert_line(alert: Alert, *, when: str = "ts") -> Text:
     )
 
 
+def options_line(summary: OptionsSummary) -> str:
+    """RR25 and ATM IV per tenor, DVOL, put/call OI and the top put strikes, in vol points and thousands."""
+    tenors = sorted(summary.tenors.items(), key=lambda item: int(item[0]))
+    parts = [
+        "RR25 " + " ".join(f"{days}d {point.rr25 * 100:+.1f}" for days, point in tenors),
+        "ATM " + " ".join(f"{days}d {point.atm_iv * 100:.1f}" for days, point in tenors),
+    ]
+    if summary.dvol is not None:
+        parts.append(f"DVOL {summary.dvol:.1f}")
+    if summary.put_call_oi_ratio is not None:
+        parts.append(f"put/call OI {summary.put_call_oi_ratio:.2f}")
+    if summary.put_oi_top:
+        parts.append("top puts " + ", ".join(f"{strike / 1000:g}k" for strike, _ in summary.put_oi_top[:3]))
+    return " · ".join(parts)
+
+
+def _options(snapshot: Snapshot) -> list[Text]:
+    return [
+        Text(f"options {s.base} ({s.venue}): {options_line(s)}", no_wrap=True, overflow="ellipsis")
+        for s in sorted(snapshot.options, key=lambda s: (s.base, s.venue))
+    ]
+
+
 def _detectors(snapshot: Snapshot) -> list[Text]:
     lines = [Text("detectors (open episodes, since)", style="bold")]
     if not snapshot.active:
@@ -177,12 +202,13 @@ def render(snapshot: Snapshot, recent: Recent, *, height: int, hint: str = QUIT_
     """The whole screen for a terminal ``height`` rows high (the alerts list takes the rows left)."""
     feeds = _feeds(snapshot, recent)
     assets = _assets(snapshot, recent)
+    options = _options(snapshot)
     detectors = _detectors(snapshot)
-    used = 1 + (feeds.row_count + 2) + (assets.row_count + 2) + len(detectors) + 1
+    used = 1 + (feeds.row_count + 2) + (assets.row_count + 2) + len(options) + len(detectors) + 1
     notes = [Text(note, style="dim", no_wrap=True, overflow="ellipsis") for note in snapshot.notes]
     used += len(notes)
     rows = max(_MIN_ALERT_ROWS, height - used - 1)
     alerts: list[Text] = [Text("last alerts (newest first)", style="bold")]
     shown = snapshot.recent[:rows]
     alerts += [_alert_line(a) for a in shown] or [Text("no alerts yet", style="dim")]
-    return Group(_title(snapshot, hint), feeds, assets, *detectors, *alerts, *notes)
+    return Group(_title(snapshot, hint), feeds, assets, *options, *detectors, *alerts, *notes)

@@ -29,6 +29,9 @@ from monitor.venues.spec import Keepalive, KeepaliveMode, RestRequest, VenueLimi
 
 __all__ = ["Connection", "Keepalive", "KeepaliveMode", "RestPoll", "VenueAdapter"]
 
+# Instruments guessed from symbols, kept per adapter (real venues have at most a few thousand).
+_GUESSED_MAX = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class Connection:
@@ -92,6 +95,7 @@ class VenueAdapter(ABC):
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         self.instruments = instruments if instruments is not None else InstrumentBook(self.name)
         self._issues: list[tuple[str, str]] = []
+        self._guessed: dict[str, Instrument] = {}
 
     # -- subscriptions -------------------------------------------------------------------------
     @abstractmethod
@@ -126,11 +130,28 @@ class VenueAdapter(ABC):
         """The venue's typed readers (see :meth:`parse`)."""
 
     def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
-        """Normalize one REST response body (polled data)."""
+        """Normalize one REST response body (polled data); too deep a body is a ``too_deep`` ParseError."""
+        try:
+            return self.read_rest(path, body, recv_ms)
+        except RecursionError:
+            raise ParseError(f"{self.name}: {path}: body nested too deeply to read", reason="too_deep") from None
+
+    def read_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
+        """The venue's reader of polled REST bodies (see :meth:`parse_rest`); none by default."""
         return []
 
     def load_instruments(self, path: str, body: str | bytes) -> int:
-        """Read an instrument-list response into :attr:`instruments`; returns how many were loaded."""
+        """Read an instrument-list response into :attr:`instruments`; returns how many were loaded.
+
+        Too deep a body is a ``too_deep`` ParseError, like any other unreadable one.
+        """
+        try:
+            return self.read_instruments(path, body)
+        except RecursionError:
+            raise ParseError(f"{self.name}: {path}: body nested too deeply to read", reason="too_deep") from None
+
+    def read_instruments(self, path: str, body: str | bytes) -> int:
+        """The venue's reader of instrument lists (see :meth:`load_instruments`); none by default."""
         return 0
 
     def _load_instrument_rows(
@@ -166,6 +187,27 @@ class VenueAdapter(ABC):
 
     def reset(self) -> None:
         """Forget per-connection state (delta snapshots) after a reconnect."""
+
+    # -- instruments of the frames -------------------------------------------------------------
+    def instrument(self, symbol: str) -> Instrument:
+        """The book's instrument for ``symbol``, else :meth:`guess_instrument`'s (remembered, in a bounded cache).
+
+        The book wins as soon as it has the symbol: a guess never hides a loaded instrument.
+        """
+        inst = self.instruments.get(symbol) or self._guessed.get(symbol)
+        if inst is None:
+            if len(self._guessed) >= _GUESSED_MAX:  # forged symbols must not grow it without end
+                self._guessed.clear()
+            inst = self._guessed[symbol] = self.guess_instrument(symbol)
+        return inst
+
+    def guess_instrument(self, symbol: str) -> Instrument:
+        """An instrument read from the venue's naming rules alone, for a symbol the book does not have.
+
+        Its ``contract_size`` is None when the name does not tell the size unit, so the factories give no
+        size or notional rather than a guess. Raises ParseError when the symbol cannot be read at all.
+        """
+        raise ParseError(f"{self.name}: {symbol!r:.40} is not in the instrument list", reason="unknown_symbol")
 
     # -- non-fatal problems found while parsing ------------------------------------------------
     def _issue(self, reason: str, message: str) -> None:

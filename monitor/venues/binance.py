@@ -24,7 +24,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
+from monitor.events import Event, Funding, Liquidation, Side
 from monitor.venues.adapter import Connection, RestPoll, VenueAdapter
 from monitor.venues.common import (
     Finite,
@@ -32,7 +32,6 @@ from monitor.venues.common import (
     decode_failed,
     event_id,
     field,
-    is_usd,
     items,
     load_json,
     num,
@@ -57,10 +56,6 @@ _POSITION_SIDE: Final[dict[str, Side]] = {"SELL": "long", "BUY": "short"}
 # Latest mark price per symbol, shared by every adapter over one instrument book: the collector runs
 # one adapter per websocket connection and another for REST polls, and open interest arrives by REST.
 _MARKS: weakref.WeakKeyDictionary[InstrumentBook, dict[str, float]] = weakref.WeakKeyDictionary()
-# Symbols whose names and funding interval are remembered per adapter (the cache starts over beyond that).
-_SYMBOL_CACHE_SIZE: Final = 4096
-# What the parsers need to know about a symbol: (instrument it came from, base, quote, USD quote, funding hours).
-_SymbolInfo = tuple[Instrument | None, str, str, bool, float]
 
 
 # -- the typed readers: one per event type ---------------------------------------------------
@@ -149,7 +144,6 @@ class BinanceAdapter(VenueAdapter):
         super().__init__(instruments)
         self._marks = _MARKS.setdefault(self.instruments, {})
         self._funding_hours: dict[str, float] = {}
-        self._symbols: dict[str, _SymbolInfo] = {}
 
     # -- subscriptions -------------------------------------------------------------------------
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
@@ -184,7 +178,7 @@ class BinanceAdapter(VenueAdapter):
         ]
 
     # -- instruments ---------------------------------------------------------------------------
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """Read exchangeInfo or fundingInfo; either order works, later loads update earlier ones.
 
         The body's shape decides when ``path`` does not (fundingInfo is an array, exchangeInfo an object).
@@ -234,7 +228,6 @@ class BinanceAdapter(VenueAdapter):
                 self._issue("bad_instrument", f"binance fundingInfo {symbol}: interval {hours} h ignored")
                 continue
             self._funding_hours[symbol] = hours
-            self._symbols.pop(symbol, None)
             inst = self.instruments.get(symbol)
             if inst is not None and inst.perpetual:
                 self.instruments.update([dataclasses.replace(inst, funding_interval_h=hours)])
@@ -279,7 +272,7 @@ class BinanceAdapter(VenueAdapter):
             return []
         raise decode_failed(self.name, error or msgspec.ValidationError("Object missing required field `e`"))
 
-    def parse_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
+    def read_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
         """``/fapi/v1/openInterest`` bodies → OpenInterest (USD at the latest mark price seen)."""
         if not path.startswith(OPEN_INTEREST_PATH):
             raise ParseError(f"binance: no REST reader for {path!r}", reason="unknown_channel")
@@ -313,14 +306,16 @@ class BinanceAdapter(VenueAdapter):
             raise ParseError(f"binance forceOrder {order.s}: unknown side {raw_side!r:.20}", reason="value")
         ts = order.T if order.T is not None else payload.E
         ts = None if ts is None else int(ts)
-        return self._make_liquidation(
-            order.s,
-            raw_side,
-            side,
-            ts=recv_ms if ts is None else ts,
-            qty=(order.z or order.q) + 0.0,
-            price=(order.ap or order.p) + 0.0,
+        ts = recv_ms if ts is None else ts
+        qty, price = (order.z or order.q) + 0.0, (order.ap or order.p) + 0.0
+        return self.instrument(order.s).liquidation(
+            id=event_id(f"binance|{order.s}|{raw_side}", ts, qty, price),
+            ts_ms=ts,
             recv_ms=recv_ms,
+            side=side,
+            price=price,
+            size=qty,
+            sampled=self.liquidations_sampled,
         )
 
     def _funding(self, row: _MarkPrice, recv_ms: int) -> Funding | None:
@@ -337,65 +332,18 @@ class BinanceAdapter(VenueAdapter):
         if rate is None or rate == "":
             return None
         index = row.i
-        return self._make_funding(
-            symbol,
-            ts=recv_ms if row.E is None else int(row.E),
-            rate=rate + 0.0,
-            next_ms=int(row.T) if row.T else None,
-            mark=mark,
-            index=None if index is None or index == "" else index + 0.0,
-            recv_ms=recv_ms,
-        )
-
-    def _make_liquidation(
-        self, symbol: str, raw_side: str, side: Side, *, ts: int, qty: float, price: float, recv_ms: int
-    ) -> Liquidation:
-        """The Liquidation of a forceOrder's parsed fields."""
-        _, base, quote, usd, _ = self._symbol_info(symbol)
-        return Liquidation(
-            id=event_id(f"binance|{symbol}|{raw_side}", ts, qty, price),
-            venue=self.name,
-            symbol=symbol,
-            base=base,
-            quote=quote,
-            contract="linear",
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            side=side,
-            price=price,
-            qty_base=qty,
-            notional_usd=qty * price if usd else None,
-            sampled=self.liquidations_sampled,
-        )
-
-    def _make_funding(
-        self,
-        symbol: str,
-        *,
-        ts: int,
-        rate: float,
-        next_ms: int | None,
-        mark: float | None,
-        index: float | None,
-        recv_ms: int,
-    ) -> Funding:
-        """The Funding of a markPriceUpdate's parsed fields."""
-        _, base, quote, _, interval = self._symbol_info(symbol)
-        return Funding(
+        ts = recv_ms if row.E is None else int(row.E)
+        inst = self.instrument(symbol)
+        rate += 0.0
+        return inst.funding(
             id=event_id(f"binance|{symbol}|funding", ts, rate),
-            venue=self.name,
-            symbol=symbol,
-            base=base,
-            quote=quote,
-            contract="linear",
             ts_ms=ts,
             recv_ms=recv_ms,
             rate=rate,
-            interval_h=interval,
-            rate_8h=rate_8h(rate, interval),
-            next_funding_ms=next_ms,
+            interval_h=inst.funding_interval_h or self._funding_hours.get(symbol, DEFAULT_FUNDING_H),
+            next_funding_ms=int(row.T) if row.T else None,
             mark_price=mark,
-            index_price=index,
+            index_price=None if index is None or index == "" else index + 0.0,
         )
 
     def _open_interest(self, body: _OpenInterestBody, recv_ms: int) -> list[Event]:
@@ -406,51 +354,26 @@ class BinanceAdapter(VenueAdapter):
             raise ParseError("binance openInterest: 'symbol' and 'openInterest' are required", reason="schema")
         symbol, oi = body.symbol, body.openInterest + 0.0
         ts = recv_ms if body.time is None else int(body.time)
-        base, quote = self._base_quote(symbol)
-        mark = self._marks.get(symbol)
-        return [
-            OpenInterest(
-                id=event_id(f"binance|{symbol}|oi", ts, oi),
-                venue=self.name,
-                symbol=symbol,
-                base=base,
-                quote=quote,
-                contract="linear",
-                ts_ms=ts,
-                recv_ms=recv_ms,
-                oi_base=oi,
-                oi_usd=oi * mark if mark is not None and is_usd(quote) else None,
-            )
-        ]
+        oi_event = self.instrument(symbol).open_interest(
+            id=event_id(f"binance|{symbol}|oi", ts, oi),
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            size=oi,
+            price=self._marks.get(symbol),
+        )
+        return [] if oi_event is None else [oi_event]
 
     # -- helpers -------------------------------------------------------------------------------
-    def _symbol_info(self, symbol: str) -> _SymbolInfo:
-        """Base, quote, USD-ness and funding interval of ``symbol``, remembered while its instrument stays."""
-        inst = self.instruments.get(symbol)
-        info = self._symbols.get(symbol)
-        if info is not None and info[0] is inst:
-            return info
-        base, quote = self._base_quote(symbol)
-        if len(self._symbols) >= _SYMBOL_CACHE_SIZE:
-            self._symbols.clear()
-        info = self._symbols[symbol] = (inst, base, quote, is_usd(quote), self._interval(symbol))
-        return info
+    def guess_instrument(self, symbol: str) -> Instrument:
+        """Base and quote from the symbol (delivery contracts are named like BTCUSDT_250627); sizes in base.
 
-    def _interval(self, symbol: str) -> float:
-        inst = self.instruments.get(symbol)
-        if inst is not None and inst.funding_interval_h:
-            return inst.funding_interval_h
-        return self._funding_hours.get(symbol, DEFAULT_FUNDING_H)
-
-    def _base_quote(self, symbol: str) -> tuple[str, str]:
-        inst = self.instruments.get(symbol)
-        if inst is not None:
-            return inst.base, inst.quote
-        # Delivery contracts are named like BTCUSDT_250627.
-        return split_symbol(symbol.split("_", 1)[0])
+        Its funding interval is left to the fundingInfo list (read when the funding is), not fixed at the guess.
+        """
+        base, quote = split_symbol(symbol.split("_", 1)[0])
+        return Instrument(self.name, symbol, base, quote, "linear", "base", funding_interval_h=None)
 
     def _base_of(self, symbol: str) -> str:
         try:
-            return self._base_quote(symbol.upper())[0]
+            return self.instrument(symbol.upper()).base
         except ParseError:
             return symbol.upper()

@@ -140,7 +140,6 @@ class BitfinexAdapter(VenueAdapter):
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
         self._channels: dict[int, str] = {}
-        self._guessed: dict[str, Instrument] = {}
 
     def reset(self) -> None:
         """Channel ids are per connection."""
@@ -163,26 +162,20 @@ class BitfinexAdapter(VenueAdapter):
         return result
 
     # -- instruments ---------------------------------------------------------------------------
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """``/v2/status/deriv?keys=ALL``: one row per derivative, the key first."""
         try:
             rows = _ROWS.decode(body)
         except msgspec.MsgspecError as exc:
             raise decode_failed("bitfinex instruments", exc) from None
-        return self._load_instrument_rows((row[0] if row else None for row in rows), self._guess, "status")
+        return self._load_instrument_rows((row[0] if row else None for row in rows), self.guess_instrument, "status")
 
-    def _guess(self, symbol: Any) -> Instrument:
+    def guess_instrument(self, symbol: Any) -> Instrument:
+        """Base and quote from the symbol; amounts are in base units on every Bitfinex derivative."""
         if not isinstance(symbol, str) or not symbol:
             raise ParseError(f"bitfinex: expected a symbol, got {symbol!r:.40}", reason="schema")
         base, quote = names(symbol)
         return Instrument(VENUE, symbol, base, quote, "linear", "base", 1.0, funding_interval_h=INTERVAL_H)
-
-    def instrument(self, symbol: str) -> Instrument:
-        """The instrument from the book, or read from the symbol (amounts are in base units either way)."""
-        inst = self.instruments.get(symbol) or self._guessed.get(symbol)
-        if inst is None:
-            inst = self._guessed[symbol] = self._guess(symbol)
-        return inst
 
     # -- parsing -------------------------------------------------------------------------------
     def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:

@@ -21,7 +21,7 @@ import orjson
 from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, Side, rate_8h
+from monitor.events import ContractType, Event, Liquidation, Side
 from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     Finite,
@@ -31,7 +31,6 @@ from monitor.venues.common import (
     decode_failed,
     event_id,
     field,
-    is_usd,
     load_json,
     opt_finite,
     opt_num,
@@ -52,8 +51,6 @@ _SYMBOL: Final = re.compile(r"^([A-Z0-9]+?)(USDT|USDC|USD|PERP)([FGHJKMNQUVXZ]\d
 _ARGS_PER_FRAME: Final = 25
 # UTA ``side`` is the liquidated position's side: ``buy`` = long.
 _POSITION_SIDE: Final[dict[str, Side]] = {"buy": "long", "sell": "short"}
-# (symbol, instrument if known, base, quote, linear/inverse) of a symbol.
-_Identity = tuple[str, Instrument | None, str, str, ContractType]
 
 
 def product_type(symbol: str) -> str:
@@ -231,7 +228,7 @@ class BitgetAdapter(VenueAdapter):
         except ParseError:
             return symbol.upper()
 
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """Read a contract list; the product type comes from the path's query string."""
         data = field(load_json(body), "data", "bitget contract list")
         if not isinstance(data, list):
@@ -259,9 +256,7 @@ class BitgetAdapter(VenueAdapter):
             envelope_ms = recv_ms if msg.ts is UNSET else msg.ts
             channel = arg.channel or arg.topic
             if channel == "liquidation":
-                return [
-                    self._liquidation(row, arg.instType, envelope_ms, recv_ms) for row in _LIQUIDATION_ROWS.decode(data)
-                ]
+                return [self._liquidation(row, envelope_ms, recv_ms) for row in _LIQUIDATION_ROWS.decode(data)]
             if channel == "ticker":
                 events: list[Event] = []
                 for row in _TICKER_ROWS.decode(data):
@@ -273,111 +268,65 @@ class BitgetAdapter(VenueAdapter):
             raise rejected_event(self.name, exc) from None
         raise ParseError(f"bitget: unexpected channel {channel!r:.60}", reason="unknown_channel")
 
-    def _liquidation(self, row: _LiquidationRow, inst_type: str, envelope_ms: int, recv_ms: int) -> Liquidation:
-        identity = self._identity(row.symbol, inst_type)
+    def _liquidation(self, row: _LiquidationRow, envelope_ms: int, recv_ms: int) -> Liquidation:
+        inst = self._instrument_of(row.symbol)
         price = row.price + 0.0
         if price <= 0:
             raise ParseError(f"bitget liquidation: price must be positive, got {price!r}", reason="value")
-        return self._make_liquidation(
-            identity,
-            _POSITION_SIDE[row.side],
-            price=price,
-            amount=row.amount + 0.0,
-            ts=envelope_ms if row.ts is UNSET else row.ts,
-            recv_ms=recv_ms,
-        )
-
-    def _ticker(self, events: list[Event], row: _TickerRow, arg: _Arg, envelope_ms: int, recv_ms: int) -> None:
-        """A ticker row's funding (perpetuals with a funding time) and open interest, appended to ``events``."""
-        identity = self._identity(row.instId or row.symbol or arg.instId or arg.symbol, arg.instType)
+        side, amount = _POSITION_SIDE[row.side], row.amount + 0.0
         ts = envelope_ms if row.ts is UNSET else row.ts
-        mark, rate = opt_finite(row.markPrice), opt_finite(row.fundingRate)
-        next_ms = row.nextFundingTime or 0
-        if rate is not None and next_ms > 0 and _perpetual(row.symbolType):
-            index = opt_finite(row.indexPrice)
-            events.append(self._make_funding(identity, ts, recv_ms, rate=rate, next_ms=next_ms, mark=mark, index=index))
-        oi = opt_finite(row.openInterest if row.holdingAmount is UNSET else row.holdingAmount)
-        if oi is not None:
-            events.append(self._make_open_interest(identity, ts, recv_ms, oi=oi, mark=mark))
-
-    def _identity(self, symbol: Any, inst_type: str) -> _Identity:
-        if not isinstance(symbol, str) or not symbol:
-            raise ParseError("bitget: symbol must be a non-empty string", reason="value")
-        inst = self.instruments.get(symbol)
-        if inst is not None:
-            return symbol, inst, inst.base, inst.quote, inst.contract
-        base, quote = split_bitget(symbol)
-        return symbol, None, base, quote, _contract_of(inst_type)
-
-    def _make_liquidation(
-        self, identity: _Identity, side: Side, *, price: float, amount: float, ts: int, recv_ms: int
-    ) -> Liquidation:
-        """The Liquidation of a row's parsed fields (``amount`` is quote currency)."""
-        symbol, _, base, quote, kind = identity
-        return Liquidation(
-            id=event_id(f"bitget|{symbol}|{side}", ts, price, amount),
-            venue=VENUE,
-            symbol=symbol,
-            base=base,
-            quote=quote,
-            contract=kind,
+        return inst.liquidation(
+            id=event_id(f"bitget|{inst.symbol}|{side}", ts, price, amount),
             ts_ms=ts,
             recv_ms=recv_ms,
             side=side,
             price=price,
-            qty_base=amount / price,
-            notional_usd=amount if is_usd(quote) else None,
+            size=amount,
+            unit="quote",  # the liquidation feed's amount is in quote currency
             sampled=self.liquidations_sampled,
         )
 
-    def _make_funding(
-        self,
-        identity: _Identity,
-        ts: int,
-        recv_ms: int,
-        *,
-        rate: float,
-        next_ms: int,
-        mark: float | None,
-        index: float | None,
-    ) -> Funding:
-        """The Funding of a ticker row's parsed fields."""
-        symbol, inst, base, quote, kind = identity
-        interval = inst.funding_interval_h if inst is not None and inst.funding_interval_h else 8.0
-        return Funding(
-            id=event_id(f"bitget|{symbol}|funding", ts, rate),
-            venue=VENUE,
-            symbol=symbol,
-            base=base,
-            quote=quote,
-            contract=kind,
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            rate=rate,
-            interval_h=interval,
-            rate_8h=rate_8h(rate, interval),
-            next_funding_ms=next_ms,
-            mark_price=mark,
-            index_price=index,
-        )
+    def _ticker(self, events: list[Event], row: _TickerRow, arg: _Arg, envelope_ms: int, recv_ms: int) -> None:
+        """A ticker row's funding (perpetuals with a funding time) and open interest, appended to ``events``."""
+        inst = self._instrument_of(row.instId or row.symbol or arg.instId or arg.symbol)
+        ts = envelope_ms if row.ts is UNSET else row.ts
+        mark, rate = opt_finite(row.markPrice), opt_finite(row.fundingRate)
+        next_ms = row.nextFundingTime or 0
+        if rate is not None and next_ms > 0 and _perpetual(row.symbolType):
+            events.append(
+                inst.funding(
+                    id=event_id(f"bitget|{inst.symbol}|funding", ts, rate),
+                    ts_ms=ts,
+                    recv_ms=recv_ms,
+                    rate=rate,
+                    interval_h=inst.funding_interval_h or 8.0,
+                    next_funding_ms=next_ms,
+                    mark_price=mark,
+                    index_price=opt_finite(row.indexPrice),
+                )
+            )
+        oi = opt_finite(row.openInterest if row.holdingAmount is UNSET else row.holdingAmount)
+        if oi is not None:
+            event = inst.open_interest(
+                id=event_id(f"bitget|{inst.symbol}|oi", ts, oi),
+                ts_ms=ts,
+                recv_ms=recv_ms,
+                size=oi,
+                price=mark,
+                unit="base",  # the ticker's open interest is in base coin
+            )
+            if event is not None:
+                events.append(event)
 
-    def _make_open_interest(
-        self, identity: _Identity, ts: int, recv_ms: int, *, oi: float, mark: float | None
-    ) -> OpenInterest:
-        """The OpenInterest of a ticker row's open interest (base coin)."""
-        symbol, _, base, quote, kind = identity
-        return OpenInterest(
-            id=event_id(f"bitget|{symbol}|oi", ts, oi),
-            venue=VENUE,
-            symbol=symbol,
-            base=base,
-            quote=quote,
-            contract=kind,
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            oi_base=oi,
-            oi_usd=oi * mark if mark is not None and is_usd(quote) else None,
-        )
+    def _instrument_of(self, symbol: Any) -> Instrument:
+        if not isinstance(symbol, str) or not symbol:
+            raise ParseError("bitget: symbol must be a non-empty string", reason="value")
+        return self.instrument(symbol)
+
+    def guess_instrument(self, symbol: str) -> Instrument:
+        """Base, quote and product type from the symbol's name (sizes in base coin)."""
+        base, quote = split_bitget(symbol)
+        return Instrument(VENUE, symbol, base, quote, _contract_of(product_type(symbol)), "base")
 
 
 def _frames(args: list[dict[str, str]]) -> tuple[str, ...]:

@@ -31,14 +31,12 @@ from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import (
-    ContractType,
     Event,
     Funding,
     Liquidation,
     OpenInterest,
     Side,
     canonical_base,
-    rate_8h,
 )
 from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
@@ -47,7 +45,6 @@ from monitor.venues.common import (
     decode_failed,
     event_id,
     field,
-    is_usd,
     load_json,
     num,
     opt_num,
@@ -267,7 +264,7 @@ class BitmexAdapter(VenueAdapter):
         inst = self.instruments.get(symbol)
         return inst.base if inst is not None else _labels(symbol)[0]
 
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """Read ``/api/v1/instrument/active``; rows that cannot be described are skipped."""
         data = load_json(body)
         if not isinstance(data, list):
@@ -305,7 +302,7 @@ class BitmexAdapter(VenueAdapter):
             if table == "liquidation":
                 return self._liquidations(action, data, recv_ms)
             if table == "instrument":
-                return self._instrument(action, _INSTRUMENT_ROWS.decode(data), recv_ms)
+                return self._instrument_table(action, _INSTRUMENT_ROWS.decode(data), recv_ms)
         except msgspec.MsgspecError as exc:
             raise decode_failed(VENUE, exc) from None
         except InvalidEvent as exc:
@@ -353,49 +350,35 @@ class BitmexAdapter(VenueAdapter):
         while len(self._orders) > _MAX_ORDERS:  # deletes can be missed across reconnects
             self._orders.popitem(last=False)
 
-    def _liquidation(self, event_id: str, order: _Order, contracts: float, recv_ms: int) -> Liquidation:
-        inst = self._instrument_for(order.symbol)
-        qty: float | None = None
-        if inst is not None:
-            qty = inst.base_qty(contracts, order.price)
-            base, quote, contract = inst.base, inst.quote, inst.contract
-        else:
-            base, quote, contract = self._identity(order.symbol, None)
-        notional: float | None = None
-        if qty is None:
+    def _liquidation(self, id: str, order: _Order, contracts: float, recv_ms: int) -> Liquidation:
+        event = self.instrument(order.symbol).liquidation(
+            id=id,
+            ts_ms=recv_ms,  # liquidation rows carry no timestamp
+            recv_ms=recv_ms,
+            side=order.side,
+            price=order.price,
+            size=contracts,
+            sampled=self.liquidations_sampled,
+        )
+        if event.qty_base is None:
             self._issue(
                 "unknown_contract",
                 f"bitmex {order.symbol}: contract size unknown; load /api/v1/instrument/active "
                 "(quanto and unlisted contracts get no notional)",
             )
-        elif is_usd(quote):
-            notional = qty * order.price
-        else:
-            self._issue("non_usd_quote", f"bitmex {order.symbol}: quoted in {quote}, no USD notional")
-        return Liquidation(
-            id=event_id,
-            venue=VENUE,
-            symbol=order.symbol,
-            base=base,
-            quote=quote,
-            contract=contract,
-            ts_ms=recv_ms,  # liquidation rows carry no timestamp
-            recv_ms=recv_ms,
-            side=order.side,
-            price=order.price,
-            qty_base=qty,
-            notional_usd=notional,
-            sampled=self.liquidations_sampled,
-        )
+        elif event.notional_usd is None:
+            self._issue("non_usd_quote", f"bitmex {order.symbol}: quoted in {event.quote}, no USD notional")
+        return event
 
-    def _instrument_for(self, symbol: str) -> Instrument | None:
-        inst = self.instruments.get(symbol)
-        if inst is None and symbol == "XBTUSD":
+    def guess_instrument(self, symbol: str) -> Instrument:
+        """XBTUSD's well-known contract; any other symbol's base and quote only (labels, never sizes)."""
+        if symbol == "XBTUSD":
             return _XBTUSD
-        return inst
+        base, quote = _labels(symbol)
+        return Instrument(VENUE, symbol, base, quote, "linear", "contracts", contract_size=None)
 
     # -- instrument table ------------------------------------------------------------------------
-    def _instrument(self, action: str, data: list[dict[str, Any]], recv_ms: int) -> list[Event]:
+    def _instrument_table(self, action: str, data: list[dict[str, Any]], recv_ms: int) -> list[Event]:
         # One partial arrives per subscription (instrument:XBTUSD, instrument:ETHUSD...): each replaces
         # only its own rows.
         events: list[Event] = []
@@ -423,25 +406,16 @@ class BitmexAdapter(VenueAdapter):
 
     def _funding(self, symbol: str, state: dict[str, Any], recv_ms: int) -> Funding:
         rate = num(state["fundingRate"], "bitmex fundingRate")
-        inst = self._instrument_for(symbol)
-        interval = interval_hours(state.get("fundingInterval"))
-        if interval is None:
-            interval = inst.funding_interval_h if inst is not None and inst.funding_interval_h else 8.0
-        base, quote, contract = self._identity(symbol, inst)
+        inst = self.instrument(symbol)
+        interval = interval_hours(state.get("fundingInterval")) or inst.funding_interval_h or 8.0
         ts = iso_ms(state["timestamp"], "timestamp") if "timestamp" in state else recv_ms
         next_ms = iso_ms(state["fundingTimestamp"], "fundingTimestamp") if "fundingTimestamp" in state else None
-        return Funding(
+        return inst.funding(
             id=event_id(f"bitmex|{symbol}|funding|{next_ms}", rate),
-            venue=VENUE,
-            symbol=symbol,
-            base=base,
-            quote=quote,
-            contract=contract,
             ts_ms=ts,
             recv_ms=recv_ms,
             rate=rate,
             interval_h=interval,
-            rate_8h=rate_8h(rate, interval),
             next_funding_ms=next_ms,
             mark_price=_opt(state, "markPrice"),
             # indicativeSettlePrice tracks the reference index (.BXBT for XBTUSD).
@@ -450,30 +424,14 @@ class BitmexAdapter(VenueAdapter):
 
     def _open_interest(self, symbol: str, state: dict[str, Any], recv_ms: int) -> OpenInterest | None:
         contracts = num(state["openInterest"], "bitmex openInterest")
-        mark = _opt(state, "markPrice")
-        inst = self._instrument_for(symbol)
-        base, quote, contract = self._identity(symbol, inst)
-        qty = inst.base_qty(contracts, mark or 0.0) if inst is not None else None
-        if qty is None:
-            self._issue("unknown_contract", f"bitmex {symbol}: open interest size unknown (no spec or mark)")
-            return None
         ts = iso_ms(state["timestamp"], "timestamp") if "timestamp" in state else recv_ms
-        return OpenInterest(
+        oi = self.instrument(symbol).open_interest(
             id=event_id(f"bitmex|{symbol}|oi|{state.get('openValue')}", ts, contracts),
-            venue=VENUE,
-            symbol=symbol,
-            base=base,
-            quote=quote,
-            contract=contract,
             ts_ms=ts,
             recv_ms=recv_ms,
-            oi_base=qty,
-            oi_usd=qty * mark if mark and is_usd(quote) else None,
+            size=contracts,
+            price=_opt(state, "markPrice") or None,
         )
-
-    @staticmethod
-    def _identity(symbol: str, inst: Instrument | None) -> tuple[str, str, ContractType]:
-        if inst is not None:
-            return inst.base, inst.quote, inst.contract
-        base, quote = _labels(symbol)
-        return base, quote, "linear"
+        if oi is None:
+            self._issue("unknown_contract", f"bitmex {symbol}: open interest size unknown (no spec or mark)")
+        return oi

@@ -26,7 +26,7 @@ import orjson
 from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
+from monitor.events import Event, Funding, Liquidation, OpenInterest, Side
 from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     Finite,
@@ -36,7 +36,6 @@ from monitor.venues.common import (
     decode_failed,
     event_id,
     field,
-    is_usd,
     items,
     load_json,
     opt_num,
@@ -70,7 +69,6 @@ _TICKER_FIELDS: Final = (
 _FUNDING_KEYS: Final = frozenset(("fundingRate", "nextFundingTime", "fundingIntervalHour"))
 _OI_KEYS: Final = frozenset(("openInterest", "singleOpenInterest"))
 # Instruments derived from Bybit's naming rules, remembered per adapter (the cache starts over beyond that).
-_DERIVED_CACHE_SIZE: Final = 4096
 
 Category = Literal["linear", "inverse"]
 
@@ -154,7 +152,6 @@ class BybitAdapter(VenueAdapter):
         super().__init__(instruments)
         self._tickers: dict[str, dict[str, float | None]] = {}
         self._requests = 0
-        self._derived: dict[str, Instrument | None] = {}
 
     # -- subscriptions -------------------------------------------------------------------------
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
@@ -169,8 +166,8 @@ class BybitAdapter(VenueAdapter):
         targets = list(symbols) or self.instruments.perpetuals()
         by_category: dict[Category, list[str]] = {"linear": [], "inverse": []}
         for symbol in targets:
-            inst = self._instrument(symbol)
-            if inst is None:
+            inst = self.instrument(symbol)
+            if inst.contract_size is None:
                 self._issue("unknown_symbol", f"bybit {symbol}: cannot tell linear from inverse; using linear")
                 by_category["linear"].append(symbol)
             else:
@@ -200,7 +197,7 @@ class BybitAdapter(VenueAdapter):
         self._tickers.clear()
 
     # -- instruments ---------------------------------------------------------------------------
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """``/v5/market/instruments-info``: contractType, baseCoin/quoteCoin, fundingInterval (minutes)."""
         data = load_json(body)
         if field(data, "retCode", "instruments-info") != 0:
@@ -320,32 +317,18 @@ class BybitAdapter(VenueAdapter):
             raise ParseError(f"bybit liquidation {symbol}: unknown side {raw_side!r:.20}", reason="value")
         if price <= 0:
             raise ParseError(f"bybit liquidation {symbol}: price must be positive, got {price}", reason="value")
-        inst = self._instrument(symbol)
-        qty: float | None = None
-        notional: float | None = None
-        if inst is None:
-            self._issue("unknown_contract", f"bybit {symbol}: not in the instrument list; size unit unknown")
-            base, quote = self._fallback_names(symbol)
-            contract: Literal["linear", "inverse"] = "linear"
-        else:
-            base, quote, contract = inst.base, inst.quote, inst.contract
-            qty = inst.base_qty(size, price)
-            notional = inst.usd_notional(qty, price) if is_usd(quote) else None
-        return Liquidation(
+        event = self.instrument(symbol).liquidation(
             id=event_id(f"bybit|{symbol}|{raw_side}", ts, size, price),
-            venue=self.name,
-            symbol=symbol,
-            base=base,
-            quote=quote,
-            contract=contract,
             ts_ms=ts,
             recv_ms=recv_ms,
             side=side,
             price=price,
-            qty_base=qty,
-            notional_usd=notional,
+            size=size,
             sampled=sampled or self.liquidations_sampled,
         )
+        if event.qty_base is None:
+            self._issue("unknown_contract", f"bybit {symbol}: not in the instrument list; size unit unknown")
+        return event
 
     def _ticker_events(
         self,
@@ -365,8 +348,8 @@ class BybitAdapter(VenueAdapter):
         else:
             state = self._tickers[symbol] = update
         events: list[Event] = []
-        inst = self._instrument(symbol)
-        if inst is None:
+        inst = self.instrument(symbol)
+        if inst.contract_size is None:
             self._issue("unknown_contract", f"bybit {symbol}: not in the instrument list; ticker skipped")
             return events
         rate = state.get("fundingRate")
@@ -381,20 +364,13 @@ class BybitAdapter(VenueAdapter):
     def _funding(
         self, symbol: str, inst: Instrument, state: dict[str, float | None], *, rate: float, ts: int, recv_ms: int
     ) -> Funding:
-        interval = state.get("fundingIntervalHour") or inst.funding_interval_h or DEFAULT_FUNDING_H
         next_ms = state.get("nextFundingTime")
-        return Funding(
+        return inst.funding(
             id=event_id(f"bybit|{symbol}|funding", ts, rate),
-            venue=self.name,
-            symbol=symbol,
-            base=inst.base,
-            quote=inst.quote,
-            contract=inst.contract,
             ts_ms=ts,
             recv_ms=recv_ms,
             rate=rate,
-            interval_h=interval,
-            rate_8h=rate_8h(rate, interval),
+            interval_h=state.get("fundingIntervalHour") or inst.funding_interval_h or DEFAULT_FUNDING_H,
             next_funding_ms=int(next_ms) if next_ms is not None else None,
             mark_price=state.get("markPrice"),
             index_price=state.get("indexPrice"),
@@ -408,43 +384,26 @@ class BybitAdapter(VenueAdapter):
         one_side = single if single is not None else (both / 2.0 if both is not None else None)
         if one_side is None:
             return None
-        mark = state.get("markPrice")
-        oi_usd: float | None
-        if inst.contract == "inverse":  # USD face value
-            if not mark:
-                self._issue("no_price", f"bybit {symbol}: inverse open interest needs a mark price; skipped")
-                return None
-            oi_base, oi_usd = one_side / mark, one_side
-        else:
-            oi_base = one_side
-            oi_usd = one_side * mark if mark and is_usd(inst.quote) else None
-        return OpenInterest(
+        oi = inst.open_interest(
             id=event_id(f"bybit|{symbol}|oi", ts, one_side),
-            venue=self.name,
-            symbol=symbol,
-            base=inst.base,
-            quote=inst.quote,
-            contract=inst.contract,
             ts_ms=ts,
             recv_ms=recv_ms,
-            oi_base=oi_base,
-            oi_usd=oi_usd,
+            size=one_side,
+            price=state.get("markPrice") or None,
+            unit="usd" if inst.contract == "inverse" else "base",  # inverse: USD face value
         )
+        if oi is None:
+            self._issue("no_price", f"bybit {symbol}: inverse open interest needs a mark price; skipped")
+        return oi
 
     # -- helpers -------------------------------------------------------------------------------
-    def _instrument(self, symbol: str) -> Instrument | None:
-        """The book's instrument, else one derived from Bybit's naming rules, else None."""
-        inst = self.instruments.get(symbol)
-        if inst is not None:
-            return inst
-        try:
-            return self._derived[symbol]
-        except KeyError:
-            pass
-        if len(self._derived) >= _DERIVED_CACHE_SIZE:
-            self._derived.clear()
-        inst = self._derived[symbol] = self._derive(symbol)
-        return inst
+    def guess_instrument(self, symbol: str) -> Instrument:
+        """An instrument from Bybit's naming rules; else base and quote only, with the size unit unknown."""
+        derived = self._derive(symbol)
+        if derived is not None:
+            return derived
+        base, quote = self._fallback_names(symbol)
+        return Instrument(self.name, symbol, base, quote, "linear", "contracts", contract_size=None)
 
     def _derive(self, symbol: str) -> Instrument | None:
         """An instrument from Bybit's naming rules alone, or None."""
@@ -487,5 +446,4 @@ class BybitAdapter(VenueAdapter):
             return symbol.upper(), ""
 
     def _base_of(self, symbol: str) -> str:
-        inst = self._instrument(symbol)
-        return inst.base if inst is not None else self._fallback_names(symbol)[0]
+        return self.instrument(symbol).base

@@ -14,7 +14,6 @@ with msgspec's path to the field. The dict helpers (:func:`field`, :func:`num`,
 
 from __future__ import annotations
 
-import hashlib
 import re
 import reprlib
 import struct
@@ -24,6 +23,7 @@ from typing import Annotated, Any, Final, Literal, TypeAlias
 
 import msgspec
 import orjson
+from xxhash import xxh3_64_hexdigest
 
 from monitor.errors import ImplausibleEvent, ImplausibleValue, InvalidEvent, ParseError
 from monitor.events import canonical_base
@@ -162,15 +162,16 @@ _PACKERS: Final[tuple[Callable[..., bytes], ...]] = tuple(struct.Struct(f"<{n}d"
 
 
 def event_id(key: str, *numbers: float) -> str:
-    """A stable 20-hex-digit id from an event's identifying fields, for venues that send no id.
+    """A stable 16-hex-digit id from an event's identifying fields, for venues that send no id.
 
     ``key`` joins the text fields (venue, symbol, side, ...); ``numbers`` are the times and parsed
-    floats (at most four), hashed as IEEE-754 doubles rather than formatted, which is what makes it
-    cheap (epoch milliseconds are exact as doubles). Floats come from :func:`num` or a typed reader's
-    ``+ 0.0``, so a zero is never negative. The same frame gives the same id in every process, so a
-    re-sent frame dedups.
+    floats (at most four), hashed as IEEE-754 doubles rather than formatted (epoch milliseconds are
+    exact as doubles). Floats come from :func:`num` or a typed reader's ``+ 0.0``, so a zero is never
+    negative. The hash is XXH3-64, a fixed published algorithm: the same frame gives the same id in
+    every process and every release, so a re-sent frame dedups. It costs about a third of a blake2b
+    digest; with 64 bits, the odds of any collision among a million events are about one in 40 million.
     """
-    return hashlib.blake2b(key.encode() + _PACKERS[len(numbers)](*numbers), digest_size=10).hexdigest()
+    return xxh3_64_hexdigest(key.encode() + _PACKERS[len(numbers)](*numbers))
 
 
 # -- the typed readers' field types ----------------------------------------------------------------

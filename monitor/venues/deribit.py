@@ -10,6 +10,12 @@ Units: ``amount`` and ``open_interest`` are USD for perpetuals and inverse
 futures (base = USD / price) and base coin for the linear USDC/USDT
 contracts. Funding is continuous; ``funding_8h`` is reported as an 8-hour rate.
 
+Options: for the currencies in the spec's ``options`` (BTC, ETH) whose
+instruments are watched, one more connection carries ``markprice.options``,
+the price index and DVOL, and their option book summaries are polled over
+REST; :mod:`monitor.venues.deribit_options` turns them into
+``options_summary`` events.
+
 Keepalive: ``public/set_heartbeat`` is the first message on every connection;
 the server then sends ``test_request`` heartbeats that :meth:`reply` answers
 with ``public/test``.
@@ -20,14 +26,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 import orjson
 from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
-from monitor.venues.adapter import Connection, VenueAdapter
+from monitor.events import Event, Side
+from monitor.venues.adapter import Connection, RestPoll, VenueAdapter
 from monitor.venues.common import (
     Finite,
     Millis,
@@ -36,7 +43,6 @@ from monitor.venues.common import (
     decode_failed,
     event_id,
     field,
-    is_usd,
     items,
     load_json,
     opt_finite,
@@ -45,6 +51,15 @@ from monitor.venues.common import (
     text,
     url_join,
 )
+from monitor.venues.deribit_options import (
+    BOOK_SUMMARY_PATH,
+    CHANNEL_PREFIXES,
+    POLL_S,
+    book_summary_path,
+    option_currencies,
+    shared_chains,
+)
+from monitor.venues.deribit_options import channels as option_channels
 from monitor.venues.instruments import Instrument, InstrumentBook
 from monitor.venues.spec import Keepalive, RestRequest, VenueSpec
 
@@ -113,6 +128,8 @@ SPEC: Final = VenueSpec(
     # A heartbeat arrives every 30 s on a healthy connection, so three missed ones mean it is dead.
     liveness_timeout_s=3.0 * HEARTBEAT_S,
     instruments=tuple(RestRequest(f"{INSTRUMENTS_PATH}?currency={c}&kind=future") for c in INSTRUMENT_CURRENCIES),
+    # USD options of these currencies → options_summary (markprice.options, DVOL, polled book summaries).
+    options=("BTC", "ETH"),
     simulator="monitor.sim.protocols.deribit:DeribitProtocol",
     encoder="monitor.sim.encode.deribit",
     scenario_share=0.04,
@@ -129,12 +146,15 @@ class DeribitAdapter(VenueAdapter):
         super().__init__(instruments)
         self._marks: dict[str, float] = {}
         self._ids = itertools.count(1)
+        self.options = shared_chains(self.instruments, self.spec.options)
 
     # -- subscriptions -------------------------------------------------------------------------
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
         """set_heartbeat, then trades + ticker channels for up to 100 instruments per connection.
 
-        With no symbols, every perpetual in the instrument book (none until it is loaded).
+        With no symbols, every perpetual in the instrument book (none until it is loaded). When
+        instruments of the spec's option currencies are among them, one more connection carries their
+        options channels.
         """
         url = url_join(ws_url or self.ws_url, WS_PATH)
         targets = list(symbols) or self.instruments.perpetuals()
@@ -150,11 +170,23 @@ class DeribitAdapter(VenueAdapter):
                     url=url,
                     subscribe=(heartbeat, subscribe),
                     symbols=group,
-                    bases=tuple(sorted({self._spec(s).base for s in group})),
+                    bases=tuple(sorted({self.instrument(s).base for s in group})),
                     label=f"instruments-{number}",
                 )
             )
+        currencies = option_currencies((self.instrument(s).base for s in targets), self.spec.options)
+        if currencies:
+            heartbeat = self._request("public/set_heartbeat", {"interval": HEARTBEAT_S})
+            names = [c for currency in currencies for c in option_channels(currency)]
+            subscribe = self._request("public/subscribe", {"channels": names})
+            result.append(Connection(url=url, subscribe=(heartbeat, subscribe), bases=currencies, label="options"))
         return result
+
+    def rest_polls(self, symbols: Sequence[str]) -> list[RestPoll]:
+        """The option book summary of each watched option currency (open interest, forwards)."""
+        targets = list(symbols) or self.instruments.perpetuals()
+        currencies = option_currencies((self.instrument(s).base for s in targets), self.spec.options)
+        return [RestPoll(path=book_summary_path(c), interval_s=POLL_S) for c in currencies]
 
     def reply(self, frame: str | bytes) -> str | None:
         """``public/test`` in answer to a ``test_request`` heartbeat; None for anything else."""
@@ -174,7 +206,7 @@ class DeribitAdapter(VenueAdapter):
         return orjson.dumps(message).decode()
 
     # -- instruments ---------------------------------------------------------------------------
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """``public/get_instruments`` rows: contract_size, settlement_period, instrument_type."""
         data = load_json(body)
         if isinstance(data, Mapping) and "error" in data:
@@ -233,11 +265,19 @@ class DeribitAdapter(VenueAdapter):
                 return self._trades(_TRADES.decode(params.data), recv_ms)
             if prefix == "ticker":
                 return self._ticker(_TICKER.decode(params.data), recv_ms)
+            if prefix in CHANNEL_PREFIXES:
+                return list(self.options.on_channel(params.channel, params.data, recv_ms, self._issue))
         except msgspec.MsgspecError as exc:
             raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
             raise rejected_event(self.name, exc) from None
         raise ParseError(f"deribit: unexpected channel {params.channel!r:.60}", reason="unknown_channel")
+
+    def read_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
+        """Option book summaries (``get_book_summary_by_currency``) → ``options_summary``."""
+        if urlsplit(path).path != BOOK_SUMMARY_PATH:
+            raise ParseError(f"deribit: unexpected REST path {path!r:.80}", reason="unknown_channel")
+        return list(self.options.on_book_summary(path, body, recv_ms, self._issue))
 
     def _trades(self, trades: list[_Trade], recv_ms: int) -> list[Event]:
         """The liquidations among ``trades`` (trades without a liquidation flag give nothing)."""
@@ -261,19 +301,33 @@ class DeribitAdapter(VenueAdapter):
         name = data.instrument_name
         ts = recv_ms if data.timestamp is None else data.timestamp
         mark = self._mark(name, opt_finite(data.mark_price))
-        inst = self._spec(name)
+        inst = self.instrument(name)
         events: list[Event] = []
         funding = opt_finite(data.funding_8h)
         if funding is not None:
             events.append(
-                self._make_funding(
-                    name, inst, ts, recv_ms, funding=funding, mark=mark, index=opt_finite(data.index_price)
+                inst.funding(
+                    id=event_id(f"deribit|{name}|funding", ts, funding),
+                    ts_ms=ts,
+                    recv_ms=recv_ms,
+                    rate=funding,
+                    interval_h=FUNDING_H,
+                    mark_price=mark,
+                    index_price=opt_finite(data.index_price),
                 )
             )
         open_interest = opt_finite(data.open_interest)
         if open_interest is not None:
-            oi = self._make_open_interest(name, inst, ts, recv_ms, open_interest=open_interest, mark=mark)
-            if oi is not None:
+            oi = inst.open_interest(
+                id=event_id(f"deribit|{name}|oi", ts, open_interest),
+                ts_ms=ts,
+                recv_ms=recv_ms,
+                size=open_interest,
+                price=mark,
+            )
+            if oi is None:
+                self._issue("no_price", f"deribit {name}: open interest in USD needs a mark price; skipped")
+            else:
                 events.append(oi)
         return events
 
@@ -283,33 +337,25 @@ class DeribitAdapter(VenueAdapter):
         """The Liquidations of a liquidation trade's parsed fields (one per party)."""
         if price <= 0:
             raise ParseError(f"deribit trade {name}: price must be positive, got {price}", reason="value")
-        inst = self._spec(name)
-        qty = inst.base_qty(amount, price)
-        if qty is None:
-            self._issue("unknown_contract", f"deribit {name}: amount unit unknown; liquidation has no size")
-        notional = inst.usd_notional(qty, price) if is_usd(inst.quote) else None
+        inst = self.instrument(name)
         events: list[Event] = []
         for party in flag:
             side = _SIDE.get((party, direction)) if isinstance(direction, str) else None
             if side is None:
                 raise ParseError(f"deribit trade {name}: unknown direction {direction!r:.10}", reason="value")
             events.append(
-                Liquidation(
+                inst.liquidation(
                     id=trade_id if len(flag) == 1 else f"{trade_id}-{party}",
-                    venue=self.name,
-                    symbol=name,
-                    base=inst.base,
-                    quote=inst.quote,
-                    contract=inst.contract,
                     ts_ms=ts,
                     recv_ms=recv_ms,
                     side=side,
                     price=price,
-                    qty_base=qty,
-                    notional_usd=notional,
+                    size=amount,
                     sampled=self.liquidations_sampled,
                 )
             )
+        if inst.base_qty(amount, price) is None:
+            self._issue("unknown_contract", f"deribit {name}: amount unit unknown; liquidation has no size")
         return events
 
     def _mark(self, name: str, mark: float | None) -> float | None:
@@ -318,72 +364,13 @@ class DeribitAdapter(VenueAdapter):
             self._marks[name] = mark
         return self._marks.get(name)
 
-    def _make_funding(
-        self,
-        name: str,
-        inst: Instrument,
-        ts: int,
-        recv_ms: int,
-        *,
-        funding: float,
-        mark: float | None,
-        index: float | None,
-    ) -> Funding:
-        """The Funding of a ticker's parsed ``funding_8h``."""
-        return Funding(
-            id=event_id(f"deribit|{name}|funding", ts, funding),
-            venue=self.name,
-            symbol=name,
-            base=inst.base,
-            quote=inst.quote,
-            contract=inst.contract,
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            rate=funding,
-            interval_h=FUNDING_H,
-            rate_8h=rate_8h(funding, FUNDING_H),
-            mark_price=mark,
-            index_price=index,
-        )
-
-    def _make_open_interest(
-        self, name: str, inst: Instrument, ts: int, recv_ms: int, *, open_interest: float, mark: float | None
-    ) -> OpenInterest | None:
-        """The OpenInterest of a ticker's parsed ``open_interest``; None without a price."""
-        oi_base: float | None
-        oi_usd: float | None
-        if inst.size_unit == "base":
-            oi_base = open_interest
-            oi_usd = open_interest * mark if mark and is_usd(inst.quote) else None
-        else:  # USD face value
-            oi_base = inst.base_qty(open_interest, mark) if mark else None
-            oi_usd = open_interest
-        if oi_base is None:
-            self._issue("no_price", f"deribit {name}: open interest in USD needs a mark price; skipped")
-            return None
-        return OpenInterest(
-            id=event_id(f"deribit|{name}|oi", ts, open_interest),
-            venue=self.name,
-            symbol=name,
-            base=inst.base,
-            quote=inst.quote,
-            contract=inst.contract,
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            oi_base=oi_base,
-            oi_usd=oi_usd,
-        )
-
     # -- helpers -------------------------------------------------------------------------------
-    def _spec(self, name: str) -> Instrument:
-        """The book's instrument, else Deribit's naming rule: ``X_USDC-...`` linear, ``X-...`` inverse (USD)."""
-        inst = self.instruments.get(name)
-        if inst is not None:
-            return inst
-        head = name.split("-", 1)[0].upper()
-        if name.count("-") >= 2:  # options (BTC-27JUN25-60000-C): not a contract this adapter sizes
-            return Instrument(self.name, name, head or name, "USD", "inverse", "contracts", contract_size=None)
+    def guess_instrument(self, symbol: str) -> Instrument:
+        """Deribit's naming rule: ``X_USDC-...`` linear, ``X-...`` inverse (USD); the contract size is unknown."""
+        head = symbol.split("-", 1)[0].upper()
+        if symbol.count("-") >= 2:  # options (BTC-27JUN25-60000-C): not a contract this adapter sizes
+            return Instrument(self.name, symbol, head or symbol, "USD", "inverse", "contracts", contract_size=None)
         if "_" in head:
             base, quote = head.split("_", 1)
-            return Instrument(self.name, name, base or head, quote or "USDC", "linear", "base", contract_size=None)
-        return Instrument(self.name, name, head or name, "USD", "inverse", "usd", contract_size=None)
+            return Instrument(self.name, symbol, base or head, quote or "USDC", "linear", "base", contract_size=None)
+        return Instrument(self.name, symbol, head or symbol, "USD", "inverse", "usd", contract_size=None)

@@ -23,7 +23,7 @@ import orjson
 from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import ContractType, Event, Funding, Liquidation, OpenInterest, rate_8h
+from monitor.events import ContractType, Event, Liquidation, OpenInterest
 from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     Finite,
@@ -31,7 +31,6 @@ from monitor.venues.common import (
     OptFinite,
     decode_failed,
     event_id,
-    is_usd,
     load_json,
     num,
     opt_finite,
@@ -52,7 +51,6 @@ _MS_THRESHOLD: Final = 100_000_000_000
 _UNSTAMPED: Final = '{"time":0,'
 _CONTROL_EVENTS: Final = frozenset(("subscribe", "unsubscribe"))
 # (contract, instrument if known, base, quote, linear/inverse) of a contract name.
-_Identity = tuple[str, Instrument | None, str, str, ContractType]
 
 
 def epoch_ms(value: Any, name: str) -> int:
@@ -251,7 +249,7 @@ class GateAdapter(VenueAdapter):
             return _SETTLE_PATH.sub(f"/v4/ws/{settle}", override)
         return override.rstrip("/") + f"/v4/ws/{settle}"
 
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """Read a contract list; the settlement market comes from the path."""
         data = load_json(body)
         if not isinstance(data, list):
@@ -303,117 +301,76 @@ class GateAdapter(VenueAdapter):
 
     def _ticker(self, events: list[Event], row: _TickerRow, envelope_ms: int, recv_ms: int) -> None:
         """A ticker row's funding and open interest, appended to ``events``."""
-        identity = self._identity(row.contract)
+        inst = self.instrument(row.contract)
         ts = envelope_ms if row.t is UNSET else epoch_ms(row.t, "gate ticker t")
         mark, rate, total = opt_finite(row.mark_price), opt_finite(row.funding_rate), opt_finite(row.total_size)
         if rate is not None:
-            index = opt_finite(row.index_price)
-            events.append(self._make_funding(identity, ts=ts, recv_ms=recv_ms, rate=rate, mark=mark, index=index))
+            events.append(
+                inst.funding(
+                    id=event_id(f"gate|{inst.symbol}|funding", ts, rate),
+                    ts_ms=ts,
+                    recv_ms=recv_ms,
+                    rate=rate,
+                    interval_h=inst.funding_interval_h or 8.0,
+                    mark_price=mark,
+                    index_price=opt_finite(row.index_price),
+                )
+            )
         if total is not None:
-            oi = self._open_interest(identity, ts=ts, recv_ms=recv_ms, contracts=total, mark=mark)
+            oi = self._open_interest(inst, ts=ts, recv_ms=recv_ms, contracts=total, mark=mark)
             if oi is not None:
                 events.append(oi)
 
     def _liquidation(self, row: _LiquidationRow, envelope_ms: int, recv_ms: int) -> Liquidation:
-        identity = self._identity(row.contract)
-        size = row.size + 0.0
+        inst = self.instrument(row.contract)
+        size, price = row.size + 0.0, row.price + 0.0
         if size == 0:
             raise ParseError("gate liquidation: size 0 has no side", reason="value")
         ts = _time_ms(row.time_ms, row.time, envelope_ms)
-        return self._make_liquidation(identity, ts=ts, recv_ms=recv_ms, price=row.price + 0.0, size=size)
+        event = inst.liquidation(
+            id=event_id(f"gate|{inst.symbol}", ts, price, size),
+            ts_ms=ts,
+            recv_ms=recv_ms,
+            side="long" if size < 0 else "short",  # negative size = sell order closing a long
+            price=price,
+            size=abs(size),
+            sampled=self.liquidations_sampled,
+        )
+        if event.qty_base is None:
+            self._issue(
+                "unknown_contract",
+                f"gate {inst.symbol}: contract size unknown; load {USDT_PATH} and {BTC_PATH}",
+            )
+        return event
 
     def _stats(self, row: _StatsRow, envelope_ms: int, recv_ms: int) -> OpenInterest | None:
         # open_interest_usd is ignored: the docs example (1511) contradicts its own mark and size.
         return self._open_interest(
-            self._identity(row.contract),
+            self.instrument(row.contract),
             ts=_time_ms(row.time_ms, row.time, envelope_ms),
             recv_ms=recv_ms,
             contracts=row.open_interest + 0.0,
             mark=opt_finite(row.mark_price),
         )
 
-    def _identity(self, contract: Any) -> _Identity:
-        if not isinstance(contract, str) or not contract:
-            raise ParseError("gate: contract must be a non-empty string", reason="value")
-        inst = self.instruments.get(contract)
-        if inst is not None:
-            return contract, inst, inst.base, inst.quote, inst.contract
-        base, quote = _split(contract)
-        return contract, None, base, quote, "inverse" if settle_of(contract) == "btc" else "linear"
-
-    def _make_liquidation(
-        self, identity: _Identity, *, ts: int, recv_ms: int, price: float, size: float
-    ) -> Liquidation:
-        """The Liquidation of a row's parsed fields."""
-        contract, inst, base, quote, kind = identity
-        qty = inst.base_qty(abs(size), price) if inst is not None else None
-        notional: float | None = None
-        if qty is None:
-            self._issue(
-                "unknown_contract",
-                f"gate {contract}: contract size unknown; load {USDT_PATH} and {BTC_PATH}",
-            )
-        elif is_usd(quote):
-            notional = qty * price
-        return Liquidation(
-            id=event_id(f"gate|{contract}", ts, price, size),
-            venue=VENUE,
-            symbol=contract,
-            base=base,
-            quote=quote,
-            contract=kind,
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            side="long" if size < 0 else "short",  # negative size = sell order closing a long
-            price=price,
-            qty_base=qty,
-            notional_usd=notional,
-            sampled=self.liquidations_sampled,
-        )
-
-    def _make_funding(
-        self, identity: _Identity, *, ts: int, recv_ms: int, rate: float, mark: float | None, index: float | None
-    ) -> Funding:
-        """The Funding of a ticker row's parsed fields."""
-        contract, inst, base, quote, kind = identity
-        interval = inst.funding_interval_h if inst is not None and inst.funding_interval_h else 8.0
-        return Funding(
-            id=event_id(f"gate|{contract}|funding", ts, rate),
-            venue=VENUE,
-            symbol=contract,
-            base=base,
-            quote=quote,
-            contract=kind,
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            rate=rate,
-            interval_h=interval,
-            rate_8h=rate_8h(rate, interval),
-            mark_price=mark,
-            index_price=index,
-        )
+    def guess_instrument(self, symbol: str) -> Instrument:
+        """Base and quote from the contract name, inverse when BTC-settled; the contract size is unknown."""
+        base, quote = _split(symbol)
+        kind: ContractType = "inverse" if settle_of(symbol) == "btc" else "linear"
+        return Instrument(VENUE, symbol, base, quote, kind, "contracts", contract_size=None)
 
     def _open_interest(
-        self, identity: _Identity, *, ts: int, recv_ms: int, contracts: float, mark: float | None
+        self, inst: Instrument, *, ts: int, recv_ms: int, contracts: float, mark: float | None
     ) -> OpenInterest | None:
         """The OpenInterest of a row's contracts, or None (and an issue) without a size."""
-        contract, inst, base, quote, kind = identity
-        qty = inst.base_qty(contracts, mark or 0.0) if inst is not None else None
-        if qty is None:
-            self._issue("unknown_contract", f"gate {contract}: open interest size unknown (no contract spec or mark)")
-            return None
-        return OpenInterest(
-            id=event_id(f"gate|{contract}|oi", ts, contracts),
-            venue=VENUE,
-            symbol=contract,
-            base=base,
-            quote=quote,
-            contract=kind,
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            oi_base=qty,
-            oi_usd=qty * mark if mark is not None and is_usd(quote) else None,
+        oi = inst.open_interest(
+            id=event_id(f"gate|{inst.symbol}|oi", ts, contracts), ts_ms=ts, recv_ms=recv_ms, size=contracts, price=mark
         )
+        if oi is None:
+            self._issue(
+                "unknown_contract", f"gate {inst.symbol}: open interest size unknown (no contract spec or mark)"
+            )
+        return oi
 
 
 def _subscribe(channel: str, payload: list[str]) -> str:

@@ -25,7 +25,7 @@ import orjson
 from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import Event, Funding, OpenInterest, canonical_base, rate_8h
+from monitor.events import Event, canonical_base
 from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     Finite,
@@ -137,7 +137,7 @@ class HyperliquidAdapter(VenueAdapter):
             )
         return result
 
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """Read the ``meta`` universe: coin names; sizes in coins; funding hourly; delisted skipped."""
         data = load_json(body)
         universe = field(data, "universe", "hyperliquid meta")
@@ -199,43 +199,32 @@ class HyperliquidAdapter(VenueAdapter):
         self, coin: str, *, rate: float, oi: float, mark: float | None, oracle: float | None, recv_ms: int
     ) -> list[Event]:
         """The events of a context's parsed fields: those that changed since the last frame."""
-        base = canonical_base(coin)
-        funding = Funding(
+        inst = self.instrument(coin)
+        funding = inst.funding(
             id=event_id(f"hyperliquid|{coin}|funding|{mark}", recv_ms, rate),
-            venue=VENUE,
-            symbol=coin,
-            base=base,
-            quote="USD",
-            contract="linear",
             ts_ms=recv_ms,  # the context carries no time
             recv_ms=recv_ms,
             rate=rate,
             interval_h=INTERVAL_H,
-            rate_8h=rate_8h(rate, INTERVAL_H),
             # Funding is paid on every hour boundary.
             next_funding_ms=(recv_ms // _HOUR_MS + 1) * _HOUR_MS,
             mark_price=mark,
             index_price=oracle,
         )
-        open_interest = OpenInterest(
-            id=event_id(f"hyperliquid|{coin}|oi", recv_ms, oi),
-            venue=VENUE,
-            symbol=coin,
-            base=base,
-            quote="USD",
-            contract="linear",
-            ts_ms=recv_ms,
-            recv_ms=recv_ms,
-            oi_base=oi,
-            oi_usd=oi * mark if mark is not None else None,
+        open_interest = inst.open_interest(
+            id=event_id(f"hyperliquid|{coin}|oi", recv_ms, oi), ts_ms=recv_ms, recv_ms=recv_ms, size=oi, price=mark
         )
         # Both events are valid by now; only what changed since the last frame is published.
         events: list[Event] = []
         if self._changed(("funding", coin), (rate, mark, oracle)):
             events.append(funding)
-        if self._changed(("oi", coin), (oi, mark)):
+        if open_interest is not None and self._changed(("oi", coin), (oi, mark)):
             events.append(open_interest)
         return events
+
+    def guess_instrument(self, symbol: str) -> Instrument:
+        """A coin the meta list does not have yet: a USD-margined perpetual sized in the coin."""
+        return Instrument(VENUE, symbol, symbol, "USD", "linear", "base", funding_interval_h=INTERVAL_H)
 
     def _changed(self, key: tuple[str, str], values: tuple[float | None, ...]) -> bool:
         """True (and remembered) when ``values`` differ from the last ones published for ``key``."""

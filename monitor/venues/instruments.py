@@ -54,9 +54,12 @@ class Instrument:
     def __post_init__(self) -> None:
         object.__setattr__(self, "base", canonical_base(self.base))
 
-    def base_qty(self, size: float, price: float) -> float | None:
-        """Base-asset quantity of ``size`` venue units at ``price``; None when the size is unknown."""
-        unit = self.size_unit
+    def base_qty(self, size: float, price: float, unit: SizeUnit | None = None) -> float | None:
+        """Base-asset quantity of ``size`` venue units (``unit``, else the instrument's own) at ``price``.
+
+        None when the size cannot be converted (contract size unknown, or a face value without a price).
+        """
+        unit = unit or self.size_unit
         if unit == "base":
             return size
         if unit == "contracts":
@@ -77,10 +80,28 @@ class Instrument:
 
     # -- event factories: the header fields (venue, symbol, base, quote, contract) come from here --
     def liquidation(
-        self, *, id: str, ts_ms: int, recv_ms: int, side: Side, price: float, size: float, sampled: bool = False
+        self,
+        *,
+        id: str,
+        ts_ms: int,
+        recv_ms: int,
+        side: Side,
+        price: float,
+        size: float,
+        unit: SizeUnit | None = None,
+        sampled: bool = False,
     ) -> Liquidation:
-        """A liquidation of ``size`` venue units at ``price``; no size or notional when the contract size is unknown."""
-        qty = self.base_qty(size, price)
+        """A liquidation of ``size`` venue units (``unit``, else the instrument's) at ``price``.
+
+        No size or notional when the size cannot be converted; a size in quote currency is its own notional.
+        """
+        qty = self.base_qty(size, price, unit)
+        if qty is None or self.quote not in USD_QUOTES:
+            notional = None
+        elif (unit or self.size_unit) == "quote":
+            notional = size
+        else:
+            notional = qty * price
         return Liquidation(
             id=id,
             venue=self.venue,
@@ -93,7 +114,7 @@ class Instrument:
             side=side,
             price=price,
             qty_base=qty,
-            notional_usd=qty * price if qty is not None and self.quote in USD_QUOTES else None,
+            notional_usd=notional,
             sampled=sampled,
         )
 
@@ -128,12 +149,32 @@ class Instrument:
         )
 
     def open_interest(
-        self, *, id: str, ts_ms: int, recv_ms: int, size: float, price: float | None
+        self,
+        *,
+        id: str,
+        ts_ms: int,
+        recv_ms: int,
+        size: float,
+        price: float | None,
+        unit: SizeUnit | None = None,
+        usd: float | None = None,
     ) -> OpenInterest | None:
-        """Open interest of ``size`` venue units (USD at ``price``); None when the size cannot be converted."""
-        qty = self.base_qty(size, price or 0.0)
+        """Open interest of ``size`` venue units (``unit``, else the instrument's), in USD at ``price``.
+
+        None when the size cannot be converted. The USD amount is ``usd`` when the venue reports one, the size
+        itself when it is a USD face value, else the base quantity at ``price``.
+        """
+        unit = unit or self.size_unit
+        qty = self.base_qty(size, price or 0.0, unit)
         if qty is None:
             return None
+        oi_usd: float | None
+        if usd is not None:
+            oi_usd = usd
+        elif unit == "usd":
+            oi_usd = size
+        else:
+            oi_usd = qty * price if price is not None and self.quote in USD_QUOTES else None
         return OpenInterest(
             id=id,
             venue=self.venue,
@@ -144,7 +185,7 @@ class Instrument:
             ts_ms=ts_ms,
             recv_ms=recv_ms,
             oi_base=qty,
-            oi_usd=qty * price if price is not None and self.quote in USD_QUOTES else None,
+            oi_usd=oi_usd,
         )
 
 

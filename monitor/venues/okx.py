@@ -31,7 +31,7 @@ import orjson
 from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import Event, Funding, Liquidation, OpenInterest, Side, rate_8h
+from monitor.events import Event, Funding, Liquidation, OpenInterest, Side
 from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     Finite,
@@ -40,7 +40,6 @@ from monitor.venues.common import (
     decode_failed,
     event_id,
     field,
-    is_usd,
     items,
     load_json,
     opt_num,
@@ -127,7 +126,6 @@ def _given(value: float | Literal[""] | None) -> float | None:
 
 
 # (base, quote, linear/inverse) of an instId.
-_Spec = tuple[str, str, Literal["linear", "inverse"]]
 
 
 def _position_side(raw_pos: object, raw_side: object) -> Side | None:
@@ -217,7 +215,7 @@ class OkxAdapter(VenueAdapter):
         return tuple(messages)
 
     # -- instruments ---------------------------------------------------------------------------
-    def load_instruments(self, path: str, body: str | bytes) -> int:
+    def read_instruments(self, path: str, body: str | bytes) -> int:
         """``/api/v5/public/instruments`` rows → contract size, multiplier, linear/inverse."""
         data = load_json(body)
         if str(field(data, "code", "instruments")) != "0":
@@ -308,148 +306,72 @@ class OkxAdapter(VenueAdapter):
         if side is None:
             where = f"liquidation-orders {inst_id}"
             raise ParseError(f"{where}: unknown posSide/side {raw_pos!r:.12}/{raw_side!r:.12}", reason="value")
-        return self._make_liquidation(
-            inst_id,
-            raw_pos,
-            raw_side,
-            side,
-            self._spec(inst_id),
-            price=detail.bkPx + 0.0,
-            size=detail.sz + 0.0,
-            ts=recv_ms if detail.ts is None or detail.ts == "" else detail.ts,
-            recv_ms=recv_ms,
-        )
-
-    def _make_liquidation(
-        self,
-        inst_id: str,
-        raw_pos: object,
-        raw_side: object,
-        side: Side,
-        spec: _Spec,
-        *,
-        price: float,
-        size: float,
-        ts: int,
-        recv_ms: int,
-    ) -> Liquidation:
-        """The event for a parsed liquidation detail."""
-        base, quote, contract = spec
-        inst = self.instruments.get(inst_id)
-        qty: float | None = None
-        if inst is not None and inst.contract_size is not None:
-            qty = inst.base_qty(size, price)
-        if qty is None:
-            self._issue("unknown_contract", f"okx {inst_id}: contract size unknown; liquidation has no size")
-        notional = inst.usd_notional(qty, price) if inst is not None and is_usd(quote) else None
-        return Liquidation(
+        inst = self.instrument(inst_id)
+        price, size = detail.bkPx + 0.0, detail.sz + 0.0
+        ts = recv_ms if detail.ts is None or detail.ts == "" else detail.ts
+        event = inst.liquidation(
             id=event_id(f"okx|{inst_id}|{raw_pos}|{raw_side}", ts, size, price),
-            venue="okx",
-            symbol=inst_id,
-            base=base,
-            quote=quote,
-            contract=contract,
             ts_ms=ts,
             recv_ms=recv_ms,
             side=side,
             price=price,
-            qty_base=qty,
-            notional_usd=notional,
+            size=size,
             sampled=self.liquidations_sampled,
         )
+        if event.qty_base is None:
+            self._issue("unknown_contract", f"okx {inst_id}: contract size unknown; liquidation has no size")
+        return event
 
     def _funding(self, row: _FundingRow, recv_ms: int) -> Funding:
-        funding_ms, next_ms, ts = row.fundingTime, row.nextFundingTime, row.ts
-        return self._make_funding(
-            row.instId,
-            self._spec(row.instId),
-            row.fundingRate + 0.0,
-            funding_ms or None,  # "", null and 0 are "not given"
-            next_ms or None,
-            ts=recv_ms if ts is None or ts == "" else ts,
-            recv_ms=recv_ms,
-        )
-
-    def _make_funding(
-        self,
-        inst_id: str,
-        spec: _Spec,
-        rate: float,
-        funding_ms: int | None,
-        next_ms: int | None,
-        *,
-        ts: int,
-        recv_ms: int,
-    ) -> Funding:
-        """The event for a parsed funding-rate row."""
+        inst = self.instrument(row.instId)
+        funding_ms = row.fundingTime or None  # "", null and 0 are "not given"
+        next_ms = row.nextFundingTime or None
         if funding_ms is not None and next_ms is not None and next_ms > funding_ms:
             interval = (next_ms - funding_ms) / HOUR_MS
         else:
-            inst = self.instruments.get(inst_id)
-            interval = (inst.funding_interval_h if inst is not None else None) or DEFAULT_FUNDING_H
-        base, quote, contract = spec
-        return Funding(
-            id=event_id(f"okx|{inst_id}|funding", ts, rate),
-            venue="okx",
-            symbol=inst_id,
-            base=base,
-            quote=quote,
-            contract=contract,
-            ts_ms=ts,
+            interval = inst.funding_interval_h or DEFAULT_FUNDING_H
+        rate, ts = row.fundingRate + 0.0, row.ts
+        ts_ms = recv_ms if ts is None or ts == "" else ts
+        return inst.funding(
+            id=event_id(f"okx|{inst.symbol}|funding", ts_ms, rate),
+            ts_ms=ts_ms,
             recv_ms=recv_ms,
             rate=rate,
             interval_h=interval,
-            rate_8h=rate_8h(rate, interval),
             next_funding_ms=funding_ms,
         )
 
     def _open_interest(self, row: _OpenInterestRow, recv_ms: int) -> OpenInterest | None:
         inst_id = row.instId
-        spec = self._spec(inst_id)
+        inst = self.instrument(inst_id)
+        mark = self._marks.get(inst_id)
         oi_base = _given(row.oiCcy)
         if oi_base is None:  # older pushes: contracts only
             contracts = _given(row.oi)
             if contracts is None:
                 raise ParseError(f"okx open-interest {inst_id}: neither oiCcy nor oi", reason="schema")
-            inst = self.instruments.get(inst_id)
-            price = self._marks.get(inst_id) or 0.0
-            oi_base = inst.base_qty(contracts, price) if inst is not None and inst.contract_size else None
+            oi_base = inst.base_qty(contracts, mark or 0.0)
             if oi_base is None:
                 self._issue("unknown_contract", f"okx {inst_id}: open interest in contracts, size unknown")
                 return None
         ts = row.ts
         ts_ms = recv_ms if ts is None or ts == "" else ts
-        return self._make_open_interest(inst_id, spec, oi_base, _given(row.oiUsd), ts=ts_ms, recv_ms=recv_ms)
-
-    def _make_open_interest(
-        self, inst_id: str, spec: _Spec, oi_base: float, oi_usd: float | None, *, ts: int, recv_ms: int
-    ) -> OpenInterest:
-        """The event for a parsed open-interest row; USD at the last mark when OKX sent none."""
-        if oi_usd is None:
-            mark = self._marks.get(inst_id)
-            if mark is not None:
-                oi_usd = oi_base * mark
-        base, quote, contract = spec
-        return OpenInterest(
-            id=event_id(f"okx|{inst_id}|oi", ts, oi_base),
-            venue="okx",
-            symbol=inst_id,
-            base=base,
-            quote=quote,
-            contract=contract,
-            ts_ms=ts,
+        return inst.open_interest(
+            id=event_id(f"okx|{inst_id}|oi", ts_ms, oi_base),
+            ts_ms=ts_ms,
             recv_ms=recv_ms,
-            oi_base=oi_base,
-            oi_usd=oi_usd,
+            size=oi_base,
+            price=mark,
+            unit="base",
+            usd=_given(row.oiUsd),
         )
 
     # -- helpers -------------------------------------------------------------------------------
-    def _spec(self, inst_id: str) -> _Spec:
-        inst = self.instruments.get(inst_id)
-        if inst is not None:
-            return inst.base, inst.quote, inst.contract
-        base, quote = self._names(inst_id)
-        return base, quote, "inverse" if quote == "USD" else "linear"
+    def guess_instrument(self, symbol: str) -> Instrument:
+        """Base and quote from the instId (``BTC-USD-SWAP`` inverse, others linear); the contract size is unknown."""
+        base, quote = self._names(symbol)
+        kind: Literal["linear", "inverse"] = "inverse" if quote == "USD" else "linear"
+        return Instrument(VENUE, symbol, base, quote, kind, "contracts", contract_size=None, funding_interval_h=None)
 
     @staticmethod
     def _names(inst_id: str) -> tuple[str, str]:
@@ -461,7 +383,7 @@ class OkxAdapter(VenueAdapter):
 
     def _base_of(self, inst_id: str) -> str:
         try:
-            return self._spec(inst_id)[0]
+            return self.instrument(inst_id).base
         except ParseError:
             return inst_id.upper()
 

@@ -106,6 +106,8 @@ class VenueSpec:
     sampled: bool = False
     # Some of the venue's frames carry no venue time (the receive time stands in).
     untimed: bool = False
+    # Currencies whose USD option chains liqmon follows on this venue (options_summary; docs/options.md).
+    options: tuple[str, ...] = ()
     # Symbols watched when the settings name none (empty: every perpetual the venue lists).
     default_symbols: tuple[str, ...] = ()
     # "module:Class" of the simulator's protocol and module path of the scenario encoder.

@@ -14,7 +14,7 @@ import orjson
 import pytest
 import redis
 
-from monitor.bus.keys import FIELD_DATA, FIELD_KIND, Keys
+from monitor.bus.keys import FIELD_COUNT, FIELD_DATA, Keys
 from tests.chaos.checker import check_events
 from tests.support.services import RedisServer
 
@@ -62,7 +62,9 @@ def stream_entries(server: RedisServer, shards: int) -> list[tuple[int, str, str
     try:
         for shard in range(shards):
             for _, fields in client.xrange(keys.events(shard)):
-                out.append((shard, orjson.loads(fields[FIELD_DATA])["id"], fields[FIELD_KIND].decode()))
+                batch = orjson.loads(fields[FIELD_DATA])
+                assert len(batch) == int(fields[FIELD_COUNT])
+                out.extend((shard, event["id"], event["kind"]) for event in batch)
     finally:
         client.close()
     return out

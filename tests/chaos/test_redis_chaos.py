@@ -19,7 +19,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.app import Application
-from monitor.bus.base import Delivery
+from monitor.bus.base import EventEntry
 from monitor.bus.redis_streams import RedisStreamsBus
 from monitor.events import Event
 from monitor.metrics import Metrics
@@ -48,11 +48,9 @@ class RecordingBus(RedisStreamsBus):
         super().__init__(*args, **kwargs)
         self.read: list[tuple[int, str]] = []
 
-    async def read_events(
-        self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int
-    ) -> list[Delivery[Event]]:
+    async def read_events(self, shards: Sequence[int], consumer: str, *, count: int, block_ms: int) -> list[EventEntry]:
         batch = await super().read_events(shards, consumer, count=count, block_ms=block_ms)
-        self.read.extend((d.shard, d.item.id) for d in batch)
+        self.read.extend((d.shard, e.id) for d in batch for e in d.events)
         return batch
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.capture.format import CaptureRecord
 from monitor.cli import main
 from monitor.commands.backtest import overrides_for, parse_records, parse_value, sweep

@@ -49,6 +49,7 @@ lease_renew_s = 0.5
 
 [detectors.assets.BTC.cascade]
 window_s = 2
+fast_window_s = 1
 bucket_s = 1
 floor_usd = 1000000
 min_count = 3

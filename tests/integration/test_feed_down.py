@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.app import Application
 from monitor.bus.memory import MemoryBus
 from monitor.metrics import Metrics

@@ -17,7 +17,7 @@ from monitor.bus.redis_streams import RedisStreamsBus
 from monitor.metrics import Metrics
 from monitor.settings import BusSettings
 from tests.integration.test_redis_bus import BASES, running
-from tests.support.builders import alert, liq
+from tests.support.builders import alert, event_ids, liq
 from tests.support.services import HOST, free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -105,7 +105,7 @@ async def test_cluster_mode_delivers_every_shard_in_order(redis_cluster: list[in
             while sum(map(len, seen.values())) < len(events):
                 batch = await bus.read_events(range(8), "c", count=100, block_ms=200)
                 for d in batch:
-                    seen[d.shard].append(d.item.id)
+                    seen[d.shard].extend(e.id for e in d.events)
                 await bus.ack_events(batch)
         await bus.publish_alert(alert(1))
         assert [d.item.id for d in await bus.read_alerts("d", count=5, block_ms=200)] == ["a1"]
@@ -113,5 +113,5 @@ async def test_cluster_mode_delivers_every_shard_in_order(redis_cluster: list[in
         assert await bus.acquire_lease("shard:3", "other", 10_000) is False
         busiest = max(sent, key=lambda shard: len(sent[shard]))
         history = await bus.read_history(busiest, "0", 10_000)
-        assert [d.item.id for d in history] == sent[busiest]
+        assert event_ids(history) == sent[busiest]
     assert dict(seen) == dict(sent)

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.bus.base import Delivery
+from monitor.bus.base import EventEntry
 from monitor.bus.redis_streams import RedisStreamsBus
 from monitor.config_loader import Secret
 from monitor.errors import BusError, BusUnavailable
-from monitor.events import Event
 from monitor.metrics import Metrics
 from tests.integration.test_redis_bus import bus_settings, running, sample, wait_until
-from tests.support.builders import alert, liq
+from tests.support.builders import alert, event_ids, liq, publish_entries
 from tests.support.services import RedisServer, running_redis
 
 pytestmark = pytest.mark.integration
@@ -29,8 +28,7 @@ async def test_killed_consumer_entries_are_claimed_by_another(redis_server: Redi
     # Long enough that the survivor never holds its own entries that long, even on a loaded machine.
     settings = bus_settings(redis_server, shard_count=1, key_prefix="kill", claim_idle_ms=1000)
     producer = RedisStreamsBus(settings, metrics)
-    producer.publish([liq(i) for i in range(50)])
-    assert await producer.flush(5)
+    await publish_entries(producer, [liq(i) for i in range(50)])
     await producer.close()
 
     worker = await asyncio.create_subprocess_exec(
@@ -62,7 +60,8 @@ async def test_killed_consumer_entries_are_claimed_by_another(redis_server: Redi
         while len(seen) < 50:
             batch = await survivor.read_events([0], "survivor", count=100, block_ms=100)
             for d in batch:
-                seen[d.item.id] = d.deliveries
+                for e in d.events:
+                    seen[e.id] = d.deliveries
             await survivor.ack_events(batch)
     assert sorted(seen, key=int) == [str(i) for i in range(50)]
     assert sample(metrics, "liqmon_bus_claimed_total") == 20
@@ -77,11 +76,11 @@ async def test_redis_restart_without_persistence_is_survived(redis_server: Redis
     async with running(bus):
         bus.publish([liq(i) for i in range(5)])
         assert await bus.flush(10)
-        first: list[Delivery[Event]] = []
+        first: list[EventEntry] = []
         async with asyncio.timeout(10):
-            while len(first) < 5:
+            while len(event_ids(first)) < 5:
                 first += await bus.read_events([0, 1], "w", count=10, block_ms=200)
-        assert len(first) == 5
+        assert len(event_ids(first)) == 5
         await bus.ack_events(first)
 
         redis_server.restart()  # no persistence: streams and groups are gone
@@ -92,7 +91,7 @@ async def test_redis_restart_without_persistence_is_survived(redis_server: Redis
         async with asyncio.timeout(15):
             while len(got) < 5:
                 batch = await bus.read_events([0, 1], "w", count=10, block_ms=100)
-                got += [d.item.id for d in batch]
+                got += event_ids(batch)
                 await bus.ack_events(batch)
     assert sorted(got) == ["100", "101", "102", "103", "104"]
     # One reset per consumer group Redis lost (one per shard here), however many calls noticed it.
@@ -121,7 +120,7 @@ async def test_publish_buffers_while_redis_is_down_and_flushes_after(
         got: list[str] = []
         async with asyncio.timeout(15):
             while len(got) < 100:
-                got += [d.item.id for d in await bus.read_events([0], "w", count=200, block_ms=100)]
+                got += event_ids(await bus.read_events([0], "w", count=200, block_ms=100))
     # The oldest 50 overflowed; the newest 100 arrive once each, in order.
     assert got == [str(i) for i in range(50, 150)]
     assert sample(metrics, "liqmon_bus_overflow_total") == 50
@@ -171,4 +170,4 @@ async def test_writes_refused_at_maxmemory_show_in_a_metric_and_are_retried(
         await wait_until(lambda: sample(metrics, "liqmon_bus_buffered_events") == 0)
         assert sample(metrics, "liqmon_bus_writes_refused") == 0
         got = await bus.read_events([0], "w", count=50, block_ms=100)
-    assert [d.item.id for d in got] == [str(i) for i in range(20)]
+    assert event_ids(got) == [str(i) for i in range(20)]

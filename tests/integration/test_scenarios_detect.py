@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.commands.backtest import detect, parse_records
 from monitor.detectors.config import DetectorSettings
 from monitor.events import Liquidation, OpenInterest

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from monitor.alerts.model import Alert
-from monitor.events import Liquidation
+from collections.abc import Sequence
+
+from monitor.alert import Alert
+from monitor.bus.base import Bus, EventEntry
+from monitor.events import Event, Liquidation
 
 
 def liq(i: int, base: str = "BTC") -> Liquidation:
@@ -39,3 +42,15 @@ def alert(n: int) -> Alert:
         summary="test",
         values={"n": n},
     )
+
+
+def event_ids(entries: Sequence[EventEntry], shard: int | None = None) -> list[str]:
+    """The event ids carried by bus entries (of one shard when given), in order."""
+    return [e.id for entry in entries if shard is None or entry.shard == shard for e in entry.events]
+
+
+async def publish_entries(bus: Bus, events: Sequence[Event]) -> None:
+    """Publish and write ``events`` one entry each (the granularity a test of entry handling needs)."""
+    for event in events:
+        bus.publish([event])
+        assert await bus.flush(5)

@@ -12,9 +12,8 @@ import sys
 
 from prometheus_client import CollectorRegistry
 
-from monitor.bus.base import Delivery
+from monitor.bus.base import EventEntry
 from monitor.bus.redis_streams import RedisStreamsBus
-from monitor.events import Event
 from monitor.metrics import Metrics
 from monitor.settings import BusSettings
 
@@ -22,7 +21,7 @@ from monitor.settings import BusSettings
 async def main(url: str, prefix: str, shard_count: int, consumer: str, count: int) -> None:
     settings = BusSettings(redis_url=url, key_prefix=prefix, shard_count=shard_count)
     bus = RedisStreamsBus(settings, Metrics(CollectorRegistry()))
-    batch: list[Delivery[Event]] = []
+    batch: list[EventEntry] = []
     while not batch:
         batch = await bus.read_events(range(shard_count), consumer, count=count, block_ms=500)
     print("READ " + " ".join(d.entry_id for d in batch), flush=True)

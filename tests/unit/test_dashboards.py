@@ -53,8 +53,13 @@ def generator() -> ModuleType:
     return module
 
 
-def test_there_are_the_three_dashboards() -> None:
-    assert {load_dashboard(f)["uid"] for f in FILES} == {"liqmon-liquidations", "liqmon-funding-oi", "liqmon-health"}
+def test_there_are_the_four_dashboards() -> None:
+    assert {load_dashboard(f)["uid"] for f in FILES} == {
+        "liqmon-liquidations",
+        "liqmon-funding-oi",
+        "liqmon-health",
+        "liqmon-signal-board",
+    }
 
 
 def test_committed_files_match_the_generator() -> None:
@@ -218,3 +223,19 @@ def test_required_panels_exist() -> None:
         "liqmon_sink_healthy",
     ):
         assert name in health, name
+    board = exprs["liqmon-signal-board.json"]
+    for name in (
+        "liqmon_liquidated_notional_usd_total",
+        "[24h]",
+        "[7d]",
+        "liqmon_funding_rate_8h",
+        "liqmon_options_rr25",
+        "liqmon_options_atm_iv",
+        "liqmon_options_dvol",
+        "liqmon_options_put_oi_top_strike_usd",
+        "liqmon_detector_state",
+    ):
+        assert name in board, name
+    # One row per tracked asset.
+    rows = [p for p in load_dashboard(DASHBOARDS / "liqmon-signal-board.json")["panels"] if p["type"] == "row"]
+    assert [r.get("repeat") for r in rows] == ["base"]

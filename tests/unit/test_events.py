@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.alerts.model import Alert
-from monitor.bus.codec import decode, decode_alert, encode, encode_alert
+from monitor.alert import Alert, decode_alert, encode_alert
+from monitor.bus.codec import decode, encode
 from monitor.errors import InvalidEvent
 from monitor.events import (
     MAX_PRICE,
@@ -210,3 +210,13 @@ def test_alert_round_trip_and_validation() -> None:
     assert decode_alert(encode_alert(alert)) == alert
     with pytest.raises(InvalidEvent, match="severity"):
         Alert(**{**orjson.loads(encode_alert(alert)), "severity": "page"})
+
+
+def test_values_outside_the_common_case_still_get_each_rule() -> None:
+    # Whole numbers are valid sizes and prices: the one-expression check passes them to the full rules.
+    assert liquidation(price=9910, qty_base=1, notional_usd=9910).price == 9910
+    # A rule broken late in the list still names its field.
+    with pytest.raises(InvalidEvent, match="sampled must be true or false"):
+        liquidation(sampled=1)
+    with pytest.raises(InvalidEvent, match="notional_usd must be finite"):
+        liquidation(notional_usd=math.inf)

@@ -75,6 +75,8 @@ def test_labels_are_bounded(metrics: Metrics) -> None:
         "outcome",
         "direction",
         "severity",
+        "tenor",  # 7d / 30d / 90d
+        "rank",  # 1..10 of the top put strikes (a strike is a value, never a label)
         "field",  # an event field with a plausibility bound: the keys of monitor.events.BOUNDS
     }
     for family in catalogue(metrics):

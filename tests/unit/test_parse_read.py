@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from monitor.bus.redis_streams import parse_read
+from monitor.bus.redis_link import parse_read
 
 DATA = b'{"kind":"gap"}'
 EXPECTED = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.bus.redis_streams import connection_lost, translate
+from monitor.bus.redis_link import connection_lost, translate
 from monitor.errors import BusUnavailable
 
 # What uvloop raises when redis-py writes to a pooled connection the peer reset while it sat idle.

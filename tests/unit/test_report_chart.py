@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from monitor.alerts.model import Alert, alert_id
+from monitor.alert import Alert, alert_id
 from monitor.report import SeriesBuilder, chart_title, episode_lanes, episodes_from_alerts
 from tests.unit.detectors.market import T0, fund, liq, oi
 

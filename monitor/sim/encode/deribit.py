@@ -1,9 +1,10 @@
-"""Deribit v2: BTC-PERPETUAL trades carrying ``liquidation`` flags, and its ticker.
+"""Deribit v2: BTC-PERPETUAL trades carrying ``liquidation`` flags, its ticker, and BTC options.
 
 JSON-RPC ``subscription`` notifications. Amounts are USD (10 USD per
 contract); a long liquidated as the taker shows as ``liquidation: "T"`` with
 ``direction: "sell"``, one liquidated as the maker as ``"M"`` with ``"buy"``.
-Open interest in the ticker is USD.
+Open interest in the ticker is USD. The options channels and book summaries
+come from :mod:`monitor.sim.encode.deribit_options`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from typing import Final
 
 from monitor.capture.format import CaptureRecord
+from monitor.sim.encode import deribit_options
 from monitor.sim.encode.common import VenueView, batches, everything, round_price
 
 SYMBOL: Final = "BTC-PERPETUAL"
@@ -46,7 +48,7 @@ def _notify(channel: str, data: object) -> dict[str, object]:
 
 
 def encode(view: VenueView) -> Iterator[CaptureRecord]:
-    """Instrument list, liquidation trades (100 ms batches) and tickers."""
+    """Instrument list, liquidation trades (100 ms batches), tickers and the options feeds."""
     yield view.meta(INSTRUMENTS_PATH, _instruments())
     seq = 150_000_000
     for push_ms, batch in batches(sample(view.liqs), 100):
@@ -92,3 +94,4 @@ def encode(view: VenueView) -> Iterator[CaptureRecord]:
             "estimated_delivery_price": round(view.index(k), 2),
         }
         yield view.frame(view.recv(ts), _notify(TICKER_CHANNEL, data))
+    yield from deribit_options.encode(view)

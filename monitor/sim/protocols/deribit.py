@@ -8,7 +8,16 @@ import orjson
 
 from monitor.sim.protocols.base import Client, Outcome, VenueProtocol, dumps, loads, now_ms
 
-CHANNELS = ("ticker", "incremental_ticker", "trades", "book", "deribit_price_index", "markprice", "perpetual")
+CHANNELS = (
+    "ticker",
+    "incremental_ticker",
+    "trades",
+    "book",
+    "deribit_price_index",
+    "deribit_volatility_index",
+    "markprice",
+    "perpetual",
+)
 _INTERVALS = ("raw", "100ms", "agg2")
 
 

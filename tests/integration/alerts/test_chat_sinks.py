@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 import pytest
 
+from monitor.alert import Alert, episode_key
 from monitor.alerts.config import AlertSettings, DiscordSettings, RetrySettings, TelegramSettings
 from monitor.alerts.discord import DiscordSink
 from monitor.alerts.dispatcher import Dispatcher
-from monitor.alerts.model import Alert, episode_key
 from monitor.alerts.selftest import send_test_alert
 from monitor.alerts.telegram import TelegramSink, plain, render
 from monitor.alerts.worker import SinkPolicy

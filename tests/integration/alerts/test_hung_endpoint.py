@@ -14,9 +14,9 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from monitor.alert import Alert
 from monitor.alerts.config import AlertSettings, HttpTimeouts, RetrySettings, WebhookSettings
 from monitor.alerts.dispatcher import Dispatcher
-from monitor.alerts.model import Alert
 from monitor.alerts.webhook import ID_HEADER, WebhookSink
 from monitor.alerts.worker import SinkPolicy
 from monitor.bus.memory import MemoryBus

@@ -62,6 +62,12 @@ CORE_FAMILIES = {
     "liqmon_alerts_raised_total",
     "liqmon_events_total",
     "liqmon_decision_latency_seconds_bucket",
+    # The signal board's options row (Deribit options frames and book summaries in the capture).
+    "liqmon_options_rr25",
+    "liqmon_options_atm_iv",
+    "liqmon_options_dvol",
+    "liqmon_options_put_call_oi_ratio",
+    "liqmon_options_put_oi_top_strike_usd",
 }
 COMPARISONS = {"==", "!=", ">", "<", ">=", "<="}
 SET_OPERATORS = {"and", "or", "unless"}

@@ -72,7 +72,7 @@ async def drain(bus: MemoryBus, *, quiet_ms: int = 300) -> list[Event]:
         batch = await bus.read_events(range(bus.shard_count), "test", count=1000, block_ms=quiet_ms)
         if not batch:
             return events
-        events.extend(d.item for d in batch)
+        events.extend(e for d in batch for e in d.events)
 
 
 @asynccontextmanager

@@ -60,7 +60,7 @@ async def poll_until_event(poller: RestPoller, bus: MemoryBus) -> list[OpenInter
     finally:
         stop.set()
         await task
-    return [d.item for d in batch if isinstance(d.item, OpenInterest)]
+    return [e for d in batch for e in d.events if isinstance(e, OpenInterest)]
 
 
 @pytest.mark.parametrize(("status", "expected_wait"), [(429, 0.05), (418, 0.2)])

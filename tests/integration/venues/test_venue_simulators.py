@@ -144,9 +144,11 @@ async def test_subscribe_receive_drop_reconnect(venue: str, metrics: Metrics, tm
     gaps = [e for e in dropped if isinstance(e, Gap)]
     assert gaps
     assert all(g.venue == venue for g in gaps)
-    # Every connection came back and subscribed again; nothing was lost or doubled.
-    assert stats.connections >= 2 * (clean_stats.connections)
-    assert stats.subscribe_requests >= 2 * clean_stats.subscribe_requests
+    # The connection that carried the frames was closed, came back and subscribed again (a connection with
+    # nothing to deliver, such as Deribit's options one here, is not dropped); nothing was lost or doubled.
+    assert stats.connections >= clean_stats.connections + 1
+    # (venues that subscribe in the URL send no subscribe request at all)
+    assert stats.subscribe_requests > clean_stats.subscribe_requests or clean_stats.subscribe_requests == 0
     assert stats.frames_skipped == 0
     ids = [e.id for e in market(dropped)]
     assert len(ids) == len(set(ids))
@@ -192,7 +194,9 @@ async def test_deribit_unanswered_heartbeat_is_dropped(metrics: Metrics, tmp_pat
             settings, new_bus(metrics), metrics, options=fast_options(adapters={"deribit": SilentDeribit})
         )
         async with running(collector):
-            await sims["deribit"].wait_for(lambda s: s.stats.keepalive_drops >= 2, 10)
+            # Two connections (instruments and BTC options): after three drops one of them has dropped,
+            # reconnected and dropped again, so its first gap has been published.
+            await sims["deribit"].wait_for(lambda s: s.stats.keepalive_drops >= 3, 10)
     assert metrics.registry.get_sample_value("liqmon_feed_gaps_total", {"venue": "deribit"}) >= 1
 
 

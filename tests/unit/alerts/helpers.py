@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 
 T0 = 1_738_771_200_000  # 2025-02-05T16:00:00Z
 

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from monitor.alert import Alert
 from monitor.alerts.config import AlertSettings, RetrySettings, SeverityName
 from monitor.alerts.dispatcher import Dispatcher
-from monitor.alerts.model import Alert
 from monitor.alerts.worker import SinkPolicy
 from monitor.bus.base import Delivery
 from monitor.bus.memory import MemoryBus

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.detectors.config import AssetOverride, DetectorSettings
 from monitor.detectors.engine import DetectionEngine
 from monitor.events import Event

@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.detectors.config import AssetOverride, DetectorSettings
 from monitor.detectors.engine import DetectionEngine
 from monitor.events import Event

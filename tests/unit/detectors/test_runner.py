@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.bus.memory import MemoryBus
 from monitor.detectors.config import AssetOverride, DetectorSettings
 from monitor.detectors.runner import DetectorRunner, entry_key, lease_name

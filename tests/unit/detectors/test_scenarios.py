@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.detectors.config import DetectorSettings
 from monitor.detectors.engine import DetectionEngine
 from tests.unit.detectors.market import MINUTE, T0, Market

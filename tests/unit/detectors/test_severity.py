@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.detectors.config import AssetOverride, DetectorSettings
 from monitor.detectors.engine import DetectionEngine
 from monitor.events import Event

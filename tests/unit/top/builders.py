@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.alerts.model import Alert
+from monitor.alert import Alert
 from monitor.events import Funding, Liquidation, OpenInterest
 from monitor.market_metrics import MarketTally
 from monitor.top.state import AlertBook, FeedHealth, Snapshot, build_snapshot

@@ -106,3 +106,14 @@ def test_summary_lists_every_venue_and_what_fired() -> None:
     assert "  deribit: no events" in lines
     assert "  liquidated: longs $5.0M, shorts $500.0K" in lines
     assert "  alerts fired: liquidation_cascade long ×2" in lines
+
+
+def test_the_latest_options_summary_per_asset_is_shown_and_summarized() -> None:
+    from tests.unit.options.test_event import make
+
+    tally = MarketTally(["BTC"])
+    tally.observe([make(), make(id="s2", ts_ms=1_770_249_700_000, dvol=74.0)])
+    snap = snapshot(tally, venues=("deribit",))
+    line = "options BTC (deribit): RR25 7d -13.1 30d -8.0 · ATM 7d 72.0 30d 63.0 · DVOL 74.0 · put/call OI 0.94"
+    assert f"{line} · top puts 60k, 50k" in screen(snap, width=200)
+    assert f"  {line} · top puts 60k, 50k" in summary_lines(snap, Counter(), 1.0)

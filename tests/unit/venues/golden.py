@@ -74,14 +74,22 @@ def sample_files(venue: str) -> list[Path]:
     return sorted(SAMPLES.glob(f"{venue}_*.jsonl"))
 
 
-def _frame(venue: str, path: Path, line: str) -> str:
+# Deribit payload-only samples of channels named by index rather than by instrument.
+_INDEX_CHANNELS = {
+    "deribit_markprice_options": "markprice.options.btc_usd",
+    "deribit_price_index": "deribit_price_index.btc_usd",
+    "deribit_volatility_index": "deribit_volatility_index.btc_usd",
+}
+
+
+def socket_frame(venue: str, path: Path, line: str) -> str:
     """The frame as the socket delivers it (Deribit payload-only samples wrapped in their notification)."""
     if venue != "deribit" or '"jsonrpc"' in line:
         return line
     data = orjson.loads(line)
     first = data[0] if isinstance(data, list) else data
     kind = path.stem.split("_", 1)[1]
-    channel = f"{kind}.{first['instrument_name']}.raw"
+    channel = _INDEX_CHANNELS.get(path.stem) or f"{kind}.{first['instrument_name']}.raw"
     return orjson.dumps(
         {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}}
     ).decode()
@@ -99,9 +107,9 @@ def outcomes(venue: str) -> list[dict[str, Any]]:
             record: dict[str, Any] = {"sample": f"{path.name}:{number}"}
             try:
                 if rest:
-                    events = adapter.parse_rest(_rest_path(venue, line), line, RECV)
+                    events = adapter.parse_rest(rest_path(venue, line), line, RECV)
                 else:
-                    events = adapter.parse(_frame(venue, path, line), RECV)
+                    events = adapter.parse(socket_frame(venue, path, line), RECV)
             except ParseError as exc:
                 record["error"] = exc.reason
             else:
@@ -113,10 +121,14 @@ def outcomes(venue: str) -> list[dict[str, Any]]:
     return results
 
 
-def _rest_path(venue: str, body: str) -> str:
-    """The REST path a vendored response body answers (Binance open interest is polled per symbol)."""
-    symbol = orjson.loads(body)["symbol"]
-    return f"/fapi/v1/openInterest?symbol={symbol}"
+def rest_path(venue: str, body: str) -> str:
+    """The REST path a vendored response body answers (Binance open interest is polled per symbol,
+    Deribit option book summaries per currency)."""
+    data = orjson.loads(body)
+    if "result" in data:
+        currency = data["result"][0]["base_currency"]
+        return f"/api/v2/public/get_book_summary_by_currency?currency={currency}&kind=option"
+    return f"/fapi/v1/openInterest?symbol={data['symbol']}"
 
 
 def golden_path(venue: str) -> Path:

@@ -8,12 +8,14 @@ import msgspec
 import pytest
 
 from monitor.venues.common import Finite, NonNegative, decode_failed, event_id, num
+from monitor.venues.instruments import Instrument
+from monitor.venues.registry import create_adapter
 
 
 def test_event_ids_do_not_depend_on_the_process() -> None:
     # A literal, not a recomputation: an id that changed between versions or processes would break dedup.
-    assert event_id("binance|BTCUSDT|SELL", 1_568_014_460_893, 0.014, 9910.0) == "e993891d50718f56c179"
-    assert event_id("binance|BTCUSDT|SELL", 1_568_014_460_893, 0.014, 9910.5) != "e993891d50718f56c179"
+    assert event_id("binance|BTCUSDT|SELL", 1_568_014_460_893, 0.014, 9910.0) == "589cc1730fc8468d"
+    assert event_id("binance|BTCUSDT|SELL", 1_568_014_460_893, 0.014, 9910.5) != "589cc1730fc8468d"
 
 
 @pytest.mark.parametrize("spelling", ["-0", "-0.0", "0", 0, -0.0])
@@ -43,3 +45,12 @@ def test_typed_reader_errors_name_the_field_and_a_bounded_reason(frame: bytes, r
     error = decode_failed("venue", info.value)
     assert error.reason == reason
     assert where in str(error)
+
+
+def test_a_guessed_instrument_gives_way_to_the_book() -> None:
+    adapter = create_adapter("okx")
+    guessed = adapter.instrument("BTC-USDT-SWAP")
+    assert (guessed.base, guessed.quote, guessed.contract_size) == ("BTC", "USDT", None)
+    listed = Instrument("okx", "BTC-USDT-SWAP", "BTC", "USDT", "linear", "contracts", contract_size=0.01)
+    adapter.instruments.update([listed])
+    assert adapter.instrument("BTC-USDT-SWAP") is listed

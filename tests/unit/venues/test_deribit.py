@@ -273,7 +273,7 @@ def test_instruments() -> None:
 
 
 def test_connections_start_with_set_heartbeat() -> None:
-    [conn] = DeribitAdapter().connections(["BTC-PERPETUAL", "ETH_USDC-PERPETUAL"])
+    conn, options = DeribitAdapter().connections(["BTC-PERPETUAL", "ETH_USDC-PERPETUAL"])
     assert conn.url == "wss://www.deribit.com/ws/api/v2"
     heartbeat, subscribe = (orjson.loads(m) for m in conn.subscribe)
     assert heartbeat["method"] == "public/set_heartbeat"
@@ -287,6 +287,18 @@ def test_connections_start_with_set_heartbeat() -> None:
     ]
     assert heartbeat["id"] != subscribe["id"]
     assert conn.bases == ("BTC", "ETH")
+    # BTC and ETH have options: their chain, index and DVOL on a connection of their own.
+    heartbeat, subscribe = (orjson.loads(m) for m in options.subscribe)
+    assert heartbeat["method"] == "public/set_heartbeat"
+    assert subscribe["params"]["channels"] == [
+        "markprice.options.btc_usd",
+        "deribit_price_index.btc_usd",
+        "deribit_volatility_index.btc_usd",
+        "markprice.options.eth_usd",
+        "deribit_price_index.eth_usd",
+        "deribit_volatility_index.eth_usd",
+    ]
+    assert (options.label, options.bases, options.symbols) == ("options", ("BTC", "ETH"), ())
 
 
 def test_connections_split_and_all_means_book_perpetuals() -> None:

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import ParseError
-from monitor.events import Funding, Liquidation, OpenInterest
+from monitor.events import Funding, Liquidation, OpenInterest, OptionsSummary
 from monitor.venues.adapter import VenueAdapter
 from monitor.venues.binance import BinanceAdapter
 from monitor.venues.bybit import BybitAdapter
@@ -44,6 +44,9 @@ def deribit_frames() -> list[str]:
         wrap("ticker.BTC-PERPETUAL.100ms", orjson.loads(lines("deribit_ticker.jsonl")[0])),
         wrap("trades.BTC-PERPETUAL.100ms", orjson.loads(trades[0])),
         *trades[1:],
+        wrap("markprice.options.btc_usd", orjson.loads(lines("deribit_markprice_options.jsonl")[0])),
+        wrap("deribit_volatility_index.btc_usd", orjson.loads(lines("deribit_volatility_index.jsonl")[0])),
+        wrap("deribit_price_index.btc_usd", orjson.loads(lines("deribit_price_index.jsonl")[0])),
         '{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}',
         '{"jsonrpc":"2.0","id":2,"error":{"code":11050,"message":"bad_request"}}',
     ]
@@ -194,7 +197,7 @@ def check(adapter: VenueAdapter, frame: str | bytes) -> None:
         return
     assert isinstance(events, list)
     for event in events:
-        assert isinstance(event, Liquidation | Funding | OpenInterest)
+        assert isinstance(event, Liquidation | Funding | OpenInterest | OptionsSummary)
         assert event.venue == adapter.name
 
 

@@ -1,9 +1,15 @@
-"""The alert shape every detector emits and every sink consumes (DESIGN §7)."""
+"""The alert shape every detector emits and every sink consumes (DESIGN §7), and its JSON codec.
+
+Part of the core model next to :mod:`monitor.events`: the bus carries alerts
+and the sinks deliver them, and neither has to import the other for it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias
+
+import orjson
 
 from monitor.errors import InvalidEvent
 from monitor.events import stable_id
@@ -64,3 +70,22 @@ class Alert:
 def episode_key(alert: Alert) -> EpisodeKey:
     """What stays the same across one episode's firing, escalation and resolved alerts."""
     return (alert.kind, alert.base, alert.venue or "", alert.direction)
+
+
+def encode_alert(alert: Alert) -> bytes:
+    """The alert as compact JSON bytes (DESIGN §7 field names)."""
+    return orjson.dumps(alert)
+
+
+def decode_alert(data: bytes | str) -> Alert:
+    """Parse and validate one encoded alert."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"alert is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InvalidEvent("an alert must be a JSON object")
+    try:
+        return Alert(**obj)
+    except TypeError as exc:
+        raise InvalidEvent(f"alert has missing or unexpected fields: {exc}") from None

@@ -1,0 +1,185 @@
+"""The publishing part of the Redis bus: a bounded buffer written out as batched entries.
+
+:meth:`Publisher.publish` only appends to the buffer; :meth:`Publisher.run_flusher`
+writes it after a short linger (``bus.linger_ms``) as one XADD per shard batch of
+at most ``ENTRY_MAX_EVENTS`` events or ``ENTRY_MAX_BYTES`` (fields ``n`` and
+``data``, trimmed with ``MINID ~``), keeps it while Redis is unreachable and
+retries with capped, jittered backoff. Alerts and dead letters are written at
+once (awaited).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+
+from monitor.alert import Alert, encode_alert
+from monitor.bus.base import ENTRY_MAX_BYTES, ENTRY_MAX_EVENTS, OverflowLog, target_shards
+from monitor.bus.codec import pack
+from monitor.bus.keys import FIELD_COUNT, FIELD_DATA, FIELD_KIND, FIELD_REASON, FIELD_SINK
+from monitor.bus.redis_link import RedisLink, Room, backoff
+from monitor.errors import BusError
+from monitor.events import Event
+from monitor.logs import get_logger
+
+log = get_logger(__name__)
+
+DEAD_LETTER_MAXLEN = 100_000
+
+
+class Publisher(Room):
+    """Events into the shard streams (buffered, batched); alerts and dead letters (awaited)."""
+
+    def __init__(self, link: RedisLink, *, max_backoff_s: float) -> None:
+        super().__init__(link)
+        self.shard_count = link.settings.shard_count
+        self._max_backoff = max_backoff_s
+        # Publish buffer of (shard, event); bounded by settings.buffer_max_events.
+        self._buffer: deque[tuple[int, Event]] = deque()
+        self._in_flight = 0  # events of the batch being written (out of the buffer until it fails)
+        self._linger_s = link.settings.linger_ms / 1000
+        # Read at scrape time, not set per publish: buffered plus the batch being written.
+        self._metrics.bus_buffered.set_function(lambda: len(self._buffer) + self._in_flight)
+        self._wakeup = asyncio.Event()
+        self._write_lock = asyncio.Lock()
+        self._overflow_log = OverflowLog(log, "redis publish buffer")
+
+    def wake(self) -> None:
+        """Wake the flusher (to notice that the bus is stopping)."""
+        self._wakeup.set()
+
+    async def run_flusher(self) -> None:
+        """Write the buffer out until the link is stopping."""
+        await self._flush_loop()
+
+    def publish(self, events: Sequence[Event]) -> None:
+        """Buffer events for the flusher; when the buffer is full the oldest are dropped and counted."""
+        if not events:
+            return
+        buffer = self._buffer
+        count = self.shard_count
+        for event in events:
+            for shard in target_shards(event, count):
+                buffer.append((shard, event))
+        excess = len(buffer) - self._settings.buffer_max_events
+        if excess > 0:
+            for _ in range(excess):
+                buffer.popleft()
+            self._dropped(excess)
+        self._wakeup.set()
+
+    def _dropped(self, count: int) -> None:
+        self._metrics.bus_overflow.inc(count)
+        self._overflow_log.dropped(count, time.monotonic())
+
+    def _requeue(self, batch: list[tuple[int, Event]]) -> None:
+        """Put an unwritten batch back in front, keeping order; trim the oldest beyond the bound."""
+        self._buffer.extendleft(reversed(batch))
+        excess = len(self._buffer) - self._settings.buffer_max_events
+        for _ in range(max(0, excess)):
+            self._buffer.popleft()
+        if excess > 0:
+            self._dropped(excess)
+
+    async def _write_batch(self) -> int:
+        """Write up to ``batch_size`` buffered events as one entry per shard batch (pipelined); returns how many.
+
+        Per shard the events keep their order and are cut into entries of at most
+        ``ENTRY_MAX_EVENTS`` events and ``ENTRY_MAX_BYTES``. A failed write puts the
+        whole batch back in front of the buffer; a write whose reply was lost may
+        be written twice, which the consumers' dedup by event id absorbs.
+        """
+        async with self._write_lock:
+            buffer = self._buffer
+            size = min(self._settings.batch_size, len(buffer))
+            if size == 0:
+                return 0
+            batch = [buffer.popleft() for _ in range(size)]
+            self._in_flight = size
+            written = False
+            started = time.perf_counter()
+            try:
+                per_shard: dict[int, list[Event]] = {}
+                for shard, event in batch:
+                    events = per_shard.get(shard)
+                    if events is None:
+                        events = per_shard[shard] = []
+                    events.append(event)
+                minid = self._minid()
+                async with self._r.pipeline(transaction=False) as pipe:
+                    for shard, events in per_shard.items():
+                        key = self._event_keys[shard]
+                        for n, data in pack(events, ENTRY_MAX_EVENTS, ENTRY_MAX_BYTES):
+                            pipe.xadd(key, {FIELD_COUNT: n, FIELD_DATA: data}, minid=minid, approximate=True)
+                    await self._call("XADD events", pipe.execute())
+                written = True
+            finally:
+                self._in_flight = 0
+                if not written:
+                    self._requeue(batch)
+        self._metrics.bus_write_seconds.observe(time.perf_counter() - started)
+        self._metrics.bus_published.labels(stream="events").inc(size)
+        return size
+
+    async def _flush_loop(self) -> None:
+        delays: Iterator[float] | None = None
+        while not self._link.stopping.is_set():
+            if not self._buffer:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                if len(self._buffer) < self._settings.batch_size:
+                    await self._pause(self._linger_s)  # let a batch gather: a fraction of a command per event
+                continue
+            try:
+                await self._write_batch()
+            except BusError as exc:
+                delays = delays or backoff(0.05, self._max_backoff)
+                delay = next(delays)
+                self._log_failure("publish", exc, buffered=len(self._buffer), retry_in_s=round(delay, 3))
+                await self._pause(delay)
+            else:
+                delays = None
+
+    def backlog(self) -> int:
+        """Events buffered in memory, not yet written to Redis (replay sources pause while this is high)."""
+        return len(self._buffer)
+
+    async def flush(self, timeout: float) -> bool:
+        """Write everything buffered; True when the buffer is empty within ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delays = backoff(0.02, 0.5)
+        while self._buffer or self._write_lock.locked():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._write_batch()
+            except TimeoutError:
+                break
+            except BusError as exc:
+                self._log_failure("flush", exc, buffered=len(self._buffer))
+                await asyncio.sleep(min(next(delays), max(0.0, deadline - loop.time())))
+        return not self._buffer
+
+    async def publish_alert(self, alert: Alert) -> None:
+        """Append an alert to the alerts stream; raises BusUnavailable while Redis is down."""
+        fields = {FIELD_KIND: alert.kind.encode(), FIELD_DATA: encode_alert(alert)}
+        await self._call("XADD alerts", self._r.xadd(self._keys.alerts, fields, minid=self._minid(), approximate=True))
+        self._metrics.bus_published.labels(stream="alerts").inc()
+
+    async def dead_letter(self, alert: Alert, sink: str, reason: str) -> None:
+        """Record a delivery a sink gave up on (stream capped at about 100k entries)."""
+        fields = {
+            FIELD_KIND: alert.kind.encode(),
+            FIELD_DATA: encode_alert(alert),
+            FIELD_SINK: sink.encode(),
+            FIELD_REASON: reason.encode(),
+        }
+        await self._call(
+            "XADD dead letters",
+            self._r.xadd(self._keys.dead_letters, fields, maxlen=DEAD_LETTER_MAXLEN, approximate=True),
+        )

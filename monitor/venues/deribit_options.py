@@ -1,0 +1,349 @@
+"""Deribit option chains → ``options_summary`` (DESIGN §3). Facts and sources: docs/options.md.
+
+Inputs, per currency (``BTC``, ``ETH``; index names ``btc_usd``, ``eth_usd``):
+
+* ``markprice.options.{index}``: the whole chain's mark IV, ``iv`` as a
+  fraction, per ``instrument_name`` with a ``timestamp``;
+* ``deribit_price_index.{index}``: the index ``price`` (USD);
+* ``deribit_volatility_index.{index}``: DVOL, ``volatility`` in vol points;
+* ``public/get_book_summary_by_currency?currency=…&kind=option`` (polled):
+  ``open_interest`` in coins, ``underlying_price`` (the expiry's forward),
+  ``mark_iv`` in percent, ``estimated_delivery_price`` (the index).
+
+The chain is venue-wide state: the websocket frames and the polled bodies
+reach different adapter instances in the live collector, so every instance
+built on the same instrument book shares one :class:`OptionChains` (as they
+share the book); a replay uses one adapter and one chain. Between two book
+summaries an expiry's forward follows the index (its forward/index ratio
+from the last summary is kept). Each book summary gives a summary event; mark
+IV frames give one at most every ``MIN_SUMMARY_INTERVAL_MS`` of frame time.
+"""
+
+from __future__ import annotations
+
+import calendar
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
+
+from monitor.errors import InvalidEvent, ParseError
+from monitor.events import OptionsSummary, TenorPoint, stable_id
+from monitor.options.summary import ChainOption, summarize
+from monitor.venues.common import Finite, Millis, NonEmpty, OptFinite, decode_failed, opt_finite, rejected_event
+from monitor.venues.instruments import InstrumentBook
+
+BOOK_SUMMARY_PATH: Final = "/api/v2/public/get_book_summary_by_currency"
+# Two currencies every 10 s: 0.2 requests/s against a pool of about 20/s sustained.
+POLL_S: Final = 10.0
+MIN_SUMMARY_INTERVAL_MS: Final = 10_000
+CHANNEL_PREFIXES: Final = frozenset(("markprice", "deribit_price_index", "deribit_volatility_index"))
+# An IV above 1000 % (or a DVOL above 1000) is a broken print, not a market.
+MAX_IV: Final = 10.0
+EXPIRY_HOUR_UTC: Final = 8
+_MONTHS: Final = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
+
+Issue = Callable[[str, str], None]
+T = TypeVar("T")
+
+
+def index_name(currency: str) -> str:
+    """Deribit's index name of a currency's USD options: ``BTC`` → ``btc_usd``."""
+    return f"{currency.lower()}_usd"
+
+
+def channels(currency: str) -> list[str]:
+    """The three websocket channels of one currency's options."""
+    name = index_name(currency)
+    return [f"markprice.options.{name}", f"deribit_price_index.{name}", f"deribit_volatility_index.{name}"]
+
+
+def book_summary_path(currency: str) -> str:
+    """The polled REST path of one currency's option book summaries."""
+    return f"{BOOK_SUMMARY_PATH}?currency={currency}&kind=option"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionName:
+    """What an option's name says: ``BTC-27FEB26-60000-P`` (expiry at 08:00 UTC; ``d`` is a decimal point)."""
+
+    base: str
+    expiry_ms: int
+    strike: float
+    is_call: bool
+
+
+def parse_option_name(name: str) -> OptionName | None:
+    """The parts of an option name; None for anything that is not one (futures, combos)."""
+    parts = name.split("-")
+    if len(parts) != 4 or parts[3] not in ("C", "P"):
+        return None
+    head, date, strike_text, kind = parts
+    try:
+        day, month, year = int(date[:-5]), _MONTHS[date[-5:-2]], 2000 + int(date[-2:])
+        expiry_ms = calendar.timegm((year, month, day, EXPIRY_HOUR_UTC, 0, 0)) * 1000
+        strike = float(strike_text.replace("d", "."))
+    except (KeyError, ValueError):
+        return None
+    if not 0.0 < strike < float("inf") or not 1 <= day <= 31:
+        return None
+    return OptionName(head.split("_", 1)[0], expiry_ms, strike, kind == "C")
+
+
+# -- typed readers ---------------------------------------------------------------------------------
+class _Mark(msgspec.Struct):
+    instrument_name: NonEmpty
+    iv: Finite
+    timestamp: Millis
+
+
+class _Index(msgspec.Struct):
+    index_name: NonEmpty
+    price: Finite
+    timestamp: Millis
+
+
+class _Volatility(msgspec.Struct):
+    index_name: NonEmpty
+    volatility: Finite
+    timestamp: Millis
+
+
+class _BookRow(msgspec.Struct):
+    instrument_name: NonEmpty
+    mark_iv: OptFinite = None
+    underlying_price: OptFinite = None
+    open_interest: OptFinite = None
+    estimated_delivery_price: OptFinite = None
+    creation_timestamp: Millis | None = None
+
+
+class _BookBody(msgspec.Struct):
+    result: list[_BookRow]
+
+
+_MARKS: Final = msgspec.json.Decoder(list[_Mark], strict=False)
+_INDEX: Final = msgspec.json.Decoder(_Index, strict=False)
+_VOLATILITY: Final = msgspec.json.Decoder(_Volatility, strict=False)
+_BOOK: Final = msgspec.json.Decoder(_BookBody, strict=False)
+
+
+def _decode(decoder: msgspec.json.Decoder[T], data: bytes | str, what: str) -> T:
+    """The typed reader's result, or the ParseError with msgspec's path to the field."""
+    try:
+        return decoder.decode(data)
+    except msgspec.MsgspecError as exc:
+        raise decode_failed(what, exc) from None
+
+
+# -- chain state -----------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Chain:
+    """One currency's options: IVs (with their time), OI, forwards at the last book summary, index, DVOL."""
+
+    currency: str
+    names: dict[str, OptionName] = field(default_factory=dict)
+    iv: dict[str, tuple[int, float]] = field(default_factory=dict)
+    oi: dict[str, float] = field(default_factory=dict)
+    forwards: dict[int, float] = field(default_factory=dict)
+    book_index: float | None = None
+    index: float | None = None
+    index_ms: int = 0
+    dvol: float | None = None
+    last_summary_ms: int = -MIN_SUMMARY_INTERVAL_MS
+
+    def forwards_now(self) -> dict[int, float]:
+        """Each expiry's forward, moved with the index since the last book summary."""
+        if self.index is None or self.book_index is None:
+            return dict(self.forwards)
+        scale = self.index / self.book_index
+        return {expiry: forward * scale for expiry, forward in self.forwards.items()}
+
+
+class OptionChains:
+    """The option chains of one venue, fed by frames and polled bodies, read into summaries.
+
+    ``venue`` names the events and messages; ``currencies`` are the ones followed (the venue spec's
+    ``options``); anything else is refused, so the state stays bounded whatever arrives.
+    """
+
+    def __init__(self, venue: str, currencies: tuple[str, ...]) -> None:
+        self.venue = venue
+        self.currencies = currencies
+        self._chains: dict[str, _Chain] = {}
+
+    def chain(self, currency: str) -> _Chain:
+        """The chain of ``currency`` (upper case), created empty."""
+        key = currency.upper()
+        chain = self._chains.get(key)
+        if chain is None:
+            chain = self._chains[key] = _Chain(key)
+        return chain
+
+    def _by_index(self, name: str, where: str) -> _Chain:
+        """The chain of an index name (``btc_usd``); ParseError for a currency liqmon does not follow."""
+        currency = name.split("_", 1)[0].upper()
+        if currency not in self.currencies:
+            raise ParseError(f"{where}: no options followed for index {name!r:.40}", reason="unknown_channel")
+        return self.chain(currency)
+
+    # -- websocket channels ---------------------------------------------------------------------
+    def on_channel(self, channel: str, data: bytes | str, recv_ms: int, issue: Issue) -> list[OptionsSummary]:
+        """One notification's ``data`` of an options channel (``channel`` as sent)."""
+        prefix, _, rest = channel.partition(".")
+        where = f"{self.venue} {channel}"
+        if prefix == "markprice":
+            chain = self._by_index(rest.removeprefix("options."), where)
+            return self._marks(chain, channel, _decode(_MARKS, data, f"{self.venue} {channel}"), recv_ms, issue)
+        if prefix == "deribit_price_index":
+            chain = self._by_index(rest, where)
+            tick = _decode(_INDEX, data, f"{self.venue} {channel}")
+            if not tick.price > 0.0:
+                raise ParseError(
+                    f"{self.venue} {channel}: index price must be positive, got {tick.price}", reason="value"
+                )
+            if tick.timestamp >= chain.index_ms:
+                chain.index, chain.index_ms = tick.price + 0.0, tick.timestamp
+            return []
+        if prefix == "deribit_volatility_index":
+            chain = self._by_index(rest, where)
+            vol = _decode(_VOLATILITY, data, f"{self.venue} {channel}")
+            if not 0.0 <= vol.volatility <= MAX_IV * 100:
+                raise ParseError(f"{self.venue} {channel}: volatility out of range: {vol.volatility}", reason="value")
+            chain.dvol = vol.volatility + 0.0
+            return []
+        raise ParseError(f"{self.venue}: unexpected options channel {channel!r:.60}", reason="unknown_channel")
+
+    def _marks(
+        self, chain: _Chain, channel: str, rows: list[_Mark], recv_ms: int, issue: Issue
+    ) -> list[OptionsSummary]:
+        newest = 0
+        skipped = 0
+        for row in rows:
+            name = self._name(chain, row.instrument_name)
+            if name is None or not 0.0 <= row.iv <= MAX_IV:
+                skipped += 1
+                continue
+            held = chain.iv.get(row.instrument_name)
+            if held is None or row.timestamp >= held[0]:
+                chain.iv[row.instrument_name] = (row.timestamp, row.iv + 0.0)
+            newest = max(newest, row.timestamp)
+        if skipped:
+            issue("value", f"{self.venue} {channel}: {skipped} row(s) with a bad name or IV skipped")
+        if not newest or newest - chain.last_summary_ms < MIN_SUMMARY_INTERVAL_MS:
+            return []
+        return self._summary(chain, newest, recv_ms)
+
+    @staticmethod
+    def _name(chain: _Chain, instrument: str) -> OptionName | None:
+        name = chain.names.get(instrument)
+        if name is None:
+            name = parse_option_name(instrument)
+            if name is not None:
+                chain.names[instrument] = name
+        return name
+
+    # -- polled book summaries ------------------------------------------------------------------
+    def on_book_summary(self, path: str, body: bytes | str, recv_ms: int, issue: Issue) -> list[OptionsSummary]:
+        """A ``get_book_summary_by_currency`` option body: the chain's OI and forwards, replaced whole."""
+        query = parse_qs(urlsplit(path).query)
+        currency = (query.get("currency") or [""])[0].upper()
+        if currency not in self.currencies:
+            raise ParseError(f"{self.venue} {path}: no options followed for currency {currency!r:.20}", reason="schema")
+        rows = _decode(_BOOK, body, f"{self.venue} get_book_summary_by_currency").result
+        chain = self.chain(currency)
+        forwards: dict[int, float] = {}
+        oi: dict[str, float] = {}
+        index = None
+        newest = 0
+        skipped = 0
+        for row in rows:
+            name = self._name(chain, row.instrument_name)
+            open_interest = opt_finite(row.open_interest)
+            forward = opt_finite(row.underlying_price)
+            if name is None or (open_interest is not None and open_interest < 0):
+                skipped += 1
+                continue
+            oi[row.instrument_name] = open_interest or 0.0
+            if forward is not None and forward > 0:
+                forwards.setdefault(name.expiry_ms, forward)
+            delivery = opt_finite(row.estimated_delivery_price)
+            if delivery is not None and delivery > 0:
+                index = delivery
+            ts = row.creation_timestamp or 0
+            newest = max(newest, ts)
+            mark_iv = opt_finite(row.mark_iv)
+            if mark_iv is not None and 0.0 <= mark_iv <= MAX_IV * 100:
+                held = chain.iv.get(row.instrument_name)
+                if held is None or ts >= held[0]:
+                    chain.iv[row.instrument_name] = (ts, mark_iv / 100.0)
+        if skipped:
+            issue("value", f"{self.venue} {path}: {skipped} row(s) with a bad name or open interest skipped")
+        chain.oi, chain.forwards = oi, forwards
+        # Options no longer in the book (expired, delisted) are forgotten.
+        chain.iv = {instrument: held for instrument, held in chain.iv.items() if instrument in oi}
+        chain.names = {instrument: name for instrument, name in chain.names.items() if instrument in oi}
+        if index is not None:
+            chain.book_index = index
+            if chain.index is None or newest >= chain.index_ms:
+                chain.index, chain.index_ms = index, newest
+        return self._summary(chain, newest or recv_ms, recv_ms)
+
+    # -- the summary -----------------------------------------------------------------------------
+    def _summary(self, chain: _Chain, ts_ms: int, recv_ms: int) -> list[OptionsSummary]:
+        if not chain.forwards:
+            return []  # no book summary yet: no forwards, no OI
+        options: list[ChainOption] = []
+        for instrument, name in chain.names.items():
+            if name.expiry_ms <= ts_ms:
+                continue
+            held = chain.iv.get(instrument)
+            oi = chain.oi.get(instrument)
+            if held is None and oi is None:
+                continue
+            iv = None if held is None else held[1]
+            options.append(ChainOption(name.expiry_ms, name.strike, name.is_call, iv, oi or 0.0))
+        result = summarize(options, chain.forwards_now(), ts_ms)
+        chain.last_summary_ms = ts_ms
+        try:
+            event = OptionsSummary(
+                id=stable_id(self.venue, chain.currency, "options", ts_ms),
+                venue=self.venue,
+                symbol=index_name(chain.currency),
+                base=chain.currency,
+                quote="USD",
+                contract="inverse",
+                ts_ms=ts_ms,
+                recv_ms=recv_ms,
+                index_price=chain.index,
+                dvol=chain.dvol,
+                tenors={
+                    str(days): TenorPoint(atm_iv=t.atm_iv, rr25=t.rr25, bf25=t.bf25)
+                    for days, t in result.tenors.items()
+                },
+                put_call_oi_ratio=result.put_call_oi_ratio,
+                put_oi_top=result.put_oi_top,
+            )
+        except InvalidEvent as exc:
+            raise rejected_event(f"{self.venue} {chain.currency} options summary", exc) from None
+        return [event]
+
+
+_SHARED: Final[weakref.WeakKeyDictionary[InstrumentBook, OptionChains]] = weakref.WeakKeyDictionary()
+
+
+def shared_chains(book: InstrumentBook, currencies: tuple[str, ...]) -> OptionChains:
+    """The option chains every adapter built on ``book`` (one venue's) shares, following ``currencies``."""
+    chains = _SHARED.get(book)
+    if chains is None:
+        chains = _SHARED[book] = OptionChains(book.venue, currencies)
+    return chains
+
+
+def option_currencies(bases: Iterable[str], followed: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``followed`` option currencies among ``bases``, in ``followed`` order."""
+    wanted = set(bases)
+    return tuple(c for c in followed if c in wanted)

@@ -189,7 +189,7 @@ class RedisLink:
     def log_failure(self, what: str, exc: BaseException, **extra: Any) -> None:
         """A warning per kind of failure at most every few seconds (Redis down must not flood logs)."""
         if self._failure_log.allow(what) is not None:
-            log.warning("redis bus operation failed", operation=what, error=str(exc), **extra)
+            log.warning("bus_operation_failed", operation=what, error=str(exc), **extra)
 
     def minid(self) -> int:
         """The oldest entry id (ms) retention keeps: now minus ``retention_hours``."""

@@ -36,7 +36,7 @@ from urllib.parse import parse_qs
 import orjson
 from prometheus_client.exposition import choose_encoder
 
-from monitor.logs import get_logger
+from monitor.logs import Throttle, get_logger
 from monitor.metrics import Metrics
 from monitor.settings import MetricsSettings
 
@@ -142,7 +142,7 @@ class MetricsServer:
         # Connections waiting on their client, longest first: closed to make room when full.
         self._waiting: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._evicted = 0
-        self._evictions_logged = -EVICTION_LOG_INTERVAL_S
+        self._eviction_log = Throttle(EVICTION_LOG_INTERVAL_S)
         self.port: int = settings.port
 
     @property
@@ -224,15 +224,13 @@ class MetricsServer:
         oldest = next(iter(self._waiting))
         self._waiting.pop(oldest).transport.abort()  # its handler sees the connection lost and ends
         self._evicted += 1
-        now = asyncio.get_running_loop().time()
-        if now - self._evictions_logged >= EVICTION_LOG_INTERVAL_S:
+        if self._eviction_log.allow("evicted") is not None:
             log.warning(
                 "metrics_endpoint_full",
                 closed=self._evicted,
                 max_connections=self._max_connections,
                 hint="slow or idle clients on the metrics port; see liqmon_metrics_clients_closed_total",
             )
-            self._evictions_logged = now
         self._metrics.metrics_clients_closed.inc()
         return True
 

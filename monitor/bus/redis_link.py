@@ -20,6 +20,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
+from monitor.aio import sleep_or_stop
 from monitor.backoff import backoff as retry_delays
 from monitor.bus.keys import Keys
 from monitor.errors import BusAuthError, BusError, BusUnavailable, BusWritesRefused
@@ -197,11 +198,7 @@ class RedisLink:
 
     async def pause(self, seconds: float) -> None:
         """Sleep ``seconds`` or until ``run`` is stopping."""
-        try:
-            async with asyncio.timeout(seconds):
-                await self.stopping.wait()
-        except TimeoutError:
-            pass
+        await sleep_or_stop(self.stopping, seconds)
 
 
 class Room:

@@ -15,6 +15,7 @@ from pathlib import Path
 import monitor
 
 PACKAGE = Path(monitor.__file__).parent
+OPERATIONS_DOC = PACKAGE.parent / "docs" / "operations.md"
 LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical"})
 BIND_FUNCTIONS = frozenset({"bind", "bind_contextvars"})
 SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
@@ -36,6 +37,20 @@ def _keys(call: ast.Call) -> Iterator[tuple[str, int]]:
             for key in keyword.value.keys:
                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
                     yield key.value, key.lineno
+
+
+def event_names(source: str) -> set[str]:
+    """The literal event names of the log calls in ``source``."""
+    return {
+        node.args[0].value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in LOG_METHODS
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    }
 
 
 def violations(source: str, filename: str) -> list[str]:
@@ -84,3 +99,12 @@ metric.info({"version": "1"})
         "sample.py:5: event 'Broken sink'",
         "sample.py:7: key 'venueName'",
     ]
+
+
+def test_the_events_the_operations_guide_names_are_logged() -> None:
+    logs_section = OPERATIONS_DOC.read_text().split("## Logs\n", 1)[1].split("\n## ", 1)[0]
+    first_cells = [line.split("|")[1] for line in logs_section.splitlines() if line.startswith("| `")]
+    documented = {name for cell in first_cells for name in re.findall(r"`([^`]+)`", cell)}
+    logged = set().union(*(event_names(path.read_text()) for path in PACKAGE.rglob("*.py")))
+    assert len(documented) > 10
+    assert sorted(documented - logged) == []

@@ -3,6 +3,7 @@
 The check reads the source (an AST walk, nothing imported or run): the first argument of every
 ``.debug/.info/.warning/.error/.exception/.critical(...)`` call that is a string literal, every keyword
 name of such a call (and string keys of a ``**{...}`` literal), and the keywords of ``bind(...)`` calls.
+The events the Logs section of docs/operations.md names must still be logged.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ def acquired(log: Path) -> list[dict[str, object]]:
             record = json.loads(line)
         except ValueError:
             continue
-        if record.get("event") == "detector shard acquired":
+        if record.get("event") == "detector_shard_acquired":
             out.append(record)
     return out
 

@@ -36,7 +36,7 @@ from urllib.parse import parse_qs
 import orjson
 from prometheus_client.exposition import choose_encoder
 
-from monitor.logs import get_logger
+from monitor.logs import Throttle, get_logger
 from monitor.metrics import Metrics
 from monitor.settings import MetricsSettings
 
@@ -142,7 +142,7 @@ class MetricsServer:
         # Connections waiting on their client, longest first: closed to make room when full.
         self._waiting: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._evicted = 0
-        self._evictions_logged = -EVICTION_LOG_INTERVAL_S
+        self._eviction_log = Throttle(EVICTION_LOG_INTERVAL_S)
         self.port: int = settings.port
 
     @property
@@ -175,7 +175,7 @@ class MetricsServer:
                 "set metrics.port (LIQMON_METRICS__PORT) to a free port",
             ) from exc
         self.port = int(self._server.sockets[0].getsockname()[1])
-        log.info("metrics endpoint listening", host=self._settings.host, port=self.port)
+        log.info("metrics_endpoint_listening", host=self._settings.host, port=self.port)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then close."""
@@ -196,7 +196,7 @@ class MetricsServer:
         if self._handlers:
             await asyncio.gather(*self._handlers, return_exceptions=True)
         await server.wait_closed()
-        log.info("metrics endpoint closed", port=self.port)
+        log.info("metrics_endpoint_closed", port=self.port)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -224,15 +224,13 @@ class MetricsServer:
         oldest = next(iter(self._waiting))
         self._waiting.pop(oldest).transport.abort()  # its handler sees the connection lost and ends
         self._evicted += 1
-        now = asyncio.get_running_loop().time()
-        if now - self._evictions_logged >= EVICTION_LOG_INTERVAL_S:
+        if self._eviction_log.allow("evicted") is not None:
             log.warning(
-                "metrics endpoint full; closing the slowest clients",
+                "metrics_endpoint_full",
                 closed=self._evicted,
                 max_connections=self._max_connections,
                 hint="slow or idle clients on the metrics port; see liqmon_metrics_clients_closed_total",
             )
-            self._evictions_logged = now
         self._metrics.metrics_clients_closed.inc()
         return True
 
@@ -264,7 +262,7 @@ class MetricsServer:
         except asyncio.IncompleteReadError as exc:
             raise ConnectionResetError("client closed before sending a full request") from exc
         except BadRequest as exc:
-            log.debug("bad request on the metrics endpoint", error=str(exc))
+            log.debug("metrics_bad_request", error=str(exc))
             return render_response(exc.status, f"{exc}\n".encode(), TEXT)
         return await self._route(request)
 
@@ -301,7 +299,7 @@ class MetricsServer:
             body = encoder(self._metrics.registry)
         except Exception as exc:
             # A broken scrape-time callback must not take the endpoint (or the daemon) down.
-            log.error("metrics collection failed", error=repr(exc))
+            log.error("metrics_collection_failed", error=repr(exc))
             return render_response(
                 HTTPStatus.INTERNAL_SERVER_ERROR, f"metrics collection failed: {exc!r}\n".encode(), TEXT
             )
@@ -312,9 +310,9 @@ class MetricsServer:
             async with asyncio.timeout(READINESS_TIMEOUT_S):
                 checks = await self._readiness()
         except TimeoutError:
-            log.warning("readiness checks timed out", timeout_s=READINESS_TIMEOUT_S)
+            log.warning("readiness_checks_timed_out", timeout_s=READINESS_TIMEOUT_S)
             return {"readiness_checks": False}
         except Exception as exc:
-            log.warning("readiness checks failed", error=repr(exc))
+            log.warning("readiness_checks_failed", error=repr(exc))
             return {"readiness_checks": False}
         return {str(name): bool(ok) for name, ok in checks.items()}

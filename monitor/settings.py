@@ -106,8 +106,7 @@ class AppSettings:
     feed_down_after_s: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.feed_down_after_s <= 0:
-            raise ValueError(f"feed_down_after_s must be positive, got {self.feed_down_after_s!r}")
+        require_positive(self, "feed_down_after_s", prefix="app")
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,10 +163,11 @@ class AlertmanagerSink:
                 await self.resend_active()
             except AlertDeliveryError as exc:
                 log.warning(
-                    "alertmanager re-send failed; firing alerts may expire",
+                    "alertmanager_resend_failed",
                     sink=self.name,
                     error=str(exc),
                     active=len(self._active),
+                    hint="firing alerts may expire in Alertmanager until a re-send works",
                 )
 
     async def aclose(self) -> None:

@@ -93,10 +93,10 @@ class Dispatcher:
         """Dispatch until ``stop``; then drain within ``drain_timeout_s`` and close the sinks."""
         if not self.workers:
             log.warning(
-                "no alert sinks configured; alerts are acknowledged without delivery",
-                hint="enable alerts.console or configure a sink",
+                "dispatcher_no_sinks",
+                hint="alerts are acknowledged without delivery; enable alerts.console or configure a sink",
             )
-        log.info("dispatcher started", consumer=self.consumer, sinks=[w.name for w in self.workers])
+        log.info("dispatcher_started", consumer=self.consumer, sinks=[w.name for w in self.workers])
         sink_stop = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as group:
@@ -111,9 +111,10 @@ class Dispatcher:
                     _, pending = await asyncio.wait(tasks, timeout=self.settings.drain_timeout_s)
                 if pending:
                     log.warning(
-                        "drain deadline reached; undelivered alerts stay pending on the bus",
+                        "dispatcher_drain_deadline",
                         sinks=[t.get_name() for t in pending],
                         entries=len(self._inflight),
+                        hint="undelivered alerts stay pending on the bus",
                     )
                     for task in pending:
                         task.cancel()
@@ -122,7 +123,7 @@ class Dispatcher:
             for worker in self.workers:
                 with contextlib.suppress(Exception):
                     await worker.sink.aclose()
-        log.info("dispatcher stopped", acknowledged=self.acked, left_pending=len(self._inflight))
+        log.info("dispatcher_stopped", acknowledged=self.acked, left_pending=len(self._inflight))
 
     async def _read_loop(self, stop: asyncio.Event) -> None:
         delays = backoff(BUS_RETRY)
@@ -132,7 +133,7 @@ class Dispatcher:
                     self.consumer, count=self.settings.batch_size, block_ms=self.settings.block_ms
                 )
             except BusError as exc:
-                log.warning("cannot read alerts from the bus; retrying", error=str(exc))
+                log.warning("alert_read_failed", error=str(exc), hint="retrying")
                 await sleep_or_stop(stop, next(delays))
                 continue
             delays = backoff(BUS_RETRY)
@@ -150,10 +151,11 @@ class Dispatcher:
         for worker in self.workers:
             if not worker.offer(tracker):
                 log.warning(
-                    "sink queue full; alert dead-lettered for this sink",
+                    "sink_queue_full",
                     sink=worker.name,
                     alert_id=delivery.item.id,
                     queue_size=self.settings.queue_size,
+                    hint="the alert is dead-lettered for this sink",
                 )
                 await worker.dead_letter(delivery.item, "sink queue full")
                 await self._finished(tracker, worker.name, "gave_up")
@@ -170,9 +172,10 @@ class Dispatcher:
             await self.bus.ack_alerts([tracker.delivery])
         except BusError as exc:  # the entry comes back later; its markers make it a no-op
             log.warning(
-                "could not acknowledge an alert entry; it will be re-read and skipped",
+                "alert_ack_failed",
                 entry_id=tracker.delivery.entry_id,
                 error=str(exc),
+                hint="the entry will be re-read and skipped",
             )
             return
         self.acked += 1

@@ -124,7 +124,7 @@ class MqttSink:
                     await self._set(client, None)
                     self.connections += 1
                     delays = backoff(self._reconnect)
-                    log.info("mqtt connected", sink=self.name, broker=where)
+                    log.info("mqtt_connected", sink=self.name, broker=where)
                     await self._hold(client, stop)
                     if stop.is_set():
                         self._client = None
@@ -138,15 +138,19 @@ class MqttSink:
                     )
                     if self.broken is None:
                         log.error(
-                            "mqtt broker refused our credentials; the sink is broken", sink=self.name, error=reason
+                            "mqtt_credentials_refused",
+                            sink=self.name,
+                            error=reason,
+                            hint="the sink is broken until they are fixed",
                         )
                     await self._set(None, reason)
                 else:
                     log.warning(
-                        "mqtt broker unreachable; alerts wait until it is back",
+                        "mqtt_broker_unreachable",
                         sink=self.name,
                         broker=where,
                         error=str(exc),
+                        hint="alerts wait until it is back",
                     )
             finally:
                 self._client = None

@@ -178,7 +178,7 @@ class SinkWorker:
             try:
                 return await call()
             except BusError as exc:
-                log.warning("bus unavailable during delivery; retrying", sink=self.name, action=what, error=str(exc))
+                log.warning("alert_delivery_bus_failed", sink=self.name, action=what, error=str(exc), hint="retrying")
                 await asyncio.sleep(next(delays))
 
     async def deliver(self, alert: Alert) -> tuple[str, str]:
@@ -190,7 +190,7 @@ class SinkWorker:
         ticket = await self._with_bus("claim", lambda: self._ledger.begin(self.name, alert.id))
         if not ticket.send:
             self._metrics.alerts_delivered.labels(sink=self.name, outcome="duplicate").inc()
-            log.info("alert already delivered; not sending again", sink=self.name, alert_id=alert.id)
+            log.info("alert_already_delivered", sink=self.name, alert_id=alert.id)
             return "duplicate", ""
         outcome, reason = await self._attempts(alert)
         if outcome == "delivered":
@@ -221,12 +221,13 @@ class SinkWorker:
             if admission == "give_up":
                 lasted = self._clock() - (self.outage.since or self._clock())
                 log.warning(
-                    "giving up on alert: the sink has been failing too long",
+                    "alert_given_up",
                     sink=self.name,
                     alert_id=alert.id,
                     attempts=attempt,
                     failing_for_s=round(lasted, 1),
                     error=self.outage.last_error,
+                    hint="the sink has been failing too long; the alert is dead-lettered",
                 )
                 return "gave_up", (
                     f"retries exhausted after {attempt} attempts; sink failing for {lasted:.0f}s: "
@@ -269,16 +270,17 @@ class SinkWorker:
             if self.outage.failed(self._clock(), delay, str(exc), probe=probe):
                 self._metrics.sink_healthy.labels(sink=self.name).set(0)
                 log.warning(
-                    "sink failing; its alerts wait and go out when it answers again",
+                    "sink_failing",
                     sink=self.name,
                     error=str(exc),
                     give_up_after_s=self.policy.retry.give_up_after_s,
+                    hint="its alerts wait and go out when it answers again",
                 )
             if self.breaker.state != "closed":
                 self.breaker.probe_failed(self._clock())
             self._metrics.alerts_delivered.labels(sink=self.name, outcome="retried").inc()
             log.info(
-                "delivery failed; retrying",
+                "alert_delivery_retry",
                 sink=self.name,
                 alert_id=alert.id,
                 attempt=attempt,
@@ -289,27 +291,30 @@ class SinkWorker:
             return None
         except RejectedAlert as exc:
             log.error(
-                "sink rejected the alert; dead-lettered (a payload bug, please report it)",
+                "sink_rejected_alert",
                 sink=self.name,
                 alert_id=alert.id,
                 error=str(exc),
+                hint="the alert is dead-lettered; a payload bug, please report it",
             )
             result = ("gave_up", f"rejected: {exc}")
         except PermanentDelivery as exc:
             if self.breaker.trip(str(exc), self._clock()):
                 self._metrics.sink_healthy.labels(sink=self.name).set(0)
                 log.error(
-                    "sink is broken; its alerts are dead-lettered until it works again",
+                    "sink_broken",
                     sink=self.name,
                     error=str(exc),
                     probe_every_s=self.policy.probe_interval_s,
+                    hint="its alerts are dead-lettered until it works again",
                 )
             result = ("gave_up", f"sink broken: {exc}")
         except Exception as exc:  # a bug in a sink must not stop the others or loop
             log.error(
-                "sink failed unexpectedly; alert dead-lettered",
+                "sink_failed_unexpectedly",
                 sink=self.name,
                 alert_id=alert.id,
+                hint="the alert is dead-lettered",
                 error=f"{type(exc).__name__}: {exc}",
                 exc_info=exc,
             )
@@ -318,9 +323,9 @@ class SinkWorker:
             lasted = self.outage.succeeded(self._clock())
             if lasted is not None:
                 self._delays = backoff(self.policy.retry)
-                log.info("sink answers again; waiting alerts go out", sink=self.name, outage_s=round(lasted, 1))
+                log.info("sink_recovered", sink=self.name, outage_s=round(lasted, 1), hint="waiting alerts go out")
             if self.breaker.success():
-                log.info("sink works again", sink=self.name)
+                log.info("sink_healed", sink=self.name)
             self._metrics.sink_healthy.labels(sink=self.name).set(1)
             self._metrics.alerts_delivered.labels(sink=self.name, outcome="delivered").inc()
             self._metrics.delivery_latency.labels(sink=self.name).observe(max(0.0, time.time() - alert.ts_ms / 1000))

@@ -169,9 +169,9 @@ class OverflowLog:
         self._dropped += count
         if self._throttle.allow("dropped", now) is not None:
             self._logger.warning(
-                "bus buffer full, dropping oldest events",
+                "bus_buffer_full",
                 buffer=self._what,
                 dropped=self._dropped,
-                hint="consumers or Redis cannot keep up; see liqmon_bus_overflow_total",
+                hint="the oldest events are dropped: consumers or Redis cannot keep up; see liqmon_bus_overflow_total",
             )
             self._dropped = 0

@@ -64,11 +64,13 @@ class Consumer(Room):
                 if lost:
                     self._metrics.bus_resets.inc()
                     log.warning(
-                        "consumer group was missing and has been recreated: Redis lost its data "
-                        "(restart without persistence?); entries not yet consumed were lost",
+                        "bus_consumer_group_recreated",
                         group=group,
                         stream=self._keys.label(key),
-                        hint="enable appendonly in redis.conf to keep streams across restarts",
+                        hint=(
+                            "Redis lost its data (restart without persistence?) and entries not yet consumed "
+                            "were lost; enable appendonly in redis.conf to keep streams across restarts"
+                        ),
                     )
             self._groups.add(key)
 
@@ -188,7 +190,7 @@ class Consumer(Room):
         for entry_id, reason, detail in bad:
             self._metrics.bus_invalid.labels(stream=stream, reason=reason).inc()
             log.warning(
-                "skipping bus entry", stream=self._keys.label(key), entry_id=entry_id, reason=reason, detail=detail
+                "bus_entry_skipped", stream=self._keys.label(key), entry_id=entry_id, reason=reason, detail=detail
             )
         await self._call("XACK", self._r.xack(key, group, *(b[0] for b in bad)))
 
@@ -211,7 +213,7 @@ class Consumer(Room):
         if errors:
             self._metrics.bus_invalid.labels(stream="events", reason="event").inc(len(errors))
             log.warning(
-                "skipping invalid events in a bus entry",
+                "bus_entry_events_skipped",
                 stream=events_label(shard),
                 entry_id=entry_id,
                 count=len(errors),
@@ -297,7 +299,7 @@ class Consumer(Room):
             events, reason, detail = self._entry_events(shard, entry_id, fields or {})
             if reason == "decode":
                 self._metrics.bus_invalid.labels(stream="events", reason="decode").inc()
-                log.warning("skipping undecodable history entry", shard=shard, entry_id=entry_id, detail=detail)
+                log.warning("bus_history_entry_skipped", shard=shard, entry_id=entry_id, detail=detail)
             out.append(EventEntry(shard, entry_id, events))
         return out
 
@@ -323,7 +325,7 @@ class Consumer(Room):
             queue.clear()
             queue.update(ordered)
             self._metrics.bus_claimed.inc(len(adopted))
-            log.info("adopted entries left pending by the previous shard owner", shard=shard, count=len(adopted))
+            log.info("bus_pending_adopted", shard=shard, count=len(adopted))
         return set(adopted)
 
     async def _autoclaim(
@@ -399,7 +401,7 @@ class Consumer(Room):
                     break
         if claimed:
             self._metrics.bus_claimed.inc(claimed)
-            log.info("claimed entries left pending by another consumer", count=claimed)
+            log.info("bus_pending_claimed", count=claimed)
         return claimed
 
     async def _janitor_loop(self) -> None:

@@ -20,6 +20,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
+from monitor.aio import sleep_or_stop
 from monitor.backoff import backoff as retry_delays
 from monitor.bus.keys import Keys
 from monitor.errors import BusAuthError, BusError, BusUnavailable, BusWritesRefused
@@ -189,7 +190,7 @@ class RedisLink:
     def log_failure(self, what: str, exc: BaseException, **extra: Any) -> None:
         """A warning per kind of failure at most every few seconds (Redis down must not flood logs)."""
         if self._failure_log.allow(what) is not None:
-            log.warning("redis bus operation failed", operation=what, error=str(exc), **extra)
+            log.warning("bus_operation_failed", operation=what, error=str(exc), **extra)
 
     def minid(self) -> int:
         """The oldest entry id (ms) retention keeps: now minus ``retention_hours``."""
@@ -197,11 +198,7 @@ class RedisLink:
 
     async def pause(self, seconds: float) -> None:
         """Sleep ``seconds`` or until ``run`` is stopping."""
-        try:
-            async with asyncio.timeout(seconds):
-                await self.stopping.wait()
-        except TimeoutError:
-            pass
+        await sleep_or_stop(self.stopping, seconds)
 
 
 class Room:

@@ -96,10 +96,10 @@ class DetectorRunner:
         """
         self._stop = stop
         if not self.settings.enabled:
-            log.info("detectors disabled by configuration (detectors.enabled = false)")
+            log.info("detectors_disabled", hint="detectors.enabled = false in the configuration")
             await stop.wait()
             return
-        log.info("detector runner started", consumer=self.consumer, shard_count=self.bus.shard_count)
+        log.info("detector_runner_started", consumer=self.consumer, shard_count=self.bus.shard_count)
         delays = _backoff()
         try:
             while not stop.is_set():
@@ -115,7 +115,7 @@ class DetectorRunner:
                         block_ms=self.settings.block_ms,
                     )
                 except BusError as exc:
-                    log.warning("reading events failed; retrying", error=str(exc))
+                    log.warning("detector_read_failed", error=str(exc), hint="retrying")
                     await sleep_or_stop(stop, next(delays))
                     continue
                 delays = _backoff()
@@ -124,7 +124,7 @@ class DetectorRunner:
                 await self._drain(stop)
         finally:
             await self._release_all()
-        log.info("detector runner stopped", published=self.published)
+        log.info("detector_runner_stopped", published=self.published)
 
     async def _drain(self, stop: asyncio.Event) -> None:
         """After stop: handle what is readable without blocking."""
@@ -136,7 +136,7 @@ class DetectorRunner:
                     sorted(self.shards), self.consumer, count=self.settings.read_count, block_ms=0
                 )
             except BusError as exc:
-                log.warning("draining events failed; pending entries stay for the next owner", error=str(exc))
+                log.warning("detector_drain_failed", error=str(exc), hint="pending entries stay for the next owner")
                 return
             if not batch:
                 return
@@ -155,7 +155,9 @@ class DetectorRunner:
             await self._renew()
         for shard, owned in list(self.shards.items()):
             if time.monotonic() > owned.lease_until:
-                log.warning("shard lease could not be renewed in time; giving the shard up", shard=shard)
+                log.warning(
+                    "detector_shard_lease_expired", shard=shard, hint="not renewed in time; giving the shard up"
+                )
                 del self.shards[shard]
         self.metrics.shards_owned.set(len(self.shards))
 
@@ -173,7 +175,7 @@ class DetectorRunner:
         try:
             self.members = await self.bus.announce(MEMBERS_GROUP, self.consumer, self._ttl_ms)
         except BusError as exc:
-            log.warning("announcing this detector failed", error=str(exc))
+            log.warning("detector_announce_failed", error=str(exc))
         await self._renew_owned()
         share = self.fair_share()
         order = self._preference(share)
@@ -212,7 +214,7 @@ class DetectorRunner:
             try:
                 held = await self.bus.acquire_lease(lease_name(shard), self.consumer, self._ttl_ms)
             except BusError as exc:
-                log.warning("lease renewal failed", shard=shard, error=str(exc))
+                log.warning("detector_lease_renew_failed", shard=shard, error=str(exc))
                 continue
             owned = self.shards.get(shard)
             if owned is None:
@@ -220,7 +222,9 @@ class DetectorRunner:
             if held:
                 owned.lease_until = asked + self.settings.lease_ttl_s * 0.9
             else:
-                log.warning("shard lease taken by another detector; giving the shard up", shard=shard)
+                log.warning(
+                    "detector_shard_lease_taken", shard=shard, hint="another detector holds it; giving the shard up"
+                )
                 del self.shards[shard]
 
     async def _give_up_surplus(self, share: int, order: Sequence[int]) -> None:
@@ -237,11 +241,9 @@ class DetectorRunner:
                 await self.bus.release_lease(lease_name(shard), self.consumer)
             except BusError as exc:
                 log.warning(
-                    "releasing a surplus shard failed; its lease expires on its own", shard=shard, error=str(exc)
+                    "detector_surplus_release_failed", shard=shard, error=str(exc), hint="its lease expires on its own"
                 )
-            log.info(
-                "detector shard handed over to share the work", shard=shard, members=len(self.members), share=share
-            )
+            log.info("detector_shard_handed_over", shard=shard, members=len(self.members), share=share)
         self.metrics.shards_owned.set(len(self.shards))
 
     async def _take_free(self, share: int, order: Sequence[int]) -> None:
@@ -252,7 +254,7 @@ class DetectorRunner:
         try:
             holders = await self.bus.lease_holders([lease_name(shard) for shard in wanted])
         except BusError as exc:
-            log.warning("reading shard leases failed", error=str(exc))
+            log.warning("detector_leases_read_failed", error=str(exc))
             return
         now = time.monotonic()
         # A lease already in our name on a shard we do not own is ours to take too: a take that
@@ -272,7 +274,7 @@ class DetectorRunner:
             try:
                 held = await self.bus.acquire_lease(lease_name(shard), self.consumer, self._ttl_ms)
             except BusError as exc:
-                log.warning("taking a shard lease failed", shard=shard, error=str(exc))
+                log.warning("detector_lease_take_failed", shard=shard, error=str(exc))
                 continue
             if not held:
                 continue  # another member was quicker
@@ -280,7 +282,7 @@ class DetectorRunner:
             try:
                 await self._take(shard, asked + self.settings.lease_ttl_s * 0.9)
             except BusError as exc:
-                log.warning("rebuilding shard state failed; will retry", shard=shard, error=str(exc))
+                log.warning("detector_shard_rebuild_failed", shard=shard, error=str(exc), hint="will retry")
                 with contextlib.suppress(BusError):
                     await self.bus.release_lease(lease_name(shard), self.consumer)
 
@@ -339,7 +341,7 @@ class DetectorRunner:
             if time.monotonic() - started > self.settings.lease_renew_s:  # a long rebuild keeps every lease
                 asked = time.monotonic()
                 if not await self.bus.acquire_lease(lease_name(shard), self.consumer, self._ttl_ms):
-                    log.warning("shard lease lost during its rebuild; leaving the shard", shard=shard)
+                    log.warning("detector_shard_lost_in_rebuild", shard=shard, hint="leaving the shard")
                     return
                 lease_until = asked + self.settings.lease_ttl_s * 0.9
                 await self._renew_owned()
@@ -350,7 +352,7 @@ class DetectorRunner:
         self.shards[shard] = _Shard(engine, lease_until, entry_key(last) if last else None)
         firing = engine.firing()
         log.info(
-            "detector shard acquired",
+            "detector_shard_acquired",
             shard=shard,
             rebuilt_events=count,
             rebuild_s=round(time.monotonic() - began, 3),
@@ -367,7 +369,7 @@ class DetectorRunner:
             try:
                 await self.bus.release_lease(lease_name(shard), self.consumer)
             except BusError as exc:
-                log.warning("releasing shard lease failed; it expires on its own", shard=shard, error=str(exc))
+                log.warning("detector_lease_release_failed", shard=shard, error=str(exc), hint="it expires on its own")
         self.shards.clear()
         self.metrics.shards_owned.set(0)
 
@@ -421,7 +423,9 @@ class DetectorRunner:
             try:
                 await self.bus.ack_events(handled)
             except BusError as exc:
-                log.warning("acknowledging events failed; they will be redelivered and deduplicated", error=str(exc))
+                log.warning(
+                    "detector_ack_failed", error=str(exc), hint="the events will be redelivered and deduplicated"
+                )
         self._refresh_metrics(force=bool(alerts))
 
     async def _publish(self, alert: Alert, stop: asyncio.Event) -> bool:
@@ -433,21 +437,21 @@ class DetectorRunner:
             except BusUnavailable as exc:
                 if stop.is_set():
                     log.error(
-                        "alert not published before shutdown",
+                        "alert_unpublished_at_shutdown",
                         alert_id=alert.id,
                         kind=alert.kind,
                         base=alert.base,
                         error=str(exc),
                     )
                     return False
-                log.warning("publishing alert failed; retrying", alert_id=alert.id, error=str(exc))
+                log.warning("alert_publish_failed", alert_id=alert.id, error=str(exc), hint="retrying")
                 await sleep_or_stop(stop, next(delays))
                 continue
             break
         self.published += 1
         self.metrics.alerts_raised.labels(kind=alert.kind, severity=alert.severity, status=alert.status).inc()
         log.info(
-            "alert raised",
+            "alert_raised",
             alert_id=alert.id,
             kind=alert.kind,
             status=alert.status,

@@ -26,6 +26,7 @@ from rich.live import Live
 from rich.text import Text
 
 from monitor import logs
+from monitor.aio import sleep_or_stop
 from monitor.top.sources import SourceError
 from monitor.top.state import Snapshot
 from monitor.top.trend import Trend
@@ -116,5 +117,4 @@ async def run_view(
                     snap = msgspec.structs.replace(snap, notes=[*snap.notes, *notes])
                 screen = render(snap, trend.add(snap), height=console.size.height)
             live.update(screen, refresh=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), refresh_s)
+            await sleep_or_stop(stop, refresh_s)

@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
 KEY = Keys().events(0)
 CASCADE = "liquidation_cascade"
-CLAIMED = "claimed entries left pending by another consumer"
+CLAIMED = "bus_pending_claimed"
 
 
 @pytest.fixture
@@ -88,16 +88,16 @@ def group_done(client: redis.Redis) -> bool:
 
 def raised(*detectors: Detector) -> list[str]:
     """Ids of the alerts the detectors say they published."""
-    return [str(line["alert_id"]) for d in detectors for line in d.lines() if line.get("event") == "alert raised"]
+    return [str(line["alert_id"]) for d in detectors for line in d.lines() if line.get("event") == "alert_raised"]
 
 
 def start_pair(config: Path, tmp_path: Path, detectors: list[Detector]) -> tuple[Detector, Detector]:
     owner = Detector(config, "owner", tmp_path)
     detectors.append(owner)
-    owner.wait_for("detector shard acquired")
+    owner.wait_for("detector_shard_acquired")
     standby = Detector(config, "standby", tmp_path)
     detectors.append(standby)
-    standby.wait_for("detector runner started")
+    standby.wait_for("detector_runner_started")
     return owner, standby
 
 
@@ -152,7 +152,7 @@ def test_owner_killed_mid_cascade_with_entries_in_flight_resolves_exactly_once(
     # 8-9 arrive while nobody owns the shard; then event time moves on, past the exit hold.
     publish(client, [numbered(t0 + 2500 + n * 500, n, 100e3) for n in range(8, 10)], sent)
     publish(client, [heartbeat(t0 + s * 1000) for s in range(8, 40)], sent)
-    acquired = standby.wait_for("detector shard acquired", timeout=15)
+    acquired = standby.wait_for("detector_shard_acquired", timeout=15)
     takeover_s = time.monotonic() - killed_at
     assert acquired["firing"] == [f"{CASCADE}:BTC:long"]  # the rebuilt state knows the announced episode
     publish(client, [heartbeat(t0 + s * 1000) for s in range(40, 120)], sent)
@@ -201,7 +201,7 @@ def test_owner_killed_with_the_cascade_trigger_in_flight_still_announces_it(
     # The third liquidation (min_count = 3) fires the cascade; it is read by the owner, which dies with it.
     freeze_with_entries_in_flight(client, owner, [numbered(t0 + 2000, 2, 400e3)], sent)
     publish(client, [heartbeat(t0 + s * 1000) for s in range(3, 40)], sent)
-    standby.wait_for("detector shard acquired", timeout=15)
+    standby.wait_for("detector_shard_acquired", timeout=15)
     publish(client, [heartbeat(t0 + s * 1000) for s in range(40, 120)], sent)
     wait_alerts(client, lambda a: any(x["status"] == "resolved" for x in a))
     standby.stop()

@@ -109,7 +109,7 @@ def redis_up(port: int) -> float | None:
 
 
 def acquired(detector: Detector) -> set[object]:
-    return {line.get("shard") for line in detector.lines() if line.get("event") == "detector shard acquired"}
+    return {line.get("shard") for line in detector.lines() if line.get("event") == "detector_shard_acquired"}
 
 
 @pytest.fixture

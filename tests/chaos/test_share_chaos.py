@@ -144,7 +144,7 @@ def test_a_member_killed_and_another_started_mid_cascade_announce_each_episode_o
     assert [key for key in ids if key[0] == "resolved"] == [("resolved", cascade[-1]["severity"])]
     assert cascade[-1]["values"]["count"] == 6  # type: ignore[index]
     # Every alert a member said it raised is in the stream.
-    said = {str(line["alert_id"]) for d in detectors for line in d.lines() if line.get("event") == "alert raised"}
+    said = {str(line["alert_id"]) for d in detectors for line in d.lines() if line.get("event") == "alert_raised"}
     assert said <= {str(a["id"]) for a in alerts(client)}
     # No shard waited for an owner longer than the dead owner's lease plus one renewal of the others
     # (and the scheduling slack of a loaded machine).

@@ -154,10 +154,10 @@ def test_owner_killed_mid_cascade_survivor_resolves_once(
 
     owner = Detector(config, "owner", tmp_path)
     detectors.append(owner)
-    owner.wait_for("detector shard acquired")
+    owner.wait_for("detector_shard_acquired")
     standby = Detector(config, "standby", tmp_path)
     detectors.append(standby)
-    standby.wait_for("detector runner started")
+    standby.wait_for("detector_runner_started")
 
     publish(client, [heartbeat(t0)] + [liq(t0 + 1000 + i * 500, "long", 400e3) for i in range(3)])
     first = wait_alerts(client, lambda a: len(a) >= 1)
@@ -173,7 +173,7 @@ def test_owner_killed_mid_cascade_survivor_resolves_once(
 
     # While nobody owns the shard the cascade fades: heartbeats carry event time past the exit hold.
     publish(client, [heartbeat(t0 + s * 1000) for s in range(6, 40)])
-    acquired = standby.wait_for("detector shard acquired", timeout=10)
+    acquired = standby.wait_for("detector_shard_acquired", timeout=10)
     assert acquired["firing"] == ["liquidation_cascade:BTC:long"]
     assert acquired["rebuilt_events"] == 7  # what the owner had handled, replayed silently
     publish(client, [heartbeat(t0 + s * 1000) for s in range(40, 120)])

@@ -105,20 +105,20 @@ def test_sigterm_with_a_backlog_stops_taking_work_and_publishes_nothing_after_sh
 ) -> None:
     client = redis.Redis(host="127.0.0.1", port=redis_server.port)
     assert fill(client, backlog(BACKLOG)) == BACKLOG
-    detector.wait_for("alert raised")  # working through the backlog
+    detector.wait_for("alert_raised")  # working through the backlog
     detector.proc.send_signal(signal.SIGTERM)
     assert detector.proc.wait(timeout=30) == 0
 
     events = [str(line.get("event")) for line in detector.lines()]
     requested, stopped, complete = (
-        events.index(name) for name in ("shutdown_requested", "detector runner stopped", "shutdown_complete")
+        events.index(name) for name in ("shutdown_requested", "detector_runner_stopped", "shutdown_complete")
     )
     assert requested < stopped < complete
     assert "shutdown_deadline" not in events
-    raised_after = [i for i, name in enumerate(events) if name == "alert raised" and i > complete]
+    raised_after = [i for i, name in enumerate(events) if name == "alert_raised" and i > complete]
     assert raised_after == []
     # Every alert it published was logged before it stopped, and nothing else reached the stream.
-    assert len(alerts(client)) == events.count("alert raised")
+    assert len(alerts(client)) == events.count("alert_raised")
 
     (group,) = client.xinfo_groups(KEY)
     assert group["name"].decode() == EVENTS_GROUP

@@ -117,7 +117,7 @@ def test_redis_down_at_start_up_is_retried_until_it_comes(tmp_path: Path) -> Non
     try:
         detector.wait_for("bus_unreachable_at_start_up")
         server.start()
-        detector.wait_for("detector shard acquired")
+        detector.wait_for("detector_shard_acquired")
         detector.stop()
         assert detector.proc.returncode == 0
     finally:

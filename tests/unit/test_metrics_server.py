@@ -11,6 +11,7 @@ import orjson
 import pytest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
 
 from monitor.events import Liquidation
 from monitor.metrics import Metrics
@@ -234,22 +235,25 @@ async def test_a_client_that_hangs_up_early_does_not_hurt(metrics: Metrics) -> N
 
 
 async def test_over_the_limit_the_longest_waiting_connection_makes_room(metrics: Metrics) -> None:
-    async with serving(metrics, max_connections=2) as server:
-        # Two connections that never send a request: the first is the one waiting longest.
-        first_reader, first = await asyncio.open_connection("127.0.0.1", server.port)
-        await until(lambda: server.connections == 1)
-        second_reader, second = await asyncio.open_connection("127.0.0.1", server.port)
-        await until(lambda: server.connections == 2)
-        probe = await get(server, "/healthz")
-        assert await asyncio.wait_for(first_reader.read(), 5) == b""  # closed to make room
-        assert server.connections == 1  # the second still waits for its request
-        second.write(b"GET /readyz HTTP/1.1\r\n\r\n")
-        reply = await asyncio.wait_for(second_reader.read(), 5)
-        for writer in (first, second):
-            writer.close()
+    with capture_logs() as logs:
+        async with serving(metrics, max_connections=2) as server:
+            # Two connections that never send a request: the first is the one waiting longest.
+            first_reader, first = await asyncio.open_connection("127.0.0.1", server.port)
+            await until(lambda: server.connections == 1)
+            second_reader, second = await asyncio.open_connection("127.0.0.1", server.port)
+            await until(lambda: server.connections == 2)
+            probe = await get(server, "/healthz")
+            assert await asyncio.wait_for(first_reader.read(), 5) == b""  # closed to make room
+            assert server.connections == 1  # the second still waits for its request
+            second.write(b"GET /readyz HTTP/1.1\r\n\r\n")
+            reply = await asyncio.wait_for(second_reader.read(), 5)
+            for writer in (first, second):
+                writer.close()
     assert probe.status_code == 200
     assert reply.startswith(b"HTTP/1.1 200 ")
     assert metrics.registry.get_sample_value("liqmon_metrics_clients_closed_total") == 1
+    full = [entry for entry in logs if entry["event"] == "metrics_endpoint_full"]
+    assert [(entry["closed"], entry["max_connections"]) for entry in full] == [(1, 2)]
 
 
 async def test_503_only_when_every_connection_is_being_answered(metrics: Metrics) -> None:

@@ -42,6 +42,7 @@ def test_file_values_are_read(tmp_path: Path) -> None:
         ('[log]\nlevel = "loud"\n', r"log.level: must be one of 'debug', 'info', 'warning', 'error', got 'loud'"),
         ('[bus]\nredis_url = "http://x"\n', r"bus.redis_url must start with redis://"),
         ("[metrics]\nport = 70000\n", r"metrics.port must be 0-65535"),
+        ("[app]\nfeed_down_after_s = 0\n", r"app\.feed_down_after_s must be positive, got 0"),
         ('[venues.binance]\nsymbols = "BTCUSDT"\n', r"venues.binance.symbols: expected a list"),
         ("[bus\n", r"not valid TOML"),
     ],

@@ -200,3 +200,11 @@ class RedisStreamsBus:
     async def withdraw(self, group: str, member: str) -> None:
         """Remove ``member`` from ``group`` at once."""
         await self.leases.withdraw(group, member)
+
+    async def store_checkpoint(self, shard: int, data: bytes) -> None:
+        """Replace the shard's detector checkpoint."""
+        await self.leases.store_checkpoint(shard, data)
+
+    async def load_checkpoint(self, shard: int) -> bytes | None:
+        """The shard's detector checkpoint (None when there is none)."""
+        return await self.leases.load_checkpoint(shard)

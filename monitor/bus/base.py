@@ -147,6 +147,8 @@ class Bus(EventPublisher, EventConsumer, Coordinator, Protocol):
     """What the collector, detector runner and dispatcher need from a bus: the three parts and a lifecycle."""
 
     shard_count: int
+    # True when another process can take a shard over (history and checkpoints outlive this one).
+    shared: bool
 
     async def connect(self) -> None:
         """Check that the backend answers and accepts the credentials (raises BusError subclasses)."""

@@ -37,6 +37,7 @@ class MemoryBus:
         if shard_count < 1:
             raise ValueError("shard_count must be at least 1")
         self.shard_count = shard_count
+        self.shared = False  # one process: no takeover, so detector checkpoints would be wasted work
         self._metrics = metrics or default_metrics()
         self._max_events = max_events
         self._shards: list[deque[EventEntry]] = [deque() for _ in range(shard_count)]

@@ -51,6 +51,7 @@ class RedisStreamsBus:
         janitor_interval_s: float | None = None,
     ) -> None:
         self.shard_count = settings.shard_count
+        self.shared = True
         self._link = RedisLink(settings, metrics or default_metrics(), client)
         self.publisher = Publisher(self._link, max_backoff_s=max_backoff_s)
         self.consumer = Consumer(self._link, janitor_interval_s=janitor_interval_s)

@@ -87,6 +87,8 @@ class DetectorRunner:
         self.shards: dict[int, _Shard] = {}
         self._ttl_ms = int(settings.lease_ttl_s * 1000)
         self._fingerprint = checkpoint.settings_fingerprint(settings)
+        # Checkpoints are written when another process can take a shard over and the settings ask for them.
+        self._checkpoints = bus.shared and bool(settings.checkpoint_interval_s or settings.checkpoint_entries)
         self._next_renew = 0.0
         self._next_metrics = 0.0
         self.members: list[str] = [consumer]  # live detector processes, as last announced
@@ -409,7 +411,7 @@ class DetectorRunner:
     async def _checkpoint(self, shard: int, owned: _Shard) -> None:
         """Write the shard's detector state and the entry it covers (nothing new since the last one: nothing)."""
         owned.next_checkpoint = time.monotonic() + self.settings.checkpoint_interval_s
-        if owned.last_entry is None or owned.unsaved == 0:
+        if owned.last_entry is None or owned.unsaved == 0 or not self._checkpoints:
             return
         started = time.monotonic()
         saved = checkpoint.Checkpoint(
@@ -511,7 +513,7 @@ class DetectorRunner:
             except BusError as exc:
                 log.warning("acknowledging events failed; they will be redelivered and deduplicated", error=str(exc))
             now = time.monotonic()
-            for shard in {entry.shard for entry in handled}:
+            for shard in {entry.shard for entry in handled} if self._checkpoints else ():
                 owned = self.shards.get(shard)
                 if owned is not None and owned.lease_until >= now and self._checkpoint_due(owned, now):
                     await self._checkpoint(shard, owned)

@@ -19,6 +19,7 @@ from monitor.alert import Alert
 from monitor.detectors import checkpoint
 from monitor.detectors.config import AssetOverride, DetectorSettings
 from monitor.detectors.engine import DetectionEngine
+from monitor.detectors.runner import restore_checkpoint
 from monitor.events import Event
 from tests.unit.detectors.market import MINUTE, T0, Market, gap
 from tests.unit.detectors.test_options import summary
@@ -123,3 +124,46 @@ def test_restore_needs_a_fresh_engine() -> None:
     feed(engine, events()[:200])
     with pytest.raises(ValueError, match="fresh engine"):
         engine.restore(engine.snapshot())
+
+
+@pytest.mark.parametrize(
+    ("shard", "entry_id", "boundary", "reason"),
+    [
+        (1, f"{T0}-0", None, "decode"),  # stored under another shard
+        (3, f"{T0 - 7 * 3_600_000}-0", None, "stale"),  # older than rebuild_hours (6 h)
+        (3, f"{T0}-5", (T0, 5), "ahead"),  # covers the first entry the previous owner never got
+    ],
+)
+def test_a_checkpoint_that_does_not_fit_the_takeover_is_refused(
+    shard: int, entry_id: str, boundary: tuple[int, int] | None, reason: str
+) -> None:
+    settings = DetectorSettings()
+    engine = DetectionEngine(settings)
+    feed(engine, events()[:300])
+    fingerprint = checkpoint.settings_fingerprint(settings)
+    data = checkpoint.encode(checkpoint.Checkpoint(checkpoint.VERSION, fingerprint, 3, entry_id, 0, engine.snapshot()))
+    with pytest.raises(checkpoint.CheckpointRefused) as refused:
+        restore_checkpoint(data, shard, boundary, settings, now_ms=T0 + 1000)
+    assert refused.value.reason == reason
+
+
+def test_a_checkpoint_that_fits_restores_the_state_it_holds() -> None:
+    settings = DetectorSettings()
+    engine = DetectionEngine(settings)
+    feed(engine, events()[:3000])
+    fingerprint = checkpoint.settings_fingerprint(settings)
+    state = engine.snapshot()
+    data = checkpoint.encode(checkpoint.Checkpoint(checkpoint.VERSION, fingerprint, 3, f"{T0}-4", 0, state))
+    restored, saved = restore_checkpoint(data, 3, (T0, 5), settings, now_ms=T0 + 1000)
+    assert saved.entry_id == f"{T0}-4"
+    assert state_bytes(restored) == msgspec.json.encode(state)
+
+
+def test_a_checkpoint_whose_state_does_not_restore_is_refused() -> None:
+    settings = DetectorSettings()
+    fingerprint = checkpoint.settings_fingerprint(settings)
+    broken = {"gate": {"clock_ms": 1, "ids": []}, "next_tick_ms": 0, "assets": {"BTC": {"ctx": {}}}, "spellings": {}}
+    data = checkpoint.encode(checkpoint.Checkpoint(checkpoint.VERSION, fingerprint, 3, f"{T0}-0", 0, broken))
+    with pytest.raises(checkpoint.CheckpointRefused) as refused:
+        restore_checkpoint(data, 3, None, settings, now_ms=T0 + 1000)
+    assert refused.value.reason == "decode"

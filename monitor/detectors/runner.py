@@ -133,6 +133,7 @@ class DetectorRunner:
                     continue
                 delays = _backoff()
                 await self._handle(batch, stop)
+                await self._save_due()
             if self.drain_after_stop:
                 await self._drain(stop)
         finally:
@@ -439,11 +440,21 @@ class DetectorRunner:
             took_s=round(time.monotonic() - started, 4),
         )
 
-    def _checkpoint_due(self, owned: _Shard, now: float) -> bool:
-        if not owned.unsaved:
-            return False
+    async def _save_due(self) -> None:
+        """Checkpoint every owned shard with entries handled since its last checkpoint that is due.
+
+        Called after every read, empty ones included, so a shard that went quiet is still
+        checkpointed once its interval has passed.
+        """
+        if not self._checkpoints:
+            return
         entries, interval = self.settings.checkpoint_entries, self.settings.checkpoint_interval_s
-        return bool(entries and owned.unsaved >= entries) or bool(interval and now >= owned.next_checkpoint)
+        now = time.monotonic()
+        for shard, owned in list(self.shards.items()):
+            if not owned.unsaved or owned.lease_until < now:
+                continue
+            if (entries and owned.unsaved >= entries) or (interval and now >= owned.next_checkpoint):
+                await self._checkpoint(shard, owned)
 
     async def _release_all(self) -> None:
         with contextlib.suppress(BusError):  # the announcement expires on its own otherwise
@@ -512,11 +523,6 @@ class DetectorRunner:
                 await self.bus.ack_events(handled)
             except BusError as exc:
                 log.warning("acknowledging events failed; they will be redelivered and deduplicated", error=str(exc))
-            now = time.monotonic()
-            for shard in {entry.shard for entry in handled} if self._checkpoints else ():
-                owned = self.shards.get(shard)
-                if owned is not None and owned.lease_until >= now and self._checkpoint_due(owned, now):
-                    await self._checkpoint(shard, owned)
         self._refresh_metrics(force=bool(alerts))
 
     async def _publish(self, alert: Alert, stop: asyncio.Event) -> bool:

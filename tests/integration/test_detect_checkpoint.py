@@ -122,3 +122,24 @@ def test_survivor_restores_the_checkpoint_and_replays_only_the_tail(
     finally:
         for detector in started:
             detector.stop()
+
+
+def test_a_shard_that_went_quiet_is_checkpointed_once_its_interval_has_passed(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "liqmon.toml"
+    by_time = CONFIG.replace("[detectors]\n", "[detectors]\ncheckpoint_entries = 0\ncheckpoint_interval_s = 0.5\n", 1)
+    config.write_text(by_time.format(url=redis_server.url), encoding="utf-8")
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port)
+    t0 = int(time.time() * 1000) - 600_000
+    owner = Detector(config, "owner", tmp_path)
+    try:
+        owner.wait_for("detector shard acquired")
+        publish(client, [heartbeat(t0)] + [liq(t0 + 1000 + i * 500, "long", 400e3) for i in range(3)])
+        wait(lambda: owner_caught_up(client), 10, "the owner handling the entries")
+        last_id = client.xrevrange(Keys().events(0), count=1)[0][0].decode()
+        # Nothing more arrives: the checkpoint still comes, by time, covering the last entry.
+        wait(lambda: (checkpoint_of(client) or {}).get("entry_id") == last_id, 10, "a checkpoint by time")
+        assert owner.proc.poll() is None
+    finally:
+        owner.stop()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from monitor.backtest import detect, parse_records
 
 from monitor.alert import Alert
 from monitor.capture.format import read_capture
 from monitor.capture.replay import CaptureDecoder
+from monitor.commands.backtest import detect, parse_records
 from monitor.detectors.config import DetectorSettings
 from monitor.events import OptionsSummary
 from monitor.sim.catalog import FEB_5_2026_MS

@@ -9,6 +9,7 @@ from monitor.errors import ParseError
 from monitor.events import Funding, Liquidation, OpenInterest
 from monitor.venues.binance import BinanceAdapter
 from tests.conftest import FIXTURES, SAMPLES
+from tests.unit.venues.live import check_live_frames
 
 
 def combined(stream: str, line: str) -> str:
@@ -295,14 +296,4 @@ LIVE_FRAMES = [
 
 
 def test_live_shapes_give_events_or_a_bounded_parse_error() -> None:
-    venue = loaded()
-    for frame in LIVE_FRAMES:
-        reason = None
-        events: list[object] = []
-        try:
-            events = list(venue.parse(frame, RECV))
-        except ParseError as exc:
-            reason = exc.reason
-        assert reason in (None, "json", "schema", "value", "implausible", "unknown_channel", "unknown_symbol"), frame
-        assert all(isinstance(e, (Funding, Liquidation, OpenInterest)) for e in events), frame
-    assert all(isinstance(reason, str) for reason, _ in venue.drain_issues())
+    check_live_frames(loaded(), LIVE_FRAMES, RECV)

@@ -211,6 +211,13 @@ class Metrics:
             LATENCY_BUCKETS,
         )
         r.register(self.decision_latency)
+        self.checkpoints = Counter(
+            "liqmon_detector_checkpoints_total",
+            "Detector checkpoints (count) by outcome: written, write_failed, restored, or ignored on takeover"
+            " (ignored_version, ignored_settings, ignored_decode, ignored_stale, ignored_ahead).",
+            ["outcome"],
+            registry=r,
+        )
         self.shards_owned = Gauge(
             "liqmon_detector_shards_owned", "Event shards this detector process currently owns (count).", registry=r
         )

@@ -116,7 +116,7 @@ class EventConsumer(Protocol):
 
 
 class Coordinator(Protocol):
-    """What processes sharing the work agree through: dedup markers, leases and group membership."""
+    """What processes sharing the work agree through: dedup markers, leases, group membership, checkpoints."""
 
     async def claim_once(self, key: str, ttl_ms: int) -> bool:
         """True the first time ``key`` is claimed within ``ttl_ms`` (dedup by alert id)."""
@@ -136,11 +136,19 @@ class Coordinator(Protocol):
     async def withdraw(self, group: str, member: str) -> None:
         """Remove ``member`` from ``group`` at once (a clean shutdown)."""
 
+    async def store_checkpoint(self, shard: int, data: bytes) -> None:
+        """Replace shard ``shard``'s detector checkpoint (kept for the event retention)."""
+
+    async def load_checkpoint(self, shard: int) -> bytes | None:
+        """Shard ``shard``'s detector checkpoint, None when there is none."""
+
 
 class Bus(EventPublisher, EventConsumer, Coordinator, Protocol):
     """What the collector, detector runner and dispatcher need from a bus: the three parts and a lifecycle."""
 
     shard_count: int
+    # True when another process can take a shard over (history and checkpoints outlive this one).
+    shared: bool
 
     async def connect(self) -> None:
         """Check that the backend answers and accepts the credentials (raises BusError subclasses)."""

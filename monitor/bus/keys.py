@@ -5,7 +5,8 @@ hash tag, so each shard is one slot. ``{prefix}:alerts`` feeds the dispatcher,
 ``{prefix}:alerts:dead`` keeps deliveries a sink gave up on,
 ``{prefix}:sent:<key>`` marks alerts already sent, ``{prefix}:lease:<name>``
 holds a lease and ``{prefix}:members:<group>`` lists the live members of a group
-of processes sharing work. Stream labels in metrics drop the prefix (``events:3``,
+of processes sharing work; ``{prefix}:checkpoint:{N}`` holds shard N's detector
+checkpoint. Stream labels in metrics drop the prefix (``events:3``,
 ``alerts``, ``alerts:dead``) so dashboards work for any prefix.
 """
 
@@ -64,6 +65,10 @@ class Keys:
     def members(self, group: str) -> str:
         """The live members of ``group`` (a sorted set scored by expiry, Redis time in ms)."""
         return f"{self.prefix}:members:{group}"
+
+    def checkpoint(self, shard: int) -> str:
+        """Shard N's detector checkpoint, in the events stream's cluster slot."""
+        return f"{self.prefix}:checkpoint:{{{shard}}}"
 
     def shard_of_key(self, key: str) -> int | None:
         """The shard number of an events stream key, None for any other key."""

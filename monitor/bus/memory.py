@@ -37,6 +37,7 @@ class MemoryBus:
         if shard_count < 1:
             raise ValueError("shard_count must be at least 1")
         self.shard_count = shard_count
+        self.shared = False  # one process: no takeover, so detector checkpoints would be wasted work
         self._metrics = metrics or default_metrics()
         self._max_events = max_events
         self._shards: list[deque[EventEntry]] = [deque() for _ in range(shard_count)]
@@ -45,6 +46,7 @@ class MemoryBus:
         self._dead: list[tuple[Alert, str, str]] = []
         self._claims: dict[str, float] = {}
         self._leases: dict[str, str] = {}
+        self._checkpoints: dict[int, bytes] = {}
         self._members: dict[str, dict[str, float]] = {}  # group -> member -> monotonic expiry
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
@@ -225,6 +227,14 @@ class MemoryBus:
     async def withdraw(self, group: str, member: str) -> None:
         """Forget ``member``."""
         self._members.get(group, {}).pop(member, None)
+
+    async def store_checkpoint(self, shard: int, data: bytes) -> None:
+        """Keep the checkpoint (nothing survives the process: there is no takeover in memory)."""
+        self._checkpoints[shard] = data
+
+    async def load_checkpoint(self, shard: int) -> bytes | None:
+        """The checkpoint stored last."""
+        return self._checkpoints.get(shard)
 
     async def adopt_pending(self, shard: int, consumer: str) -> set[str]:
         """Nothing to adopt: one process reads everything, and popped events are not kept pending."""

@@ -1,4 +1,4 @@
-"""The coordination part of the Redis bus: delivery dedup markers, leases and group membership.
+"""The coordination part of the Redis bus: delivery dedup markers, leases, group membership and checkpoints.
 
 Leases are ``SET NX PX`` keys renewed and released by Lua scripts that check the
 owner; members of a group announce themselves in a sorted set scored by expiry
@@ -85,3 +85,13 @@ class Leases(Room):
     async def withdraw(self, group: str, member: str) -> None:
         """Remove ``member`` from ``group`` at once."""
         await self._call("withdraw", self._r.zrem(self._keys.members(group), member))
+
+    async def store_checkpoint(self, shard: int, data: bytes) -> None:
+        """SET the shard's checkpoint, expiring with the event retention (an older one is of no use)."""
+        ttl_ms = max(1, self._link.retention_ms)
+        await self._call("checkpoint store", self._r.set(self._keys.checkpoint(shard), data, px=ttl_ms))
+
+    async def load_checkpoint(self, shard: int) -> bytes | None:
+        """GET the shard's checkpoint."""
+        reply = await self._call("checkpoint load", self._r.get(self._keys.checkpoint(shard)))
+        return None if reply is None else bytes(reply)

@@ -51,6 +51,7 @@ class RedisStreamsBus:
         janitor_interval_s: float | None = None,
     ) -> None:
         self.shard_count = settings.shard_count
+        self.shared = True
         self._link = RedisLink(settings, metrics or default_metrics(), client)
         self.publisher = Publisher(self._link, max_backoff_s=max_backoff_s)
         self.consumer = Consumer(self._link, janitor_interval_s=janitor_interval_s)
@@ -200,3 +201,11 @@ class RedisStreamsBus:
     async def withdraw(self, group: str, member: str) -> None:
         """Remove ``member`` from ``group`` at once."""
         await self.leases.withdraw(group, member)
+
+    async def store_checkpoint(self, shard: int, data: bytes) -> None:
+        """Replace the shard's detector checkpoint."""
+        await self.leases.store_checkpoint(shard, data)
+
+    async def load_checkpoint(self, shard: int) -> bytes | None:
+        """The shard's detector checkpoint (None when there is none)."""
+        return await self.leases.load_checkpoint(shard)

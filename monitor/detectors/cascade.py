@@ -20,6 +20,7 @@ from monitor.detectors.config import CascadeSettings
 from monitor.detectors.context import AssetContext
 from monitor.detectors.episode import Episode, Transition, fmt_pct, fmt_usd
 from monitor.detectors.regime import classify
+from monitor.detectors.snapshots import never_in, never_out, opt_float, opt_int
 from monitor.detectors.windows import RollingSum
 from monitor.events import Liquidation
 
@@ -76,6 +77,35 @@ class _EpisodeTotals:
         # Venues that disconnected during the episode or its lead-in: their part is missing.
         self.disconnected: set[str] = set()
 
+    def snapshot(self) -> dict[str, Any]:
+        """The totals as plain JSON-ready values."""
+        return {
+            "total_usd": self.total_usd,
+            "count": self.count,
+            "venues": self.venues,
+            "peak_minute_usd": self.peak_minute_usd,
+            "peak_multiple": self.peak_multiple,
+            "price_start": self.price_start,
+            "min_oi_change": self.min_oi_change,
+            "funding_turn": self.funding_turn,
+            "disconnected": sorted(self.disconnected),
+        }
+
+    @classmethod
+    def restored(cls, state: dict[str, Any]) -> _EpisodeTotals:
+        """Totals from the state of :meth:`snapshot`."""
+        totals = cls.__new__(cls)
+        totals.total_usd = float(state["total_usd"])
+        totals.count = int(state["count"])
+        totals.venues = {str(v): float(usd) for v, usd in state["venues"].items()}
+        totals.peak_minute_usd = float(state["peak_minute_usd"])
+        totals.peak_multiple = float(state["peak_multiple"])
+        totals.price_start = opt_float(state["price_start"])
+        totals.min_oi_change = opt_float(state["min_oi_change"])
+        totals.funding_turn = bool(state["funding_turn"])
+        totals.disconnected = {str(v) for v in state["disconnected"]}
+        return totals
+
 
 class CascadeSide:
     """The cascade state machine of one asset and one liquidated position side."""
@@ -113,6 +143,52 @@ class CascadeSide:
         self._quiet_until: float = 0
         # The latest disconnect (gap marker) per venue, for the episode report.
         self._gaps: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ state
+
+    def snapshot(self) -> dict[str, Any]:
+        """The side's state (windows, baseline, wave, episode) as plain JSON-ready values."""
+        return {
+            "window": self.window.snapshot(),
+            "fast": self.fast.snapshot(),
+            "minute": self.minute.snapshot(),
+            "venues": {venue: window.snapshot() for venue, window in self.venues.items()},
+            "sampled_venues": sorted(self.sampled_venues),
+            "episode": self.episode.snapshot(),
+            "baseline_pm": self.baseline_pm,
+            "minute_start": self._minute_start,
+            "minute_end": self._minute_end,
+            "minute_sum": self._minute_sum,
+            "wave_started_ms": self.wave_started_ms,
+            "wave_usd": self.wave_usd,
+            "wave_until": never_out(self._wave_until),
+            "totals": None if self._totals is None else self._totals.snapshot(),
+            "quiet_until": never_out(self._quiet_until),
+            "gaps": self._gaps,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the state of :meth:`snapshot` (of a side configured alike)."""
+        self.window.restore(state["window"])
+        self.fast.restore(state["fast"])
+        self.minute.restore(state["minute"])
+        self.venues = {}
+        for venue, window_state in state["venues"].items():
+            window = self.venues[str(venue)] = RollingSum(self.window_ms, self.window.bucket_ms)
+            window.restore(window_state)
+        self.sampled_venues = {str(v) for v in state["sampled_venues"]}
+        self.episode.restore(state["episode"])
+        self.baseline_pm = float(state["baseline_pm"])
+        self._minute_start = opt_int(state["minute_start"])
+        self._minute_end = int(state["minute_end"])
+        self._minute_sum = float(state["minute_sum"])
+        self.wave_started_ms = opt_int(state["wave_started_ms"])
+        self.wave_usd = float(state["wave_usd"])
+        self._wave_until = never_in(state["wave_until"])
+        totals = state["totals"]
+        self._totals = None if totals is None else _EpisodeTotals.restored(totals)
+        self._quiet_until = never_in(state["quiet_until"])
+        self._gaps = {str(v): int(ts) for v, ts in state["gaps"].items()}
 
     # ------------------------------------------------------------------ input
 

@@ -353,6 +353,11 @@ class DetectorSettings:
     rebuild_hours: float = 6.0
     # Entries per history page (an entry holds up to 256 events).
     rebuild_page: int = 64
+    # Runner: each owned shard's detector state is checkpointed next to its stream after this many
+    # seconds or handled entries, whichever comes first (0 = not by time / not by count), so a takeover
+    # restores it and replays only the entries after it. Both 0: no checkpoints, takeovers rebuild.
+    checkpoint_interval_s: float = 30.0
+    checkpoint_entries: int = 1000
     # Runner: entries per shard and read (an entry holds up to 256 events), and how long a read blocks.
     read_count: int = 64
     block_ms: int = 500
@@ -371,7 +376,9 @@ class DetectorSettings:
             "block_ms",
             "dedup_capacity",
         )
-        _non_negative(self, "future_tolerance_s", "rebuild_hours", "max_shards")
+        _non_negative(
+            self, "future_tolerance_s", "rebuild_hours", "max_shards", "checkpoint_interval_s", "checkpoint_entries"
+        )
         if self.lease_renew_s * 2 > self.lease_ttl_s:
             raise ValueError("lease_renew_s must be at most half of lease_ttl_s so a lease is renewed in time")
         for base, override in self.assets.items():

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from monitor.detectors.config import RegimeSettings
 from monitor.detectors.hygiene import price_in_band
 from monitor.detectors.regime import Regime, classify, funding_turned
+from monitor.detectors.snapshots import opt_float
 from monitor.detectors.windows import PriceTrail, RollingExtreme
 
 _PRICE_BUCKET_MS = 10_000
@@ -49,6 +51,28 @@ class AssetContext:
         self.oi_usd_listener: Callable[[tuple[str, str], float], None] | None = None
         # Asset-wide OI change from the window high, in percent (base units); None before any OI.
         self.oi_change_pct: float | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The context's state as plain JSON-ready values (the listener is wiring, not state)."""
+        return {
+            "first_ms": self.first_ms,
+            "prices": self.prices.snapshot(),
+            "funding_high": self.funding_high.snapshot(),
+            "funding_low": self.funding_low.snapshot(),
+            "funding_now": self.funding_now,
+            "oi_usd": [[venue, symbol, usd] for (venue, symbol), usd in self.oi_usd.items()],
+            "oi_change_pct": self.oi_change_pct,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the state of :meth:`snapshot`, without telling the listener (its owner restores its own sums)."""
+        self.first_ms = int(state["first_ms"])
+        self.prices.restore(state["prices"])
+        self.funding_high.restore(state["funding_high"])
+        self.funding_low.restore(state["funding_low"])
+        self.funding_now = opt_float(state["funding_now"])
+        self.oi_usd = {(str(venue), str(symbol)): float(usd) for venue, symbol, usd in state["oi_usd"]}
+        self.oi_change_pct = opt_float(state["oi_change_pct"])
 
     def reference_price(self, ts_ms: int) -> float | None:
         """The price a new print at ``ts_ms`` is judged against (None when nothing is recent)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from monitor.alert import Alert
 from monitor.detectors.cascade import KIND as CASCADE
@@ -47,6 +48,28 @@ class AssetDetectors:
         self.oi = OpenInterestAsset(self.ctx, settings.open_interest)
         self.options = OptionsAsset(self.ctx, settings.options)
         self._next_slow_ms = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every detector's state of the asset as plain JSON-ready values."""
+        return {
+            "ctx": self.ctx.snapshot(),
+            "long": self.long.snapshot(),
+            "short": self.short.snapshot(),
+            "funding": self.funding.snapshot(),
+            "oi": self.oi.snapshot(),
+            "options": self.options.snapshot(),
+            "next_slow_ms": self._next_slow_ms,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the state of :meth:`snapshot` into freshly built detectors (the context first)."""
+        self.ctx.restore(state["ctx"])
+        self.long.restore(state["long"])
+        self.short.restore(state["short"])
+        self.funding.restore(state["funding"])
+        self.oi.restore(state["oi"])
+        self.options.restore(state["options"])
+        self._next_slow_ms = int(state["next_slow_ms"])
 
     def evaluate(self, now_ms: int) -> list[Alert]:
         """Re-evaluate the asset at ``now_ms``: cascades every tick, funding, OI and options every few seconds.
@@ -109,6 +132,35 @@ class DetectionEngine:
         self._next_tick_ms = 0
         self.counts: dict[Outcome, int] = dict.fromkeys(OUTCOMES, 0)
         self.last_outcome: Outcome = "processed"
+
+    def snapshot(self) -> dict[str, Any]:
+        """The engine's whole detection state (clock, recent ids, every asset) as plain JSON-ready values.
+
+        Outcome tallies (:attr:`counts`) are not state: they feed metrics and start at zero.
+        """
+        return {
+            "gate": self._gate.snapshot(),
+            "next_tick_ms": self._next_tick_ms,
+            "assets": {name: asset.snapshot() for name, asset in self._assets.items()},
+            "spellings": {spelling: asset.ctx.base for spelling, asset in self._by_spelling.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the state of :meth:`snapshot` into this fresh engine (built with the same settings).
+
+        Malformed state raises ``KeyError``, ``TypeError`` or ``ValueError`` (``msgspec.ValidationError``
+        is one); the engine is then unusable and a new one must be built.
+        """
+        if self._assets:
+            raise ValueError("restore needs a fresh engine")
+        self._gate.restore(state["gate"])
+        self._next_tick_ms = int(state["next_tick_ms"])
+        for key, asset_state in state["assets"].items():
+            name = str(key)
+            first_ms = int(asset_state["ctx"]["first_ms"])
+            asset = self._assets[name] = AssetDetectors(name, first_ms, self.settings.for_asset(name), self.settings)
+            asset.restore(asset_state)
+        self._by_spelling = {str(spelling): self._assets[str(name)] for spelling, name in state["spellings"].items()}
 
     @property
     def clock_ms(self) -> int:

@@ -70,6 +70,22 @@ class Episode:
             return "resolve"
         return None
 
+    def snapshot(self) -> list[Any]:
+        """The machine's state (not its identity or timings): started, severity, below since, cooldown, peak, silent."""
+        return [self.started_ms, self.severity, self.below_since_ms, self.cooldown_until_ms, self.peak, self.silent]
+
+    def restore(self, state: list[Any]) -> None:
+        """Take the state of :meth:`snapshot`; an unknown severity is refused with ``ValueError``."""
+        started, severity, below, cooldown, peak, silent = state
+        if severity not in _RANK or peak not in _RANK:
+            raise ValueError(f"unknown severity in an episode checkpoint: {severity!r}/{peak!r}")
+        self.started_ms = None if started is None else int(started)
+        self.severity = severity
+        self.below_since_ms = None if below is None else int(below)
+        self.cooldown_until_ms = int(cooldown)
+        self.peak = peak
+        self.silent = bool(silent)
+
     def alert(self, transition: Transition, ts_ms: int, summary: str, values: dict[str, Any]) -> Alert:
         """The alert for ``transition`` (call right after :meth:`step` returned it).
 

@@ -143,6 +143,25 @@ class FlipTracker:
             "positive": Episode(FLIP, base, venue, "positive", 0, 0),
         }
 
+    def snapshot(self) -> dict[str, Any]:
+        """The tracker's state as plain JSON-ready values."""
+        return {
+            "sign": self.sign,
+            "candidate": self._candidate,
+            "candidate_since": self._candidate_since,
+            "extreme": self._extreme,
+            "episodes": {direction: episode.snapshot() for direction, episode in self.episodes.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the state of :meth:`snapshot`."""
+        self.sign = int(state["sign"])
+        self._candidate = int(state["candidate"])
+        self._candidate_since = int(state["candidate_since"])
+        self._extreme = float(state["extreme"])
+        for direction, episode in self.episodes.items():
+            episode.restore(state["episodes"][direction])
+
     def observed(self, rate: float) -> int:
         """The sign of ``rate`` with the dead band: -1, 0 or 1."""
         band = self._band
@@ -262,6 +281,50 @@ class FundingAsset:
         self._horizon = -_NEVER
         self._oldest = _NEVER  # at most the oldest print among the counted sources
         ctx.oi_usd_listener = self.reweight
+
+    def snapshot(self) -> dict[str, Any]:
+        """The asset's funding state (sources, venue sums, trackers, episodes) as plain JSON-ready values."""
+        return {
+            "sources": [
+                [src.venue, src.symbol, src.rate_8h, src.ts_ms, src.usable, src.weight, src.counted]
+                for src in self.sources.values()
+            ],
+            "sums": {
+                venue: [sums.count, sums.known, sums.weight, sums.weighted, sums.plain]
+                for venue, sums in self._venues.items()
+            },
+            "flip": self.flip.snapshot(),
+            "venue_flips": {venue: tracker.snapshot() for venue, tracker in self.venue_flips.items()},
+            "extremes": {direction: episode.snapshot() for direction, episode in self.extremes.items()},
+            "rate": self.rate,
+            "weighting": self.weighting,
+            "next_eval_ms": self._next_eval_ms,
+            "horizon": self._horizon,
+            "oldest": self._oldest,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the state of :meth:`snapshot` into a fresh asset (restore its context first: weights come from it)."""
+        for venue, symbol, rate_8h, ts_ms, usable, weight, counted in state["sources"]:
+            source = self.sources[(str(venue), str(symbol))] = self._new_source(str(venue), str(symbol))
+            source.rate_8h, source.ts_ms, source.usable = float(rate_8h), int(ts_ms), bool(usable)
+            source.weight, source.counted = float(weight), bool(counted)
+        for venue, (count, known, weight, weighted, plain) in state["sums"].items():
+            sums = self._venues[str(venue)]
+            sums.count, sums.known, sums.weight = int(count), int(known), float(weight)
+            sums.weighted, sums.plain = float(weighted), float(plain)
+        self.flip.restore(state["flip"])
+        for venue, tracker_state in state["venue_flips"].items():
+            tracker = self.venue_flips[str(venue)] = FlipTracker(self.ctx.base, str(venue), self.cfg)
+            tracker.restore(tracker_state)
+        for direction, episode in self.extremes.items():
+            episode.restore(state["extremes"][direction])
+        rate = state["rate"]
+        self.rate = None if rate is None else float(rate)
+        self.weighting = str(state["weighting"])
+        self._next_eval_ms = int(state["next_eval_ms"])
+        self._horizon = int(state["horizon"])
+        self._oldest = int(state["oldest"])
 
     def add(self, event: Funding, ts_ms: int, now_ms: int) -> list[Alert]:
         """Take one funding print and evaluate the asset and the print's venue."""

@@ -13,7 +13,7 @@ open-interest detector, which needs the source's history to judge them).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from monitor.events import Event, Gap, Liquidation
 
@@ -39,6 +39,14 @@ class RecentIds:
     def __init__(self, capacity: int) -> None:
         self.capacity = max(1, capacity)
         self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def snapshot(self) -> list[str]:
+        """The remembered keys, least recently seen first."""
+        return list(self._seen)
+
+    def restore(self, keys: list[str]) -> None:
+        """Remember ``keys`` (least recently seen first), the newest ``capacity`` of them."""
+        self._seen = OrderedDict.fromkeys(keys[-self.capacity :])
 
     def seen(self, key: str) -> bool:
         """True when ``key`` was seen before (and refresh it); otherwise remember it and return False."""
@@ -82,6 +90,15 @@ class Gatekeeper:
         self.tolerance_ms = tolerance_ms
         self.future_tolerance_ms = future_tolerance_ms
         self.clock_ms = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """The clock and the remembered event keys."""
+        return {"clock_ms": self.clock_ms, "ids": self._ids.snapshot()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the state of :meth:`snapshot`."""
+        self.clock_ms = int(state["clock_ms"])
+        self._ids.restore([str(key) for key in state["ids"]])
 
     def admit(self, event: Event) -> tuple[Outcome, int]:
         """The outcome for ``event`` and its effective time; advances the clock for processed events."""

@@ -28,7 +28,8 @@ from monitor.alert import Alert
 from monitor.detectors.config import OpenInterestSettings
 from monitor.detectors.context import AssetContext
 from monitor.detectors.episode import Episode, Transition, fmt_pct, severity_for
-from monitor.detectors.hygiene import Outcome
+from monitor.detectors.hygiene import OUTCOMES, Outcome
+from monitor.detectors.snapshots import never_in, never_out, opt_float
 from monitor.detectors.windows import RollingExtreme
 from monitor.events import OpenInterest
 
@@ -106,6 +107,24 @@ class _Group:
         self.collapse = Episode(COLLAPSE, base, venue, "down", hold, cool)
         self.surge = Episode(SURGE, base, venue, "up", hold, cool)
 
+    def snapshot(self) -> dict[str, Any]:
+        """The group's sums and episodes as plain JSON-ready values."""
+        return {
+            "sums": [self.current, self.high, self.low, self.sources, self.next_eval_ms],
+            "peak": self.peak,
+            "collapse": self.collapse.snapshot(),
+            "surge": self.surge.snapshot(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the state of :meth:`snapshot`."""
+        current, high, low, sources, next_eval_ms = state["sums"]
+        self.current, self.high, self.low = float(current), float(high), float(low)
+        self.sources, self.next_eval_ms = int(sources), int(next_eval_ms)
+        self.peak = {str(kind): float(value) for kind, value in state["peak"].items()}
+        self.collapse.restore(state["collapse"])
+        self.surge.restore(state["surge"])
+
     def enter(self, source: _Source) -> None:
         """Add a counted source's value, high and low."""
         self.current += source.value
@@ -152,6 +171,56 @@ class OpenInterestAsset:
         self._confirm_ms = int(settings.glitch_confirm_s * 1000)
         # Why the last report was held instead of applied (None when it was applied).
         self.held: Outcome | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The asset's OI state (groups, then sources in arrival order) as plain JSON-ready values."""
+        return {
+            "total": self.total.snapshot(),
+            "venues": {venue: group.snapshot() for venue, group in self.venues.items()},
+            "sources": [
+                {
+                    "venue": src.venue,
+                    "symbol": src.symbol,
+                    "value": src.value,
+                    "ts_ms": src.ts_ms,
+                    "usable": src.usable,
+                    "counted": src.counted,
+                    "high": src.high.snapshot(),
+                    "low": src.low.snapshot(),
+                    "parts": [src.part_high, src.part_low],
+                    "pending": [src.pending, src.pending_ts],
+                    "face_price": src.face_price,
+                }
+                for src in self.sources.values()
+            ],
+            "recounted_at": self._recounted_at,
+            "recount_until": never_out(self._recount_until),
+            "held": self.held,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the state of :meth:`snapshot` into a fresh asset."""
+        self.total.restore(state["total"])
+        for venue, group_state in state["venues"].items():
+            self._venue(str(venue)).restore(group_state)
+        for item in state["sources"]:
+            venue, symbol = str(item["venue"]), str(item["symbol"])
+            group = self._venue(venue)
+            src = self.sources[(venue, symbol)] = _Source(venue, symbol, self.window_ms, self.bucket_ms, group)
+            src.value, src.ts_ms = float(item["value"]), int(item["ts_ms"])
+            src.usable, src.counted = bool(item["usable"]), bool(item["counted"])
+            src.high.restore(item["high"])
+            src.low.restore(item["low"])
+            src.part_high, src.part_low = (float(part) for part in item["parts"])
+            pending, pending_ts = item["pending"]
+            src.pending, src.pending_ts = opt_float(pending), int(pending_ts)
+            src.face_price = float(item["face_price"])
+        self._recounted_at = int(state["recounted_at"])
+        self._recount_until = never_in(state["recount_until"])
+        held = state["held"]
+        if held is not None and held not in OUTCOMES:
+            raise ValueError(f"unknown outcome in an open-interest checkpoint: {held!r}")
+        self.held = held
 
     def _venue(self, venue: str) -> _Group:
         group = self.venues.get(venue)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import msgspec
+
 from monitor.alert import Alert, Direction, Severity
 from monitor.detectors.config import OptionsSettings
 from monitor.detectors.context import AssetContext
@@ -35,6 +37,17 @@ class _Watch:
         self.episode = episode
         self.beyond_since_ms: int | None = None
         self.extreme = 0.0
+
+    def snapshot(self) -> list[Any]:
+        """Confirmation start, extreme reading and the episode's state."""
+        return [self.beyond_since_ms, self.extreme, self.episode.snapshot()]
+
+    def restore(self, state: list[Any]) -> None:
+        """Take the state of :meth:`snapshot`."""
+        beyond, extreme, episode = state
+        self.beyond_since_ms = None if beyond is None else int(beyond)
+        self.extreme = float(extreme)
+        self.episode.restore(episode)
 
     def step(
         self, now_ms: int, depth: float | None, levels: tuple[float, float, float], cfg: OptionsSettings
@@ -74,6 +87,23 @@ class OptionsAsset:
         }
         self.term = _Watch(Episode(TERM, base, None, "positive", hold, cool))
         self._stale_ms = int(settings.stale_s * 1000)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The latest summary per venue and the watches, as plain JSON-ready values."""
+        return {
+            "latest": [[venue, ts_ms, msgspec.to_builtins(event)] for venue, (ts_ms, event) in self.latest.items()],
+            "skew": {direction: watch.snapshot() for direction, watch in self.skew.items()},
+            "term": self.term.snapshot(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the state of :meth:`snapshot` (an invalid summary raises ``msgspec.ValidationError``)."""
+        self.latest = {
+            str(venue): (int(ts_ms), msgspec.convert(event, OptionsSummary)) for venue, ts_ms, event in state["latest"]
+        }
+        for direction, watch in self.skew.items():
+            watch.restore(state["skew"][direction])
+        self.term.restore(state["term"])
 
     def add(self, event: OptionsSummary, ts_ms: int, now_ms: int) -> list[Alert]:
         """Take one summary (an older one than the venue's latest is ignored) and evaluate."""

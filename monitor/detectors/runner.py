@@ -3,9 +3,12 @@
 Each events shard has exactly one owner at a time: a lease ``detector-shard-N``
 taken with a time to live and renewed well within it. Live processes announce
 themselves and share the shards fairly (shares differ by at most one): a newcomer
-gets its share from the others, a dead member's shards are taken by the rest. A process that takes a
-shard over (its owner died or left) first rebuilds the shard's detector state
-from the stream's retained history, without emitting anything — the rebuilt
+gets its share from the others, a dead member's shards are taken by the rest. An owner checkpoints
+each shard's detector state next to its stream (every ``checkpoint_interval_s`` or
+``checkpoint_entries``, and when it hands the shard over). A process that takes a
+shard over (its owner died or left) restores the checkpoint and replays only the
+entries after it — or, without a usable checkpoint, rebuilds the state from the
+stream's retained history — without emitting anything: the rebuilt
 engine knows which episodes are already firing, so they are not announced
 again and their ``resolved`` comes exactly once. History entries are then
 skipped when they are delivered live (the previous owner's pending entries,
@@ -23,6 +26,7 @@ from monitor.aio import sleep_or_stop
 from monitor.alert import Alert
 from monitor.backoff import backoff
 from monitor.bus.base import Bus, EventEntry
+from monitor.detectors import checkpoint
 from monitor.detectors.config import DetectorSettings
 from monitor.detectors.engine import DetectionEngine
 from monitor.detectors.hygiene import Outcome
@@ -56,14 +60,20 @@ def entry_key(entry_id: str) -> tuple[int, int]:
 
 
 class _Shard:
-    """One owned shard: its engine, lease validity and the last entry its rebuild covered."""
+    """One owned shard: its engine, lease validity, the last entry its rebuild covered and its checkpointing."""
 
-    __slots__ = ("engine", "lease_until", "rebuilt_upto")
+    __slots__ = ("engine", "last_entry", "lease_until", "next_checkpoint", "rebuilt_upto", "unsaved")
 
-    def __init__(self, engine: DetectionEngine, lease_until: float, rebuilt_upto: tuple[int, int] | None) -> None:
+    def __init__(
+        self, engine: DetectionEngine, lease_until: float, rebuilt_upto: str | None, next_checkpoint: float
+    ) -> None:
         self.engine = engine
         self.lease_until = lease_until
-        self.rebuilt_upto = rebuilt_upto
+        self.rebuilt_upto = entry_key(rebuilt_upto) if rebuilt_upto else None
+        # The newest entry in the engine's state (what a checkpoint covers) and entries handled since the last one.
+        self.last_entry = rebuilt_upto
+        self.unsaved = 0
+        self.next_checkpoint = next_checkpoint
 
 
 class DetectorRunner:
@@ -76,6 +86,9 @@ class DetectorRunner:
         self.consumer = consumer
         self.shards: dict[int, _Shard] = {}
         self._ttl_ms = int(settings.lease_ttl_s * 1000)
+        self._fingerprint = checkpoint.settings_fingerprint(settings)
+        # Checkpoints are written when another process can take a shard over and the settings ask for them.
+        self._checkpoints = bus.shared and bool(settings.checkpoint_interval_s or settings.checkpoint_entries)
         self._next_renew = 0.0
         self._next_metrics = 0.0
         self.members: list[str] = [consumer]  # live detector processes, as last announced
@@ -120,6 +133,7 @@ class DetectorRunner:
                     continue
                 delays = _backoff()
                 await self._handle(batch, stop)
+                await self._save_due()
             if self.drain_after_stop:
                 await self._drain(stop)
         finally:
@@ -233,10 +247,11 @@ class DetectorRunner:
         for shard in reversed(order):
             if surplus <= 0:
                 return
-            if shard not in self.shards:
+            owned = self.shards.pop(shard, None)  # no longer acted on here before anyone else can take it
+            if owned is None:
                 continue
-            del self.shards[shard]  # no longer acted on here before anyone else can take it
             surplus -= 1
+            await self._checkpoint(shard, owned)  # the next owner starts from here
             try:
                 await self.bus.release_lease(lease_name(shard), self.consumer)
             except BusError as exc:
@@ -306,12 +321,16 @@ class DetectorRunner:
                 probe = fresh
                 break
         boundary = entry_key(probe[0].entry_id) if probe else None
-        engine = DetectionEngine(self.settings)
         started = began = time.monotonic()
-        after = "0"
-        if self.settings.rebuild_hours > 0:
-            after = f"{max(0, int(time.time() * 1000 - self.settings.rebuild_hours * 3_600_000))}-0"
-        last: str | None = None
+        restored = await self._restore(shard, boundary)
+        if restored is not None:
+            engine, after = restored
+            last: str | None = after
+        else:
+            engine = DetectionEngine(self.settings)
+            after, last = "0", None
+            if self.settings.rebuild_hours > 0:
+                after = f"{max(0, int(time.time() * 1000 - self.settings.rebuild_hours * 3_600_000))}-0"
         count = 0
         held: list[EventEntry] = []  # adopted entries not (yet) followed by a handled one
         page_size = self.settings.rebuild_page
@@ -349,11 +368,12 @@ class DetectorRunner:
             await asyncio.sleep(0)
         if count:
             self.metrics.detector_events.labels(outcome="rebuilt").inc(count)
-        self.shards[shard] = _Shard(engine, lease_until, entry_key(last) if last else None)
+        self.shards[shard] = _Shard(engine, lease_until, last, time.monotonic() + self.settings.checkpoint_interval_s)
         firing = engine.firing()
         log.info(
             "detector_shard_acquired",
             shard=shard,
+            checkpoint=restored[1] if restored is not None else None,
             rebuilt_events=count,
             rebuild_s=round(time.monotonic() - began, 3),
             adopted_entries=len(held),
@@ -362,10 +382,88 @@ class DetectorRunner:
         self.metrics.shards_owned.set(len(self.shards))
         await self._handle([*held, *probe], self._stop)
 
+    async def _restore(self, shard: int, boundary: tuple[int, int] | None) -> tuple[DetectionEngine, str] | None:
+        """The engine restored from the shard's checkpoint and the entry id it covers; None to rebuild instead.
+
+        A checkpoint that cannot be used (another format version or other detection settings, malformed,
+        older than ``rebuild_hours``, or covering entries the previous owner never handled) is logged,
+        counted and ignored: the state is then rebuilt from the retained history as without one.
+        """
+        try:
+            data = await self.bus.load_checkpoint(shard)
+        except BusError as exc:
+            log.warning("detector_checkpoint_unreadable", shard=shard, error=str(exc), fallback="rebuild from history")
+            return None
+        if data is None:
+            return None
+        try:
+            engine, saved = restore_checkpoint(data, shard, boundary, self.settings, now_ms=int(time.time() * 1000))
+        except checkpoint.CheckpointRefused as exc:
+            self.metrics.checkpoints.labels(outcome=f"ignored_{exc.reason}").inc()
+            log.warning(
+                "detector_checkpoint_ignored",
+                shard=shard,
+                reason=exc.reason,
+                error=str(exc),
+                fallback="rebuild from history",
+            )
+            return None
+        self.metrics.checkpoints.labels(outcome="restored").inc()
+        return engine, saved.entry_id
+
+    async def _checkpoint(self, shard: int, owned: _Shard) -> None:
+        """Write the shard's detector state and the entry it covers (nothing new since the last one: nothing)."""
+        owned.next_checkpoint = time.monotonic() + self.settings.checkpoint_interval_s
+        if owned.last_entry is None or owned.unsaved == 0 or not self._checkpoints:
+            return
+        started = time.monotonic()
+        saved = checkpoint.Checkpoint(
+            version=checkpoint.VERSION,
+            settings=self._fingerprint,
+            shard=shard,
+            entry_id=owned.last_entry,
+            written_ms=int(time.time() * 1000),
+            state=owned.engine.snapshot(),
+        )
+        data = checkpoint.encode(saved)
+        try:
+            await self.bus.store_checkpoint(shard, data)
+        except BusError as exc:
+            self.metrics.checkpoints.labels(outcome="write_failed").inc()
+            log.warning("detector_checkpoint_write_failed", shard=shard, error=str(exc), retry="at the next interval")
+            return
+        owned.unsaved = 0
+        self.metrics.checkpoints.labels(outcome="written").inc()
+        log.debug(
+            "detector_checkpoint_written",
+            shard=shard,
+            entry_id=saved.entry_id,
+            bytes=len(data),
+            took_s=round(time.monotonic() - started, 4),
+        )
+
+    async def _save_due(self) -> None:
+        """Checkpoint every owned shard with entries handled since its last checkpoint that is due.
+
+        Called after every read, empty ones included, so a shard that went quiet is still
+        checkpointed once its interval has passed.
+        """
+        if not self._checkpoints:
+            return
+        entries, interval = self.settings.checkpoint_entries, self.settings.checkpoint_interval_s
+        now = time.monotonic()
+        for shard, owned in list(self.shards.items()):
+            if not owned.unsaved or owned.lease_until < now:
+                continue
+            if (entries and owned.unsaved >= entries) or (interval and now >= owned.next_checkpoint):
+                await self._checkpoint(shard, owned)
+
     async def _release_all(self) -> None:
         with contextlib.suppress(BusError):  # the announcement expires on its own otherwise
             await self.bus.withdraw(MEMBERS_GROUP, self.consumer)
-        for shard in list(self.shards):
+        for shard, owned in list(self.shards.items()):
+            if owned.lease_until >= time.monotonic():
+                await self._checkpoint(shard, owned)
             try:
                 await self.bus.release_lease(lease_name(shard), self.consumer)
             except BusError as exc:
@@ -393,6 +491,9 @@ class DetectorRunner:
             if owned is None or owned.lease_until < now:
                 continue  # no longer (surely) ours: it stays pending for the next owner
             handled.append(entry)
+            if owned.last_entry is None or entry_key(entry.entry_id) > entry_key(owned.last_entry):
+                owned.last_entry = entry.entry_id
+            owned.unsaved += 1
             if owned.rebuilt_upto is not None and entry_key(entry.entry_id) <= owned.rebuilt_upto:
                 duplicates += len(entry.events)  # already in the rebuilt state
                 continue
@@ -487,8 +588,34 @@ class DetectorRunner:
                     )
 
 
+def restore_checkpoint(
+    data: bytes, shard: int, boundary: tuple[int, int] | None, settings: DetectorSettings, *, now_ms: int
+) -> tuple[DetectionEngine, checkpoint.Checkpoint]:
+    """A fresh engine restored from shard ``shard``'s stored checkpoint, and the checkpoint.
+
+    Raises :class:`~monitor.detectors.checkpoint.CheckpointRefused` when it cannot be used: another
+    format version or other detection settings, malformed, another shard's, older than
+    ``rebuild_hours`` (``stale``), or covering entries at or after ``boundary`` — the first entry the
+    previous owner never got (``ahead``).
+    """
+    saved = checkpoint.decode(data, settings)
+    covered = entry_key(saved.entry_id)
+    if saved.shard != shard:
+        raise checkpoint.CheckpointRefused("decode", f"checkpoint of shard {saved.shard} stored for shard {shard}")
+    if settings.rebuild_hours > 0 and covered[0] < now_ms - settings.rebuild_hours * 3_600_000:
+        raise checkpoint.CheckpointRefused("stale", "checkpoint older than detectors.rebuild_hours")
+    if boundary is not None and covered >= boundary:
+        raise checkpoint.CheckpointRefused("ahead", "checkpoint covers entries the previous owner never handled")
+    engine = DetectionEngine(settings)
+    try:
+        engine.restore(saved.state)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:  # msgspec.ValidationError is a ValueError
+        raise checkpoint.CheckpointRefused("decode", f"checkpoint state does not restore: {exc!r}") from None
+    return engine, saved
+
+
 def _backoff() -> Iterator[float]:
     return backoff(_RETRY_INITIAL_S, _RETRY_CAP_S, 2.0)
 
 
-__all__ = ["MEMBERS_GROUP", "DetectorRunner", "entry_key", "lease_name"]
+__all__ = ["MEMBERS_GROUP", "DetectorRunner", "entry_key", "lease_name", "restore_checkpoint"]

@@ -9,6 +9,7 @@ overlaps the window, so the effective span is between ``window_ms`` and
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 _NEVER = float("inf")
 
@@ -30,6 +31,22 @@ class RollingSum:
         self.total = 0.0
         self.capped = 0.0
         self.count = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """The window's state (not its configuration) as plain JSON-ready values."""
+        return {
+            "buckets": [list(b) for b in self._buckets],
+            "total": self.total,
+            "capped": self.capped,
+            "count": self.count,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the state of :meth:`snapshot` (of a window configured alike)."""
+        self._buckets = deque([int(b[0]), float(b[1]), int(b[2]), float(b[3])] for b in state["buckets"])
+        self.total = float(state["total"])
+        self.capped = float(state["capped"])
+        self.count = int(state["count"])
 
     def add(self, ts_ms: int, value: float, count: int = 1) -> bool:
         """Add ``value`` at ``ts_ms``; False (and nothing added) when it is older than the window."""
@@ -105,6 +122,14 @@ class RollingExtreme:
         self.highest = highest
         self._entries: deque[tuple[int, float]] = deque()
 
+    def snapshot(self) -> list[list[float]]:
+        """The kept (bucket start, value) entries, oldest first."""
+        return [[start, value] for start, value in self._entries]
+
+    def restore(self, state: list[list[float]]) -> None:
+        """Take the entries of :meth:`snapshot`."""
+        self._entries = deque((int(start), float(value)) for start, value in state)
+
     def add(self, ts_ms: int, value: float) -> None:
         """Add a sample; samples must come in time order (callers drop older ones).
 
@@ -156,6 +181,21 @@ class PriceTrail:
         self._entries: deque[tuple[int, float]] = deque()
         self.last: float | None = None
         self.last_ms = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """The trail's state as plain JSON-ready values."""
+        return {
+            "entries": [[start, price] for start, price in self._entries],
+            "last": self.last,
+            "last_ms": self.last_ms,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the state of :meth:`snapshot`."""
+        self._entries = deque((int(start), float(price)) for start, price in state["entries"])
+        last = state["last"]
+        self.last = None if last is None else float(last)
+        self.last_ms = int(state["last_ms"])
 
     def add(self, ts_ms: int, price: float) -> None:
         """Note a price at ``ts_ms`` (older-than-newest samples only update nothing but ``last``)."""

@@ -61,10 +61,10 @@ def test_survivor_restores_the_checkpoint_and_replays_only_the_tail(
     try:
         owner = Detector(config, "owner", tmp_path)
         started.append(owner)
-        owner.wait_for("detector shard acquired")
+        owner.wait_for("detector_shard_acquired")
         standby = Detector(config, "standby", tmp_path)
         started.append(standby)
-        standby.wait_for("detector runner started")
+        standby.wait_for("detector_runner_started")
 
         publish(client, [heartbeat(t0)] + [liq(t0 + 1000 + i * 500, "long", 400e3) for i in range(3)])
         first = wait_alerts(client, lambda a: len(a) >= 1)
@@ -89,7 +89,7 @@ def test_survivor_restores_the_checkpoint_and_replays_only_the_tail(
             client.set(Keys().checkpoint(0), msgspec.json.encode({**stored, "version": stored["version"] + 1}))
 
         publish(client, [heartbeat(t0 + s * 1000) for s in range(6, 40)])
-        acquired = standby.wait_for("detector shard acquired", timeout=10)
+        acquired = standby.wait_for("detector_shard_acquired", timeout=10)
         assert acquired["firing"] == ["liquidation_cascade:BTC:long"]
         if usable:
             assert acquired["checkpoint"] == last_id
@@ -134,7 +134,7 @@ def test_a_shard_that_went_quiet_is_checkpointed_once_its_interval_has_passed(
     t0 = int(time.time() * 1000) - 600_000
     owner = Detector(config, "owner", tmp_path)
     try:
-        owner.wait_for("detector shard acquired")
+        owner.wait_for("detector_shard_acquired")
         publish(client, [heartbeat(t0)] + [liq(t0 + 1000 + i * 500, "long", 400e3) for i in range(3)])
         wait(lambda: owner_caught_up(client), 10, "the owner handling the entries")
         last_id = client.xrevrange(Keys().events(0), count=1)[0][0].decode()

@@ -139,7 +139,7 @@ class DetectionEngine:
         Outcome tallies (:attr:`counts`) are not state: they feed metrics and start at zero.
         """
         return {
-            "gate": self._gate.snapshot(),
+            "event_gate": self._gate.snapshot(),
             "next_tick_ms": self._next_tick_ms,
             "assets": {name: asset.snapshot() for name, asset in self._assets.items()},
             "spellings": {spelling: asset.ctx.base for spelling, asset in self._by_spelling.items()},
@@ -153,7 +153,7 @@ class DetectionEngine:
         """
         if self._assets:
             raise ValueError("restore needs a fresh engine")
-        self._gate.restore(state["gate"])
+        self._gate.restore(state["event_gate"])
         self._next_tick_ms = int(state["next_tick_ms"])
         for key, asset_state in state["assets"].items():
             name = str(key)

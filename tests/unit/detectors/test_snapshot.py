@@ -162,7 +162,12 @@ def test_a_checkpoint_that_fits_restores_the_state_it_holds() -> None:
 def test_a_checkpoint_whose_state_does_not_restore_is_refused() -> None:
     settings = DetectorSettings()
     fingerprint = checkpoint.settings_fingerprint(settings)
-    broken = {"gate": {"clock_ms": 1, "ids": []}, "next_tick_ms": 0, "assets": {"BTC": {"ctx": {}}}, "spellings": {}}
+    broken = {
+        "event_gate": {"clock_ms": 1, "ids": []},
+        "next_tick_ms": 0,
+        "assets": {"BTC": {"ctx": {}}},
+        "spellings": {},
+    }
     data = checkpoint.encode(checkpoint.Checkpoint(checkpoint.VERSION, fingerprint, 3, f"{T0}-0", 0, broken))
     with pytest.raises(checkpoint.CheckpointRefused) as refused:
         restore_checkpoint(data, 3, None, settings, now_ms=T0 + 1000)

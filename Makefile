@@ -10,11 +10,13 @@ LOCK   := deploy/requirements.lock
 all: test
 
 # The virtualenv holds exactly the locked set (runtime + development); liqmon itself is installed
-# editable on top without resolving anything again.
+# editable on top without resolving anything again. uv, at the version the lock pins, does the
+# installing: the same set as pip would install, in a few seconds instead of half a minute.
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-virtualenv -r $(LOCK)
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --require-virtualenv "$$(grep '^uv==' $(LOCK))"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r $(LOCK)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
 ## lock: re-resolve pyproject.toml's ranges (runtime + dev) to the newest versions and rewrite the lock

@@ -390,7 +390,7 @@ def test_lock_pins_every_runtime_and_dev_dependency_within_its_range() -> None:
 
 def test_make_and_the_image_install_from_the_one_lock() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "pip install --quiet --require-virtualenv -r $(LOCK)" in makefile
+    assert "uv pip install --quiet --python $(BIN)/python -r $(LOCK)" in makefile
     assert "LOCK   := deploy/requirements.lock" in makefile
     dockerfile = _dockerfile()
     assert "COPY deploy/requirements.lock ./requirements.lock" in dockerfile

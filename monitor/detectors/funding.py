@@ -109,6 +109,10 @@ class _Venue(WeightedSums):
         super().__init__()
         self.sources: list[_Source] = []
 
+    def describe(self) -> dict[str, Any]:
+        """The extra values of a venue flip alert (asked for only when one fires)."""
+        return {"weighting": self.mode()}
+
     def refresh(self) -> None:
         count = known = 0
         weight = weighted = plain = 0.0
@@ -142,6 +146,7 @@ class FlipTracker:
             "negative": Episode(FLIP, base, venue, "negative", 0, 0),
             "positive": Episode(FLIP, base, venue, "positive", 0, 0),
         }
+        self._pair = (self.episodes["negative"], self.episodes["positive"])  # no dict walk while neither fires
 
     def snapshot(self) -> dict[str, Any]:
         """The tracker's state as plain JSON-ready values."""
@@ -186,14 +191,9 @@ class FlipTracker:
         if agree is not None and self.observed(agree) != observed:
             observed = 0
         alerts: list[Alert] = []
-        for direction, episode in self.episodes.items():
-            if episode.started_ms is not None:
-                self._extreme = min(self._extreme, rate) if direction == "negative" else max(self._extreme, rate)
-                started = episode.started_ms or now_ms
-                if now_ms - started >= self._settle_ms:
-                    resolved = self._resolve(episode, now_ms, rate, "settled")
-                    if not episode.silent:
-                        alerts.append(resolved)
+        negative, positive = self._pair
+        if negative.started_ms is not None or positive.started_ms is not None:
+            self._settle(now_ms, rate, alerts)
         if observed == 0:
             return alerts
         if observed == self.sign:
@@ -234,6 +234,17 @@ class FlipTracker:
             }
             alerts.append(episode.alert("fire", now_ms, summary, values))
         return alerts
+
+    def _settle(self, now_ms: int, rate: float, alerts: list[Alert]) -> None:
+        """Track the extreme rate of a firing flip and resolve it once it has lasted ``settle_s``."""
+        for direction, episode in self.episodes.items():
+            if episode.started_ms is not None:
+                self._extreme = min(self._extreme, rate) if direction == "negative" else max(self._extreme, rate)
+                started = episode.started_ms or now_ms
+                if now_ms - started >= self._settle_ms:
+                    resolved = self._resolve(episode, now_ms, rate, "settled")
+                    if not episode.silent:
+                        alerts.append(resolved)
 
     def _resolve(self, episode: Episode, now_ms: int, rate: float, reason: str) -> Alert:
         episode.step(now_ms, None, True)  # hold 0: resolves at once
@@ -409,7 +420,7 @@ class FundingAsset:
                 tracker = self.venue_flips.get(name)
                 if tracker is None:
                     tracker = self.venue_flips[name] = FlipTracker(self.ctx.base, name, self.cfg)
-                alerts += tracker.update(now_ms, sums.rate(sums.fill()), _Describe(sums.mode()), market)
+                alerts += tracker.update(now_ms, sums.rate(sums.fill()), sums.describe, market)
         return alerts
 
     # ------------------------------------------------------------------ sums
@@ -520,15 +531,3 @@ class FundingAsset:
             value = firing[1] if firing is not None and firing[0] == direction else 0
             out.append((FLIP, direction, value))
         return out
-
-
-class _Describe:
-    """The extra values of a venue flip alert (built only when one fires)."""
-
-    __slots__ = ("mode",)
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-
-    def __call__(self) -> dict[str, Any]:
-        return {"weighting": self.mode}

@@ -284,6 +284,9 @@ class FundingAsset:
         self.rate: float | None = None
         self.weighting = "equal"
         self._next_eval_ms = 0
+        # The event time of the last evaluation while nothing has changed since (None after any change):
+        # evaluating again at that time would change nothing and raise nothing.
+        self._evaluated_ms: int | None = None
         self._stale_ms = int(settings.stale_s * 1000)
         self._carry_ms = int(settings.carry_s * 1000)
         # Sums per venue over the counted sources: usable ones that printed at or after ``_horizon``.
@@ -339,6 +342,7 @@ class FundingAsset:
 
     def add(self, event: Funding, ts_ms: int, now_ms: int) -> list[Alert]:
         """Take one funding print and evaluate the asset and the print's venue."""
+        self._evaluated_ms = None
         key = (event.venue, event.symbol)
         source = self.sources.get(key)
         if source is None:
@@ -360,12 +364,14 @@ class FundingAsset:
         """The latest OI in USD of ``key`` changed: give its funding source the new weight."""
         source = self.sources.get(key)
         if source is not None and source.weight != oi_usd:
+            self._evaluated_ms = None
             source.weight = oi_usd
             if source.counted:
                 self._venues[source.venue].refresh()
 
     def mark_gap(self, venue: str) -> None:
         """A disconnect: leave the venue out until it prints again."""
+        self._evaluated_ms = None
         sums = self._venues.get(venue)
         if sums is not None:
             for source in sums.sources:
@@ -374,6 +380,7 @@ class FundingAsset:
 
     def weighted(self, now_ms: int, venue: str | None = None) -> tuple[float | None, str, dict[str, float]]:
         """(rate, weighting mode, weight per venue) over the fresh sources, of one venue or all."""
+        self._evaluated_ms = None
         self._sync(now_ms)
         sums = self._total() if venue is None else self._venues.get(venue)
         if sums is None or not sums.count:
@@ -384,8 +391,15 @@ class FundingAsset:
         return sums.rate(fill), sums.mode(), self._venue_weights(fill)
 
     def evaluate(self, now_ms: int) -> list[Alert]:
-        """Bring the sums to ``now_ms`` and evaluate the asset rate and every venue's."""
+        """Bring the sums to ``now_ms`` and evaluate the asset rate and every venue's.
+
+        Again at the same event time with nothing changed in between (a print's evaluation, then the
+        engine's tick on the same event) it would change nothing and raise nothing, so it returns at once.
+        """
         self._next_eval_ms = now_ms + EVAL_INTERVAL_MS
+        if now_ms == self._evaluated_ms:
+            return []
+        self._evaluated_ms = now_ms
         self._sync(now_ms)
         total = self._total()
         alerts: list[Alert] = []

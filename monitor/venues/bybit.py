@@ -315,8 +315,6 @@ class BybitAdapter(VenueAdapter):
         side = _POSITION_SIDE.get(raw_side) if isinstance(raw_side, str) else None
         if side is None:
             raise ParseError(f"bybit liquidation {symbol}: unknown side {raw_side!r:.20}", reason="value")
-        if price <= 0:
-            raise ParseError(f"bybit liquidation {symbol}: price must be positive, got {price}", reason="value")
         event = self.instrument(symbol).liquidation(
             id=event_id(f"bybit|{symbol}|{raw_side}", ts, size, price),
             ts_ms=ts,

@@ -335,8 +335,6 @@ class DeribitAdapter(VenueAdapter):
         self, name: str, flag: str, direction: Any, trade_id: str, *, price: float, amount: float, ts: int, recv_ms: int
     ) -> list[Event]:
         """The Liquidations of a liquidation trade's parsed fields (one per party)."""
-        if price <= 0:
-            raise ParseError(f"deribit trade {name}: price must be positive, got {price}", reason="value")
         inst = self.instrument(name)
         events: list[Event] = []
         for party in flag:

@@ -278,8 +278,6 @@ class BinanceAdapter(VenueAdapter):
             raise ParseError(f"binance: no REST reader for {path!r}", reason="unknown_channel")
         try:
             return self._open_interest(_OPEN_INTEREST.decode(body), recv_ms)
-        except RecursionError:
-            raise ParseError(f"{self.name}: REST body nested too deeply to read", reason="too_deep") from None
         except msgspec.MsgspecError as exc:
             raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:

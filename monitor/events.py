@@ -239,8 +239,9 @@ def _test(t: mi.Type, var: str) -> str:
         high = f"< {t.lt!r}" if t.lt is not None else f"<= {t.le if t.le is not None else _MAX_FLOAT!r}"
         return f"(type({var}) is float or type({var}) is int) and {low} {var} {high}"
     if isinstance(t, mi.IntType):
+        low = "" if t.ge is None else f"{t.ge!r} <= "
         high = "" if t.le is None else f" <= {t.le!r}"
-        return f"type({var}) is int and {t.ge or 0!r} <= {var}{high}"
+        return f"type({var}) is int" + (f" and {low}{var}{high}" if low or high else "")
     if isinstance(t, mi.StrType):
         return f"type({var}) is str" + (f" and {var} != ''" if t.min_length else "")
     if isinstance(t, mi.BoolType):
@@ -265,6 +266,9 @@ class _Checks:
 
     def value(self, t: mi.Type, var: str, name: str, depth: int = 1) -> None:
         pad, name, rule = "    " * depth, _named(t, name), _rule(t)
+        containers = (mi.VarTupleType, mi.TupleType, mi.DictType, mi.StructType)
+        if isinstance(rule, containers) and rule is not (t.type if isinstance(t, mi.Metadata) else t):
+            raise TypeError(f"{self.owner}.{name}: an optional container has no check")
         if isinstance(rule, mi.VarTupleType):
             bound = "" if rule.max_length is None else f" and len({var}) <= {rule.max_length}"
             self.lines.append(f"{pad}if not (type({var}) is tuple{bound}): _refuse({self._ref(name, rule)}, {var})")

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from monitor.alert import Alert, decode_alert, encode_alert
 from monitor.bus.codec import decode, encode
-from monitor.errors import InvalidEvent
+from monitor.errors import ImplausibleEvent, InvalidEvent
 from monitor.events import (
+    BOUNDS,
     MAX_PRICE,
     MAX_TS_MS,
     Funding,
@@ -234,3 +235,26 @@ def test_whole_numbers_are_numbers_and_every_rule_names_its_field() -> None:
         liquidation(sampled=1)
     with pytest.raises(InvalidEvent, match="notional_usd must be finite"):
         liquidation(notional_usd=math.inf)
+
+
+VALID: dict[str, dict[str, object]] = {
+    "liquidation": {**COMMON, "side": "long", "price": 9910.0, "qty_base": 0.014, "notional_usd": 138.74},
+    "funding": {**COMMON, "rate": 0.0001, "interval_h": 8.0, "rate_8h": 0.0001, "next_funding_ms": 1738800000000},
+    "open_interest": {**COMMON, "oi_base": 10.0, "oi_usd": 1e6},
+}
+MAKERS = {"liquidation": make_liquidation, "funding": make_funding, "open_interest": make_open_interest}
+BOUNDED = [(kind, name) for kind, fields in VALID.items() for name in fields if name in BOUNDS]
+
+
+@pytest.mark.parametrize(("kind", "name"), BOUNDED, ids=[f"{k}.{n}" for k, n in BOUNDED])
+def test_the_maker_and_the_decoder_enforce_the_same_bound(kind: str, name: str) -> None:
+    """One annotation, two enforcers: at the bound both accept, just past it both refuse."""
+    bound = BOUNDS[name]
+    past = bound + 1 if isinstance(bound, int) else bound * 1.01
+    at_bound = MAKERS[kind](**{**VALID[kind], name: bound})
+    assert decode(encode(at_bound)) == at_bound
+    with pytest.raises(ImplausibleEvent) as refused:
+        MAKERS[kind](**{**VALID[kind], name: past})
+    assert refused.value.field == name
+    with pytest.raises(InvalidEvent, match=name):
+        decode(orjson.dumps({**orjson.loads(encode(at_bound)), name: past}))

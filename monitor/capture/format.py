@@ -71,8 +71,9 @@ def _open_writer(path: Path) -> IO[str]:
 def open_lines(path: Path) -> IO[bytes]:
     """The file as a binary stream of lines, decompressed when it ends in ``.gz``; raises OSError."""
     if path.suffix == ".gz":
-        # Lines come from a large C buffer: GzipFile's own readline costs about 0.6 µs more per line.
-        return cast(IO[bytes], io.BufferedReader(gzip.GzipFile(path, "rb"), buffer_size=2**20))
+        # GzipFile's own buffering: a truncated file still gives every whole line before the cut. A larger
+        # BufferedReader on top reads lines about 0.5 µs faster but loses up to its buffer of lines at a cut.
+        return cast(IO[bytes], gzip.open(path, "rb"))
     return path.open("rb")
 
 
@@ -103,6 +104,8 @@ def parse_line(line: str | bytes, line_no: int) -> CaptureRecord:
         raise ValueError(f"{name} must be {_EXPECTED.get(name, 'a string')}: {detail}") from None
     except msgspec.DecodeError as exc:
         raise ValueError(f"line is not JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("line is nested too deeply to be a capture record") from None
     if obj.frame is None and obj.gap is None:
         raise ValueError("line has neither a frame nor a gap")
     return CaptureRecord(obj.recv_ms, obj.venue, obj.frame, obj.rest, obj.meta, obj.gap, line_no)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,23 @@ def test_malformed_lines_are_skipped_logged_and_counted(tmp_path: Path, metrics:
 def test_missing_file_is_a_capture_error(tmp_path: Path) -> None:
     with pytest.raises(CaptureError, match="cannot open capture"):
         list(read_capture(tmp_path / "nope.jsonl"))
+
+
+def test_a_truncated_gzip_capture_gives_nearly_every_line_before_the_cut(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl.gz"
+    with CaptureWriter(path) as writer:
+        for n in range(50_000):
+            writer.frame("binance", n, f'{{"n":{n},"pad":"{"x" * 40}"}}')
+    body = path.read_bytes()
+    path.write_bytes(body[: len(body) // 2])
+    # What the readable half holds: every whole line the decompressor can give before the cut.
+    readable = zlib.decompressobj(wbits=31).decompress(body[: len(body) // 2]).count(b"\n")
+    records: list[CaptureRecord] = []
+    with pytest.raises(CaptureError, match="truncated or corrupt"):
+        records.extend(read_capture(path))
+    assert [r.recv_ms for r in records] == list(range(len(records)))
+    # At most gzip's own small read-ahead is lost at the cut, not a large buffer of lines.
+    assert readable - 200 <= len(records) <= readable
 
 
 def test_record_json_omits_absent_fields() -> None:

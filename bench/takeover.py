@@ -35,6 +35,11 @@ import redis
 from common import LIQMON, PYTHON, ROOT, machine, redis_server
 from e2e import SHARDS, detector_caught_up, stream_events
 
+from monitor.bus.keys import Keys
+from monitor.detectors.runner import lease_name
+
+KEYS = Keys()
+
 
 def env(port: int, ttl: float, checkpoints: bool = True) -> dict[str, str]:
     off = (
@@ -80,15 +85,15 @@ def acquired(log: Path) -> list[dict[str, object]]:
 
 
 def owners(client: redis.Redis) -> dict[int, str | None]:
-    holders = [client.get(f"liqmon:lease:detector-shard-{s}") for s in range(SHARDS)]
+    holders = [client.get(KEYS.lease(lease_name(s))) for s in range(SHARDS)]
     return {s: (h.decode() if h else None) for s, h in enumerate(holders)}
 
 
 def checkpoints_cover(client: redis.Redis, shards: list[int]) -> bool:
     """Every shard's checkpoint covers the shard's last entry."""
     for shard in shards:
-        raw = client.get(f"liqmon:checkpoint:{{{shard}}}")
-        last = client.xrevrange(f"liqmon:events:{{{shard}}}", count=1)
+        raw = client.get(KEYS.checkpoint(lease_name(shard)))
+        last = client.xrevrange(KEYS.events(shard), count=1)
         if last and (raw is None or json.loads(raw)["entry_id"] != last[0][0].decode()):
             return False
     return True
@@ -124,7 +129,7 @@ def run(capture: Path, workdir: Path, ttl: float, checkpoints: bool) -> dict[str
             events = stream_events(client)
             wait(lambda: detector_caught_up(client)[0], 300, "the detectors handling the history")
             # Kill the owner of the busiest shard: the survivor takes over all of its shards.
-            lengths = {s: client.xlen(f"liqmon:events:{{{s}}}") for s in range(SHARDS)}
+            lengths = {s: client.xlen(KEYS.events(s)) for s in range(SHARDS)}
             busiest = max(lengths, key=lambda s: lengths[s])
             victim_name = owners(client)[busiest]
             if checkpoints:
@@ -141,7 +146,7 @@ def run(capture: Path, workdir: Path, ttl: float, checkpoints: bool) -> dict[str
             wait(lambda: detector_caught_up(client)[0], 300, "the survivor catching up")
             caught_up_after = time.monotonic() - killed
             takeovers = acquired(survivor_log)[before:]
-            sizes = [len(raw) for s in range(SHARDS) if (raw := client.get(f"liqmon:checkpoint:{{{s}}}"))]
+            sizes = [len(raw) for s in range(SHARDS) if (raw := client.get(KEYS.checkpoint(lease_name(s))))]
         finally:
             for proc in procs:
                 if proc.poll() is None:

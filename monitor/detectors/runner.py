@@ -390,7 +390,7 @@ class DetectorRunner:
         counted and ignored: the state is then rebuilt from the retained history as without one.
         """
         try:
-            data = await self.bus.load_checkpoint(shard)
+            data = await self.bus.load_checkpoint(lease_name(shard))
         except BusError as exc:
             log.warning("detector_checkpoint_unreadable", shard=shard, error=str(exc), fallback="rebuild from history")
             return None
@@ -412,7 +412,11 @@ class DetectorRunner:
         return engine, saved.entry_id
 
     async def _checkpoint(self, shard: int, owned: _Shard) -> None:
-        """Write the shard's detector state and the entry it covers (nothing new since the last one: nothing)."""
+        """Write the shard's detector state and the entry it covers (nothing new since the last one: nothing).
+
+        The write is fenced by the shard's lease: when another process holds it (this one was paused or
+        cut off past its lease), nothing is written, the refusal is counted and the shard is given up.
+        """
         owned.next_checkpoint = time.monotonic() + self.settings.checkpoint_interval_s
         if owned.last_entry is None or owned.unsaved == 0 or not self._checkpoints:
             return
@@ -427,10 +431,22 @@ class DetectorRunner:
         )
         data = checkpoint.encode(saved)
         try:
-            await self.bus.store_checkpoint(shard, data)
+            stored = await self.bus.store_checkpoint(lease_name(shard), self.consumer, data)
         except BusError as exc:
             self.metrics.checkpoints.labels(outcome="write_failed").inc()
             log.warning("detector_checkpoint_write_failed", shard=shard, error=str(exc), retry="at the next interval")
+            return
+        if not stored:
+            self.metrics.checkpoints.labels(outcome="fenced").inc()
+            log.warning(
+                "detector_checkpoint_fenced",
+                shard=shard,
+                entry_id=saved.entry_id,
+                hint="another detector holds the lease; giving the shard up",
+            )
+            if self.shards.get(shard) is owned:
+                del self.shards[shard]
+                self.metrics.shards_owned.set(len(self.shards))
             return
         owned.unsaved = 0
         self.metrics.checkpoints.labels(outcome="written").inc()

@@ -199,6 +199,25 @@ async def test_claim_once_and_leases(redis_server: RedisServer, metrics: Metrics
     await bus.close()
 
 
+async def test_a_checkpoint_is_written_only_by_the_lease_holder(redis_server: RedisServer, metrics: Metrics) -> None:
+    bus = RedisStreamsBus(bus_settings(redis_server), metrics)
+    assert await bus.store_checkpoint("shard:0", "alpha", b"nobody holds the lease") is False
+    assert await bus.load_checkpoint("shard:0") is None
+
+    assert await bus.acquire_lease("shard:0", "alpha", 60_000) is True
+    assert await bus.store_checkpoint("shard:0", "alpha", b"alpha's state") is True
+    assert await bus.load_checkpoint("shard:0") == b"alpha's state"
+    # alpha's lease lapses while it is paused and beta takes the shard over and checkpoints it.
+    redis_server.command("DEL", Keys().lease("shard:0"))
+    assert await bus.acquire_lease("shard:0", "beta", 60_000) is True
+    assert await bus.store_checkpoint("shard:0", "beta", b"beta's state") is True
+    # alpha wakes up and writes the state it had: refused, beta's checkpoint stays.
+    assert await bus.store_checkpoint("shard:0", "alpha", b"alpha's stale state") is False
+    assert await bus.load_checkpoint("shard:0") == b"beta's state"
+    assert await bus.load_checkpoint("shard:1") is None  # one checkpoint per lease
+    await bus.close()
+
+
 async def test_read_history_pages_through_retention(redis_server: RedisServer, metrics: Metrics) -> None:
     bus = RedisStreamsBus(bus_settings(redis_server, shard_count=1), metrics)
     await publish_entries(bus, [liq(i) for i in range(25)])
@@ -304,6 +323,7 @@ def test_keys_carry_hash_tags_and_labels(prefix: str, shard: int, key: str) -> N
     assert keys.label(keys.dead_letters) == "alerts:dead"
     assert keys.sent("x") == f"{prefix}:sent:x"
     assert keys.lease("shard:1") == f"{prefix}:lease:shard:1"
+    assert keys.checkpoint("shard:1") == f"{prefix}:checkpoint:{{{prefix}:lease:shard:1}}"
     assert keys.shard_of_key(keys.alerts) is None
 
 

@@ -3,8 +3,9 @@
 ``{prefix}:events:{N}`` holds shard N's events; the braces are a Redis Cluster
 hash tag, so each shard is one slot. ``{prefix}:alerts`` feeds the dispatcher,
 ``{prefix}:alerts:dead`` keeps deliveries a sink gave up on,
-``{prefix}:sent:<key>`` marks alerts already sent, ``{prefix}:lease:<name>``
-holds a lease and ``{prefix}:members:<group>`` lists the live members of a group
+``{prefix}:alerts:published:{{prefix}:alerts}:<id>`` marks alerts already
+appended to it, ``{prefix}:sent:<key>`` marks alerts already sent,
+``{prefix}:lease:<name>`` holds a lease and ``{prefix}:members:<group>`` lists the live members of a group
 of processes sharing work; ``{prefix}:checkpoint:{<lease key>}`` holds the
 checkpoint of the work a lease guards (a detector shard's state), in the
 lease's cluster slot so a write can check the lease in the same script.
@@ -55,6 +56,10 @@ class Keys:
     def dead_letters(self) -> str:
         """The dead-letter stream of alert deliveries given up on."""
         return f"{self.prefix}:alerts:dead"
+
+    def published(self, alert_id: str) -> str:
+        """The marker of an alert appended to the alerts stream, in the stream's cluster slot."""
+        return f"{self.alerts}:published:{{{self.alerts}}}:{alert_id}"
 
     def sent(self, key: str) -> str:
         """The dedup marker of an alert delivery."""

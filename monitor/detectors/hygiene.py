@@ -114,8 +114,8 @@ class Gatekeeper:
 
     def snapshot(self) -> dict[str, Any]:
         """The clock and the remembered keys, base64 of 8 bytes a key."""
-        ids = base64.b64encode(self._previous.packed + self._current.packed)
-        return {"clock_ms": self.clock_ms, "ids": ids.decode("ascii"), "gaps": _pack(self._gaps)}
+        ids = self._previous.packed + self._current.packed
+        return {"clock_ms": self.clock_ms, "ids": _base64(ids), "gaps": _base64(b"".join(self._gaps))}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Take the state of :meth:`snapshot`: its keys become the previous generation."""
@@ -161,8 +161,8 @@ class Gatekeeper:
         return "processed", ts
 
 
-def _pack(keys: dict[bytes, None]) -> str:
-    return base64.b64encode(b"".join(keys)).decode("ascii")
+def _base64(packed: bytes | bytearray) -> str:
+    return base64.b64encode(packed).decode("ascii")
 
 
 def price_in_band(price: float, reference: float | None, max_deviation_pct: float) -> bool:

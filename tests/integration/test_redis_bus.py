@@ -179,6 +179,22 @@ async def test_alerts_round_trip_and_dead_letters(redis_server: RedisServer, met
     await bus.close()
 
 
+async def test_an_alert_is_appended_once_per_id(redis_server: RedisServer, metrics: Metrics) -> None:
+    """A new owner re-raising what its predecessor published before dying (events unacknowledged) adds nothing."""
+    predecessor = RedisStreamsBus(bus_settings(redis_server), metrics)
+    await predecessor.publish_alert(alert(1))
+    await predecessor.close()
+    successor = RedisStreamsBus(bus_settings(redis_server), metrics)
+    await successor.publish_alert(alert(1))
+    await successor.publish_alert(alert(2))
+    got = await successor.read_alerts("d1", count=10, block_ms=100)
+    assert [d.item.id for d in got] == ["a1", "a2"]
+    assert sample(metrics, "liqmon_bus_published_total", {"stream": "alerts"}) == 2
+    ttl_ms = int(redis_server.command("PTTL", Keys().published("a1")).strip(b":\r\n"))
+    assert 0 < ttl_ms <= bus_settings(redis_server).retention_hours * 3_600_000  # forgotten with the stream
+    await successor.close()
+
+
 async def test_claim_once_and_leases(redis_server: RedisServer, metrics: Metrics) -> None:
     bus = RedisStreamsBus(bus_settings(redis_server), metrics)
     assert await bus.claim_once("a1:slack", 60_000) is True

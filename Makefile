@@ -52,7 +52,7 @@ types: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	PYTHONASYNCIODEBUG=0 $(BIN)/pytest -q -p no:cacheprovider
+	PYTHONASYNCIODEBUG=0 $(BIN)/pytest -q -p no:cacheprovider --durations=25
 
 ## unit: the pure tier alone (no services, no scenario generation or backtests)
 unit: $(STAMP)

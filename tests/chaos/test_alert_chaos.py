@@ -1,10 +1,11 @@
-"""Alert delivery under sink faults: Slack answering 429 for a full minute while the MQTT broker restarts.
+"""Alert delivery under sink faults: every chat service answering 429 for a full minute while MQTT restarts.
 
 The real ``alert`` role (dispatcher and sinks built from settings) reads a
-real Redis alerts stream; Slack is a local HTTP server, MQTT a real mosquitto
-watched by a subscriber with a persistent session. Numbered alerts are
-published while the faults are active; after recovery the checker wants each
-one delivered exactly once to each sink, in order, nothing dead-lettered.
+real Redis alerts stream; Slack, Telegram and Discord are local HTTP servers
+speaking their APIs' shapes and rate limits, MQTT a real mosquitto watched by
+a subscriber with a persistent session. Numbered alerts are published while
+the faults are active; after recovery the checker wants each one delivered
+exactly once to each sink, in order, nothing dead-lettered.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from monitor.bus.redis_streams import RedisStreamsBus
 from monitor.metrics import Metrics
 from monitor.settings import BusSettings, load_settings
 from tests.chaos.checker import check_alerts
+from tests.integration.alerts.chat_apis import FakeDiscord, FakeTelegram, discord_id, telegram_id
 from tests.integration.alerts.http_receiver import HttpReceiver, Reply, Request
 from tests.integration.test_redis_bus import wait_until
 from tests.support.builders import alert
@@ -41,6 +43,10 @@ pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 ALERTS = 20
 RATE_LIMITED_S = 60.0  # Slack answers 429 this long, from its first request on
 RETRY_AFTER_S = 5  # what Slack asks for; the last answers ask only for what is left of the minute
+CHAT_RETRY_AFTER_S = 15.0  # what Telegram and Discord ask for during their minute of 429
+CHAT_RATE_PER_S = 20.0  # the chat servers' limits, scaled up with the sinks' rates to keep the test short
+TOKEN = "123456:ABC-chaos-token"
+WEBHOOK = "2233/chaos-hook-token"
 WATCHER = "liqmon-chaos-watcher"
 DELIVERED = "liqmon_alerts_delivered_total"
 KEYS = Keys()
@@ -105,10 +111,17 @@ def value(metrics: Metrics, name: str, **labels: str) -> float:
 
 
 @contextlib.asynccontextmanager
-async def alert_role(redis_url: str, slack_url: str, mqtt_port: int, metrics: Metrics) -> AsyncIterator[Application]:
-    """liqmon's ``alert`` role in this loop, Slack and MQTT configured; exit code 0 checked on the way out."""
+async def alert_role(
+    redis_url: str, *, slack_url: str, telegram_url: str, discord_url: str, mqtt_port: int, metrics: Metrics
+) -> AsyncIterator[Application]:
+    """liqmon's ``alert`` role in this loop, every sink configured; exit code 0 checked on the way out."""
+    chat_retry = {"initial_s": 0.5, "max_s": 120.0, "give_up_after_s": 300.0}
     settings = load_settings(
-        environ={"LIQMON_ALERTS__SLACK__WEBHOOK_URL": slack_url},
+        environ={
+            "LIQMON_ALERTS__SLACK__WEBHOOK_URL": slack_url,
+            "LIQMON_ALERTS__TELEGRAM__BOT_TOKEN": TOKEN,
+            "LIQMON_ALERTS__DISCORD__WEBHOOK_URL": f"{discord_url}/api/webhooks/{WEBHOOK}",
+        },
         overrides={
             "bus.redis_url": redis_url,
             "bus.block_ms": 200,
@@ -120,6 +133,12 @@ async def alert_role(redis_url: str, slack_url: str, mqtt_port: int, metrics: Me
             "alerts.slack.rate_per_s": 50.0,
             "alerts.slack.burst": 50,
             "alerts.slack.retry": {"initial_s": 0.5, "max_s": float(RETRY_AFTER_S), "give_up_after_s": 300.0},
+            "alerts.telegram.chat_id": "-1001",
+            "alerts.telegram.api_url": telegram_url,
+            "alerts.telegram.rate_per_s": CHAT_RATE_PER_S,
+            "alerts.telegram.retry": chat_retry,
+            "alerts.discord.rate_per_s": CHAT_RATE_PER_S,
+            "alerts.discord.retry": chat_retry,
             "alerts.mqtt.host": HOST,
             "alerts.mqtt.port": mqtt_port,
             "alerts.mqtt.client_id": "liqmon-chaos-sink",
@@ -141,12 +160,18 @@ async def alert_role(redis_url: str, slack_url: str, mqtt_port: int, metrics: Me
         assert code == 0
 
 
-async def test_slack_429_for_a_minute_and_mqtt_restart_deliver_every_alert_once(
+async def test_chat_429_for_a_minute_and_mqtt_restart_deliver_every_alert_once(
     redis_server: RedisServer, tmp_path: Path, metrics: Metrics
 ) -> None:
     broker = PersistentMosquitto(tmp_path / "mosquitto").start()
     watcher = Watcher(broker.port)
     slack = Slack()
+    telegram = FakeTelegram(
+        TOKEN, per_chat_per_s=CHAT_RATE_PER_S, flood_s=RATE_LIMITED_S, flood_step_s=CHAT_RETRY_AFTER_S
+    )
+    discord = FakeDiscord(
+        WEBHOOK, limit=5, per_s=5 / CHAT_RATE_PER_S, flood_s=RATE_LIMITED_S, flood_step_s=CHAT_RETRY_AFTER_S
+    )
     publisher = RedisStreamsBus(BusSettings(redis_url=redis_server.url), Metrics(CollectorRegistry()))
     raw = aioredis.Redis.from_url(redis_server.url)
     raised = [f"a{n}" for n in range(1, ALERTS + 1)]
@@ -154,7 +179,16 @@ async def test_slack_429_for_a_minute_and_mqtt_restart_deliver_every_alert_once(
     try:
         async with (
             HttpReceiver(slack) as rx,
-            alert_role(redis_server.url, f"{rx.url}/services/T/B/x", broker.port, metrics),
+            HttpReceiver(telegram) as tg,
+            HttpReceiver(discord) as dc,
+            alert_role(
+                redis_server.url,
+                slack_url=f"{rx.url}/services/T/B/x",
+                telegram_url=tg.url,
+                discord_url=dc.url,
+                mqtt_port=broker.port,
+                metrics=metrics,
+            ),
         ):
             async with watcher.online():
                 for n in range(1, half + 1):
@@ -171,14 +205,16 @@ async def test_slack_429_for_a_minute_and_mqtt_restart_deliver_every_alert_once(
             outage_s = time.monotonic() - outage_started
             async with watcher.online():
                 await wait_until(lambda: len(watcher.ids) >= ALERTS, timeout=30)
-                # MQTT did not wait for Slack: all of it went out while Slack still refused the first alert.
-                assert value(metrics, DELIVERED, sink="slack", outcome="delivered") == 0
+                # MQTT did not wait for the chat services: all of it went out while they still refused the first alert.
+                for chat in ("slack", "telegram", "discord"):
+                    assert value(metrics, DELIVERED, sink=chat, outcome="delivered") == 0, chat
                 assert slack.until is not None
                 assert time.monotonic() < slack.until
 
                 def all_delivered() -> bool:
                     return all(
-                        value(metrics, DELIVERED, sink=s, outcome="delivered") >= ALERTS for s in ("slack", "mqtt")
+                        value(metrics, DELIVERED, sink=s, outcome="delivered") >= ALERTS
+                        for s in ("slack", "telegram", "discord", "mqtt")
                     )
 
                 await wait_until(all_delivered, timeout=RATE_LIMITED_S + 30)
@@ -198,9 +234,13 @@ async def test_slack_429_for_a_minute_and_mqtt_restart_deliver_every_alert_once(
         await raw.aclose()
 
     slack_ok = [slack_id(req) for req, status, _ in answered if status == 200]
-    check_alerts(raised, {"slack": slack_ok, "mqtt": watcher.ids}).assert_ok()
-    assert slack_ok == raised  # one sink worker per sink: queue order kept
-    assert watcher.ids == raised
+    telegram_ok = [telegram_id(m) for m in telegram.accepted]
+    discord_ok = [discord_id(p) for p in discord.accepted]
+    check_alerts(
+        raised, {"slack": slack_ok, "telegram": telegram_ok, "discord": discord_ok, "mqtt": watcher.ids}
+    ).assert_ok()
+    for delivered in (slack_ok, telegram_ok, discord_ok, watcher.ids):
+        assert delivered == raised  # one sink worker per sink here: queue order kept
     assert dead_letters == 0
     assert value(metrics, "liqmon_alerts_dead_lettered_total", sink="slack") == 0
     assert value(metrics, "liqmon_alerts_dead_lettered_total", sink="mqtt") == 0
@@ -217,9 +257,21 @@ async def test_slack_429_for_a_minute_and_mqtt_restart_deliver_every_alert_once(
     assert slack.until is not None
     assert value(metrics, DELIVERED, sink="slack", outcome="retried") == len(limited)
     assert len(limited) >= 2  # the minute spanned several Retry-After rounds
+    # Telegram and Discord: one request per retry_after round of the minute, none before its time.
+    rounds = math.ceil(RATE_LIMITED_S / CHAT_RETRY_AFTER_S)
+    for name, flood in (("telegram", telegram.flood), ("discord", discord.flood)):
+        assert rounds <= flood.refused <= rounds + 1, (name, flood.refused)
+        assert flood.ignored == 0, name
+        assert value(metrics, "liqmon_alerts_dead_lettered_total", sink=name) == 0
+    assert discord.early == 0  # the X-RateLimit bucket was obeyed once the minute was over
+    assert value(metrics, DELIVERED, sink="discord", outcome="retried") == discord.flood.refused
+    # Telegram's own per-chat limit may also refuse a message after the minute; each refusal is one retry.
+    assert value(metrics, DELIVERED, sink="telegram", outcome="retried") == telegram.too_many
     mqtt_retries = value(metrics, DELIVERED, sink="mqtt", outcome="retried")
     print(
-        f"alert sinks: {ALERTS} alerts, Slack 429 for {RATE_LIMITED_S:.0f} s: {len(limited)} rate-limited attempts, "
+        f"alert sinks: {ALERTS} alerts, Slack, Telegram and Discord 429 for {RATE_LIMITED_S:.0f} s: "
+        f"Slack {len(limited)} rate-limited attempts, Telegram {telegram.flood.refused}, "
+        f"Discord {discord.flood.refused}; "
         f"first 200 {first_ok - slack.until:.2f} s after the minute, {len(slack_ok)} delivered once each; "
         f"MQTT broker down {outage_s:.2f} s, {mqtt_retries:.0f} retries, {len(watcher.ids)} delivered once each; "
         f"dead letters {dead_letters}"

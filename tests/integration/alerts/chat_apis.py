@@ -9,6 +9,7 @@ what they accept.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import deque
 from typing import Any
@@ -229,3 +230,15 @@ class FakeDiscord:
         self._recent.append(now)
         self.accepted.append(payload)
         return _json(200, {"id": str(len(self.accepted)), "embeds": payload.get("embeds", [])}, self._headers(now))
+
+
+def telegram_id(message: dict[str, Any]) -> str:
+    """The alert id in the code span of a message's last line."""
+    found = re.search(r"`([^`]+)`[^`]*$", message["text"])
+    assert found, message["text"]
+    return found.group(1)
+
+
+def discord_id(payload: dict[str, Any]) -> str:
+    """The alert id in an embed's footer."""
+    return str(payload["embeds"][0]["footer"]["text"].rsplit("id ", 1)[1])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,7 +30,7 @@ from monitor.config_loader import Secret
 from monitor.detectors.config import DetectorSettings
 from monitor.metrics import Metrics
 from monitor.sim.scenario import generate
-from tests.integration.alerts.chat_apis import FakeDiscord, FakeTelegram
+from tests.integration.alerts.chat_apis import FakeDiscord, FakeTelegram, discord_id, telegram_id
 from tests.integration.alerts.http_receiver import HttpReceiver, Reply, Request
 from tests.unit.alerts.helpers import make_alert
 
@@ -50,17 +49,6 @@ def crash_alerts() -> list[Alert]:
     alerts = detect(parsed.events, DetectorSettings())
     assert len(alerts) >= 10
     return alerts
-
-
-def telegram_id(message: dict[str, Any]) -> str:
-    """The alert id in the code span of a message's last line."""
-    found = re.search(r"`([^`]+)`[^`]*$", message["text"])
-    assert found, message["text"]
-    return found.group(1)
-
-
-def discord_id(payload: dict[str, Any]) -> str:
-    return str(payload["embeds"][0]["footer"]["text"].rsplit("id ", 1)[1])
 
 
 @asynccontextmanager
@@ -128,13 +116,6 @@ async def test_feb_2026_crash_reaches_telegram_and_discord_exactly_once_through_
 ) -> None:
     """Both servers answer 429 for three seconds, one second per retry_after, then accept."""
     await _deliver_crash(crash_alerts, metrics, flood_s=3.0, step_s=1.0)
-
-
-@pytest.mark.chaos
-@pytest.mark.slow
-async def test_feb_2026_crash_through_a_full_minute_of_429(crash_alerts: list[Alert], metrics: Metrics) -> None:
-    """The same with the real length of the issue's outage: 60 s of 429, 15 s per retry_after."""
-    await _deliver_crash(crash_alerts, metrics, flood_s=60.0, step_s=15.0)
 
 
 async def test_a_split_telegram_message_resumes_after_a_429_without_repeating_a_part(metrics: Metrics) -> None:

@@ -39,6 +39,9 @@ log = get_logger(__name__)
 _RETRY_INITIAL_S = 0.1
 _RETRY_CAP_S = 5.0
 _METRICS_INTERVAL_S = 1.0
+# Between renewals a member looks this often for a lapsed lease (one pipelined GET): a dead owner's
+# shards are taken within this of its lease's expiry, not at the next renewal (up to lease_renew_s).
+_WATCH_S = 0.5
 
 
 # The group of live `liqmon detect` processes sharing the shards (bus.announce).
@@ -89,7 +92,8 @@ class DetectorRunner:
         self._fingerprint = checkpoint.settings_fingerprint(settings)
         # Checkpoints are written when another process can take a shard over and the settings ask for them.
         self._checkpoints = bus.shared and bool(settings.checkpoint_interval_s or settings.checkpoint_entries)
-        self._next_renew = 0.0
+        self._renew_due = 0.0
+        self._next_renew = 0.0  # the next renewal or watch for lapsed leases, whichever comes first
         self._next_metrics = 0.0
         self.members: list[str] = [consumer]  # live detector processes, as last announced
         self._free_since: dict[int, float] = {}  # shard -> monotonic time it was first seen free
@@ -163,10 +167,13 @@ class DetectorRunner:
     # ------------------------------------------------------------------ leases
 
     async def _maybe_renew(self) -> None:
+        """Renew when due, or earlier when a watch finds a lapsed lease; drop shards whose lease ran out."""
         now = time.monotonic()
         if now >= self._next_renew:
-            self._next_renew = now + self.settings.lease_renew_s
-            await self._renew()
+            if now >= self._renew_due or await self._lease_lapsed():
+                self._renew_due = now + self.settings.lease_renew_s
+                await self._renew()
+            self._next_renew = min(self._renew_due, time.monotonic() + _WATCH_S)
         for shard, owned in list(self.shards.items()):
             if time.monotonic() > owned.lease_until:
                 log.warning(
@@ -195,6 +202,18 @@ class DetectorRunner:
         order = self._preference(share)
         await self._give_up_surplus(share, order)
         await self._take_free(share, order)
+
+    async def _lease_lapsed(self) -> bool:
+        """True when a shard this process does not own has no lease holder (its owner left or died)."""
+        others = [shard for shard in range(self.bus.shard_count) if shard not in self.shards]
+        if not others:
+            return False
+        try:
+            holders = await self.bus.lease_holders([lease_name(shard) for shard in others])
+        except BusError as exc:
+            log.warning("detector_leases_read_failed", error=str(exc))
+            return False
+        return None in holders
 
     def owned(self) -> set[int]:
         """The shards this process acts on: owned, with a lease that cannot have lapsed yet."""

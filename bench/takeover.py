@@ -6,8 +6,10 @@ share the shards (B joins after A and gets its share handed over). Once everythi
 busiest shard is killed with SIGKILL. Reported: the time from the kill until the
 survivor owns every shard (lease expiry + restoring the checkpoints and replaying
 the entries after them, or without checkpoints the rebuild from the retained
-history, `rebuild_hours = 24`), the events it replayed, and the time until
-everything is acknowledged again.
+history, `rebuild_hours = 24`), the same from the instant the victim's leases ran
+out (their remaining time to live is read just before the kill: a lease renewed
+just before is the worst case, the full lease time), the events it replayed, and
+the time until everything is acknowledged again.
 
 Both ways are measured in one run (``--mode both``, the default): ``checkpoint``
 (the defaults; the victim is killed once its checkpoints cover everything it
@@ -133,10 +135,13 @@ def run(capture: Path, workdir: Path, ttl: float, checkpoints: bool) -> dict[str
             busiest = max(lengths, key=lambda s: lengths[s])
             victim_name = owners(client)[busiest]
             if checkpoints:
-                theirs = [s for s, owner in owners(client).items() if owner == victim_name]
-                wait(lambda: checkpoints_cover(client, theirs), 120, "the victim's checkpoints covering its entries")
+                mine = [s for s, owner in owners(client).items() if owner == victim_name]
+                wait(lambda: checkpoints_cover(client, mine), 120, "the victim's checkpoints covering its entries")
             victim, survivor_log = (a, log_b) if victim_name == "a" else (b, log_a)
             before = len(acquired(survivor_log))
+            theirs = [s for s, owner in owners(client).items() if owner == victim_name]
+            # When the victim's leases run out (the last of them): the takeover cannot start before.
+            lease_left_s = max(int(client.pttl(KEYS.lease(lease_name(s)))) for s in theirs) / 1000
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             killed = time.monotonic()
@@ -158,6 +163,7 @@ def run(capture: Path, workdir: Path, ttl: float, checkpoints: bool) -> dict[str
         "busiest": busiest,
         "entries": lengths[busiest],
         "owned_after": owned_after,
+        "lease_left": lease_left_s,
         "caught_up_after": caught_up_after,
         "shards": len(takeovers),
         "restored": sum(1 for t in takeovers if t.get("checkpoint")),
@@ -198,6 +204,9 @@ def report(mode: str, r: dict[str, object], ttl: float) -> None:
     print(f"restoring / rebuilding their state took : {r['replay_s']:.2f} s")
     print(f"kill -9 → everything acknowledged      : {r['caught_up_after']:.2f} s")
     print(f"takeover beyond the lease time          : {float(str(r['owned_after'])) - ttl:+.2f} s")
+    beyond = float(str(r["owned_after"])) - float(str(r["lease_left"]))
+    print(f"victim's leases ran out after the kill  : {float(str(r['lease_left'])):.2f} s")
+    print(f"lease expiry → survivor owns every shard: {beyond:+.2f} s")
     if r["checkpoint_bytes"]:
         print(f"largest checkpoint                      : {int(str(r['checkpoint_bytes'])):,} bytes")
     sys.stdout.flush()

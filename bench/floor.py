@@ -10,15 +10,26 @@ one-pass decode and nothing else. liqmon's cost is ``adapter.parse`` (or
 keep their fastest of ``--rounds`` passes. The ratio is liqmon over floor; the
 summary gives the median and the largest ratio over all frame types.
 
-Run: ``.venv/bin/python bench/floor.py [--frames 20000] [--rounds 3] [--venues okx,bybit]``.
+``--baseline TREE`` compares two versions in one run: this tree's ``bench/floor.py``
+and ``TREE``'s (an unpacked ``git archive``) run alternately in subprocesses,
+``--pairs`` times each; per frame type each side keeps its best time, and the floor
+is the lower of the two sides' best. It prints both ratios and the speed-up.
+
+Run: ``.venv/bin/python bench/floor.py [--frames 20000] [--rounds 3] [--venues okx,bybit]``
+or ``.venv/bin/python bench/floor.py --baseline /tmp/base --pairs 3 --frames 4000``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -70,12 +81,63 @@ def best(fn: Callable[[], float], rounds: int) -> float:
     return min(fn() for _ in range(rounds))
 
 
+_ROW = re.compile(r"(\S+)\s+(.+?)\s+([\d.]+)\s+([\d.]+)\s+[\d.]+x$")
+
+
+def run_tree(tree: Path, args: argparse.Namespace) -> dict[tuple[str, str], tuple[float, float]]:
+    """(floor µs, liqmon µs) per (venue, frame type) from ``tree``'s floor.py, run with ``tree`` on the path."""
+    command = [sys.executable, "bench/floor.py", "--frames", str(args.frames), "--rounds", str(args.rounds)]
+    command += ["--venues", args.venues]
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, check=True).stdout
+    return {(m[1], m[2]): (float(m[3]), float(m[4])) for line in out.splitlines() if (m := _ROW.match(line))}
+
+
+def compare(baseline: Path, args: argparse.Namespace) -> None:
+    """Alternate the baseline tree and this one; per frame type each keeps its best pass."""
+    trees = {"baseline": baseline.resolve(), "this tree": Path(__file__).resolve().parents[1]}
+    best: dict[str, dict[tuple[str, str], list[float]]] = {name: {} for name in trees}
+    for _ in range(args.pairs):
+        for name, tree in trees.items():
+            for key, (floor_us, liqmon_us) in run_tree(tree, args).items():
+                kept = best[name].setdefault(key, [floor_us, liqmon_us])
+                kept[0], kept[1] = min(kept[0], floor_us), min(kept[1], liqmon_us)
+    print(f"machine: {machine()}; {args.frames} frames per type; best of {args.pairs} alternating runs per side")
+    header = f"{'venue':<12}{'frame type':<26}{'floor µs':>9}{'base µs':>9}{'ratio':>7}{'new µs':>9}{'ratio':>7}"
+    header += f"{'speed-up':>9}"
+    print(header)
+    print("-" * len(header))
+    before: list[float] = []
+    after: list[float] = []
+    for key, (base_floor, base_us) in best["baseline"].items():
+        if key not in best["this tree"]:
+            continue
+        new_floor, new_us = best["this tree"][key]
+        floor_us = min(base_floor, new_floor)
+        before.append(base_us / floor_us)
+        after.append(new_us / floor_us)
+        print(
+            f"{key[0]:<12}{key[1]:<26}{floor_us:>9.2f}{base_us:>9.2f}{before[-1]:>6.1f}x"
+            f"{new_us:>9.2f}{after[-1]:>6.1f}x{base_us / new_us:>8.2f}x"
+        )
+    print("-" * len(header))
+    print(
+        f"median ratio {statistics.median(before):.1f}x -> {statistics.median(after):.1f}x, largest "
+        f"{max(before):.1f}x -> {max(after):.1f}x over {len(after)} frame types"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--venues", default=",".join(VENUES))
+    parser.add_argument("--baseline", type=Path, help="a tree of another version to compare with, alternating")
+    parser.add_argument("--pairs", type=int, default=3, help="alternating runs per side with --baseline")
     args = parser.parse_args()
+    if args.baseline is not None:
+        compare(args.baseline, args)
+        return
     print(f"machine: {machine()}; {args.frames} frames per type; best of {args.rounds} passes")
     header = f"{'venue':<12}{'frame type':<24}{'floor µs':>10}{'liqmon µs':>11}{'ratio':>8}"
     print(header)

@@ -1,42 +1,49 @@
 """Normalized events (DESIGN §3): the one model every venue is turned into.
 
 Events are frozen :class:`msgspec.Struct` types: cheap to build (the parsers
-make hundreds of thousands per second) and decoded from JSON in C with the
-types checked. Numbers are floats, times integer epoch milliseconds. Field
-names are the wire contract used by the Redis streams, ``liqmon normalize``
-and ``--events-out`` files; ``kind`` is the tag that tells the types apart
-(see :mod:`monitor.bus.codec`). Events hold only strings, numbers and tuples of
-strings (an ``options_summary`` also a small dict of tenor points and tuples
-of numbers), so they can never be part of a reference cycle: ``gc=False`` keeps the
-hundreds of thousands in flight out of the cycle collector's scans.
+make hundreds of thousands per second) and decoded from JSON in C. Numbers are
+floats, times integer epoch milliseconds. Field names are the wire contract used
+by the Redis streams, ``liqmon normalize`` and ``--events-out`` files; ``kind``
+is the tag that tells the types apart (see :mod:`monitor.bus.codec`). Events
+hold only strings, numbers and tuples of strings (an ``options_summary`` also a
+small dict of tenor points and tuples of numbers), so they can never be part of
+a reference cycle: ``gc=False`` keeps the hundreds of thousands in flight out of
+the cycle collector's scans.
 
-Construction validates, whether from Python or from JSON, and it is the one place
-an event is validated: ``__post_init__`` accepts the common case in one expression
-and otherwise runs the field-by-field rules (``_validate``), which raise the error
-of the first rule broken. A NaN, an infinity,
-a negative size or price, or a bad enum value raises
-:class:`~monitor.errors.InvalidEvent` naming the field. A well-formed value
-beyond what any real market has (:data:`BOUNDS`, documented per field in
-docs/events.md) raises :class:`~monitor.errors.ImplausibleEvent`.
+**The rules.** Every rule an event obeys is its field's annotation, and lives
+nowhere else: a type (``float``, ``int``, a ``Literal``) and a
+:class:`msgspec.Meta` bound (:data:`Price`, :data:`Millis`, ...). A NaN, an
+infinity, a negative size or price, a bad enum value is
+:class:`~monitor.errors.InvalidEvent`; a well-formed value beyond what any real
+market has (the upper bounds, :data:`BOUNDS`, documented per field in
+docs/events.md) is :class:`~monitor.errors.ImplausibleEvent`; both name the field.
+
+**Checked once, where it is made.** The makers (:data:`make_liquidation`,
+:data:`make_funding`, ..., generated from the annotations at import) check each
+argument against its field's rule and build the event; the venue parsers make
+their events through them (the factories on
+:class:`~monitor.venues.instruments.Instrument`). The constructors themselves
+check nothing, as msgspec's never do, so an event read back from our own bus is
+not checked again in Python: decoding it (:mod:`monitor.bus.codec`) checks the
+same annotations in C, as part of the decode.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from typing import ClassVar, Final, Literal, TypeAlias
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Final, Literal, NoReturn, TypeAlias, TypeVar
 
 import msgspec
+import msgspec.inspect as mi
 
 from monitor.errors import ImplausibleEvent, InvalidEvent
 
 Side: TypeAlias = Literal["long", "short"]
 ContractType: TypeAlias = Literal["linear", "inverse"]
 
-_SIDES: Final = frozenset(("long", "short"))
-_CONTRACTS: Final = frozenset(("linear", "inverse"))
 _BASE_ALIASES: Final = {"XBT": "BTC"}
-_INF: Final = float("inf")
 
 # Plausibility bounds (inclusive maxima; docs/events.md gives the reasoning per field). A value past one is
 # a venue bug or a forged frame, never a market move: one such event would swamp every USD sum downstream.
@@ -49,25 +56,29 @@ MAX_FUNDING_RATE: Final = 1.0  # |rate| per interval and |rate_8h|: 100 %; venue
 MAX_INTERVAL_H: Final = 24.0
 MAX_IV: Final = 10.0  # options IV, |RR25|, |BF25| as fractions: 1000 vol points
 MAX_DVOL: Final = 1000.0  # a volatility index in vol points
-BOUNDS: Final[dict[str, float]] = {
-    "ts_ms": MAX_TS_MS,
-    "next_funding_ms": MAX_TS_MS,
-    "price": MAX_PRICE,
-    "mark_price": MAX_PRICE,
-    "index_price": MAX_PRICE,
-    "qty_base": MAX_QTY_BASE,
-    "oi_base": MAX_QTY_BASE,
-    "notional_usd": MAX_NOTIONAL_USD,
-    "oi_usd": MAX_OI_USD,
-    "rate": MAX_FUNDING_RATE,
-    "rate_8h": MAX_FUNDING_RATE,
-    "interval_h": MAX_INTERVAL_H,
-    "dvol": MAX_DVOL,
-    "atm_iv": MAX_IV,
-    "rr25": MAX_IV,
-    "bf25": MAX_IV,
-    "strike": MAX_PRICE,
-}
+_MAX_FLOAT: Final = 1.7976931348623157e308
+
+# -- the field types: each rule, once -------------------------------------------------------------
+# Epoch milliseconds of venue time (ts_ms, next_funding_ms), and of our own clock (recv_ms: no upper bound).
+Millis: TypeAlias = Annotated[int, msgspec.Meta(ge=0, le=MAX_TS_MS)]
+ClockMillis: TypeAlias = Annotated[int, msgspec.Meta(ge=0)]
+NonEmpty: TypeAlias = Annotated[str, msgspec.Meta(min_length=1)]
+# A liquidation is a fill: its price is positive. A mark or index price may be 0 (unknown).
+Price: TypeAlias = Annotated[float, msgspec.Meta(gt=0.0, le=MAX_PRICE)]
+QuotedPrice: TypeAlias = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_PRICE)]
+BaseQty: TypeAlias = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_QTY_BASE)]
+NotionalUsd: TypeAlias = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_NOTIONAL_USD)]
+OiUsd: TypeAlias = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_OI_USD)]
+Rate: TypeAlias = Annotated[float, msgspec.Meta(ge=-MAX_FUNDING_RATE, le=MAX_FUNDING_RATE)]
+IntervalHours: TypeAlias = Annotated[float, msgspec.Meta(gt=0.0, le=MAX_INTERVAL_H)]
+Iv: TypeAlias = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_IV)]
+IvSpread: TypeAlias = Annotated[float, msgspec.Meta(ge=-MAX_IV, le=MAX_IV)]
+Dvol: TypeAlias = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_DVOL)]
+Ratio: TypeAlias = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX_FLOAT)]
+Strike: TypeAlias = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_PRICE, extra={"name": "strike"})]
+StrikeOi: TypeAlias = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_QTY_BASE, extra={"name": "oi_base"})]
+TENOR_KEYS: Final = ("7", "30", "90")
+TenorKey: TypeAlias = Literal["7", "30", "90"]
 
 
 def canonical_base(asset: str) -> str:
@@ -82,67 +93,21 @@ def stable_id(*parts: object) -> str:
     return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
 
 
-def _bad_number(name: str, value: object, *, non_negative: bool) -> InvalidEvent:
-    """The error for a value that failed the fast range check (which also rejects NaN)."""
-    if type(value) not in (int, float):
-        return InvalidEvent(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value):  # type: ignore[arg-type]
-        return InvalidEvent(f"{name} must be finite, got {value!r}")
-    return InvalidEvent(f"{name} must not be negative, got {value!r}")
-
-
-def _check_size(name: str, value: object) -> None:
-    """A finite, non-negative int or float (comparisons with NaN are false, so NaN fails too)."""
-    if (type(value) is float or type(value) is int) and 0 <= value < _INF:
-        return
-    raise _bad_number(name, value, non_negative=True)
-
-
-def _check_signed(name: str, value: object) -> None:
-    if (type(value) is float or type(value) is int) and -_INF < value < _INF:
-        return
-    raise _bad_number(name, value, non_negative=False)
-
-
-def _check_millis(name: str, value: object) -> None:
-    if type(value) is int and value >= 0:
-        return
-    raise InvalidEvent(f"{name} must be a non-negative integer of epoch milliseconds, got {value!r}")
-
-
-def _implausible(name: str, value: float, *, below: bool = False) -> ImplausibleEvent:
-    if below:
-        return ImplausibleEvent(f"{name} must be positive, got {value!r}", field=name)
-    return ImplausibleEvent(f"{name} {value!r} is implausible (|{name}| at most {BOUNDS[name]:g})", field=name)
-
-
-class _Market(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", forbid_unknown_fields=True):
+class _Market(msgspec.Struct, frozen=True, gc=False, tag_field="kind", forbid_unknown_fields=True):
     """Fields common to the market events."""
 
     kind: ClassVar[str]
-    id: str
-    venue: str
-    symbol: str
-    base: str
+    id: NonEmpty
+    venue: NonEmpty
+    symbol: NonEmpty
+    base: NonEmpty
     quote: str
     contract: ContractType
-    ts_ms: int
-    recv_ms: int
-
-    def _check_common(self) -> None:
-        if not self.id:
-            raise InvalidEvent(f"{self.kind} event from {self.venue!r} has an empty id")
-        if not self.symbol or not self.base:
-            raise InvalidEvent(f"{self.kind} event from {self.venue!r} has an empty symbol or base")
-        if self.contract not in _CONTRACTS:
-            raise InvalidEvent(f"contract must be 'linear' or 'inverse', got {self.contract!r}")
-        _check_millis("ts_ms", self.ts_ms)
-        _check_millis("recv_ms", self.recv_ms)
-        if self.ts_ms > MAX_TS_MS:
-            raise _implausible("ts_ms", self.ts_ms)
+    ts_ms: Millis
+    recv_ms: ClockMillis
 
 
-class Liquidation(_Market, frozen=True, kw_only=True, tag="liquidation"):
+class Liquidation(_Market, frozen=True, tag="liquidation"):
     """A forced close. ``side`` is the side of the liquidated *position*.
 
     ``qty_base`` and ``notional_usd`` are None when the instrument's contract
@@ -153,175 +118,41 @@ class Liquidation(_Market, frozen=True, kw_only=True, tag="liquidation"):
 
     kind: ClassVar[Literal["liquidation"]] = "liquidation"
     side: Side
-    price: float
-    qty_base: float | None
-    notional_usd: float | None
+    price: Price
+    qty_base: BaseQty | None
+    notional_usd: NotionalUsd | None
     sampled: bool = False
 
-    def __post_init__(self) -> None:
-        # The common case in one expression; anything it does not accept gets the field-by-field checks.
-        q, n, price, ts = self.qty_base, self.notional_usd, self.price, self.ts_ms
-        if (
-            self.id
-            and self.symbol
-            and self.base
-            and self.contract in _CONTRACTS
-            and type(ts) is int
-            and 0 <= ts <= MAX_TS_MS
-            and type(self.recv_ms) is int
-            and self.recv_ms >= 0
-            and self.side in _SIDES
-            and type(price) is float
-            and 0 < price <= MAX_PRICE
-            and (q is None or (type(q) is float and 0 <= q <= MAX_QTY_BASE))
-            and (n is None or (type(n) is float and 0 <= n <= MAX_NOTIONAL_USD))
-            and type(self.sampled) is bool
-        ):
-            return
-        self._validate()
 
-    def _validate(self) -> None:
-        """Every rule, in order, raising the error of the first one broken."""
-        self._check_common()
-        if self.side not in _SIDES:
-            raise InvalidEvent(f"side must be 'long' or 'short' (the liquidated position), got {self.side!r}")
-        _check_size("price", self.price)
-        if self.price > MAX_PRICE:
-            raise _implausible("price", self.price)
-        if self.price == 0:
-            raise _implausible("price", self.price, below=True)
-        if self.qty_base is not None:
-            _check_size("qty_base", self.qty_base)
-            if self.qty_base > MAX_QTY_BASE:
-                raise _implausible("qty_base", self.qty_base)
-        if self.notional_usd is not None:
-            _check_size("notional_usd", self.notional_usd)
-            if self.notional_usd > MAX_NOTIONAL_USD:
-                raise _implausible("notional_usd", self.notional_usd)
-        if type(self.sampled) is not bool:
-            raise InvalidEvent(f"sampled must be true or false, got {self.sampled!r}")
-
-
-class Funding(_Market, frozen=True, kw_only=True, tag="funding"):
+class Funding(_Market, frozen=True, tag="funding"):
     """A funding-rate print; ``rate`` is a fraction per ``interval_h`` hours."""
 
     kind: ClassVar[Literal["funding"]] = "funding"
-    rate: float
-    interval_h: float
-    rate_8h: float
-    next_funding_ms: int | None = None
-    mark_price: float | None = None
-    index_price: float | None = None
-
-    def __post_init__(self) -> None:
-        # The common case in one expression; anything it does not accept gets the field-by-field checks.
-        ts, rate, r8, hours = self.ts_ms, self.rate, self.rate_8h, self.interval_h
-        nxt, mark, index = self.next_funding_ms, self.mark_price, self.index_price
-        if (
-            self.id
-            and self.symbol
-            and self.base
-            and self.contract in _CONTRACTS
-            and type(ts) is int
-            and 0 <= ts <= MAX_TS_MS
-            and type(self.recv_ms) is int
-            and self.recv_ms >= 0
-            and type(rate) is float
-            and -MAX_FUNDING_RATE <= rate <= MAX_FUNDING_RATE
-            and type(r8) is float
-            and -MAX_FUNDING_RATE <= r8 <= MAX_FUNDING_RATE
-            and type(hours) is float
-            and 0 < hours <= MAX_INTERVAL_H
-            and (nxt is None or (type(nxt) is int and 0 <= nxt <= MAX_TS_MS))
-            and (mark is None or (type(mark) is float and 0 <= mark <= MAX_PRICE))
-            and (index is None or (type(index) is float and 0 <= index <= MAX_PRICE))
-        ):
-            return
-        self._validate()
-
-    def _validate(self) -> None:
-        """Every rule, in order, raising the error of the first one broken."""
-        self._check_common()
-        _check_signed("rate", self.rate)
-        _check_signed("rate_8h", self.rate_8h)
-        _check_size("interval_h", self.interval_h)
-        if self.interval_h <= 0:
-            raise InvalidEvent(f"interval_h must be positive, got {self.interval_h!r}")
-        for name in ("rate", "rate_8h", "interval_h"):
-            if abs(getattr(self, name)) > BOUNDS[name]:
-                raise _implausible(name, getattr(self, name))
-        if self.next_funding_ms is not None:
-            _check_millis("next_funding_ms", self.next_funding_ms)
-            if self.next_funding_ms > MAX_TS_MS:
-                raise _implausible("next_funding_ms", self.next_funding_ms)
-        if self.mark_price is not None:
-            _check_size("mark_price", self.mark_price)
-            if self.mark_price > MAX_PRICE:
-                raise _implausible("mark_price", self.mark_price)
-        if self.index_price is not None:
-            _check_size("index_price", self.index_price)
-            if self.index_price > MAX_PRICE:
-                raise _implausible("index_price", self.index_price)
+    rate: Rate
+    interval_h: IntervalHours
+    rate_8h: Rate
+    next_funding_ms: Millis | None = None
+    mark_price: QuotedPrice | None = None
+    index_price: QuotedPrice | None = None
 
 
-class OpenInterest(_Market, frozen=True, kw_only=True, tag="open_interest"):
+class OpenInterest(_Market, frozen=True, tag="open_interest"):
     """Open interest of one side of the book, in base units (and USD when a price is known)."""
 
     kind: ClassVar[Literal["open_interest"]] = "open_interest"
-    oi_base: float
-    oi_usd: float | None
-
-    def __post_init__(self) -> None:
-        # The common case in one expression; anything it does not accept gets the field-by-field checks.
-        ts, oi, usd = self.ts_ms, self.oi_base, self.oi_usd
-        if (
-            self.id
-            and self.symbol
-            and self.base
-            and self.contract in _CONTRACTS
-            and type(ts) is int
-            and 0 <= ts <= MAX_TS_MS
-            and type(self.recv_ms) is int
-            and self.recv_ms >= 0
-            and type(oi) is float
-            and 0 <= oi <= MAX_QTY_BASE
-            and (usd is None or (type(usd) is float and 0 <= usd <= MAX_OI_USD))
-        ):
-            return
-        self._validate()
-
-    def _validate(self) -> None:
-        """Every rule, in order, raising the error of the first one broken."""
-        self._check_common()
-        _check_size("oi_base", self.oi_base)
-        if self.oi_base > MAX_QTY_BASE:
-            raise _implausible("oi_base", self.oi_base)
-        if self.oi_usd is not None:
-            _check_size("oi_usd", self.oi_usd)
-            if self.oi_usd > MAX_OI_USD:
-                raise _implausible("oi_usd", self.oi_usd)
+    oi_base: BaseQty
+    oi_usd: OiUsd | None
 
 
 class TenorPoint(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     """One constant maturity of an ``options_summary``: ATM IV at the forward, RR25 and BF25 (fractions)."""
 
-    atm_iv: float
-    rr25: float
-    bf25: float
-
-    def __post_init__(self) -> None:
-        _check_size("atm_iv", self.atm_iv)
-        _check_signed("rr25", self.rr25)
-        _check_signed("bf25", self.bf25)
-        for name in ("atm_iv", "rr25", "bf25"):
-            if abs(getattr(self, name)) > BOUNDS[name]:
-                raise _implausible(name, getattr(self, name))
+    atm_iv: Iv
+    rr25: IvSpread
+    bf25: IvSpread
 
 
-TENOR_KEYS: Final = ("7", "30", "90")
-
-
-class OptionsSummary(_Market, frozen=True, kw_only=True, tag="options_summary"):
+class OptionsSummary(_Market, frozen=True, tag="options_summary"):
     """One snapshot of a venue's option chain on ``base`` (DESIGN §3).
 
     ``symbol`` is the venue's index name (Deribit ``btc_usd``). ``dvol`` is the
@@ -333,39 +164,14 @@ class OptionsSummary(_Market, frozen=True, kw_only=True, tag="options_summary"):
     """
 
     kind: ClassVar[Literal["options_summary"]] = "options_summary"
-    index_price: float | None
-    dvol: float | None
-    tenors: dict[str, TenorPoint]
-    put_call_oi_ratio: float | None
-    put_oi_top: tuple[tuple[float, float], ...]
-
-    def __post_init__(self) -> None:
-        self._check_common()
-        if self.index_price is not None:
-            _check_size("index_price", self.index_price)
-            if self.index_price > MAX_PRICE:
-                raise _implausible("index_price", self.index_price)
-        if self.dvol is not None:
-            _check_size("dvol", self.dvol)
-            if self.dvol > MAX_DVOL:
-                raise _implausible("dvol", self.dvol)
-        if self.put_call_oi_ratio is not None:
-            _check_size("put_call_oi_ratio", self.put_call_oi_ratio)
-        for key in self.tenors:
-            if key not in TENOR_KEYS:
-                raise InvalidEvent(f"tenors: unknown tenor {key!r}; expected one of {list(TENOR_KEYS)}")
-        if len(self.put_oi_top) > 10:
-            raise InvalidEvent(f"put_oi_top holds at most 10 strikes, got {len(self.put_oi_top)}")
-        for strike, oi in self.put_oi_top:
-            _check_size("put_oi_top strike", strike)
-            _check_size("put_oi_top oi_base", oi)
-            if strike > MAX_PRICE:
-                raise _implausible("strike", strike)
-            if oi > MAX_QTY_BASE:
-                raise _implausible("oi_base", oi)
+    index_price: QuotedPrice | None
+    dvol: Dvol | None
+    tenors: dict[TenorKey, TenorPoint]
+    put_call_oi_ratio: Ratio | None
+    put_oi_top: Annotated[tuple[tuple[Strike, StrikeOi], ...], msgspec.Meta(max_length=10)]
 
 
-class Gap(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="gap", forbid_unknown_fields=True):
+class Gap(msgspec.Struct, frozen=True, gc=False, tag_field="kind", tag="gap", forbid_unknown_fields=True):
     """A marker: data from ``venue`` may be missing between the last frame and ``ts_ms``.
 
     Emitted on every disconnect. ``bases`` lists the assets whose subscriptions
@@ -374,18 +180,12 @@ class Gap(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind",
     """
 
     kind: ClassVar[Literal["gap"]] = "gap"
-    id: str
-    venue: str
+    id: NonEmpty
+    venue: NonEmpty
     reason: str
-    ts_ms: int
-    recv_ms: int
+    ts_ms: ClockMillis
+    recv_ms: ClockMillis
     bases: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not self.id or not self.venue:
-            raise InvalidEvent("gap marker needs an id and a venue")
-        _check_millis("ts_ms", self.ts_ms)
-        _check_millis("recv_ms", self.recv_ms)
 
 
 MarketEvent: TypeAlias = Liquidation | Funding | OpenInterest | OptionsSummary
@@ -403,3 +203,192 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
 def rate_8h(rate: float, interval_h: float) -> float:
     """A per-interval funding rate scaled to 8 hours (linear, as venues quote it)."""
     return rate * (8.0 / interval_h)
+
+
+# -- the makers: each field's annotation compiled once into its check ------------------------------
+_S = TypeVar("_S", bound=msgspec.Struct)
+_MAKERS: Final[dict[type[Any], Callable[..., Any]]] = {}
+
+
+def _named(t: mi.Type, name: str) -> str:
+    """The name errors give a value: its Meta's ``extra["name"]`` (tuple positions), else the field's."""
+    if isinstance(t, mi.Metadata) and t.extra and "name" in t.extra:
+        return str(t.extra["name"])
+    return name
+
+
+def _rule(t: mi.Type) -> mi.Type:
+    """A value's own rule: inside its Meta, and the member that is not None of an optional value."""
+    if isinstance(t, mi.Metadata):
+        return _rule(t.type)
+    if isinstance(t, mi.UnionType):
+        return _rule(next(m for m in t.types if not isinstance(m, mi.NoneType)))
+    return t
+
+
+def _test(t: mi.Type, var: str) -> str:
+    """A Python expression true when ``var`` obeys the rule ``t`` (scalars only)."""
+    if isinstance(t, mi.Metadata):
+        return _test(t.type, var)
+    if isinstance(t, mi.UnionType):
+        return " or ".join(f"({_test(m, var)})" for m in t.types)
+    if isinstance(t, mi.NoneType):
+        return f"{var} is None"
+    if isinstance(t, mi.FloatType):
+        low = f"{t.gt!r} <" if t.gt is not None else f"{t.ge if t.ge is not None else -_MAX_FLOAT!r} <="
+        high = f"< {t.lt!r}" if t.lt is not None else f"<= {t.le if t.le is not None else _MAX_FLOAT!r}"
+        return f"(type({var}) is float or type({var}) is int) and {low} {var} {high}"
+    if isinstance(t, mi.IntType):
+        low = "" if t.ge is None else f"{t.ge!r} <= "
+        high = "" if t.le is None else f" <= {t.le!r}"
+        return f"type({var}) is int" + (f" and {low}{var}{high}" if low or high else "")
+    if isinstance(t, mi.StrType):
+        return f"type({var}) is str" + (f" and {var} != ''" if t.min_length else "")
+    if isinstance(t, mi.BoolType):
+        return f"type({var}) is bool"
+    if isinstance(t, mi.LiteralType):
+        return f"{var} in {tuple(t.values)!r}"
+    raise TypeError(f"no check for {t!r}")
+
+
+class _Checks:
+    """The source of one maker: a check line per value, each naming the rule it refuses with."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {"_refuse": _refuse, "_astuple": msgspec.structs.astuple}
+
+    def _ref(self, name: str, t: mi.Type) -> str:
+        ref = f"_r{len(self.names)}"
+        self.names[ref] = (self.owner, name, t)
+        return ref
+
+    def value(self, t: mi.Type, var: str, name: str, depth: int = 1) -> None:
+        pad, name, rule = "    " * depth, _named(t, name), _rule(t)
+        containers = (mi.VarTupleType, mi.TupleType, mi.DictType, mi.StructType)
+        if isinstance(rule, containers) and rule is not (t.type if isinstance(t, mi.Metadata) else t):
+            raise TypeError(f"{self.owner}.{name}: an optional container has no check")
+        if isinstance(rule, mi.VarTupleType):
+            bound = "" if rule.max_length is None else f" and len({var}) <= {rule.max_length}"
+            self.lines.append(f"{pad}if not (type({var}) is tuple{bound}): _refuse({self._ref(name, rule)}, {var})")
+            self.lines.append(f"{pad}for _v{depth} in {var}:")
+            self.value(rule.item_type, f"_v{depth}", name, depth + 1)
+        elif isinstance(rule, mi.TupleType):
+            size = len(rule.item_types)
+            ref = self._ref(name, rule)
+            self.lines.append(f"{pad}if not (type({var}) is tuple and len({var}) == {size}): _refuse({ref}, {var})")
+            for index, item in enumerate(rule.item_types):
+                self.value(item, f"{var}[{index}]", name, depth)
+        elif isinstance(rule, mi.DictType):
+            self.lines.append(f"{pad}if type({var}) is not dict: _refuse({self._ref(name, rule)}, {var})")
+            self.lines.append(f"{pad}for _k{depth}, _v{depth} in {var}.items():")
+            self.value(rule.key_type, f"_k{depth}", f"{name} key", depth + 1)
+            self.value(rule.value_type, f"_v{depth}", name, depth + 1)
+        elif isinstance(rule, mi.StructType):
+            maker = f"_m{len(self.names)}"
+            self.names[maker] = _maker(rule.cls)
+            ref = self._ref(name, rule)
+            self.lines.append(f"{pad}if type({var}) is not {maker}.cls: _refuse({ref}, {var})")
+            self.lines.append(f"{pad}{maker}(*_astuple({var}))")
+        else:
+            self.lines.append(f"{pad}if not ({_test(t, var)}): _refuse({self._ref(name, rule)}, {var})")
+
+
+def _maker(cls: type[_S]) -> Callable[..., _S]:
+    """``cls``'s maker: its fields as arguments (defaults kept), each checked, then the event built."""
+    known = _MAKERS.get(cls)
+    if known is not None:
+        return known
+    info = mi.type_info(cls)
+    assert isinstance(info, mi.StructType)
+    checks = _Checks(str(cls.__struct_config__.tag or cls.__name__))
+    params = []
+    for field in info.fields:
+        if field.default is msgspec.NODEFAULT:
+            params.append(field.name)
+        else:
+            checks.names[f"_d_{field.name}"] = field.default
+            params.append(f"{field.name}=_d_{field.name}")
+        checks.value(field.type, field.name, field.name)
+    names = ", ".join(f.name for f in info.fields)
+    source = "\n".join([f"def make({', '.join(params)}):", *checks.lines, f"    return _cls({names})"])
+    checks.names["_cls"] = cls
+    exec(source, checks.names)  # the source is built above from the field annotations only
+    made: Callable[..., _S] = checks.names["make"]
+    made.cls = cls  # type: ignore[attr-defined]
+    made.__doc__ = f"A checked {cls.__name__}: each argument obeys its field's annotation, else InvalidEvent."
+    _MAKERS[cls] = made
+    return made
+
+
+def _refuse(ref: tuple[str, str, mi.Type], value: object) -> NoReturn:
+    """Raise the error for ``value`` failing the rule ``ref`` = (event kind, value name, rule)."""
+    owner, name, rule = ref
+    shown = f"{value!r:.80}"
+    if isinstance(rule, mi.FloatType):
+        if type(value) not in (int, float):
+            raise InvalidEvent(f"{name} must be a number, got {shown}")
+        number = float(value)  # type: ignore[arg-type]
+        if not math.isfinite(number):
+            raise InvalidEvent(f"{name} must be finite, got {shown}")
+        low = rule.gt if rule.gt is not None else rule.ge
+        if low == 0 and number < 0:
+            raise InvalidEvent(f"{name} must not be negative, got {shown}")
+        if low == 0 and number == 0:
+            raise ImplausibleEvent(f"{name} must be positive, got {shown}", field=name)
+        high = rule.le if rule.le is not None else rule.lt
+        raise ImplausibleEvent(f"{name} {shown} is implausible (|{name}| at most {high:g})", field=name)
+    if isinstance(rule, mi.IntType):
+        if type(value) is int and value >= 0:
+            raise ImplausibleEvent(f"{name} {shown} is implausible (|{name}| at most {rule.le:g})", field=name)
+        raise InvalidEvent(f"{name} must be a non-negative integer of epoch milliseconds, got {shown}")
+    if isinstance(rule, mi.StrType):
+        raise InvalidEvent(f"{owner} event has an empty {name}" if value == "" else f"{name} must be text, got {shown}")
+    if isinstance(rule, mi.LiteralType):
+        raise InvalidEvent(f"{name} must be {' or '.join(map(repr, rule.values))}, got {shown}")
+    if isinstance(rule, mi.BoolType):
+        raise InvalidEvent(f"{name} must be true or false, got {shown}")
+    if isinstance(rule, mi.VarTupleType) and type(value) is tuple:
+        raise InvalidEvent(f"{name} holds at most {rule.max_length} items, got {len(value)}")
+    kinds = {mi.VarTupleType: "an array", mi.TupleType: "a pair", mi.DictType: "an object", mi.StructType: "an object"}
+    raise InvalidEvent(f"{name} must be {kinds.get(type(rule), 'valid')}, got {shown}")
+
+
+make_liquidation: Final = _maker(Liquidation)
+make_funding: Final = _maker(Funding)
+make_open_interest: Final = _maker(OpenInterest)
+make_options_summary: Final = _maker(OptionsSummary)
+make_gap: Final = _maker(Gap)
+
+
+def validated(event: _S) -> _S:
+    """``event`` checked as its maker checks (for an event built with its plain constructor)."""
+    return _maker(type(event))(*msgspec.structs.astuple(event))
+
+
+def _bounds() -> dict[str, float]:
+    """Each value's plausibility bound (the upper bounds of the annotations), by name: docs/events.md."""
+    found: dict[str, float] = {}
+
+    def visit(t: mi.Type, name: str) -> None:
+        name, rule = _named(t, name), _rule(t)
+        if isinstance(rule, (mi.FloatType, mi.IntType)) and rule.le is not None and rule.le < _MAX_FLOAT:
+            found[name] = rule.le
+        elif isinstance(rule, mi.VarTupleType):
+            visit(rule.item_type, name)
+        elif isinstance(rule, mi.TupleType):
+            for item in rule.item_types:
+                visit(item, name)
+        elif isinstance(rule, mi.DictType):
+            visit(rule.value_type, name)
+        elif isinstance(rule, mi.StructType):
+            for field in rule.fields:
+                visit(field.type, field.name)
+
+    for cls in EVENT_TYPES.values():
+        visit(mi.type_info(cls), cls.__name__)
+    return found
+
+
+BOUNDS: Final[dict[str, float]] = _bounds()

@@ -2,8 +2,10 @@
 
 ``encode`` gives one event's JSON bytes (``--events-out``, and the ``data``
 field of the previous release's one-event stream entries); ``decode`` reverses
-it and validates, raising :class:`~monitor.errors.InvalidEvent` with the reason
-on anything that breaks the contract. ``encode_batch`` / ``decode_batch`` do the
+it, raising :class:`~monitor.errors.InvalidEvent` with the reason on anything
+that breaks the contract. Events on our bus were checked when they were made, so
+decoding runs no Python check: msgspec checks each field's type and bound (the
+annotations in :mod:`monitor.events`) in C as it decodes. ``encode_batch`` / ``decode_batch`` do the
 same for the JSON array a batched stream entry carries: one C call per entry,
 and one bad event inside costs only itself.
 """
@@ -48,7 +50,7 @@ def _invalid(exc: msgspec.MsgspecError) -> InvalidEvent:
 
 
 def decode(data: bytes | str) -> Event:
-    """Parse and validate one encoded event (types checked in C, then each event's own checks)."""
+    """Parse one encoded event; its fields' types and bounds are checked in C as it decodes."""
     try:
         return _DECODER.decode(data)
     except msgspec.ValidationError as exc:
@@ -109,7 +111,7 @@ def decode_batch(data: bytes | str) -> tuple[list[Event], list[InvalidEvent]]:
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
-    """Validate an already-parsed JSON object as an event."""
+    """An already-parsed JSON object as an event (types and bounds checked in C, as :func:`decode` does)."""
     try:
         event: Event = msgspec.convert(data, Event)
     except msgspec.ValidationError as exc:

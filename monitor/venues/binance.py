@@ -278,24 +278,21 @@ class BinanceAdapter(VenueAdapter):
             raise ParseError(f"binance: no REST reader for {path!r}", reason="unknown_channel")
         try:
             return self._open_interest(_OPEN_INTEREST.decode(body), recv_ms)
-        except RecursionError:
-            raise ParseError(f"{self.name}: REST body nested too deeply to read", reason="too_deep") from None
         except msgspec.MsgspecError as exc:
             raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
             raise rejected_event(self.name, exc) from None
 
-    def _payloads(
-        self, decoded: _ForceOrder | _MarkPrice | list[_ForceOrder | _MarkPrice], recv_ms: int
-    ) -> list[Event]:
+    def _payloads(self, decoded: _Payloads, recv_ms: int) -> list[Event]:
+        """The events of one payload (by its type: one reader per stream) or of an all-market array."""
+        if type(decoded) is _ForceOrder:
+            return [self._liquidation(decoded, recv_ms)]
         events: list[Event] = []
         for payload in decoded if isinstance(decoded, list) else (decoded,):
-            if isinstance(payload, _MarkPrice):
-                funding = self._funding(payload, recv_ms)
-                if funding is not None:
-                    events.append(funding)
-            else:
+            if isinstance(payload, _ForceOrder):
                 events.append(self._liquidation(payload, recv_ms))
+            elif (funding := self._funding(payload, recv_ms)) is not None:
+                events.append(funding)
         return events
 
     def _liquidation(self, payload: _ForceOrder, recv_ms: int) -> Liquidation:

@@ -271,8 +271,6 @@ class BitgetAdapter(VenueAdapter):
     def _liquidation(self, row: _LiquidationRow, envelope_ms: int, recv_ms: int) -> Liquidation:
         inst = self._instrument_of(row.symbol)
         price = row.price + 0.0
-        if price <= 0:
-            raise ParseError(f"bitget liquidation: price must be positive, got {price!r}", reason="value")
         side, amount = _POSITION_SIDE[row.side], row.amount + 0.0
         ts = envelope_ms if row.ts is UNSET else row.ts
         return inst.liquidation(

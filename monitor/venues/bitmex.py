@@ -44,7 +44,6 @@ from monitor.venues.common import (
     NonEmpty,
     decode_failed,
     event_id,
-    field,
     load_json,
     num,
     opt_num,
@@ -112,8 +111,32 @@ _FRAME: Final = msgspec.json.Decoder(_Frame, strict=False)
 _REMOVED_ORDERS: Final = msgspec.json.Decoder(list[_RemovedOrder], strict=False)
 _NEW_ORDERS: Final = msgspec.json.Decoder(list[_NewOrder], strict=False)
 _ORDER_UPDATES: Final = msgspec.json.Decoder(list[_OrderUpdate], strict=False)
+# The instrument-row fields liqmon reads (the instrument, its funding and open interest); a row's other
+# fields (a partial carries about a hundred) are skipped by the decoder. Values stay as JSON gave them.
+_ROW_FIELDS: Final = (
+    "symbol",
+    "underlying",
+    "rootSymbol",
+    "quoteCurrency",
+    "isInverse",
+    "isQuanto",
+    "multiplier",
+    "underlyingToSettleMultiplier",
+    "quoteToSettleMultiplier",
+    "underlyingToPositionMultiplier",
+    "typ",
+    "fundingInterval",
+    "fundingRate",
+    "fundingTimestamp",
+    "timestamp",
+    "markPrice",
+    "indicativeSettlePrice",
+    "openInterest",
+    "openValue",
+)
+_InstrumentRow: Final[Any] = msgspec.defstruct("_InstrumentRow", [(name, Any, UNSET) for name in _ROW_FIELDS])
 # Instrument rows are merged field by field into the symbol's state (partials carry every field).
-_INSTRUMENT_ROWS: Final = msgspec.json.Decoder(list[dict[str, Any]], strict=False)
+_INSTRUMENT_ROWS: Final = msgspec.json.Decoder(list[_InstrumentRow], strict=False)
 _ACTIONS: Final = frozenset(("partial", "insert", "update", "delete"))
 _POSITION_SIDE: Final[dict[str, Side]] = {"Sell": "long", "Buy": "short"}  # a Sell order closes a long
 
@@ -378,27 +401,34 @@ class BitmexAdapter(VenueAdapter):
         return Instrument(VENUE, symbol, base, quote, "linear", "contracts", contract_size=None)
 
     # -- instrument table ------------------------------------------------------------------------
-    def _instrument_table(self, action: str, data: list[dict[str, Any]], recv_ms: int) -> list[Event]:
+    def _instrument_table(self, action: str, data: list[Any], recv_ms: int) -> list[Event]:
         # One partial arrives per subscription (instrument:XBTUSD, instrument:ETHUSD...): each replaces
-        # only its own rows.
+        # only its own rows. A null value leaves the field's last value in place.
         events: list[Event] = []
         for row in data:
-            symbol = field(row, "symbol", "bitmex instrument")
+            symbol = row.symbol
+            if symbol is UNSET:
+                raise ParseError("bitmex instrument: missing field 'symbol'", reason="schema")
             if not isinstance(symbol, str) or not symbol:
                 raise ParseError("bitmex instrument: symbol must be a non-empty string", reason="value")
             if action == "delete":
                 self._rows.pop(symbol, None)
                 continue
             fresh = action in ("partial", "insert")
-            state = {} if fresh else dict(self._rows.get(symbol, {}))
-            state.update({k: v for k, v in row.items() if v is not None})
-            self._rows[symbol] = state
+            state = self._rows[symbol] = {} if fresh else self._rows.get(symbol, {})
+            funding_news = oi_news = fresh
+            for name, value in zip(_ROW_FIELDS, msgspec.structs.astuple(row), strict=True):
+                if value is UNSET:
+                    continue
+                funding_news = funding_news or name in _FUNDING_FIELDS
+                oi_news = oi_news or name in _OI_FIELDS
+                if value is not None:
+                    state[name] = value
             if fresh and (inst := instrument_from_row(state)) is not None:
                 self.instruments.update([inst])
-            changed = set(row)
-            if (fresh or changed & _FUNDING_FIELDS) and state.get("fundingRate") is not None:
+            if funding_news and state.get("fundingRate") is not None:
                 events.append(self._funding(symbol, state, recv_ms))
-            if (fresh or changed & _OI_FIELDS) and state.get("openInterest") is not None:
+            if oi_news and state.get("openInterest") is not None:
                 oi = self._open_interest(symbol, state, recv_ms)
                 if oi is not None:
                     events.append(oi)

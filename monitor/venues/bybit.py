@@ -26,7 +26,7 @@ import orjson
 from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import Event, Funding, Liquidation, OpenInterest, Side
+from monitor.events import Event, Liquidation, OpenInterest, Side
 from monitor.venues.adapter import Connection, VenueAdapter
 from monitor.venues.common import (
     Finite,
@@ -66,8 +66,6 @@ _TICKER_FIELDS: Final = (
     "openInterest",
     "singleOpenInterest",
 )
-_FUNDING_KEYS: Final = frozenset(("fundingRate", "nextFundingTime", "fundingIntervalHour"))
-_OI_KEYS: Final = frozenset(("openInterest", "singleOpenInterest"))
 # Instruments derived from Bybit's naming rules, remembered per adapter (the cache starts over beyond that).
 
 Category = Literal["linear", "inverse"]
@@ -118,6 +116,24 @@ class _Ticker(msgspec.Struct):
     singleOpenInterest: _TickerNum = UNSET
 
 
+class _TickerState:
+    """A symbol's ticker values as last sent (None: not sent, or sent empty); deltas are merged into it."""
+
+    __slots__ = _TICKER_FIELDS
+
+    def __init__(self) -> None:
+        for key in _TICKER_FIELDS:
+            setattr(self, key, None)
+
+    fundingRate: float | None
+    nextFundingTime: float | None
+    fundingIntervalHour: float | None
+    markPrice: float | None
+    indexPrice: float | None
+    openInterest: float | None
+    singleOpenInterest: float | None
+
+
 _FRAME: Final = msgspec.json.Decoder(_Frame, strict=False)
 _ALL_LIQUIDATIONS: Final = msgspec.json.Decoder(list[_AllLiquidation], strict=False)
 _LEGACY_LIQUIDATION: Final = msgspec.json.Decoder(_LegacyLiquidation, strict=False)
@@ -150,7 +166,7 @@ class BybitAdapter(VenueAdapter):
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
-        self._tickers: dict[str, dict[str, float | None]] = {}
+        self._tickers: dict[str, _TickerState] = {}
         self._requests = 0
 
     # -- subscriptions -------------------------------------------------------------------------
@@ -284,21 +300,18 @@ class BybitAdapter(VenueAdapter):
         if channel != "tickers":
             raise ParseError(f"bybit: unexpected topic {msg.topic!r:.60}", reason="unknown_channel")
         data = _TICKER.decode(msg.data)
-        update: dict[str, float | None] = {}
-        for key in _TICKER_FIELDS:
+        state = self._tickers.get(data.symbol) if msg.type == "delta" else None
+        if state is None:
+            state = self._tickers[data.symbol] = _TickerState()
+        for key in _TICKER_FIELDS:  # only the keys the frame carries; a snapshot starts from a blank state
             value = getattr(data, key)
-            if value is UNSET:
-                continue
-            if value is None or value == "":
-                update[key] = None
-            elif value == 0 and key == "nextFundingTime":
-                update[key] = None  # no funding time
-            else:
-                update[key] = value + 0.0
+            if value is not UNSET:
+                # "" and null are "not given"; a nextFundingTime of 0 is "no funding time".
+                empty = value is None or value == "" or (value == 0 and key == "nextFundingTime")
+                setattr(state, key, None if empty else value + 0.0)
         return self._ticker_events(
             data.symbol,
-            update,
-            delta=msg.type == "delta",
+            state,
             funding_news=(
                 data.fundingRate is not UNSET
                 or data.nextFundingTime is not UNSET
@@ -315,8 +328,6 @@ class BybitAdapter(VenueAdapter):
         side = _POSITION_SIDE.get(raw_side) if isinstance(raw_side, str) else None
         if side is None:
             raise ParseError(f"bybit liquidation {symbol}: unknown side {raw_side!r:.20}", reason="value")
-        if price <= 0:
-            raise ParseError(f"bybit liquidation {symbol}: price must be positive, got {price}", reason="value")
         event = self.instrument(symbol).liquidation(
             id=event_id(f"bybit|{symbol}|{raw_side}", ts, size, price),
             ts_ms=ts,
@@ -331,56 +342,39 @@ class BybitAdapter(VenueAdapter):
         return event
 
     def _ticker_events(
-        self,
-        symbol: str,
-        update: dict[str, float | None],
-        *,
-        delta: bool,
-        funding_news: bool,
-        oi_news: bool,
-        ts: int,
-        recv_ms: int,
+        self, symbol: str, state: _TickerState, *, funding_news: bool, oi_news: bool, ts: int, recv_ms: int
     ) -> list[Event]:
-        """Merge a parsed ticker update into the symbol's state; the events the frame's keys call for."""
-        if delta:
-            state = self._tickers.setdefault(symbol, {})
-            state.update(update)
-        else:
-            state = self._tickers[symbol] = update
+        """The events a ticker frame's keys call for, from the symbol's merged state."""
         events: list[Event] = []
         inst = self.instrument(symbol)
         if inst.contract_size is None:
             self._issue("unknown_contract", f"bybit {symbol}: not in the instrument list; ticker skipped")
             return events
-        rate = state.get("fundingRate")
+        rate = state.fundingRate
         if funding_news and rate is not None:
-            events.append(self._funding(symbol, inst, state, rate=rate, ts=ts, recv_ms=recv_ms))
+            next_ms = state.nextFundingTime
+            events.append(
+                inst.funding(
+                    id=event_id(f"bybit|{symbol}|funding", ts, rate),
+                    ts_ms=ts,
+                    recv_ms=recv_ms,
+                    rate=rate,
+                    interval_h=state.fundingIntervalHour or inst.funding_interval_h or DEFAULT_FUNDING_H,
+                    next_funding_ms=int(next_ms) if next_ms is not None else None,
+                    mark_price=state.markPrice,
+                    index_price=state.indexPrice,
+                )
+            )
         if oi_news:
             oi = self._open_interest(symbol, inst, state, ts, recv_ms)
             if oi is not None:
                 events.append(oi)
         return events
 
-    def _funding(
-        self, symbol: str, inst: Instrument, state: dict[str, float | None], *, rate: float, ts: int, recv_ms: int
-    ) -> Funding:
-        next_ms = state.get("nextFundingTime")
-        return inst.funding(
-            id=event_id(f"bybit|{symbol}|funding", ts, rate),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            rate=rate,
-            interval_h=state.get("fundingIntervalHour") or inst.funding_interval_h or DEFAULT_FUNDING_H,
-            next_funding_ms=int(next_ms) if next_ms is not None else None,
-            mark_price=state.get("markPrice"),
-            index_price=state.get("indexPrice"),
-        )
-
     def _open_interest(
-        self, symbol: str, inst: Instrument, state: dict[str, float | None], ts: int, recv_ms: int
+        self, symbol: str, inst: Instrument, state: _TickerState, ts: int, recv_ms: int
     ) -> OpenInterest | None:
-        single = state.get("singleOpenInterest")
-        both = state.get("openInterest")
+        single, both = state.singleOpenInterest, state.openInterest
         one_side = single if single is not None else (both / 2.0 if both is not None else None)
         if one_side is None:
             return None
@@ -389,7 +383,7 @@ class BybitAdapter(VenueAdapter):
             ts_ms=ts,
             recv_ms=recv_ms,
             size=one_side,
-            price=state.get("markPrice") or None,
+            price=state.markPrice or None,
             unit="usd" if inst.contract == "inverse" else "base",  # inverse: USD face value
         )
         if oi is None:

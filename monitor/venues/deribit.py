@@ -79,15 +79,17 @@ _SIDE: Final[dict[tuple[str, str], Side]] = {
 
 # -- the typed readers: one per channel --------------------------------------------------------
 class _Params(msgspec.Struct):
-    channel: NonEmpty
-    data: msgspec.Raw
+    """A subscription's ``channel`` and ``data`` (a heartbeat's params carry neither)."""
+
+    channel: NonEmpty | UnsetType = UNSET
+    data: msgspec.Raw | UnsetType = UNSET
 
 
 class _Message(msgspec.Struct):
     """A JSON-RPC message: a notification (``method``), or an answer to one of our requests (``id``)."""
 
     method: str | UnsetType = UNSET
-    params: msgspec.Raw | UnsetType = UNSET
+    params: _Params | UnsetType = UNSET
     id: msgspec.Raw | UnsetType = UNSET
     error: Any = None
 
@@ -112,7 +114,6 @@ class _Ticker(msgspec.Struct):
 
 
 _MESSAGE: Final = msgspec.json.Decoder(_Message, strict=False)
-_PARAMS: Final = msgspec.json.Decoder(_Params, strict=False)
 _TRADES: Final = msgspec.json.Decoder(list[_Trade], strict=False)
 _TICKER: Final = msgspec.json.Decoder(_Ticker, strict=False)
 
@@ -259,7 +260,9 @@ class DeribitAdapter(VenueAdapter):
                 raise ParseError(f"deribit: unexpected method {method!r:.40}", reason="unknown_channel")
             if msg.params is UNSET:
                 raise ParseError("deribit subscription: missing field 'params'", reason="schema")
-            params = _PARAMS.decode(msg.params)
+            params = msg.params
+            if params.channel is UNSET or params.data is UNSET:
+                raise ParseError("deribit subscription: params need 'channel' and 'data'", reason="schema")
             prefix = params.channel.split(".", 1)[0]
             if prefix == "trades":
                 return self._trades(_TRADES.decode(params.data), recv_ms)
@@ -335,8 +338,6 @@ class DeribitAdapter(VenueAdapter):
         self, name: str, flag: str, direction: Any, trade_id: str, *, price: float, amount: float, ts: int, recv_ms: int
     ) -> list[Event]:
         """The Liquidations of a liquidation trade's parsed fields (one per party)."""
-        if price <= 0:
-            raise ParseError(f"deribit trade {name}: price must be positive, got {price}", reason="value")
         inst = self.instrument(name)
         events: list[Event] = []
         for party in flag:

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import OptionsSummary, TenorPoint, stable_id
+from monitor.events import OptionsSummary, TenorPoint, make_options_summary, stable_id
 from monitor.options.summary import ChainOption, summarize
 from monitor.venues.common import Finite, Millis, NonEmpty, OptFinite, decode_failed, opt_finite, rejected_event
 from monitor.venues.instruments import InstrumentBook
@@ -309,7 +309,7 @@ class OptionChains:
         result = summarize(options, chain.forwards_now(), ts_ms)
         chain.last_summary_ms = ts_ms
         try:
-            event = OptionsSummary(
+            event = make_options_summary(
                 id=stable_id(self.venue, chain.currency, "options", ts_ms),
                 venue=self.venue,
                 symbol=index_name(chain.currency),

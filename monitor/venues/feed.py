@@ -17,7 +17,7 @@ from typing import Protocol
 
 from monitor.capture.format import CaptureWriter
 from monitor.errors import ParseError, SubscriptionRejected
-from monitor.events import Event, Gap, stable_id
+from monitor.events import Event, Gap, make_gap, stable_id
 from monitor.logs import Throttle, get_logger
 from monitor.metrics import Metrics
 from monitor.venues.adapter import VenueAdapter
@@ -113,7 +113,7 @@ class FeedSink:
     def gap(self, reason: str, bases: Sequence[str], recv_ms: int | None = None) -> Gap:
         """Publish and record a gap marker: data from this venue may be missing."""
         at = recv_ms if recv_ms is not None else self.now_ms()
-        marker = Gap(
+        marker = make_gap(
             id=stable_id(self.venue, reason, at, *bases),
             venue=self.venue,
             reason=reason,

@@ -18,11 +18,10 @@ for that coin emits nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import msgspec
 import orjson
-from msgspec import UNSET, UnsetType
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, canonical_base
@@ -45,7 +44,6 @@ from monitor.venues.spec import Keepalive, Rate, RestRequest, VenueLimits, Venue
 VENUE: Final = "hyperliquid"
 INTERVAL_H: Final = 1.0
 _HOUR_MS: Final = 3_600_000
-_CONTROL_CHANNELS: Final = frozenset(("pong", "subscriptionResponse", "activeSpotAssetCtx"))
 # Instrument lists come from POST /info with a JSON body; the path names the request type.
 
 
@@ -62,13 +60,28 @@ class _AssetCtx(msgspec.Struct):
     ctx: _Ctx
 
 
-class _Frame(msgspec.Struct):
-    channel: str
-    data: msgspec.Raw | UnsetType = UNSET
+class _AssetCtxFrame(msgspec.Struct, tag_field="channel", tag="activeAssetCtx"):
+    data: _AssetCtx
 
 
-_FRAME: Final = msgspec.json.Decoder(_Frame, strict=False)
-_ASSET_CTX: Final = msgspec.json.Decoder(_AssetCtx, strict=False)
+class _Error(msgspec.Struct, tag_field="channel", tag="error"):
+    data: Any = None
+
+
+class _Pong(msgspec.Struct, tag_field="channel", tag="pong"):
+    pass
+
+
+class _Ack(msgspec.Struct, tag_field="channel", tag="subscriptionResponse"):
+    pass
+
+
+class _SpotCtx(msgspec.Struct, tag_field="channel", tag="activeSpotAssetCtx"):
+    pass
+
+
+# One pass: the channel picks the shape (control frames keep none of their data but an error's).
+_FRAME: Final = msgspec.json.Decoder(_AssetCtxFrame | _Error | _Pong | _Ack | _SpotCtx, strict=False)
 
 
 SPEC: Final = VenueSpec(
@@ -170,9 +183,8 @@ class HyperliquidAdapter(VenueAdapter):
         """
         try:
             msg = _FRAME.decode(frame)
-            channel = msg.channel
-            if channel == "activeAssetCtx" and msg.data is not UNSET:
-                data = _ASSET_CTX.decode(msg.data)
+            if type(msg) is _AssetCtxFrame:
+                data = msg.data
                 ctx = data.ctx
                 return self._context_events(
                     data.coin,
@@ -182,18 +194,17 @@ class HyperliquidAdapter(VenueAdapter):
                     oracle=opt_finite(ctx.oraclePx),
                     recv_ms=recv_ms,
                 )
+        except msgspec.ValidationError as exc:
+            if str(exc).startswith("Invalid value") and str(exc).endswith("$.channel`"):
+                raise ParseError(f"hyperliquid: unexpected channel ({exc})", reason="unknown_channel") from None
+            raise decode_failed(VENUE, exc) from None
         except msgspec.MsgspecError as exc:
             raise decode_failed(VENUE, exc) from None
         except InvalidEvent as exc:
             raise rejected_event(self.name, exc) from None
-        if channel in _CONTROL_CHANNELS:
-            return []
-        if channel == "error":
-            self._issue("venue_error", f"hyperliquid rejected a request: {load_json(frame).get('data')!r:.200}")
-            return []
-        if channel == "activeAssetCtx":
-            raise ParseError("hyperliquid activeAssetCtx: missing field 'data'", reason="schema")
-        raise ParseError(f"hyperliquid: unexpected channel {channel!r:.60}", reason="unknown_channel")
+        if type(msg) is _Error:
+            self._issue("venue_error", f"hyperliquid rejected a request: {msg.data!r:.200}")
+        return []
 
     def _context_events(
         self, coin: str, *, rate: float, oi: float, mark: float | None, oracle: float | None, recv_ms: int

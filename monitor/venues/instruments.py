@@ -22,7 +22,17 @@ from typing import Final, Literal
 
 import orjson
 
-from monitor.events import Funding, Liquidation, OpenInterest, Side, canonical_base, rate_8h
+from monitor.events import (
+    Funding,
+    Liquidation,
+    OpenInterest,
+    Side,
+    canonical_base,
+    make_funding,
+    make_liquidation,
+    make_open_interest,
+    rate_8h,
+)
 
 SizeUnit = Literal["base", "contracts", "usd", "quote"]
 # Quotes counted as 1 USD.
@@ -102,20 +112,20 @@ class Instrument:
             notional = size
         else:
             notional = qty * price
-        return Liquidation(
-            id=id,
-            venue=self.venue,
-            symbol=self.symbol,
-            base=self.base,
-            quote=self.quote,
-            contract=self.contract,
-            ts_ms=ts_ms,
-            recv_ms=recv_ms,
-            side=side,
-            price=price,
-            qty_base=qty,
-            notional_usd=notional,
-            sampled=sampled,
+        return make_liquidation(
+            id,
+            self.venue,
+            self.symbol,
+            self.base,
+            self.quote,
+            self.contract,
+            ts_ms,
+            recv_ms,
+            side,
+            price,
+            qty,
+            notional,
+            sampled,
         )
 
     def funding(
@@ -131,21 +141,21 @@ class Instrument:
         index_price: float | None = None,
     ) -> Funding:
         """A funding print of ``rate`` per ``interval_h`` hours."""
-        return Funding(
-            id=id,
-            venue=self.venue,
-            symbol=self.symbol,
-            base=self.base,
-            quote=self.quote,
-            contract=self.contract,
-            ts_ms=ts_ms,
-            recv_ms=recv_ms,
-            rate=rate,
-            interval_h=interval_h,
-            rate_8h=rate_8h(rate, interval_h),
-            next_funding_ms=next_funding_ms,
-            mark_price=mark_price,
-            index_price=index_price,
+        return make_funding(
+            id,
+            self.venue,
+            self.symbol,
+            self.base,
+            self.quote,
+            self.contract,
+            ts_ms,
+            recv_ms,
+            rate,
+            interval_h,
+            rate_8h(rate, interval_h),
+            next_funding_ms,
+            mark_price,
+            index_price,
         )
 
     def open_interest(
@@ -175,17 +185,8 @@ class Instrument:
             oi_usd = size
         else:
             oi_usd = qty * price if price is not None and self.quote in USD_QUOTES else None
-        return OpenInterest(
-            id=id,
-            venue=self.venue,
-            symbol=self.symbol,
-            base=self.base,
-            quote=self.quote,
-            contract=self.contract,
-            ts_ms=ts_ms,
-            recv_ms=recv_ms,
-            oi_base=qty,
-            oi_usd=oi_usd,
+        return make_open_interest(
+            id, self.venue, self.symbol, self.base, self.quote, self.contract, ts_ms, recv_ms, qty, oi_usd
         )
 
 

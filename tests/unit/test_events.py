@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from monitor.alert import Alert, decode_alert, encode_alert
 from monitor.bus.codec import decode, encode
-from monitor.errors import InvalidEvent
+from monitor.errors import ImplausibleEvent, InvalidEvent
 from monitor.events import (
+    BOUNDS,
     MAX_PRICE,
     MAX_TS_MS,
     Funding,
@@ -21,8 +22,12 @@ from monitor.events import (
     Liquidation,
     OpenInterest,
     canonical_base,
+    make_funding,
+    make_liquidation,
+    make_open_interest,
     rate_8h,
     stable_id,
+    validated,
 )
 
 COMMON = {
@@ -39,7 +44,8 @@ COMMON = {
 
 def liquidation(**changes: object) -> Liquidation:
     fields = {**COMMON, "side": "long", "price": 9910.0, "qty_base": 0.014, "notional_usd": 138.74, **changes}
-    return Liquidation(**fields)  # type: ignore[arg-type]
+    event: Liquidation = make_liquidation(**fields)
+    return event
 
 
 class TestValidation:
@@ -51,7 +57,7 @@ class TestValidation:
             ("qty_base", -1.0, "qty_base must not be negative"),
             ("notional_usd", -5.0, "notional_usd must not be negative"),
             ("side", "sell", "side must be 'long' or 'short'"),
-            ("contract", "quanto", "contract must be 'linear' or 'inverse'"),
+            ("contract", "quanto", "contract must be 'inverse' or 'linear'"),
             ("ts_ms", -1, "ts_ms must be a non-negative integer"),
             ("ts_ms", 1.5, "ts_ms must be a non-negative integer"),
             ("id", "", "empty id"),
@@ -66,16 +72,25 @@ class TestValidation:
         assert liquidation(notional_usd=None).notional_usd is None
 
     def test_funding_rate_may_be_negative_but_not_nan(self) -> None:
-        ok = Funding(**COMMON, rate=-0.0002, interval_h=8.0, rate_8h=-0.0002)  # type: ignore[arg-type]
+        ok = make_funding(**COMMON, rate=-0.0002, interval_h=8.0, rate_8h=-0.0002)
         assert ok.rate == -0.0002
         with pytest.raises(InvalidEvent, match="rate must be finite"):
-            Funding(**COMMON, rate=math.nan, interval_h=8.0, rate_8h=0.0)  # type: ignore[arg-type]
+            make_funding(**COMMON, rate=math.nan, interval_h=8.0, rate_8h=0.0)
         with pytest.raises(InvalidEvent, match="interval_h must be positive"):
-            Funding(**COMMON, rate=0.0001, interval_h=0.0, rate_8h=0.0)  # type: ignore[arg-type]
+            make_funding(**COMMON, rate=0.0001, interval_h=0.0, rate_8h=0.0)
 
     def test_open_interest_must_not_be_negative(self) -> None:
         with pytest.raises(InvalidEvent, match="oi_base must not be negative"):
-            OpenInterest(**COMMON, oi_base=-3.0, oi_usd=None)  # type: ignore[arg-type]
+            make_open_interest(**COMMON, oi_base=-3.0, oi_usd=None)
+
+    def test_the_constructor_checks_nothing_and_validated_checks_as_the_maker_does(self) -> None:
+        # Built with its plain constructor (as msgspec builds any Struct), an event is not checked; the makers
+        # and validated() are where events are checked, and decoding checks the same annotations in C.
+        built = Liquidation(**{**COMMON, "side": "long", "price": -1.0, "qty_base": None, "notional_usd": None})
+        with pytest.raises(InvalidEvent, match="price must not be negative"):
+            validated(built)
+        with pytest.raises(InvalidEvent, match=r"price: expected `float` > 0\.0"):
+            decode(encode(built))
 
     def test_events_are_immutable(self) -> None:
         event = liquidation()
@@ -212,11 +227,34 @@ def test_alert_round_trip_and_validation() -> None:
         Alert(**{**orjson.loads(encode_alert(alert)), "severity": "page"})
 
 
-def test_values_outside_the_common_case_still_get_each_rule() -> None:
-    # Whole numbers are valid sizes and prices: the one-expression check passes them to the full rules.
+def test_whole_numbers_are_numbers_and_every_rule_names_its_field() -> None:
+    # Whole numbers are valid sizes and prices.
     assert liquidation(price=9910, qty_base=1, notional_usd=9910).price == 9910
     # A rule broken late in the list still names its field.
     with pytest.raises(InvalidEvent, match="sampled must be true or false"):
         liquidation(sampled=1)
     with pytest.raises(InvalidEvent, match="notional_usd must be finite"):
         liquidation(notional_usd=math.inf)
+
+
+VALID: dict[str, dict[str, object]] = {
+    "liquidation": {**COMMON, "side": "long", "price": 9910.0, "qty_base": 0.014, "notional_usd": 138.74},
+    "funding": {**COMMON, "rate": 0.0001, "interval_h": 8.0, "rate_8h": 0.0001, "next_funding_ms": 1738800000000},
+    "open_interest": {**COMMON, "oi_base": 10.0, "oi_usd": 1e6},
+}
+MAKERS = {"liquidation": make_liquidation, "funding": make_funding, "open_interest": make_open_interest}
+BOUNDED = [(kind, name) for kind, fields in VALID.items() for name in fields if name in BOUNDS]
+
+
+@pytest.mark.parametrize(("kind", "name"), BOUNDED, ids=[f"{k}.{n}" for k, n in BOUNDED])
+def test_the_maker_and_the_decoder_enforce_the_same_bound(kind: str, name: str) -> None:
+    """One annotation, two enforcers: at the bound both accept, just past it both refuse."""
+    bound = BOUNDS[name]
+    past = bound + 1 if isinstance(bound, int) else bound * 1.01
+    at_bound = MAKERS[kind](**{**VALID[kind], name: bound})
+    assert decode(encode(at_bound)) == at_bound
+    with pytest.raises(ImplausibleEvent) as refused:
+        MAKERS[kind](**{**VALID[kind], name: past})
+    assert refused.value.field == name
+    with pytest.raises(InvalidEvent, match=name):
+        decode(orjson.dumps({**orjson.loads(encode(at_bound)), name: past}))

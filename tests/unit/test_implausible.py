@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from monitor.errors import ImplausibleEvent, ImplausibleValue
-from monitor.events import BOUNDS, Event, Funding, Liquidation, OpenInterest
+from monitor.events import BOUNDS, Event, make_funding, make_liquidation, make_open_interest
 from monitor.metrics import Metrics
 from monitor.venues.binance import BinanceAdapter
 from monitor.venues.bybit import BybitAdapter
@@ -112,15 +112,17 @@ def test_every_bound_is_inclusive_and_the_next_value_is_refused() -> None:
     """The bounds themselves are accepted (no real value is refused by an off-by-one); just past them is not."""
     for field in ("price", "qty_base", "notional_usd"):
         values = {"price": 1.0, "qty_base": 1.0, "notional_usd": 1.0, field: BOUNDS[field]}
-        Liquidation(**COMMON, ts_ms=RECV, side="long", **values)
+        make_liquidation(**COMMON, ts_ms=RECV, side="long", **values)
         with pytest.raises(ImplausibleEvent):
-            Liquidation(**COMMON, ts_ms=RECV, side="long", **{**values, field: BOUNDS[field] * 1.01})
-    Liquidation(**COMMON, ts_ms=int(BOUNDS["ts_ms"]), side="long", price=1.0, qty_base=1.0, notional_usd=1.0)
+            make_liquidation(**COMMON, ts_ms=RECV, side="long", **{**values, field: BOUNDS[field] * 1.01})
+    make_liquidation(**COMMON, ts_ms=int(BOUNDS["ts_ms"]), side="long", price=1.0, qty_base=1.0, notional_usd=1.0)
     with pytest.raises(ImplausibleEvent):
-        Liquidation(**COMMON, ts_ms=int(BOUNDS["ts_ms"]) + 1, side="long", price=1.0, qty_base=1.0, notional_usd=1.0)
+        make_liquidation(
+            **COMMON, ts_ms=int(BOUNDS["ts_ms"]) + 1, side="long", price=1.0, qty_base=1.0, notional_usd=1.0
+        )
     with pytest.raises(ImplausibleEvent):
-        Funding(**COMMON, ts_ms=RECV, rate=-1.01, interval_h=8.0, rate_8h=-1.01)
+        make_funding(**COMMON, ts_ms=RECV, rate=-1.01, interval_h=8.0, rate_8h=-1.01)
     with pytest.raises(ImplausibleEvent):
-        Funding(**COMMON, ts_ms=RECV, rate=0.01, interval_h=1000.0, rate_8h=0.0001)
+        make_funding(**COMMON, ts_ms=RECV, rate=0.01, interval_h=1000.0, rate_8h=0.0001)
     with pytest.raises(ImplausibleEvent):
-        OpenInterest(**COMMON, ts_ms=RECV, oi_base=1.0, oi_usd=BOUNDS["oi_usd"] * 2)
+        make_open_interest(**COMMON, ts_ms=RECV, oi_base=1.0, oi_usd=BOUNDS["oi_usd"] * 2)

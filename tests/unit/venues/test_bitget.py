@@ -189,7 +189,7 @@ def test_error_event_is_an_issue() -> None:
         (
             '{"arg":{"instType":"usdt-futures","topic":"liquidation"},"data":[{"symbol":"BTCUSDT","side":"buy",'
             '"price":"0","amount":"1"}]}',
-            "value",
+            "implausible",  # a liquidation is a fill: price 0 breaks the event's rule, as on every venue
         ),
         (
             '{"arg":{"instType":"usdt-futures","topic":"liquidation"},"data":[{"symbol":"BTC-USDT","side":"buy",'

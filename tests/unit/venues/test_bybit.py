@@ -305,7 +305,7 @@ def test_refused_subscription_is_reported() -> None:
         ('{"topic":"orderbook.50.BTCUSDT","data":{}}', "unknown_channel"),
         ('{"topic":"allLiquidation.X","data":{"s":"X"}}', "schema"),
         ('{"topic":"allLiquidation.BTCUSDT","data":[{"T":1,"s":"BTCUSDT","S":"Hold","v":"1","p":"1"}]}', "value"),
-        ('{"topic":"allLiquidation.BTCUSDT","data":[{"T":1,"s":"BTCUSDT","S":"Buy","v":"1","p":"0"}]}', "value"),
+        ('{"topic":"allLiquidation.BTCUSDT","data":[{"T":1,"s":"BTCUSDT","S":"Buy","v":"1","p":"0"}]}', "implausible"),
         ('{"topic":"allLiquidation.BTCUSDT","data":[{"T":1,"s":"BTCUSDT","S":"Buy","v":"-1","p":"5"}]}', "value"),
         ('{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","fundingRate":"x"}}', "value"),
         ('"just a string"', "schema"),

@@ -97,6 +97,7 @@ class DetectorRunner:
         self._next_metrics = 0.0
         self.members: list[str] = [consumer]  # live detector processes, as last announced
         self._free_since: dict[int, float] = {}  # shard -> monotonic time it was first seen free
+        self._writes: dict[int, asyncio.Task[None]] = {}  # the last checkpoint write of each shard
         self.published = 0
         self._stop = asyncio.Event()
         # Set when the input has ended (a replay): handle what is readable before returning.
@@ -430,15 +431,21 @@ class DetectorRunner:
         self.metrics.checkpoints.labels(outcome="restored").inc()
         return engine, saved.entry_id
 
-    async def _checkpoint(self, shard: int, owned: _Shard) -> None:
+    async def _checkpoint(self, shard: int, owned: _Shard, *, wait: bool = True) -> None:
         """Write the shard's detector state and the entry it covers (nothing new since the last one: nothing).
 
-        The write is fenced by the shard's lease: when another process holds it (this one was paused or
-        cut off past its lease), nothing is written, the refusal is counted and the shard is given up.
+        The state is taken and encoded at once (a few ms of the loop); the write to the bus runs beside
+        the read loop unless ``wait`` (a handover: the next owner starts from it). A shard has one write
+        in flight at a time, so they land in order; one still in flight defers a due one (not ``wait``).
         """
         owned.next_checkpoint = time.monotonic() + self.settings.checkpoint_interval_s
         if owned.last_entry is None or owned.unsaved == 0 or not self._checkpoints:
             return
+        previous = self._writes.get(shard)
+        if previous is not None and not previous.done():
+            if not wait:
+                return
+            await previous
         started = time.monotonic()
         saved = checkpoint.Checkpoint(
             version=checkpoint.VERSION,
@@ -449,9 +456,27 @@ class DetectorRunner:
             state=owned.engine.snapshot(),
         )
         data = checkpoint.encode(saved)
+        unsaved, owned.unsaved = owned.unsaved, 0
+        write = asyncio.create_task(
+            self._store(shard, owned, data, entry_id=saved.entry_id, unsaved=unsaved, started=started)
+        )
+        self._writes[shard] = write
+        if wait:
+            await write
+
+    async def _store(
+        self, shard: int, owned: _Shard, data: bytes, *, entry_id: str, unsaved: int, started: float
+    ) -> None:
+        """Store an encoded checkpoint, fenced by the shard's lease.
+
+        When another process holds the lease (this one was paused or cut off past it), nothing is
+        written, the refusal is counted and the shard is given up. A failed write leaves its entries
+        unsaved, for the next interval.
+        """
         try:
             stored = await self.bus.store_checkpoint(lease_name(shard), self.consumer, data)
         except BusError as exc:
+            owned.unsaved += unsaved
             self.metrics.checkpoints.labels(outcome="write_failed").inc()
             log.warning("detector_checkpoint_write_failed", shard=shard, error=str(exc), retry="at the next interval")
             return
@@ -460,19 +485,18 @@ class DetectorRunner:
             log.warning(
                 "detector_checkpoint_fenced",
                 shard=shard,
-                entry_id=saved.entry_id,
+                entry_id=entry_id,
                 hint="another detector holds the lease; giving the shard up",
             )
             if self.shards.get(shard) is owned:
                 del self.shards[shard]
                 self.metrics.shards_owned.set(len(self.shards))
             return
-        owned.unsaved = 0
         self.metrics.checkpoints.labels(outcome="written").inc()
         log.debug(
             "detector_checkpoint_written",
             shard=shard,
-            entry_id=saved.entry_id,
+            entry_id=entry_id,
             bytes=len(data),
             took_s=round(time.monotonic() - started, 4),
         )
@@ -491,7 +515,7 @@ class DetectorRunner:
             if not owned.unsaved or owned.lease_until < now:
                 continue
             if (entries and owned.unsaved >= entries) or (interval and now >= owned.next_checkpoint):
-                await self._checkpoint(shard, owned)
+                await self._checkpoint(shard, owned, wait=False)
 
     async def _release_all(self) -> None:
         with contextlib.suppress(BusError):  # the announcement expires on its own otherwise
@@ -503,6 +527,9 @@ class DetectorRunner:
                 await self.bus.release_lease(lease_name(shard), self.consumer)
             except BusError as exc:
                 log.warning("detector_lease_release_failed", shard=shard, error=str(exc), hint="it expires on its own")
+        # Writes still in flight for shards given up meanwhile finish (or fail) before the runner returns.
+        await asyncio.gather(*self._writes.values(), return_exceptions=True)
+        self._writes.clear()
         self.shards.clear()
         self.metrics.shards_owned.set(0)
 

@@ -7,12 +7,14 @@ process (``liqmon detect``) at the same time. Events/s is the number of events
 the collector wrote divided by the time from the collector's start until the
 detector group has read and acknowledged every entry. The same capture is also
 replayed in one process on the embedded bus (``liqmon replay``, all roles) for
-comparison.
+comparison. Both trees and the installed dependencies are byte-compiled first
+(as ``pip install`` does for the image), so no process spends its measured CPU
+compiling modules.
 
 The capture comes from ``liqmon scenario feb-2026-crash`` (≈217,000 records,
 all eight venues) unless ``--capture`` names one. ``--profile DIR`` runs both
-processes under pyinstrument (``pip install pyinstrument``) and prints their
-heaviest frames.
+processes under cProfile (``DIR/collector.prof``, ``DIR/detector.prof``) and
+prints their heaviest functions by own time.
 
 ``--baseline DIR`` names another source tree (``git archive <rev> | tar -x -C
 DIR``) to measure back to back in the same run: rounds alternate between that
@@ -27,9 +29,12 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import os
+import pstats
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -55,12 +60,23 @@ def make_capture(out: Path, limit: int | None) -> Path:
     return out
 
 
+def precompile(*trees: Path) -> None:
+    """Write the bytecode of each tree's package and of the installed dependencies, as an installed image has it.
+
+    ``PYTHONDONTWRITEBYTECODE`` (set here, as in the Dockerfile) keeps every process from caching what it
+    compiles, so without this each collector would spend ≈1 s of its measured CPU compiling modules at
+    start; ``pip install`` compiles them once when the image is built.
+    """
+    site = Path(sysconfig.get_paths()["purelib"])
+    for path in (site, *(tree / "monitor" for tree in trees)):
+        subprocess.run([str(PYTHON), "-m", "compileall", "-q", str(path)], check=True, capture_output=True)
+
+
 def command(args: list[str], profile: Path | None, name: str) -> list[str]:
-    """``python -m monitor args`` (of the tree on PYTHONPATH), under pyinstrument when profiling."""
+    """``python -m monitor args`` (of the tree on PYTHONPATH), under cProfile when profiling."""
     if profile is None:
         return [str(PYTHON), "-m", "monitor", *args]
-    out = profile / f"{name}.txt"
-    return [str(PYTHON), "-m", "pyinstrument", "--show-all", "-r", "text", "-o", str(out), "-m", "monitor", *args]
+    return [str(PYTHON), "-m", "cProfile", "-o", str(profile / f"{name}.prof"), "-m", "monitor", *args]
 
 
 def env(port: int, tree: Path) -> dict[str, str]:
@@ -204,10 +220,11 @@ def count_lines(capture: Path) -> int:
         return sum(1 for _ in handle)
 
 
-def top_frames(report: Path, n: int = 25) -> str:
-    """The first ``n`` lines of a pyinstrument text report after its header."""
-    lines = report.read_text().splitlines()
-    return "\n".join(lines[:n])
+def top_functions(report: Path, n: int = 25) -> str:
+    """The ``n`` functions of a cProfile report with the most own time."""
+    out = io.StringIO()
+    pstats.Stats(str(report), stream=out).sort_stats("tottime").print_stats(n)
+    return out.getvalue()
 
 
 def report(figures: dict[str, Any], label: str) -> None:
@@ -249,7 +266,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--capture", type=Path, help="capture to replay (default: generate feb-2026-crash)")
     parser.add_argument("--limit", type=int, default=None, help="replay only the first N records of the capture")
-    parser.add_argument("--profile", type=Path, help="directory for pyinstrument reports of both processes")
+    parser.add_argument("--profile", type=Path, help="directory for cProfile reports of both processes")
     parser.add_argument("--ceiling-n", type=int, default=1_000_000, help="XADDs for redis-benchmark")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the detector")
     parser.add_argument("--baseline", type=Path, help="another source tree to measure back to back (alternating)")
@@ -267,6 +284,7 @@ def main() -> None:
         records = count_lines(capture)
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
+        precompile(*(tree for _, tree in trees))
         with redis_server(workdir) as port:
             ceiling = redis_benchmark_xadd(port, args.ceiling_n, 16)
             ceiling64 = redis_benchmark_xadd(port, args.ceiling_n, 64)
@@ -296,10 +314,10 @@ def main() -> None:
         print(f"embedded bus, one process (liqmon replay)  : {events / embedded:>10,.0f} events/s  ({embedded:.2f} s)")
     if args.profile:
         for name in ("collector", "detector"):
-            report_file = args.profile / f"{name}.txt"
+            report_file = args.profile / f"{name}.prof"
             if report_file.exists():
-                print(f"\n== pyinstrument {name} ({report_file})")
-                print(top_frames(report_file))
+                print(f"\n== cProfile {name} ({report_file})")
+                print(top_functions(report_file))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,16 @@ import msgspec
 import orjson
 import redis
 from common import PYTHON, ROOT, machine, redis_server
-from e2e import SHARDS, count_lines, detector_caught_up, make_capture, process_cpu_s, redis_cpu_s, stream_events
+from e2e import (
+    SHARDS,
+    count_lines,
+    detector_caught_up,
+    make_capture,
+    precompile,
+    process_cpu_s,
+    redis_cpu_s,
+    stream_events,
+)
 from prometheus_client import CollectorRegistry
 
 from monitor.bus.codec import decode_batch
@@ -214,6 +223,7 @@ def main() -> None:
         workdir = Path(tmp)
         capture = args.capture or make_capture(workdir / "crash.jsonl.gz", args.limit)
         halves = split_by_venue(capture, workdir)
+        precompile(ROOT)
         with redis_server(workdir) as port:
             one = collectors_run([capture], port)
             events = spread_events(port)

@@ -136,23 +136,26 @@ class CaptureSource:
         loop = asyncio.get_running_loop()
         first_ms: int | None = None
         started = loop.time()
+        speed = self.speed
+        decode, publish = self.decoder.decode, self.bus.publish
+        received, observe = self.metrics.message_received, self.metrics.observe_events
         for count, record in enumerate(self.records):
             if stop.is_set():
                 log.info("replay_interrupted", records=count)
                 return False
-            if self.speed is not None:
+            if speed is not None:
                 first_ms = record.recv_ms if first_ms is None else first_ms
-                due = started + (record.recv_ms - first_ms) / 1000 / self.speed
+                due = started + (record.recv_ms - first_ms) / 1000 / speed
                 if due > loop.time():
                     await sleep_or_stop(stop, due - loop.time())
-            events = self.decoder.decode(record)
+            events = decode(record)
             if record.frame is not None and record.meta is None:
-                self.metrics.message_received(record.venue, events[0].kind if events else "control")
+                received(record.venue, events[0].kind if events else "control")
             if events:
-                self.metrics.observe_events(events)
-                self.bus.publish(events)
+                observe(events)
+                publish(events)
                 self.published += len(events)
-            if count % 256 == 0:
+            if not count & 255:
                 await self._backpressure(stop)
         return True
 

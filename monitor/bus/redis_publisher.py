@@ -16,12 +16,12 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 
 from monitor.alert import Alert, encode_alert
-from monitor.bus.base import ENTRY_MAX_BYTES, ENTRY_MAX_EVENTS, OverflowLog, target_shards
+from monitor.bus.base import ENTRY_MAX_BYTES, ENTRY_MAX_EVENTS, OverflowLog, shard_of, target_shards
 from monitor.bus.codec import pack
 from monitor.bus.keys import FIELD_COUNT, FIELD_DATA, FIELD_KIND, FIELD_REASON, FIELD_SINK
 from monitor.bus.redis_link import RedisLink, Room, backoff
 from monitor.errors import BusError
-from monitor.events import Event
+from monitor.events import Event, Gap
 from monitor.logs import get_logger
 
 log = get_logger(__name__)
@@ -49,6 +49,7 @@ class Publisher(Room):
         self._max_backoff = max_backoff_s
         # Publish buffer of (shard, event); bounded by settings.buffer_max_events.
         self._buffer: deque[tuple[int, Event]] = deque()
+        self._shards: dict[str, int] = {}  # an asset's shard by the base as events spell it
         self._in_flight = 0  # events of the batch being written (out of the buffer until it fails)
         self._linger_s = link.settings.linger_ms / 1000
         # Read at scrape time, not set per publish: buffered plus the batch being written.
@@ -71,10 +72,15 @@ class Publisher(Room):
         if not events:
             return
         buffer = self._buffer
-        count = self.shard_count
+        shards = self._shards
         for event in events:
-            for shard in target_shards(event, count):
-                buffer.append((shard, event))
+            if isinstance(event, Gap):
+                buffer.extend((shard, event) for shard in target_shards(event, self.shard_count))
+                continue
+            shard = shards.get(event.base)
+            if shard is None:
+                shard = shards[event.base] = shard_of(event.base, self.shard_count)
+            buffer.append((shard, event))
         excess = len(buffer) - self._settings.buffer_max_events
         if excess > 0:
             for _ in range(excess):

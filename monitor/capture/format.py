@@ -21,10 +21,10 @@ import contextlib
 import gzip
 import io
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final, cast
+from typing import IO, Annotated, Any, Final, cast
 
+import msgspec
 import orjson
 import structlog
 
@@ -39,8 +39,7 @@ LOGGED_MALFORMED_LINES: Final = 5
 PEEK_BYTES: Final = 64 * 2**20
 
 
-@dataclass(frozen=True, slots=True)
-class CaptureRecord:
+class CaptureRecord(msgspec.Struct, frozen=True, gc=False):
     """One capture line. Exactly one of ``frame`` (with optional ``rest``/``meta``) or ``gap`` is meaningful."""
 
     recv_ms: int
@@ -72,29 +71,41 @@ def _open_writer(path: Path) -> IO[str]:
 def open_lines(path: Path) -> IO[bytes]:
     """The file as a binary stream of lines, decompressed when it ends in ``.gz``; raises OSError."""
     if path.suffix == ".gz":
-        return cast(IO[bytes], gzip.open(path, "rb"))
+        # Lines come from a large C buffer: GzipFile's own readline costs about 0.6 µs more per line.
+        return cast(IO[bytes], io.BufferedReader(gzip.GzipFile(path, "rb"), buffer_size=2**20))
     return path.open("rb")
 
 
+class _Line(msgspec.Struct, gc=False):
+    """The fields of a capture line (unknown keys are ignored), typed and checked in one C call."""
+
+    recv_ms: Annotated[int, msgspec.Meta(ge=0)]
+    venue: Annotated[str, msgspec.Meta(min_length=1)]
+    frame: str | None = None
+    rest: str | None = None
+    meta: str | None = None
+    gap: str | None = None
+
+
+_LINE: Final = msgspec.json.Decoder(_Line)
+_EXPECTED = {"recv_ms": "integer epoch milliseconds", "venue": "a non-empty string"}
+
+
 def parse_line(line: str | bytes, line_no: int) -> CaptureRecord:
-    """Parse one capture line; raises ``ValueError``/``TypeError`` naming what is wrong (bad UTF-8 included)."""
-    obj = orjson.loads(line)
-    if not isinstance(obj, dict):
-        raise TypeError("line is not a JSON object")
-    recv_ms, venue = obj.get("recv_ms"), obj.get("venue")
-    if not isinstance(recv_ms, int) or isinstance(recv_ms, bool) or recv_ms < 0:
-        raise ValueError(f"recv_ms must be integer epoch milliseconds, got {recv_ms!r}")
-    if not isinstance(venue, str) or not venue:
-        raise ValueError(f"venue must be a non-empty string, got {venue!r}")
-    fields: dict[str, str | None] = {}
-    for key in ("frame", "rest", "meta", "gap"):
-        value = obj.get(key)
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"{key} must be a string, got {type(value).__name__}")
-        fields[key] = value
-    if fields["frame"] is None and fields["gap"] is None:
+    """Parse one capture line; raises ``ValueError`` naming what is wrong (bad UTF-8 included)."""
+    try:
+        obj = _LINE.decode(line)
+    except msgspec.ValidationError as exc:
+        detail, _, where = str(exc).partition(" - at `$.")
+        name = where.rstrip("`")
+        if not name:
+            raise ValueError(f"line is not a capture record: {detail}") from None
+        raise ValueError(f"{name} must be {_EXPECTED.get(name, 'a string')}: {detail}") from None
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"line is not JSON: {exc}") from None
+    if obj.frame is None and obj.gap is None:
         raise ValueError("line has neither a frame nor a gap")
-    return CaptureRecord(recv_ms=recv_ms, venue=venue, line_no=line_no, **fields)
+    return CaptureRecord(obj.recv_ms, obj.venue, obj.frame, obj.rest, obj.meta, obj.gap, line_no)
 
 
 def iter_records(
@@ -108,7 +119,7 @@ def iter_records(
             continue
         try:
             yield parse_line(line, line_no)
-        except (ValueError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
+        except ValueError as exc:
             counter.inc()
             skipped += 1
             if skipped <= LOGGED_MALFORMED_LINES:

@@ -311,6 +311,11 @@ class CascadeSide:
                 rank, reason = level, "wave_usd"
         return _LEVELS[rank], reason, urgent
 
+    @property
+    def quiet_until(self) -> float:
+        """Before this event time :meth:`evaluate` changes nothing and returns no alert (0: evaluate every tick)."""
+        return self._quiet_until
+
     def evaluate(self, now_ms: int) -> list[Alert]:
         """Decide at ``now_ms``: maybe fire, escalate or resolve."""
         if now_ms < self._quiet_until:

@@ -4,13 +4,19 @@ This is the single entry point of the runner, ``liqmon replay`` and
 ``liqmon backtest``. It is pure: time comes only from the events (the newest
 event time seen is the clock), so the same events always give the same alerts.
 Every event is checked for duplicates and lateness, then routed to its asset's
-detectors; whenever the clock crosses a ``tick_s`` step every asset is
-re-evaluated too, so episodes resolve and quiet venues go stale even when the
-asset itself sends nothing.
+detectors; whenever the clock crosses a ``tick_s`` step the assets that are due
+are re-evaluated too, so episodes resolve and quiet venues go stale even when the
+asset itself sends nothing. An asset is due at the earliest of its slow
+re-evaluation (funding, open interest, options: every ``SLOW_TICK_MS``) and the
+times before which its cascade sides cannot change; the engine keeps these
+deadlines in a heap and visits only the assets whose deadline has passed, at the
+same ticks and in the same order as visiting every asset would.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,15 +36,33 @@ from monitor.logs import get_logger
 
 log = get_logger(__name__)
 SLOW_TICK_MS = 5_000
+_NEVER = float("inf")
 
 
 class AssetDetectors:
     """All detector state of one asset."""
 
-    __slots__ = ("_next_slow_ms", "ctx", "funding", "long", "oi", "options", "settings", "short")
+    __slots__ = (
+        "_next_slow_ms",
+        "ctx",
+        "funding",
+        "long",
+        "oi",
+        "options",
+        "order",
+        "scheduled_ms",
+        "settings",
+        "short",
+    )
 
-    def __init__(self, base: str, first_ms: int, settings: ClassSettings, detectors: DetectorSettings) -> None:
+    def __init__(
+        self, base: str, first_ms: int, settings: ClassSettings, detectors: DetectorSettings, order: int = 0
+    ) -> None:
         self.settings = settings
+        # Position among the engine's assets (assets due at one tick are evaluated in this order) and the
+        # deadline the engine holds for the asset (infinity while it holds none).
+        self.order = order
+        self.scheduled_ms: float = _NEVER
         self.ctx = AssetContext(
             base, first_ms, detectors.regime, price_band_pct=settings.cascade.max_price_deviation_pct
         )
@@ -70,6 +94,10 @@ class AssetDetectors:
         self.oi.restore(state["oi"])
         self.options.restore(state["options"])
         self._next_slow_ms = int(state["next_slow_ms"])
+
+    def due_ms(self) -> float:
+        """The earliest event time at which :meth:`evaluate` can change anything."""
+        return min(self._next_slow_ms, self.long.quiet_until, self.short.quiet_until)
 
     def evaluate(self, now_ms: int) -> list[Alert]:
         """Re-evaluate the asset at ``now_ms``: cascades every tick, funding, OI and options every few seconds.
@@ -130,6 +158,10 @@ class DetectionEngine:
         self._by_spelling: dict[str, AssetDetectors] = {}
         self._tick_ms = max(1, int(settings.tick_s * 1000))
         self._next_tick_ms = 0
+        # (deadline, sequence, asset): when each asset is next due. Entries whose deadline is no longer the
+        # asset's ``scheduled_ms`` are stale and skipped; the sequence keeps entries of one asset apart.
+        self._due: list[tuple[float, int, AssetDetectors]] = []
+        self._sequence = itertools.count()
         self.counts: dict[Outcome, int] = dict.fromkeys(OUTCOMES, 0)
         self.last_outcome: Outcome = "processed"
 
@@ -158,8 +190,11 @@ class DetectionEngine:
         for key, asset_state in state["assets"].items():
             name = str(key)
             first_ms = int(asset_state["ctx"]["first_ms"])
-            asset = self._assets[name] = AssetDetectors(name, first_ms, self.settings.for_asset(name), self.settings)
+            asset = self._assets[name] = AssetDetectors(
+                name, first_ms, self.settings.for_asset(name), self.settings, len(self._assets)
+            )
             asset.restore(asset_state)
+            self._schedule(asset)
         self._by_spelling = {str(spelling): self._assets[str(name)] for spelling, name in state["spellings"].items()}
 
     @property
@@ -205,6 +240,8 @@ class DetectionEngine:
                     prices.add(ts, event.price)
                     side = asset.long if event.side == "long" else asset.short
                     alerts = side.add(event, ts, now)
+                    if side.quiet_until < asset.scheduled_ms:  # only a liquidation brings a deadline forward
+                        self._schedule(asset)
             elif isinstance(event, Funding):
                 alerts = asset.funding.add(event, ts, now)
             elif isinstance(event, OpenInterest):
@@ -226,18 +263,43 @@ class DetectionEngine:
         log.info("detector_event_ignored", reason=reason, venue=event.venue, id=event.id)
 
     def advance(self, now_ms: int) -> list[Alert]:
-        """Re-evaluate every asset at ``now_ms`` (never earlier than the clock)."""
+        """Re-evaluate at ``now_ms`` (never earlier than the clock) every asset that is due by then.
+
+        The others would change nothing: this gives what evaluating every asset gives.
+        """
         now = max(now_ms, self._gate.clock_ms)
+        heap = self._due
+        if not heap or heap[0][0] > now:
+            return []
+        due: list[AssetDetectors] = []
+        while heap and heap[0][0] <= now:
+            deadline, _, asset = heapq.heappop(heap)
+            if deadline == asset.scheduled_ms:
+                asset.scheduled_ms = _NEVER
+                due.append(asset)
+        if len(due) > 1:
+            due.sort(key=_order)
         alerts: list[Alert] = []
-        for asset in self._assets.values():
+        for asset in due:
             alerts += asset.evaluate(now)
+            self._schedule(asset)
         return alerts
+
+    def _schedule(self, asset: AssetDetectors) -> None:
+        """Hold the asset's current deadline in the heap (when it is earlier than the one held)."""
+        deadline = asset.due_ms()
+        if deadline < asset.scheduled_ms:
+            asset.scheduled_ms = deadline
+            heapq.heappush(self._due, (deadline, next(self._sequence), asset))
 
     def _asset(self, base: str, ts_ms: int) -> AssetDetectors:
         name = canonical_base(base)
         asset = self._assets.get(name)
         if asset is None:
-            asset = self._assets[name] = AssetDetectors(name, ts_ms, self.settings.for_asset(name), self.settings)
+            asset = self._assets[name] = AssetDetectors(
+                name, ts_ms, self.settings.for_asset(name), self.settings, len(self._assets)
+            )
+            self._schedule(asset)
         self._by_spelling[base] = asset
         return asset
 
@@ -285,6 +347,10 @@ class DetectionEngine:
             return 0.0
         side = asset.long if direction == "long" else asset.short
         return side.window_usd(self._gate.clock_ms)
+
+
+def _order(asset: AssetDetectors) -> int:
+    return asset.order
 
 
 __all__ = ["AssetDetectors", "DetectionEngine", "EpisodeView"]

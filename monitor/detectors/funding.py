@@ -109,6 +109,10 @@ class _Venue(WeightedSums):
         super().__init__()
         self.sources: list[_Source] = []
 
+    def describe(self) -> dict[str, Any]:
+        """The extra values of a venue flip alert (asked for only when one fires)."""
+        return {"weighting": self.mode()}
+
     def refresh(self) -> None:
         count = known = 0
         weight = weighted = plain = 0.0
@@ -142,6 +146,7 @@ class FlipTracker:
             "negative": Episode(FLIP, base, venue, "negative", 0, 0),
             "positive": Episode(FLIP, base, venue, "positive", 0, 0),
         }
+        self._pair = (self.episodes["negative"], self.episodes["positive"])  # no dict walk while neither fires
 
     def snapshot(self) -> dict[str, Any]:
         """The tracker's state as plain JSON-ready values."""
@@ -186,14 +191,9 @@ class FlipTracker:
         if agree is not None and self.observed(agree) != observed:
             observed = 0
         alerts: list[Alert] = []
-        for direction, episode in self.episodes.items():
-            if episode.started_ms is not None:
-                self._extreme = min(self._extreme, rate) if direction == "negative" else max(self._extreme, rate)
-                started = episode.started_ms or now_ms
-                if now_ms - started >= self._settle_ms:
-                    resolved = self._resolve(episode, now_ms, rate, "settled")
-                    if not episode.silent:
-                        alerts.append(resolved)
+        negative, positive = self._pair
+        if negative.started_ms is not None or positive.started_ms is not None:
+            self._settle(now_ms, rate, alerts)
         if observed == 0:
             return alerts
         if observed == self.sign:
@@ -235,6 +235,17 @@ class FlipTracker:
             alerts.append(episode.alert("fire", now_ms, summary, values))
         return alerts
 
+    def _settle(self, now_ms: int, rate: float, alerts: list[Alert]) -> None:
+        """Track the extreme rate of a firing flip and resolve it once it has lasted ``settle_s``."""
+        for direction, episode in self.episodes.items():
+            if episode.started_ms is not None:
+                self._extreme = min(self._extreme, rate) if direction == "negative" else max(self._extreme, rate)
+                started = episode.started_ms or now_ms
+                if now_ms - started >= self._settle_ms:
+                    resolved = self._resolve(episode, now_ms, rate, "settled")
+                    if not episode.silent:
+                        alerts.append(resolved)
+
     def _resolve(self, episode: Episode, now_ms: int, rate: float, reason: str) -> Alert:
         episode.step(now_ms, None, True)  # hold 0: resolves at once
         started = episode.started_ms or now_ms
@@ -273,6 +284,9 @@ class FundingAsset:
         self.rate: float | None = None
         self.weighting = "equal"
         self._next_eval_ms = 0
+        # The event time of the last evaluation while nothing has changed since (None after any change):
+        # evaluating again at that time would change nothing and raise nothing.
+        self._evaluated_ms: int | None = None
         self._stale_ms = int(settings.stale_s * 1000)
         self._carry_ms = int(settings.carry_s * 1000)
         # Sums per venue over the counted sources: usable ones that printed at or after ``_horizon``.
@@ -328,6 +342,7 @@ class FundingAsset:
 
     def add(self, event: Funding, ts_ms: int, now_ms: int) -> list[Alert]:
         """Take one funding print and evaluate the asset and the print's venue."""
+        self._evaluated_ms = None
         key = (event.venue, event.symbol)
         source = self.sources.get(key)
         if source is None:
@@ -349,12 +364,14 @@ class FundingAsset:
         """The latest OI in USD of ``key`` changed: give its funding source the new weight."""
         source = self.sources.get(key)
         if source is not None and source.weight != oi_usd:
+            self._evaluated_ms = None
             source.weight = oi_usd
             if source.counted:
                 self._venues[source.venue].refresh()
 
     def mark_gap(self, venue: str) -> None:
         """A disconnect: leave the venue out until it prints again."""
+        self._evaluated_ms = None
         sums = self._venues.get(venue)
         if sums is not None:
             for source in sums.sources:
@@ -363,6 +380,7 @@ class FundingAsset:
 
     def weighted(self, now_ms: int, venue: str | None = None) -> tuple[float | None, str, dict[str, float]]:
         """(rate, weighting mode, weight per venue) over the fresh sources, of one venue or all."""
+        self._evaluated_ms = None
         self._sync(now_ms)
         sums = self._total() if venue is None else self._venues.get(venue)
         if sums is None or not sums.count:
@@ -373,8 +391,15 @@ class FundingAsset:
         return sums.rate(fill), sums.mode(), self._venue_weights(fill)
 
     def evaluate(self, now_ms: int) -> list[Alert]:
-        """Bring the sums to ``now_ms`` and evaluate the asset rate and every venue's."""
+        """Bring the sums to ``now_ms`` and evaluate the asset rate and every venue's.
+
+        Again at the same event time with nothing changed in between (a print's evaluation, then the
+        engine's tick on the same event) it would change nothing and raise nothing, so it returns at once.
+        """
         self._next_eval_ms = now_ms + EVAL_INTERVAL_MS
+        if now_ms == self._evaluated_ms:
+            return []
+        self._evaluated_ms = now_ms
         self._sync(now_ms)
         total = self._total()
         alerts: list[Alert] = []
@@ -409,7 +434,7 @@ class FundingAsset:
                 tracker = self.venue_flips.get(name)
                 if tracker is None:
                     tracker = self.venue_flips[name] = FlipTracker(self.ctx.base, name, self.cfg)
-                alerts += tracker.update(now_ms, sums.rate(sums.fill()), _Describe(sums.mode()), market)
+                alerts += tracker.update(now_ms, sums.rate(sums.fill()), sums.describe, market)
         return alerts
 
     # ------------------------------------------------------------------ sums
@@ -520,15 +545,3 @@ class FundingAsset:
             value = firing[1] if firing is not None and firing[0] == direction else 0
             out.append((FLIP, direction, value))
         return out
-
-
-class _Describe:
-    """The extra values of a venue flip alert (built only when one fires)."""
-
-    __slots__ = ("mode",)
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-
-    def __call__(self) -> dict[str, Any]:
-        return {"weighting": self.mode}

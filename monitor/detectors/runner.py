@@ -545,7 +545,7 @@ class DetectorRunner:
         duplicates = 0
         engines: dict[int, DetectionEngine] = {}
         before: dict[int, dict[Outcome, int]] = {}
-        latency = self.metrics.decision_latency
+        observe = self.metrics.decision_latency.observe
         now_s = time.time()
         now = time.monotonic()
         for entry in batch:
@@ -565,9 +565,11 @@ class DetectorRunner:
                 before[entry.shard] = dict(engine.counts)
             feed = engine.feed
             for event in entry.events:
-                alerts += feed(event)
+                raised = feed(event)
+                if raised:
+                    alerts += raised
                 if engine.last_outcome == "processed":
-                    latency.observe(max(0.0, now_s - event.ts_ms / 1000))
+                    observe(max(0.0, now_s - event.ts_ms / 1000))
             # A read can hold thousands of events: let the rest of the process (venue readers, the
             # publisher, when all roles share one loop) run between entries.
             await asyncio.sleep(0)

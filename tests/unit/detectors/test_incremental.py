@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.alert import Alert
 from monitor.detectors.config import (
     CascadeSettings,
     ClassSettings,
@@ -270,6 +271,9 @@ def fingerprint(engine: DetectionEngine) -> list[object]:
             out += [group.current, group.high, group.low, group.sources, group.collapse.started_ms]
         out += [(s.counted, len(s.high), len(s.low)) for s in state.oi.sources.values()]
         out += [state.funding.rate, state.funding.weighting, state.ctx.oi_change_pct]
+        ctx, flips = state.ctx, [state.funding.flip, *state.funding.venue_flips.values()]
+        out += [ctx.funding_now, ctx.funding_high.value(), ctx.funding_low.value(), len(ctx.funding_high)]
+        out += [(f.sign, f._candidate, f._candidate_since, f._extreme) for f in flips]
     return out
 
 
@@ -280,12 +284,28 @@ def forget_quiet(engine: DetectionEngine) -> None:
         assert state is not None
         state.long._quiet_until = state.short._quiet_until = 0
         state.oi._recount_until = 0
+        state.funding._evaluated_ms = None
+
+
+class EveryAsset(DetectionEngine):
+    """Visits every asset at every tick instead of only the due ones, each evaluation in full."""
+
+    def advance(self, now_ms: int) -> list[Alert]:
+        now = max(now_ms, self.clock_ms)
+        alerts: list[Alert] = []
+        for base in self.assets:
+            state = self.detectors(base)
+            assert state is not None
+            state.funding._evaluated_ms = None
+            alerts += state.evaluate(now)
+        return alerts
 
 
 @settings(max_examples=80, deadline=None)
 @given(events)
 def test_skipping_quiet_evaluations_changes_nothing(stream: list[Event]) -> None:
-    skipping, full = DetectionEngine(SMALL), DetectionEngine(SMALL)
+    """Deadline scheduling and the detectors' own quiet times give what evaluating everything in full gives."""
+    skipping, full = DetectionEngine(SMALL), EveryAsset(SMALL)
     for event in stream:
         forget_quiet(full)
         assert skipping.feed(event) == full.feed(event)
@@ -313,3 +333,38 @@ def test_venue_windows_stay_bounded_between_episodes() -> None:
     assert side.venues.keys() == set(VENUES)
     assert all(len(window) <= limit for window in side.venues.values())
     assert sum(w.total for w in side.venues.values()) == pytest.approx(side.window_usd(engine.clock_ms))
+
+
+def test_funding_evaluated_once_per_event_time_gives_what_evaluating_again_gives() -> None:
+    """Flips, settles and extremes on three venues: the engine's repeated evaluations at one event time add nothing."""
+    rng = random.Random(16)
+    stream: list[Event] = []
+    for i in range(1_800):  # 30 minutes, a print every second per venue in turn, the sign turning every few minutes
+        t = T0 + i * 1000
+        sign = 1 if (i // 170) % 2 == 0 else -1
+        size = 0.004 if (i // 400) % 2 else 0.0002  # extreme stretches (beyond 100 % a year) in between
+        venue = VENUES[i % 3]
+        stream.append(fund(t + rng.randrange(0, 1000), sign * size * rng.uniform(0.3, 1.6), venue))
+        if i % 7 == 0:
+            stream.append(oi(t + rng.randrange(0, 1000), rng.uniform(1_000, 3_000), VENUES[(i // 7) % 3]))
+        if i % 450 == 449:
+            stream.append(gap(t + 500, VENUES[(i // 450) % 3]))
+    stream.sort(key=lambda e: e.ts_ms)
+    skipping, full = DetectionEngine(SMALL), EveryAsset(SMALL)
+    raised: list[Alert] = []
+    for event in stream:
+        forget_quiet(full)
+        alerts = skipping.feed(event)
+        assert alerts == full.feed(event)
+        assert fingerprint(skipping) == fingerprint(full)
+        raised += alerts
+    assert {a.kind for a in raised} >= {"funding_flip", "funding_extreme"}
+
+
+def test_a_print_at_the_same_event_time_is_taken_by_the_next_evaluation() -> None:
+    state = asset()
+    state.add(fund(T0, 0.0001, "bybit"), T0, T0)  # evaluated at T0
+    assert state.rate == pytest.approx(0.0001)
+    state.add(fund(T0, -0.0003, "okx"), T0, T0)  # within the second: not evaluated yet
+    state.evaluate(T0)
+    assert state.rate == pytest.approx(-0.0001)

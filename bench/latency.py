@@ -9,7 +9,9 @@ runs in this process, once on the embedded bus and once over a throwaway
 redis-server. The ``liqmon_decision_latency_seconds`` and
 ``liqmon_alert_delivery_latency_seconds`` observations are recorded one by one
 (the histograms themselves still get every value), so p50/p99/max are exact
-rather than bucket estimates. Timestamps have 1 ms resolution.
+rather than bucket estimates. Timestamps have 1 ms resolution. Over Redis the
+detector checkpoints its shards (the defaults, unless ``--no-checkpoints``); each
+write's time on the event loop (engine snapshot + encoding) and size are printed.
 
 Run: ``.venv/bin/python bench/latency.py [--seconds 10] [--rate 10000]`` (``--seconds 60`` for the full run).
 """
@@ -36,6 +38,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.app import Application
 from monitor.capture.format import CaptureRecord, read_capture
+from monitor.detectors import checkpoint
 from monitor.detectors.engine import DetectionEngine
 from monitor.metrics import Metrics
 from monitor.settings import load_settings
@@ -156,12 +159,43 @@ class Arrivals:
         self.observe(events)
 
 
+class Checkpoints:
+    """Wraps ``DetectionEngine.snapshot`` and ``checkpoint.encode``: the loop time and size of each checkpoint."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self.sizes: list[int] = []
+        self.snapshot, self.encode = DetectionEngine.snapshot, checkpoint.encode
+
+    def install(self) -> None:
+        snapshot, encode, began = self.snapshot, self.encode, [0.0]
+
+        def timed_snapshot(engine: DetectionEngine) -> Any:
+            began[0] = time.perf_counter()
+            return snapshot(engine)
+
+        def timed_encode(saved: checkpoint.Checkpoint) -> bytes:
+            data = encode(saved)
+            self.pauses.append(time.perf_counter() - began[0])
+            self.sizes.append(len(data))
+            return data
+
+        DetectionEngine.snapshot = timed_snapshot  # type: ignore[method-assign]
+        checkpoint.encode = timed_encode
+
+    def remove(self) -> None:
+        DetectionEngine.snapshot = self.snapshot  # type: ignore[method-assign]
+        checkpoint.encode = self.encode
+
+
 async def measure(
-    overrides: dict[str, Any], redis_url: str | None, until_ms: int
+    overrides: dict[str, Any], redis_url: str | None, until_ms: int, checkpoints: Checkpoints, *, save: bool
 ) -> tuple[Recorder, Recorder, Arrivals, Decisions]:
     extra: dict[str, Any] = {"metrics.enabled": False, "alerts.console": True}
     if redis_url:
         extra["bus.redis_url"] = redis_url
+    if not save:
+        extra |= {"detectors.checkpoint_entries": 0, "detectors.checkpoint_interval_s": 0}
     settings = load_settings(environ={}, overrides={**overrides, **extra})
     metrics = Metrics(CollectorRegistry())
     decision = Recorder(metrics.decision_latency)
@@ -172,6 +206,7 @@ async def measure(
     metrics.observe_events = arrivals  # type: ignore[method-assign]
     decided = Decisions()
     decided.install()
+    checkpoints.install()
     try:
         app = Application(settings, metrics=metrics, serve_metrics=False)
         runner = asyncio.create_task(app.run(install_signals=False))
@@ -180,6 +215,7 @@ async def measure(
         await runner
     finally:
         decided.remove()
+        checkpoints.remove()
     return decision, delivery, arrivals, decided
 
 
@@ -199,8 +235,11 @@ def one_run(args: argparse.Namespace, redis_url: str | None) -> list[str]:
         assert child.stdout is not None
         hello = json.loads(child.stdout.readline())
         until_ms = hello["start_ms"] + int(args.seconds * 1000) + 2000
+        saved = Checkpoints()
         with contextlib.redirect_stdout(io.StringIO()):
-            decision, delivery, arrivals, decided = asyncio.run(measure(hello["overrides"], redis_url, until_ms))
+            decision, delivery, arrivals, decided = asyncio.run(
+                measure(hello["overrides"], redis_url, until_ms, saved, save=args.checkpoints)
+            )
         done = json.loads(child.stdout.readline() or "{}")
         served, lateness = done.get("served", "?"), [ms / 1000 for ms in done.get("lateness", [])]
     finally:
@@ -214,6 +253,8 @@ def one_run(args: argparse.Namespace, redis_url: str | None) -> list[str]:
         summary(f"[{bus}] received → detector decision", decided.values),
         summary(f"[{bus}] event time → detector decision", decision.values),
         summary(f"[{bus}] event time → console delivery", delivery.values),
+        summary(f"[{bus}] checkpoint snapshot + encode", saved.pauses)
+        + (f"  largest {max(saved.sizes):,} bytes" if saved.sizes else ""),
     ]
 
 
@@ -224,6 +265,9 @@ def main() -> None:
     parser.add_argument("--lead", type=float, default=6.0, help="seconds between start-up and the first frame")
     parser.add_argument("--scenario", type=Path, help="scenario capture for instrument lists (default: generate)")
     parser.add_argument("--bus", choices=("both", "embedded", "redis"), default="both")
+    parser.add_argument(
+        "--no-checkpoints", dest="checkpoints", action="store_false", help="detector checkpoints off (Redis bus)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -238,7 +282,9 @@ def main() -> None:
                 check=True,
                 capture_output=True,
             )
+        saving = "on" if args.checkpoints else "off"
         lines = [f"machine: {machine()}; {args.rate} msg/s for {args.seconds:g} s, Binance forceOrder"]
+        lines[0] += f"; detector checkpoints {saving}"
         if args.bus in ("both", "embedded"):
             lines += one_run(args, None)
         if args.bus in ("both", "redis"):

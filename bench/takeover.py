@@ -6,8 +6,10 @@ share the shards (B joins after A and gets its share handed over). Once everythi
 busiest shard is killed with SIGKILL. Reported: the time from the kill until the
 survivor owns every shard (lease expiry + restoring the checkpoints and replaying
 the entries after them, or without checkpoints the rebuild from the retained
-history, `rebuild_hours = 24`), the events it replayed, and the time until
-everything is acknowledged again.
+history, `rebuild_hours = 24`), the same from the instant the victim's leases ran
+out (their remaining time to live is read just before the kill: a lease renewed
+just before is the worst case, the full lease time), the events it replayed, and
+the time until everything is acknowledged again.
 
 Both ways are measured in one run (``--mode both``, the default): ``checkpoint``
 (the defaults; the victim is killed once its checkpoints cover everything it
@@ -34,6 +36,11 @@ from pathlib import Path
 import redis
 from common import LIQMON, PYTHON, ROOT, machine, redis_server
 from e2e import SHARDS, detector_caught_up, stream_events
+
+from monitor.bus.keys import Keys
+from monitor.detectors.runner import lease_name
+
+KEYS = Keys()
 
 
 def env(port: int, ttl: float, checkpoints: bool = True) -> dict[str, str]:
@@ -80,15 +87,15 @@ def acquired(log: Path) -> list[dict[str, object]]:
 
 
 def owners(client: redis.Redis) -> dict[int, str | None]:
-    holders = [client.get(f"liqmon:lease:detector-shard-{s}") for s in range(SHARDS)]
+    holders = [client.get(KEYS.lease(lease_name(s))) for s in range(SHARDS)]
     return {s: (h.decode() if h else None) for s, h in enumerate(holders)}
 
 
 def checkpoints_cover(client: redis.Redis, shards: list[int]) -> bool:
     """Every shard's checkpoint covers the shard's last entry."""
     for shard in shards:
-        raw = client.get(f"liqmon:checkpoint:{{{shard}}}")
-        last = client.xrevrange(f"liqmon:events:{{{shard}}}", count=1)
+        raw = client.get(KEYS.checkpoint(lease_name(shard)))
+        last = client.xrevrange(KEYS.events(shard), count=1)
         if last and (raw is None or json.loads(raw)["entry_id"] != last[0][0].decode()):
             return False
     return True
@@ -124,14 +131,17 @@ def run(capture: Path, workdir: Path, ttl: float, checkpoints: bool) -> dict[str
             events = stream_events(client)
             wait(lambda: detector_caught_up(client)[0], 300, "the detectors handling the history")
             # Kill the owner of the busiest shard: the survivor takes over all of its shards.
-            lengths = {s: client.xlen(f"liqmon:events:{{{s}}}") for s in range(SHARDS)}
+            lengths = {s: client.xlen(KEYS.events(s)) for s in range(SHARDS)}
             busiest = max(lengths, key=lambda s: lengths[s])
             victim_name = owners(client)[busiest]
             if checkpoints:
-                theirs = [s for s, owner in owners(client).items() if owner == victim_name]
-                wait(lambda: checkpoints_cover(client, theirs), 120, "the victim's checkpoints covering its entries")
+                mine = [s for s, owner in owners(client).items() if owner == victim_name]
+                wait(lambda: checkpoints_cover(client, mine), 120, "the victim's checkpoints covering its entries")
             victim, survivor_log = (a, log_b) if victim_name == "a" else (b, log_a)
             before = len(acquired(survivor_log))
+            theirs = [s for s, owner in owners(client).items() if owner == victim_name]
+            # When the victim's leases run out (the last of them): the takeover cannot start before.
+            lease_left_s = max(int(client.pttl(KEYS.lease(lease_name(s)))) for s in theirs) / 1000
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             killed = time.monotonic()
@@ -141,7 +151,7 @@ def run(capture: Path, workdir: Path, ttl: float, checkpoints: bool) -> dict[str
             wait(lambda: detector_caught_up(client)[0], 300, "the survivor catching up")
             caught_up_after = time.monotonic() - killed
             takeovers = acquired(survivor_log)[before:]
-            sizes = [len(raw) for s in range(SHARDS) if (raw := client.get(f"liqmon:checkpoint:{{{s}}}"))]
+            sizes = [len(raw) for s in range(SHARDS) if (raw := client.get(KEYS.checkpoint(lease_name(s))))]
         finally:
             for proc in procs:
                 if proc.poll() is None:
@@ -153,6 +163,7 @@ def run(capture: Path, workdir: Path, ttl: float, checkpoints: bool) -> dict[str
         "busiest": busiest,
         "entries": lengths[busiest],
         "owned_after": owned_after,
+        "lease_left": lease_left_s,
         "caught_up_after": caught_up_after,
         "shards": len(takeovers),
         "restored": sum(1 for t in takeovers if t.get("checkpoint")),
@@ -193,6 +204,9 @@ def report(mode: str, r: dict[str, object], ttl: float) -> None:
     print(f"restoring / rebuilding their state took : {r['replay_s']:.2f} s")
     print(f"kill -9 → everything acknowledged      : {r['caught_up_after']:.2f} s")
     print(f"takeover beyond the lease time          : {float(str(r['owned_after'])) - ttl:+.2f} s")
+    beyond = float(str(r["owned_after"])) - float(str(r["lease_left"]))
+    print(f"victim's leases ran out after the kill  : {float(str(r['lease_left'])):.2f} s")
+    print(f"lease expiry → survivor owns every shard: {beyond:+.2f} s")
     if r["checkpoint_bytes"]:
         print(f"largest checkpoint                      : {int(str(r['checkpoint_bytes'])):,} bytes")
     sys.stdout.flush()

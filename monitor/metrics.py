@@ -213,7 +213,8 @@ class Metrics:
         r.register(self.decision_latency)
         self.checkpoints = Counter(
             "liqmon_detector_checkpoints_total",
-            "Detector checkpoints (count) by outcome: written, write_failed, restored, or ignored on takeover"
+            "Detector checkpoints (count) by outcome: written, write_failed, fenced (not written: another process"
+            " holds the shard's lease), restored, or ignored on takeover"
             " (ignored_version, ignored_settings, ignored_decode, ignored_stale, ignored_ahead).",
             ["outcome"],
             registry=r,

@@ -136,11 +136,12 @@ class Coordinator(Protocol):
     async def withdraw(self, group: str, member: str) -> None:
         """Remove ``member`` from ``group`` at once (a clean shutdown)."""
 
-    async def store_checkpoint(self, shard: int, data: bytes) -> None:
-        """Replace shard ``shard``'s detector checkpoint (kept for the event retention)."""
+    async def store_checkpoint(self, lease: str, owner: str, data: bytes) -> bool:
+        """Replace the checkpoint of the work ``lease`` guards if ``owner`` holds the lease (kept for the
+        event retention); False, and nothing written, when it does not (the lease moved on)."""
 
-    async def load_checkpoint(self, shard: int) -> bytes | None:
-        """Shard ``shard``'s detector checkpoint, None when there is none."""
+    async def load_checkpoint(self, lease: str) -> bytes | None:
+        """The checkpoint of the work ``lease`` guards, None when there is none."""
 
 
 class Bus(EventPublisher, EventConsumer, Coordinator, Protocol):

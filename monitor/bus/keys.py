@@ -3,11 +3,14 @@
 ``{prefix}:events:{N}`` holds shard N's events; the braces are a Redis Cluster
 hash tag, so each shard is one slot. ``{prefix}:alerts`` feeds the dispatcher,
 ``{prefix}:alerts:dead`` keeps deliveries a sink gave up on,
-``{prefix}:sent:<key>`` marks alerts already sent, ``{prefix}:lease:<name>``
-holds a lease and ``{prefix}:members:<group>`` lists the live members of a group
-of processes sharing work; ``{prefix}:checkpoint:{N}`` holds shard N's detector
-checkpoint. Stream labels in metrics drop the prefix (``events:3``,
-``alerts``, ``alerts:dead``) so dashboards work for any prefix.
+``{prefix}:alerts:published:{{prefix}:alerts}:<id>`` marks alerts already
+appended to it, ``{prefix}:sent:<key>`` marks alerts already sent,
+``{prefix}:lease:<name>`` holds a lease and ``{prefix}:members:<group>`` lists the live members of a group
+of processes sharing work; ``{prefix}:checkpoint:{<lease key>}`` holds the
+checkpoint of the work a lease guards (a detector shard's state), in the
+lease's cluster slot so a write can check the lease in the same script.
+Stream labels in metrics drop the prefix (``events:3``, ``alerts``,
+``alerts:dead``) so dashboards work for any prefix.
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ class Keys:
         """The dead-letter stream of alert deliveries given up on."""
         return f"{self.prefix}:alerts:dead"
 
+    def published(self, alert_id: str) -> str:
+        """The marker of an alert appended to the alerts stream, in the stream's cluster slot."""
+        return f"{self.alerts}:published:{{{self.alerts}}}:{alert_id}"
+
     def sent(self, key: str) -> str:
         """The dedup marker of an alert delivery."""
         return f"{self.prefix}:sent:{key}"
@@ -66,9 +73,13 @@ class Keys:
         """The live members of ``group`` (a sorted set scored by expiry, Redis time in ms)."""
         return f"{self.prefix}:members:{group}"
 
-    def checkpoint(self, shard: int) -> str:
-        """Shard N's detector checkpoint, in the events stream's cluster slot."""
-        return f"{self.prefix}:checkpoint:{{{shard}}}"
+    def checkpoint(self, lease: str) -> str:
+        """The checkpoint of the work lease ``lease`` guards: ``liqmon:checkpoint:{liqmon:lease:detector-shard-3}``.
+
+        The hash tag is the whole lease key (which has none of its own), so both are in one cluster
+        slot and a script can write the checkpoint only while the writer holds the lease.
+        """
+        return f"{self.prefix}:checkpoint:{{{self.lease(lease)}}}"
 
     def shard_of_key(self, key: str) -> int | None:
         """The shard number of an events stream key, None for any other key."""

@@ -46,7 +46,7 @@ class MemoryBus:
         self._dead: list[tuple[Alert, str, str]] = []
         self._claims: dict[str, float] = {}
         self._leases: dict[str, str] = {}
-        self._checkpoints: dict[int, bytes] = {}
+        self._checkpoints: dict[str, bytes] = {}
         self._members: dict[str, dict[str, float]] = {}  # group -> member -> monotonic expiry
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
@@ -228,13 +228,16 @@ class MemoryBus:
         """Forget ``member``."""
         self._members.get(group, {}).pop(member, None)
 
-    async def store_checkpoint(self, shard: int, data: bytes) -> None:
-        """Keep the checkpoint (nothing survives the process: there is no takeover in memory)."""
-        self._checkpoints[shard] = data
+    async def store_checkpoint(self, lease: str, owner: str, data: bytes) -> bool:
+        """Keep the checkpoint if ``owner`` holds ``lease`` (nothing survives the process: no takeover in memory)."""
+        if self._leases.get(lease) != owner:
+            return False
+        self._checkpoints[lease] = data
+        return True
 
-    async def load_checkpoint(self, shard: int) -> bytes | None:
+    async def load_checkpoint(self, lease: str) -> bytes | None:
         """The checkpoint stored last."""
-        return self._checkpoints.get(shard)
+        return self._checkpoints.get(lease)
 
     async def adopt_pending(self, shard: int, consumer: str) -> set[str]:
         """Nothing to adopt: one process reads everything, and popped events are not kept pending."""

@@ -26,6 +26,16 @@ end
 return 0
 """
 
+# Write a checkpoint only while ``owner`` holds the lease it belongs to (a fence against a paused or
+# partitioned former owner overwriting its successor's checkpoint); the checkpoint expires with the events.
+_STORE_CHECKPOINT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
 # Announce a member alive until Redis time + ttl, drop the expired ones, list the rest. Redis's own
 # clock scores every entry, so members on hosts with skewed clocks still agree.
 _ANNOUNCE = """
@@ -54,6 +64,7 @@ class Leases(Room):
         self._acquire = self._r.register_script(_ACQUIRE_LEASE)
         self._release = self._r.register_script(_RELEASE_LEASE)
         self._announce = self._r.register_script(_ANNOUNCE)
+        self._store_checkpoint = self._r.register_script(_STORE_CHECKPOINT)
 
     async def claim_once(self, key: str, ttl_ms: int) -> bool:
         """True the first time ``key`` is claimed within ``ttl_ms`` (SET NX PX)."""
@@ -86,12 +97,17 @@ class Leases(Room):
         """Remove ``member`` from ``group`` at once."""
         await self._call("withdraw", self._r.zrem(self._keys.members(group), member))
 
-    async def store_checkpoint(self, shard: int, data: bytes) -> None:
-        """SET the shard's checkpoint, expiring with the event retention (an older one is of no use)."""
-        ttl_ms = max(1, self._link.retention_ms)
-        await self._call("checkpoint store", self._r.set(self._keys.checkpoint(shard), data, px=ttl_ms))
+    async def store_checkpoint(self, lease: str, owner: str, data: bytes) -> bool:
+        """SET the checkpoint of ``lease``'s work if ``owner`` holds the lease; False (nothing written) otherwise.
 
-    async def load_checkpoint(self, shard: int) -> bytes | None:
-        """GET the shard's checkpoint."""
-        reply = await self._call("checkpoint load", self._r.get(self._keys.checkpoint(shard)))
+        It expires with the event retention (an older one is of no use).
+        """
+        ttl_ms = max(1, self._link.retention_ms)
+        keys = [self._keys.lease(lease), self._keys.checkpoint(lease)]
+        reply = await self._call("checkpoint store", self._store_checkpoint(keys=keys, args=[owner, data, ttl_ms]))
+        return bool(reply)
+
+    async def load_checkpoint(self, lease: str) -> bytes | None:
+        """GET the checkpoint of ``lease``'s work."""
+        reply = await self._call("checkpoint load", self._r.get(self._keys.checkpoint(lease)))
         return None if reply is None else bytes(reply)

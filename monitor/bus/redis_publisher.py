@@ -28,6 +28,17 @@ log = get_logger(__name__)
 
 DEAD_LETTER_MAXLEN = 100_000
 
+# Append an alert unless one with its id was appended within the retention: a marker per alert id,
+# set in the same script, so a new owner re-raising the alerts its predecessor published but had not
+# acknowledged the events of does not put them in the stream twice.
+_PUBLISH_ALERT = """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then
+  return 0
+end
+redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[2], '*', ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+return 1
+"""
+
 
 class Publisher(Room):
     """Events into the shard streams (buffered, batched); alerts and dead letters (awaited)."""
@@ -46,6 +57,7 @@ class Publisher(Room):
         self._wakeup = asyncio.Event()
         self._write_lock = asyncio.Lock()
         self._overflow_log = OverflowLog(log, "redis publish buffer")
+        self._publish_alert = self._r.register_script(_PUBLISH_ALERT)
 
     def wake(self) -> None:
         """Wake the flusher (to notice that the bus is stopping)."""
@@ -172,9 +184,15 @@ class Publisher(Room):
         return not self._buffer
 
     async def publish_alert(self, alert: Alert) -> None:
-        """Append an alert to the alerts stream; raises BusUnavailable while Redis is down."""
-        fields = {FIELD_KIND: alert.kind.encode(), FIELD_DATA: encode_alert(alert)}
-        await self._call("XADD alerts", self._r.xadd(self._keys.alerts, fields, minid=self._minid(), approximate=True))
+        """Append an alert to the alerts stream once per alert id; raises BusUnavailable while Redis is down.
+
+        An alert whose id was appended already (within the retention) is not appended again: logged only.
+        """
+        keys = [self._keys.alerts, self._keys.published(alert.id)]
+        args = [max(1, self._link.retention_ms), self._minid(), FIELD_KIND, alert.kind, FIELD_DATA, encode_alert(alert)]
+        if not await self._call("XADD alerts", self._publish_alert(keys=keys, args=args)):
+            log.info("alert_already_published", alert_id=alert.id, kind=alert.kind, status=alert.status)
+            return
         self._metrics.bus_published.labels(stream="alerts").inc()
 
     async def dead_letter(self, alert: Alert, sink: str, reason: str) -> None:

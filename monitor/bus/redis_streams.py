@@ -202,10 +202,10 @@ class RedisStreamsBus:
         """Remove ``member`` from ``group`` at once."""
         await self.leases.withdraw(group, member)
 
-    async def store_checkpoint(self, shard: int, data: bytes) -> None:
-        """Replace the shard's detector checkpoint."""
-        await self.leases.store_checkpoint(shard, data)
+    async def store_checkpoint(self, lease: str, owner: str, data: bytes) -> bool:
+        """Replace the checkpoint of ``lease``'s work if ``owner`` holds the lease (False when it does not)."""
+        return await self.leases.store_checkpoint(lease, owner, data)
 
-    async def load_checkpoint(self, shard: int) -> bytes | None:
-        """The shard's detector checkpoint (None when there is none)."""
-        return await self.leases.load_checkpoint(shard)
+    async def load_checkpoint(self, lease: str) -> bytes | None:
+        """The checkpoint of ``lease``'s work (None when there is none)."""
+        return await self.leases.load_checkpoint(lease)

@@ -21,7 +21,7 @@ import msgspec
 from monitor.detectors.config import DetectorSettings
 
 # Bump whenever the shape of any detector's snapshot changes.
-VERSION: Final = 1
+VERSION: Final = 2
 
 # DetectorSettings fields that steer the runner, not detection: changing them keeps checkpoints valid.
 _RUNNER_FIELDS: Final = frozenset(

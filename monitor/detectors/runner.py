@@ -39,6 +39,9 @@ log = get_logger(__name__)
 _RETRY_INITIAL_S = 0.1
 _RETRY_CAP_S = 5.0
 _METRICS_INTERVAL_S = 1.0
+# Between renewals a member looks this often for a lapsed lease (one pipelined GET): a dead owner's
+# shards are taken within this of its lease's expiry, not at the next renewal (up to lease_renew_s).
+_WATCH_S = 0.5
 
 
 # The group of live `liqmon detect` processes sharing the shards (bus.announce).
@@ -89,10 +92,12 @@ class DetectorRunner:
         self._fingerprint = checkpoint.settings_fingerprint(settings)
         # Checkpoints are written when another process can take a shard over and the settings ask for them.
         self._checkpoints = bus.shared and bool(settings.checkpoint_interval_s or settings.checkpoint_entries)
-        self._next_renew = 0.0
+        self._renew_due = 0.0
+        self._next_renew = 0.0  # the next renewal or watch for lapsed leases, whichever comes first
         self._next_metrics = 0.0
         self.members: list[str] = [consumer]  # live detector processes, as last announced
         self._free_since: dict[int, float] = {}  # shard -> monotonic time it was first seen free
+        self._writes: dict[int, asyncio.Task[None]] = {}  # the last checkpoint write of each shard
         self.published = 0
         self._stop = asyncio.Event()
         # Set when the input has ended (a replay): handle what is readable before returning.
@@ -163,10 +168,13 @@ class DetectorRunner:
     # ------------------------------------------------------------------ leases
 
     async def _maybe_renew(self) -> None:
+        """Renew when due, or earlier when a watch finds a lapsed lease; drop shards whose lease ran out."""
         now = time.monotonic()
         if now >= self._next_renew:
-            self._next_renew = now + self.settings.lease_renew_s
-            await self._renew()
+            if now >= self._renew_due or await self._lease_lapsed():
+                self._renew_due = now + self.settings.lease_renew_s
+                await self._renew()
+            self._next_renew = min(self._renew_due, time.monotonic() + _WATCH_S)
         for shard, owned in list(self.shards.items()):
             if time.monotonic() > owned.lease_until:
                 log.warning(
@@ -195,6 +203,18 @@ class DetectorRunner:
         order = self._preference(share)
         await self._give_up_surplus(share, order)
         await self._take_free(share, order)
+
+    async def _lease_lapsed(self) -> bool:
+        """True when a shard this process does not own has no lease holder (its owner left or died)."""
+        others = [shard for shard in range(self.bus.shard_count) if shard not in self.shards]
+        if not others:
+            return False
+        try:
+            holders = await self.bus.lease_holders([lease_name(shard) for shard in others])
+        except BusError as exc:
+            log.warning("detector_leases_read_failed", error=str(exc))
+            return False
+        return None in holders
 
     def owned(self) -> set[int]:
         """The shards this process acts on: owned, with a lease that cannot have lapsed yet."""
@@ -390,7 +410,7 @@ class DetectorRunner:
         counted and ignored: the state is then rebuilt from the retained history as without one.
         """
         try:
-            data = await self.bus.load_checkpoint(shard)
+            data = await self.bus.load_checkpoint(lease_name(shard))
         except BusError as exc:
             log.warning("detector_checkpoint_unreadable", shard=shard, error=str(exc), fallback="rebuild from history")
             return None
@@ -411,11 +431,21 @@ class DetectorRunner:
         self.metrics.checkpoints.labels(outcome="restored").inc()
         return engine, saved.entry_id
 
-    async def _checkpoint(self, shard: int, owned: _Shard) -> None:
-        """Write the shard's detector state and the entry it covers (nothing new since the last one: nothing)."""
+    async def _checkpoint(self, shard: int, owned: _Shard, *, wait: bool = True) -> None:
+        """Write the shard's detector state and the entry it covers (nothing new since the last one: nothing).
+
+        The state is taken and encoded at once (a few ms of the loop); the write to the bus runs beside
+        the read loop unless ``wait`` (a handover: the next owner starts from it). A shard has one write
+        in flight at a time, so they land in order; one still in flight defers a due one (not ``wait``).
+        """
         owned.next_checkpoint = time.monotonic() + self.settings.checkpoint_interval_s
         if owned.last_entry is None or owned.unsaved == 0 or not self._checkpoints:
             return
+        previous = self._writes.get(shard)
+        if previous is not None and not previous.done():
+            if not wait:
+                return
+            await previous
         started = time.monotonic()
         saved = checkpoint.Checkpoint(
             version=checkpoint.VERSION,
@@ -426,18 +456,47 @@ class DetectorRunner:
             state=owned.engine.snapshot(),
         )
         data = checkpoint.encode(saved)
+        unsaved, owned.unsaved = owned.unsaved, 0
+        write = asyncio.create_task(
+            self._store(shard, owned, data, entry_id=saved.entry_id, unsaved=unsaved, started=started)
+        )
+        self._writes[shard] = write
+        if wait:
+            await write
+
+    async def _store(
+        self, shard: int, owned: _Shard, data: bytes, *, entry_id: str, unsaved: int, started: float
+    ) -> None:
+        """Store an encoded checkpoint, fenced by the shard's lease.
+
+        When another process holds the lease (this one was paused or cut off past it), nothing is
+        written, the refusal is counted and the shard is given up. A failed write leaves its entries
+        unsaved, for the next interval.
+        """
         try:
-            await self.bus.store_checkpoint(shard, data)
+            stored = await self.bus.store_checkpoint(lease_name(shard), self.consumer, data)
         except BusError as exc:
+            owned.unsaved += unsaved
             self.metrics.checkpoints.labels(outcome="write_failed").inc()
             log.warning("detector_checkpoint_write_failed", shard=shard, error=str(exc), retry="at the next interval")
             return
-        owned.unsaved = 0
+        if not stored:
+            self.metrics.checkpoints.labels(outcome="fenced").inc()
+            log.warning(
+                "detector_checkpoint_fenced",
+                shard=shard,
+                entry_id=entry_id,
+                hint="another detector holds the lease; giving the shard up",
+            )
+            if self.shards.get(shard) is owned:
+                del self.shards[shard]
+                self.metrics.shards_owned.set(len(self.shards))
+            return
         self.metrics.checkpoints.labels(outcome="written").inc()
         log.debug(
             "detector_checkpoint_written",
             shard=shard,
-            entry_id=saved.entry_id,
+            entry_id=entry_id,
             bytes=len(data),
             took_s=round(time.monotonic() - started, 4),
         )
@@ -456,7 +515,7 @@ class DetectorRunner:
             if not owned.unsaved or owned.lease_until < now:
                 continue
             if (entries and owned.unsaved >= entries) or (interval and now >= owned.next_checkpoint):
-                await self._checkpoint(shard, owned)
+                await self._checkpoint(shard, owned, wait=False)
 
     async def _release_all(self) -> None:
         with contextlib.suppress(BusError):  # the announcement expires on its own otherwise
@@ -468,6 +527,9 @@ class DetectorRunner:
                 await self.bus.release_lease(lease_name(shard), self.consumer)
             except BusError as exc:
                 log.warning("detector_lease_release_failed", shard=shard, error=str(exc), hint="it expires on its own")
+        # Writes still in flight for shards given up meanwhile finish (or fail) before the runner returns.
+        await asyncio.gather(*self._writes.values(), return_exceptions=True)
+        self._writes.clear()
         self.shards.clear()
         self.metrics.shards_owned.set(0)
 

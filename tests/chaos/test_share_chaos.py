@@ -7,8 +7,9 @@ two holders in one sample (a lease names one holder by construction, so the
 check is that every shard is owned again once the dead owner's lease has
 lapsed within the lease time plus a renewal), and the episode is announced
 once — one ``firing`` alert per severity it reaches and one ``resolved``, each
-with a single id (a redelivered copy keeps its id, and sinks deduplicate by
-it) — whoever handles it.
+with a single id and in the alerts stream once (a new owner re-raising an alert
+its predecessor published before dying is not appended again) — whoever
+handles it.
 """
 
 from __future__ import annotations
@@ -132,8 +133,9 @@ def test_a_member_killed_and_another_started_mid_cascade_announce_each_episode_o
 
     cascade = [a for a in final if a["kind"] == "liquidation_cascade"]
     # One episode: one alert per severity it reached (an escalation is its own alert) and one resolved,
-    # each with one id. An owner killed between publishing an alert and acknowledging its entry can
-    # leave the same alert (same id) in the stream twice; sinks deduplicate by id (at-least-once).
+    # each with one id, each in the stream once: an owner killed between publishing an alert and
+    # acknowledging its entry leaves the alert to be raised again by the next owner, and the bus
+    # appends an alert id only once.
     assert cascade[0]["status"] == "firing"
     assert cascade[-1]["status"] == "resolved"
     assert len({a["started_ms"] for a in cascade}) == 1
@@ -141,6 +143,7 @@ def test_a_member_killed_and_another_started_mid_cascade_announce_each_episode_o
     for alert in cascade:
         ids.setdefault((alert["status"], alert["severity"]), set()).add(alert["id"])
     assert all(len(same) == 1 for same in ids.values()), ids
+    assert len(cascade) == len(ids), [a["id"] for a in cascade]
     assert [key for key in ids if key[0] == "resolved"] == [("resolved", cascade[-1]["severity"])]
     assert cascade[-1]["values"]["count"] == 6  # type: ignore[index]
     # Every alert a member said it raised is in the stream.

@@ -11,6 +11,7 @@ and the outcome is the same.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
@@ -18,8 +19,14 @@ from pathlib import Path
 import msgspec
 import pytest
 import redis
+from prometheus_client import CollectorRegistry
 
 from monitor.bus.keys import Keys
+from monitor.bus.redis_streams import RedisStreamsBus
+from monitor.detectors.config import DetectorSettings
+from monitor.detectors.runner import DetectorRunner, lease_name
+from monitor.metrics import Metrics
+from monitor.settings import BusSettings
 from tests.integration.test_detect_failover import (
     CONFIG,
     Detector,
@@ -28,11 +35,15 @@ from tests.integration.test_detect_failover import (
     publish,
     wait_alerts,
 )
+from tests.integration.test_redis_bus import wait_until
+from tests.support import builders
+from tests.support.builders import publish_entries
 from tests.support.services import RedisServer
 from tests.unit.detectors.market import heartbeat, liq
 
 pytestmark = pytest.mark.integration
 
+CHECKPOINT = Keys().checkpoint(lease_name(0))
 CHECKPOINT_EVERY_ENTRY = CONFIG.replace("[detectors]\n", "[detectors]\ncheckpoint_entries = 1\n", 1)
 
 
@@ -45,7 +56,7 @@ def wait(condition: object, timeout: float, what: str) -> None:
 
 
 def checkpoint_of(client: redis.Redis) -> dict[str, object] | None:
-    raw = client.get(Keys().checkpoint(0))
+    raw = client.get(CHECKPOINT)
     return None if raw is None else msgspec.json.decode(raw)
 
 
@@ -73,7 +84,7 @@ def test_survivor_restores_the_checkpoint_and_replays_only_the_tail(
         last_id = client.xrevrange(Keys().events(0), count=1)[0][0].decode()
         # Written after the owner handled (and acked) the entries, covering the last of them.
         wait(lambda: (checkpoint_of(client) or {}).get("entry_id") == last_id, 10, "a checkpoint of every entry")
-        mid_cascade = client.get(Keys().checkpoint(0))
+        mid_cascade = client.get(CHECKPOINT)
         assert mid_cascade is not None
 
         # The owner handles three more liquidations (checkpointing them too), then dies; the checkpoint it
@@ -83,10 +94,10 @@ def test_survivor_restores_the_checkpoint_and_replays_only_the_tail(
         owner.proc.send_signal(signal.SIGKILL)
         owner.proc.wait(timeout=10)
         if usable:
-            client.set(Keys().checkpoint(0), mid_cascade)
+            client.set(CHECKPOINT, mid_cascade)
         else:
             stored = msgspec.json.decode(mid_cascade)
-            client.set(Keys().checkpoint(0), msgspec.json.encode({**stored, "version": stored["version"] + 1}))
+            client.set(CHECKPOINT, msgspec.json.encode({**stored, "version": 1}))  # the previous format
 
         publish(client, [heartbeat(t0 + s * 1000) for s in range(6, 40)])
         acquired = standby.wait_for("detector_shard_acquired", timeout=10)
@@ -143,3 +154,39 @@ def test_a_shard_that_went_quiet_is_checkpointed_once_its_interval_has_passed(
         assert owner.proc.poll() is None
     finally:
         owner.stop()
+
+
+async def test_a_former_owner_cannot_overwrite_its_successors_checkpoint(redis_server: RedisServer) -> None:
+    """The owner's lease moves on while it is paused: its next checkpoint is refused, counted, and it lets go."""
+    metrics = Metrics(CollectorRegistry())
+    bus = RedisStreamsBus(BusSettings(redis_url=redis_server.url, shard_count=1, block_ms=50), metrics)
+    # Renewal far apart: the runner does not notice the lease moved on before it checkpoints.
+    settings = DetectorSettings(lease_ttl_s=120.0, lease_renew_s=60.0, block_ms=50, checkpoint_entries=1)
+    runner = DetectorRunner(settings, bus, metrics, consumer="former")
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port)
+
+    def checkpoints(outcome: str) -> float:
+        return metrics.registry.get_sample_value("liqmon_detector_checkpoints_total", {"outcome": outcome}) or 0.0
+
+    try:
+        await wait_until(lambda: runner.owned() == {0})
+        await publish_entries(bus, [builders.liq(1)])
+        await wait_until(lambda: checkpoints("written") == 1)  # the first entry checkpointed
+        assert client.get(CHECKPOINT) is not None
+
+        # Paused past its lease: the successor holds the lease and has checkpointed the shard.
+        client.set(Keys().lease(lease_name(0)), "successor")
+        client.set(CHECKPOINT, b"the successor's checkpoint")
+        await publish_entries(bus, [builders.liq(2)])
+        await wait_until(lambda: checkpoints("fenced") == 1)  # the former owner's checkpoint refused
+
+        assert client.get(CHECKPOINT) == b"the successor's checkpoint"
+        assert checkpoints("written") == 1
+        assert runner.owned() == set()  # it gave the shard up
+    finally:
+        stop.set()
+        await task
+        await bus.close()
+    assert client.get(Keys().lease(lease_name(0))) == b"successor"  # leaving released nothing of the successor's

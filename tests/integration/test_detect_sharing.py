@@ -50,9 +50,9 @@ async def members(server: RedisServer) -> AsyncIterator[Callable[..., Member]]:
     """A factory of started members; every one still running is stopped on exit."""
     started: list[Member] = []
 
-    def start(name: str, url: str = server.url) -> Member:
+    def start(name: str, url: str = server.url, settings: DetectorSettings = SETTINGS) -> Member:
         bus = RedisStreamsBus(BusSettings(redis_url=url, shard_count=SHARDS, block_ms=50), Metrics(CollectorRegistry()))
-        member = Member(DetectorRunner(SETTINGS, bus, Metrics(CollectorRegistry()), consumer=name), bus)
+        member = Member(DetectorRunner(settings, bus, Metrics(CollectorRegistry()), consumer=name), bus)
         member.task = asyncio.create_task(member.runner.run(member.stop))
         started.append(member)
         return member
@@ -124,3 +124,16 @@ async def test_a_lease_left_in_our_own_name_is_taken_at_once(redis_server: Redis
         a = start("a")
         await converge([a], [7], cover=set(range(SHARDS)) - {4})
         assert 3 in a.owned
+
+
+async def test_a_lapsed_lease_is_taken_without_waiting_for_the_next_renewal(redis_server: RedisServer) -> None:
+    # Shards 4-7 belong to a process that died: its announcement is gone, its leases still run.
+    for shard in range(4, 8):
+        redis_server.command("SET", Keys().lease(lease_name(shard)), "dead", "PX", "600000")
+    slow = DetectorSettings(lease_ttl_s=600.0, lease_renew_s=300.0, block_ms=50)  # next renewal: 5 minutes on
+    async with members(redis_server) as start:
+        a = start("a", settings=slow)
+        await converge([a], [4], cover={0, 1, 2, 3})
+        for shard in range(4, 8):  # the dead owner's leases lapse
+            redis_server.command("DEL", Keys().lease(lease_name(shard)))
+        await converge([a], [8])  # long before a's next renewal: its watch saw the lapsed leases

@@ -179,6 +179,22 @@ async def test_alerts_round_trip_and_dead_letters(redis_server: RedisServer, met
     await bus.close()
 
 
+async def test_an_alert_is_appended_once_per_id(redis_server: RedisServer, metrics: Metrics) -> None:
+    """A new owner re-raising what its predecessor published before dying (events unacknowledged) adds nothing."""
+    predecessor = RedisStreamsBus(bus_settings(redis_server), metrics)
+    await predecessor.publish_alert(alert(1))
+    await predecessor.close()
+    successor = RedisStreamsBus(bus_settings(redis_server), metrics)
+    await successor.publish_alert(alert(1))
+    await successor.publish_alert(alert(2))
+    got = await successor.read_alerts("d1", count=10, block_ms=100)
+    assert [d.item.id for d in got] == ["a1", "a2"]
+    assert sample(metrics, "liqmon_bus_published_total", {"stream": "alerts"}) == 2
+    ttl_ms = int(redis_server.command("PTTL", Keys().published("a1")).strip(b":\r\n"))
+    assert 0 < ttl_ms <= bus_settings(redis_server).retention_hours * 3_600_000  # forgotten with the stream
+    await successor.close()
+
+
 async def test_claim_once_and_leases(redis_server: RedisServer, metrics: Metrics) -> None:
     bus = RedisStreamsBus(bus_settings(redis_server), metrics)
     assert await bus.claim_once("a1:slack", 60_000) is True
@@ -196,6 +212,25 @@ async def test_claim_once_and_leases(redis_server: RedisServer, metrics: Metrics
     assert await bus.acquire_lease("shard:1", "alpha", 50) is True
     await wait_until(lambda: redis_server.command("EXISTS", Keys().lease("shard:1")) == b":0\r\n")
     assert await bus.acquire_lease("shard:1", "beta", 60_000) is True
+    await bus.close()
+
+
+async def test_a_checkpoint_is_written_only_by_the_lease_holder(redis_server: RedisServer, metrics: Metrics) -> None:
+    bus = RedisStreamsBus(bus_settings(redis_server), metrics)
+    assert await bus.store_checkpoint("shard:0", "alpha", b"nobody holds the lease") is False
+    assert await bus.load_checkpoint("shard:0") is None
+
+    assert await bus.acquire_lease("shard:0", "alpha", 60_000) is True
+    assert await bus.store_checkpoint("shard:0", "alpha", b"alpha's state") is True
+    assert await bus.load_checkpoint("shard:0") == b"alpha's state"
+    # alpha's lease lapses while it is paused and beta takes the shard over and checkpoints it.
+    redis_server.command("DEL", Keys().lease("shard:0"))
+    assert await bus.acquire_lease("shard:0", "beta", 60_000) is True
+    assert await bus.store_checkpoint("shard:0", "beta", b"beta's state") is True
+    # alpha wakes up and writes the state it had: refused, beta's checkpoint stays.
+    assert await bus.store_checkpoint("shard:0", "alpha", b"alpha's stale state") is False
+    assert await bus.load_checkpoint("shard:0") == b"beta's state"
+    assert await bus.load_checkpoint("shard:1") is None  # one checkpoint per lease
     await bus.close()
 
 
@@ -304,6 +339,7 @@ def test_keys_carry_hash_tags_and_labels(prefix: str, shard: int, key: str) -> N
     assert keys.label(keys.dead_letters) == "alerts:dead"
     assert keys.sent("x") == f"{prefix}:sent:x"
     assert keys.lease("shard:1") == f"{prefix}:lease:shard:1"
+    assert keys.checkpoint("shard:1") == f"{prefix}:checkpoint:{{{prefix}:lease:shard:1}}"
     assert keys.shard_of_key(keys.alerts) is None
 
 

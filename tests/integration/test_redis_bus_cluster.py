@@ -111,6 +111,10 @@ async def test_cluster_mode_delivers_every_shard_in_order(redis_cluster: list[in
         assert [d.item.id for d in await bus.read_alerts("d", count=5, block_ms=200)] == ["a1"]
         assert await bus.acquire_lease("shard:3", "me", 10_000) is True
         assert await bus.acquire_lease("shard:3", "other", 10_000) is False
+        # The fenced write reads the lease and writes the checkpoint in one script: one slot.
+        assert await bus.store_checkpoint("shard:3", "me", b"state") is True
+        assert await bus.store_checkpoint("shard:3", "other", b"stale") is False
+        assert await bus.load_checkpoint("shard:3") == b"state"
         busiest = max(sent, key=lambda shard: len(sent[shard]))
         history = await bus.read_history(busiest, "0", 10_000)
         assert event_ids(history) == sent[busiest]

@@ -16,6 +16,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from monitor.alert import encode_alert
 from monitor.bus.redis_streams import RedisStreamsBus
 from monitor.metrics import Metrics
 from monitor.settings import BusSettings
@@ -87,7 +88,9 @@ async def test_sigkill_mid_delivery_then_restart_delivers_everything_once(
         config = _config(tmp_path / "liqmon.toml", redis_server.url, rx_a.url + "/a", rx_b.url + "/b")
         for n in range(1, 7):
             await bus.publish_alert(make_alert(n))
-        await bus.publish_alert(make_alert(1))  # the same alert again (a re-emission): not to be re-sent
+        # The same alert again, as a re-emission the bus did not catch (its marker expired): not to be re-sent.
+        repeat = make_alert(1)
+        await r.xadd("liqmon:alerts", {"kind": repeat.kind, "data": encode_alert(repeat)})
         proc = _start(config, log)
         try:
             await rx_b.wait_for(lambda rx: any(_id(q) == "alert-3" for q in rx.requests), timeout=30)

@@ -58,7 +58,7 @@ async def test_runner_publishes_alerts_and_keeps_metrics(metrics: Metrics) -> No
     stop.set()
     await asyncio.wait_for(task, 5)
     # One process, no takeover: no detector checkpoint is taken (not even on the way out).
-    assert await bus.load_checkpoint(0) is None
+    assert await bus.load_checkpoint(lease_name(0)) is None
     assert sample(metrics, "liqmon_detector_checkpoints_total", outcome="written") is None
     assert (
         sample(metrics, "liqmon_alerts_raised_total", kind="liquidation_cascade", severity="info", status="firing") == 1

@@ -100,10 +100,11 @@ def test_checkpoint_of_another_version_or_other_settings_is_refused() -> None:
     engine = DetectionEngine(settings)
     feed(engine, events()[:500])
     fingerprint = checkpoint.settings_fingerprint(settings)
-    old = checkpoint.encode(checkpoint.Checkpoint(checkpoint.VERSION + 1, fingerprint, 0, "1-0", 0, engine.snapshot()))
-    with pytest.raises(checkpoint.CheckpointRefused) as refused:
-        checkpoint.decode(old, settings)
-    assert refused.value.reason == "version"
+    for version in (1, checkpoint.VERSION + 1):  # the previous release's format (ids as strings), a later one
+        other_format = checkpoint.Checkpoint(version, fingerprint, 0, "1-0", 0, engine.snapshot())
+        with pytest.raises(checkpoint.CheckpointRefused) as refused:
+            checkpoint.decode(checkpoint.encode(other_format), settings)
+        assert refused.value.reason == "version"
 
     current = checkpoint.encode(checkpoint.Checkpoint(checkpoint.VERSION, fingerprint, 0, "1-0", 0, engine.snapshot()))
     other = dataclasses.replace(settings, assets={"BTC": AssetOverride(cascade={"window_s": 120.0})})

@@ -195,7 +195,7 @@ async def measure(
     if redis_url:
         extra["bus.redis_url"] = redis_url
     if not save:
-        extra |= {"detectors.checkpoint_entries": 0, "detectors.checkpoint_interval_s": 0}
+        extra |= {"detectors.checkpoint_events": 0, "detectors.checkpoint_interval_s": 0}
     settings = load_settings(environ={}, overrides={**overrides, **extra})
     metrics = Metrics(CollectorRegistry())
     decision = Recorder(metrics.decision_latency)

@@ -15,7 +15,7 @@ Both ways are measured in one run (``--mode both``, the default): ``checkpoint``
 (the defaults; the victim is killed once its checkpoints cover everything it
 handled, i.e. right after a checkpoint: a kill later in the interval leaves a tail
 of at most ``checkpoint_interval_s`` of live events to replay) and ``rebuild``
-(checkpoints off: ``checkpoint_interval_s = checkpoint_entries = 0``, the
+(checkpoints off: ``checkpoint_interval_s = checkpoint_events = 0``, the
 previous behaviour).
 
 Run: ``.venv/bin/python bench/takeover.py [--lease-ttl S] [--mode both|checkpoint|rebuild]``.

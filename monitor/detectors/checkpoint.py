@@ -35,7 +35,7 @@ _RUNNER_FIELDS: Final = frozenset(
         "block_ms",
         "max_shards",
         "checkpoint_interval_s",
-        "checkpoint_entries",
+        "checkpoint_events",
     }
 )
 

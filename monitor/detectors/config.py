@@ -354,10 +354,11 @@ class DetectorSettings:
     # Entries per history page (an entry holds up to 256 events).
     rebuild_page: int = 64
     # Runner: each owned shard's detector state is checkpointed next to its stream after this many
-    # seconds or handled entries, whichever comes first (0 = not by time / not by count), so a takeover
-    # restores it and replays only the entries after it. Both 0: no checkpoints, takeovers rebuild.
+    # seconds or handled events, whichever comes first (0 = not by time / not by count), so a takeover
+    # restores it and replays only the events after it (at most about checkpoint_events of them: well
+    # under a second of one detector's work). Both 0: no checkpoints, takeovers rebuild.
     checkpoint_interval_s: float = 30.0
-    checkpoint_entries: int = 1000
+    checkpoint_events: int = 50_000
     # Runner: entries per shard and read (an entry holds up to 256 events), and how long a read blocks.
     read_count: int = 64
     block_ms: int = 500
@@ -377,7 +378,7 @@ class DetectorSettings:
             "dedup_capacity",
         )
         _non_negative(
-            self, "future_tolerance_s", "rebuild_hours", "max_shards", "checkpoint_interval_s", "checkpoint_entries"
+            self, "future_tolerance_s", "rebuild_hours", "max_shards", "checkpoint_interval_s", "checkpoint_events"
         )
         if self.lease_renew_s * 2 > self.lease_ttl_s:
             raise ValueError("lease_renew_s must be at most half of lease_ttl_s so a lease is renewed in time")

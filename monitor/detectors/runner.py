@@ -5,7 +5,7 @@ taken with a time to live and renewed well within it. Live processes announce
 themselves and share the shards fairly (shares differ by at most one): a newcomer
 gets its share from the others, a dead member's shards are taken by the rest. An owner checkpoints
 each shard's detector state next to its stream (every ``checkpoint_interval_s`` or
-``checkpoint_entries``, and when it hands the shard over). A process that takes a
+``checkpoint_events``, and when it hands the shard over). A process that takes a
 shard over (its owner died or left) restores the checkpoint and replays only the
 entries after it — or, without a usable checkpoint, rebuilds the state from the
 stream's retained history — without emitting anything: the rebuilt
@@ -73,7 +73,7 @@ class _Shard:
         self.engine = engine
         self.lease_until = lease_until
         self.rebuilt_upto = entry_key(rebuilt_upto) if rebuilt_upto else None
-        # The newest entry in the engine's state (what a checkpoint covers) and entries handled since the last one.
+        # The newest entry in the engine's state (what a checkpoint covers) and events handled since the last one.
         self.last_entry = rebuilt_upto
         self.unsaved = 0
         self.next_checkpoint = next_checkpoint
@@ -91,7 +91,7 @@ class DetectorRunner:
         self._ttl_ms = int(settings.lease_ttl_s * 1000)
         self._fingerprint = checkpoint.settings_fingerprint(settings)
         # Checkpoints are written when another process can take a shard over and the settings ask for them.
-        self._checkpoints = bus.shared and bool(settings.checkpoint_interval_s or settings.checkpoint_entries)
+        self._checkpoints = bus.shared and bool(settings.checkpoint_interval_s or settings.checkpoint_events)
         self._renew_due = 0.0
         self._next_renew = 0.0  # the next renewal or watch for lapsed leases, whichever comes first
         self._next_metrics = 0.0
@@ -470,7 +470,7 @@ class DetectorRunner:
         """Store an encoded checkpoint, fenced by the shard's lease.
 
         When another process holds the lease (this one was paused or cut off past it), nothing is
-        written, the refusal is counted and the shard is given up. A failed write leaves its entries
+        written, the refusal is counted and the shard is given up. A failed write leaves its events
         unsaved, for the next interval.
         """
         try:
@@ -502,19 +502,19 @@ class DetectorRunner:
         )
 
     async def _save_due(self) -> None:
-        """Checkpoint every owned shard with entries handled since its last checkpoint that is due.
+        """Checkpoint every owned shard with events handled since its last checkpoint that is due.
 
         Called after every read, empty ones included, so a shard that went quiet is still
         checkpointed once its interval has passed.
         """
         if not self._checkpoints:
             return
-        entries, interval = self.settings.checkpoint_entries, self.settings.checkpoint_interval_s
+        events, interval = self.settings.checkpoint_events, self.settings.checkpoint_interval_s
         now = time.monotonic()
         for shard, owned in list(self.shards.items()):
             if not owned.unsaved or owned.lease_until < now:
                 continue
-            if (entries and owned.unsaved >= entries) or (interval and now >= owned.next_checkpoint):
+            if (events and owned.unsaved >= events) or (interval and now >= owned.next_checkpoint):
                 await self._checkpoint(shard, owned, wait=False)
 
     async def _release_all(self) -> None:
@@ -555,7 +555,7 @@ class DetectorRunner:
             handled.append(entry)
             if owned.last_entry is None or entry_key(entry.entry_id) > entry_key(owned.last_entry):
                 owned.last_entry = entry.entry_id
-            owned.unsaved += 1
+            owned.unsaved += len(entry.events) or 1  # an entry with nothing decodable still moves the position
             if owned.rebuilt_upto is not None and entry_key(entry.entry_id) <= owned.rebuilt_upto:
                 duplicates += len(entry.events)  # already in the rebuilt state
                 continue

@@ -44,7 +44,7 @@ from tests.unit.detectors.market import heartbeat, liq
 pytestmark = pytest.mark.integration
 
 CHECKPOINT = Keys().checkpoint(lease_name(0))
-CHECKPOINT_EVERY_ENTRY = CONFIG.replace("[detectors]\n", "[detectors]\ncheckpoint_entries = 1\n", 1)
+CHECKPOINT_EVERY_EVENT = CONFIG.replace("[detectors]\n", "[detectors]\ncheckpoint_events = 1\n", 1)
 
 
 def wait(condition: object, timeout: float, what: str) -> None:
@@ -65,7 +65,7 @@ def test_survivor_restores_the_checkpoint_and_replays_only_the_tail(
     redis_server: RedisServer, tmp_path: Path, usable: bool
 ) -> None:
     config = tmp_path / "liqmon.toml"
-    config.write_text(CHECKPOINT_EVERY_ENTRY.format(url=redis_server.url), encoding="utf-8")
+    config.write_text(CHECKPOINT_EVERY_EVENT.format(url=redis_server.url), encoding="utf-8")
     client = redis.Redis(host="127.0.0.1", port=redis_server.port)
     t0 = int(time.time() * 1000) - 600_000
     started: list[Detector] = []
@@ -139,7 +139,7 @@ def test_a_shard_that_went_quiet_is_checkpointed_once_its_interval_has_passed(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
     config = tmp_path / "liqmon.toml"
-    by_time = CONFIG.replace("[detectors]\n", "[detectors]\ncheckpoint_entries = 0\ncheckpoint_interval_s = 0.5\n", 1)
+    by_time = CONFIG.replace("[detectors]\n", "[detectors]\ncheckpoint_events = 0\ncheckpoint_interval_s = 0.5\n", 1)
     config.write_text(by_time.format(url=redis_server.url), encoding="utf-8")
     client = redis.Redis(host="127.0.0.1", port=redis_server.port)
     t0 = int(time.time() * 1000) - 600_000
@@ -161,7 +161,7 @@ async def test_a_former_owner_cannot_overwrite_its_successors_checkpoint(redis_s
     metrics = Metrics(CollectorRegistry())
     bus = RedisStreamsBus(BusSettings(redis_url=redis_server.url, shard_count=1, block_ms=50), metrics)
     # Renewal far apart: the runner does not notice the lease moved on before it checkpoints.
-    settings = DetectorSettings(lease_ttl_s=120.0, lease_renew_s=60.0, block_ms=50, checkpoint_entries=1)
+    settings = DetectorSettings(lease_ttl_s=120.0, lease_renew_s=60.0, block_ms=50, checkpoint_events=1)
     runner = DetectorRunner(settings, bus, metrics, consumer="former")
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))

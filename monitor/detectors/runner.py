@@ -528,7 +528,12 @@ class DetectorRunner:
             except BusError as exc:
                 log.warning("detector_lease_release_failed", shard=shard, error=str(exc), hint="it expires on its own")
         # Writes still in flight for shards given up meanwhile finish (or fail) before the runner returns.
-        await asyncio.gather(*self._writes.values(), return_exceptions=True)
+        # _store handles bus errors itself; anything else it raised is a bug, logged rather than lost.
+        for shard, outcome in zip(
+            self._writes, await asyncio.gather(*self._writes.values(), return_exceptions=True), strict=True
+        ):
+            if isinstance(outcome, Exception):
+                log.error("detector_checkpoint_write_crashed", shard=shard, error=repr(outcome))
         self._writes.clear()
         self.shards.clear()
         self.metrics.shards_owned.set(0)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from monitor.options.smile import YEAR_MS, Pillars, Quote, pillars
+from monitor.options.smile import YEAR_MS, K, Pillars, StrikeLadder, smile_pillars
 
 TENOR_DAYS: Final = (7, 30, 90)
 PUT_OI_TOP_N: Final = 10
@@ -65,22 +65,36 @@ def interpolate_total_variance(points: Sequence[tuple[float, float]], t_years: f
     return None
 
 
-def expiry_pillars(
-    options: Iterable[ChainOption], forwards: Mapping[int, float], now_ms: int
+def ladder_pillars(
+    ladders: Iterable[tuple[int, StrikeLadder[K]]], ivs: Mapping[K, float], forwards: Mapping[int, float], now_ms: int
 ) -> list[tuple[float, Pillars]]:
-    """(T in years, pillars) of every unexpired expiry with a forward, by ascending T."""
-    quotes: dict[int, list[Quote]] = defaultdict(list)
-    for option in options:
-        if option.iv is not None:
-            quotes[option.expiry_ms].append(Quote(option.strike, option.is_call, option.iv))
+    """(T in years, pillars) of every unexpired expiry with a forward and a quote, by ascending T.
+
+    ``ladders`` are (expiry, its options) by ascending expiry; ``ivs`` holds the options' IVs by key.
+    """
     result = []
-    for expiry_ms in sorted(quotes):
+    for expiry_ms, ladder in ladders:
         forward = forwards.get(expiry_ms)
         t_years = (expiry_ms - now_ms) / YEAR_MS
         if forward is None or forward <= 0.0 or t_years <= 0.0:
             continue
-        result.append((t_years, pillars(quotes[expiry_ms], forward, t_years)))
+        points = ladder.smile(ivs, forward)
+        if points:
+            result.append((t_years, smile_pillars(points, forward, t_years)))
     return result
+
+
+def expiry_pillars(
+    options: Iterable[ChainOption], forwards: Mapping[int, float], now_ms: int
+) -> list[tuple[float, Pillars]]:
+    """(T in years, pillars) of every unexpired expiry with a forward and a quote, by ascending T."""
+    listed: dict[int, list[tuple[int, float, bool]]] = defaultdict(list)
+    ivs: dict[int, float] = {}
+    for i, option in enumerate(options):
+        if option.iv is not None:
+            listed[option.expiry_ms].append((i, option.strike, option.is_call))
+            ivs[i] = option.iv
+    return ladder_pillars(((expiry, StrikeLadder(listed[expiry])) for expiry in sorted(listed)), ivs, forwards, now_ms)
 
 
 def tenors(by_expiry: Sequence[tuple[float, Pillars]], days: Iterable[int] = TENOR_DAYS) -> dict[int, Tenor]:

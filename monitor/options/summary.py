@@ -122,14 +122,21 @@ def open_interest(
     options: Iterable[ChainOption], top_n: int = PUT_OI_TOP_N
 ) -> tuple[float | None, tuple[tuple[float, float], ...]]:
     """Put/call OI ratio over all expiries (None without call OI) and the ``top_n`` largest put OI by strike."""
+    return listed_open_interest(((option.is_call, option.strike, option.oi) for option in options), top_n)
+
+
+def listed_open_interest(
+    listed: Iterable[tuple[bool, float, float]], top_n: int = PUT_OI_TOP_N
+) -> tuple[float | None, tuple[tuple[float, float], ...]]:
+    """:func:`open_interest` of (is_call, strike, OI) rows."""
     calls = puts = 0.0
     by_strike: dict[float, float] = defaultdict(float)
-    for option in options:
-        if option.is_call:
-            calls += option.oi
+    for is_call, strike, oi in listed:
+        if is_call:
+            calls += oi
         else:
-            puts += option.oi
-            by_strike[option.strike] += option.oi
+            puts += oi
+            by_strike[strike] += oi
     ranked = sorted(((k, oi) for k, oi in by_strike.items() if oi > 0.0), key=lambda row: (-row[1], row[0]))
     return (puts / calls if calls > 0.0 else None), tuple(ranked[:top_n])
 

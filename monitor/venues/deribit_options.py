@@ -34,7 +34,7 @@ import msgspec
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import OptionsSummary, TenorPoint, make_options_summary, stable_id
 from monitor.options.smile import StrikeLadder
-from monitor.options.summary import ChainOption, ChainSummary, ladder_pillars, open_interest, tenors
+from monitor.options.summary import ChainSummary, ladder_pillars, listed_open_interest, tenors
 from monitor.venues.common import Finite, Millis, NonEmpty, OptFinite, decode_failed, opt_finite, rejected_event
 from monitor.venues.instruments import InstrumentBook
 
@@ -147,11 +147,10 @@ TopPuts = tuple[tuple[float, float], ...]
 
 @dataclass(slots=True)
 class _Listing:
-    """What the summaries read of the listed options, derived once per change of the names or the OI.
+    """The listed options by expiry (ascending) and strike, derived once per change of the names.
 
-    ``ladders`` hold each expiry's options by strike (ascending expiries); the put/call OI ratio and
-    the top puts are kept per cut-off (the index of the first unexpired expiry), as the OI only
-    changes with a book summary.
+    ``open_interest`` keeps the put/call OI ratio and the top puts per cut-off (the index of the
+    first unexpired expiry) until the OI changes, which only a book summary does.
     """
 
     expiries: list[int]
@@ -174,11 +173,11 @@ class _Chain:
     index_ms: int = 0
     dvol: float | None = None
     last_summary_ms: int = -MIN_SUMMARY_INTERVAL_MS
-    # Derived from ``names`` and ``oi``; None after either changed.
+    # Derived from ``names`` (and its OI figures from ``oi``); None after the names changed.
     cached_listing: _Listing | None = None
 
     def listing(self) -> _Listing:
-        """The options by expiry and strike (rebuilt after the names or the OI changed)."""
+        """The options by expiry and strike (rebuilt after the names changed)."""
         listing = self.cached_listing
         if listing is None:
             by_expiry: dict[int, list[tuple[str, float, bool]]] = {}
@@ -195,12 +194,12 @@ class _Chain:
         if held is None:
             live = listing.expiries[first] if first < len(listing.expiries) else None
             oi = self.oi
-            options = (
-                ChainOption(name.expiry_ms, name.strike, name.is_call, None, oi[instrument])
+            rows = (
+                (name.is_call, name.strike, oi[instrument])
                 for instrument, name in self.names.items()
                 if live is not None and name.expiry_ms >= live and instrument in oi
             )
-            held = listing.open_interest[first] = open_interest(options)
+            held = listing.open_interest[first] = listed_open_interest(rows)
         return held
 
     def forwards_now(self) -> dict[int, float]:
@@ -340,8 +339,11 @@ class OptionChains:
         # Options no longer in the book (expired, delisted) are forgotten.
         chain.iv = {instrument: iv for instrument, iv in chain.iv.items() if instrument in oi}
         chain.iv_ms = {instrument: ts for instrument, ts in chain.iv_ms.items() if instrument in oi}
-        chain.names = {instrument: name for instrument, name in chain.names.items() if instrument in oi}
-        chain.cached_listing = None
+        names = {instrument: name for instrument, name in chain.names.items() if instrument in oi}
+        if len(names) != len(chain.names):
+            chain.names, chain.cached_listing = names, None
+        elif chain.cached_listing is not None:
+            chain.cached_listing.open_interest.clear()
         if index is not None:
             chain.book_index = index
             if chain.index is None or newest >= chain.index_ms:

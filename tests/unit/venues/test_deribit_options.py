@@ -172,6 +172,10 @@ def test_options_listed_after_the_book_summary_and_expiries_that_pass_change_the
     assert first.put_oi_top[-1] == (43_000.0, float(len(EXPIRIES)))
     assert later.put_oi_top[-1] == (43_000.0, float(len(EXPIRIES) - 1))
     assert "7" not in later.tenors or later.tenors["7"] != with_extra.tenors["7"]
+    # The next book summary lists the same options with twice the open interest: the figures follow it.
+    body = book_body(chain + extra, forward, forward, after, oi=2.0)
+    [doubled] = summaries(adapter.parse_rest(BTC_BOOK, body, after + 1))
+    assert doubled.put_oi_top[-1] == (43_000.0, 2.0 * (len(EXPIRIES) - 1))
 
 
 def test_adapters_on_one_instrument_book_share_the_chain() -> None:

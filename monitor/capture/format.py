@@ -142,7 +142,7 @@ def iter_records(
     counter = (metrics or default_metrics()).capture_malformed
     skipped = 0
     for line_no, line in enumerate(stream, start=1):
-        if not line.strip():
+        if not line or line.isspace():  # blank (isspace stops at the first other byte; strip would copy)
             continue
         try:
             yield parse_line(line, line_no)

@@ -306,13 +306,14 @@ class BinanceAdapter(VenueAdapter):
         ts = recv_ms if ts is None else ts
         qty, price = (order.z or order.q) + 0.0, (order.ap or order.p) + 0.0
         return self.instrument(order.s).liquidation(
-            id=event_id(f"binance|{order.s}|{raw_side}", ts, qty, price),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            side=side,
-            price=price,
-            size=qty,
-            sampled=self.liquidations_sampled,
+            event_id(f"binance|{order.s}|{raw_side}", ts, qty, price),
+            ts,
+            recv_ms,
+            side,
+            price,
+            qty,
+            None,
+            self.liquidations_sampled,
         )
 
     def _funding(self, row: _MarkPrice, recv_ms: int) -> Funding | None:
@@ -333,14 +334,14 @@ class BinanceAdapter(VenueAdapter):
         inst = self.instrument(symbol)
         rate += 0.0
         return inst.funding(
-            id=event_id(f"binance|{symbol}|funding", ts, rate),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            rate=rate,
-            interval_h=inst.funding_interval_h or self._funding_hours.get(symbol, DEFAULT_FUNDING_H),
-            next_funding_ms=int(row.T) if row.T else None,
-            mark_price=mark,
-            index_price=None if index is None or index == "" else index + 0.0,
+            event_id(f"binance|{symbol}|funding", ts, rate),
+            ts,
+            recv_ms,
+            rate,
+            inst.funding_interval_h or self._funding_hours.get(symbol, DEFAULT_FUNDING_H),
+            int(row.T) if row.T else None,
+            mark,
+            None if index is None or index == "" else index + 0.0,
         )
 
     def _open_interest(self, body: _OpenInterestBody, recv_ms: int) -> list[Event]:
@@ -352,11 +353,7 @@ class BinanceAdapter(VenueAdapter):
         symbol, oi = body.symbol, body.openInterest + 0.0
         ts = recv_ms if body.time is None else int(body.time)
         oi_event = self.instrument(symbol).open_interest(
-            id=event_id(f"binance|{symbol}|oi", ts, oi),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            size=oi,
-            price=self._marks.get(symbol),
+            event_id(f"binance|{symbol}|oi", ts, oi), ts, recv_ms, oi, self._marks.get(symbol)
         )
         return [] if oi_event is None else [oi_event]
 

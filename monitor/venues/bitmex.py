@@ -375,13 +375,7 @@ class BitmexAdapter(VenueAdapter):
 
     def _liquidation(self, id: str, order: _Order, contracts: float, recv_ms: int) -> Liquidation:
         event = self.instrument(order.symbol).liquidation(
-            id=id,
-            ts_ms=recv_ms,  # liquidation rows carry no timestamp
-            recv_ms=recv_ms,
-            side=order.side,
-            price=order.price,
-            size=contracts,
-            sampled=self.liquidations_sampled,
+            id, recv_ms, recv_ms, order.side, order.price, contracts, None, self.liquidations_sampled
         )
         if event.qty_base is None:
             self._issue(
@@ -441,26 +435,25 @@ class BitmexAdapter(VenueAdapter):
         ts = iso_ms(state["timestamp"], "timestamp") if "timestamp" in state else recv_ms
         next_ms = iso_ms(state["fundingTimestamp"], "fundingTimestamp") if "fundingTimestamp" in state else None
         return inst.funding(
-            id=event_id(f"bitmex|{symbol}|funding|{next_ms}", rate),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            rate=rate,
-            interval_h=interval,
-            next_funding_ms=next_ms,
-            mark_price=_opt(state, "markPrice"),
-            # indicativeSettlePrice tracks the reference index (.BXBT for XBTUSD).
-            index_price=_opt(state, "indicativeSettlePrice"),
+            event_id(f"bitmex|{symbol}|funding|{next_ms}", rate),
+            ts,
+            recv_ms,
+            rate,
+            interval,
+            next_ms,
+            _opt(state, "markPrice"),
+            _opt(state, "indicativeSettlePrice"),
         )
 
     def _open_interest(self, symbol: str, state: dict[str, Any], recv_ms: int) -> OpenInterest | None:
         contracts = num(state["openInterest"], "bitmex openInterest")
         ts = iso_ms(state["timestamp"], "timestamp") if "timestamp" in state else recv_ms
         oi = self.instrument(symbol).open_interest(
-            id=event_id(f"bitmex|{symbol}|oi|{state.get('openValue')}", ts, contracts),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            size=contracts,
-            price=_opt(state, "markPrice") or None,
+            event_id(f"bitmex|{symbol}|oi|{state.get('openValue')}", ts, contracts),
+            ts,
+            recv_ms,
+            contracts,
+            _opt(state, "markPrice") or None,
         )
         if oi is None:
             self._issue("unknown_contract", f"bitmex {symbol}: open interest size unknown (no spec or mark)")

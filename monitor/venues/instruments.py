@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Final, Literal
@@ -107,9 +107,8 @@ class Instrument:
         return base_qty * price
 
     # -- event factories: the header fields (venue, symbol, base, quote, contract) come from here --
-    def liquidation(
+    def liquidation(  # noqa: PLR0917 - called per event, positionally: keywords cost about 50 ns a call
         self,
-        *,
         id: str,
         ts_ms: int,
         recv_ms: int,
@@ -132,9 +131,8 @@ class Instrument:
             notional = qty * price
         return make_liquidation(id, self._header or self.header, ts_ms, recv_ms, side, price, qty, notional, sampled)
 
-    def funding(
+    def funding(  # noqa: PLR0917 - called per event, positionally: keywords cost about 50 ns a call
         self,
-        *,
         id: str,
         ts_ms: int,
         recv_ms: int,
@@ -158,9 +156,8 @@ class Instrument:
             index_price,
         )
 
-    def open_interest(
+    def open_interest(  # noqa: PLR0917 - called per event, positionally: keywords cost about 50 ns a call
         self,
-        *,
         id: str,
         ts_ms: int,
         recv_ms: int,
@@ -198,16 +195,14 @@ class InstrumentBook:
     def __init__(self, venue: str, instruments: Iterable[Instrument] = ()) -> None:
         self.venue = venue
         self._by_symbol: dict[str, Instrument] = {}
+        # The instrument for a symbol, or None: the dict's own lookup (a parser calls it for every event).
+        self.get: Callable[[str], Instrument | None] = self._by_symbol.get
         self.update(instruments)
 
     def update(self, instruments: Iterable[Instrument]) -> None:
         """Add or replace instruments."""
         for inst in instruments:
             self._by_symbol[inst.symbol] = inst
-
-    def get(self, symbol: str) -> Instrument | None:
-        """The instrument for ``symbol``, or None."""
-        return self._by_symbol.get(symbol)
 
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._by_symbol

@@ -310,13 +310,14 @@ class OkxAdapter(VenueAdapter):
         price, size = detail.bkPx + 0.0, detail.sz + 0.0
         ts = recv_ms if detail.ts is None or detail.ts == "" else detail.ts
         event = inst.liquidation(
-            id=event_id(f"okx|{inst_id}|{raw_pos}|{raw_side}", ts, size, price),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            side=side,
-            price=price,
-            size=size,
-            sampled=self.liquidations_sampled,
+            event_id(f"okx|{inst_id}|{raw_pos}|{raw_side}", ts, size, price),
+            ts,
+            recv_ms,
+            side,
+            price,
+            size,
+            None,
+            self.liquidations_sampled,
         )
         if event.qty_base is None:
             self._issue("unknown_contract", f"okx {inst_id}: contract size unknown; liquidation has no size")
@@ -333,12 +334,7 @@ class OkxAdapter(VenueAdapter):
         rate, ts = row.fundingRate + 0.0, row.ts
         ts_ms = recv_ms if ts is None or ts == "" else ts
         return inst.funding(
-            id=event_id(f"okx|{inst.symbol}|funding", ts_ms, rate),
-            ts_ms=ts_ms,
-            recv_ms=recv_ms,
-            rate=rate,
-            interval_h=interval,
-            next_funding_ms=funding_ms,
+            event_id(f"okx|{inst.symbol}|funding", ts_ms, rate), ts_ms, recv_ms, rate, interval, funding_ms
         )
 
     def _open_interest(self, row: _OpenInterestRow, recv_ms: int) -> OpenInterest | None:
@@ -357,13 +353,7 @@ class OkxAdapter(VenueAdapter):
         ts = row.ts
         ts_ms = recv_ms if ts is None or ts == "" else ts
         return inst.open_interest(
-            id=event_id(f"okx|{inst_id}|oi", ts_ms, oi_base),
-            ts_ms=ts_ms,
-            recv_ms=recv_ms,
-            size=oi_base,
-            price=mark,
-            unit="base",
-            usd=_given(row.oiUsd),
+            event_id(f"okx|{inst_id}|oi", ts_ms, oi_base), ts_ms, recv_ms, oi_base, mark, "base", _given(row.oiUsd)
         )
 
     # -- helpers -------------------------------------------------------------------------------

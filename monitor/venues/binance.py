@@ -63,7 +63,7 @@ _MARKS: weakref.WeakKeyDictionary[InstrumentBook, dict[str, float]] = weakref.We
 _Time = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | Annotated[float, msgspec.Meta(ge=0.0, le=1e300)]
 
 
-class _Order(msgspec.Struct):
+class _Order(msgspec.Struct, gc=False):
     s: NonEmpty
     S: str
     q: Finite
@@ -73,12 +73,12 @@ class _Order(msgspec.Struct):
     T: _Time | None = None
 
 
-class _ForceOrder(msgspec.Struct, tag_field="e", tag="forceOrder"):
+class _ForceOrder(msgspec.Struct, gc=False, tag_field="e", tag="forceOrder"):
     o: _Order
     E: _Time | None = None
 
 
-class _MarkPrice(msgspec.Struct, tag_field="e", tag="markPriceUpdate"):
+class _MarkPrice(msgspec.Struct, gc=False, tag_field="e", tag="markPriceUpdate"):
     s: NonEmpty
     p: Finite | Literal[""] | None = None
     r: Finite | Literal[""] | None = None
@@ -88,7 +88,7 @@ class _MarkPrice(msgspec.Struct, tag_field="e", tag="markPriceUpdate"):
     T: _Time | Literal[""] | None = None
 
 
-class _Wrapper(msgspec.Struct):
+class _Wrapper(msgspec.Struct, gc=False):
     """A combined-stream wrapper (``stream`` + ``data``) or an answer to a request (``id`` + ``result``/``error``)."""
 
     stream: str | UnsetType = UNSET
@@ -98,7 +98,7 @@ class _Wrapper(msgspec.Struct):
     error: Any = None
 
 
-class _OpenInterestBody(msgspec.Struct):
+class _OpenInterestBody(msgspec.Struct, gc=False):
     symbol: NonEmpty | UnsetType = UNSET
     openInterest: Finite | UnsetType = UNSET
     time: _Time | None = None

@@ -53,7 +53,7 @@ _Signed = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
 _Symbol = Annotated[str, msgspec.Meta(min_length=2)]
 
 
-class _Position(msgspec.Struct, array_like=True):
+class _Position(msgspec.Struct, gc=False, array_like=True):
     """A ``liq:global`` row: MSG_TYPE, POS_ID, TIME_MS, -, SYMBOL, AMOUNT, BASE_PRICE, -, IS_MATCH, IS_MARKET_SOLD, -,
     PRICE_ACQUIRED (trailing fields Bitfinex may add are ignored)."""
 
@@ -71,7 +71,7 @@ class _Position(msgspec.Struct, array_like=True):
     price: _Price | None = None
 
 
-class _Status(msgspec.Struct, array_like=True):
+class _Status(msgspec.Struct, gc=False, array_like=True):
     """A ``deriv:`` payload: TIME_MS, -, DERIV_PRICE, SPOT_PRICE, -, INSURANCE_FUND_BALANCE, -, NEXT_FUNDING_EVT_MS,
     NEXT_FUNDING_ACCRUED, NEXT_FUNDING_STEP, -, CURRENT_FUNDING, -, -, MARK_PRICE, -, -, OPEN_INTEREST, ..."""
 

@@ -97,7 +97,7 @@ def instrument_from_contract(row: dict[str, Any], inst_type: str) -> Instrument 
 
 
 # -- the typed readers: one per channel --------------------------------------------------------
-class _Arg(msgspec.Struct):
+class _Arg(msgspec.Struct, gc=False):
     instType: str
     # Read with ``or``: an empty or null value falls through to the next key.
     channel: str | None = None
@@ -106,7 +106,7 @@ class _Arg(msgspec.Struct):
     symbol: str | None = None
 
 
-class _Push(msgspec.Struct):
+class _Push(msgspec.Struct, gc=False):
     """A channel push (``arg`` + ``data``), or an ack or error (``event``)."""
 
     arg: _Arg | UnsetType = UNSET
@@ -117,7 +117,7 @@ class _Push(msgspec.Struct):
     msg: Any = None
 
 
-class _LiquidationRow(msgspec.Struct):
+class _LiquidationRow(msgspec.Struct, gc=False):
     symbol: NonEmpty
     side: Literal["buy", "sell"]
     price: Finite
@@ -125,7 +125,7 @@ class _LiquidationRow(msgspec.Struct):
     ts: Millis | UnsetType = UNSET
 
 
-class _TickerRow(msgspec.Struct):
+class _TickerRow(msgspec.Struct, gc=False):
     instId: str | None = None
     symbol: str | None = None
     ts: Millis | UnsetType = UNSET

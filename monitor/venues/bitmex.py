@@ -77,7 +77,7 @@ class _Order:
 
 
 # -- the typed readers ---------------------------------------------------------------------------
-class _Frame(msgspec.Struct):
+class _Frame(msgspec.Struct, gc=False):
     """A table push (``table``, ``action``, ``data``), or a control message (welcome, acks, errors)."""
 
     table: str | UnsetType = UNSET
@@ -89,11 +89,11 @@ class _Frame(msgspec.Struct):
     subscribe: Any = UNSET
 
 
-class _RemovedOrder(msgspec.Struct):
+class _RemovedOrder(msgspec.Struct, gc=False):
     orderID: NonEmpty
 
 
-class _NewOrder(msgspec.Struct):
+class _NewOrder(msgspec.Struct, gc=False):
     orderID: NonEmpty
     symbol: NonEmpty
     side: Literal["Buy", "Sell"]
@@ -101,7 +101,7 @@ class _NewOrder(msgspec.Struct):
     leavesQty: Finite
 
 
-class _OrderUpdate(msgspec.Struct):
+class _OrderUpdate(msgspec.Struct, gc=False):
     orderID: NonEmpty
     price: Finite | UnsetType = UNSET
     leavesQty: Finite | UnsetType = UNSET

@@ -72,7 +72,7 @@ Category = Literal["linear", "inverse"]
 
 
 # -- the typed readers: one per channel --------------------------------------------------------
-class _Frame(msgspec.Struct):
+class _Frame(msgspec.Struct, gc=False):
     """A topic push (``topic`` + ``data``), or an answer to a request (``op``: subscribe, ping)."""
 
     topic: NonEmpty | UnsetType = UNSET
@@ -84,7 +84,7 @@ class _Frame(msgspec.Struct):
     ret_msg: Any = None
 
 
-class _AllLiquidation(msgspec.Struct):
+class _AllLiquidation(msgspec.Struct, gc=False):
     s: NonEmpty
     S: str
     v: Finite
@@ -92,7 +92,7 @@ class _AllLiquidation(msgspec.Struct):
     T: Millis | None = None
 
 
-class _LegacyLiquidation(msgspec.Struct):
+class _LegacyLiquidation(msgspec.Struct, gc=False):
     symbol: NonEmpty
     side: str
     size: Finite
@@ -105,7 +105,7 @@ class _LegacyLiquidation(msgspec.Struct):
 _TickerNum = Finite | Literal[""] | UnsetType | None
 
 
-class _Ticker(msgspec.Struct):
+class _Ticker(msgspec.Struct, gc=False):
     symbol: NonEmpty
     fundingRate: _TickerNum = UNSET
     nextFundingTime: Millis | Literal[""] | UnsetType | None = UNSET

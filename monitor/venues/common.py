@@ -8,8 +8,11 @@ Frames are read by one typed reader per channel: :mod:`msgspec` decodes them
 straight into small Structs (numeric strings become floats in C) whose fields
 carry their bounds (:data:`Finite`, :data:`NonNegative`, :data:`Millis`, ...),
 and :func:`decode_failed` turns a frame that does not fit into a ParseError
-with msgspec's path to the field. The dict helpers (:func:`field`, :func:`num`,
-...) remain for instrument lists and control frames.
+with msgspec's path to the field. The readers' Structs are declared ``gc=False``:
+a decoded JSON tree holds no reference cycle, and objects the cycle collector
+does not track cost it nothing (about 10 % of a Binance ``forceOrder`` decode).
+The dict helpers (:func:`field`, :func:`num`, ...) remain for instrument lists
+and control frames.
 """
 
 from __future__ import annotations

@@ -78,14 +78,14 @@ _SIDE: Final[dict[tuple[str, str], Side]] = {
 
 
 # -- the typed readers: one per channel --------------------------------------------------------
-class _Params(msgspec.Struct):
+class _Params(msgspec.Struct, gc=False):
     """A subscription's ``channel`` and ``data`` (a heartbeat's params carry neither)."""
 
     channel: NonEmpty | UnsetType = UNSET
     data: msgspec.Raw | UnsetType = UNSET
 
 
-class _Message(msgspec.Struct):
+class _Message(msgspec.Struct, gc=False):
     """A JSON-RPC message: a notification (``method``), or an answer to one of our requests (``id``)."""
 
     method: str | UnsetType = UNSET
@@ -94,7 +94,7 @@ class _Message(msgspec.Struct):
     error: Any = None
 
 
-class _Trade(msgspec.Struct):
+class _Trade(msgspec.Struct, gc=False):
     instrument_name: NonEmpty
     direction: str
     trade_id: NonEmpty | int
@@ -104,7 +104,7 @@ class _Trade(msgspec.Struct):
     liquidation: Literal["T", "M", "MT"] | None = None
 
 
-class _Ticker(msgspec.Struct):
+class _Ticker(msgspec.Struct, gc=False):
     instrument_name: NonEmpty
     timestamp: Millis | None = None
     mark_price: OptFinite = None

@@ -105,7 +105,7 @@ def instrument_from_contract(row: dict[str, Any], settle: str) -> Instrument | N
 _Time = Finite | UnsetType
 
 
-class _Update(msgspec.Struct):
+class _Update(msgspec.Struct, gc=False):
     """Every frame: a channel update, an ack (subscribe/unsubscribe), a pong, a system notice or an error."""
 
     channel: str
@@ -116,7 +116,7 @@ class _Update(msgspec.Struct):
     error: Any = None
 
 
-class _LiquidationRow(msgspec.Struct):
+class _LiquidationRow(msgspec.Struct, gc=False):
     contract: NonEmpty
     price: Finite
     size: Finite
@@ -124,7 +124,7 @@ class _LiquidationRow(msgspec.Struct):
     time: _Time = UNSET
 
 
-class _TickerRow(msgspec.Struct):
+class _TickerRow(msgspec.Struct, gc=False):
     contract: NonEmpty
     t: _Time = UNSET
     mark_price: OptFinite = None
@@ -133,7 +133,7 @@ class _TickerRow(msgspec.Struct):
     total_size: OptFinite = None
 
 
-class _StatsRow(msgspec.Struct):
+class _StatsRow(msgspec.Struct, gc=False):
     contract: NonEmpty
     open_interest: Finite
     mark_price: OptFinite = None

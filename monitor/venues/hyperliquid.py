@@ -48,35 +48,35 @@ _HOUR_MS: Final = 3_600_000
 
 
 # -- the typed reader ------------------------------------------------------------------------------
-class _Ctx(msgspec.Struct):
+class _Ctx(msgspec.Struct, gc=False):
     funding: Finite
     openInterest: NonNegative
     markPx: NonNegative | Literal[""] | None = None
     oraclePx: NonNegative | Literal[""] | None = None
 
 
-class _AssetCtx(msgspec.Struct):
+class _AssetCtx(msgspec.Struct, gc=False):
     coin: NonEmpty
     ctx: _Ctx
 
 
-class _AssetCtxFrame(msgspec.Struct, tag_field="channel", tag="activeAssetCtx"):
+class _AssetCtxFrame(msgspec.Struct, gc=False, tag_field="channel", tag="activeAssetCtx"):
     data: _AssetCtx
 
 
-class _Error(msgspec.Struct, tag_field="channel", tag="error"):
+class _Error(msgspec.Struct, gc=False, tag_field="channel", tag="error"):
     data: Any = None
 
 
-class _Pong(msgspec.Struct, tag_field="channel", tag="pong"):
+class _Pong(msgspec.Struct, gc=False, tag_field="channel", tag="pong"):
     pass
 
 
-class _Ack(msgspec.Struct, tag_field="channel", tag="subscriptionResponse"):
+class _Ack(msgspec.Struct, gc=False, tag_field="channel", tag="subscriptionResponse"):
     pass
 
 
-class _SpotCtx(msgspec.Struct, tag_field="channel", tag="activeSpotAssetCtx"):
+class _SpotCtx(msgspec.Struct, gc=False, tag_field="channel", tag="activeSpotAssetCtx"):
     pass
 
 

@@ -62,11 +62,11 @@ _POS_SIDE: Final[dict[str, Side]] = {"long": "long", "short": "short"}
 
 
 # -- the typed readers: one per channel ---------------------------------------------------------
-class _Arg(msgspec.Struct):
+class _Arg(msgspec.Struct, gc=False):
     channel: NonEmpty
 
 
-class _Push(msgspec.Struct):
+class _Push(msgspec.Struct, gc=False):
     """A channel push (``arg`` + ``data``), or a control message (``event``: subscribe, error, notice)."""
 
     arg: _Arg | UnsetType = UNSET
@@ -78,7 +78,7 @@ class _Push(msgspec.Struct):
 _Time = Millis | Literal[""] | None
 
 
-class _LiquidationDetail(msgspec.Struct):
+class _LiquidationDetail(msgspec.Struct, gc=False):
     posSide: str
     side: str
     bkPx: Finite
@@ -86,12 +86,12 @@ class _LiquidationDetail(msgspec.Struct):
     ts: _Time = None
 
 
-class _LiquidationRow(msgspec.Struct):
+class _LiquidationRow(msgspec.Struct, gc=False):
     instId: NonEmpty
     details: list[_LiquidationDetail]
 
 
-class _FundingRow(msgspec.Struct):
+class _FundingRow(msgspec.Struct, gc=False):
     instId: NonEmpty
     fundingRate: Finite
     fundingTime: _Time = None
@@ -99,7 +99,7 @@ class _FundingRow(msgspec.Struct):
     ts: _Time = None
 
 
-class _OpenInterestRow(msgspec.Struct):
+class _OpenInterestRow(msgspec.Struct, gc=False):
     instId: NonEmpty
     # Older pushes carry contracts only (``oi``), no ``oiCcy``.
     oiCcy: Finite | Literal[""] | None = None
@@ -108,7 +108,7 @@ class _OpenInterestRow(msgspec.Struct):
     ts: _Time = None
 
 
-class _MarkRow(msgspec.Struct):
+class _MarkRow(msgspec.Struct, gc=False):
     instId: NonEmpty
     markPx: Finite
 

@@ -98,6 +98,13 @@ class _Wrapper(msgspec.Struct, gc=False):
     error: Any = None
 
 
+class _Stream(msgspec.Struct, gc=False):
+    """A combined-stream frame: the stream's name and its payload, decoded together."""
+
+    stream: str
+    data: _ForceOrder | _MarkPrice | list[_ForceOrder | _MarkPrice]
+
+
 class _OpenInterestBody(msgspec.Struct, gc=False):
     symbol: NonEmpty | UnsetType = UNSET
     openInterest: Finite | UnsetType = UNSET
@@ -107,6 +114,7 @@ class _OpenInterestBody(msgspec.Struct, gc=False):
 
 
 _PAYLOADS: Final = msgspec.json.Decoder(_ForceOrder | _MarkPrice | list[_ForceOrder | _MarkPrice], strict=False)
+_STREAM: Final = msgspec.json.Decoder(_Stream, strict=False)
 _WRAPPER: Final = msgspec.json.Decoder(_Wrapper, strict=False)
 _OPEN_INTEREST: Final = msgspec.json.Decoder(_OpenInterestBody, strict=False)
 # Combined-stream frames start with their stream name.
@@ -238,26 +246,34 @@ class BinanceAdapter(VenueAdapter):
     def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Raw and combined-stream frames, single events or all-market arrays, through the typed readers;
         answers to requests give [] (a refusal is an issue). A frame that does not fit raises ParseError with
-        msgspec's path to the field. Mark prices are stored as their rows are read."""
+        msgspec's path to the field. Mark prices are stored as their rows are read.
+
+        A combined-stream frame decodes in one pass, wrapper and payload together; one that does not fit is
+        read again by :meth:`_wrapped`, wrapper first, which says what is wrong with it.
+        """
+        combined = frame.startswith(_COMBINED_BYTES) if isinstance(frame, bytes) else frame.startswith(_COMBINED)
         try:
-            combined = frame.startswith(_COMBINED_BYTES) if isinstance(frame, bytes) else frame.startswith(_COMBINED)
-            if not combined:
-                return self._payloads(_PAYLOADS.decode(frame), recv_ms)
-        except msgspec.ValidationError as exc:
+            if combined:
+                try:
+                    payloads = _STREAM.decode(frame).data
+                except (msgspec.MsgspecError, RecursionError):  # read wrapper first, it fails as it always did
+                    return self._wrapped(frame, recv_ms, None)
+            else:
+                payloads = _PAYLOADS.decode(frame)
+            return self._payloads(payloads, recv_ms)
+        except msgspec.MsgspecError as exc:
             text = str(exc)
-            if text == "Object missing required field `e`":  # not an event: a wrapper or an answer
-                return self._wrapped(frame, recv_ms, exc)
+            if isinstance(exc, msgspec.ValidationError) and text == "Object missing required field `e`":
+                return self._wrapped(frame, recv_ms, exc)  # not an event: a wrapper or an answer
             if "Invalid value" in text and text.endswith(".e`"):
                 raise ParseError(f"binance: unexpected event type ({exc})", reason="unknown_channel") from None
             raise decode_failed(self.name, exc) from None
-        except msgspec.MsgspecError as exc:
-            raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
             raise rejected_event(self.name, exc) from None
-        return self._wrapped(frame, recv_ms, None)
 
     def _wrapped(self, frame: str | bytes, recv_ms: int, error: msgspec.ValidationError | None) -> list[Event]:
-        """A combined-stream wrapper (its events) or an answer to a request ([], a refusal is an issue)."""
+        """A frame read wrapper first: an answer to a request ([], a refusal is an issue), or a combined-stream
+        frame the one-pass reader refused (its error, the payload read on its own as before)."""
         try:
             wrapper = _WRAPPER.decode(frame)
             if wrapper.stream is not UNSET and wrapper.data is not UNSET:

@@ -22,7 +22,11 @@ docs/events.md) is :class:`~monitor.errors.ImplausibleEvent`; both name the fiel
 :data:`make_funding`, ..., generated from the annotations at import) check each
 argument against its field's rule and build the event; the venue parsers make
 their events through them (the factories on
-:class:`~monitor.venues.instruments.Instrument`). The constructors themselves
+:class:`~monitor.venues.instruments.Instrument`). The header of a liquidation,
+funding or open-interest event (venue, symbol, base, quote, contract) is the
+same for every event of an instrument, so it is checked once, by
+:data:`make_header`, when the instrument is made, and those makers take the
+checked :data:`Header` in its place. The constructors themselves
 check nothing, as msgspec's never do, so an event read back from our own bus is
 not checked again in Python: decoding it (:mod:`monitor.bus.codec`) checks the
 same annotations in C, as part of the decode.
@@ -251,6 +255,12 @@ def _test(t: mi.Type, var: str) -> str:
     raise TypeError(f"no check for {t!r}")
 
 
+# The fields every event of one instrument shares, checked once per instrument by make_header; the makers of
+# the events built per instrument take the checked tuple in their place (see the module docstring).
+HEADER_FIELDS: Final = ("venue", "symbol", "base", "quote", "contract")
+Header: TypeAlias = tuple[str, str, str, str, ContractType]
+
+
 class _Checks:
     """The source of one maker: a check line per value, each naming the rule it refuses with."""
 
@@ -295,8 +305,12 @@ class _Checks:
             self.lines.append(f"{pad}if not ({_test(t, var)}): _refuse({self._ref(name, rule)}, {var})")
 
 
-def _maker(cls: type[_S]) -> Callable[..., _S]:
-    """``cls``'s maker: its fields as arguments (defaults kept), each checked, then the event built."""
+def _maker(cls: type[_S], header: bool = False) -> Callable[..., _S]:
+    """``cls``'s maker: its fields as arguments (defaults kept), each checked, then the event built.
+
+    With ``header``, the :data:`HEADER_FIELDS` arrive as one argument, ``header``, in the first one's place:
+    a tuple :data:`make_header` made, so already checked.
+    """
     known = _MAKERS.get(cls)
     if known is not None:
         return known
@@ -305,6 +319,11 @@ def _maker(cls: type[_S]) -> Callable[..., _S]:
     checks = _Checks(str(cls.__struct_config__.tag or cls.__name__))
     params = []
     for field in info.fields:
+        if header and field.name in HEADER_FIELDS:
+            if field.name == HEADER_FIELDS[0]:
+                params.append("header")
+                checks.lines.append(f"    {', '.join(HEADER_FIELDS)} = header")
+            continue
         if field.default is msgspec.NODEFAULT:
             params.append(field.name)
         else:
@@ -317,8 +336,24 @@ def _maker(cls: type[_S]) -> Callable[..., _S]:
     exec(source, checks.names)  # the source is built above from the field annotations only
     made: Callable[..., _S] = checks.names["make"]
     made.cls = cls  # type: ignore[attr-defined]
+    made.header = header  # type: ignore[attr-defined]
     made.__doc__ = f"A checked {cls.__name__}: each argument obeys its field's annotation, else InvalidEvent."
     _MAKERS[cls] = made
+    return made
+
+
+def _header_maker() -> Callable[..., Header]:
+    """:data:`make_header`: the :data:`HEADER_FIELDS`, each checked against its annotation on the events."""
+    info = mi.type_info(_Market)
+    assert isinstance(info, mi.StructType)
+    fields = {f.name: f for f in info.fields}
+    checks = _Checks("market")
+    for name in HEADER_FIELDS:
+        checks.value(fields[name].type, name, name)
+    names = ", ".join(HEADER_FIELDS)
+    exec("\n".join([f"def make_header({names}):", *checks.lines, f"    return ({names})"]), checks.names)
+    made: Callable[..., Header] = checks.names["make_header"]
+    made.__doc__ = "The checked header of an instrument's events (venue, symbol, base, quote, contract)."
     return made
 
 
@@ -355,16 +390,22 @@ def _refuse(ref: tuple[str, str, mi.Type], value: object) -> NoReturn:
     raise InvalidEvent(f"{name} must be {kinds.get(type(rule), 'valid')}, got {shown}")
 
 
-make_liquidation: Final = _maker(Liquidation)
-make_funding: Final = _maker(Funding)
-make_open_interest: Final = _maker(OpenInterest)
+make_header: Final = _header_maker()
+make_liquidation: Final = _maker(Liquidation, header=True)
+make_funding: Final = _maker(Funding, header=True)
+make_open_interest: Final = _maker(OpenInterest, header=True)
 make_options_summary: Final = _maker(OptionsSummary)
 make_gap: Final = _maker(Gap)
 
 
 def validated(event: _S) -> _S:
     """``event`` checked as its maker checks (for an event built with its plain constructor)."""
-    return _maker(type(event))(*msgspec.structs.astuple(event))
+    maker = _maker(type(event))
+    values = msgspec.structs.astuple(event)
+    if maker.header:  # type: ignore[attr-defined]
+        size = len(HEADER_FIELDS)
+        return maker(values[0], make_header(*values[1 : 1 + size]), *values[1 + size :])
+    return maker(*values)
 
 
 def _bounds() -> dict[str, float]:

@@ -63,7 +63,7 @@ _MARKS: weakref.WeakKeyDictionary[InstrumentBook, dict[str, float]] = weakref.We
 _Time = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | Annotated[float, msgspec.Meta(ge=0.0, le=1e300)]
 
 
-class _Order(msgspec.Struct):
+class _Order(msgspec.Struct, gc=False):
     s: NonEmpty
     S: str
     q: Finite
@@ -73,12 +73,12 @@ class _Order(msgspec.Struct):
     T: _Time | None = None
 
 
-class _ForceOrder(msgspec.Struct, tag_field="e", tag="forceOrder"):
+class _ForceOrder(msgspec.Struct, gc=False, tag_field="e", tag="forceOrder"):
     o: _Order
     E: _Time | None = None
 
 
-class _MarkPrice(msgspec.Struct, tag_field="e", tag="markPriceUpdate"):
+class _MarkPrice(msgspec.Struct, gc=False, tag_field="e", tag="markPriceUpdate"):
     s: NonEmpty
     p: Finite | Literal[""] | None = None
     r: Finite | Literal[""] | None = None
@@ -88,7 +88,7 @@ class _MarkPrice(msgspec.Struct, tag_field="e", tag="markPriceUpdate"):
     T: _Time | Literal[""] | None = None
 
 
-class _Wrapper(msgspec.Struct):
+class _Wrapper(msgspec.Struct, gc=False):
     """A combined-stream wrapper (``stream`` + ``data``) or an answer to a request (``id`` + ``result``/``error``)."""
 
     stream: str | UnsetType = UNSET
@@ -98,7 +98,14 @@ class _Wrapper(msgspec.Struct):
     error: Any = None
 
 
-class _OpenInterestBody(msgspec.Struct):
+class _Stream(msgspec.Struct, gc=False):
+    """A combined-stream frame: the stream's name and its payload, decoded together."""
+
+    stream: str
+    data: _ForceOrder | _MarkPrice | list[_ForceOrder | _MarkPrice]
+
+
+class _OpenInterestBody(msgspec.Struct, gc=False):
     symbol: NonEmpty | UnsetType = UNSET
     openInterest: Finite | UnsetType = UNSET
     time: _Time | None = None
@@ -107,6 +114,7 @@ class _OpenInterestBody(msgspec.Struct):
 
 
 _PAYLOADS: Final = msgspec.json.Decoder(_ForceOrder | _MarkPrice | list[_ForceOrder | _MarkPrice], strict=False)
+_STREAM: Final = msgspec.json.Decoder(_Stream, strict=False)
 _WRAPPER: Final = msgspec.json.Decoder(_Wrapper, strict=False)
 _OPEN_INTEREST: Final = msgspec.json.Decoder(_OpenInterestBody, strict=False)
 # Combined-stream frames start with their stream name.
@@ -238,26 +246,34 @@ class BinanceAdapter(VenueAdapter):
     def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """Raw and combined-stream frames, single events or all-market arrays, through the typed readers;
         answers to requests give [] (a refusal is an issue). A frame that does not fit raises ParseError with
-        msgspec's path to the field. Mark prices are stored as their rows are read."""
+        msgspec's path to the field. Mark prices are stored as their rows are read.
+
+        A combined-stream frame decodes in one pass, wrapper and payload together; one that does not fit is
+        read again by :meth:`_wrapped`, wrapper first, which says what is wrong with it.
+        """
+        combined = frame.startswith(_COMBINED_BYTES) if isinstance(frame, bytes) else frame.startswith(_COMBINED)
         try:
-            combined = frame.startswith(_COMBINED_BYTES) if isinstance(frame, bytes) else frame.startswith(_COMBINED)
-            if not combined:
-                return self._payloads(_PAYLOADS.decode(frame), recv_ms)
-        except msgspec.ValidationError as exc:
+            if combined:
+                try:
+                    payloads = _STREAM.decode(frame).data
+                except (msgspec.MsgspecError, RecursionError):  # read wrapper first, it fails as it always did
+                    return self._wrapped(frame, recv_ms, None)
+            else:
+                payloads = _PAYLOADS.decode(frame)
+            return self._payloads(payloads, recv_ms)
+        except msgspec.MsgspecError as exc:
             text = str(exc)
-            if text == "Object missing required field `e`":  # not an event: a wrapper or an answer
-                return self._wrapped(frame, recv_ms, exc)
+            if isinstance(exc, msgspec.ValidationError) and text == "Object missing required field `e`":
+                return self._wrapped(frame, recv_ms, exc)  # not an event: a wrapper or an answer
             if "Invalid value" in text and text.endswith(".e`"):
                 raise ParseError(f"binance: unexpected event type ({exc})", reason="unknown_channel") from None
             raise decode_failed(self.name, exc) from None
-        except msgspec.MsgspecError as exc:
-            raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
             raise rejected_event(self.name, exc) from None
-        return self._wrapped(frame, recv_ms, None)
 
     def _wrapped(self, frame: str | bytes, recv_ms: int, error: msgspec.ValidationError | None) -> list[Event]:
-        """A combined-stream wrapper (its events) or an answer to a request ([], a refusal is an issue)."""
+        """A frame read wrapper first: an answer to a request ([], a refusal is an issue), or a combined-stream
+        frame the one-pass reader refused (its error, the payload read on its own as before)."""
         try:
             wrapper = _WRAPPER.decode(frame)
             if wrapper.stream is not UNSET and wrapper.data is not UNSET:
@@ -306,13 +322,14 @@ class BinanceAdapter(VenueAdapter):
         ts = recv_ms if ts is None else ts
         qty, price = (order.z or order.q) + 0.0, (order.ap or order.p) + 0.0
         return self.instrument(order.s).liquidation(
-            id=event_id(f"binance|{order.s}|{raw_side}", ts, qty, price),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            side=side,
-            price=price,
-            size=qty,
-            sampled=self.liquidations_sampled,
+            event_id(f"binance|{order.s}|{raw_side}", ts, qty, price),
+            ts,
+            recv_ms,
+            side,
+            price,
+            qty,
+            None,
+            self.liquidations_sampled,
         )
 
     def _funding(self, row: _MarkPrice, recv_ms: int) -> Funding | None:
@@ -333,14 +350,14 @@ class BinanceAdapter(VenueAdapter):
         inst = self.instrument(symbol)
         rate += 0.0
         return inst.funding(
-            id=event_id(f"binance|{symbol}|funding", ts, rate),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            rate=rate,
-            interval_h=inst.funding_interval_h or self._funding_hours.get(symbol, DEFAULT_FUNDING_H),
-            next_funding_ms=int(row.T) if row.T else None,
-            mark_price=mark,
-            index_price=None if index is None or index == "" else index + 0.0,
+            event_id(f"binance|{symbol}|funding", ts, rate),
+            ts,
+            recv_ms,
+            rate,
+            inst.funding_interval_h or self._funding_hours.get(symbol, DEFAULT_FUNDING_H),
+            int(row.T) if row.T else None,
+            mark,
+            None if index is None or index == "" else index + 0.0,
         )
 
     def _open_interest(self, body: _OpenInterestBody, recv_ms: int) -> list[Event]:
@@ -352,11 +369,7 @@ class BinanceAdapter(VenueAdapter):
         symbol, oi = body.symbol, body.openInterest + 0.0
         ts = recv_ms if body.time is None else int(body.time)
         oi_event = self.instrument(symbol).open_interest(
-            id=event_id(f"binance|{symbol}|oi", ts, oi),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            size=oi,
-            price=self._marks.get(symbol),
+            event_id(f"binance|{symbol}|oi", ts, oi), ts, recv_ms, oi, self._marks.get(symbol)
         )
         return [] if oi_event is None else [oi_event]
 

@@ -53,7 +53,7 @@ _Signed = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
 _Symbol = Annotated[str, msgspec.Meta(min_length=2)]
 
 
-class _Position(msgspec.Struct, array_like=True):
+class _Position(msgspec.Struct, gc=False, array_like=True):
     """A ``liq:global`` row: MSG_TYPE, POS_ID, TIME_MS, -, SYMBOL, AMOUNT, BASE_PRICE, -, IS_MATCH, IS_MARKET_SOLD, -,
     PRICE_ACQUIRED (trailing fields Bitfinex may add are ignored)."""
 
@@ -71,7 +71,7 @@ class _Position(msgspec.Struct, array_like=True):
     price: _Price | None = None
 
 
-class _Status(msgspec.Struct, array_like=True):
+class _Status(msgspec.Struct, gc=False, array_like=True):
     """A ``deriv:`` payload: TIME_MS, -, DERIV_PRICE, SPOT_PRICE, -, INSURANCE_FUND_BALANCE, -, NEXT_FUNDING_EVT_MS,
     NEXT_FUNDING_ACCRUED, NEXT_FUNDING_STEP, -, CURRENT_FUNDING, -, -, MARK_PRICE, -, -, OPEN_INTEREST, ..."""
 
@@ -216,13 +216,14 @@ class BitfinexAdapter(VenueAdapter):
             inst = self.instrument(row.symbol)
             events.append(
                 inst.liquidation(
-                    id=f"bfx-{row.pos_id}",
-                    ts_ms=int(row.time_ms),
-                    recv_ms=recv_ms,
-                    side="long" if row.amount > 0 else "short",
-                    price=row.price,
-                    size=abs(row.amount),
-                    sampled=self.liquidations_sampled,
+                    f"bfx-{row.pos_id}",
+                    int(row.time_ms),
+                    recv_ms,
+                    "long" if row.amount > 0 else "short",
+                    row.price,
+                    abs(row.amount),
+                    None,
+                    self.liquidations_sampled,
                 )
             )
         return events
@@ -235,23 +236,11 @@ class BitfinexAdapter(VenueAdapter):
             next_ms = int(status.next_funding_ms) if status.next_funding_ms else None
             events.append(
                 inst.funding(
-                    id=f"bfx-{symbol}-f-{ts}",
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    rate=status.funding + 0.0,
-                    interval_h=INTERVAL_H,
-                    next_funding_ms=next_ms,
-                    mark_price=status.mark_price,
+                    f"bfx-{symbol}-f-{ts}", ts, recv_ms, status.funding + 0.0, INTERVAL_H, next_ms, status.mark_price
                 )
             )
         if status.open_interest is not None:
-            oi = inst.open_interest(
-                id=f"bfx-{symbol}-oi-{ts}",
-                ts_ms=ts,
-                recv_ms=recv_ms,
-                size=status.open_interest,
-                price=status.mark_price,
-            )
+            oi = inst.open_interest(f"bfx-{symbol}-oi-{ts}", ts, recv_ms, status.open_interest, status.mark_price)
             if oi is not None:
                 events.append(oi)
         return events

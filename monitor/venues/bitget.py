@@ -97,7 +97,7 @@ def instrument_from_contract(row: dict[str, Any], inst_type: str) -> Instrument 
 
 
 # -- the typed readers: one per channel --------------------------------------------------------
-class _Arg(msgspec.Struct):
+class _Arg(msgspec.Struct, gc=False):
     instType: str
     # Read with ``or``: an empty or null value falls through to the next key.
     channel: str | None = None
@@ -106,7 +106,7 @@ class _Arg(msgspec.Struct):
     symbol: str | None = None
 
 
-class _Push(msgspec.Struct):
+class _Push(msgspec.Struct, gc=False):
     """A channel push (``arg`` + ``data``), or an ack or error (``event``)."""
 
     arg: _Arg | UnsetType = UNSET
@@ -117,7 +117,7 @@ class _Push(msgspec.Struct):
     msg: Any = None
 
 
-class _LiquidationRow(msgspec.Struct):
+class _LiquidationRow(msgspec.Struct, gc=False):
     symbol: NonEmpty
     side: Literal["buy", "sell"]
     price: Finite
@@ -125,7 +125,7 @@ class _LiquidationRow(msgspec.Struct):
     ts: Millis | UnsetType = UNSET
 
 
-class _TickerRow(msgspec.Struct):
+class _TickerRow(msgspec.Struct, gc=False):
     instId: str | None = None
     symbol: str | None = None
     ts: Millis | UnsetType = UNSET
@@ -274,14 +274,14 @@ class BitgetAdapter(VenueAdapter):
         side, amount = _POSITION_SIDE[row.side], row.amount + 0.0
         ts = envelope_ms if row.ts is UNSET else row.ts
         return inst.liquidation(
-            id=event_id(f"bitget|{inst.symbol}|{side}", ts, price, amount),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            side=side,
-            price=price,
-            size=amount,
-            unit="quote",  # the liquidation feed's amount is in quote currency
-            sampled=self.liquidations_sampled,
+            event_id(f"bitget|{inst.symbol}|{side}", ts, price, amount),
+            ts,
+            recv_ms,
+            side,
+            price,
+            amount,
+            "quote",
+            self.liquidations_sampled,
         )
 
     def _ticker(self, events: list[Event], row: _TickerRow, arg: _Arg, envelope_ms: int, recv_ms: int) -> None:
@@ -293,26 +293,19 @@ class BitgetAdapter(VenueAdapter):
         if rate is not None and next_ms > 0 and _perpetual(row.symbolType):
             events.append(
                 inst.funding(
-                    id=event_id(f"bitget|{inst.symbol}|funding", ts, rate),
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    rate=rate,
-                    interval_h=inst.funding_interval_h or 8.0,
-                    next_funding_ms=next_ms,
-                    mark_price=mark,
-                    index_price=opt_finite(row.indexPrice),
+                    event_id(f"bitget|{inst.symbol}|funding", ts, rate),
+                    ts,
+                    recv_ms,
+                    rate,
+                    inst.funding_interval_h or 8.0,
+                    next_ms,
+                    mark,
+                    opt_finite(row.indexPrice),
                 )
             )
         oi = opt_finite(row.openInterest if row.holdingAmount is UNSET else row.holdingAmount)
         if oi is not None:
-            event = inst.open_interest(
-                id=event_id(f"bitget|{inst.symbol}|oi", ts, oi),
-                ts_ms=ts,
-                recv_ms=recv_ms,
-                size=oi,
-                price=mark,
-                unit="base",  # the ticker's open interest is in base coin
-            )
+            event = inst.open_interest(event_id(f"bitget|{inst.symbol}|oi", ts, oi), ts, recv_ms, oi, mark, "base")
             if event is not None:
                 events.append(event)
 

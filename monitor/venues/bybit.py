@@ -72,7 +72,7 @@ Category = Literal["linear", "inverse"]
 
 
 # -- the typed readers: one per channel --------------------------------------------------------
-class _Frame(msgspec.Struct):
+class _Frame(msgspec.Struct, gc=False):
     """A topic push (``topic`` + ``data``), or an answer to a request (``op``: subscribe, ping)."""
 
     topic: NonEmpty | UnsetType = UNSET
@@ -84,7 +84,7 @@ class _Frame(msgspec.Struct):
     ret_msg: Any = None
 
 
-class _AllLiquidation(msgspec.Struct):
+class _AllLiquidation(msgspec.Struct, gc=False):
     s: NonEmpty
     S: str
     v: Finite
@@ -92,7 +92,7 @@ class _AllLiquidation(msgspec.Struct):
     T: Millis | None = None
 
 
-class _LegacyLiquidation(msgspec.Struct):
+class _LegacyLiquidation(msgspec.Struct, gc=False):
     symbol: NonEmpty
     side: str
     size: Finite
@@ -105,7 +105,7 @@ class _LegacyLiquidation(msgspec.Struct):
 _TickerNum = Finite | Literal[""] | UnsetType | None
 
 
-class _Ticker(msgspec.Struct):
+class _Ticker(msgspec.Struct, gc=False):
     symbol: NonEmpty
     fundingRate: _TickerNum = UNSET
     nextFundingTime: Millis | Literal[""] | UnsetType | None = UNSET
@@ -329,13 +329,14 @@ class BybitAdapter(VenueAdapter):
         if side is None:
             raise ParseError(f"bybit liquidation {symbol}: unknown side {raw_side!r:.20}", reason="value")
         event = self.instrument(symbol).liquidation(
-            id=event_id(f"bybit|{symbol}|{raw_side}", ts, size, price),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            side=side,
-            price=price,
-            size=size,
-            sampled=sampled or self.liquidations_sampled,
+            event_id(f"bybit|{symbol}|{raw_side}", ts, size, price),
+            ts,
+            recv_ms,
+            side,
+            price,
+            size,
+            None,
+            sampled or self.liquidations_sampled,
         )
         if event.qty_base is None:
             self._issue("unknown_contract", f"bybit {symbol}: not in the instrument list; size unit unknown")
@@ -355,14 +356,14 @@ class BybitAdapter(VenueAdapter):
             next_ms = state.nextFundingTime
             events.append(
                 inst.funding(
-                    id=event_id(f"bybit|{symbol}|funding", ts, rate),
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    rate=rate,
-                    interval_h=state.fundingIntervalHour or inst.funding_interval_h or DEFAULT_FUNDING_H,
-                    next_funding_ms=int(next_ms) if next_ms is not None else None,
-                    mark_price=state.markPrice,
-                    index_price=state.indexPrice,
+                    event_id(f"bybit|{symbol}|funding", ts, rate),
+                    ts,
+                    recv_ms,
+                    rate,
+                    state.fundingIntervalHour or inst.funding_interval_h or DEFAULT_FUNDING_H,
+                    int(next_ms) if next_ms is not None else None,
+                    state.markPrice,
+                    state.indexPrice,
                 )
             )
         if oi_news:
@@ -379,12 +380,12 @@ class BybitAdapter(VenueAdapter):
         if one_side is None:
             return None
         oi = inst.open_interest(
-            id=event_id(f"bybit|{symbol}|oi", ts, one_side),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            size=one_side,
-            price=state.markPrice or None,
-            unit="usd" if inst.contract == "inverse" else "base",  # inverse: USD face value
+            event_id(f"bybit|{symbol}|oi", ts, one_side),
+            ts,
+            recv_ms,
+            one_side,
+            state.markPrice or None,
+            "usd" if inst.contract == "inverse" else "base",
         )
         if oi is None:
             self._issue("no_price", f"bybit {symbol}: inverse open interest needs a mark price; skipped")

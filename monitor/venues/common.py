@@ -8,8 +8,11 @@ Frames are read by one typed reader per channel: :mod:`msgspec` decodes them
 straight into small Structs (numeric strings become floats in C) whose fields
 carry their bounds (:data:`Finite`, :data:`NonNegative`, :data:`Millis`, ...),
 and :func:`decode_failed` turns a frame that does not fit into a ParseError
-with msgspec's path to the field. The dict helpers (:func:`field`, :func:`num`,
-...) remain for instrument lists and control frames.
+with msgspec's path to the field. The readers' Structs are declared ``gc=False``:
+a decoded JSON tree holds no reference cycle, and objects the cycle collector
+does not track cost it nothing (about 10 % of a Binance ``forceOrder`` decode).
+The dict helpers (:func:`field`, :func:`num`, ...) remain for instrument lists
+and control frames.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import re
 import reprlib
 import struct
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Final, Literal, TypeAlias
 
 import msgspec
@@ -158,20 +161,29 @@ def chunked(names: Sequence[str], max_count: int, max_chars: int | None = None) 
 
 
 # -- event ids ---------------------------------------------------------------------------------
-_PACKERS: Final[tuple[Callable[..., bytes], ...]] = tuple(struct.Struct(f"<{n}d").pack for n in range(5))
+_PACK1, _PACK2, _PACK3 = (struct.Struct(f"<{n}d").pack for n in (1, 2, 3))
+# The default of the numbers not given (a float would be hashed; None must still fail to pack, as before).
+_NOT_GIVEN: Final[Any] = object()
 
 
-def event_id(key: str, *numbers: float) -> str:
+def event_id(key: str, a: float, b: float = _NOT_GIVEN, c: float = _NOT_GIVEN) -> str:
     """A stable 16-hex-digit id from an event's identifying fields, for venues that send no id.
 
-    ``key`` joins the text fields (venue, symbol, side, ...); ``numbers`` are the times and parsed
-    floats (at most four), hashed as IEEE-754 doubles rather than formatted (epoch milliseconds are
-    exact as doubles). Floats come from :func:`num` or a typed reader's ``+ 0.0``, so a zero is never
+    ``key`` joins the text fields (venue, symbol, side, ...); the numbers (one to three) are the times
+    and parsed floats, hashed as IEEE-754 doubles rather than formatted (epoch milliseconds are exact
+    as doubles). Floats come from :func:`num` or a typed reader's ``+ 0.0``, so a zero is never
     negative. The hash is XXH3-64, a fixed published algorithm: the same frame gives the same id in
     every process and every release, so a re-sent frame dedups. It costs about a third of a blake2b
     digest; with 64 bits, the odds of any collision among a million events are about one in 40 million.
+    The numbers are positional parameters, not ``*numbers``: no tuple is built per call.
     """
-    return xxh3_64_hexdigest(key.encode() + _PACKERS[len(numbers)](*numbers))
+    if c is not _NOT_GIVEN:
+        packed = _PACK3(a, b, c)
+    elif b is not _NOT_GIVEN:
+        packed = _PACK2(a, b)
+    else:
+        packed = _PACK1(a)
+    return xxh3_64_hexdigest(key.encode() + packed)
 
 
 # -- the typed readers' field types ----------------------------------------------------------------

@@ -78,14 +78,14 @@ _SIDE: Final[dict[tuple[str, str], Side]] = {
 
 
 # -- the typed readers: one per channel --------------------------------------------------------
-class _Params(msgspec.Struct):
+class _Params(msgspec.Struct, gc=False):
     """A subscription's ``channel`` and ``data`` (a heartbeat's params carry neither)."""
 
     channel: NonEmpty | UnsetType = UNSET
     data: msgspec.Raw | UnsetType = UNSET
 
 
-class _Message(msgspec.Struct):
+class _Message(msgspec.Struct, gc=False):
     """A JSON-RPC message: a notification (``method``), or an answer to one of our requests (``id``)."""
 
     method: str | UnsetType = UNSET
@@ -94,7 +94,7 @@ class _Message(msgspec.Struct):
     error: Any = None
 
 
-class _Trade(msgspec.Struct):
+class _Trade(msgspec.Struct, gc=False):
     instrument_name: NonEmpty
     direction: str
     trade_id: NonEmpty | int
@@ -104,7 +104,7 @@ class _Trade(msgspec.Struct):
     liquidation: Literal["T", "M", "MT"] | None = None
 
 
-class _Ticker(msgspec.Struct):
+class _Ticker(msgspec.Struct, gc=False):
     instrument_name: NonEmpty
     timestamp: Millis | None = None
     mark_price: OptFinite = None
@@ -310,24 +310,19 @@ class DeribitAdapter(VenueAdapter):
         if funding is not None:
             events.append(
                 inst.funding(
-                    id=event_id(f"deribit|{name}|funding", ts, funding),
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    rate=funding,
-                    interval_h=FUNDING_H,
-                    mark_price=mark,
-                    index_price=opt_finite(data.index_price),
+                    event_id(f"deribit|{name}|funding", ts, funding),
+                    ts,
+                    recv_ms,
+                    funding,
+                    FUNDING_H,
+                    None,
+                    mark,
+                    opt_finite(data.index_price),
                 )
             )
         open_interest = opt_finite(data.open_interest)
         if open_interest is not None:
-            oi = inst.open_interest(
-                id=event_id(f"deribit|{name}|oi", ts, open_interest),
-                ts_ms=ts,
-                recv_ms=recv_ms,
-                size=open_interest,
-                price=mark,
-            )
+            oi = inst.open_interest(event_id(f"deribit|{name}|oi", ts, open_interest), ts, recv_ms, open_interest, mark)
             if oi is None:
                 self._issue("no_price", f"deribit {name}: open interest in USD needs a mark price; skipped")
             else:
@@ -346,13 +341,14 @@ class DeribitAdapter(VenueAdapter):
                 raise ParseError(f"deribit trade {name}: unknown direction {direction!r:.10}", reason="value")
             events.append(
                 inst.liquidation(
-                    id=trade_id if len(flag) == 1 else f"{trade_id}-{party}",
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    side=side,
-                    price=price,
-                    size=amount,
-                    sampled=self.liquidations_sampled,
+                    trade_id if len(flag) == 1 else f"{trade_id}-{party}",
+                    ts,
+                    recv_ms,
+                    side,
+                    price,
+                    amount,
+                    None,
+                    self.liquidations_sampled,
                 )
             )
         if inst.base_qty(amount, price) is None:

@@ -105,7 +105,7 @@ def instrument_from_contract(row: dict[str, Any], settle: str) -> Instrument | N
 _Time = Finite | UnsetType
 
 
-class _Update(msgspec.Struct):
+class _Update(msgspec.Struct, gc=False):
     """Every frame: a channel update, an ack (subscribe/unsubscribe), a pong, a system notice or an error."""
 
     channel: str
@@ -116,7 +116,7 @@ class _Update(msgspec.Struct):
     error: Any = None
 
 
-class _LiquidationRow(msgspec.Struct):
+class _LiquidationRow(msgspec.Struct, gc=False):
     contract: NonEmpty
     price: Finite
     size: Finite
@@ -124,7 +124,7 @@ class _LiquidationRow(msgspec.Struct):
     time: _Time = UNSET
 
 
-class _TickerRow(msgspec.Struct):
+class _TickerRow(msgspec.Struct, gc=False):
     contract: NonEmpty
     t: _Time = UNSET
     mark_price: OptFinite = None
@@ -133,7 +133,7 @@ class _TickerRow(msgspec.Struct):
     total_size: OptFinite = None
 
 
-class _StatsRow(msgspec.Struct):
+class _StatsRow(msgspec.Struct, gc=False):
     contract: NonEmpty
     open_interest: Finite
     mark_price: OptFinite = None
@@ -307,13 +307,14 @@ class GateAdapter(VenueAdapter):
         if rate is not None:
             events.append(
                 inst.funding(
-                    id=event_id(f"gate|{inst.symbol}|funding", ts, rate),
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    rate=rate,
-                    interval_h=inst.funding_interval_h or 8.0,
-                    mark_price=mark,
-                    index_price=opt_finite(row.index_price),
+                    event_id(f"gate|{inst.symbol}|funding", ts, rate),
+                    ts,
+                    recv_ms,
+                    rate,
+                    inst.funding_interval_h or 8.0,
+                    None,
+                    mark,
+                    opt_finite(row.index_price),
                 )
             )
         if total is not None:
@@ -328,13 +329,14 @@ class GateAdapter(VenueAdapter):
             raise ParseError("gate liquidation: size 0 has no side", reason="value")
         ts = _time_ms(row.time_ms, row.time, envelope_ms)
         event = inst.liquidation(
-            id=event_id(f"gate|{inst.symbol}", ts, price, size),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            side="long" if size < 0 else "short",  # negative size = sell order closing a long
-            price=price,
-            size=abs(size),
-            sampled=self.liquidations_sampled,
+            event_id(f"gate|{inst.symbol}", ts, price, size),
+            ts,
+            recv_ms,
+            "long" if size < 0 else "short",
+            price,
+            abs(size),
+            None,
+            self.liquidations_sampled,
         )
         if event.qty_base is None:
             self._issue(
@@ -363,9 +365,7 @@ class GateAdapter(VenueAdapter):
         self, inst: Instrument, *, ts: int, recv_ms: int, contracts: float, mark: float | None
     ) -> OpenInterest | None:
         """The OpenInterest of a row's contracts, or None (and an issue) without a size."""
-        oi = inst.open_interest(
-            id=event_id(f"gate|{inst.symbol}|oi", ts, contracts), ts_ms=ts, recv_ms=recv_ms, size=contracts, price=mark
-        )
+        oi = inst.open_interest(event_id(f"gate|{inst.symbol}|oi", ts, contracts), ts, recv_ms, contracts, mark)
         if oi is None:
             self._issue(
                 "unknown_contract", f"gate {inst.symbol}: open interest size unknown (no contract spec or mark)"

@@ -48,35 +48,35 @@ _HOUR_MS: Final = 3_600_000
 
 
 # -- the typed reader ------------------------------------------------------------------------------
-class _Ctx(msgspec.Struct):
+class _Ctx(msgspec.Struct, gc=False):
     funding: Finite
     openInterest: NonNegative
     markPx: NonNegative | Literal[""] | None = None
     oraclePx: NonNegative | Literal[""] | None = None
 
 
-class _AssetCtx(msgspec.Struct):
+class _AssetCtx(msgspec.Struct, gc=False):
     coin: NonEmpty
     ctx: _Ctx
 
 
-class _AssetCtxFrame(msgspec.Struct, tag_field="channel", tag="activeAssetCtx"):
+class _AssetCtxFrame(msgspec.Struct, gc=False, tag_field="channel", tag="activeAssetCtx"):
     data: _AssetCtx
 
 
-class _Error(msgspec.Struct, tag_field="channel", tag="error"):
+class _Error(msgspec.Struct, gc=False, tag_field="channel", tag="error"):
     data: Any = None
 
 
-class _Pong(msgspec.Struct, tag_field="channel", tag="pong"):
+class _Pong(msgspec.Struct, gc=False, tag_field="channel", tag="pong"):
     pass
 
 
-class _Ack(msgspec.Struct, tag_field="channel", tag="subscriptionResponse"):
+class _Ack(msgspec.Struct, gc=False, tag_field="channel", tag="subscriptionResponse"):
     pass
 
 
-class _SpotCtx(msgspec.Struct, tag_field="channel", tag="activeSpotAssetCtx"):
+class _SpotCtx(msgspec.Struct, gc=False, tag_field="channel", tag="activeSpotAssetCtx"):
     pass
 
 
@@ -212,19 +212,16 @@ class HyperliquidAdapter(VenueAdapter):
         """The events of a context's parsed fields: those that changed since the last frame."""
         inst = self.instrument(coin)
         funding = inst.funding(
-            id=event_id(f"hyperliquid|{coin}|funding|{mark}", recv_ms, rate),
-            ts_ms=recv_ms,  # the context carries no time
-            recv_ms=recv_ms,
-            rate=rate,
-            interval_h=INTERVAL_H,
-            # Funding is paid on every hour boundary.
-            next_funding_ms=(recv_ms // _HOUR_MS + 1) * _HOUR_MS,
-            mark_price=mark,
-            index_price=oracle,
+            event_id(f"hyperliquid|{coin}|funding|{mark}", recv_ms, rate),
+            recv_ms,
+            recv_ms,
+            rate,
+            INTERVAL_H,
+            (recv_ms // _HOUR_MS + 1) * _HOUR_MS,
+            mark,
+            oracle,
         )
-        open_interest = inst.open_interest(
-            id=event_id(f"hyperliquid|{coin}|oi", recv_ms, oi), ts_ms=recv_ms, recv_ms=recv_ms, size=oi, price=mark
-        )
+        open_interest = inst.open_interest(event_id(f"hyperliquid|{coin}|oi", recv_ms, oi), recv_ms, recv_ms, oi, mark)
         # Both events are valid by now; only what changed since the last frame is published.
         events: list[Event] = []
         if self._changed(("funding", coin), (rate, mark, oracle)):

@@ -15,20 +15,23 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Final, Literal
 
 import orjson
 
+from monitor.errors import InvalidEvent
 from monitor.events import (
     Funding,
+    Header,
     Liquidation,
     OpenInterest,
     Side,
     canonical_base,
     make_funding,
+    make_header,
     make_liquidation,
     make_open_interest,
     rate_8h,
@@ -48,6 +51,9 @@ class Instrument:
     ``multiplier`` base units for linear, USD for inverse), ``usd`` (USD face
     value; base = usd / price) or ``quote`` (quote currency; base = quote / price).
     ``contract_size`` is None when the venue did not tell us.
+
+    The header its events share (venue, symbol, base, quote, contract) is checked once, here, not per event;
+    an instrument whose header breaks an event rule still loads, and each event made from it is refused.
     """
 
     venue: str
@@ -60,9 +66,21 @@ class Instrument:
     multiplier: float = 1.0
     funding_interval_h: float | None = 8.0
     perpetual: bool = True
+    # The checked header of its events (None when it breaks a rule: each event made then says which).
+    _header: Header | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base", canonical_base(self.base))
+        try:
+            header = make_header(self.venue, self.symbol, self.base, self.quote, self.contract)
+        except InvalidEvent:
+            return
+        object.__setattr__(self, "_header", header)
+
+    @property
+    def header(self) -> Header:
+        """The checked header of this instrument's events; InvalidEvent when it breaks a rule."""
+        return self._header or make_header(self.venue, self.symbol, self.base, self.quote, self.contract)
 
     def base_qty(self, size: float, price: float, unit: SizeUnit | None = None) -> float | None:
         """Base-asset quantity of ``size`` venue units (``unit``, else the instrument's own) at ``price``.
@@ -89,9 +107,8 @@ class Instrument:
         return base_qty * price
 
     # -- event factories: the header fields (venue, symbol, base, quote, contract) come from here --
-    def liquidation(
+    def liquidation(  # noqa: PLR0917 - called per event, positionally: keywords cost about 50 ns a call
         self,
-        *,
         id: str,
         ts_ms: int,
         recv_ms: int,
@@ -112,25 +129,10 @@ class Instrument:
             notional = size
         else:
             notional = qty * price
-        return make_liquidation(
-            id,
-            self.venue,
-            self.symbol,
-            self.base,
-            self.quote,
-            self.contract,
-            ts_ms,
-            recv_ms,
-            side,
-            price,
-            qty,
-            notional,
-            sampled,
-        )
+        return make_liquidation(id, self._header or self.header, ts_ms, recv_ms, side, price, qty, notional, sampled)
 
-    def funding(
+    def funding(  # noqa: PLR0917 - called per event, positionally: keywords cost about 50 ns a call
         self,
-        *,
         id: str,
         ts_ms: int,
         recv_ms: int,
@@ -143,11 +145,7 @@ class Instrument:
         """A funding print of ``rate`` per ``interval_h`` hours."""
         return make_funding(
             id,
-            self.venue,
-            self.symbol,
-            self.base,
-            self.quote,
-            self.contract,
+            self._header or self.header,
             ts_ms,
             recv_ms,
             rate,
@@ -158,9 +156,8 @@ class Instrument:
             index_price,
         )
 
-    def open_interest(
+    def open_interest(  # noqa: PLR0917 - called per event, positionally: keywords cost about 50 ns a call
         self,
-        *,
         id: str,
         ts_ms: int,
         recv_ms: int,
@@ -185,9 +182,11 @@ class Instrument:
             oi_usd = size
         else:
             oi_usd = qty * price if price is not None and self.quote in USD_QUOTES else None
-        return make_open_interest(
-            id, self.venue, self.symbol, self.base, self.quote, self.contract, ts_ms, recv_ms, qty, oi_usd
-        )
+        return make_open_interest(id, self._header or self.header, ts_ms, recv_ms, qty, oi_usd)
+
+
+# The fields an Instrument is made from (and saved with).
+_FIELDS: Final = tuple(f for f in fields(Instrument) if f.init)
 
 
 class InstrumentBook:
@@ -196,16 +195,14 @@ class InstrumentBook:
     def __init__(self, venue: str, instruments: Iterable[Instrument] = ()) -> None:
         self.venue = venue
         self._by_symbol: dict[str, Instrument] = {}
+        # The instrument for a symbol, or None: the dict's own lookup (a parser calls it for every event).
+        self.get: Callable[[str], Instrument | None] = self._by_symbol.get
         self.update(instruments)
 
     def update(self, instruments: Iterable[Instrument]) -> None:
         """Add or replace instruments."""
         for inst in instruments:
             self._by_symbol[inst.symbol] = inst
-
-    def get(self, symbol: str) -> Instrument | None:
-        """The instrument for ``symbol``, or None."""
-        return self._by_symbol.get(symbol)
 
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._by_symbol
@@ -222,7 +219,8 @@ class InstrumentBook:
 
     def to_json(self) -> bytes:
         """Serialized book (for the disk cache)."""
-        return orjson.dumps({"venue": self.venue, "instruments": [asdict(i) for i in self]})
+        rows = [{f.name: getattr(i, f.name) for f in _FIELDS} for i in self]
+        return orjson.dumps({"venue": self.venue, "instruments": rows})
 
     @classmethod
     def from_json(cls, data: bytes | str) -> InstrumentBook:

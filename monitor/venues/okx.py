@@ -62,11 +62,11 @@ _POS_SIDE: Final[dict[str, Side]] = {"long": "long", "short": "short"}
 
 
 # -- the typed readers: one per channel ---------------------------------------------------------
-class _Arg(msgspec.Struct):
+class _Arg(msgspec.Struct, gc=False):
     channel: NonEmpty
 
 
-class _Push(msgspec.Struct):
+class _Push(msgspec.Struct, gc=False):
     """A channel push (``arg`` + ``data``), or a control message (``event``: subscribe, error, notice)."""
 
     arg: _Arg | UnsetType = UNSET
@@ -78,7 +78,7 @@ class _Push(msgspec.Struct):
 _Time = Millis | Literal[""] | None
 
 
-class _LiquidationDetail(msgspec.Struct):
+class _LiquidationDetail(msgspec.Struct, gc=False):
     posSide: str
     side: str
     bkPx: Finite
@@ -86,12 +86,12 @@ class _LiquidationDetail(msgspec.Struct):
     ts: _Time = None
 
 
-class _LiquidationRow(msgspec.Struct):
+class _LiquidationRow(msgspec.Struct, gc=False):
     instId: NonEmpty
     details: list[_LiquidationDetail]
 
 
-class _FundingRow(msgspec.Struct):
+class _FundingRow(msgspec.Struct, gc=False):
     instId: NonEmpty
     fundingRate: Finite
     fundingTime: _Time = None
@@ -99,7 +99,7 @@ class _FundingRow(msgspec.Struct):
     ts: _Time = None
 
 
-class _OpenInterestRow(msgspec.Struct):
+class _OpenInterestRow(msgspec.Struct, gc=False):
     instId: NonEmpty
     # Older pushes carry contracts only (``oi``), no ``oiCcy``.
     oiCcy: Finite | Literal[""] | None = None
@@ -108,7 +108,7 @@ class _OpenInterestRow(msgspec.Struct):
     ts: _Time = None
 
 
-class _MarkRow(msgspec.Struct):
+class _MarkRow(msgspec.Struct, gc=False):
     instId: NonEmpty
     markPx: Finite
 
@@ -310,13 +310,14 @@ class OkxAdapter(VenueAdapter):
         price, size = detail.bkPx + 0.0, detail.sz + 0.0
         ts = recv_ms if detail.ts is None or detail.ts == "" else detail.ts
         event = inst.liquidation(
-            id=event_id(f"okx|{inst_id}|{raw_pos}|{raw_side}", ts, size, price),
-            ts_ms=ts,
-            recv_ms=recv_ms,
-            side=side,
-            price=price,
-            size=size,
-            sampled=self.liquidations_sampled,
+            event_id(f"okx|{inst_id}|{raw_pos}|{raw_side}", ts, size, price),
+            ts,
+            recv_ms,
+            side,
+            price,
+            size,
+            None,
+            self.liquidations_sampled,
         )
         if event.qty_base is None:
             self._issue("unknown_contract", f"okx {inst_id}: contract size unknown; liquidation has no size")
@@ -333,12 +334,7 @@ class OkxAdapter(VenueAdapter):
         rate, ts = row.fundingRate + 0.0, row.ts
         ts_ms = recv_ms if ts is None or ts == "" else ts
         return inst.funding(
-            id=event_id(f"okx|{inst.symbol}|funding", ts_ms, rate),
-            ts_ms=ts_ms,
-            recv_ms=recv_ms,
-            rate=rate,
-            interval_h=interval,
-            next_funding_ms=funding_ms,
+            event_id(f"okx|{inst.symbol}|funding", ts_ms, rate), ts_ms, recv_ms, rate, interval, funding_ms
         )
 
     def _open_interest(self, row: _OpenInterestRow, recv_ms: int) -> OpenInterest | None:
@@ -357,13 +353,7 @@ class OkxAdapter(VenueAdapter):
         ts = row.ts
         ts_ms = recv_ms if ts is None or ts == "" else ts
         return inst.open_interest(
-            id=event_id(f"okx|{inst_id}|oi", ts_ms, oi_base),
-            ts_ms=ts_ms,
-            recv_ms=recv_ms,
-            size=oi_base,
-            price=mark,
-            unit="base",
-            usd=_given(row.oiUsd),
+            event_id(f"okx|{inst_id}|oi", ts_ms, oi_base), ts_ms, recv_ms, oi_base, mark, "base", _given(row.oiUsd)
         )
 
     # -- helpers -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import msgspec
 import orjson
@@ -15,6 +16,7 @@ from monitor.bus.codec import decode, decode_batch, encode, encode_batch, pack
 from monitor.errors import ImplausibleEvent, InvalidEvent
 from monitor.events import (
     BOUNDS,
+    HEADER_FIELDS,
     MAX_PRICE,
     MAX_TS_MS,
     Funding,
@@ -23,6 +25,7 @@ from monitor.events import (
     OpenInterest,
     canonical_base,
     make_funding,
+    make_header,
     make_liquidation,
     make_open_interest,
     rate_8h,
@@ -42,9 +45,15 @@ COMMON = {
 }
 
 
+def made(maker: Any, **fields: Any) -> Any:
+    """An event made from all its fields, the header checked first by make_header (as an Instrument does)."""
+    header = make_header(*(fields.pop(name) for name in HEADER_FIELDS))
+    return maker(header=header, **fields)
+
+
 def liquidation(**changes: object) -> Liquidation:
     fields = {**COMMON, "side": "long", "price": 9910.0, "qty_base": 0.014, "notional_usd": 138.74, **changes}
-    event: Liquidation = make_liquidation(**fields)
+    event: Liquidation = made(make_liquidation, **fields)
     return event
 
 
@@ -72,16 +81,16 @@ class TestValidation:
         assert liquidation(notional_usd=None).notional_usd is None
 
     def test_funding_rate_may_be_negative_but_not_nan(self) -> None:
-        ok = make_funding(**COMMON, rate=-0.0002, interval_h=8.0, rate_8h=-0.0002)
+        ok = made(make_funding, **COMMON, rate=-0.0002, interval_h=8.0, rate_8h=-0.0002)
         assert ok.rate == -0.0002
         with pytest.raises(InvalidEvent, match="rate must be finite"):
-            make_funding(**COMMON, rate=math.nan, interval_h=8.0, rate_8h=0.0)
+            made(make_funding, **COMMON, rate=math.nan, interval_h=8.0, rate_8h=0.0)
         with pytest.raises(InvalidEvent, match="interval_h must be positive"):
-            make_funding(**COMMON, rate=0.0001, interval_h=0.0, rate_8h=0.0)
+            made(make_funding, **COMMON, rate=0.0001, interval_h=0.0, rate_8h=0.0)
 
     def test_open_interest_must_not_be_negative(self) -> None:
         with pytest.raises(InvalidEvent, match="oi_base must not be negative"):
-            make_open_interest(**COMMON, oi_base=-3.0, oi_usd=None)
+            made(make_open_interest, **COMMON, oi_base=-3.0, oi_usd=None)
 
     def test_the_constructor_checks_nothing_and_validated_checks_as_the_maker_does(self) -> None:
         # Built with its plain constructor (as msgspec builds any Struct), an event is not checked; the makers
@@ -277,10 +286,10 @@ def test_the_maker_and_the_decoder_enforce_the_same_bound(kind: str, name: str) 
     """One annotation, two enforcers: at the bound both accept, just past it both refuse."""
     bound = BOUNDS[name]
     past = bound + 1 if isinstance(bound, int) else bound * 1.01
-    at_bound = MAKERS[kind](**{**VALID[kind], name: bound})
+    at_bound = made(MAKERS[kind], **{**VALID[kind], name: bound})
     assert decode(encode(at_bound)) == at_bound
     with pytest.raises(ImplausibleEvent) as refused:
-        MAKERS[kind](**{**VALID[kind], name: past})
+        made(MAKERS[kind], **{**VALID[kind], name: past})
     assert refused.value.field == name
     with pytest.raises(InvalidEvent, match=name):
         decode(orjson.dumps({**orjson.loads(encode(at_bound)), name: past}))

@@ -9,12 +9,13 @@ and never reach the bus; the frames around it still go through.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 import pytest
 
 from monitor.errors import ImplausibleEvent, ImplausibleValue
-from monitor.events import BOUNDS, Event, make_funding, make_liquidation, make_open_interest
+from monitor.events import BOUNDS, HEADER_FIELDS, Event, make_funding, make_header, make_liquidation, make_open_interest
 from monitor.metrics import Metrics
 from monitor.venues.binance import BinanceAdapter
 from monitor.venues.bybit import BybitAdapter
@@ -25,6 +26,12 @@ RECV = 1_738_771_200_000
 FORCE_ORDER = orjson.loads((SAMPLES / "binance_forceOrder.jsonl").read_text().splitlines()[0])
 MARK_PRICE = orjson.loads((SAMPLES / "binance_markPrice.jsonl").read_text().splitlines()[0])
 ALL_LIQUIDATION = orjson.loads((SAMPLES / "bybit_allLiquidation.jsonl").read_text().splitlines()[0])
+
+
+def made(maker: Any, **fields: Any) -> Any:
+    """An event made from all its fields, the header checked first by make_header (as an Instrument does)."""
+    header = make_header(*(fields.pop(name) for name in HEADER_FIELDS))
+    return maker(header=header, **fields)
 
 
 class ListBus:
@@ -112,17 +119,23 @@ def test_every_bound_is_inclusive_and_the_next_value_is_refused() -> None:
     """The bounds themselves are accepted (no real value is refused by an off-by-one); just past them is not."""
     for field in ("price", "qty_base", "notional_usd"):
         values = {"price": 1.0, "qty_base": 1.0, "notional_usd": 1.0, field: BOUNDS[field]}
-        make_liquidation(**COMMON, ts_ms=RECV, side="long", **values)
+        made(make_liquidation, **COMMON, ts_ms=RECV, side="long", **values)
         with pytest.raises(ImplausibleEvent):
-            make_liquidation(**COMMON, ts_ms=RECV, side="long", **{**values, field: BOUNDS[field] * 1.01})
-    make_liquidation(**COMMON, ts_ms=int(BOUNDS["ts_ms"]), side="long", price=1.0, qty_base=1.0, notional_usd=1.0)
+            made(make_liquidation, **COMMON, ts_ms=RECV, side="long", **{**values, field: BOUNDS[field] * 1.01})
+    made(make_liquidation, **COMMON, ts_ms=int(BOUNDS["ts_ms"]), side="long", price=1.0, qty_base=1.0, notional_usd=1.0)
     with pytest.raises(ImplausibleEvent):
-        make_liquidation(
-            **COMMON, ts_ms=int(BOUNDS["ts_ms"]) + 1, side="long", price=1.0, qty_base=1.0, notional_usd=1.0
+        made(
+            make_liquidation,
+            **COMMON,
+            ts_ms=int(BOUNDS["ts_ms"]) + 1,
+            side="long",
+            price=1.0,
+            qty_base=1.0,
+            notional_usd=1.0,
         )
     with pytest.raises(ImplausibleEvent):
-        make_funding(**COMMON, ts_ms=RECV, rate=-1.01, interval_h=8.0, rate_8h=-1.01)
+        made(make_funding, **COMMON, ts_ms=RECV, rate=-1.01, interval_h=8.0, rate_8h=-1.01)
     with pytest.raises(ImplausibleEvent):
-        make_funding(**COMMON, ts_ms=RECV, rate=0.01, interval_h=1000.0, rate_8h=0.0001)
+        made(make_funding, **COMMON, ts_ms=RECV, rate=0.01, interval_h=1000.0, rate_8h=0.0001)
     with pytest.raises(ImplausibleEvent):
-        make_open_interest(**COMMON, ts_ms=RECV, oi_base=1.0, oi_usd=BOUNDS["oi_usd"] * 2)
+        made(make_open_interest, **COMMON, ts_ms=RECV, oi_base=1.0, oi_usd=BOUNDS["oi_usd"] * 2)

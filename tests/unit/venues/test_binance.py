@@ -86,6 +86,33 @@ def test_combined_stream_wrapper_gives_the_same_event_as_the_raw_stream() -> Non
     assert adapter.parse(wrapped, RECV) == adapter.parse(raw, RECV)
 
 
+@pytest.mark.parametrize(
+    ("frame", "reason", "message"),
+    [
+        (combined("x", '{"e":"forceOrder"}'), "schema", "Object missing required field `o`"),
+        (combined("x", '{"e":"kline","k":{}}'), "schema", "Invalid value 'kline' - at `$.e`"),
+        (
+            combined("x", '{"e":"forceOrder","o":{"s":"BTCUSDT","S":"SELL","q":"abc","p":"5","T":1}}'),
+            "value",
+            "`$.o.q`",
+        ),
+        (combined("x", "[1]"), "schema", "Expected `object`, got `int` - at `$[0]`"),
+        ('{"stream":"x"}', "schema", "Object missing required field `e`"),
+        ('{"stream":5,"data":{}}', "schema", "Expected `str`, got `int` - at `$.stream`"),
+        ('{"stream":"x","data":{"e":"forceOrder"}', "json", "frame is not JSON"),
+    ],
+)
+def test_a_combined_frame_the_one_pass_reader_refuses_is_reported_as_its_payload_alone_would_be(
+    frame: str, reason: str, message: str
+) -> None:
+    # Combined frames decode wrapper and payload in one pass; one that does not fit is read again wrapper
+    # first, so its error (reason, and the path within the payload) is what it always was.
+    with pytest.raises(ParseError) as info:
+        BinanceAdapter().parse(frame, RECV)
+    assert info.value.reason == reason
+    assert message in str(info.value)
+
+
 def test_resent_frame_keeps_its_id_and_another_liquidation_gets_another() -> None:
     adapter = BinanceAdapter()
     first = adapter.parse(sample("binance_forceOrder.jsonl", 0), RECV)[0]

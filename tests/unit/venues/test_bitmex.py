@@ -122,6 +122,20 @@ def test_interval_and_timestamp_helpers() -> None:
         iso_ms("yesterday", "t")
 
 
+def test_remembered_times_give_the_same_answers_and_errors_the_second_time() -> None:
+    # ISO times are remembered once read; a bad one is not, so it fails (with its own name) every time.
+    for _ in range(2):
+        assert iso_ms("2021-12-18T19:55:00.000Z", "timestamp") == 1_639_857_300_000
+        assert iso_ms("2021-12-18T19:55:00", "timestamp") == 1_639_857_300_000  # no zone: UTC
+        assert interval_hours("2000-01-01T08:00:00.000Z") == 8.0
+        assert interval_hours("not a time") is None
+        for name in ("timestamp", "fundingTimestamp"):
+            with pytest.raises(ParseError, match=f"bitmex {name}: bad ISO timestamp 'yesterday'"):
+                iso_ms("yesterday", name)
+        with pytest.raises(ParseError, match="before 1970"):
+            iso_ms("1969-12-31T23:59:59.000Z", "timestamp")
+
+
 # -- liquidation table ------------------------------------------------------------------------
 
 

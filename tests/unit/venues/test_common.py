@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import msgspec
 import pytest
 
+from monitor.errors import InvalidEvent
 from monitor.venues.common import Finite, NonNegative, decode_failed, event_id, num
-from monitor.venues.instruments import Instrument
+from monitor.venues.instruments import Instrument, InstrumentBook
 from monitor.venues.registry import create_adapter
 
 
@@ -54,3 +56,25 @@ def test_a_guessed_instrument_gives_way_to_the_book() -> None:
     listed = Instrument("okx", "BTC-USDT-SWAP", "BTC", "USDT", "linear", "contracts", contract_size=0.01)
     adapter.instruments.update([listed])
     assert adapter.instrument("BTC-USDT-SWAP") is listed
+
+
+def test_an_instrument_whose_header_breaks_a_rule_loads_and_each_of_its_events_is_refused() -> None:
+    # The header (venue, symbol, base, quote, contract) is checked once, when the instrument is made; the
+    # instrument still loads, and every event made from it is refused, naming the field, as before.
+    bad = Instrument("okx", "BTC-USDT-SWAP", "BTC", "USDT", "quanto", "base")  # type: ignore[arg-type]
+    good = dataclasses.replace(bad, contract="linear")
+    assert good.liquidation("x", 1, 1, "long", 1.0, 2.0).contract == "linear"
+    for make in (
+        lambda: bad.liquidation("x", 1, 1, "long", 1.0, 2.0),
+        lambda: bad.funding("x", 1, 1, 0.0001, 8.0),
+        lambda: bad.open_interest("x", 1, 1, 5.0, 1.0),
+    ):
+        with pytest.raises(InvalidEvent, match="contract must be 'inverse' or 'linear', got 'quanto'"):
+            make()
+
+
+def test_an_instrument_saved_and_loaded_keeps_its_fields_and_its_checked_header() -> None:
+    book = InstrumentBook("okx", [Instrument("okx", "BTC-USDT-SWAP", "XBT", "USDT", "linear", "contracts", 0.01)])
+    (loaded,) = InstrumentBook.from_json(book.to_json())
+    assert loaded == next(iter(book))
+    assert loaded.header == ("okx", "BTC-USDT-SWAP", "BTC", "USDT", "linear")

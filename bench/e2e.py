@@ -257,6 +257,14 @@ def report(figures: dict[str, Any], label: str) -> None:
     )
 
 
+def lowest_cpu(runs: list[dict[str, Any]]) -> str:
+    """Each process's lowest CPU per event over the rounds (on a shared machine the least disturbed figure)."""
+    return ", ".join(
+        f"{name} {min(f[f'{name}_cpu_s'] / f['events'] for f in runs) * 1e6:.1f}"
+        for name in ("collector", "detector", "redis")
+    )
+
+
 def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the highest end-to-end rate (the one least disturbed by other work on the machine)."""
     return max(runs, key=lambda f: f["events"] / f["e2e_s"])
@@ -305,6 +313,8 @@ def main() -> None:
         rates = [f["events"] / f["e2e_s"] for f in runs[label]]
         print(f"\n{label}: end to end per round " + ", ".join(f"{r:,.0f}" for r in rates) + " events/s")
         report(best(runs[label]), f"{label}, best round")
+        if len(runs[label]) > 1:
+            print(f"CPU µs per event, each process's lowest of {len(runs[label])} rounds: " + lowest_cpu(runs[label]))
     if args.baseline:
         new, old = best(runs["this tree"]), best(runs[trees[0][0]])
         ratio = (new["events"] / new["e2e_s"]) / (old["events"] / old["e2e_s"])

@@ -71,8 +71,10 @@ class TappedBus:
         self._event_taps = tuple(event_taps)
         self._alert_taps = tuple(alert_taps)
         self.shard_count = inner.shard_count
+        # Without event taps (only alerts observed), events go to the inner bus without a call through here.
+        self.publish: Callable[[Sequence[Event]], None] = self._publish_tapped if self._event_taps else inner.publish
 
-    def publish(self, events: Sequence[Event]) -> None:
+    def _publish_tapped(self, events: Sequence[Event]) -> None:
         """Publish, then show the events to the taps."""
         self._inner.publish(events)
         for tap in self._event_taps:

@@ -41,8 +41,12 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (imports each command module to let it add its arguments)."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full argument parser (imports each command module to let it add its arguments).
+
+    With ``only`` (a command name) only that command's module is imported and given its arguments;
+    the others keep their name and help text, so a command does not pay for importing all the others.
+    """
     parser = argparse.ArgumentParser(
         prog="liqmon",
         description="Watch crypto-derivatives venues for liquidation cascades, funding flips and OI collapses.",
@@ -57,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         command.set_defaults(_module=module_name)
+        if only is not None and name != only:
+            continue
         module = _import(module_name)
         if module is not None:
             module.configure_parser(command)
@@ -114,8 +120,11 @@ def check_writable(path: Path, option: str, *, directory: bool = False) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``liqmon`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    # The command is the first word that is not an option (the top-level parser has only -h and --version).
+    chosen = next((word for word in words if not word.startswith("-")), None)
+    parser = build_parser(chosen if chosen in COMMANDS else None)
+    args = parser.parse_args(words)
     module = _import(args._module)
     if module is None:
         print(f"liqmon {args.command}: this command is not available in this build", file=sys.stderr)

@@ -15,7 +15,7 @@ from typing import Final
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitor.events import TENOR_KEYS, Event, Funding, Gap, Liquidation, OpenInterest, OptionsSummary
+from monitor.events import TENOR_KEYS, Event, Funding, Liquidation, OpenInterest, OptionsSummary
 
 OTHER: Final = "other"
 
@@ -147,7 +147,20 @@ class MarketTally(Collector):
         for event in events:
             key = (event.venue, event.kind)
             counts[key] = counts.get(key, 0) + 1
-            if isinstance(event, Liquidation):
+            # The most frequent kinds first; a gap only counts.
+            if isinstance(event, Funding):
+                if event.base in assets:
+                    pair = (event.venue, event.base)
+                    self.funding[pair] = (event.rate, event.rate_8h)
+                    if event.mark_price is not None:
+                        self.mark_price[pair] = event.mark_price
+            elif isinstance(event, OpenInterest):
+                if event.base in assets:
+                    per_symbol = self.open_interest.get(pair := (event.venue, event.base))
+                    if per_symbol is None:
+                        per_symbol = self.open_interest[pair] = {}
+                    per_symbol[event.symbol] = (event.oi_base, event.oi_usd)
+            elif isinstance(event, Liquidation):
                 side_key = (event.venue, event.base if event.base in assets else OTHER, event.side)
                 self.liquidations[side_key] = self.liquidations.get(side_key, 0) + 1
                 self.sampled[event.venue] = event.sampled
@@ -155,19 +168,7 @@ class MarketTally(Collector):
                     self.liquidated_usd[side_key] = self.liquidated_usd.get(side_key, 0.0) + event.notional_usd
                 if event.sampled:
                     self.sampled_venues.add(event.venue)
-            elif isinstance(event, Gap) or event.base not in assets:
-                continue
-            elif isinstance(event, Funding):
-                pair = (event.venue, event.base)
-                self.funding[pair] = (event.rate, event.rate_8h)
-                if event.mark_price is not None:
-                    self.mark_price[pair] = event.mark_price
-            elif isinstance(event, OpenInterest):
-                per_symbol = self.open_interest.get((event.venue, event.base))
-                if per_symbol is None:
-                    per_symbol = self.open_interest[(event.venue, event.base)] = {}
-                per_symbol[event.symbol] = (event.oi_base, event.oi_usd)
-            elif isinstance(event, OptionsSummary):
+            elif isinstance(event, OptionsSummary) and event.base in assets:
                 held = self.options.get((event.venue, event.base))
                 if held is None or event.ts_ms >= held.ts_ms:
                     self.options[(event.venue, event.base)] = event

@@ -67,22 +67,34 @@ def encode_batch(events: Sequence[Event]) -> bytes:
 def pack(events: Sequence[Event], max_events: int, max_bytes: int) -> list[tuple[int, bytes]]:
     """Events cut into entries of at most ``max_events`` and ``max_bytes``: (count, JSON array) each, in order.
 
-    A single event larger than ``max_bytes`` still makes an entry of its own.
+    A run of events that does not fit is halved until its parts do; a single event larger than
+    ``max_bytes`` still makes an entry of its own.
     """
     out: list[tuple[int, bytes]] = []
     for start in range(0, len(events), max_events):
-        _pack_into(out, events[start : start + max_events], max_bytes)
+        _pack_into(out, events[start : start + max_events], max_bytes, None)
     return out
 
 
-def _pack_into(out: list[tuple[int, bytes]], events: Sequence[Event], max_bytes: int) -> None:
-    data = _ENCODER.encode(events)
-    if len(data) <= max_bytes or len(events) == 1:
+def _pack_into(out: list[tuple[int, bytes]], events: Sequence[Event], max_bytes: int, data: bytes | None) -> None:
+    """Append ``events`` as entries; ``data`` is their JSON array when it is already encoded.
+
+    The halves are encoded first and the whole array is their join ("[a]", "[b]" -> "[a,b]", the bytes
+    the encoder gives the whole), so a run too large for one entry is encoded once, not once per level.
+    """
+    if data is not None and (len(data) <= max_bytes or len(events) == 1):
         out.append((len(events), data))
         return
+    if len(events) == 1:
+        out.append((1, _ENCODER.encode(events)))
+        return
     half = len(events) // 2
-    _pack_into(out, events[:half], max_bytes)
-    _pack_into(out, events[half:], max_bytes)
+    head, tail = _ENCODER.encode(events[:half]), _ENCODER.encode(events[half:])
+    if data is None and len(head) + len(tail) - 1 <= max_bytes:
+        out.append((len(events), b",".join((memoryview(head)[:-1], memoryview(tail)[1:]))))
+        return
+    _pack_into(out, events[:half], max_bytes, head)
+    _pack_into(out, events[half:], max_bytes, tail)
 
 
 def decode_batch(data: bytes | str) -> tuple[list[Event], list[InvalidEvent]]:

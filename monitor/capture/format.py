@@ -37,6 +37,8 @@ log = structlog.get_logger(__name__)
 LOGGED_MALFORMED_LINES: Final = 5
 # check_capture reads at most this much of the first line (instrument lists make long first lines).
 PEEK_BYTES: Final = 64 * 2**20
+# read_capture takes the file this much at a time (at most one read of the file each) and splits lines in C.
+READ_CHUNK: Final = 2**16
 
 
 class CaptureRecord(msgspec.Struct, frozen=True, gc=False):
@@ -68,13 +70,35 @@ def _open_writer(path: Path) -> IO[str]:
     return path.open("w", encoding="utf-8")
 
 
-def open_lines(path: Path) -> IO[bytes]:
+def open_lines(path: Path) -> io.BufferedIOBase:
     """The file as a binary stream of lines, decompressed when it ends in ``.gz``; raises OSError."""
     if path.suffix == ".gz":
-        # GzipFile's own buffering: a truncated file still gives every whole line before the cut. A larger
-        # BufferedReader on top reads lines about 0.5 µs faster but loses up to its buffer of lines at a cut.
-        return cast(IO[bytes], gzip.open(path, "rb"))
+        return cast(io.BufferedIOBase, gzip.open(path, "rb"))
     return path.open("rb")
+
+
+def iter_lines(stream: io.BufferedIOBase, chunk: int = READ_CHUNK) -> Iterator[bytes]:
+    """The stream's lines (without their newline; the last one also without), read ``chunk`` bytes at a time.
+
+    Each read gives its whole lines before the next read is made, so a stream that fails part way (a
+    truncated gzip) has given every line it held up to the failure; only the torn line is lost.
+    """
+    pending: list[bytes] = []
+    while data := stream.read1(chunk):
+        lines = data.split(b"\n")
+        if len(lines) == 1:
+            pending.append(data)
+            continue
+        if pending:
+            pending.append(lines[0])
+            lines[0] = b"".join(pending)
+            pending = []
+        last = lines.pop()
+        if last:
+            pending.append(last)
+        yield from lines
+    if pending:
+        yield b"".join(pending)
 
 
 class _Line(msgspec.Struct, gc=False):
@@ -118,7 +142,7 @@ def iter_records(
     counter = (metrics or default_metrics()).capture_malformed
     skipped = 0
     for line_no, line in enumerate(stream, start=1):
-        if not line.strip():
+        if not line or line.isspace():  # blank (isspace stops at the first other byte; strip would copy)
             continue
         try:
             yield parse_line(line, line_no)
@@ -140,7 +164,7 @@ def read_capture(path: str | Path, *, metrics: Metrics | None = None) -> Iterato
         raise CaptureError(f"cannot open capture {path}: {exc.strerror or exc}") from exc
     with handle:
         try:
-            yield from iter_records(handle, source=str(path), metrics=metrics)
+            yield from iter_records(iter_lines(handle), source=str(path), metrics=metrics)
         except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
             raise CaptureError(f"capture {path} is truncated or corrupt: {exc}") from exc
 

@@ -60,8 +60,8 @@ class CaptureDecoder:
                 adapter.reset()
             self.gaps += 1
             return [Gap(id=gap_id, venue=record.venue, reason=record.gap, ts_ms=record.recv_ms, recv_ms=record.recv_ms)]
-        adapter = self.adapter(record.venue)
-        if adapter is None:
+        adapter = self.adapters.get(record.venue)
+        if adapter is None and (adapter := self.adapter(record.venue)) is None:
             self.unknown_venues[record.venue] += 1
             self._fail(record, ParseError(f"unknown venue {record.venue!r}", reason="unknown_venue"))
             return []

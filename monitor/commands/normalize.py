@@ -16,6 +16,7 @@ missing, unreadable or binary FILE is one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import io
 import itertools
 import sys
 import time
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         decoder.decode(CaptureRecord(recv_ms=recv_ms, venue=args.venue, meta=path, frame=body.decode(errors="replace")))
     name = "stdin" if args.file == "-" else args.file
     try:
-        stream: IO[bytes] = sys.stdin.buffer if args.file == "-" else open_lines(Path(args.file))
+        stream: IO[bytes] | io.BufferedIOBase = sys.stdin.buffer if args.file == "-" else open_lines(Path(args.file))
     except OSError as exc:
         raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
     out = sys.stdout.buffer
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checked(stream: IO[bytes], name: str) -> Iterator[bytes]:
+def _checked(stream: IO[bytes] | io.BufferedIOBase, name: str) -> Iterator[bytes]:
     """The lines of ``stream``; UsageError at the first one that is binary data rather than text."""
     for line_no, line in enumerate(stream, start=1):
         if (line_no == 1 or b"\0" in line) and not is_text(line):

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 YEAR_MS: Final = 365.0 * 86_400_000.0
 CALL_25: Final = 0.25
 PUT_25_AS_CALL: Final = 0.75  # put delta −0.25 = call delta 0.75 − 1
 _SQRT2: Final = math.sqrt(2.0)
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,26 +56,59 @@ def call_delta(forward: float, strike: float, iv: float, t_years: float) -> floa
     return norm_cdf(d1)
 
 
+class StrikeLadder(Generic[K]):
+    """One expiry's listed options grouped by strike (ascending), each group in listing order.
+
+    Built once per listing; :meth:`smile` reads it at every snapshot, so the
+    grouping and the sort are not redone while only IVs and the forward move.
+    """
+
+    __slots__ = ("rungs",)
+
+    def __init__(self, listed: Iterable[tuple[K, float, bool]]) -> None:
+        """``listed``: (key, strike, is_call) of each option, in listing order; non-positive strikes are left out."""
+        grouped: dict[float, list[tuple[K, bool]]] = {}
+        for key, strike, is_call in listed:
+            if not strike <= 0.0:
+                grouped.setdefault(strike, []).append((key, is_call))
+        self.rungs: Final = tuple((strike, tuple(grouped[strike])) for strike in sorted(grouped))
+
+    def smile(self, ivs: Mapping[K, float], forward: float) -> list[tuple[float, float]]:
+        """(strike, IV) by ascending strike, each from the out-of-the-money option (the other when it is alone).
+
+        ``ivs`` holds each option's IV by key; a key without one, or with an IV that is not positive and
+        finite, is not quoted. Among several options of one strike and kind, the first listed counts.
+        """
+        points: list[tuple[float, float]] = []
+        for strike, options in self.rungs:
+            calls_otm = strike >= forward
+            chosen: float | None = None
+            chosen_otm = False
+            for key, is_call in options:
+                iv = ivs.get(key)
+                if iv is None or not iv > 0.0 or not math.isfinite(iv):
+                    continue
+                otm = is_call == calls_otm
+                if chosen is None or (otm and not chosen_otm):
+                    chosen, chosen_otm = iv, otm
+            if chosen is not None:
+                points.append((strike, chosen))
+        return points
+
+
 def smile(quotes: Iterable[Quote], forward: float) -> list[tuple[float, float]]:
     """(strike, IV) by ascending strike, each from the out-of-the-money option (the other when it is alone)."""
-    by_strike: dict[float, tuple[bool, float]] = {}
-    for quote in quotes:
-        if quote.strike <= 0.0 or not quote.iv > 0.0 or not math.isfinite(quote.iv):
-            continue
-        otm = quote.is_call == (quote.strike >= forward)
-        held = by_strike.get(quote.strike)
-        if held is None or (otm and not held[0]):
-            by_strike[quote.strike] = (otm, quote.iv)
-    return [(strike, by_strike[strike][1]) for strike in sorted(by_strike)]
+    listed = list(quotes)
+    ladder = StrikeLadder((i, quote.strike, quote.is_call) for i, quote in enumerate(listed))
+    return ladder.smile({i: quote.iv for i, quote in enumerate(listed)}, forward)
 
 
-def _at_delta(points: Sequence[tuple[float, float]], target: float) -> float | None:
-    """IV at call delta ``target``, linear in delta between the first bracketing pair of strikes."""
-    for (d_lo, iv_lo), (d_hi, iv_hi) in itertools.pairwise(points):
-        if min(d_lo, d_hi) <= target <= max(d_lo, d_hi):
-            if d_lo == d_hi:
-                return 0.5 * (iv_lo + iv_hi)
-            return iv_lo + (iv_hi - iv_lo) * (target - d_lo) / (d_hi - d_lo)
+def _at_delta(d_lo: float, iv_lo: float, d_hi: float, iv_hi: float, target: float) -> float | None:
+    """IV at call delta ``target`` when this pair of strikes brackets it (linear in delta), else None."""
+    if min(d_lo, d_hi) <= target <= max(d_lo, d_hi):
+        if d_lo == d_hi:
+            return 0.5 * (iv_lo + iv_hi)
+        return iv_lo + (iv_hi - iv_lo) * (target - d_lo) / (d_hi - d_lo)
     return None
 
 
@@ -91,14 +125,33 @@ def _at_forward(points: Sequence[tuple[float, float]], forward: float) -> float 
     return None
 
 
+def smile_pillars(points: Sequence[tuple[float, float]], forward: float, t_years: float) -> Pillars:
+    """ATM, 25Δ call and 25Δ put IV of a smile ((strike, IV) by ascending strike).
+
+    Each 25Δ IV comes from the first pair of neighbouring strikes whose call deltas bracket it;
+    deltas are computed only up to the strike where both are found.
+    """
+    if forward <= 0.0 or t_years <= 0.0:
+        return Pillars(None, None, None)
+    call25: float | None = None
+    put25: float | None = None
+    previous: tuple[float, float] | None = None
+    for strike, iv in points:
+        delta = call_delta(forward, strike, iv, t_years)
+        if previous is not None:
+            d_lo, iv_lo = previous
+            if call25 is None:
+                call25 = _at_delta(d_lo, iv_lo, delta, iv, CALL_25)
+            if put25 is None:
+                put25 = _at_delta(d_lo, iv_lo, delta, iv, PUT_25_AS_CALL)
+            if call25 is not None and put25 is not None:
+                break
+        previous = (delta, iv)
+    return Pillars(atm=_at_forward(points, forward), call25=call25, put25=put25)
+
+
 def pillars(quotes: Iterable[Quote], forward: float, t_years: float) -> Pillars:
     """ATM, 25Δ call and 25Δ put IV of one expiry with forward ``forward`` and ``t_years`` to expiry."""
     if forward <= 0.0 or t_years <= 0.0:
         return Pillars(None, None, None)
-    points = smile(quotes, forward)
-    by_delta = [(call_delta(forward, strike, iv, t_years), iv) for strike, iv in points]
-    return Pillars(
-        atm=_at_forward(points, forward),
-        call25=_at_delta(by_delta, CALL_25),
-        put25=_at_delta(by_delta, PUT_25_AS_CALL),
-    )
+    return smile_pillars(smile(quotes, forward), forward, t_years)

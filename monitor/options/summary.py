@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from monitor.options.smile import YEAR_MS, Pillars, Quote, pillars
+from monitor.options.smile import YEAR_MS, K, Pillars, StrikeLadder, smile_pillars
 
 TENOR_DAYS: Final = (7, 30, 90)
 PUT_OI_TOP_N: Final = 10
@@ -65,22 +65,36 @@ def interpolate_total_variance(points: Sequence[tuple[float, float]], t_years: f
     return None
 
 
-def expiry_pillars(
-    options: Iterable[ChainOption], forwards: Mapping[int, float], now_ms: int
+def ladder_pillars(
+    ladders: Iterable[tuple[int, StrikeLadder[K]]], ivs: Mapping[K, float], forwards: Mapping[int, float], now_ms: int
 ) -> list[tuple[float, Pillars]]:
-    """(T in years, pillars) of every unexpired expiry with a forward, by ascending T."""
-    quotes: dict[int, list[Quote]] = defaultdict(list)
-    for option in options:
-        if option.iv is not None:
-            quotes[option.expiry_ms].append(Quote(option.strike, option.is_call, option.iv))
+    """(T in years, pillars) of every unexpired expiry with a forward and a quote, by ascending T.
+
+    ``ladders`` are (expiry, its options) by ascending expiry; ``ivs`` holds the options' IVs by key.
+    """
     result = []
-    for expiry_ms in sorted(quotes):
+    for expiry_ms, ladder in ladders:
         forward = forwards.get(expiry_ms)
         t_years = (expiry_ms - now_ms) / YEAR_MS
         if forward is None or forward <= 0.0 or t_years <= 0.0:
             continue
-        result.append((t_years, pillars(quotes[expiry_ms], forward, t_years)))
+        points = ladder.smile(ivs, forward)
+        if points:
+            result.append((t_years, smile_pillars(points, forward, t_years)))
     return result
+
+
+def expiry_pillars(
+    options: Iterable[ChainOption], forwards: Mapping[int, float], now_ms: int
+) -> list[tuple[float, Pillars]]:
+    """(T in years, pillars) of every unexpired expiry with a forward and a quote, by ascending T."""
+    listed: dict[int, list[tuple[int, float, bool]]] = defaultdict(list)
+    ivs: dict[int, float] = {}
+    for i, option in enumerate(options):
+        if option.iv is not None:
+            listed[option.expiry_ms].append((i, option.strike, option.is_call))
+            ivs[i] = option.iv
+    return ladder_pillars(((expiry, StrikeLadder(listed[expiry])) for expiry in sorted(listed)), ivs, forwards, now_ms)
 
 
 def tenors(by_expiry: Sequence[tuple[float, Pillars]], days: Iterable[int] = TENOR_DAYS) -> dict[int, Tenor]:
@@ -108,14 +122,21 @@ def open_interest(
     options: Iterable[ChainOption], top_n: int = PUT_OI_TOP_N
 ) -> tuple[float | None, tuple[tuple[float, float], ...]]:
     """Put/call OI ratio over all expiries (None without call OI) and the ``top_n`` largest put OI by strike."""
+    return listed_open_interest(((option.is_call, option.strike, option.oi) for option in options), top_n)
+
+
+def listed_open_interest(
+    listed: Iterable[tuple[bool, float, float]], top_n: int = PUT_OI_TOP_N
+) -> tuple[float | None, tuple[tuple[float, float], ...]]:
+    """:func:`open_interest` of (is_call, strike, OI) rows."""
     calls = puts = 0.0
     by_strike: dict[float, float] = defaultdict(float)
-    for option in options:
-        if option.is_call:
-            calls += option.oi
+    for is_call, strike, oi in listed:
+        if is_call:
+            calls += oi
         else:
-            puts += option.oi
-            by_strike[option.strike] += option.oi
+            puts += oi
+            by_strike[strike] += oi
     ranked = sorted(((k, oi) for k, oi in by_strike.items() if oi > 0.0), key=lambda row: (-row[1], row[0]))
     return (puts / calls if calls > 0.0 else None), tuple(ranked[:top_n])
 

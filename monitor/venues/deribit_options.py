@@ -21,6 +21,7 @@ IV frames give one at most every ``MIN_SUMMARY_INTERVAL_MS`` of frame time.
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import weakref
 from collections.abc import Callable, Iterable
@@ -32,7 +33,8 @@ import msgspec
 
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import OptionsSummary, TenorPoint, make_options_summary, stable_id
-from monitor.options.summary import ChainOption, summarize
+from monitor.options.smile import StrikeLadder
+from monitor.options.summary import ChainSummary, ladder_pillars, listed_open_interest, tenors
 from monitor.venues.common import Finite, Millis, NonEmpty, OptFinite, decode_failed, opt_finite, rejected_event
 from monitor.venues.instruments import InstrumentBook
 
@@ -140,13 +142,30 @@ def _decode(decoder: msgspec.json.Decoder[T], data: bytes | str, what: str) -> T
 
 
 # -- chain state -----------------------------------------------------------------------------------
+TopPuts = tuple[tuple[float, float], ...]
+
+
+@dataclass(slots=True)
+class _Listing:
+    """The listed options by expiry (ascending) and strike, derived once per change of the names.
+
+    ``open_interest`` keeps the put/call OI ratio and the top puts per cut-off (the index of the
+    first unexpired expiry) until the OI changes, which only a book summary does.
+    """
+
+    expiries: list[int]
+    ladders: list[tuple[int, StrikeLadder[str]]]
+    open_interest: dict[int, tuple[float | None, TopPuts]] = field(default_factory=dict)
+
+
 @dataclass(slots=True)
 class _Chain:
-    """One currency's options: IVs (with their time), OI, forwards at the last book summary, index, DVOL."""
+    """One currency's options: IVs and their times, OI, forwards at the last book summary, index, DVOL."""
 
     currency: str
     names: dict[str, OptionName] = field(default_factory=dict)
-    iv: dict[str, tuple[int, float]] = field(default_factory=dict)
+    iv: dict[str, float] = field(default_factory=dict)
+    iv_ms: dict[str, int] = field(default_factory=dict)
     oi: dict[str, float] = field(default_factory=dict)
     forwards: dict[int, float] = field(default_factory=dict)
     book_index: float | None = None
@@ -154,6 +173,34 @@ class _Chain:
     index_ms: int = 0
     dvol: float | None = None
     last_summary_ms: int = -MIN_SUMMARY_INTERVAL_MS
+    # Derived from ``names`` (and its OI figures from ``oi``); None after the names changed.
+    cached_listing: _Listing | None = None
+
+    def listing(self) -> _Listing:
+        """The options by expiry and strike (rebuilt after the names changed)."""
+        listing = self.cached_listing
+        if listing is None:
+            by_expiry: dict[int, list[tuple[str, float, bool]]] = {}
+            for instrument, name in self.names.items():
+                by_expiry.setdefault(name.expiry_ms, []).append((instrument, name.strike, name.is_call))
+            expiries = sorted(by_expiry)
+            ladders = [(expiry, StrikeLadder(by_expiry[expiry])) for expiry in expiries]
+            listing = self.cached_listing = _Listing(expiries, ladders)
+        return listing
+
+    def open_interest(self, listing: _Listing, first: int) -> tuple[float | None, TopPuts]:
+        """Put/call OI ratio and top puts over the expiries from ``listing.expiries[first]`` on."""
+        held = listing.open_interest.get(first)
+        if held is None:
+            live = listing.expiries[first] if first < len(listing.expiries) else None
+            oi = self.oi
+            rows = (
+                (name.is_call, name.strike, oi[instrument])
+                for instrument, name in self.names.items()
+                if live is not None and name.expiry_ms >= live and instrument in oi
+            )
+            held = listing.open_interest[first] = listed_open_interest(rows)
+        return held
 
     def forwards_now(self) -> dict[int, float]:
         """Each expiry's forward, moved with the index since the last book summary."""
@@ -222,15 +269,19 @@ class OptionChains:
     ) -> list[OptionsSummary]:
         newest = 0
         skipped = 0
+        names, iv, iv_ms = chain.names, chain.iv, chain.iv_ms
         for row in rows:
-            name = self._name(chain, row.instrument_name)
+            instrument = row.instrument_name
+            name = names.get(instrument) or self._name(chain, instrument)
             if name is None or not 0.0 <= row.iv <= MAX_IV:
                 skipped += 1
                 continue
-            held = chain.iv.get(row.instrument_name)
-            if held is None or row.timestamp >= held[0]:
-                chain.iv[row.instrument_name] = (row.timestamp, row.iv + 0.0)
-            newest = max(newest, row.timestamp)
+            ts = row.timestamp
+            held = iv_ms.get(instrument)
+            if held is None or ts >= held:
+                iv_ms[instrument] = ts
+                iv[instrument] = row.iv + 0.0
+            newest = max(newest, ts)
         if skipped:
             issue("value", f"{self.venue} {channel}: {skipped} row(s) with a bad name or IV skipped")
         if not newest or newest - chain.last_summary_ms < MIN_SUMMARY_INTERVAL_MS:
@@ -244,6 +295,7 @@ class OptionChains:
             name = parse_option_name(instrument)
             if name is not None:
                 chain.names[instrument] = name
+                chain.cached_listing = None
         return name
 
     # -- polled book summaries ------------------------------------------------------------------
@@ -277,15 +329,21 @@ class OptionChains:
             newest = max(newest, ts)
             mark_iv = opt_finite(row.mark_iv)
             if mark_iv is not None and 0.0 <= mark_iv <= MAX_IV * 100:
-                held = chain.iv.get(row.instrument_name)
-                if held is None or ts >= held[0]:
-                    chain.iv[row.instrument_name] = (ts, mark_iv / 100.0)
+                held = chain.iv_ms.get(row.instrument_name)
+                if held is None or ts >= held:
+                    chain.iv_ms[row.instrument_name] = ts
+                    chain.iv[row.instrument_name] = mark_iv / 100.0
         if skipped:
             issue("value", f"{self.venue} {path}: {skipped} row(s) with a bad name or open interest skipped")
         chain.oi, chain.forwards = oi, forwards
         # Options no longer in the book (expired, delisted) are forgotten.
-        chain.iv = {instrument: held for instrument, held in chain.iv.items() if instrument in oi}
-        chain.names = {instrument: name for instrument, name in chain.names.items() if instrument in oi}
+        chain.iv = {instrument: iv for instrument, iv in chain.iv.items() if instrument in oi}
+        chain.iv_ms = {instrument: ts for instrument, ts in chain.iv_ms.items() if instrument in oi}
+        names = {instrument: name for instrument, name in chain.names.items() if instrument in oi}
+        if len(names) != len(chain.names):
+            chain.names, chain.cached_listing = names, None
+        elif chain.cached_listing is not None:
+            chain.cached_listing.open_interest.clear()
         if index is not None:
             chain.book_index = index
             if chain.index is None or newest >= chain.index_ms:
@@ -296,17 +354,11 @@ class OptionChains:
     def _summary(self, chain: _Chain, ts_ms: int, recv_ms: int) -> list[OptionsSummary]:
         if not chain.forwards:
             return []  # no book summary yet: no forwards, no OI
-        options: list[ChainOption] = []
-        for instrument, name in chain.names.items():
-            if name.expiry_ms <= ts_ms:
-                continue
-            held = chain.iv.get(instrument)
-            oi = chain.oi.get(instrument)
-            if held is None and oi is None:
-                continue
-            iv = None if held is None else held[1]
-            options.append(ChainOption(name.expiry_ms, name.strike, name.is_call, iv, oi or 0.0))
-        result = summarize(options, chain.forwards_now(), ts_ms)
+        listing = chain.listing()
+        first = bisect.bisect_right(listing.expiries, ts_ms)  # the first expiry after ts_ms
+        ratio, top = chain.open_interest(listing, first)
+        pillars = ladder_pillars(listing.ladders[first:], chain.iv, chain.forwards_now(), ts_ms)
+        result = ChainSummary(tenors(pillars), ratio, top)
         chain.last_summary_ms = ts_ms
         try:
             event = make_options_summary(

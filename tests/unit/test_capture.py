@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import io
 import zlib
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
-from monitor.capture.format import CaptureRecord, CaptureWriter, read_capture
+from monitor.capture.format import CaptureRecord, CaptureWriter, iter_lines, read_capture
 from monitor.errors import CaptureError
 from monitor.metrics import Metrics
 
@@ -58,6 +59,22 @@ def test_malformed_lines_are_skipped_logged_and_counted(tmp_path: Path, metrics:
     assert [entry["line"] for entry in skipped] == [2, 3, 4, 5]
     assert "recv_ms must be integer" in skipped[1]["error"]
     assert metrics.registry.get_sample_value("liqmon_capture_malformed_lines_total") == 4
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64])
+def test_lines_are_split_across_reads_of_any_size(chunk: int) -> None:
+    text = b'{"a":1}\n\n' + b"x" * 50 + b"\r\n" + b"last"
+    assert list(iter_lines(io.BytesIO(text), chunk)) == [b'{"a":1}', b"", b"x" * 50 + b"\r", b"last"]
+    assert list(iter_lines(io.BytesIO(b"one\ntwo\n"), chunk)) == [b"one", b"two"]
+    assert list(iter_lines(io.BytesIO(b""), chunk)) == []
+
+
+def test_line_numbers_count_blank_lines_in_gzip_captures(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl.gz"
+    path.write_bytes(
+        gzip.compress(b'{"recv_ms":1,"venue":"okx","frame":"a"}\n\n{"recv_ms":2,"venue":"okx","frame":"b"}')
+    )
+    assert [(r.line_no, r.frame) for r in read_capture(path)] == [(1, "a"), (3, "b")]
 
 
 def test_missing_file_is_a_capture_error(tmp_path: Path) -> None:

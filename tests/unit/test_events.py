@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.alert import Alert, decode_alert, encode_alert
-from monitor.bus.codec import decode, encode
+from monitor.bus.codec import decode, decode_batch, encode, encode_batch, pack
 from monitor.errors import ImplausibleEvent, InvalidEvent
 from monitor.events import (
     BOUNDS,
@@ -197,6 +197,32 @@ class TestDecodeRejects:
             decode(b"{nope")
         with pytest.raises(InvalidEvent, match="JSON object"):
             decode(b"[1, 2]")
+
+
+@given(st.lists(events, max_size=40), st.integers(min_value=1, max_value=16), st.integers(min_value=2, max_value=900))
+def test_pack_cuts_events_into_bounded_entries_each_the_encoding_of_its_events(
+    batch: list[Liquidation | Funding | OpenInterest | Gap], max_events: int, max_bytes: int
+) -> None:
+    entries = pack(batch, max_events, max_bytes)
+    start = 0
+    for count, data in entries:
+        part = batch[start : start + count]
+        assert data == encode_batch(part)  # the halves' join is byte for byte the encoder's array
+        assert decode_batch(data) == (part, [])
+        assert count <= max_events
+        assert len(data) <= max_bytes or count == 1
+        start += count
+    assert start == len(batch)
+
+
+def test_pack_halves_a_run_until_its_parts_fit() -> None:
+    batch = [Gap(id=f"g{i}", venue="okx", reason="disconnect", ts_ms=i, recv_ms=i) for i in range(8)]
+    one = len(encode_batch(batch[:1]))
+    # Room for three events: eight are cut into four pairs, not into 3 + 3 + 2.
+    assert [n for n, _ in pack(batch, 8, 3 * one)] == [2, 2, 2, 2]
+    assert [n for n, _ in pack(batch, 8, 8 * one)] == [8]
+    assert [n for n, _ in pack(batch, 3, 8 * one)] == [3, 3, 2]
+    assert [n for n, _ in pack(batch[:2], 8, 1)] == [1, 1]  # an event larger than the bound is an entry alone
 
 
 def test_encoded_field_names_are_the_wire_contract() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from monitor.options.smile import YEAR_MS, Quote, call_delta, norm_cdf, pillars, smile
+from monitor.options.smile import YEAR_MS, Quote, StrikeLadder, call_delta, norm_cdf, pillars, smile, smile_pillars
 from monitor.options.summary import (
     ChainOption,
     interpolate_total_variance,
@@ -76,6 +76,35 @@ def test_smile_takes_the_out_of_the_money_option() -> None:
     assert smile([Quote(90.0, True, 0.7), Quote(95.0, False, math.nan), Quote(96.0, False, 0.0)], 100.0) == [
         (90.0, 0.7)
     ]
+
+
+def test_a_ladder_reads_new_ivs_and_forwards_without_being_rebuilt() -> None:
+    ladder = StrikeLadder([("c110", 110.0, True), ("p90", 90.0, False), ("c90", 90.0, True), ("p110", 110.0, False)])
+    ivs = {"c90": 0.9, "p90": 0.5, "c110": 0.4, "p110": 0.8}
+    assert ladder.smile(ivs, 100.0) == [(90.0, 0.5), (110.0, 0.4)]
+    # The forward moves above 110: every strike's out-of-the-money option is now the put.
+    assert ladder.smile(ivs, 120.0) == [(90.0, 0.5), (110.0, 0.8)]
+    # An option without an IV is no quote: its strike falls back to the other side, or drops out.
+    assert ladder.smile({"c90": 0.9, "c110": 0.4}, 100.0) == [(90.0, 0.9), (110.0, 0.4)]
+    assert ladder.smile({}, 100.0) == []
+    # Two options of one strike and kind: the first listed counts.
+    assert StrikeLadder([("a", 90.0, False), ("b", 90.0, False), ("c", -1.0, True)]).smile(
+        {"a": 0.6, "b": 0.7, "c": 0.8}, 100.0
+    ) == [(90.0, 0.6)]
+
+
+def test_the_first_strikes_that_bracket_25_delta_count() -> None:
+    # A smile whose call deltas turn back up (a steep right wing): 0.25 is bracketed twice, the first pair counts.
+    forward, t = 100.0, 0.1
+    points = [(80.0, 0.5), (100.0, 0.5), (120.0, 0.5), (140.0, 3.0)]
+    deltas = [call_delta(forward, k, iv, t) for k, iv in points]
+    assert deltas[2] < 0.25 < deltas[1]
+    assert deltas[3] > 0.25
+    got = smile_pillars(points, forward, t)
+    expected = 0.5 + (0.5 - 0.5) * (0.25 - deltas[1]) / (deltas[2] - deltas[1])
+    assert got.call25 == expected
+    assert got.put25 is not None
+    assert smile_pillars(points, forward, 0.0).atm is None
 
 
 @pytest.mark.parametrize(

@@ -99,7 +99,7 @@ def test_docs_samples_of_the_three_channels_and_the_book_summary() -> None:
     )
     assert adapter.parse(notification("deribit_price_index.btc_usd", sample("deribit_price_index.jsonl")), 1) == []
     chain = adapter.options.chain("BTC")
-    assert chain.iv["BTC-2JUN21-37000-P"] == (1622470378005, 0.9)  # iv is a fraction
+    assert (chain.iv_ms["BTC-2JUN21-37000-P"], chain.iv["BTC-2JUN21-37000-P"]) == (1622470378005, 0.9)  # a fraction
     assert (chain.dvol, chain.index) == (129.36, 3937.89)
     body = (SAMPLES / "deribit_book_summary_option_rest.jsonl").read_bytes()
     [event] = summaries(adapter.parse_rest(book_summary_path("ETH"), body, 1_550_227_953_000))
@@ -150,6 +150,34 @@ def test_mark_frames_give_a_summary_at_most_every_ten_seconds_and_forwards_follo
     assert moved.tenors["30"].rr25 != pytest.approx(-0.13, abs=0.001)
 
 
+def test_options_listed_after_the_book_summary_and_expiries_that_pass_change_the_next_summary() -> None:
+    forward = 70_000.0
+    chain = smile_chain(forward)
+    adapter = DeribitAdapter()
+    [first] = summaries(adapter.parse_rest(BTC_BOOK, book_body(chain, forward, forward, NOW), NOW))
+    # A mark frame that lists a strike the book did not have yet (next to the front expiry's 25Δ call, with a
+    # far lower IV): it enters the smile at once.
+    front = min(EXPIRIES, key=expiry_ms)
+    extra = [(f"BTC-{front}-71500-C", 0.2), (f"BTC-{front}-71500-P", 0.2)]
+    [with_extra] = summaries(adapter.parse(marks(chain + extra, NOW + 10_000), NOW + 10_000))
+    other = DeribitAdapter()
+    other.parse_rest(BTC_BOOK, book_body(chain, forward, forward, NOW), NOW)
+    [without] = summaries(other.parse(marks(chain, NOW + 10_000), NOW + 10_000))
+    assert with_extra.tenors["7"].rr25 < without.tenors["7"].rr25 - 0.002
+    assert with_extra.tenors["90"] == without.tenors["90"]
+    # Once the front expiry has passed, its options count neither in the smile nor in the open interest.
+    after = expiry_ms(front) + 1
+    [later] = summaries(adapter.parse(marks(chain, after), after))
+    # A strike listed in every expiry with 1 coin of put OI each: the sum over expiries loses the front one.
+    assert first.put_oi_top[-1] == (43_000.0, float(len(EXPIRIES)))
+    assert later.put_oi_top[-1] == (43_000.0, float(len(EXPIRIES) - 1))
+    assert "7" not in later.tenors or later.tenors["7"] != with_extra.tenors["7"]
+    # The next book summary lists the same options with twice the open interest: the figures follow it.
+    body = book_body(chain + extra, forward, forward, after, oi=2.0)
+    [doubled] = summaries(adapter.parse_rest(BTC_BOOK, body, after + 1))
+    assert doubled.put_oi_top[-1] == (43_000.0, 2.0 * (len(EXPIRIES) - 1))
+
+
 def test_adapters_on_one_instrument_book_share_the_chain() -> None:
     book = InstrumentBook("deribit")
     poller, socket = DeribitAdapter(book), DeribitAdapter(book)
@@ -177,7 +205,7 @@ def test_bad_rows_are_skipped_and_counted_bad_frames_rejected() -> None:
     assert adapter.drain_issues() == [
         ("value", "deribit markprice.options.btc_usd: 2 row(s) with a bad name or IV skipped")
     ]
-    assert adapter.options.chain("BTC").iv[chain[0][0]][1] == pytest.approx(chain[0][1], abs=1e-6)
+    assert adapter.options.chain("BTC").iv[chain[0][0]] == pytest.approx(chain[0][1], abs=1e-6)
     for data, reason in (
         ([{"timestamp": NOW, "iv": "high", "instrument_name": chain[0][0]}], "value"),  # text, not a number
         ({"iv": 0.5}, "schema"),

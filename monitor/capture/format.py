@@ -22,7 +22,7 @@ import gzip
 import io
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Annotated, Any, Final, cast
+from typing import IO, Annotated, Any, Final
 
 import msgspec
 import orjson
@@ -37,6 +37,8 @@ log = structlog.get_logger(__name__)
 LOGGED_MALFORMED_LINES: Final = 5
 # check_capture reads at most this much of the first line (instrument lists make long first lines).
 PEEK_BYTES: Final = 64 * 2**20
+# A file whose first this-many bytes are not UTF-8 text is binary (captures and frame files are text).
+HEAD_BYTES: Final = 2**13
 # read_capture takes the file this much at a time (at most one read of the file each) and splits lines in C.
 READ_CHUNK: Final = 2**16
 
@@ -70,10 +72,10 @@ def _open_writer(path: Path) -> IO[str]:
     return path.open("w", encoding="utf-8")
 
 
-def open_lines(path: Path) -> io.BufferedIOBase:
+def open_lines(path: Path) -> io.BufferedReader | gzip.GzipFile:
     """The file as a binary stream of lines, decompressed when it ends in ``.gz``; raises OSError."""
     if path.suffix == ".gz":
-        return cast(io.BufferedIOBase, gzip.open(path, "rb"))
+        return gzip.GzipFile(path, "rb")
     return path.open("rb")
 
 
@@ -178,6 +180,7 @@ def check_capture(path: str | Path) -> None:
     path = Path(path)
     try:
         with open_lines(path) as handle:
+            binary_at = binary_line(handle.peek(HEAD_BYTES)[:HEAD_BYTES])
             first = handle.readline(PEEK_BYTES)
             while first and not first.strip():
                 first = handle.readline(PEEK_BYTES)
@@ -185,25 +188,30 @@ def check_capture(path: str | Path) -> None:
         raise UsageError(f"cannot read capture {path}: {exc.strerror or exc}") from None
     except EOFError as exc:
         raise UsageError(f"capture {path} is truncated: {exc}") from None
+    if binary_at is not None:
+        raise UsageError(f"{path} is not a liqmon capture: it starts with binary data, not JSON lines")
     if not first:
         return  # an empty capture replays as nothing
-    if not is_text(first):
-        raise UsageError(f"{path} is not a liqmon capture: it starts with binary data, not JSON lines")
     try:
         parse_line(first, 1)
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{path} is not a liqmon capture: its first line is not a capture record ({exc})") from None
 
 
-def is_text(data: bytes) -> bool:
-    """True for UTF-8 text without NUL bytes (what captures and frame files are made of)."""
-    if b"\0" in data:
-        return False
+def binary_line(head: bytes) -> int | None:
+    """The line (from 1) where binary data starts in ``head``, a file's first bytes; None when they read as text.
+
+    Text is UTF-8 without NUL bytes. The whole head is judged at once, so random bytes are caught even
+    when their first line happens to be short and valid; a multi-byte character cut off by the end of
+    ``head`` is not held against it.
+    """
+    bad = head.find(b"\0")
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data" or exc.end != len(head):
+            bad = exc.start if bad < 0 else min(bad, exc.start)
+    return None if bad < 0 else head.count(b"\n", 0, bad) + 1
 
 
 class CaptureWriter:

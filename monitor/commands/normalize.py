@@ -16,17 +16,18 @@ missing, unreadable or binary FILE is one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import itertools
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import cast
 
 from monitor import logs
 from monitor.bus.codec import encode
-from monitor.capture.format import CaptureRecord, is_text, iter_records, open_lines, parse_line
+from monitor.capture.format import HEAD_BYTES, CaptureRecord, binary_line, iter_records, open_lines, parse_line
 from monitor.capture.replay import CaptureDecoder
 from monitor.errors import ParseError, UsageError
 from monitor.venues.registry import VENUES
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         decoder.decode(CaptureRecord(recv_ms=recv_ms, venue=args.venue, meta=path, frame=body.decode(errors="replace")))
     name = "stdin" if args.file == "-" else args.file
     try:
-        stream: IO[bytes] | io.BufferedIOBase = sys.stdin.buffer if args.file == "-" else open_lines(Path(args.file))
+        stream = _stdin() if args.file == "-" else open_lines(Path(args.file))
     except OSError as exc:
         raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
     out = sys.stdout.buffer
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, EOFError) as exc:  # a truncated or corrupt .gz; gzip.BadGzipFile is an OSError
         raise UsageError(f"cannot read {name}: {exc}") from None
     finally:
-        if stream is not sys.stdin.buffer:
+        if args.file != "-":
             stream.close()
         out.flush()
     failed = sum(decoder.errors.values())
@@ -101,10 +102,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checked(stream: IO[bytes] | io.BufferedIOBase, name: str) -> Iterator[bytes]:
-    """The lines of ``stream``; UsageError at the first one that is binary data rather than text."""
+def _stdin() -> io.BufferedReader:
+    """stdin as a buffered binary stream (what it is unless something replaced it; then it is wrapped)."""
+    raw = sys.stdin.buffer
+    return raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(io.RawIOBase, raw))
+
+
+def _checked(stream: io.BufferedReader | gzip.GzipFile, name: str) -> Iterator[bytes]:
+    """The lines of ``stream``; UsageError when its start, or a later line, is binary data rather than text."""
+    line_no = binary_line(stream.peek(HEAD_BYTES)[:HEAD_BYTES])
+    if line_no is not None:
+        raise UsageError(f"{name} is binary data, not venue frames or a capture (line {line_no})")
     for line_no, line in enumerate(stream, start=1):
-        if (line_no == 1 or b"\0" in line) and not is_text(line):
+        if b"\0" in line:
             raise UsageError(f"{name} is binary data, not venue frames or a capture (line {line_no})")
         yield line
 

@@ -30,10 +30,18 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def garbage(tmp_path: Path) -> Path:
+# Random bytes, and bytes whose first line is short and valid text with every later line binary (no NUL
+# until far in): the file is judged by its first kilobytes, not by its first line.
+GARBAGE = {
+    "random": lambda: os.urandom(4096) + b"\x00\xff\xfe\n" + os.urandom(4096),
+    "text first line": lambda: b"A\n" + bytes(range(1, 256)) * 16 + b"\x00",
+}
+
+
+@pytest.fixture(params=sorted(GARBAGE))
+def garbage(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     path = tmp_path / "garbage.jsonl"
-    path.write_bytes(os.urandom(4096) + b"\x00\xff\xfe\n" + os.urandom(4096))
+    path.write_bytes(GARBAGE[request.param]())
     return path
 
 

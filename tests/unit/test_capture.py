@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from monitor.capture.format import CaptureRecord, CaptureWriter, iter_lines, read_capture
+from monitor.capture.format import CaptureRecord, CaptureWriter, binary_line, iter_lines, read_capture
 from monitor.errors import CaptureError
 from monitor.metrics import Metrics
 
@@ -146,3 +146,18 @@ def test_a_full_disk_stops_the_capture_without_raising(tmp_path: Path, metrics: 
     assert stopped == ["stop"]
     assert metrics.registry.get_sample_value("liqmon_capture_write_errors_total") == 1
     assert metrics.registry.get_sample_value("liqmon_capture_writing") == 0
+
+
+@pytest.mark.parametrize(
+    ("head", "line"),
+    [
+        (b'{"recv_ms":1}\n{"a":"\xc3\xa9"}\n', None),
+        (b'{"a":"\xe2\x82', None),  # a character cut off by the end of the head
+        (b"A\n\xff\xfe\n", 2),
+        (b"A\nB\nC\x00D", 3),
+        (b"\xe2\x82\n", 1),  # a cut-off character followed by more bytes is binary
+        (b"", None),
+    ],
+)
+def test_binary_line_judges_the_whole_head(head: bytes, line: int | None) -> None:
+    assert binary_line(head) == line

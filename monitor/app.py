@@ -64,19 +64,37 @@ def consumer_name(settings: Settings) -> str:
 
 
 class TappedBus:
-    """A bus wrapper that shows every published event and alert to observers (replay output, the demo view)."""
+    """A bus wrapper that shows every published event and alert to observers (replay output, the demo view).
 
-    def __init__(self, inner: Bus, event_taps: Iterable[EventTap], alert_taps: Iterable[AlertTap]) -> None:
+    ``forward_events`` False keeps events off the inner bus (the taps still see them): an in-process
+    bus that no detector in this process reads would only fill up and make a replay wait for it.
+    """
+
+    def __init__(
+        self,
+        inner: Bus,
+        event_taps: Iterable[EventTap],
+        alert_taps: Iterable[AlertTap],
+        *,
+        forward_events: bool = True,
+    ) -> None:
         self._inner = inner
         self._event_taps = tuple(event_taps)
         self._alert_taps = tuple(alert_taps)
         self.shard_count = inner.shard_count
         # Without event taps (only alerts observed), events go to the inner bus without a call through here.
-        self.publish: Callable[[Sequence[Event]], None] = self._publish_tapped if self._event_taps else inner.publish
+        self.publish: Callable[[Sequence[Event]], None] = (
+            (self._publish_tapped if self._event_taps else inner.publish) if forward_events else self._tap_only
+        )
 
     def _publish_tapped(self, events: Sequence[Event]) -> None:
         """Publish, then show the events to the taps."""
         self._inner.publish(events)
+        for tap in self._event_taps:
+            tap(events)
+
+    def _tap_only(self, events: Sequence[Event]) -> None:
+        """Show the events to the taps without publishing them."""
         for tap in self._event_taps:
             tap(events)
 
@@ -255,8 +273,13 @@ class Application:
         return 1 if crashed else 0
 
     async def _run(self, inner: Bus) -> None:
+        # Events published where nobody can read them (no detector here, a bus no other process shares)
+        # would fill the bus until the replay waits forever for it to drain.
+        forward = "detect" in self.roles or inner.shared
         bus: Bus = (
-            TappedBus(inner, self._event_taps, self._alert_taps) if (self._event_taps or self._alert_taps) else inner
+            TappedBus(inner, self._event_taps, self._alert_taps, forward_events=forward)
+            if (self._event_taps or self._alert_taps or not forward)
+            else inner
         )
         capture = CaptureWriter(self._capture_out, metrics=self.metrics) if self._capture_out else None
         stops = {name: asyncio.Event() for name in ("intake", "detect", "alert", "metrics", "bus")}

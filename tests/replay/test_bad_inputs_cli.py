@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from monitor.app import CaptureSource
 from monitor.cli import main
 from tests.conftest import FIXTURES, SAMPLES
 
@@ -77,6 +78,23 @@ def test_replay_goes_on_past_a_frame_nested_1000_deep(tmp_path: Path, capsys: py
     assert main(["replay", str(CAPTURE), "--no-detect", "--metrics-port", "0", "--events-out", str(expected)]) == 0
     assert events_out.read_bytes() == expected.read_bytes()
     assert events_out.read_bytes().count(b"\n") == 7
+
+
+def test_replay_no_detect_on_the_embedded_bus_runs_past_the_backlog_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No detector reads the in-process bus: the events go to --events-out and the replay does not wait for it."""
+    once = tmp_path / "once.jsonl"
+    assert main(["replay", str(CAPTURE), "--no-detect", "--events-out", str(once)]) == 0
+    per_copy = once.read_bytes().count(b"\n")
+    capture = tmp_path / "long.jsonl"
+    capture.write_text(CAPTURE.read_text() * 4000)
+    events_out = tmp_path / "events.jsonl"
+    capsys.readouterr()
+    assert main(["replay", str(capture), "--no-detect", "--events-out", str(events_out)]) == 0
+    written = events_out.read_bytes().count(b"\n")
+    assert written == 4000 * per_copy > CaptureSource.BACKLOG_LIMIT
+    assert f"frames, {written} events" in capsys.readouterr().err
 
 
 def test_replay_of_a_truncated_gzip_capture_ends_with_one_line(

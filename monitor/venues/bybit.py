@@ -307,18 +307,11 @@ class BybitAdapter(VenueAdapter):
                 # "" and null are "not given"; a nextFundingTime of 0 is "no funding time".
                 empty = value is None or value == "" or (value == 0 and key == "nextFundingTime")
                 setattr(state, key, None if empty else value + 0.0)
-        return self._ticker_events(
-            data.symbol,
-            state,
-            funding_news=(
-                data.fundingRate is not UNSET
-                or data.nextFundingTime is not UNSET
-                or data.fundingIntervalHour is not UNSET
-            ),
-            oi_news=data.openInterest is not UNSET or data.singleOpenInterest is not UNSET,
-            ts=ts,
-            recv_ms=recv_ms,
+        funding_news = (
+            data.fundingRate is not UNSET or data.nextFundingTime is not UNSET or data.fundingIntervalHour is not UNSET
         )
+        oi_news = data.openInterest is not UNSET or data.singleOpenInterest is not UNSET
+        return self._ticker_events(data.symbol, state, funding_news, oi_news, ts, recv_ms)
 
     def _make_liquidation(  # noqa: PLR0917 - called per event, positionally
         self, symbol: str, raw_side: str, size: float, price: float, ts: int, recv_ms: int, sampled: bool
@@ -340,8 +333,8 @@ class BybitAdapter(VenueAdapter):
             self._issue("unknown_contract", f"bybit {symbol}: not in the instrument list; size unit unknown")
         return event
 
-    def _ticker_events(
-        self, symbol: str, state: _TickerState, *, funding_news: bool, oi_news: bool, ts: int, recv_ms: int
+    def _ticker_events(  # noqa: PLR0917 - called per frame, positionally
+        self, symbol: str, state: _TickerState, funding_news: bool, oi_news: bool, ts: int, recv_ms: int
     ) -> list[Event]:
         """The events a ticker frame's keys call for, from the symbol's merged state."""
         events: list[Event] = []

@@ -292,10 +292,10 @@ class DeribitAdapter(VenueAdapter):
                     trade.liquidation,
                     trade.direction,
                     str(trade.trade_id),
-                    price=trade.price + 0.0,
-                    amount=trade.amount + 0.0,
-                    ts=trade.timestamp,
-                    recv_ms=recv_ms,
+                    trade.price + 0.0,
+                    trade.amount + 0.0,
+                    trade.timestamp,
+                    recv_ms,
                 )
         return events
 
@@ -329,8 +329,8 @@ class DeribitAdapter(VenueAdapter):
                 events.append(oi)
         return events
 
-    def _make_liquidations(
-        self, name: str, flag: str, direction: Any, trade_id: str, *, price: float, amount: float, ts: int, recv_ms: int
+    def _make_liquidations(  # noqa: PLR0917 - called per liquidation trade, positionally
+        self, name: str, flag: str, direction: Any, trade_id: str, price: float, amount: float, ts: int, recv_ms: int
     ) -> list[Event]:
         """The Liquidations of a liquidation trade's parsed fields (one per party)."""
         inst = self.instrument(name)

@@ -41,7 +41,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "fixtures" / "samples"
 INSTRUMENTS = ROOT / "tests" / "fixtures" / "instruments"
 # Samples that are REST bodies, and the path they answer.
-REST_SAMPLES = {("binance", "openInterest_rest"): "/fapi/v1/openInterest?symbol=BTCUSDT"}
+REST_SAMPLES = {
+    ("binance", "openInterest_rest"): "/fapi/v1/openInterest?symbol=BTCUSDT",
+    ("deribit", "book_summary_option_rest"): "/api/v2/public/get_book_summary_by_currency?currency=ETH&kind=option",
+}
 Feed = Callable[[VenueAdapter, str], int]
 
 
@@ -62,16 +65,25 @@ def load_book(adapter: VenueAdapter) -> int:
     return loaded
 
 
+def deribit_channel(kind: str, doc: Any) -> str:
+    """The channel Deribit sends a ``kind`` sample on (the options channels are named by index, not instrument)."""
+    first = doc[0] if isinstance(doc, list) and doc else doc
+    item = first if isinstance(first, dict) else {}
+    if kind in ("price_index", "volatility_index"):
+        return f"deribit_{kind}.{item.get('index_name', 'btc_usd')}"
+    if kind == "markprice_options":
+        currency = str(item.get("instrument_name", "BTC")).split("-", 1)[0].lower()
+        return f"markprice.options.{currency}_usd"
+    return f"{kind}.{item.get('instrument_name', 'BTC-PERPETUAL')}.100ms"
+
+
 def wrap_deribit(kind: str, line: str) -> str:
     """Deribit docs examples show only the notification's ``data``; put them in their envelope."""
     doc = orjson.loads(line)
     if isinstance(doc, dict) and "jsonrpc" in doc:
         return line
-    first = doc[0] if isinstance(doc, list) and doc else doc
-    name = first.get("instrument_name", "BTC-PERPETUAL") if isinstance(first, dict) else "BTC-PERPETUAL"
-    channel = f"{kind}.{name}.100ms"
     return orjson.dumps(
-        {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": doc}}
+        {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": deribit_channel(kind, doc), "data": doc}}
     ).decode()
 
 

@@ -293,11 +293,23 @@ class BinanceAdapter(VenueAdapter):
         if not path.startswith(OPEN_INTEREST_PATH):
             raise ParseError(f"binance: no REST reader for {path!r}", reason="unknown_channel")
         try:
-            return self._open_interest(_OPEN_INTEREST.decode(body), recv_ms)
+            reply = _OPEN_INTEREST.decode(body)
+            symbol, oi = reply.symbol, reply.openInterest
+            if symbol is UNSET or oi is UNSET:
+                if reply.code is not None and oi is UNSET:
+                    self._issue("rest_error", f"binance openInterest error: {reply.msg!r:.200}")
+                    return []
+                raise ParseError("binance openInterest: 'symbol' and 'openInterest' are required", reason="schema")
+            oi += 0.0
+            ts = recv_ms if reply.time is None else int(reply.time)
+            oi_event = self.instrument(symbol).open_interest(
+                event_id(f"binance|{symbol}|oi", ts, oi), ts, recv_ms, oi, self._marks.get(symbol)
+            )
         except msgspec.MsgspecError as exc:
             raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
             raise rejected_event(self.name, exc) from None
+        return [] if oi_event is None else [oi_event]
 
     def _payloads(self, decoded: _Payloads, recv_ms: int) -> list[Event]:
         """The events of one payload (by its type: one reader per stream) or of an all-market array."""
@@ -359,19 +371,6 @@ class BinanceAdapter(VenueAdapter):
             mark,
             None if index is None or index == "" else index + 0.0,
         )
-
-    def _open_interest(self, body: _OpenInterestBody, recv_ms: int) -> list[Event]:
-        if body.code is not None and body.openInterest is UNSET:
-            self._issue("rest_error", f"binance openInterest error: {body.msg!r:.200}")
-            return []
-        if body.symbol is UNSET or body.openInterest is UNSET:
-            raise ParseError("binance openInterest: 'symbol' and 'openInterest' are required", reason="schema")
-        symbol, oi = body.symbol, body.openInterest + 0.0
-        ts = recv_ms if body.time is None else int(body.time)
-        oi_event = self.instrument(symbol).open_interest(
-            event_id(f"binance|{symbol}|oi", ts, oi), ts, recv_ms, oi, self._marks.get(symbol)
-        )
-        return [] if oi_event is None else [oi_event]
 
     # -- helpers -------------------------------------------------------------------------------
     def guess_instrument(self, symbol: str) -> Instrument:

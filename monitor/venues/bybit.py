@@ -254,53 +254,51 @@ class BybitAdapter(VenueAdapter):
         requests (pongs, acks) give [], a refusal an issue. A frame that does not fit raises ParseError with
         msgspec's path to the field. A tickers frame updates the symbol's state before its events are built."""
         try:
-            return self._read(frame, recv_ms)
+            msg = _FRAME.decode(frame)
+            topic = msg.topic
+            if topic is UNSET:
+                if msg.op is UNSET:
+                    raise ParseError("bybit: a frame needs a 'topic' or an 'op'", reason="schema")
+                if msg.success is False:
+                    self._issue("subscription_rejected", f"bybit refused {msg.op!r:.20}: {msg.ret_msg!r:.200}")
+                return []
+            if msg.data is UNSET:
+                raise ParseError(f"bybit {topic!r:.60}: missing field 'data'", reason="schema")
+            channel = topic.split(".", 1)[0]
+            if channel == "allLiquidation":
+                return [
+                    self._make_liquidation(
+                        row.s, row.S, row.v + 0.0, row.p + 0.0, recv_ms if row.T is None else row.T, recv_ms, False
+                    )
+                    for row in _ALL_LIQUIDATIONS.decode(msg.data)
+                ]
+            if channel == "liquidation":
+                row = _LEGACY_LIQUIDATION.decode(msg.data)
+                updated = row.updatedTime if row.updatedTime is not UNSET else row.updateTime
+                # The legacy topic pushes at most one liquidation per symbol per second: sampled.
+                return [
+                    self._make_liquidation(
+                        row.symbol,
+                        row.side,
+                        row.size + 0.0,
+                        row.price + 0.0,
+                        recv_ms if updated is None else updated,
+                        recv_ms,
+                        True,
+                    )
+                ]
+            if channel != "tickers":
+                raise ParseError(f"bybit: unexpected topic {topic!r:.60}", reason="unknown_channel")
+            ts = recv_ms if msg.ts is None else msg.ts
+            return self._tickers_frame(_TICKER.decode(msg.data), msg.type, ts, recv_ms)
         except msgspec.MsgspecError as exc:
             raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
             raise rejected_event(self.name, exc) from None
 
-    def _read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        msg = _FRAME.decode(frame)
-        if msg.topic is UNSET:
-            if msg.op is UNSET:
-                raise ParseError("bybit: a frame needs a 'topic' or an 'op'", reason="schema")
-            if msg.success is False:
-                self._issue("subscription_rejected", f"bybit refused {msg.op!r:.20}: {msg.ret_msg!r:.200}")
-            return []
-        if msg.data is UNSET:
-            raise ParseError(f"bybit {msg.topic!r:.60}: missing field 'data'", reason="schema")
-        channel = msg.topic.split(".", 1)[0]
-        ts = recv_ms if msg.ts is None else msg.ts
-        if channel == "allLiquidation":
-            return [
-                self._make_liquidation(
-                    symbol=row.s,
-                    raw_side=row.S,
-                    size=row.v + 0.0,
-                    price=row.p + 0.0,
-                    ts=recv_ms if row.T is None else row.T,
-                    recv_ms=recv_ms,
-                )
-                for row in _ALL_LIQUIDATIONS.decode(msg.data)
-            ]
-        if channel == "liquidation":
-            row = _LEGACY_LIQUIDATION.decode(msg.data)
-            updated = row.updatedTime if row.updatedTime is not UNSET else row.updateTime
-            liquidation = self._make_liquidation(
-                symbol=row.symbol,
-                raw_side=row.side,
-                size=row.size + 0.0,
-                price=row.price + 0.0,
-                ts=recv_ms if updated is None else updated,
-                recv_ms=recv_ms,
-                sampled=True,  # the legacy topic pushes at most one liquidation per symbol per second
-            )
-            return [liquidation]
-        if channel != "tickers":
-            raise ParseError(f"bybit: unexpected topic {msg.topic!r:.60}", reason="unknown_channel")
-        data = _TICKER.decode(msg.data)
-        state = self._tickers.get(data.symbol) if msg.type == "delta" else None
+    def _tickers_frame(self, data: _Ticker, kind: str | None, ts: int, recv_ms: int) -> list[Event]:
+        """A tickers push: the symbol's state updated from the keys the frame carries, then its events."""
+        state = self._tickers.get(data.symbol) if kind == "delta" else None
         if state is None:
             state = self._tickers[data.symbol] = _TickerState()
         for key in _TICKER_FIELDS:  # only the keys the frame carries; a snapshot starts from a blank state
@@ -309,23 +307,16 @@ class BybitAdapter(VenueAdapter):
                 # "" and null are "not given"; a nextFundingTime of 0 is "no funding time".
                 empty = value is None or value == "" or (value == 0 and key == "nextFundingTime")
                 setattr(state, key, None if empty else value + 0.0)
-        return self._ticker_events(
-            data.symbol,
-            state,
-            funding_news=(
-                data.fundingRate is not UNSET
-                or data.nextFundingTime is not UNSET
-                or data.fundingIntervalHour is not UNSET
-            ),
-            oi_news=data.openInterest is not UNSET or data.singleOpenInterest is not UNSET,
-            ts=ts,
-            recv_ms=recv_ms,
+        funding_news = (
+            data.fundingRate is not UNSET or data.nextFundingTime is not UNSET or data.fundingIntervalHour is not UNSET
         )
+        oi_news = data.openInterest is not UNSET or data.singleOpenInterest is not UNSET
+        return self._ticker_events(data.symbol, state, funding_news, oi_news, ts, recv_ms)
 
-    def _make_liquidation(
-        self, *, symbol: str, raw_side: Any, size: float, price: float, ts: int, recv_ms: int, sampled: bool = False
+    def _make_liquidation(  # noqa: PLR0917 - called per event, positionally
+        self, symbol: str, raw_side: str, size: float, price: float, ts: int, recv_ms: int, sampled: bool
     ) -> Liquidation:
-        side = _POSITION_SIDE.get(raw_side) if isinstance(raw_side, str) else None
+        side = _POSITION_SIDE.get(raw_side)
         if side is None:
             raise ParseError(f"bybit liquidation {symbol}: unknown side {raw_side!r:.20}", reason="value")
         event = self.instrument(symbol).liquidation(
@@ -342,8 +333,8 @@ class BybitAdapter(VenueAdapter):
             self._issue("unknown_contract", f"bybit {symbol}: not in the instrument list; size unit unknown")
         return event
 
-    def _ticker_events(
-        self, symbol: str, state: _TickerState, *, funding_news: bool, oi_news: bool, ts: int, recv_ms: int
+    def _ticker_events(  # noqa: PLR0917 - called per frame, positionally
+        self, symbol: str, state: _TickerState, funding_news: bool, oi_news: bool, ts: int, recv_ms: int
     ) -> list[Event]:
         """The events a ticker frame's keys call for, from the symbol's merged state."""
         events: list[Event] = []

@@ -26,7 +26,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 import orjson
@@ -57,6 +56,7 @@ from monitor.venues.deribit_options import (
     POLL_S,
     book_summary_path,
     option_currencies,
+    requested,
     shared_chains,
 )
 from monitor.venues.deribit_options import channels as option_channels
@@ -269,7 +269,7 @@ class DeribitAdapter(VenueAdapter):
             if prefix == "ticker":
                 return self._ticker(_TICKER.decode(params.data), recv_ms)
             if prefix in CHANNEL_PREFIXES:
-                return list(self.options.on_channel(params.channel, params.data, recv_ms, self._issue))
+                return self.options.on_channel(params.channel, params.data, recv_ms, self._issue)
         except msgspec.MsgspecError as exc:
             raise decode_failed(self.name, exc) from None
         except InvalidEvent as exc:
@@ -278,9 +278,9 @@ class DeribitAdapter(VenueAdapter):
 
     def read_rest(self, path: str, body: str | bytes, recv_ms: int) -> list[Event]:
         """Option book summaries (``get_book_summary_by_currency``) → ``options_summary``."""
-        if urlsplit(path).path != BOOK_SUMMARY_PATH:
+        if requested(path)[0] != BOOK_SUMMARY_PATH:
             raise ParseError(f"deribit: unexpected REST path {path!r:.80}", reason="unknown_channel")
-        return list(self.options.on_book_summary(path, body, recv_ms, self._issue))
+        return self.options.on_book_summary(path, body, recv_ms, self._issue)
 
     def _trades(self, trades: list[_Trade], recv_ms: int) -> list[Event]:
         """The liquidations among ``trades`` (trades without a liquidation flag give nothing)."""
@@ -292,10 +292,10 @@ class DeribitAdapter(VenueAdapter):
                     trade.liquidation,
                     trade.direction,
                     str(trade.trade_id),
-                    price=trade.price + 0.0,
-                    amount=trade.amount + 0.0,
-                    ts=trade.timestamp,
-                    recv_ms=recv_ms,
+                    trade.price + 0.0,
+                    trade.amount + 0.0,
+                    trade.timestamp,
+                    recv_ms,
                 )
         return events
 
@@ -329,8 +329,8 @@ class DeribitAdapter(VenueAdapter):
                 events.append(oi)
         return events
 
-    def _make_liquidations(
-        self, name: str, flag: str, direction: Any, trade_id: str, *, price: float, amount: float, ts: int, recv_ms: int
+    def _make_liquidations(  # noqa: PLR0917 - called per liquidation trade, positionally
+        self, name: str, flag: str, direction: Any, trade_id: str, price: float, amount: float, ts: int, recv_ms: int
     ) -> list[Event]:
         """The Liquidations of a liquidation trade's parsed fields (one per party)."""
         inst = self.instrument(name)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import functools
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 
 from monitor.errors import InvalidEvent, ParseError
-from monitor.events import OptionsSummary, TenorPoint, make_options_summary, stable_id
+from monitor.events import Event, TenorPoint, make_options_summary, stable_id
 from monitor.options.smile import StrikeLadder
 from monitor.options.summary import ChainSummary, ladder_pillars, listed_open_interest, tenors
 from monitor.venues.common import Finite, Millis, NonEmpty, OptFinite, decode_failed, opt_finite, rejected_event
@@ -66,6 +67,16 @@ def channels(currency: str) -> list[str]:
 def book_summary_path(currency: str) -> str:
     """The polled REST path of one currency's option book summaries."""
     return f"{BOOK_SUMMARY_PATH}?currency={currency}&kind=option"
+
+
+@functools.lru_cache(maxsize=64)
+def requested(path: str) -> tuple[str, str]:
+    """(path without the query, currency asked for in upper case or "") of a polled path.
+
+    Cached: the polled paths are a handful, and splitting and unquoting one costs more than reading its body.
+    """
+    parts = urlsplit(path)
+    return parts.path, (parse_qs(parts.query).get("currency") or [""])[0].upper()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +144,12 @@ _VOLATILITY: Final = msgspec.json.Decoder(_Volatility, strict=False)
 _BOOK: Final = msgspec.json.Decoder(_BookBody, strict=False)
 
 
-def _decode(decoder: msgspec.json.Decoder[T], data: bytes | str, what: str) -> T:
-    """The typed reader's result, or the ParseError with msgspec's path to the field."""
+def _decode(decoder: msgspec.json.Decoder[T], data: bytes | str, venue: str, what: str) -> T:
+    """The typed reader's result, or the ParseError (naming ``venue`` and ``what``) with msgspec's path to the field."""
     try:
         return decoder.decode(data)
     except msgspec.MsgspecError as exc:
-        raise decode_failed(what, exc) from None
+        raise decode_failed(f"{venue} {what}", exc) from None
 
 
 # -- chain state -----------------------------------------------------------------------------------
@@ -221,6 +232,8 @@ class OptionChains:
         self.venue = venue
         self.currencies = currencies
         self._chains: dict[str, _Chain] = {}
+        # Chains by index name as sent (``btc_usd``): only names of followed currencies get in.
+        self._by_name: dict[str, _Chain] = {}
 
     def chain(self, currency: str) -> _Chain:
         """The chain of ``currency`` (upper case), created empty."""
@@ -230,24 +243,27 @@ class OptionChains:
             chain = self._chains[key] = _Chain(key)
         return chain
 
-    def _by_index(self, name: str, where: str) -> _Chain:
+    def _by_index(self, name: str, channel: str) -> _Chain:
         """The chain of an index name (``btc_usd``); ParseError for a currency liqmon does not follow."""
-        currency = name.split("_", 1)[0].upper()
-        if currency not in self.currencies:
-            raise ParseError(f"{where}: no options followed for index {name!r:.40}", reason="unknown_channel")
-        return self.chain(currency)
+        chain = self._by_name.get(name)
+        if chain is None:
+            currency = name.split("_", 1)[0].upper()
+            if currency not in self.currencies:
+                where = f"{self.venue} {channel}"
+                raise ParseError(f"{where}: no options followed for index {name!r:.40}", reason="unknown_channel")
+            chain = self._by_name[name] = self.chain(currency)
+        return chain
 
     # -- websocket channels ---------------------------------------------------------------------
-    def on_channel(self, channel: str, data: bytes | str, recv_ms: int, issue: Issue) -> list[OptionsSummary]:
+    def on_channel(self, channel: str, data: bytes | str, recv_ms: int, issue: Issue) -> list[Event]:
         """One notification's ``data`` of an options channel (``channel`` as sent)."""
         prefix, _, rest = channel.partition(".")
-        where = f"{self.venue} {channel}"
         if prefix == "markprice":
-            chain = self._by_index(rest.removeprefix("options."), where)
-            return self._marks(chain, channel, _decode(_MARKS, data, f"{self.venue} {channel}"), recv_ms, issue)
+            chain = self._by_index(rest.removeprefix("options."), channel)
+            return self._marks(chain, channel, _decode(_MARKS, data, self.venue, channel), recv_ms, issue)
         if prefix == "deribit_price_index":
-            chain = self._by_index(rest, where)
-            tick = _decode(_INDEX, data, f"{self.venue} {channel}")
+            chain = self._by_index(rest, channel)
+            tick = _decode(_INDEX, data, self.venue, channel)
             if not tick.price > 0.0:
                 raise ParseError(
                     f"{self.venue} {channel}: index price must be positive, got {tick.price}", reason="value"
@@ -256,17 +272,15 @@ class OptionChains:
                 chain.index, chain.index_ms = tick.price + 0.0, tick.timestamp
             return []
         if prefix == "deribit_volatility_index":
-            chain = self._by_index(rest, where)
-            vol = _decode(_VOLATILITY, data, f"{self.venue} {channel}")
+            chain = self._by_index(rest, channel)
+            vol = _decode(_VOLATILITY, data, self.venue, channel)
             if not 0.0 <= vol.volatility <= MAX_IV * 100:
                 raise ParseError(f"{self.venue} {channel}: volatility out of range: {vol.volatility}", reason="value")
             chain.dvol = vol.volatility + 0.0
             return []
         raise ParseError(f"{self.venue}: unexpected options channel {channel!r:.60}", reason="unknown_channel")
 
-    def _marks(
-        self, chain: _Chain, channel: str, rows: list[_Mark], recv_ms: int, issue: Issue
-    ) -> list[OptionsSummary]:
+    def _marks(self, chain: _Chain, channel: str, rows: list[_Mark], recv_ms: int, issue: Issue) -> list[Event]:
         newest = 0
         skipped = 0
         names, iv, iv_ms = chain.names, chain.iv, chain.iv_ms
@@ -281,7 +295,8 @@ class OptionChains:
             if held is None or ts >= held:
                 iv_ms[instrument] = ts
                 iv[instrument] = row.iv + 0.0
-            newest = max(newest, ts)
+            if ts > newest:  # noqa: PLR1730 - per row: max() would be a call
+                newest = ts
         if skipped:
             issue("value", f"{self.venue} {channel}: {skipped} row(s) with a bad name or IV skipped")
         if not newest or newest - chain.last_summary_ms < MIN_SUMMARY_INTERVAL_MS:
@@ -299,13 +314,12 @@ class OptionChains:
         return name
 
     # -- polled book summaries ------------------------------------------------------------------
-    def on_book_summary(self, path: str, body: bytes | str, recv_ms: int, issue: Issue) -> list[OptionsSummary]:
+    def on_book_summary(self, path: str, body: bytes | str, recv_ms: int, issue: Issue) -> list[Event]:
         """A ``get_book_summary_by_currency`` option body: the chain's OI and forwards, replaced whole."""
-        query = parse_qs(urlsplit(path).query)
-        currency = (query.get("currency") or [""])[0].upper()
+        currency = requested(path)[1]
         if currency not in self.currencies:
             raise ParseError(f"{self.venue} {path}: no options followed for currency {currency!r:.20}", reason="schema")
-        rows = _decode(_BOOK, body, f"{self.venue} get_book_summary_by_currency").result
+        rows = _decode(_BOOK, body, self.venue, "get_book_summary_by_currency").result
         chain = self.chain(currency)
         forwards: dict[int, float] = {}
         oi: dict[str, float] = {}
@@ -351,7 +365,7 @@ class OptionChains:
         return self._summary(chain, newest or recv_ms, recv_ms)
 
     # -- the summary -----------------------------------------------------------------------------
-    def _summary(self, chain: _Chain, ts_ms: int, recv_ms: int) -> list[OptionsSummary]:
+    def _summary(self, chain: _Chain, ts_ms: int, recv_ms: int) -> list[Event]:
         if not chain.forwards:
             return []  # no book summary yet: no forwards, no OI
         listing = chain.listing()

@@ -318,7 +318,7 @@ class GateAdapter(VenueAdapter):
                 )
             )
         if total is not None:
-            oi = self._open_interest(inst, ts=ts, recv_ms=recv_ms, contracts=total, mark=mark)
+            oi = self._open_interest(inst, ts, recv_ms, total, mark)
             if oi is not None:
                 events.append(oi)
 
@@ -349,10 +349,10 @@ class GateAdapter(VenueAdapter):
         # open_interest_usd is ignored: the docs example (1511) contradicts its own mark and size.
         return self._open_interest(
             self.instrument(row.contract),
-            ts=_time_ms(row.time_ms, row.time, envelope_ms),
-            recv_ms=recv_ms,
-            contracts=row.open_interest + 0.0,
-            mark=opt_finite(row.mark_price),
+            _time_ms(row.time_ms, row.time, envelope_ms),
+            recv_ms,
+            row.open_interest + 0.0,
+            opt_finite(row.mark_price),
         )
 
     def guess_instrument(self, symbol: str) -> Instrument:
@@ -362,7 +362,7 @@ class GateAdapter(VenueAdapter):
         return Instrument(VENUE, symbol, base, quote, kind, "contracts", contract_size=None)
 
     def _open_interest(
-        self, inst: Instrument, *, ts: int, recv_ms: int, contracts: float, mark: float | None
+        self, inst: Instrument, ts: int, recv_ms: int, contracts: float, mark: float | None
     ) -> OpenInterest | None:
         """The OpenInterest of a row's contracts, or None (and an issue) without a size."""
         oi = inst.open_interest(event_id(f"gate|{inst.symbol}|oi", ts, contracts), ts, recv_ms, contracts, mark)

@@ -34,7 +34,6 @@ from monitor.venues.common import (
     event_id,
     field,
     load_json,
-    opt_finite,
     rejected_event,
     url_join,
 )
@@ -179,21 +178,14 @@ class HyperliquidAdapter(VenueAdapter):
     def read(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """``activeAssetCtx`` through its typed reader; pongs and subscription acks give [], errors an issue.
 
-        A frame that does not fit raises ParseError with msgspec's path to the field.
+        A frame that does not fit raises ParseError with msgspec's path to the field. A context gives its
+        funding and open interest, each only when it changed since the last frame.
         """
         try:
             msg = _FRAME.decode(frame)
             if type(msg) is _AssetCtxFrame:
                 data = msg.data
-                ctx = data.ctx
-                return self._context_events(
-                    data.coin,
-                    rate=ctx.funding + 0.0,
-                    oi=ctx.openInterest + 0.0,
-                    mark=opt_finite(ctx.markPx),
-                    oracle=opt_finite(ctx.oraclePx),
-                    recv_ms=recv_ms,
-                )
+                return self._context_events(data.coin, data.ctx, recv_ms)
         except msgspec.ValidationError as exc:
             if str(exc).startswith("Invalid value") and str(exc).endswith("$.channel`"):
                 raise ParseError(f"hyperliquid: unexpected channel ({exc})", reason="unknown_channel") from None
@@ -206,10 +198,14 @@ class HyperliquidAdapter(VenueAdapter):
             self._issue("venue_error", f"hyperliquid rejected a request: {msg.data!r:.200}")
         return []
 
-    def _context_events(
-        self, coin: str, *, rate: float, oi: float, mark: float | None, oracle: float | None, recv_ms: int
-    ) -> list[Event]:
-        """The events of a context's parsed fields: those that changed since the last frame."""
+    def _context_events(self, coin: str, ctx: _Ctx, recv_ms: int) -> list[Event]:
+        """The events of a context: funding and open interest, those that changed since the last frame.
+
+        Both are built (so checked) before either is remembered as published.
+        """
+        rate, oi, mark, oracle = ctx.funding + 0.0, ctx.openInterest + 0.0, ctx.markPx, ctx.oraclePx
+        mark = None if mark is None or mark == "" else mark + 0.0
+        oracle = None if oracle is None or oracle == "" else oracle + 0.0
         inst = self.instrument(coin)
         funding = inst.funding(
             event_id(f"hyperliquid|{coin}|funding|{mark}", recv_ms, rate),
@@ -222,21 +218,20 @@ class HyperliquidAdapter(VenueAdapter):
             oracle,
         )
         open_interest = inst.open_interest(event_id(f"hyperliquid|{coin}|oi", recv_ms, oi), recv_ms, recv_ms, oi, mark)
-        # Both events are valid by now; only what changed since the last frame is published.
+        # Both events are valid by now; only what changed since the last frame is published (and remembered).
+        last = self._last
         events: list[Event] = []
-        if self._changed(("funding", coin), (rate, mark, oracle)):
+        key, values = ("funding", coin), (rate, mark, oracle)
+        if last.get(key) != values:
+            last[key] = values
             events.append(funding)
-        if open_interest is not None and self._changed(("oi", coin), (oi, mark)):
-            events.append(open_interest)
+        if open_interest is not None:
+            key, oi_values = ("oi", coin), (oi, mark)
+            if last.get(key) != oi_values:
+                last[key] = oi_values
+                events.append(open_interest)
         return events
 
     def guess_instrument(self, symbol: str) -> Instrument:
         """A coin the meta list does not have yet: a USD-margined perpetual sized in the coin."""
         return Instrument(VENUE, symbol, symbol, "USD", "linear", "base", funding_interval_h=INTERVAL_H)
-
-    def _changed(self, key: tuple[str, str], values: tuple[float | None, ...]) -> bool:
-        """True (and remembered) when ``values`` differ from the last ones published for ``key``."""
-        if self._last.get(key) == values:
-            return False
-        self._last[key] = values
-        return True

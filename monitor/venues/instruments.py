@@ -68,9 +68,12 @@ class Instrument:
     perpetual: bool = True
     # The checked header of its events (None when it breaks a rule: each event made then says which).
     _header: Header | None = field(default=None, init=False, repr=False, compare=False)
+    # The quote counts as USD (read per event by the factories).
+    _usd: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base", canonical_base(self.base))
+        object.__setattr__(self, "_usd", self.quote in USD_QUOTES)
         try:
             header = make_header(self.venue, self.symbol, self.base, self.quote, self.contract)
         except InvalidEvent:
@@ -122,10 +125,11 @@ class Instrument:
 
         No size or notional when the size cannot be converted; a size in quote currency is its own notional.
         """
-        qty = self.base_qty(size, price, unit)
-        if qty is None or self.quote not in USD_QUOTES:
+        unit = unit or self.size_unit
+        qty = size if unit == "base" else self.base_qty(size, price, unit)
+        if qty is None or not self._usd:
             notional = None
-        elif (unit or self.size_unit) == "quote":
+        elif unit == "quote":
             notional = size
         else:
             notional = qty * price
@@ -172,7 +176,7 @@ class Instrument:
         itself when it is a USD face value, else the base quantity at ``price``.
         """
         unit = unit or self.size_unit
-        qty = self.base_qty(size, price or 0.0, unit)
+        qty = size if unit == "base" else self.base_qty(size, price or 0.0, unit)
         if qty is None:
             return None
         oi_usd: float | None
@@ -181,7 +185,7 @@ class Instrument:
         elif unit == "usd":
             oi_usd = size
         else:
-            oi_usd = qty * price if price is not None and self.quote in USD_QUOTES else None
+            oi_usd = qty * price if price is not None and self._usd else None
         return make_open_interest(id, self._header or self.header, ts_ms, recv_ms, qty, oi_usd)
 
 

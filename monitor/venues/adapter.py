@@ -213,6 +213,15 @@ class VenueAdapter(ABC):
     def _issue(self, reason: str, message: str) -> None:
         self._issues.append((reason, message))
 
+    def _unknown_size(self, symbol: str) -> None:
+        """Count a liquidation of ``symbol`` left without a size: its contract size is unknown, never guessed."""
+        sources = ", ".join(request.path for request in self.instrument_requests()) or "none"
+        self._issue(
+            "unknown_contract",
+            f"{self.name} {symbol}: contract size unknown, so the liquidation has no size or USD notional; "
+            f"the instrument list ({sources}) gives it no fixed size (a new listing, or a quanto contract)",
+        )
+
     def drain_issues(self) -> list[tuple[str, str]]:
         """Problems met since the last call, as (metric reason, message): unknown contracts, bad rows."""
         issues, self._issues = self._issues, []

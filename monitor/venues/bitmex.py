@@ -391,11 +391,7 @@ class BitmexAdapter(VenueAdapter):
             id, recv_ms, recv_ms, order.side, order.price, contracts, None, self.liquidations_sampled
         )
         if event.qty_base is None:
-            self._issue(
-                "unknown_contract",
-                f"bitmex {order.symbol}: contract size unknown; load /api/v1/instrument/active "
-                "(quanto and unlisted contracts get no notional)",
-            )
+            self._unknown_size(order.symbol)
         elif event.notional_usd is None:
             self._issue("non_usd_quote", f"bitmex {order.symbol}: quoted in {event.quote}, no USD notional")
         return event

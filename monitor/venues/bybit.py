@@ -330,7 +330,7 @@ class BybitAdapter(VenueAdapter):
             sampled or self.liquidations_sampled,
         )
         if event.qty_base is None:
-            self._issue("unknown_contract", f"bybit {symbol}: not in the instrument list; size unit unknown")
+            self._unknown_size(symbol)
         return event
 
     def _ticker_events(  # noqa: PLR0917 - called per frame, positionally

@@ -352,7 +352,7 @@ class DeribitAdapter(VenueAdapter):
                 )
             )
         if inst.base_qty(amount, price) is None:
-            self._issue("unknown_contract", f"deribit {name}: amount unit unknown; liquidation has no size")
+            self._unknown_size(name)
         return events
 
     def _mark(self, name: str, mark: float | None) -> float | None:

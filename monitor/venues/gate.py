@@ -339,10 +339,7 @@ class GateAdapter(VenueAdapter):
             self.liquidations_sampled,
         )
         if event.qty_base is None:
-            self._issue(
-                "unknown_contract",
-                f"gate {inst.symbol}: contract size unknown; load {USDT_PATH} and {BTC_PATH}",
-            )
+            self._unknown_size(inst.symbol)
         return event
 
     def _stats(self, row: _StatsRow, envelope_ms: int, recv_ms: int) -> OpenInterest | None:

@@ -320,7 +320,7 @@ class OkxAdapter(VenueAdapter):
             self.liquidations_sampled,
         )
         if event.qty_base is None:
-            self._issue("unknown_contract", f"okx {inst_id}: contract size unknown; liquidation has no size")
+            self._unknown_size(inst_id)
         return event
 
     def _funding(self, row: _FundingRow, recv_ms: int) -> Funding:

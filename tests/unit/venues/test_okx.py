@@ -84,7 +84,11 @@ def test_unknown_contract_gives_no_size_no_notional_and_an_issue() -> None:
     assert isinstance(event, Liquidation)
     assert (event.side, event.price, event.qty_base, event.notional_usd) == ("short", 0.007831, None, None)
     assert (event.base, event.contract) == ("IOST", "linear")
-    assert [reason for reason, _ in adapter.drain_issues()] == ["unknown_contract"]
+    [(reason, message)] = adapter.drain_issues()
+    assert reason == "unknown_contract"
+    # The message names the symbol and where its size should have come from.
+    assert message.startswith("okx IOST-USDT-SWAP: contract size unknown")
+    assert "/api/v5/public/instruments?instType=SWAP" in message
 
 
 def test_listed_instrument_without_ct_val_is_unknown_too() -> None:

@@ -283,7 +283,12 @@ def forget_quiet(engine: DetectionEngine) -> None:
         state = engine.detectors(base)
         assert state is not None
         state.long._quiet_until = state.short._quiet_until = 0
-        state.oi._recount_until = 0
+        oi = state.oi
+        oi._due_ms = 0
+        for source in oi.sources.values():
+            source.due_ms = 0
+        for group in (oi.total, *oi.venues.values()):
+            group.idle = False
         state.funding._evaluated_ms = None
 
 

@@ -180,6 +180,14 @@ class _Group:
         self.sources -= 1
         self.idle = False
 
+    def shift(self, current: int, high: int, low: int, sources: int = 0) -> None:
+        """Move the sums by a source's change of parts (and the count by ``sources``)."""
+        self.q_current += current
+        self.q_high += high
+        self.q_low += low
+        self.sources += sources
+        self.idle = False
+
     def drop_pct(self) -> float | None:
         high = self.q_high
         return None if self.sources == 0 or high <= 0 else max(0.0, (high - self.q_current) / high * 100)
@@ -288,9 +296,7 @@ class OpenInterestAsset:
             if event.oi_base > 0:
                 self.ctx.note_price(ts_ms, event.oi_usd / event.oi_base)  # a price off the market is left out
         total, venue = self.total, source.group
-        if source.counted:
-            total.leave(source)
-            venue.leave(source)
+        was_counted, q_value, q_high, q_low = source.counted, source.q_value, source.q_high, source.q_low
         source.value, source.ts_ms, source.usable = value, ts_ms, True
         source.q_value = int(value * _SCALE)
         high, low = source.high, source.low
@@ -298,11 +304,20 @@ class OpenInterestAsset:
         low.add(ts_ms, value)
         high.expire(now_ms)
         low.expire(now_ms)
-        source.counted = ts_ms >= now_ms - self.stale_ms
-        if source.counted:
+        counted = source.counted = ts_ms >= now_ms - self.stale_ms
+        if counted:
             source.take_parts()
+        if counted and was_counted:  # the usual case: the groups take the difference, when there is one
+            dv, dh, dl = source.q_value - q_value, source.q_high - q_high, source.q_low - q_low
+            if dv or dh or dl:
+                total.shift(dv, dh, dl)
+                venue.shift(dv, dh, dl)
+        elif counted:
             total.enter(source)
             venue.enter(source)
+        elif was_counted:  # reported too late to count: out with the parts it had
+            total.shift(-q_value, -q_high, -q_low, -1)
+            venue.shift(-q_value, -q_high, -q_low, -1)
         due = source.set_due(self.stale_ms)
         self._due_ms = min(self._due_ms, due)
         # Sums are updated per report (O(1)); decisions are taken at most once a second per group.

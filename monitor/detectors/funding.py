@@ -510,6 +510,9 @@ class FundingAsset:
     def _extreme(self, now_ms: int, rate: float, mode: str) -> list[Alert]:
         level_pct = self.cfg.extreme_annual_pct
         annual = rate * _ANNUAL
+        positive, negative = self.extremes["positive"], self.extremes["negative"]
+        if -level_pct < annual < level_pct and positive.started_ms is None and negative.started_ms is None:
+            return []  # both idle and neither level reached: no step can change anything
         alerts: list[Alert] = []
         for direction, episode in self.extremes.items():
             signed = annual if direction == "positive" else -annual

@@ -94,10 +94,12 @@ class _Source:
 
     def take_parts(self) -> None:
         """Fix the high and low it counts with now: the window's, or its own value before any."""
-        self.part_high = high = self.high.value() or self.value
-        self.part_low = low = self.low.value() or self.value
-        self.q_high = int(high * _SCALE)
-        self.q_low = int(low * _SCALE)
+        high = self.high.value() or self.value
+        if high != self.part_high:  # mostly the same high as before: no conversion
+            self.part_high, self.q_high = high, int(high * _SCALE)
+        low = self.low.value() or self.value
+        if low != self.part_low:
+            self.part_low, self.q_low = low, int(low * _SCALE)
 
     def set_due(self, stale_ms: int) -> float:
         """Fix (and return) :attr:`due_ms` after the source was expired, counted or not, at some time."""
@@ -188,13 +190,14 @@ class _Group:
         self.sources += sources
         self.idle = False
 
-    def drop_pct(self) -> float | None:
-        high = self.q_high
-        return None if self.sources == 0 or high <= 0 else max(0.0, (high - self.q_current) / high * 100)
-
-    def rise_pct(self) -> float | None:
-        low = self.q_low
-        return None if self.sources == 0 or low <= 0 else max(0.0, (self.q_current - low) / low * 100)
+    def moves(self) -> tuple[float | None, float | None]:
+        """(drop from the high, rise from the low) in percent; None where there is nothing to compare."""
+        if self.sources == 0:
+            return None, None
+        current, high, low = self.q_current * _UNIT, self.q_high * _UNIT, self.q_low * _UNIT
+        drop = None if high <= 0 else max(0.0, (high - current) / high * 100)
+        rise = None if low <= 0 else max(0.0, (current - low) / low * 100)
+        return drop, rise
 
 
 class OpenInterestAsset:
@@ -297,8 +300,9 @@ class OpenInterestAsset:
                 self.ctx.note_price(ts_ms, event.oi_usd / event.oi_base)  # a price off the market is left out
         total, venue = self.total, source.group
         was_counted, q_value, q_high, q_low = source.counted, source.q_value, source.q_high, source.q_low
+        if value != source.value:
+            source.q_value = int(value * _SCALE)
         source.value, source.ts_ms, source.usable = value, ts_ms, True
-        source.q_value = int(value * _SCALE)
         high, low = source.high, source.low
         high.add(ts_ms, value)
         low.add(ts_ms, value)
@@ -318,7 +322,11 @@ class OpenInterestAsset:
         elif was_counted:  # reported too late to count: out with the parts it had
             total.shift(-q_value, -q_high, -q_low, -1)
             venue.shift(-q_value, -q_high, -q_low, -1)
-        due = source.set_due(self.stale_ms)
+        # When a tick must visit it (set_due, inlined: this runs for every report).
+        due = min(high.next_expiry_ms(), low.next_expiry_ms())
+        if counted:
+            due = min(due, ts_ms + self.stale_ms + 1)
+        source.due_ms = due
         self._due_ms = min(self._due_ms, due)
         # Sums are updated per report (O(1)); decisions are taken at most once a second per group.
         alerts: list[Alert] = []
@@ -406,7 +414,7 @@ class OpenInterestAsset:
         if group.idle:
             return []  # idle and far from its levels when last evaluated, and the sums have not moved
         cfg = self.cfg
-        drop, rise = group.drop_pct(), group.rise_pct()
+        drop, rise = group.moves()
         if group.venue is None:
             self.ctx.oi_change_pct = None if drop is None else -drop
         if (

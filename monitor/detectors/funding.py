@@ -103,11 +103,13 @@ class _Venue(WeightedSums):
     ever subtracted: the sums carry no drift and no cancellation when a large source leaves.
     """
 
-    __slots__ = ("sources",)
+    __slots__ = ("moved", "sources")
 
     def __init__(self) -> None:
         super().__init__()
         self.sources: list[_Source] = []
+        # False while the sums are those its flip tracker last saw (see FundingAsset.evaluate).
+        self.moved = True
 
     def describe(self) -> dict[str, Any]:
         """The extra values of a venue flip alert (asked for only when one fires)."""
@@ -127,6 +129,7 @@ class _Venue(WeightedSums):
                 else:
                     plain += source.rate_8h
         self.count, self.known, self.weight, self.weighted, self.plain = count, known, weight, weighted, plain
+        self.moved = True
 
 
 class FlipTracker:
@@ -147,6 +150,9 @@ class FlipTracker:
             "positive": Episode(FLIP, base, venue, "positive", 0, 0),
         }
         self._pair = (self.episodes["negative"], self.episodes["positive"])  # no dict walk while neither fires
+        # True when the last update left nothing that time alone could change (no episode, no pending
+        # candidate): an update with the same rate again changes nothing and raises nothing.
+        self.settled = False
 
     def snapshot(self) -> dict[str, Any]:
         """The tracker's state as plain JSON-ready values."""
@@ -192,12 +198,16 @@ class FlipTracker:
             observed = 0
         alerts: list[Alert] = []
         negative, positive = self._pair
-        if negative.started_ms is not None or positive.started_ms is not None:
+        idle = negative.started_ms is None and positive.started_ms is None
+        if not idle:
             self._settle(now_ms, rate, alerts)
+        self.settled = False
         if observed == 0:
+            self.settled = idle
             return alerts
         if observed == self.sign:
             self._candidate = 0
+            self.settled = idle
             return alerts
         if observed != self._candidate:
             self._candidate = observed
@@ -434,6 +444,9 @@ class FundingAsset:
                 tracker = self.venue_flips.get(name)
                 if tracker is None:
                     tracker = self.venue_flips[name] = FlipTracker(self.ctx.base, name, self.cfg)
+                elif tracker.settled and not sums.moved:
+                    continue  # the same rate as its last update, which left nothing to change
+                sums.moved = False
                 alerts += tracker.update(now_ms, sums.rate(sums.fill()), sums.describe, market)
         return alerts
 

@@ -301,6 +301,8 @@ def forget_quiet(engine: DetectionEngine) -> None:
             group.idle = False
         state.funding._evaluated_ms = None
         state.options._quiet_until = 0
+        for tracker in state.funding.venue_flips.values():
+            tracker.settled = False
 
 
 class EveryAsset(DetectionEngine):

@@ -302,12 +302,16 @@ class FundingAsset:
         # Sums per venue over the counted sources: usable ones that printed at or after ``_horizon``.
         self._venues: dict[str, _Venue] = {}
         self._venue_names: list[str] = []  # sorted
+        # Venues whose sums no longer match their sources: recomputed when next read (prints and
+        # weights change many times between two evaluations).
+        self._stale_sums: set[str] = set()
         self._horizon = -_NEVER
         self._oldest = _NEVER  # at most the oldest print among the counted sources
         ctx.oi_usd_listener = self.reweight
 
     def snapshot(self) -> dict[str, Any]:
         """The asset's funding state (sources, venue sums, trackers, episodes) as plain JSON-ready values."""
+        self._refresh_stale()
         return {
             "sources": [
                 [src.venue, src.symbol, src.rate_8h, src.ts_ms, src.usable, src.weight, src.counted]
@@ -363,7 +367,7 @@ class FundingAsset:
         source.counted = ts_ms >= self._horizon
         if source.counted:
             self._oldest = min(self._oldest, ts_ms)
-        self._venues[source.venue].refresh()
+        self._stale_sums.add(source.venue)
         if event.mark_price is not None:
             self.ctx.prices.add(ts_ms, event.mark_price)
         if now_ms < self._next_eval_ms:
@@ -377,7 +381,7 @@ class FundingAsset:
             self._evaluated_ms = None
             source.weight = oi_usd
             if source.counted:
-                self._venues[source.venue].refresh()
+                self._stale_sums.add(source.venue)
 
     def mark_gap(self, venue: str) -> None:
         """A disconnect: leave the venue out until it prints again."""
@@ -463,7 +467,8 @@ class FundingAsset:
         return source
 
     def _sync(self, now_ms: int) -> None:
-        """Make the counted sources exactly the fresh ones at ``now_ms``."""
+        """Make the counted sources exactly the fresh ones at ``now_ms`` (and every venue's sums theirs)."""
+        self._refresh_stale()
         horizon = now_ms - self._stale_ms
         if self._horizon <= horizon <= self._oldest:
             self._horizon = horizon  # every counted source is still fresh, no other one became so
@@ -477,6 +482,12 @@ class FundingAsset:
                 if source.counted:
                     self._oldest = min(self._oldest, source.ts_ms)
             sums.refresh()
+
+    def _refresh_stale(self) -> None:
+        if self._stale_sums:
+            for venue in self._stale_sums:
+                self._venues[venue].refresh()
+            self._stale_sums.clear()
 
     def _carried_rate(self, now_ms: int, counted: int) -> float | None:
         """The rate with sources that left in the last ``carry_s`` back in at their last print; None if none left."""

@@ -20,8 +20,8 @@ import msgspec
 
 from monitor.detectors.config import DetectorSettings
 
-# Bump whenever the shape of any detector's snapshot changes.
-VERSION: Final = 2
+# Bump whenever the shape of any detector's snapshot changes (3: open-interest sums rebuilt from the sources).
+VERSION: Final = 3
 
 # DetectorSettings fields that steer the runner, not detection: changing them keeps checkpoints valid.
 _RUNNER_FIELDS: Final = frozenset(

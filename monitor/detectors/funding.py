@@ -103,11 +103,13 @@ class _Venue(WeightedSums):
     ever subtracted: the sums carry no drift and no cancellation when a large source leaves.
     """
 
-    __slots__ = ("sources",)
+    __slots__ = ("moved", "sources")
 
     def __init__(self) -> None:
         super().__init__()
         self.sources: list[_Source] = []
+        # False while the sums are those its flip tracker last saw (see FundingAsset.evaluate).
+        self.moved = True
 
     def describe(self) -> dict[str, Any]:
         """The extra values of a venue flip alert (asked for only when one fires)."""
@@ -127,6 +129,7 @@ class _Venue(WeightedSums):
                 else:
                     plain += source.rate_8h
         self.count, self.known, self.weight, self.weighted, self.plain = count, known, weight, weighted, plain
+        self.moved = True
 
 
 class FlipTracker:
@@ -147,6 +150,9 @@ class FlipTracker:
             "positive": Episode(FLIP, base, venue, "positive", 0, 0),
         }
         self._pair = (self.episodes["negative"], self.episodes["positive"])  # no dict walk while neither fires
+        # True when the last update left nothing that time alone could change (no episode, no pending
+        # candidate): an update with the same rate again changes nothing and raises nothing.
+        self.settled = False
 
     def snapshot(self) -> dict[str, Any]:
         """The tracker's state as plain JSON-ready values."""
@@ -192,12 +198,16 @@ class FlipTracker:
             observed = 0
         alerts: list[Alert] = []
         negative, positive = self._pair
-        if negative.started_ms is not None or positive.started_ms is not None:
+        idle = negative.started_ms is None and positive.started_ms is None
+        if not idle:
             self._settle(now_ms, rate, alerts)
+        self.settled = False
         if observed == 0:
+            self.settled = idle
             return alerts
         if observed == self.sign:
             self._candidate = 0
+            self.settled = idle
             return alerts
         if observed != self._candidate:
             self._candidate = observed
@@ -292,12 +302,16 @@ class FundingAsset:
         # Sums per venue over the counted sources: usable ones that printed at or after ``_horizon``.
         self._venues: dict[str, _Venue] = {}
         self._venue_names: list[str] = []  # sorted
+        # Venues whose sums no longer match their sources: recomputed when next read (prints and
+        # weights change many times between two evaluations).
+        self._stale_sums: set[str] = set()
         self._horizon = -_NEVER
         self._oldest = _NEVER  # at most the oldest print among the counted sources
         ctx.oi_usd_listener = self.reweight
 
     def snapshot(self) -> dict[str, Any]:
         """The asset's funding state (sources, venue sums, trackers, episodes) as plain JSON-ready values."""
+        self._refresh_stale()
         return {
             "sources": [
                 [src.venue, src.symbol, src.rate_8h, src.ts_ms, src.usable, src.weight, src.counted]
@@ -353,7 +367,7 @@ class FundingAsset:
         source.counted = ts_ms >= self._horizon
         if source.counted:
             self._oldest = min(self._oldest, ts_ms)
-        self._venues[source.venue].refresh()
+        self._stale_sums.add(source.venue)
         if event.mark_price is not None:
             self.ctx.prices.add(ts_ms, event.mark_price)
         if now_ms < self._next_eval_ms:
@@ -367,7 +381,7 @@ class FundingAsset:
             self._evaluated_ms = None
             source.weight = oi_usd
             if source.counted:
-                self._venues[source.venue].refresh()
+                self._stale_sums.add(source.venue)
 
     def mark_gap(self, venue: str) -> None:
         """A disconnect: leave the venue out until it prints again."""
@@ -434,6 +448,9 @@ class FundingAsset:
                 tracker = self.venue_flips.get(name)
                 if tracker is None:
                     tracker = self.venue_flips[name] = FlipTracker(self.ctx.base, name, self.cfg)
+                elif tracker.settled and not sums.moved:
+                    continue  # the same rate as its last update, which left nothing to change
+                sums.moved = False
                 alerts += tracker.update(now_ms, sums.rate(sums.fill()), sums.describe, market)
         return alerts
 
@@ -450,7 +467,8 @@ class FundingAsset:
         return source
 
     def _sync(self, now_ms: int) -> None:
-        """Make the counted sources exactly the fresh ones at ``now_ms``."""
+        """Make the counted sources exactly the fresh ones at ``now_ms`` (and every venue's sums theirs)."""
+        self._refresh_stale()
         horizon = now_ms - self._stale_ms
         if self._horizon <= horizon <= self._oldest:
             self._horizon = horizon  # every counted source is still fresh, no other one became so
@@ -464,6 +482,12 @@ class FundingAsset:
                 if source.counted:
                     self._oldest = min(self._oldest, source.ts_ms)
             sums.refresh()
+
+    def _refresh_stale(self) -> None:
+        if self._stale_sums:
+            for venue in self._stale_sums:
+                self._venues[venue].refresh()
+            self._stale_sums.clear()
 
     def _carried_rate(self, now_ms: int, counted: int) -> float | None:
         """The rate with sources that left in the last ``carry_s`` back in at their last print; None if none left."""
@@ -510,6 +534,9 @@ class FundingAsset:
     def _extreme(self, now_ms: int, rate: float, mode: str) -> list[Alert]:
         level_pct = self.cfg.extreme_annual_pct
         annual = rate * _ANNUAL
+        positive, negative = self.extremes["positive"], self.extremes["negative"]
+        if -level_pct < annual < level_pct and positive.started_ms is None and negative.started_ms is None:
+            return []  # both idle and neither level reached: no step can change anything
         alerts: list[Alert] = []
         for direction, episode in self.extremes.items():
             signed = annual if direction == "positive" else -annual

@@ -10,7 +10,10 @@ values, compared with the sum of the same sources' highs (lows). A source that
 goes quiet for ``stale_s`` or whose venue disconnected (a ``Gap``) is left out
 of both sides until it reports again, so a silent venue — Binance is polled
 over REST, OKX pushes every few seconds, Bybit every 100 ms — never looks like
-a collapse. Updates adjust running sums (O(1)); ticks recompute them.
+a collapse. The sums are exact (every part a whole number of 2⁻⁶⁴ base units),
+so a report adjusts them in O(1) with no drift to repair, and a tick visits only
+the sources due then (a high or low expiring, a source going stale); a group
+that sat idle and whose sums did not move since is not evaluated again.
 
 One bad print is not an event: a print of zero, or one more than
 ``glitch_jump_pct`` away from its source's last value, is held instead of
@@ -29,11 +32,15 @@ from monitor.detectors.config import OpenInterestSettings
 from monitor.detectors.context import AssetContext
 from monitor.detectors.episode import Episode, Transition, fmt_pct, severity_for
 from monitor.detectors.hygiene import OUTCOMES, Outcome
-from monitor.detectors.snapshots import never_in, never_out, opt_float
+from monitor.detectors.snapshots import opt_float
 from monitor.detectors.windows import RollingExtreme
 from monitor.events import OpenInterest
 
 _NEVER = float("inf")
+# Parts are summed as integers in units of 2⁻⁶⁴ base units: int(part × _SCALE) is exact for any part
+# above 2⁻¹² (and a fixed truncation below), so sums in any order agree; a sum reads back as sum × _UNIT.
+_SCALE = 2.0**64
+_UNIT = 2.0**-64
 COLLAPSE = "oi_collapse"
 SURGE = "oi_surge"
 EVAL_INTERVAL_MS = 1_000
@@ -42,6 +49,7 @@ EVAL_INTERVAL_MS = 1_000
 class _Source:
     __slots__ = (
         "counted",
+        "due_ms",
         "face_price",
         "group",
         "high",
@@ -50,6 +58,9 @@ class _Source:
         "part_low",
         "pending",
         "pending_ts",
+        "q_high",
+        "q_low",
+        "q_value",
         "symbol",
         "ts_ms",
         "usable",
@@ -62,6 +73,9 @@ class _Source:
         self.symbol = symbol
         self.group = group  # its venue's sums
         self.value = 0.0
+        self.q_value = 0  # value, high and low parts as exact integers (see _SCALE)
+        self.q_high = 0
+        self.q_low = 0
         self.ts_ms = -1
         self.usable = False
         self.counted = False
@@ -75,23 +89,40 @@ class _Source:
         self.pending_ts = 0
         # An inverse contract's fixed conversion price (see OpenInterestAsset._measure); 0 until known.
         self.face_price = 0.0
+        # The earliest tick that can change it: a high or low expiring, or (counted) going stale.
+        self.due_ms: float = _NEVER
 
     def take_parts(self) -> None:
         """Fix the high and low it counts with now: the window's, or its own value before any."""
-        self.part_high = self.high.value() or self.value
-        self.part_low = self.low.value() or self.value
+        high = self.high.value() or self.value
+        if high != self.part_high:  # mostly the same high as before: no conversion
+            self.part_high, self.q_high = high, int(high * _SCALE)
+        low = self.low.value() or self.value
+        if low != self.part_low:
+            self.part_low, self.q_low = low, int(low * _SCALE)
+
+    def set_due(self, stale_ms: int) -> float:
+        """Fix (and return) :attr:`due_ms` after the source was expired, counted or not, at some time."""
+        due = min(self.high.next_expiry_ms(), self.low.next_expiry_ms())
+        if self.counted:
+            due = min(due, self.ts_ms + stale_ms + 1)  # stale from then on
+        self.due_ms = due
+        return due
 
 
 class _Group:
-    """A sum over sources (the whole asset, or one venue) and its two episodes."""
+    """An exact sum over sources (the whole asset, or one venue) and its two episodes."""
 
     def __init__(self, base: str, venue: str | None, settings: OpenInterestSettings, scale: float) -> None:
         self.venue = venue
         self.scale = scale
-        self.current = 0.0
-        self.high = 0.0
-        self.low = 0.0
+        self.q_current = 0
+        self.q_high = 0
+        self.q_low = 0
         self.sources = 0
+        # True while its last evaluation found both episodes idle and far from their levels, and the
+        # sums have not moved since: evaluating again would find the same.
+        self.idle = False
         self.next_eval_ms = 0
         self.peak = {COLLAPSE: 0.0, SURGE: 0.0}
         self.collapse_levels = tuple(
@@ -107,10 +138,22 @@ class _Group:
         self.collapse = Episode(COLLAPSE, base, venue, "down", hold, cool)
         self.surge = Episode(SURGE, base, venue, "up", hold, cool)
 
+    @property
+    def current(self) -> float:
+        return self.q_current * _UNIT
+
+    @property
+    def high(self) -> float:
+        return self.q_high * _UNIT
+
+    @property
+    def low(self) -> float:
+        return self.q_low * _UNIT
+
     def snapshot(self) -> dict[str, Any]:
-        """The group's sums and episodes as plain JSON-ready values."""
+        """The group's episodes as plain JSON-ready values (the sums are rebuilt from the sources)."""
         return {
-            "sums": [self.current, self.high, self.low, self.sources, self.next_eval_ms],
+            "next_eval_ms": self.next_eval_ms,
             "peak": self.peak,
             "collapse": self.collapse.snapshot(),
             "surge": self.surge.snapshot(),
@@ -118,36 +161,43 @@ class _Group:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Take the state of :meth:`snapshot`."""
-        current, high, low, sources, next_eval_ms = state["sums"]
-        self.current, self.high, self.low = float(current), float(high), float(low)
-        self.sources, self.next_eval_ms = int(sources), int(next_eval_ms)
+        self.next_eval_ms = int(state["next_eval_ms"])
         self.peak = {str(kind): float(value) for kind, value in state["peak"].items()}
         self.collapse.restore(state["collapse"])
         self.surge.restore(state["surge"])
 
     def enter(self, source: _Source) -> None:
         """Add a counted source's value, high and low."""
-        self.current += source.value
-        self.high += source.part_high
-        self.low += source.part_low
+        self.q_current += source.q_value
+        self.q_high += source.q_high
+        self.q_low += source.q_low
         self.sources += 1
+        self.idle = False
 
     def leave(self, source: _Source) -> None:
         """Take back what :meth:`enter` added for ``source`` (its parts are unchanged since)."""
-        self.current -= source.value
-        self.high -= source.part_high
-        self.low -= source.part_low
+        self.q_current -= source.q_value
+        self.q_high -= source.q_high
+        self.q_low -= source.q_low
         self.sources -= 1
+        self.idle = False
 
-    def reset(self) -> None:
-        self.current = self.high = self.low = 0.0
-        self.sources = 0
+    def shift(self, current: int, high: int, low: int, sources: int = 0) -> None:
+        """Move the sums by a source's change of parts (and the count by ``sources``)."""
+        self.q_current += current
+        self.q_high += high
+        self.q_low += low
+        self.sources += sources
+        self.idle = False
 
-    def drop_pct(self) -> float | None:
-        return None if self.sources == 0 or self.high <= 0 else max(0.0, (self.high - self.current) / self.high * 100)
-
-    def rise_pct(self) -> float | None:
-        return None if self.sources == 0 or self.low <= 0 else max(0.0, (self.current - self.low) / self.low * 100)
+    def moves(self) -> tuple[float | None, float | None]:
+        """(drop from the high, rise from the low) in percent; None where there is nothing to compare."""
+        if self.sources == 0:
+            return None, None
+        current, high, low = self.q_current * _UNIT, self.q_high * _UNIT, self.q_low * _UNIT
+        drop = None if high <= 0 else max(0.0, (high - current) / high * 100)
+        rise = None if low <= 0 else max(0.0, (current - low) / low * 100)
+        return drop, rise
 
 
 class OpenInterestAsset:
@@ -163,10 +213,8 @@ class OpenInterestAsset:
         self.total = _Group(ctx.base, None, settings, 1.0)
         self.venues: dict[str, _Group] = {}
         self._venue_names: list[str] = []  # sorted
-        # A tick recount at ``_recounted_at`` holds until ``_recount_until`` (a source going stale, a
-        # high or low expiring) unless a report or a gap changes the sums first.
-        self._recounted_at = 0
-        self._recount_until: float = 0
+        # The earliest due_ms of the sources: ticks before it visit none.
+        self._due_ms: float = _NEVER
         self._jump = settings.glitch_jump_pct / 100.0
         self._confirm_ms = int(settings.glitch_confirm_s * 1000)
         # Why the last report was held instead of applied (None when it was applied).
@@ -193,8 +241,6 @@ class OpenInterestAsset:
                 }
                 for src in self.sources.values()
             ],
-            "recounted_at": self._recounted_at,
-            "recount_until": never_out(self._recount_until),
             "held": self.held,
         }
 
@@ -215,8 +261,12 @@ class OpenInterestAsset:
             pending, pending_ts = item["pending"]
             src.pending, src.pending_ts = opt_float(pending), int(pending_ts)
             src.face_price = float(item["face_price"])
-        self._recounted_at = int(state["recounted_at"])
-        self._recount_until = never_in(state["recount_until"])
+            src.q_value = int(src.value * _SCALE)
+            src.q_high, src.q_low = int(src.part_high * _SCALE), int(src.part_low * _SCALE)
+            if src.counted:
+                self.total.enter(src)
+                group.enter(src)
+            self._due_ms = min(self._due_ms, src.set_due(self.stale_ms))
         held = state["held"]
         if held is not None and held not in OUTCOMES:
             raise ValueError(f"unknown outcome in an open-interest checkpoint: {held!r}")
@@ -244,26 +294,40 @@ class OpenInterestAsset:
         self.held = self._screen(source, value, ts_ms)
         if self.held is not None:
             return []
-        self._recount_until = 0
         if event.oi_usd is not None:
             self.ctx.set_oi_usd(key, event.oi_usd)
             if event.oi_base > 0:
                 self.ctx.note_price(ts_ms, event.oi_usd / event.oi_base)  # a price off the market is left out
         total, venue = self.total, source.group
-        if source.counted:
-            total.leave(source)
-            venue.leave(source)
+        was_counted, q_value, q_high, q_low = source.counted, source.q_value, source.q_high, source.q_low
+        if value != source.value:
+            source.q_value = int(value * _SCALE)
         source.value, source.ts_ms, source.usable = value, ts_ms, True
         high, low = source.high, source.low
         high.add(ts_ms, value)
         low.add(ts_ms, value)
         high.expire(now_ms)
         low.expire(now_ms)
-        source.counted = ts_ms >= now_ms - self.stale_ms
-        if source.counted:
+        counted = source.counted = ts_ms >= now_ms - self.stale_ms
+        if counted:
             source.take_parts()
+        if counted and was_counted:  # the usual case: the groups take the difference, when there is one
+            dv, dh, dl = source.q_value - q_value, source.q_high - q_high, source.q_low - q_low
+            if dv or dh or dl:
+                total.shift(dv, dh, dl)
+                venue.shift(dv, dh, dl)
+        elif counted:
             total.enter(source)
             venue.enter(source)
+        elif was_counted:  # reported too late to count: out with the parts it had
+            total.shift(-q_value, -q_high, -q_low, -1)
+            venue.shift(-q_value, -q_high, -q_low, -1)
+        # When a tick must visit it (set_due, inlined: this runs for every report).
+        due = min(high.next_expiry_ms(), low.next_expiry_ms())
+        if counted:
+            due = min(due, ts_ms + self.stale_ms + 1)
+        source.due_ms = due
+        self._due_ms = min(self._due_ms, due)
         # Sums are updated per report (O(1)); decisions are taken at most once a second per group.
         alerts: list[Alert] = []
         if now_ms >= total.next_eval_ms:
@@ -311,45 +375,46 @@ class OpenInterestAsset:
         for source in self.sources.values():
             if source.venue == venue:
                 source.usable = False
-        self._recount(None)
-        self._recount_until = 0
+                if source.counted:
+                    source.counted = False
+                    self.total.leave(source)
+                    source.group.leave(source)
 
     def evaluate(self, now_ms: int) -> list[Alert]:
-        """A tick: expire highs and lows, apply staleness, recompute the sums and evaluate every group."""
-        if not self._recounted_at <= now_ms < self._recount_until:
-            self._recount(now_ms)  # otherwise it would give exactly the sums we hold
+        """A tick: expire highs and lows and apply staleness where due, then evaluate every group."""
+        if now_ms >= self._due_ms:
+            self._visit(now_ms)
         alerts = self._evaluate(self.total, now_ms)
         if self.cfg.per_venue:
             for name in self._venue_names:
                 alerts += self._evaluate(self.venues[name], now_ms)
         return alerts
 
-    def _recount(self, now_ms: int | None) -> None:
-        self.total.reset()
-        for group in self.venues.values():
-            group.reset()
-        until = _NEVER
+    def _visit(self, now_ms: int) -> None:
+        """Bring the sources due by ``now_ms`` up to date: expired highs and lows, staleness, their parts."""
+        total, stale_ms = self.total, self.stale_ms
+        due = _NEVER
         for source in self.sources.values():
-            if now_ms is not None:
-                high, low = source.high, source.low
-                high.expire(now_ms)
-                low.expire(now_ms)
-                source.counted = source.usable and source.ts_ms >= now_ms - self.stale_ms
-                until = min(until, high.next_expiry_ms(), low.next_expiry_ms())
+            if now_ms >= source.due_ms:
+                source.high.expire(now_ms)
+                source.low.expire(now_ms)
                 if source.counted:
-                    until = min(until, source.ts_ms + self.stale_ms + 1)  # stale from then on
-            else:
-                source.counted = source.counted and source.usable
-            if source.counted:
-                source.take_parts()
-                self.total.enter(source)
-                source.group.enter(source)
-        if now_ms is not None:
-            self._recounted_at, self._recount_until = now_ms, until
+                    total.leave(source)
+                    source.group.leave(source)
+                source.counted = source.usable and source.ts_ms >= now_ms - stale_ms
+                if source.counted:
+                    source.take_parts()
+                    total.enter(source)
+                    source.group.enter(source)
+                source.set_due(stale_ms)
+            due = min(due, source.due_ms)
+        self._due_ms = due
 
     def _evaluate(self, group: _Group, now_ms: int) -> list[Alert]:
+        if group.idle:
+            return []  # idle and far from its levels when last evaluated, and the sums have not moved
         cfg = self.cfg
-        drop, rise = group.drop_pct(), group.rise_pct()
+        drop, rise = group.moves()
         if group.venue is None:
             self.ctx.oi_change_pct = None if drop is None else -drop
         if (
@@ -358,6 +423,7 @@ class OpenInterestAsset:
             and (drop is None or drop < group.collapse_exit)
             and (rise is None or rise < group.surge_exit)
         ):
+            group.idle = True
             return []  # both idle and nowhere near their levels: nothing can happen
         alerts: list[Alert] = []
         for episode, measured, levels in (

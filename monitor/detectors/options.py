@@ -26,6 +26,7 @@ from monitor.events import OptionsSummary
 SKEW: Final = "skew_extreme"
 TERM: Final = "iv_term_inversion"
 _PTS: Final = 100.0  # fraction → vol points
+_NEVER: Final = float("inf")
 
 
 class _Watch:
@@ -57,11 +58,11 @@ class _Watch:
         if not self.episode.firing:
             if level is None:
                 self.beyond_since_ms = None
-            else:
-                if self.beyond_since_ms is None:
-                    self.beyond_since_ms = now_ms
-                if now_ms - self.beyond_since_ms < int(cfg.confirm_s * 1000):
-                    level = None
+                return None  # an idle episode stays idle without an entry level
+            if self.beyond_since_ms is None:
+                self.beyond_since_ms = now_ms
+            if now_ms - self.beyond_since_ms < int(cfg.confirm_s * 1000):
+                level = None
         exiting = depth is None or depth < levels[0] * cfg.exit_ratio
         transition = self.episode.step(now_ms, level, exiting)
         if transition == "fire":
@@ -87,6 +88,9 @@ class OptionsAsset:
         }
         self.term = _Watch(Episode(TERM, base, None, "positive", hold, cool))
         self._stale_ms = int(settings.stale_s * 1000)
+        # Until then, with no summary taken or dropped meanwhile, an evaluation would read what the last
+        # one read with every watch idle: it changes nothing (0 while that is not so).
+        self._quiet_until: float = 0
 
     def snapshot(self) -> dict[str, Any]:
         """The latest summary per venue and the watches, as plain JSON-ready values."""
@@ -111,11 +115,13 @@ class OptionsAsset:
         if held is not None and ts_ms < held[0]:
             return []
         self.latest[event.venue] = (ts_ms, event)
+        self._quiet_until = 0
         return self.evaluate(now_ms)
 
     def mark_gap(self, venue: str) -> None:
         """A disconnect: the venue's summary no longer counts until it sends a new one."""
         self.latest.pop(venue, None)
+        self._quiet_until = 0
 
     def fresh(self, now_ms: int) -> list[OptionsSummary]:
         """The latest summary of each venue that is not stale at ``now_ms``."""
@@ -129,6 +135,8 @@ class OptionsAsset:
 
     def evaluate(self, now_ms: int) -> list[Alert]:
         """Step the skew and term episodes with the current readings."""
+        if now_ms < self._quiet_until:
+            return []
         cfg = self.cfg
         alerts: list[Alert] = []
         rr = self.reading(now_ms, cfg.skew_tenor_days, "rr25")
@@ -145,6 +153,12 @@ class OptionsAsset:
         transition = self.term.step(now_ms, spread, term_levels, cfg)
         if transition is not None:
             alerts.append(self._term_alert(transition, now_ms, front, back, spread))
+        watches = (*self.skew.values(), self.term)
+        if all(w.beyond_since_ms is None and w.episode.started_ms is None for w in watches):
+            # The readings change only when a summary goes stale (or is taken or dropped).
+            self._quiet_until = min((ts for ts, _ in self.latest.values()), default=_NEVER) + self._stale_ms + 1
+        else:
+            self._quiet_until = 0
         return alerts
 
     def _context(self, now_ms: int) -> dict[str, Any]:

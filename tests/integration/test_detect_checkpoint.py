@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.bus.keys import Keys
 from monitor.bus.redis_streams import RedisStreamsBus
+from monitor.detectors import checkpoint
 from monitor.detectors.config import DetectorSettings
 from monitor.detectors.runner import DetectorRunner, lease_name
 from monitor.metrics import Metrics
@@ -97,7 +98,8 @@ def test_survivor_restores_the_checkpoint_and_replays_only_the_tail(
             client.set(CHECKPOINT, mid_cascade)
         else:
             stored = msgspec.json.decode(mid_cascade)
-            client.set(CHECKPOINT, msgspec.json.encode({**stored, "version": 1}))  # the previous format
+            previous = checkpoint.VERSION - 1  # the previous format
+            client.set(CHECKPOINT, msgspec.json.encode({**stored, "version": previous}))
 
         publish(client, [heartbeat(t0 + s * 1000) for s in range(6, 40)])
         acquired = standby.wait_for("detector_shard_acquired", timeout=10)

@@ -23,6 +23,7 @@ from monitor.detectors.engine import DetectionEngine
 from monitor.detectors.funding import FundingAsset
 from monitor.events import Event
 from tests.unit.detectors.market import T0, fund, gap, liq, oi, with_heartbeats
+from tests.unit.detectors.test_options import summary
 
 STALE_S = 30.0
 VENUES = ("binance", "bybit", "okx")
@@ -241,6 +242,13 @@ events = st.lists(
             st.sampled_from(BASES),
         ),
         st.builds(lambda t, venue: gap(T0 + t, venue), st.integers(0, 900_000), st.sampled_from(VENUES)),
+        st.builds(
+            lambda t, rr, atm, venue: summary(T0 + t, rr, atm7=atm, venue=venue),
+            st.integers(0, 900_000),
+            st.floats(-25, 25),
+            st.floats(30, 90),
+            st.sampled_from(["deribit", "okx"]),
+        ),
     ),
     min_size=1,
     max_size=250,
@@ -274,6 +282,8 @@ def fingerprint(engine: DetectionEngine) -> list[object]:
         ctx, flips = state.ctx, [state.funding.flip, *state.funding.venue_flips.values()]
         out += [ctx.funding_now, ctx.funding_high.value(), ctx.funding_low.value(), len(ctx.funding_high)]
         out += [(f.sign, f._candidate, f._candidate_since, f._extreme) for f in flips]
+        watches = (*state.options.skew.values(), state.options.term)
+        out += [(w.beyond_since_ms, w.extreme, w.episode.started_ms, w.episode.severity) for w in watches]
     return out
 
 
@@ -283,8 +293,16 @@ def forget_quiet(engine: DetectionEngine) -> None:
         state = engine.detectors(base)
         assert state is not None
         state.long._quiet_until = state.short._quiet_until = 0
-        state.oi._recount_until = 0
+        oi = state.oi
+        oi._due_ms = 0
+        for source in oi.sources.values():
+            source.due_ms = 0
+        for group in (oi.total, *oi.venues.values()):
+            group.idle = False
         state.funding._evaluated_ms = None
+        state.options._quiet_until = 0
+        for tracker in state.funding.venue_flips.values():
+            tracker.settled = False
 
 
 class EveryAsset(DetectionEngine):

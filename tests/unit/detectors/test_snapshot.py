@@ -173,3 +173,22 @@ def test_a_checkpoint_whose_state_does_not_restore_is_refused() -> None:
     with pytest.raises(checkpoint.CheckpointRefused) as refused:
         restore_checkpoint(data, 3, None, settings, now_ms=T0 + 1000)
     assert refused.value.reason == "decode"
+
+
+def test_a_checkpoint_of_the_float_sums_format_is_refused_and_would_not_restore() -> None:
+    """Format 2 held open-interest sums as floats; this release rebuilds them from the sources instead."""
+    settings = DetectorSettings()
+    engine = DetectionEngine(settings)
+    feed(engine, events()[:3000])
+    state = engine.snapshot()
+    for asset in state["assets"].values():  # the format-2 shape of every open-interest state
+        oi = asset["oi"]
+        for group in (oi["total"], *oi["venues"].values()):
+            group["sums"] = [1.0, 1.0, 1.0, 1, group.pop("next_eval_ms")]
+        oi["recounted_at"], oi["recount_until"] = 0, None
+    fingerprint = checkpoint.settings_fingerprint(settings)
+    for version, reason in ((2, "version"), (checkpoint.VERSION, "decode")):
+        data = checkpoint.encode(checkpoint.Checkpoint(version, fingerprint, 3, f"{T0}-4", 0, state))
+        with pytest.raises(checkpoint.CheckpointRefused) as refused:
+            restore_checkpoint(data, 3, None, settings, now_ms=T0 + 1000)
+        assert refused.value.reason == reason

@@ -9,7 +9,7 @@ and gauges with the same names, labels and help texts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -139,6 +139,13 @@ class MarketTally(Collector):
         key = (venue, channel)
         self.messages[key] = self.messages.get(key, 0) + 1
         self.last_message[venue] = now
+
+    def add_messages(self, counts: Mapping[tuple[str, str], int], now: float) -> None:
+        """Frames by (venue, channel) that all arrived at ``now`` (Unix seconds)."""
+        messages, last = self.messages, self.last_message
+        for key, count in counts.items():
+            messages[key] = messages.get(key, 0) + count
+            last[key[0]] = now
 
     def observe(self, events: Iterable[Event]) -> None:
         """Add normalized events (live collection and replay alike)."""

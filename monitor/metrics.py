@@ -280,7 +280,7 @@ class Metrics:
             self.feed_connected.labels(venue=venue)
             self.feed_gaps.labels(venue=venue)
 
-    def observe_events(self, events: Iterable[Event]) -> None:
+    def observe_events(self, events: Sequence[Event]) -> None:
         """Count normalized events and update the market figures (live collection and replay alike)."""
         self.market.observe(events)
 

@@ -152,32 +152,60 @@ class CaptureSource:
             await stop.wait()
 
     async def _replay(self, stop: asyncio.Event) -> bool:
-        """Publish every record; False when ``stop`` interrupted it."""
+        """Publish every record; False when ``stop`` interrupted it.
+
+        Records are decoded a chunk at a time (up to the next await: pacing or back-pressure), and
+        each chunk's events are counted, observed and published in one call each. Nothing else runs
+        between two awaits, so the bus, the taps and the metrics see the same as record by record.
+        """
         loop = asyncio.get_running_loop()
         first_ms: int | None = None
         started = loop.time()
         speed = self.speed
-        decode, publish = self.decoder.decode, self.bus.publish
-        received, observe = self.metrics.message_received, self.metrics.observe_events
-        for count, record in enumerate(self.records):
-            if stop.is_set():
-                log.info("replay_interrupted", records=count)
-                return False
-            if speed is not None:
-                first_ms = record.recv_ms if first_ms is None else first_ms
-                due = started + (record.recv_ms - first_ms) / 1000 / speed
-                if due > loop.time():
-                    await sleep_or_stop(stop, due - loop.time())
-            events = decode(record)
-            if record.frame is not None and record.meta is None:
-                received(record.venue, events[0].kind if events else "control")
-            if events:
-                observe(events)
-                publish(events)
-                self.published += len(events)
-            if not count & 255:
-                await self._backpressure(stop)
+        decode = self.decoder.decode
+        pending: list[Event] = []
+        frames: dict[tuple[str, str], int] = {}
+        if stop.is_set():
+            log.info("replay_interrupted", records=0)
+            return False
+        try:
+            for count, record in enumerate(self.records):
+                if speed is not None:
+                    first_ms = record.recv_ms if first_ms is None else first_ms
+                    due = started + (record.recv_ms - first_ms) / 1000 / speed
+                    if due > loop.time():
+                        self._deliver(pending, frames)
+                        await sleep_or_stop(stop, due - loop.time())
+                        if stop.is_set():
+                            log.info("replay_interrupted", records=count)
+                            return False
+                events = decode(record)
+                if record.frame is not None and record.meta is None:
+                    key = (record.venue, events[0].kind if events else "control")
+                    frames[key] = frames.get(key, 0) + 1
+                if events:
+                    pending += events
+                if not count & 255:
+                    self._deliver(pending, frames)
+                    await self._backpressure(stop)
+                    if stop.is_set():
+                        log.info("replay_interrupted", records=count + 1)
+                        return False
+        finally:
+            self._deliver(pending, frames)
         return True
+
+    def _deliver(self, events: list[Event], frames: dict[tuple[str, str], int]) -> None:
+        """Count the frames, observe and publish the events of a chunk; empties both."""
+        if frames:
+            self.metrics.messages_received(frames)
+            frames.clear()
+        if events:
+            batch = events.copy()
+            events.clear()
+            self.metrics.observe_events(batch)
+            self.bus.publish(batch)
+            self.published += len(batch)
 
     async def _backpressure(self, stop: asyncio.Event) -> None:
         await asyncio.sleep(0)

@@ -9,7 +9,9 @@ and gauges with the same names, labels and help texts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Final
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -18,6 +20,7 @@ from prometheus_client.registry import Collector
 from monitor.events import TENOR_KEYS, Event, Funding, Liquidation, OpenInterest, OptionsSummary
 
 OTHER: Final = "other"
+_VENUE_KIND: Final = attrgetter("venue", "kind")
 
 # (name as exposed, type, labels, help): the catalogue and docs/metrics.md read these.
 FAMILIES: Final = (
@@ -121,7 +124,7 @@ class MarketTally(Collector):
 
     def __init__(self, assets: Sequence[str]) -> None:
         self.assets = frozenset(assets)
-        self.events: dict[tuple[str, str], int] = {}
+        self.events: Counter[tuple[str, str]] = Counter()
         self.messages: dict[tuple[str, str], int] = {}
         self.last_message: dict[str, float] = {}
         self.liquidations: dict[tuple[str, str, str], int] = {}
@@ -140,25 +143,34 @@ class MarketTally(Collector):
         self.messages[key] = self.messages.get(key, 0) + 1
         self.last_message[venue] = now
 
-    def observe(self, events: Iterable[Event]) -> None:
-        """Add normalized events (live collection and replay alike)."""
-        counts = self.events
+    def add_messages(self, counts: Mapping[tuple[str, str], int], now: float) -> None:
+        """Frames by (venue, channel) that all arrived at ``now`` (Unix seconds)."""
+        messages, last = self.messages, self.last_message
+        for key, count in counts.items():
+            messages[key] = messages.get(key, 0) + count
+            last[key[0]] = now
+
+    def observe(self, events: Sequence[Event]) -> None:
+        """Add normalized events (live collection and replay alike).
+
+        The events are counted by (venue, kind) in one C call; the loop only keeps the gauges, the most
+        frequent kinds first.
+        """
+        self.events.update(map(_VENUE_KIND, events))
         assets = self.assets
+        funding, mark_price, open_interest = self.funding, self.mark_price, self.open_interest
         for event in events:
-            key = (event.venue, event.kind)
-            counts[key] = counts.get(key, 0) + 1
-            # The most frequent kinds first; a gap only counts.
             if isinstance(event, Funding):
                 if event.base in assets:
                     pair = (event.venue, event.base)
-                    self.funding[pair] = (event.rate, event.rate_8h)
+                    funding[pair] = (event.rate, event.rate_8h)
                     if event.mark_price is not None:
-                        self.mark_price[pair] = event.mark_price
+                        mark_price[pair] = event.mark_price
             elif isinstance(event, OpenInterest):
                 if event.base in assets:
-                    per_symbol = self.open_interest.get(pair := (event.venue, event.base))
+                    per_symbol = open_interest.get(pair := (event.venue, event.base))
                     if per_symbol is None:
-                        per_symbol = self.open_interest[pair] = {}
+                        per_symbol = open_interest[pair] = {}
                     per_symbol[event.symbol] = (event.oi_base, event.oi_usd)
             elif isinstance(event, Liquidation):
                 side_key = (event.venue, event.base if event.base in assets else OTHER, event.side)

@@ -13,7 +13,7 @@ registered with :meth:`Metrics.add_scrape_callback`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -280,7 +280,7 @@ class Metrics:
             self.feed_connected.labels(venue=venue)
             self.feed_gaps.labels(venue=venue)
 
-    def observe_events(self, events: Iterable[Event]) -> None:
+    def observe_events(self, events: Sequence[Event]) -> None:
         """Count normalized events and update the market figures (live collection and replay alike)."""
         self.market.observe(events)
 
@@ -306,6 +306,10 @@ class Metrics:
     def message_received(self, venue: str, channel: str) -> None:
         """Count a frame and note when it arrived."""
         self.market.message(venue, channel, time.time())
+
+    def messages_received(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Count frames by (venue, channel), all received now (a replay's chunk of records)."""
+        self.market.add_messages(counts, time.time())
 
     def _seconds_since_last_message(self) -> Iterable[Metric]:
         family = GaugeMetricFamily(

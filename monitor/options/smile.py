@@ -67,11 +67,16 @@ class StrikeLadder(Generic[K]):
 
     def __init__(self, listed: Iterable[tuple[K, float, bool]]) -> None:
         """``listed``: (key, strike, is_call) of each option, in listing order; non-positive strikes are left out."""
-        grouped: dict[float, list[tuple[K, bool]]] = {}
+        grouped: dict[float, tuple[list[K], list[K]]] = {}
         for key, strike, is_call in listed:
             if not strike <= 0.0:
-                grouped.setdefault(strike, []).append((key, is_call))
-        self.rungs: Final = tuple((strike, tuple(grouped[strike])) for strike in sorted(grouped))
+                calls, puts = grouped.setdefault(strike, ([], []))
+                (calls if is_call else puts).append(key)
+        # Per strike, its keys in the order they are tried: puts first (below the forward), calls first (at or above).
+        self.rungs: Final = tuple(
+            (strike, (*grouped[strike][1], *grouped[strike][0]), (*grouped[strike][0], *grouped[strike][1]))
+            for strike in sorted(grouped)
+        )
 
     def smile(self, ivs: Mapping[K, float], forward: float) -> list[tuple[float, float]]:
         """(strike, IV) by ascending strike, each from the out-of-the-money option (the other when it is alone).
@@ -80,19 +85,13 @@ class StrikeLadder(Generic[K]):
         finite, is not quoted. Among several options of one strike and kind, the first listed counts.
         """
         points: list[tuple[float, float]] = []
-        for strike, options in self.rungs:
-            calls_otm = strike >= forward
-            chosen: float | None = None
-            chosen_otm = False
-            for key, is_call in options:
-                iv = ivs.get(key)
-                if iv is None or not iv > 0.0 or not math.isfinite(iv):
-                    continue
-                otm = is_call == calls_otm
-                if chosen is None or (otm and not chosen_otm):
-                    chosen, chosen_otm = iv, otm
-            if chosen is not None:
-                points.append((strike, chosen))
+        get, isfinite = ivs.get, math.isfinite
+        for strike, puts_first, calls_first in self.rungs:
+            for key in calls_first if strike >= forward else puts_first:
+                iv = get(key)
+                if iv is not None and iv > 0.0 and isfinite(iv):
+                    points.append((strike, iv))
+                    break
         return points
 
 

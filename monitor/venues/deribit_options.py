@@ -36,7 +36,7 @@ from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, TenorPoint, make_options_summary, stable_id
 from monitor.options.smile import StrikeLadder
 from monitor.options.summary import ChainSummary, ladder_pillars, listed_open_interest, tenors
-from monitor.venues.common import Finite, Millis, NonEmpty, OptFinite, decode_failed, opt_finite, rejected_event
+from monitor.venues.common import Finite, Millis, NonEmpty, OptFinite, decode_failed, rejected_event
 from monitor.venues.instruments import InstrumentBook
 
 BOOK_SUMMARY_PATH: Final = "/api/v2/public/get_book_summary_by_currency"
@@ -326,36 +326,42 @@ class OptionChains:
         index = None
         newest = 0
         skipped = 0
+        names, iv, iv_ms = chain.names, chain.iv, chain.iv_ms
+        # Per row, the numbers are read in line (an optional one is a float, "" or None; "" is falsy).
         for row in rows:
-            name = self._name(chain, row.instrument_name)
-            open_interest = opt_finite(row.open_interest)
-            forward = opt_finite(row.underlying_price)
-            if name is None or (open_interest is not None and open_interest < 0):
+            instrument = row.instrument_name
+            name = names.get(instrument) or self._name(chain, instrument)
+            open_interest = row.open_interest
+            if name is None or (open_interest and open_interest < 0):
                 skipped += 1
                 continue
-            oi[row.instrument_name] = open_interest or 0.0
-            if forward is not None and forward > 0:
-                forwards.setdefault(name.expiry_ms, forward)
-            delivery = opt_finite(row.estimated_delivery_price)
-            if delivery is not None and delivery > 0:
-                index = delivery
+            oi[instrument] = open_interest + 0.0 if open_interest else 0.0
+            forward = row.underlying_price
+            if forward and forward > 0:
+                forwards.setdefault(name.expiry_ms, forward + 0.0)
+            delivery = row.estimated_delivery_price
+            if delivery and delivery > 0:
+                index = delivery + 0.0
             ts = row.creation_timestamp or 0
-            newest = max(newest, ts)
-            mark_iv = opt_finite(row.mark_iv)
-            if mark_iv is not None and 0.0 <= mark_iv <= MAX_IV * 100:
-                held = chain.iv_ms.get(row.instrument_name)
+            if ts > newest:  # noqa: PLR1730 - per row: max() would be a call
+                newest = ts
+            mark_iv = row.mark_iv
+            if isinstance(mark_iv, float) and 0.0 <= mark_iv <= MAX_IV * 100:
+                held = iv_ms.get(instrument)
                 if held is None or ts >= held:
-                    chain.iv_ms[row.instrument_name] = ts
-                    chain.iv[row.instrument_name] = mark_iv / 100.0
+                    iv_ms[instrument] = ts
+                    iv[instrument] = (mark_iv + 0.0) / 100.0
         if skipped:
             issue("value", f"{self.venue} {path}: {skipped} row(s) with a bad name or open interest skipped")
         chain.oi, chain.forwards = oi, forwards
         # Options no longer in the book (expired, delisted) are forgotten.
-        chain.iv = {instrument: iv for instrument, iv in chain.iv.items() if instrument in oi}
-        chain.iv_ms = {instrument: ts for instrument, ts in chain.iv_ms.items() if instrument in oi}
-        names = {instrument: name for instrument, name in chain.names.items() if instrument in oi}
-        if len(names) != len(chain.names):
-            chain.names, chain.cached_listing = names, None
+        if not iv.keys() <= oi.keys():
+            chain.iv = {instrument: value for instrument, value in iv.items() if instrument in oi}
+        if not iv_ms.keys() <= oi.keys():
+            chain.iv_ms = {instrument: ts for instrument, ts in iv_ms.items() if instrument in oi}
+        if not chain.names.keys() <= oi.keys():
+            chain.names = {instrument: name for instrument, name in chain.names.items() if instrument in oi}
+            chain.cached_listing = None
         elif chain.cached_listing is not None:
             chain.cached_listing.open_interest.clear()
         if index is not None:

@@ -47,7 +47,7 @@ def env(port: int, ttl: float, checkpoints: bool = True) -> dict[str, str]:
     off = (
         {}
         if checkpoints
-        else {"LIQMON_DETECTORS__CHECKPOINT_INTERVAL_S": "0", "LIQMON_DETECTORS__CHECKPOINT_ENTRIES": "0"}
+        else {"LIQMON_DETECTORS__CHECKPOINT_INTERVAL_S": "0", "LIQMON_DETECTORS__CHECKPOINT_EVENTS": "0"}
     )
     return {
         **off,

@@ -91,10 +91,23 @@ def canonical_base(asset: str) -> str:
     return _BASE_ALIASES.get(upper, upper)
 
 
+# The empty hash stable ids start from (copied: cheaper than a new one with its digest size).
+_STABLE_HASH: Final = hashlib.blake2b(digest_size=10)
+# "%s|%s|...|%s" by number of parts: one formatting, the same text as joining each part's str().
+_STABLE_TEXT: Final[dict[int, str]] = {}
+
+
 def stable_id(*parts: object) -> str:
-    """A short stable id from identifying fields, for venues that send no id of their own."""
-    text = "|".join(map(str, parts))
-    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+    """A short stable id from identifying fields, for venues that send no id of their own.
+
+    The BLAKE2b digest (10 bytes) of the parts' ``str()`` joined by ``|``.
+    """
+    template = _STABLE_TEXT.get(len(parts))
+    if template is None:
+        template = _STABLE_TEXT[len(parts)] = "|".join(["%s"] * len(parts))
+    digest = _STABLE_HASH.copy()
+    digest.update((template % parts).encode())
+    return digest.hexdigest()
 
 
 class _Market(msgspec.Struct, frozen=True, gc=False, tag_field="kind", forbid_unknown_fields=True):

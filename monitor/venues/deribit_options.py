@@ -381,23 +381,21 @@ class OptionChains:
         result = ChainSummary(tenors(pillars), ratio, top)
         chain.last_summary_ms = ts_ms
         try:
+            # Positional, in the field order of OptionsSummary (keywords cost more than the checks).
             event = make_options_summary(
-                id=stable_id(self.venue, chain.currency, "options", ts_ms),
-                venue=self.venue,
-                symbol=index_name(chain.currency),
-                base=chain.currency,
-                quote="USD",
-                contract="inverse",
-                ts_ms=ts_ms,
-                recv_ms=recv_ms,
-                index_price=chain.index,
-                dvol=chain.dvol,
-                tenors={
-                    str(days): TenorPoint(atm_iv=t.atm_iv, rr25=t.rr25, bf25=t.bf25)
-                    for days, t in result.tenors.items()
-                },
-                put_call_oi_ratio=result.put_call_oi_ratio,
-                put_oi_top=result.put_oi_top,
+                stable_id(self.venue, chain.currency, "options", ts_ms),
+                self.venue,
+                index_name(chain.currency),
+                chain.currency,
+                "USD",
+                "inverse",
+                ts_ms,
+                recv_ms,
+                chain.index,
+                chain.dvol,
+                {str(days): TenorPoint(t.atm_iv, t.rr25, t.bf25) for days, t in result.tenors.items()},
+                result.put_call_oi_ratio,
+                result.put_oi_top,
             )
         except InvalidEvent as exc:
             raise rejected_event(f"{self.venue} {chain.currency} options summary", exc) from None

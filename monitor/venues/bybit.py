@@ -278,12 +278,21 @@ class BybitAdapter(VenueAdapter):
                 raise ParseError(f"bybit {topic!r:.60}: missing field 'data'", reason="schema")
             channel = topic.split(".", 1)[0]
             if channel == "allLiquidation":
-                return [
-                    self._make_liquidation(
-                        row.s, row.S, row.v + 0.0, row.p + 0.0, recv_ms if row.T is None else row.T, recv_ms, False
+                # A loop, not a comprehension: most pushes carry one row, and a comprehension is a call more.
+                events: list[Event] = []
+                for pushed in _ALL_LIQUIDATIONS.decode(msg.data):
+                    events.append(
+                        self._make_liquidation(
+                            pushed.s,
+                            pushed.S,
+                            pushed.v + 0.0,
+                            pushed.p + 0.0,
+                            recv_ms if pushed.T is None else pushed.T,
+                            recv_ms,
+                            False,
+                        )
                     )
-                    for row in _ALL_LIQUIDATIONS.decode(msg.data)
-                ]
+                return events
             if channel == "liquidation":
                 row = _LEGACY_LIQUIDATION.decode(msg.data)
                 updated = row.updatedTime if row.updatedTime is not UNSET else row.updateTime

@@ -165,7 +165,10 @@ def listed_open_interest(
         else:
             puts += oi
             by_strike[strike] = by_strike.get(strike, 0.0) + oi
-    ranked = [row for row in by_strike.items() if row[1] > 0.0]
+    ranked = []
+    for row in by_strike.items():  # a loop: a comprehension is a call more, and most chains are short
+        if row[1] > 0.0:
+            ranked.append(row)
     ranked.sort(key=_rank)
     return (puts / calls if calls > 0.0 else None), tuple(ranked[:top_n])
 

@@ -108,25 +108,25 @@ def parse_option_name(name: str) -> OptionName | None:
 
 
 # -- typed readers ---------------------------------------------------------------------------------
-class _Mark(msgspec.Struct):
+class _Mark(msgspec.Struct, gc=False):
     instrument_name: NonEmpty
     iv: Finite
     timestamp: Millis
 
 
-class _Index(msgspec.Struct):
+class _Index(msgspec.Struct, gc=False):
     index_name: NonEmpty
     price: Finite
     timestamp: Millis
 
 
-class _Volatility(msgspec.Struct):
+class _Volatility(msgspec.Struct, gc=False):
     index_name: NonEmpty
     volatility: Finite
     timestamp: Millis
 
 
-class _BookRow(msgspec.Struct):
+class _BookRow(msgspec.Struct, gc=False):
     instrument_name: NonEmpty
     mark_iv: OptFinite = None
     underlying_price: OptFinite = None
@@ -135,7 +135,7 @@ class _BookRow(msgspec.Struct):
     creation_timestamp: Millis | None = None
 
 
-class _BookBody(msgspec.Struct):
+class _BookBody(msgspec.Struct, gc=False):
     result: list[_BookRow]
 
 

@@ -91,10 +91,23 @@ def canonical_base(asset: str) -> str:
     return _BASE_ALIASES.get(upper, upper)
 
 
+# The empty hash stable ids start from (copied: cheaper than a new one with its digest size).
+_STABLE_HASH: Final = hashlib.blake2b(digest_size=10)
+# "%s|%s|...|%s" by number of parts: one formatting, the same text as joining each part's str().
+_STABLE_TEXT: Final[dict[int, str]] = {}
+
+
 def stable_id(*parts: object) -> str:
-    """A short stable id from identifying fields, for venues that send no id of their own."""
-    text = "|".join(map(str, parts))
-    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+    """A short stable id from identifying fields, for venues that send no id of their own.
+
+    The BLAKE2b digest (10 bytes) of the parts' ``str()`` joined by ``|``.
+    """
+    template = _STABLE_TEXT.get(len(parts))
+    if template is None:
+        template = _STABLE_TEXT[len(parts)] = "|".join(["%s"] * len(parts))
+    digest = _STABLE_HASH.copy()
+    digest.update((template % parts).encode())
+    return digest.hexdigest()
 
 
 class _Market(msgspec.Struct, frozen=True, gc=False, tag_field="kind", forbid_unknown_fields=True):
@@ -235,17 +248,21 @@ def _test(t: mi.Type, var: str) -> str:
     if isinstance(t, mi.Metadata):
         return _test(t.type, var)
     if isinstance(t, mi.UnionType):
-        return " or ".join(f"({_test(m, var)})" for m in t.types)
+        # None first: one identity test settles an absent value, and costs a present one next to nothing.
+        members = sorted(t.types, key=lambda m: not isinstance(m, mi.NoneType))
+        return " or ".join(f"({_test(m, var)})" for m in members)
     if isinstance(t, mi.NoneType):
         return f"{var} is None"
+    # Bounds as two comparisons joined by ``and``, not chained (a chained comparison costs more); either is
+    # false for a NaN.
     if isinstance(t, mi.FloatType):
-        low = f"{t.gt!r} <" if t.gt is not None else f"{t.ge if t.ge is not None else -_MAX_FLOAT!r} <="
-        high = f"< {t.lt!r}" if t.lt is not None else f"<= {t.le if t.le is not None else _MAX_FLOAT!r}"
-        return f"(type({var}) is float or type({var}) is int) and {low} {var} {high}"
+        low = f"{t.gt!r} < {var}" if t.gt is not None else f"{t.ge if t.ge is not None else -_MAX_FLOAT!r} <= {var}"
+        high = f"{var} < {t.lt!r}" if t.lt is not None else f"{var} <= {t.le if t.le is not None else _MAX_FLOAT!r}"
+        return f"(type({var}) is float or type({var}) is int) and {low} and {high}"
     if isinstance(t, mi.IntType):
-        low = "" if t.ge is None else f"{t.ge!r} <= "
-        high = "" if t.le is None else f" <= {t.le!r}"
-        return f"type({var}) is int" + (f" and {low}{var}{high}" if low or high else "")
+        bounds = [f"{t.ge!r} <= {var}"] if t.ge is not None else []
+        bounds += [f"{var} <= {t.le!r}"] if t.le is not None else []
+        return " and ".join([f"type({var}) is int", *bounds])
     if isinstance(t, mi.StrType):
         return f"type({var}) is str" + (f" and {var} != ''" if t.min_length else "")
     if isinstance(t, mi.BoolType):

@@ -10,7 +10,7 @@ RR25 = IV(25Δ call) − IV(25Δ put); BF25 = their mean − ATM.
 
 from __future__ import annotations
 
-import itertools
+import bisect
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,17 +52,31 @@ class ChainSummary:
     put_oi_top: tuple[tuple[float, float], ...]
 
 
+def _bracket(times: Sequence[float], t_years: float) -> tuple[int, int] | None:
+    """The positions in ``times`` (ascending) the value at ``t_years`` comes from: (i, i) when ``times[i]`` is
+    ``t_years``, (i, i + 1) when they bracket it, None when it lies outside (never extrapolated)."""
+    hi = bisect.bisect_left(times, t_years)
+    if hi < len(times) and times[hi] == t_years:
+        return hi, hi
+    if 0 < hi < len(times):
+        return hi - 1, hi
+    return None
+
+
+def _total_variance_between(t1: float, iv1: float, t2: float, iv2: float, t_years: float) -> float:
+    """IV at ``t_years`` (strictly between ``t1`` and ``t2``), linear in IV²×T."""
+    w1, w2 = iv1 * iv1 * t1, iv2 * iv2 * t2
+    w = w1 + (w2 - w1) * (t_years - t1) / (t2 - t1)
+    return math.sqrt(max(w, 0.0) / t_years)
+
+
 def interpolate_total_variance(points: Sequence[tuple[float, float]], t_years: float) -> float | None:
     """IV at ``t_years`` from (T, IV) points sorted by T, linear in IV²×T between the bracketing pair."""
-    for t, iv in points:
-        if t == t_years:
-            return iv
-    for (t1, iv1), (t2, iv2) in itertools.pairwise(points):
-        if t1 < t_years < t2:
-            w1, w2 = iv1 * iv1 * t1, iv2 * iv2 * t2
-            w = w1 + (w2 - w1) * (t_years - t1) / (t2 - t1)
-            return math.sqrt(max(w, 0.0) / t_years)
-    return None
+    found = _bracket([t for t, _ in points], t_years)
+    if found is None:
+        return None
+    (t1, iv1), (t2, iv2) = points[found[0]], points[found[1]]
+    return iv1 if found[0] == found[1] else _total_variance_between(t1, iv1, t2, iv2, t_years)
 
 
 def ladder_pillars(
@@ -98,23 +112,32 @@ def expiry_pillars(
 
 
 def tenors(by_expiry: Sequence[tuple[float, Pillars]], days: Iterable[int] = TENOR_DAYS) -> dict[int, Tenor]:
-    """Constant-maturity ATM, RR25 and BF25 for each of ``days`` the complete expiries bracket."""
-    atm: list[tuple[float, float]] = []
-    call: list[tuple[float, float]] = []
-    put: list[tuple[float, float]] = []
-    for t_years, p in by_expiry:
-        if p.atm is not None and p.call25 is not None and p.put25 is not None:
-            atm.append((t_years, p.atm))
-            call.append((t_years, p.call25))
-            put.append((t_years, p.put25))
+    """Constant-maturity ATM, RR25 and BF25 for each of ``days`` the complete expiries bracket.
+
+    The three pillars share their expiries, so each constant maturity finds its bracketing pair once.
+    """
+    complete = [
+        (t_years, p.atm, p.call25, p.put25)
+        for t_years, p in by_expiry
+        if p.atm is not None and p.call25 is not None and p.put25 is not None
+    ]
     result: dict[int, Tenor] = {}
+    if not complete:
+        return result
+    times = [row[0] for row in complete]
     for day in days:
         t_years = day / 365.0
-        a = interpolate_total_variance(atm, t_years)
-        c = interpolate_total_variance(call, t_years)
-        p25 = interpolate_total_variance(put, t_years)
-        if a is not None and c is not None and p25 is not None:
-            result[day] = Tenor(atm_iv=a, rr25=c - p25, bf25=0.5 * (c + p25) - a)
+        found = _bracket(times, t_years)
+        if found is None:
+            continue
+        (t1, a1, c1, p1), (t2, a2, c2, p2) = complete[found[0]], complete[found[1]]
+        if found[0] == found[1]:
+            a, c, p25 = a1, c1, p1
+        else:
+            a = _total_variance_between(t1, a1, t2, a2, t_years)
+            c = _total_variance_between(t1, c1, t2, c2, t_years)
+            p25 = _total_variance_between(t1, p1, t2, p2, t_years)
+        result[day] = Tenor(atm_iv=a, rr25=c - p25, bf25=0.5 * (c + p25) - a)
     return result
 
 
@@ -125,19 +148,28 @@ def open_interest(
     return listed_open_interest(((option.is_call, option.strike, option.oi) for option in options), top_n)
 
 
+def _rank(row: tuple[float, float]) -> tuple[float, float]:
+    """Sort key of (strike, OI): largest OI first, the lower strike first among equals."""
+    return -row[1], row[0]
+
+
 def listed_open_interest(
     listed: Iterable[tuple[bool, float, float]], top_n: int = PUT_OI_TOP_N
 ) -> tuple[float | None, tuple[tuple[float, float], ...]]:
     """:func:`open_interest` of (is_call, strike, OI) rows."""
     calls = puts = 0.0
-    by_strike: dict[float, float] = defaultdict(float)
+    by_strike: dict[float, float] = {}
     for is_call, strike, oi in listed:
         if is_call:
             calls += oi
         else:
             puts += oi
-            by_strike[strike] += oi
-    ranked = sorted(((k, oi) for k, oi in by_strike.items() if oi > 0.0), key=lambda row: (-row[1], row[0]))
+            by_strike[strike] = by_strike.get(strike, 0.0) + oi
+    ranked = []
+    for row in by_strike.items():  # a loop: a comprehension is a call more, and most chains are short
+        if row[1] > 0.0:
+            ranked.append(row)
+    ranked.sort(key=_rank)
     return (puts / calls if calls > 0.0 else None), tuple(ranked[:top_n])
 
 

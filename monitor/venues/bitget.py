@@ -255,10 +255,13 @@ class BitgetAdapter(VenueAdapter):
                 raise ParseError("bitget: a push needs 'arg' and 'data'", reason="schema")
             envelope_ms = recv_ms if msg.ts is UNSET else msg.ts
             channel = arg.channel or arg.topic
+            events: list[Event] = []
             if channel == "liquidation":
-                return [self._liquidation(row, envelope_ms, recv_ms) for row in _LIQUIDATION_ROWS.decode(data)]
+                # A loop, not a comprehension: most pushes carry one row, and a comprehension is a call more.
+                for liquidation in _LIQUIDATION_ROWS.decode(data):
+                    events.append(self._liquidation(liquidation, envelope_ms, recv_ms))
+                return events
             if channel == "ticker":
-                events: list[Event] = []
                 for row in _TICKER_ROWS.decode(data):
                     self._ticker(events, row, arg, envelope_ms, recv_ms)
                 return events

@@ -122,8 +122,8 @@ class _TickerState:
     __slots__ = _TICKER_FIELDS
 
     def __init__(self) -> None:
-        for key in _TICKER_FIELDS:
-            setattr(self, key, None)
+        self.fundingRate = self.nextFundingTime = self.fundingIntervalHour = None
+        self.markPrice = self.indexPrice = self.openInterest = self.singleOpenInterest = None
 
     fundingRate: float | None
     nextFundingTime: float | None
@@ -132,6 +132,18 @@ class _TickerState:
     indexPrice: float | None
     openInterest: float | None
     singleOpenInterest: float | None
+
+
+def _merged(value: float | int | Literal[""] | UnsetType | None, held: float | None) -> float | None:
+    """A ticker value after a frame: ``held`` when the frame lacks the key, None when it sends the key empty.
+
+    "" and null are "not given"; ``nextFundingTime`` (the only integer) is "no funding time" when 0.
+    """
+    if type(value) is float:  # the common case first: the reader gives every other number as a float
+        return value + 0.0
+    if value is UNSET:
+        return held
+    return value + 0.0 if type(value) is int and value != 0 else None
 
 
 _FRAME: Final = msgspec.json.Decoder(_Frame, strict=False)
@@ -266,12 +278,21 @@ class BybitAdapter(VenueAdapter):
                 raise ParseError(f"bybit {topic!r:.60}: missing field 'data'", reason="schema")
             channel = topic.split(".", 1)[0]
             if channel == "allLiquidation":
-                return [
-                    self._make_liquidation(
-                        row.s, row.S, row.v + 0.0, row.p + 0.0, recv_ms if row.T is None else row.T, recv_ms, False
+                # A loop, not a comprehension: most pushes carry one row, and a comprehension is a call more.
+                events: list[Event] = []
+                for pushed in _ALL_LIQUIDATIONS.decode(msg.data):
+                    events.append(
+                        self._make_liquidation(
+                            pushed.s,
+                            pushed.S,
+                            pushed.v + 0.0,
+                            pushed.p + 0.0,
+                            recv_ms if pushed.T is None else pushed.T,
+                            recv_ms,
+                            False,
+                        )
                     )
-                    for row in _ALL_LIQUIDATIONS.decode(msg.data)
-                ]
+                return events
             if channel == "liquidation":
                 row = _LEGACY_LIQUIDATION.decode(msg.data)
                 updated = row.updatedTime if row.updatedTime is not UNSET else row.updateTime
@@ -301,12 +322,14 @@ class BybitAdapter(VenueAdapter):
         state = self._tickers.get(data.symbol) if kind == "delta" else None
         if state is None:
             state = self._tickers[data.symbol] = _TickerState()
-        for key in _TICKER_FIELDS:  # only the keys the frame carries; a snapshot starts from a blank state
-            value = getattr(data, key)
-            if value is not UNSET:
-                # "" and null are "not given"; a nextFundingTime of 0 is "no funding time".
-                empty = value is None or value == "" or (value == 0 and key == "nextFundingTime")
-                setattr(state, key, None if empty else value + 0.0)
+        # Only the keys the frame carries change the state; a snapshot starts from a blank one.
+        state.fundingRate = _merged(data.fundingRate, state.fundingRate)
+        state.nextFundingTime = _merged(data.nextFundingTime, state.nextFundingTime)
+        state.fundingIntervalHour = _merged(data.fundingIntervalHour, state.fundingIntervalHour)
+        state.markPrice = _merged(data.markPrice, state.markPrice)
+        state.indexPrice = _merged(data.indexPrice, state.indexPrice)
+        state.openInterest = _merged(data.openInterest, state.openInterest)
+        state.singleOpenInterest = _merged(data.singleOpenInterest, state.singleOpenInterest)
         funding_news = (
             data.fundingRate is not UNSET or data.nextFundingTime is not UNSET or data.fundingIntervalHour is not UNSET
         )

@@ -35,7 +35,7 @@ import msgspec
 from monitor.errors import InvalidEvent, ParseError
 from monitor.events import Event, TenorPoint, make_options_summary, stable_id
 from monitor.options.smile import StrikeLadder
-from monitor.options.summary import ChainSummary, ladder_pillars, listed_open_interest, tenors
+from monitor.options.summary import ladder_pillars, listed_open_interest, tenors
 from monitor.venues.common import Finite, Millis, NonEmpty, OptFinite, decode_failed, rejected_event
 from monitor.venues.instruments import InstrumentBook
 
@@ -46,6 +46,7 @@ MIN_SUMMARY_INTERVAL_MS: Final = 10_000
 CHANNEL_PREFIXES: Final = frozenset(("markprice", "deribit_price_index", "deribit_volatility_index"))
 # An IV above 1000 % (or a DVOL above 1000) is a broken print, not a market.
 MAX_IV: Final = 10.0
+MAX_IV_PCT: Final = MAX_IV * 100  # the same bound on an IV in percent (mark_iv) or vol points (DVOL)
 EXPIRY_HOUR_UTC: Final = 8
 _MONTHS: Final = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
 
@@ -107,25 +108,25 @@ def parse_option_name(name: str) -> OptionName | None:
 
 
 # -- typed readers ---------------------------------------------------------------------------------
-class _Mark(msgspec.Struct):
+class _Mark(msgspec.Struct, gc=False):
     instrument_name: NonEmpty
     iv: Finite
     timestamp: Millis
 
 
-class _Index(msgspec.Struct):
+class _Index(msgspec.Struct, gc=False):
     index_name: NonEmpty
     price: Finite
     timestamp: Millis
 
 
-class _Volatility(msgspec.Struct):
+class _Volatility(msgspec.Struct, gc=False):
     index_name: NonEmpty
     volatility: Finite
     timestamp: Millis
 
 
-class _BookRow(msgspec.Struct):
+class _BookRow(msgspec.Struct, gc=False):
     instrument_name: NonEmpty
     mark_iv: OptFinite = None
     underlying_price: OptFinite = None
@@ -134,7 +135,7 @@ class _BookRow(msgspec.Struct):
     creation_timestamp: Millis | None = None
 
 
-class _BookBody(msgspec.Struct):
+class _BookBody(msgspec.Struct, gc=False):
     result: list[_BookRow]
 
 
@@ -203,13 +204,12 @@ class _Chain:
         """Put/call OI ratio and top puts over the expiries from ``listing.expiries[first]`` on."""
         held = listing.open_interest.get(first)
         if held is None:
-            live = listing.expiries[first] if first < len(listing.expiries) else None
-            oi = self.oi
-            rows = (
-                (name.is_call, name.strike, oi[instrument])
-                for instrument, name in self.names.items()
-                if live is not None and name.expiry_ms >= live and instrument in oi
-            )
+            rows: list[tuple[bool, float, float]] = []
+            if first < len(listing.expiries):
+                live, oi = listing.expiries[first], self.oi
+                for instrument, name in self.names.items():  # a loop: a generator costs more for a short chain
+                    if name.expiry_ms >= live and instrument in oi:
+                        rows.append((name.is_call, name.strike, oi[instrument]))
             held = listing.open_interest[first] = listed_open_interest(rows)
         return held
 
@@ -274,7 +274,7 @@ class OptionChains:
         if prefix == "deribit_volatility_index":
             chain = self._by_index(rest, channel)
             vol = _decode(_VOLATILITY, data, self.venue, channel)
-            if not 0.0 <= vol.volatility <= MAX_IV * 100:
+            if not 0.0 <= vol.volatility <= MAX_IV_PCT:
                 raise ParseError(f"{self.venue} {channel}: volatility out of range: {vol.volatility}", reason="value")
             chain.dvol = vol.volatility + 0.0
             return []
@@ -346,7 +346,7 @@ class OptionChains:
             if ts > newest:  # noqa: PLR1730 - per row: max() would be a call
                 newest = ts
             mark_iv = row.mark_iv
-            if isinstance(mark_iv, float) and 0.0 <= mark_iv <= MAX_IV * 100:
+            if isinstance(mark_iv, float) and 0.0 <= mark_iv <= MAX_IV_PCT:
                 held = iv_ms.get(instrument)
                 if held is None or ts >= held:
                     iv_ms[instrument] = ts
@@ -378,26 +378,26 @@ class OptionChains:
         first = bisect.bisect_right(listing.expiries, ts_ms)  # the first expiry after ts_ms
         ratio, top = chain.open_interest(listing, first)
         pillars = ladder_pillars(listing.ladders[first:], chain.iv, chain.forwards_now(), ts_ms)
-        result = ChainSummary(tenors(pillars), ratio, top)
+        points: dict[str, TenorPoint] = {}
+        for days, tenor in tenors(pillars).items():
+            points[str(days)] = TenorPoint(tenor.atm_iv, tenor.rr25, tenor.bf25)
         chain.last_summary_ms = ts_ms
         try:
+            # Positional, in the field order of OptionsSummary (keywords cost more than the checks).
             event = make_options_summary(
-                id=stable_id(self.venue, chain.currency, "options", ts_ms),
-                venue=self.venue,
-                symbol=index_name(chain.currency),
-                base=chain.currency,
-                quote="USD",
-                contract="inverse",
-                ts_ms=ts_ms,
-                recv_ms=recv_ms,
-                index_price=chain.index,
-                dvol=chain.dvol,
-                tenors={
-                    str(days): TenorPoint(atm_iv=t.atm_iv, rr25=t.rr25, bf25=t.bf25)
-                    for days, t in result.tenors.items()
-                },
-                put_call_oi_ratio=result.put_call_oi_ratio,
-                put_oi_top=result.put_oi_top,
+                stable_id(self.venue, chain.currency, "options", ts_ms),
+                self.venue,
+                index_name(chain.currency),
+                chain.currency,
+                "USD",
+                "inverse",
+                ts_ms,
+                recv_ms,
+                chain.index,
+                chain.dvol,
+                points,
+                ratio,
+                top,
             )
         except InvalidEvent as exc:
             raise rejected_event(f"{self.venue} {chain.currency} options summary", exc) from None

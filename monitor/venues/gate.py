@@ -280,19 +280,22 @@ class GateAdapter(VenueAdapter):
             if msg.result is UNSET:
                 raise ParseError(f"gate {channel!r:.40}: missing field 'result'", reason="schema")
             envelope_ms = _time_ms(msg.time_ms, msg.time, recv_ms)
+            # Loops, not comprehensions: most pushes carry one row, and a comprehension is a call more.
+            events: list[Event] = []
             if channel == "futures.tickers":
-                events: list[Event] = []
                 for ticker in _rows(msg.result, _TICKER_ROWS):
                     self._ticker(events, ticker, envelope_ms, recv_ms)
                 return events
             if channel == "futures.public_liquidates":
-                return [self._liquidation(row, envelope_ms, recv_ms) for row in _rows(msg.result, _LIQUIDATIONS)]
+                for liquidated in _rows(msg.result, _LIQUIDATIONS):
+                    events.append(self._liquidation(liquidated, envelope_ms, recv_ms))
+                return events
             if channel == "futures.contract_stats":
-                return [
-                    oi
-                    for row in _rows(msg.result, _STATS_ROWS)
-                    if (oi := self._stats(row, envelope_ms, recv_ms)) is not None
-                ]
+                for stats in _rows(msg.result, _STATS_ROWS):
+                    oi = self._stats(stats, envelope_ms, recv_ms)
+                    if oi is not None:
+                        events.append(oi)
+                return events
         except msgspec.MsgspecError as exc:
             raise decode_failed(VENUE, exc) from None
         except InvalidEvent as exc:

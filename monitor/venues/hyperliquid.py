@@ -114,9 +114,10 @@ class HyperliquidAdapter(VenueAdapter):
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         super().__init__(instruments)
-        # Last values published per (kind, coin). Kept across reconnects on purpose: a context
-        # re-sent after a resubscription (or by an overlapping connection) is not news.
-        self._last: dict[tuple[str, str], tuple[float | None, ...]] = {}
+        # Last values published per coin, of funding and of open interest. Kept across reconnects on purpose: a
+        # context re-sent after a resubscription (or by an overlapping connection) is not news.
+        self._last_funding: dict[str, tuple[float, float | None, float | None]] = {}
+        self._last_oi: dict[str, tuple[float, float | None]] = {}
 
     # -- subscriptions -------------------------------------------------------------------------
     def connections(self, symbols: Sequence[str], ws_url: str | None = None) -> list[Connection]:
@@ -219,16 +220,15 @@ class HyperliquidAdapter(VenueAdapter):
         )
         open_interest = inst.open_interest(event_id(f"hyperliquid|{coin}|oi", recv_ms, oi), recv_ms, recv_ms, oi, mark)
         # Both events are valid by now; only what changed since the last frame is published (and remembered).
-        last = self._last
         events: list[Event] = []
-        key, values = ("funding", coin), (rate, mark, oracle)
-        if last.get(key) != values:
-            last[key] = values
+        values = (rate, mark, oracle)
+        if self._last_funding.get(coin) != values:
+            self._last_funding[coin] = values
             events.append(funding)
         if open_interest is not None:
-            key, oi_values = ("oi", coin), (oi, mark)
-            if last.get(key) != oi_values:
-                last[key] = oi_values
+            oi_values = (oi, mark)
+            if self._last_oi.get(coin) != oi_values:
+                self._last_oi[coin] = oi_values
                 events.append(open_interest)
         return events
 

@@ -263,16 +263,18 @@ class OkxAdapter(VenueAdapter):
                 return self._control(frame)
             channel = push.arg.channel
             data = push.data
+            # Loops, not comprehensions: most pushes carry one row, and a comprehension is a call more.
+            events: list[Event] = []
             if channel == "liquidation-orders":
-                return [
-                    self._liquidation(row.instId, d, recv_ms)
-                    for row in _LIQUIDATION_ROWS.decode(data)
-                    for d in row.details
-                ]
+                for liquidated in _LIQUIDATION_ROWS.decode(data):
+                    for detail in liquidated.details:
+                        events.append(self._liquidation(liquidated.instId, detail, recv_ms))
+                return events
             if channel == "funding-rate":
-                return [self._funding(row, recv_ms) for row in _FUNDING_ROWS.decode(data)]
+                for funding in _FUNDING_ROWS.decode(data):
+                    events.append(self._funding(funding, recv_ms))
+                return events
             if channel == "open-interest":
-                events: list[Event] = []
                 for row in _OPEN_INTEREST_ROWS.decode(data):
                     oi = self._open_interest(row, recv_ms)
                     if oi is not None:

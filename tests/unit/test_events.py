@@ -115,6 +115,13 @@ def test_helpers() -> None:
     assert stable_id("a", 1) == stable_id("a", 1) != stable_id("a", 2)
 
 
+def test_stable_ids_are_the_same_in_every_release() -> None:
+    # BLAKE2b (10 bytes) of the parts' str() joined by "|": alert, gap and options-summary ids are these.
+    assert stable_id("deribit", "BTC", "options", 1770289955000) == "5bf8b3340f3a834b45b8"
+    assert stable_id("gap", "okx", 1770289955000, "disconnect") == "8513e13aa7291090aef1"
+    assert stable_id("a", 1.5, None, ("x", 2)) == "f9d27802ef5764955f95"
+
+
 def bounded(low: float, high: float, **kw: bool) -> st.SearchStrategy[float]:
     return st.floats(min_value=low, max_value=high, allow_nan=False, allow_infinity=False, **kw)
 

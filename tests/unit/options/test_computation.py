@@ -7,12 +7,24 @@ from collections.abc import Callable
 
 import pytest
 
-from monitor.options.smile import YEAR_MS, Quote, StrikeLadder, call_delta, norm_cdf, pillars, smile, smile_pillars
+from monitor.options.smile import (
+    YEAR_MS,
+    Pillars,
+    Quote,
+    StrikeLadder,
+    call_delta,
+    norm_cdf,
+    pillars,
+    smile,
+    smile_pillars,
+)
 from monitor.options.summary import (
     ChainOption,
+    Tenor,
     interpolate_total_variance,
     open_interest,
     summarize,
+    tenors,
 )
 
 NOW_MS = 1_770_000_000_000
@@ -187,6 +199,30 @@ def test_total_variance_interpolation_closed_form() -> None:
     assert interpolate_total_variance(points, 0.1) == 0.6
     assert interpolate_total_variance(points, 0.05) is None
     assert interpolate_total_variance(points, 0.35) is None
+
+
+def test_a_tenor_on_a_complete_expiry_is_its_pillars_and_incomplete_expiries_do_not_count() -> None:
+    seven, thirty, ninety = 7 / 365.0, 30 / 365.0, 90 / 365.0
+    by_expiry = [
+        (seven, Pillars(0.6, 0.55, 0.7)),
+        (0.05, Pillars(0.9, None, 0.9)),  # no 25-delta call: not an expiry of the term structure
+        (thirty, Pillars(0.5, 0.45, 0.6)),
+        (0.2, Pillars(0.45, 0.4, 0.55)),
+    ]
+    got = tenors(by_expiry)
+    assert got[7] == Tenor(atm_iv=0.6, rr25=0.55 - 0.7, bf25=0.5 * (0.55 + 0.7) - 0.6)
+    assert got[30] == Tenor(atm_iv=0.5, rr25=0.45 - 0.6, bf25=0.5 * (0.45 + 0.6) - 0.5)
+    assert 90 not in got  # beyond the last complete expiry (0.2 y < 90 d): never extrapolated
+    # Between two complete expiries each pillar is interpolated on its own, as interpolate_total_variance does.
+    inside = tenors([(seven, Pillars(0.6, 0.55, 0.7)), (ninety, Pillars(0.5, 0.45, 0.6))], days=(30,))[30]
+    atm = interpolate_total_variance([(seven, 0.6), (ninety, 0.5)], thirty)
+    call = interpolate_total_variance([(seven, 0.55), (ninety, 0.45)], thirty)
+    put = interpolate_total_variance([(seven, 0.7), (ninety, 0.6)], thirty)
+    assert atm is not None
+    assert call is not None
+    assert put is not None
+    assert inside == Tenor(atm_iv=atm, rr25=call - put, bf25=0.5 * (call + put) - atm)
+    assert tenors([(0.05, Pillars(None, 0.5, 0.5))]) == {}
 
 
 def test_open_interest_ratio_and_top_puts_by_strike() -> None:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from prometheus_client import generate_latest
 
-from monitor.bus.base import ENTRY_MAX_BYTES, ENTRY_MAX_EVENTS, shard_of
+from monitor.bus.base import ENTRY_MAX_BYTES, ENTRY_MAX_EVENTS, shard_of, target_shards
 from monitor.bus.codec import encode
 from monitor.bus.factory import create_bus
 from monitor.bus.keys import Keys
@@ -159,6 +159,31 @@ async def test_gap_fans_out_to_its_shards(redis_server: RedisServer, metrics: Me
         for e in d.events:
             by_id[e.id].add(d.shard)
     assert by_id == {"g1": {0, 1, 2, 3}, "g2": {shard_of("BTC", 4)}}
+    await bus.close()
+
+
+async def test_a_mixed_chunk_keeps_each_shards_order_and_the_bound(redis_server: RedisServer, metrics: Metrics) -> None:
+    """Assets of several shards interleaved and a gap in one publish: oldest dropped first, batches cut anywhere."""
+    bus = RedisStreamsBus(bus_settings(redis_server, buffer_max_events=50, batch_size=7), metrics)
+    gap = Gap(id="g", venue="okx", reason="closed", ts_ms=1, recv_ms=1)  # one copy per shard: 4
+    events = [
+        *(liq(i) for i in range(20)),  # one long run, cut by the bound
+        *(liq(i, BASES[i % 3]) for i in range(20, 40)),
+        gap,
+        *(liq(i, BASES[i % 3]) for i in range(40, 60)),
+    ]
+    bus.publish(events)
+    buffered = [(shard, event.id) for event in events for shard in target_shards(event, 4)][-50:]
+    assert sample(metrics, "liqmon_bus_overflow_total") == 64 - 50
+    assert await bus.flush(5)
+    got: dict[int, list[str]] = defaultdict(list)
+    for entry in await bus.read_events(range(4), "w", count=100, block_ms=100):
+        got[entry.shard] += [event.id for event in entry.events]
+    expected: dict[int, list[str]] = defaultdict(list)
+    for shard, event_id in buffered:
+        expected[shard].append(event_id)
+    assert got == expected
+    assert sample(metrics, "liqmon_bus_published_total", {"stream": "events"}) == 50
     await bus.close()
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any, Final
@@ -37,6 +38,9 @@ log = structlog.get_logger(__name__)
 LOGGED_MALFORMED_LINES: Final = 5
 # check_capture reads at most this much of the first line (instrument lists make long first lines).
 PEEK_BYTES: Final = 64 * 2**20
+# What reading a damaged file raises: a truncated or corrupt .gz (gzip.BadGzipFile is an OSError;
+# corrupt deflate data past a valid header is a zlib.error), or a failing disk.
+UNREADABLE: Final = (OSError, EOFError, zlib.error)
 # A file whose first this-many bytes are not UTF-8 text is binary (captures and frame files are text).
 HEAD_BYTES: Final = 2**13
 # read_capture takes the file this much at a time (at most one read of the file each) and splits lines in C.
@@ -167,7 +171,7 @@ def read_capture(path: str | Path, *, metrics: Metrics | None = None) -> Iterato
     with handle:
         try:
             yield from iter_records(iter_lines(handle), source=str(path), metrics=metrics)
-        except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        except UNREADABLE as exc:
             raise CaptureError(f"capture {path} is truncated or corrupt: {exc}") from exc
 
 
@@ -188,6 +192,8 @@ def check_capture(path: str | Path) -> None:
         raise UsageError(f"cannot read capture {path}: {exc.strerror or exc}") from None
     except EOFError as exc:
         raise UsageError(f"capture {path} is truncated: {exc}") from None
+    except zlib.error as exc:
+        raise UsageError(f"capture {path} is corrupt (its compressed data does not inflate): {exc}") from None
     if binary_at is not None:
         raise UsageError(f"{path} is not a liqmon capture: it starts with binary data, not JSON lines")
     if not first:

@@ -27,7 +27,15 @@ from typing import cast
 
 from monitor import logs
 from monitor.bus.codec import encode
-from monitor.capture.format import HEAD_BYTES, CaptureRecord, binary_line, iter_records, open_lines, parse_line
+from monitor.capture.format import (
+    HEAD_BYTES,
+    UNREADABLE,
+    CaptureRecord,
+    binary_line,
+    iter_records,
+    open_lines,
+    parse_line,
+)
 from monitor.capture.replay import CaptureDecoder
 from monitor.errors import ParseError, UsageError
 from monitor.venues.registry import VENUES
@@ -89,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     except ParseError as exc:
         print(f"liqmon normalize: {exc}", file=sys.stderr)
         return 1
-    except (OSError, EOFError) as exc:  # a truncated or corrupt .gz; gzip.BadGzipFile is an OSError
+    except UNREADABLE as exc:  # a truncated or corrupt .gz
         raise UsageError(f"cannot read {name}: {exc}") from None
     finally:
         if args.file != "-":

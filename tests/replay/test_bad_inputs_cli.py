@@ -109,6 +109,36 @@ def test_replay_of_a_truncated_gzip_capture_ends_with_one_line(
     assert f"liqmon replay: capture {capture} is truncated or corrupt" in err
 
 
+def corrupt_gzip(tmp_path: Path, at: float) -> Path:
+    """A gzip capture with a valid header whose compressed data is scrambled from ``at`` (a fraction) on."""
+    body = bytearray(gzip.compress((CAPTURE.read_text() * 200).encode()))
+    start = max(10, int(len(body) * at))  # the 10-byte header stays valid
+    for i in range(start, min(start + 64, len(body))):
+        body[i] ^= 0x5A
+    capture = tmp_path / "corrupt.jsonl.gz"
+    capture.write_bytes(bytes(body))
+    return capture
+
+
+def test_replay_of_a_gzip_capture_corrupt_from_its_start_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = corrupt_gzip(tmp_path, 0.0)
+    assert main(["replay", str(capture), "--no-detect", "--metrics-port", "0"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"liqmon replay: capture {capture} is corrupt (its compressed data does not inflate)")
+
+
+def test_replay_of_a_gzip_capture_corrupt_in_its_middle_ends_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = corrupt_gzip(tmp_path, 0.5)
+    assert main(["replay", str(capture), "--no-detect", "--metrics-port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"liqmon replay: capture {capture} is truncated or corrupt" in err
+
+
 @pytest.mark.parametrize("option", ["--events-out", "--alerts-out"])
 @pytest.mark.parametrize("case", ["missing folder", "under a file", "folder"])
 def test_replay_unwritable_outputs(tmp_path: Path, option: str, case: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -135,6 +165,13 @@ def test_normalize_binary_garbage(garbage: Path, capsys: pytest.CaptureFixture[s
     assert captured.out == ""
     line = one_line(captured.err)
     assert line.startswith(f"liqmon normalize: {garbage} is binary data")
+
+
+def test_normalize_of_a_corrupt_gzip_file_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capture = corrupt_gzip(tmp_path, 0.0)
+    assert main(["normalize", "--venue", "okx", str(capture)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"liqmon normalize: cannot read {capture}: Error -3 while decompressing data")
 
 
 def test_normalize_reads_gzip_frames(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any, Final
@@ -29,6 +28,7 @@ import msgspec
 import orjson
 import structlog
 
+from monitor.capture.inflate import open_gzip
 from monitor.errors import CaptureError, UsageError
 from monitor.metrics import Metrics, default_metrics
 
@@ -38,9 +38,9 @@ log = structlog.get_logger(__name__)
 LOGGED_MALFORMED_LINES: Final = 5
 # check_capture reads at most this much of the first line (instrument lists make long first lines).
 PEEK_BYTES: Final = 64 * 2**20
-# What reading a damaged file raises: a truncated or corrupt .gz (gzip.BadGzipFile is an OSError;
-# corrupt deflate data past a valid header is a zlib.error), or a failing disk.
-UNREADABLE: Final = (OSError, EOFError, zlib.error)
+# What reading a damaged file raises: a truncated .gz (EOFError), a corrupt one (gzip.BadGzipFile, an
+# OSError) or a failing disk.
+UNREADABLE: Final = (OSError, EOFError)
 # A file whose first this-many bytes are not UTF-8 text is binary (captures and frame files are text).
 HEAD_BYTES: Final = 2**13
 # read_capture takes the file this much at a time (at most one read of the file each) and splits lines in C.
@@ -76,10 +76,10 @@ def _open_writer(path: Path) -> IO[str]:
     return path.open("w", encoding="utf-8")
 
 
-def open_lines(path: Path) -> io.BufferedReader | gzip.GzipFile:
+def open_lines(path: Path) -> io.BufferedReader:
     """The file as a binary stream of lines, decompressed when it ends in ``.gz``; raises OSError."""
     if path.suffix == ".gz":
-        return gzip.GzipFile(path, "rb")
+        return open_gzip(path)
     return path.open("rb")
 
 
@@ -192,8 +192,6 @@ def check_capture(path: str | Path) -> None:
         raise UsageError(f"cannot read capture {path}: {exc.strerror or exc}") from None
     except EOFError as exc:
         raise UsageError(f"capture {path} is truncated: {exc}") from None
-    except zlib.error as exc:
-        raise UsageError(f"capture {path} is corrupt (its compressed data does not inflate): {exc}") from None
     if binary_at is not None:
         raise UsageError(f"{path} is not a liqmon capture: it starts with binary data, not JSON lines")
     if not first:

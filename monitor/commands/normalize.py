@@ -16,7 +16,6 @@ missing, unreadable or binary FILE is one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
 import itertools
 import sys
@@ -116,7 +115,7 @@ def _stdin() -> io.BufferedReader:
     return raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(io.RawIOBase, raw))
 
 
-def _checked(stream: io.BufferedReader | gzip.GzipFile, name: str) -> Iterator[bytes]:
+def _checked(stream: io.BufferedReader, name: str) -> Iterator[bytes]:
     """The lines of ``stream``; UsageError when its start, or a later line, is binary data rather than text."""
     line_no = binary_line(stream.peek(HEAD_BYTES)[:HEAD_BYTES])
     if line_no is not None:

@@ -91,6 +91,10 @@ class OptionsAsset:
         # Until then, with no summary taken or dropped meanwhile, an evaluation would read what the last
         # one read with every watch idle: it changes nothing (0 while that is not so).
         self._quiet_until: float = 0
+        # The readings the episodes step with (skew RR25, front and back ATM IV), valid from the first to
+        # before the second time: they change only when a summary is taken, dropped or goes stale.
+        self._readings: tuple[float | None, float | None, float | None] = (None, None, None)
+        self._readings_valid: tuple[float, float] = (0, 0)
 
     def snapshot(self) -> dict[str, Any]:
         """The latest summary per venue and the watches, as plain JSON-ready values."""
@@ -116,12 +120,14 @@ class OptionsAsset:
             return []
         self.latest[event.venue] = (ts_ms, event)
         self._quiet_until = 0
+        self._readings_valid = (0, 0)
         return self.evaluate(now_ms)
 
     def mark_gap(self, venue: str) -> None:
         """A disconnect: the venue's summary no longer counts until it sends a new one."""
         self.latest.pop(venue, None)
         self._quiet_until = 0
+        self._readings_valid = (0, 0)
 
     def fresh(self, now_ms: int) -> list[OptionsSummary]:
         """The latest summary of each venue that is not stale at ``now_ms``."""
@@ -133,21 +139,39 @@ class OptionsAsset:
         values = [getattr(s.tenors[key], field) for s in self.fresh(now_ms) if key in s.tenors]
         return _PTS * sum(values) / len(values) if values else None
 
+    def _watched(self, now_ms: int) -> tuple[float | None, float | None, float | None]:
+        """The readings the episodes step with at ``now_ms``: RR25 at the skew tenor, front and back ATM IV.
+
+        Kept until a summary is taken or dropped or the first fresh one goes stale: an evaluation every
+        tick of a firing episode then reads them once per change, not once per tick.
+        """
+        since, until = self._readings_valid
+        if since <= now_ms < until:
+            return self._readings
+        cfg = self.cfg
+        self._readings = (
+            self.reading(now_ms, cfg.skew_tenor_days, "rr25"),
+            self.reading(now_ms, cfg.term_front_days, "atm_iv"),
+            self.reading(now_ms, cfg.term_back_days, "atm_iv"),
+        )
+        stale = self._stale_ms
+        fresh = [ts for ts, _ in self.latest.values() if now_ms - ts <= stale]
+        self._readings_valid = (now_ms, min(fresh) + stale + 1 if fresh else _NEVER)
+        return self._readings
+
     def evaluate(self, now_ms: int) -> list[Alert]:
         """Step the skew and term episodes with the current readings."""
         if now_ms < self._quiet_until:
             return []
         cfg = self.cfg
         alerts: list[Alert] = []
-        rr = self.reading(now_ms, cfg.skew_tenor_days, "rr25")
+        rr, front, back = self._watched(now_ms)
         skew_levels = (cfg.skew_vol_pts, cfg.skew_warning_vol_pts, cfg.skew_critical_vol_pts)
         for direction, watch in self.skew.items():
             depth = None if rr is None else (-rr if direction == "negative" else rr)
             transition = watch.step(now_ms, depth, skew_levels, cfg)
             if transition is not None:
                 alerts.append(self._skew_alert(watch, transition, now_ms, rr))
-        front = self.reading(now_ms, cfg.term_front_days, "atm_iv")
-        back = self.reading(now_ms, cfg.term_back_days, "atm_iv")
         spread = None if front is None or back is None else front - back
         term_levels = (cfg.term_margin_vol_pts, cfg.term_warning_vol_pts, cfg.term_critical_vol_pts)
         transition = self.term.step(now_ms, spread, term_levels, cfg)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from monitor.detectors.config import RegimeSettings
-from monitor.detectors.hygiene import price_in_band
+from monitor.detectors.hygiene import PriceBand
 from monitor.detectors.regime import Regime, classify, funding_turned
 from monitor.detectors.snapshots import opt_float
 from monitor.detectors.windows import PriceTrail, RollingExtreme
@@ -29,15 +29,15 @@ class AssetContext:
         "oi_change_pct",
         "oi_usd",
         "oi_usd_listener",
-        "price_band_pct",
+        "price_band",
         "prices",
         "regime_settings",
     )
 
     def __init__(self, base: str, first_ms: int, regime: RegimeSettings, *, price_band_pct: float = 30.0) -> None:
         self.base = base
-        # Prices further than this from the recent price are bad prints (see hygiene.price_in_band).
-        self.price_band_pct = price_band_pct
+        # Prices further than this from the recent price are bad prints.
+        self.price_band = PriceBand(price_band_pct)
         self.first_ms = first_ms
         self.regime_settings = regime
         self.prices = PriceTrail(_PRICE_LOOKBACK_MS, _PRICE_BUCKET_MS)
@@ -80,9 +80,10 @@ class AssetContext:
 
     def note_price(self, ts_ms: int, price: float) -> bool:
         """Add ``price`` to the trail when it is plausible (within the band of the recent price)."""
-        if not price_in_band(price, self.reference_price(ts_ms), self.price_band_pct):
+        prices = self.prices
+        if not self.price_band.admits(price, prices.recent(ts_ms, PRICE_REFERENCE_MS)):
             return False
-        self.prices.add(ts_ms, price)
+        prices.add(ts_ms, price)
         return True
 
     def set_oi_usd(self, key: tuple[str, str], usd: float) -> None:

@@ -370,8 +370,8 @@ class FundingAsset:
             return []  # an older print than the one we hold
         source.rate_8h, source.ts_ms, source.usable = event.rate_8h, ts_ms, True
         source.counted = ts_ms >= self._horizon
-        if source.counted:
-            self._oldest = min(self._oldest, ts_ms)
+        if source.counted and ts_ms < self._oldest:
+            self._oldest = ts_ms
         self._stale_sums.add(source.venue)
         if event.mark_price is not None:
             self.ctx.prices.add(ts_ms, event.mark_price)

@@ -173,12 +173,13 @@ class RollingExtreme:
 class PriceTrail:
     """The first price seen in each bucket over a lookback, to answer "what was the price at T"."""
 
-    __slots__ = ("_entries", "bucket_ms", "last", "last_ms", "lookback_ms")
+    __slots__ = ("_entries", "_next_start", "bucket_ms", "last", "last_ms", "lookback_ms")
 
     def __init__(self, lookback_ms: int, bucket_ms: int) -> None:
         self.lookback_ms = lookback_ms
         self.bucket_ms = max(1, bucket_ms)
         self._entries: deque[tuple[int, float]] = deque()
+        self._next_start: float = -_NEVER  # the start of the bucket after the newest entry's
         self.last: float | None = None
         self.last_ms = 0
 
@@ -193,6 +194,7 @@ class PriceTrail:
     def restore(self, state: dict[str, Any]) -> None:
         """Take the state of :meth:`snapshot`."""
         self._entries = deque((int(start), float(price)) for start, price in state["entries"])
+        self._next_start = self._entries[-1][0] + self.bucket_ms if self._entries else -_NEVER
         last = state["last"]
         self.last = None if last is None else float(last)
         self.last_ms = int(state["last_ms"])
@@ -202,13 +204,15 @@ class PriceTrail:
         if price <= 0:
             return
         self.last = price
-        self.last_ms = max(self.last_ms, ts_ms)
-        start = ts_ms - ts_ms % self.bucket_ms
-        entries = self._entries
-        if not entries or start > entries[-1][0]:
+        if ts_ms > self.last_ms:  # noqa: PLR1730 - per price: max() would be a call
+            self.last_ms = ts_ms
+        if ts_ms >= self._next_start:  # a bucket after the newest entry's (most prices fall in that one)
+            start = ts_ms - ts_ms % self.bucket_ms
+            self._next_start = start + self.bucket_ms
+            entries = self._entries
             entries.append((start, price))
             horizon = start - self.lookback_ms
-            while entries and entries[0][0] < horizon:
+            while entries[0][0] < horizon:
                 entries.popleft()
 
     def recent(self, now_ms: int, max_age_ms: int) -> float | None:

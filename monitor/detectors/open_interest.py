@@ -33,7 +33,7 @@ from monitor.detectors.context import AssetContext
 from monitor.detectors.episode import Episode, Transition, fmt_pct, severity_for
 from monitor.detectors.hygiene import OUTCOMES, Outcome
 from monitor.detectors.snapshots import opt_float
-from monitor.detectors.windows import RollingExtreme
+from monitor.detectors.windows import RollingRange
 from monitor.events import OpenInterest
 
 _NEVER = float("inf")
@@ -50,10 +50,9 @@ class _Source:
     __slots__ = (
         "counted",
         "due_ms",
+        "extremes",
         "face_price",
         "group",
-        "high",
-        "low",
         "part_high",
         "part_low",
         "pending",
@@ -79,8 +78,7 @@ class _Source:
         self.ts_ms = -1
         self.usable = False
         self.counted = False
-        self.high = RollingExtreme(window_ms, bucket_ms, highest=True)
-        self.low = RollingExtreme(window_ms, bucket_ms, highest=False)
+        self.extremes = RollingRange(window_ms, bucket_ms)  # its rolling high and low
         # The high and low it added to the sums while counted (value is the third part).
         self.part_high = 0.0
         self.part_low = 0.0
@@ -92,18 +90,36 @@ class _Source:
         # The earliest tick that can change it: a high or low expiring, or (counted) going stale.
         self.due_ms: float = _NEVER
 
+    def snapshot(self) -> dict[str, Any]:
+        """The source's state as plain JSON-ready values (its group is wiring, not state)."""
+        highs, lows = self.extremes.snapshot()
+        return {
+            "venue": self.venue,
+            "symbol": self.symbol,
+            "value": self.value,
+            "ts_ms": self.ts_ms,
+            "usable": self.usable,
+            "counted": self.counted,
+            "high": highs,
+            "low": lows,
+            "parts": [self.part_high, self.part_low],
+            "pending": [self.pending, self.pending_ts],
+            "face_price": self.face_price,
+        }
+
     def take_parts(self) -> None:
         """Fix the high and low it counts with now: the window's, or its own value before any."""
-        high = self.high.value() or self.value
+        extremes = self.extremes
+        high = extremes.high() or self.value
         if high != self.part_high:  # mostly the same high as before: no conversion
             self.part_high, self.q_high = high, int(high * _SCALE)
-        low = self.low.value() or self.value
+        low = extremes.low() or self.value
         if low != self.part_low:
             self.part_low, self.q_low = low, int(low * _SCALE)
 
     def set_due(self, stale_ms: int) -> float:
         """Fix (and return) :attr:`due_ms` after the source was expired, counted or not, at some time."""
-        due = min(self.high.next_expiry_ms(), self.low.next_expiry_ms())
+        due = self.extremes.next_expiry_ms()
         if self.counted:
             due = min(due, self.ts_ms + stale_ms + 1)  # stale from then on
         self.due_ms = due
@@ -232,22 +248,7 @@ class OpenInterestAsset:
         return {
             "total": self.total.snapshot(),
             "venues": {venue: group.snapshot() for venue, group in self.venues.items()},
-            "sources": [
-                {
-                    "venue": src.venue,
-                    "symbol": src.symbol,
-                    "value": src.value,
-                    "ts_ms": src.ts_ms,
-                    "usable": src.usable,
-                    "counted": src.counted,
-                    "high": src.high.snapshot(),
-                    "low": src.low.snapshot(),
-                    "parts": [src.part_high, src.part_low],
-                    "pending": [src.pending, src.pending_ts],
-                    "face_price": src.face_price,
-                }
-                for src in self.sources.values()
-            ],
+            "sources": [src.snapshot() for src in self.sources.values()],
             "held": self.held,
         }
 
@@ -262,8 +263,7 @@ class OpenInterestAsset:
             src = self.sources[(venue, symbol)] = _Source(venue, symbol, self.window_ms, self.bucket_ms, group)
             src.value, src.ts_ms = float(item["value"]), int(item["ts_ms"])
             src.usable, src.counted = bool(item["usable"]), bool(item["counted"])
-            src.high.restore(item["high"])
-            src.low.restore(item["low"])
+            src.extremes.restore(item["high"], item["low"])
             src.part_high, src.part_low = (float(part) for part in item["parts"])
             pending, pending_ts = item["pending"]
             src.pending, src.pending_ts = opt_float(pending), int(pending_ts)
@@ -310,11 +310,9 @@ class OpenInterestAsset:
         if value != source.value:
             source.q_value = int(value * _SCALE)
         source.value, source.ts_ms, source.usable = value, ts_ms, True
-        high, low = source.high, source.low
-        high.add(ts_ms, value)
-        low.add(ts_ms, value)
-        high.expire(now_ms)
-        low.expire(now_ms)
+        extremes = source.extremes
+        extremes.add(ts_ms, value)
+        extremes.expire(now_ms)
         counted = source.counted = ts_ms >= now_ms - self.stale_ms
         if counted:
             source.take_parts()
@@ -330,10 +328,7 @@ class OpenInterestAsset:
             total.shift(-q_value, -q_high, -q_low, -1)
             venue.shift(-q_value, -q_high, -q_low, -1)
         # When a tick must visit it (set_due, inlined: this runs for every report).
-        due = high.next_expiry_ms()
-        low_due = low.next_expiry_ms()
-        if low_due < due:  # noqa: PLR1730 - per report: min() would be a call
-            due = low_due
+        due = extremes.next_expiry_ms()
         if counted and ts_ms + self.stale_ms + 1 < due:
             due = ts_ms + self.stale_ms + 1
         source.due_ms = due
@@ -407,8 +402,7 @@ class OpenInterestAsset:
         due = _NEVER
         for source in self.sources.values():
             if now_ms >= source.due_ms:
-                source.high.expire(now_ms)
-                source.low.expire(now_ms)
+                source.extremes.expire(now_ms)
                 if source.counted:
                     total.leave(source)
                     source.group.leave(source)

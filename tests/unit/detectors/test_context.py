@@ -16,9 +16,10 @@ def test_funding_trend_windows_stay_bounded_when_nobody_reads_them() -> None:
     # the entries leave the 10-minute lookback).
     for minute in range(360):
         ctx.note_funding(T0 + minute * 60_000, 0.001 - minute * 1e-6)
-    assert len(ctx.funding_high) <= 600 // 60 + 1
-    assert len(ctx.funding_low) == 1
-    assert ctx.funding_high.value() == 0.001 - 349 * 1e-6  # the highest print of the last 10 minutes
+    highs, lows = ctx.funding_range.entries()
+    assert highs <= 600 // 60 + 1
+    assert lows == 1
+    assert ctx.funding_range.high() == 0.001 - 349 * 1e-6  # the highest print of the last 10 minutes
 
 
 def test_price_trail_keeps_the_first_price_of_each_bucket_across_a_restore() -> None:

@@ -338,10 +338,12 @@ class OpenInterestAsset:
         alerts: list[Alert] = []
         if now_ms >= total.next_eval_ms:
             total.next_eval_ms = now_ms + EVAL_INTERVAL_MS
-            alerts = self._evaluate(total, now_ms)
+            if not total.idle:
+                alerts = self._evaluate(total, now_ms)
         if self.cfg.per_venue and now_ms >= venue.next_eval_ms:
             venue.next_eval_ms = now_ms + EVAL_INTERVAL_MS
-            alerts += self._evaluate(venue, now_ms)
+            if not venue.idle:
+                alerts += self._evaluate(venue, now_ms)
         return alerts
 
     @staticmethod
@@ -392,8 +394,11 @@ class OpenInterestAsset:
             self._visit(now_ms)
         alerts = self._evaluate(self.total, now_ms)
         if self.cfg.per_venue:
+            venues = self.venues
             for name in self._venue_names:
-                alerts += self._evaluate(self.venues[name], now_ms)
+                group = venues[name]
+                if not group.idle:  # (_evaluate would return at once)
+                    alerts += self._evaluate(group, now_ms)
         return alerts
 
     def _visit(self, now_ms: int) -> None:

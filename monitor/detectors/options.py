@@ -32,12 +32,15 @@ _NEVER: Final = float("inf")
 class _Watch:
     """One episode with its entry confirmation and the most extreme reading of the current episode."""
 
-    __slots__ = ("beyond_since_ms", "episode", "extreme")
+    __slots__ = ("beyond_since_ms", "episode", "extreme", "settled")
 
     def __init__(self, episode: Episode) -> None:
         self.episode = episode
         self.beyond_since_ms: int | None = None
         self.extreme = 0.0
+        # True when stepping again with the same depth would change nothing at any later time: idle with
+        # no confirmation running, or firing and not exiting (escalations happen at once).
+        self.settled = False
 
     def snapshot(self) -> list[Any]:
         """Confirmation start, extreme reading and the episode's state."""
@@ -58,6 +61,7 @@ class _Watch:
         if not self.episode.firing:
             if level is None:
                 self.beyond_since_ms = None
+                self.settled = True
                 return None  # an idle episode stays idle without an entry level
             if self.beyond_since_ms is None:
                 self.beyond_since_ms = now_ms
@@ -70,6 +74,8 @@ class _Watch:
             self.extreme = depth if depth is not None else 0.0
         elif depth is not None and self.episode.firing:
             self.extreme = max(self.extreme, depth)
+        # A resolution (the caller resets the episode) or a confirmation still running depends on time.
+        self.settled = transition != "resolve" and self.episode.firing and not exiting
         return transition
 
 
@@ -178,9 +184,9 @@ class OptionsAsset:
         if transition is not None:
             alerts.append(self._term_alert(transition, now_ms, front, back, spread))
         watches = (*self.skew.values(), self.term)
-        if all(w.beyond_since_ms is None and w.episode.started_ms is None for w in watches):
+        if all(w.settled for w in watches):
             # The readings change only when a summary goes stale (or is taken or dropped).
-            self._quiet_until = min((ts for ts, _ in self.latest.values()), default=_NEVER) + self._stale_ms + 1
+            self._quiet_until = self._readings_valid[1]
         else:
             self._quiet_until = 0
         return alerts

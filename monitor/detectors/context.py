@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from monitor.detectors.config import RegimeSettings
-from monitor.detectors.hygiene import price_in_band
+from monitor.detectors.hygiene import PriceBand
 from monitor.detectors.regime import Regime, classify, funding_turned
 from monitor.detectors.snapshots import opt_float
-from monitor.detectors.windows import PriceTrail, RollingExtreme
+from monitor.detectors.windows import PriceTrail, RollingRange
 
 _PRICE_BUCKET_MS = 10_000
 _PRICE_LOOKBACK_MS = 3_600_000
@@ -23,27 +23,25 @@ class AssetContext:
     __slots__ = (
         "base",
         "first_ms",
-        "funding_high",
-        "funding_low",
         "funding_now",
+        "funding_range",
         "oi_change_pct",
         "oi_usd",
         "oi_usd_listener",
-        "price_band_pct",
+        "price_band",
         "prices",
         "regime_settings",
     )
 
     def __init__(self, base: str, first_ms: int, regime: RegimeSettings, *, price_band_pct: float = 30.0) -> None:
         self.base = base
-        # Prices further than this from the recent price are bad prints (see hygiene.price_in_band).
-        self.price_band_pct = price_band_pct
+        # Prices further than this from the recent price are bad prints.
+        self.price_band = PriceBand(price_band_pct)
         self.first_ms = first_ms
         self.regime_settings = regime
         self.prices = PriceTrail(_PRICE_LOOKBACK_MS, _PRICE_BUCKET_MS)
         lookback = int(regime.funding_lookback_s * 1000)
-        self.funding_high = RollingExtreme(lookback, 60_000, highest=True)
-        self.funding_low = RollingExtreme(lookback, 60_000, highest=False)
+        self.funding_range = RollingRange(lookback, 60_000)
         self.funding_now: float | None = None
         # Latest OI in USD per (venue, symbol): the funding weights. Written through set_oi_usd,
         # which tells the listener (the funding detector, to reweight its sums) about every change.
@@ -54,11 +52,12 @@ class AssetContext:
 
     def snapshot(self) -> dict[str, Any]:
         """The context's state as plain JSON-ready values (the listener is wiring, not state)."""
+        funding_high, funding_low = self.funding_range.snapshot()
         return {
             "first_ms": self.first_ms,
             "prices": self.prices.snapshot(),
-            "funding_high": self.funding_high.snapshot(),
-            "funding_low": self.funding_low.snapshot(),
+            "funding_high": funding_high,
+            "funding_low": funding_low,
             "funding_now": self.funding_now,
             "oi_usd": [[venue, symbol, usd] for (venue, symbol), usd in self.oi_usd.items()],
             "oi_change_pct": self.oi_change_pct,
@@ -68,8 +67,7 @@ class AssetContext:
         """Take the state of :meth:`snapshot`, without telling the listener (its owner restores its own sums)."""
         self.first_ms = int(state["first_ms"])
         self.prices.restore(state["prices"])
-        self.funding_high.restore(state["funding_high"])
-        self.funding_low.restore(state["funding_low"])
+        self.funding_range.restore(state["funding_high"], state["funding_low"])
         self.funding_now = opt_float(state["funding_now"])
         self.oi_usd = {(str(venue), str(symbol)): float(usd) for venue, symbol, usd in state["oi_usd"]}
         self.oi_change_pct = opt_float(state["oi_change_pct"])
@@ -80,9 +78,10 @@ class AssetContext:
 
     def note_price(self, ts_ms: int, price: float) -> bool:
         """Add ``price`` to the trail when it is plausible (within the band of the recent price)."""
-        if not price_in_band(price, self.reference_price(ts_ms), self.price_band_pct):
+        prices = self.prices
+        if not self.price_band.admits(price, prices.recent(ts_ms, PRICE_REFERENCE_MS)):
             return False
-        self.prices.add(ts_ms, price)
+        prices.add(ts_ms, price)
         return True
 
     def set_oi_usd(self, key: tuple[str, str], usd: float) -> None:
@@ -95,11 +94,9 @@ class AssetContext:
         """Record the current OI-weighted funding (None when no venue is fresh)."""
         self.funding_now = rate_8h
         if rate_8h is not None:
-            self.funding_high.add(ts_ms, rate_8h)
-            self.funding_low.add(ts_ms, rate_8h)
-        # Expired here as well as when read: an asset that never cascades never reads them.
-        self.funding_high.expire(ts_ms)
-        self.funding_low.expire(ts_ms)
+            self.funding_range.add(ts_ms, rate_8h)
+        # Expired here as well as when read: an asset that never cascades never reads it.
+        self.funding_range.expire(ts_ms)
 
     def price_move_pct(self, since_ms: int) -> float | None:
         """Price change in percent from ``since_ms`` to now."""
@@ -113,11 +110,9 @@ class AssetContext:
         """True when funding is moving against ``direction``'s positions (see :mod:`regime`)."""
         if self.funding_now is None:
             return False  # no fresh funding
-        self.funding_high.expire(now_ms)
-        self.funding_low.expire(now_ms)
-        return funding_turned(
-            direction, self.funding_now, self.funding_high.value(), self.funding_low.value(), self.regime_settings
-        )
+        funding = self.funding_range
+        funding.expire(now_ms)
+        return funding_turned(direction, self.funding_now, funding.high(), funding.low(), self.regime_settings)
 
     def regime(self, direction: str, now_ms: int, since_ms: int) -> Regime:
         """The regime right now of a cascade of ``direction`` whose window starts at ``since_ms``."""

@@ -150,9 +150,11 @@ class FlipTracker:
             "positive": Episode(FLIP, base, venue, "positive", 0, 0),
         }
         self._pair = (self.episodes["negative"], self.episodes["positive"])  # no dict walk while neither fires
-        # True when the last update left nothing that time alone could change (no episode, no pending
-        # candidate): an update with the same rate again changes nothing and raises nothing.
+        # True when the last update left nothing that time alone could change (no episode, and no
+        # candidate a print on the same side could confirm): another update whose rate is on the same
+        # side of the dead band (``_observed``, the sign that update voted) changes nothing.
         self.settled = False
+        self._observed = 0
 
     def snapshot(self) -> dict[str, Any]:
         """The tracker's state as plain JSON-ready values."""
@@ -196,6 +198,9 @@ class FlipTracker:
         observed = self.observed(rate)
         if agree is not None and self.observed(agree) != observed:
             observed = 0
+        if self.settled and observed == self._observed:
+            return []
+        self._observed = observed
         alerts: list[Alert] = []
         negative, positive = self._pair
         idle = negative.started_ms is None and positive.started_ms is None
@@ -365,8 +370,8 @@ class FundingAsset:
             return []  # an older print than the one we hold
         source.rate_8h, source.ts_ms, source.usable = event.rate_8h, ts_ms, True
         source.counted = ts_ms >= self._horizon
-        if source.counted:
-            self._oldest = min(self._oldest, ts_ms)
+        if source.counted and ts_ms < self._oldest:
+            self._oldest = ts_ms
         self._stale_sums.add(source.venue)
         if event.mark_price is not None:
             self.ctx.prices.add(ts_ms, event.mark_price)

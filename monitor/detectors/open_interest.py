@@ -33,7 +33,7 @@ from monitor.detectors.context import AssetContext
 from monitor.detectors.episode import Episode, Transition, fmt_pct, severity_for
 from monitor.detectors.hygiene import OUTCOMES, Outcome
 from monitor.detectors.snapshots import opt_float
-from monitor.detectors.windows import RollingExtreme
+from monitor.detectors.windows import RollingRange
 from monitor.events import OpenInterest
 
 _NEVER = float("inf")
@@ -50,10 +50,9 @@ class _Source:
     __slots__ = (
         "counted",
         "due_ms",
+        "extremes",
         "face_price",
         "group",
-        "high",
-        "low",
         "part_high",
         "part_low",
         "pending",
@@ -79,8 +78,7 @@ class _Source:
         self.ts_ms = -1
         self.usable = False
         self.counted = False
-        self.high = RollingExtreme(window_ms, bucket_ms, highest=True)
-        self.low = RollingExtreme(window_ms, bucket_ms, highest=False)
+        self.extremes = RollingRange(window_ms, bucket_ms)  # its rolling high and low
         # The high and low it added to the sums while counted (value is the third part).
         self.part_high = 0.0
         self.part_low = 0.0
@@ -92,18 +90,36 @@ class _Source:
         # The earliest tick that can change it: a high or low expiring, or (counted) going stale.
         self.due_ms: float = _NEVER
 
+    def snapshot(self) -> dict[str, Any]:
+        """The source's state as plain JSON-ready values (its group is wiring, not state)."""
+        highs, lows = self.extremes.snapshot()
+        return {
+            "venue": self.venue,
+            "symbol": self.symbol,
+            "value": self.value,
+            "ts_ms": self.ts_ms,
+            "usable": self.usable,
+            "counted": self.counted,
+            "high": highs,
+            "low": lows,
+            "parts": [self.part_high, self.part_low],
+            "pending": [self.pending, self.pending_ts],
+            "face_price": self.face_price,
+        }
+
     def take_parts(self) -> None:
         """Fix the high and low it counts with now: the window's, or its own value before any."""
-        high = self.high.value() or self.value
+        extremes = self.extremes
+        high = extremes.high() or self.value
         if high != self.part_high:  # mostly the same high as before: no conversion
             self.part_high, self.q_high = high, int(high * _SCALE)
-        low = self.low.value() or self.value
+        low = extremes.low() or self.value
         if low != self.part_low:
             self.part_low, self.q_low = low, int(low * _SCALE)
 
     def set_due(self, stale_ms: int) -> float:
         """Fix (and return) :attr:`due_ms` after the source was expired, counted or not, at some time."""
-        due = min(self.high.next_expiry_ms(), self.low.next_expiry_ms())
+        due = self.extremes.next_expiry_ms()
         if self.counted:
             due = min(due, self.ts_ms + stale_ms + 1)  # stale from then on
         self.due_ms = due
@@ -195,8 +211,15 @@ class _Group:
         if self.sources == 0:
             return None, None
         current, high, low = self.q_current * _UNIT, self.q_high * _UNIT, self.q_low * _UNIT
-        drop = None if high <= 0 else max(0.0, (high - current) / high * 100)
-        rise = None if low <= 0 else max(0.0, (current - low) / low * 100)
+        drop = rise = None
+        if high > 0:
+            drop = (high - current) / high * 100
+            if not drop > 0.0:  # max(0.0, drop) without the call
+                drop = 0.0
+        if low > 0:
+            rise = (current - low) / low * 100
+            if not rise > 0.0:
+                rise = 0.0
         return drop, rise
 
 
@@ -225,22 +248,7 @@ class OpenInterestAsset:
         return {
             "total": self.total.snapshot(),
             "venues": {venue: group.snapshot() for venue, group in self.venues.items()},
-            "sources": [
-                {
-                    "venue": src.venue,
-                    "symbol": src.symbol,
-                    "value": src.value,
-                    "ts_ms": src.ts_ms,
-                    "usable": src.usable,
-                    "counted": src.counted,
-                    "high": src.high.snapshot(),
-                    "low": src.low.snapshot(),
-                    "parts": [src.part_high, src.part_low],
-                    "pending": [src.pending, src.pending_ts],
-                    "face_price": src.face_price,
-                }
-                for src in self.sources.values()
-            ],
+            "sources": [src.snapshot() for src in self.sources.values()],
             "held": self.held,
         }
 
@@ -255,8 +263,7 @@ class OpenInterestAsset:
             src = self.sources[(venue, symbol)] = _Source(venue, symbol, self.window_ms, self.bucket_ms, group)
             src.value, src.ts_ms = float(item["value"]), int(item["ts_ms"])
             src.usable, src.counted = bool(item["usable"]), bool(item["counted"])
-            src.high.restore(item["high"])
-            src.low.restore(item["low"])
+            src.extremes.restore(item["high"], item["low"])
             src.part_high, src.part_low = (float(part) for part in item["parts"])
             pending, pending_ts = item["pending"]
             src.pending, src.pending_ts = opt_float(pending), int(pending_ts)
@@ -303,11 +310,9 @@ class OpenInterestAsset:
         if value != source.value:
             source.q_value = int(value * _SCALE)
         source.value, source.ts_ms, source.usable = value, ts_ms, True
-        high, low = source.high, source.low
-        high.add(ts_ms, value)
-        low.add(ts_ms, value)
-        high.expire(now_ms)
-        low.expire(now_ms)
+        extremes = source.extremes
+        extremes.add(ts_ms, value)
+        extremes.expire(now_ms)
         counted = source.counted = ts_ms >= now_ms - self.stale_ms
         if counted:
             source.take_parts()
@@ -323,19 +328,22 @@ class OpenInterestAsset:
             total.shift(-q_value, -q_high, -q_low, -1)
             venue.shift(-q_value, -q_high, -q_low, -1)
         # When a tick must visit it (set_due, inlined: this runs for every report).
-        due = min(high.next_expiry_ms(), low.next_expiry_ms())
-        if counted:
-            due = min(due, ts_ms + self.stale_ms + 1)
+        due = extremes.next_expiry_ms()
+        if counted and ts_ms + self.stale_ms + 1 < due:
+            due = ts_ms + self.stale_ms + 1
         source.due_ms = due
-        self._due_ms = min(self._due_ms, due)
+        if due < self._due_ms:  # noqa: PLR1730 - per report: min() would be a call
+            self._due_ms = due
         # Sums are updated per report (O(1)); decisions are taken at most once a second per group.
         alerts: list[Alert] = []
         if now_ms >= total.next_eval_ms:
             total.next_eval_ms = now_ms + EVAL_INTERVAL_MS
-            alerts = self._evaluate(total, now_ms)
+            if not total.idle:
+                alerts = self._evaluate(total, now_ms)
         if self.cfg.per_venue and now_ms >= venue.next_eval_ms:
             venue.next_eval_ms = now_ms + EVAL_INTERVAL_MS
-            alerts += self._evaluate(venue, now_ms)
+            if not venue.idle:
+                alerts += self._evaluate(venue, now_ms)
         return alerts
 
     @staticmethod
@@ -386,8 +394,11 @@ class OpenInterestAsset:
             self._visit(now_ms)
         alerts = self._evaluate(self.total, now_ms)
         if self.cfg.per_venue:
+            venues = self.venues
             for name in self._venue_names:
-                alerts += self._evaluate(self.venues[name], now_ms)
+                group = venues[name]
+                if not group.idle:  # (_evaluate would return at once)
+                    alerts += self._evaluate(group, now_ms)
         return alerts
 
     def _visit(self, now_ms: int) -> None:
@@ -396,8 +407,7 @@ class OpenInterestAsset:
         due = _NEVER
         for source in self.sources.values():
             if now_ms >= source.due_ms:
-                source.high.expire(now_ms)
-                source.low.expire(now_ms)
+                source.extremes.expire(now_ms)
                 if source.counted:
                     total.leave(source)
                     source.group.leave(source)

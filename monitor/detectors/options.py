@@ -32,12 +32,15 @@ _NEVER: Final = float("inf")
 class _Watch:
     """One episode with its entry confirmation and the most extreme reading of the current episode."""
 
-    __slots__ = ("beyond_since_ms", "episode", "extreme")
+    __slots__ = ("beyond_since_ms", "episode", "extreme", "settled")
 
     def __init__(self, episode: Episode) -> None:
         self.episode = episode
         self.beyond_since_ms: int | None = None
         self.extreme = 0.0
+        # True when stepping again with the same depth would change nothing at any later time: idle with
+        # no confirmation running, or firing and not exiting (escalations happen at once).
+        self.settled = False
 
     def snapshot(self) -> list[Any]:
         """Confirmation start, extreme reading and the episode's state."""
@@ -58,6 +61,7 @@ class _Watch:
         if not self.episode.firing:
             if level is None:
                 self.beyond_since_ms = None
+                self.settled = True
                 return None  # an idle episode stays idle without an entry level
             if self.beyond_since_ms is None:
                 self.beyond_since_ms = now_ms
@@ -70,6 +74,8 @@ class _Watch:
             self.extreme = depth if depth is not None else 0.0
         elif depth is not None and self.episode.firing:
             self.extreme = max(self.extreme, depth)
+        # A resolution (the caller resets the episode) or a confirmation still running depends on time.
+        self.settled = transition != "resolve" and self.episode.firing and not exiting
         return transition
 
 
@@ -91,6 +97,10 @@ class OptionsAsset:
         # Until then, with no summary taken or dropped meanwhile, an evaluation would read what the last
         # one read with every watch idle: it changes nothing (0 while that is not so).
         self._quiet_until: float = 0
+        # The readings the episodes step with (skew RR25, front and back ATM IV), valid from the first to
+        # before the second time: they change only when a summary is taken, dropped or goes stale.
+        self._readings: tuple[float | None, float | None, float | None] = (None, None, None)
+        self._readings_valid: tuple[float, float] = (0, 0)
 
     def snapshot(self) -> dict[str, Any]:
         """The latest summary per venue and the watches, as plain JSON-ready values."""
@@ -116,12 +126,14 @@ class OptionsAsset:
             return []
         self.latest[event.venue] = (ts_ms, event)
         self._quiet_until = 0
+        self._readings_valid = (0, 0)
         return self.evaluate(now_ms)
 
     def mark_gap(self, venue: str) -> None:
         """A disconnect: the venue's summary no longer counts until it sends a new one."""
         self.latest.pop(venue, None)
         self._quiet_until = 0
+        self._readings_valid = (0, 0)
 
     def fresh(self, now_ms: int) -> list[OptionsSummary]:
         """The latest summary of each venue that is not stale at ``now_ms``."""
@@ -133,30 +145,48 @@ class OptionsAsset:
         values = [getattr(s.tenors[key], field) for s in self.fresh(now_ms) if key in s.tenors]
         return _PTS * sum(values) / len(values) if values else None
 
+    def _watched(self, now_ms: int) -> tuple[float | None, float | None, float | None]:
+        """The readings the episodes step with at ``now_ms``: RR25 at the skew tenor, front and back ATM IV.
+
+        Kept until a summary is taken or dropped or the first fresh one goes stale: an evaluation every
+        tick of a firing episode then reads them once per change, not once per tick.
+        """
+        since, until = self._readings_valid
+        if since <= now_ms < until:
+            return self._readings
+        cfg = self.cfg
+        self._readings = (
+            self.reading(now_ms, cfg.skew_tenor_days, "rr25"),
+            self.reading(now_ms, cfg.term_front_days, "atm_iv"),
+            self.reading(now_ms, cfg.term_back_days, "atm_iv"),
+        )
+        stale = self._stale_ms
+        fresh = [ts for ts, _ in self.latest.values() if now_ms - ts <= stale]
+        self._readings_valid = (now_ms, min(fresh) + stale + 1 if fresh else _NEVER)
+        return self._readings
+
     def evaluate(self, now_ms: int) -> list[Alert]:
         """Step the skew and term episodes with the current readings."""
         if now_ms < self._quiet_until:
             return []
         cfg = self.cfg
         alerts: list[Alert] = []
-        rr = self.reading(now_ms, cfg.skew_tenor_days, "rr25")
+        rr, front, back = self._watched(now_ms)
         skew_levels = (cfg.skew_vol_pts, cfg.skew_warning_vol_pts, cfg.skew_critical_vol_pts)
         for direction, watch in self.skew.items():
             depth = None if rr is None else (-rr if direction == "negative" else rr)
             transition = watch.step(now_ms, depth, skew_levels, cfg)
             if transition is not None:
                 alerts.append(self._skew_alert(watch, transition, now_ms, rr))
-        front = self.reading(now_ms, cfg.term_front_days, "atm_iv")
-        back = self.reading(now_ms, cfg.term_back_days, "atm_iv")
         spread = None if front is None or back is None else front - back
         term_levels = (cfg.term_margin_vol_pts, cfg.term_warning_vol_pts, cfg.term_critical_vol_pts)
         transition = self.term.step(now_ms, spread, term_levels, cfg)
         if transition is not None:
             alerts.append(self._term_alert(transition, now_ms, front, back, spread))
         watches = (*self.skew.values(), self.term)
-        if all(w.beyond_since_ms is None and w.episode.started_ms is None for w in watches):
+        if all(w.settled for w in watches):
             # The readings change only when a summary goes stale (or is taken or dropped).
-            self._quiet_until = min((ts for ts, _ in self.latest.values()), default=_NEVER) + self._stale_ms + 1
+            self._quiet_until = self._readings_valid[1]
         else:
             self._quiet_until = 0
         return alerts

@@ -111,24 +111,25 @@ class RollingSum:
         return len(self._buckets)
 
 
-class RollingExtreme:
-    """Rolling maximum (``highest=True``) or minimum of in-order samples: a monotonic deque, one entry per bucket."""
+class RollingRange:
+    """Rolling maximum and minimum of in-order samples: two monotonic deques, one entry per bucket each."""
 
-    __slots__ = ("_entries", "bucket_ms", "highest", "window_ms")
+    __slots__ = ("_highs", "_lows", "bucket_ms", "window_ms")
 
-    def __init__(self, window_ms: int, bucket_ms: int, *, highest: bool) -> None:
+    def __init__(self, window_ms: int, bucket_ms: int) -> None:
         self.window_ms = window_ms
         self.bucket_ms = max(1, bucket_ms)
-        self.highest = highest
-        self._entries: deque[tuple[int, float]] = deque()
+        self._highs: deque[tuple[int, float]] = deque()
+        self._lows: deque[tuple[int, float]] = deque()
 
-    def snapshot(self) -> list[list[float]]:
-        """The kept (bucket start, value) entries, oldest first."""
-        return [[start, value] for start, value in self._entries]
+    def snapshot(self) -> tuple[list[list[float]], list[list[float]]]:
+        """The kept (bucket start, value) entries of the maximum and of the minimum, oldest first."""
+        return [[start, value] for start, value in self._highs], [[start, value] for start, value in self._lows]
 
-    def restore(self, state: list[list[float]]) -> None:
+    def restore(self, highs: list[list[float]], lows: list[list[float]]) -> None:
         """Take the entries of :meth:`snapshot`."""
-        self._entries = deque((int(start), float(value)) for start, value in state)
+        self._highs = deque((int(start), float(value)) for start, value in highs)
+        self._lows = deque((int(start), float(value)) for start, value in lows)
 
     def add(self, ts_ms: int, value: float) -> None:
         """Add a sample; samples must come in time order (callers drop older ones).
@@ -137,48 +138,57 @@ class RollingExtreme:
         than its own bucket's entry is dropped (this bucket already holds a better value).
         """
         start = ts_ms - ts_ms % self.bucket_ms
-        entries = self._entries
-        if self.highest:
-            if entries and entries[-1][0] == start and value < entries[-1][1]:
-                return
-            while entries and value >= entries[-1][1]:
-                entries.pop()
-        else:
-            if entries and entries[-1][0] == start and value > entries[-1][1]:
-                return
-            while entries and value <= entries[-1][1]:
-                entries.pop()
-        entries.append((start, value))
+        highs = self._highs
+        if not (highs and highs[-1][0] == start and value < highs[-1][1]):
+            while highs and value >= highs[-1][1]:
+                highs.pop()
+            highs.append((start, value))
+        lows = self._lows
+        if not (lows and lows[-1][0] == start and value > lows[-1][1]):
+            while lows and value <= lows[-1][1]:
+                lows.pop()
+            lows.append((start, value))
 
     def expire(self, now_ms: int) -> None:
         """Drop entries whose bucket no longer overlaps the window ending at ``now_ms``."""
-        horizon = now_ms - self.window_ms
-        entries = self._entries
-        while len(entries) > 1 and entries[0][0] + self.bucket_ms <= horizon:
-            entries.popleft()
+        last = now_ms - self.window_ms - self.bucket_ms  # the latest bucket start that no longer overlaps
+        highs, lows = self._highs, self._lows
+        while len(highs) > 1 and highs[0][0] <= last:
+            highs.popleft()
+        while len(lows) > 1 and lows[0][0] <= last:
+            lows.popleft()
 
     def next_expiry_ms(self) -> float:
         """The earliest ``now_ms`` at which :meth:`expire` drops an entry (infinity while it cannot)."""
-        entries = self._entries
-        return entries[0][0] + self.bucket_ms + self.window_ms if len(entries) > 1 else _NEVER
+        highs, lows = self._highs, self._lows
+        due = highs[0][0] if len(highs) > 1 else _NEVER
+        if len(lows) > 1 and lows[0][0] < due:
+            due = lows[0][0]
+        return due + self.bucket_ms + self.window_ms
 
-    def value(self) -> float | None:
-        """The extreme over the window (call :meth:`expire` first); None when empty."""
-        return self._entries[0][1] if self._entries else None
+    def high(self) -> float | None:
+        """The maximum over the window (call :meth:`expire` first); None when empty."""
+        return self._highs[0][1] if self._highs else None
 
-    def __len__(self) -> int:
-        return len(self._entries)
+    def low(self) -> float | None:
+        """The minimum over the window (call :meth:`expire` first); None when empty."""
+        return self._lows[0][1] if self._lows else None
+
+    def entries(self) -> tuple[int, int]:
+        """How many entries the maximum and the minimum keep."""
+        return len(self._highs), len(self._lows)
 
 
 class PriceTrail:
     """The first price seen in each bucket over a lookback, to answer "what was the price at T"."""
 
-    __slots__ = ("_entries", "bucket_ms", "last", "last_ms", "lookback_ms")
+    __slots__ = ("_entries", "_next_start", "bucket_ms", "last", "last_ms", "lookback_ms")
 
     def __init__(self, lookback_ms: int, bucket_ms: int) -> None:
         self.lookback_ms = lookback_ms
         self.bucket_ms = max(1, bucket_ms)
         self._entries: deque[tuple[int, float]] = deque()
+        self._next_start: float = -_NEVER  # the start of the bucket after the newest entry's
         self.last: float | None = None
         self.last_ms = 0
 
@@ -193,6 +203,7 @@ class PriceTrail:
     def restore(self, state: dict[str, Any]) -> None:
         """Take the state of :meth:`snapshot`."""
         self._entries = deque((int(start), float(price)) for start, price in state["entries"])
+        self._next_start = self._entries[-1][0] + self.bucket_ms if self._entries else -_NEVER
         last = state["last"]
         self.last = None if last is None else float(last)
         self.last_ms = int(state["last_ms"])
@@ -202,13 +213,15 @@ class PriceTrail:
         if price <= 0:
             return
         self.last = price
-        self.last_ms = max(self.last_ms, ts_ms)
-        start = ts_ms - ts_ms % self.bucket_ms
-        entries = self._entries
-        if not entries or start > entries[-1][0]:
+        if ts_ms > self.last_ms:  # noqa: PLR1730 - per price: max() would be a call
+            self.last_ms = ts_ms
+        if ts_ms >= self._next_start:  # a bucket after the newest entry's (most prices fall in that one)
+            start = ts_ms - ts_ms % self.bucket_ms
+            self._next_start = start + self.bucket_ms
+            entries = self._entries
             entries.append((start, price))
             horizon = start - self.lookback_ms
-            while entries and entries[0][0] < horizon:
+            while entries[0][0] < horizon:
                 entries.popleft()
 
     def recent(self, now_ms: int, max_age_ms: int) -> float | None:

@@ -25,10 +25,15 @@ def test_same_exposition_as_the_library_histogram(observations: list[float]) -> 
     library = Histogram("x_seconds", "help", buckets=LATENCY_BUCKETS, registry=reference)
     fast = FastHistogram("x_seconds", "help", LATENCY_BUCKETS)
     fast_registry.register(fast)
+    batched, batched_registry = FastHistogram("x_seconds", "help", LATENCY_BUCKETS), CollectorRegistry()
+    batched_registry.register(batched)
     for value in observations:
         library.observe(value)
         fast.observe(value)
+    batched.observe_many(observations[:50])
+    batched.observe_many(observations[50:])
     assert exposition(fast_registry) == exposition(reference)
+    assert exposition(batched_registry) == exposition(reference)
 
 
 def test_a_value_on_a_bound_counts_in_that_bucket() -> None:

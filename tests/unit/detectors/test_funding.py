@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from monitor.alert import Alert
-from monitor.detectors.config import AssetOverride, DetectorSettings
+from monitor.detectors.config import AssetOverride, DetectorSettings, FundingSettings
 from monitor.detectors.engine import DetectionEngine
+from monitor.detectors.funding import FlipTracker
 from monitor.events import Event
 from tests.unit.detectors.market import T0, fund, gap, oi, with_heartbeats
 
@@ -69,6 +70,21 @@ def test_flip_is_confirmed_over_time() -> None:
 )
 def test_noise_around_zero_does_not_flip(rates: list[tuple[float, float]]) -> None:
     assert run(engine(), prints(rates, end=400), until_s=400) == []
+
+
+def test_a_candidate_sign_survives_repeated_prints_inside_the_band() -> None:
+    tracker = FlipTracker("BTC", None, FundingSettings(confirm_s=60.0, dead_band_8h=0.00002))
+    steps = [(0, 0.0001), (60, 0.0001), (100, -0.0001), (110, 0.0), (120, 0.00001), (130, 0.0), (140, 0.0001)]
+    steps += [(150, 0.0), (160, -0.0001)]
+    fired = []
+    for second, rate in steps:
+        fired += [(second, a.direction) for a in tracker.update(at(second), rate, dict)]
+    # Positive from 60 s; the negative candidate from 100 s is neither confirmed nor cancelled by the prints
+    # inside the band, but cancelled at 140 s: the print at 160 s starts a new one.
+    assert fired == []
+    assert tracker.sign == 1
+    fired += [(second, a.direction) for second in (200, 220) for a in tracker.update(at(second), -0.0001, dict)]
+    assert fired == [(220, "negative")]
 
 
 def test_flip_back_resolves_and_fires_positive_then_settles() -> None:

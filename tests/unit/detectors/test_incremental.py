@@ -277,10 +277,11 @@ def fingerprint(engine: DetectionEngine) -> list[object]:
             out += [len(minute), side.episode.started_ms, side.episode.severity]
         for group in (state.oi.total, *state.oi.venues.values()):
             out += [group.current, group.high, group.low, group.sources, group.collapse.started_ms]
-        out += [(s.counted, len(s.high), len(s.low)) for s in state.oi.sources.values()]
+        out += [(s.counted, s.extremes.entries()) for s in state.oi.sources.values()]
         out += [state.funding.rate, state.funding.weighting, state.ctx.oi_change_pct]
         ctx, flips = state.ctx, [state.funding.flip, *state.funding.venue_flips.values()]
-        out += [ctx.funding_now, ctx.funding_high.value(), ctx.funding_low.value(), len(ctx.funding_high)]
+        funding = ctx.funding_range
+        out += [ctx.funding_now, funding.high(), funding.low(), funding.entries()]
         out += [(f.sign, f._candidate, f._candidate_since, f._extreme) for f in flips]
         watches = (*state.options.skew.values(), state.options.term)
         out += [(w.beyond_since_ms, w.extreme, w.episode.started_ms, w.episode.severity) for w in watches]
@@ -301,7 +302,8 @@ def forget_quiet(engine: DetectionEngine) -> None:
             group.idle = False
         state.funding._evaluated_ms = None
         state.options._quiet_until = 0
-        for tracker in state.funding.venue_flips.values():
+        state.options._readings_valid = (0, 0)
+        for tracker in (state.funding.flip, *state.funding.venue_flips.values()):
             tracker.settled = False
 
 

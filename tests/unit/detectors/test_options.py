@@ -129,6 +129,33 @@ def test_a_silent_venue_resolves_the_episode_and_a_gap_drops_its_summary() -> No
     assert at(55) <= resolved.ts_ms <= at(56)
 
 
+def test_a_firing_episode_with_a_steady_reading_waits_quietly_and_resolves_on_time() -> None:
+    # A summary every 4 minutes (fresh for 5): firing from minute 10, then nothing can change until the
+    # reading moves at minute 24; the exit holds from then, resolved 15 minutes later.
+    events = [summary(at(minute), -13 if minute < 24 else -4) for minute in range(0, 60, 4)]
+    e = engine()
+    alerts = [a for event in with_heartbeats(events, at(60), step_ms=5_000) for a in e.feed(event)]
+    assert [(a.status, a.severity) for a in alerts] == [("firing", "critical"), ("resolved", "critical")]
+    assert at(10) <= alerts[0].ts_ms <= at(10) + 5_000
+    assert alerts[1].ts_ms == at(39)
+    options = e.detectors("BTC")
+    assert options is not None
+    assert options.options.episodes()[0].started_ms is None
+
+
+def test_a_venue_going_stale_while_another_stays_fresh_changes_the_reading() -> None:
+    # Two venues average -10 (warning) until okx falls silent after minute 14; from minute 19 deribit's -5
+    # (sent every 4 minutes, the next at minute 20) alone is within the exit level: resolved 15 minutes later.
+    okx = [summary(at(minute), -15, venue="okx") for minute in range(15)]
+    deribit = [summary(at(minute), -5) for minute in range(0, 60, 4)]
+    events = sorted([*deribit, *okx], key=lambda event: event.ts_ms)
+    alerts = run(events, 60, "skew_extreme")
+    assert [(a.status, a.severity) for a in alerts] == [("firing", "warning"), ("resolved", "warning")]
+    assert alerts[0].values["rr25_vol_pts"] == -10.0
+    assert at(34) <= alerts[1].ts_ms < at(35)
+    assert alerts[1].values["rr25_vol_pts"] == -5.0
+
+
 def test_states_report_options_episodes() -> None:
     e = engine()
     for event in with_heartbeats(series([(0, -13, 68, 60)], end=15), at(15), step_ms=5_000):

@@ -48,6 +48,11 @@ def fmt_rate(rate: float) -> str:
 _NEVER = 1 << 62  # later than any event time
 
 
+def band_sign(rate: float, band: float) -> int:
+    """The sign of ``rate`` with a dead band of ``band`` around zero: -1, 0 or 1."""
+    return 1 if rate > band else -1 if rate < -band else 0
+
+
 class _Source:
     """The latest print of one (venue, symbol) and whether it counts (usable and fresh)."""
 
@@ -103,13 +108,16 @@ class _Venue(WeightedSums):
     ever subtracted: the sums carry no drift and no cancellation when a large source leaves.
     """
 
-    __slots__ = ("moved", "sources")
+    __slots__ = ("band", "current", "sign", "sources")
 
-    def __init__(self) -> None:
+    def __init__(self, band: float) -> None:
         super().__init__()
         self.sources: list[_Source] = []
-        # False while the sums are those its flip tracker last saw (see FundingAsset.evaluate).
-        self.moved = True
+        self.band = band
+        # The venue's rate (0.0 without a counted source) and its sign beyond the dead band, fixed
+        # whenever the sums change: a tick compares the sign with its flip tracker's last vote.
+        self.current = 0.0
+        self.sign = 0
 
     def describe(self) -> dict[str, Any]:
         """The extra values of a venue flip alert (asked for only when one fires)."""
@@ -129,7 +137,12 @@ class _Venue(WeightedSums):
                 else:
                     plain += source.rate_8h
         self.count, self.known, self.weight, self.weighted, self.plain = count, known, weight, weighted, plain
-        self.moved = True
+        self.note_rate()
+
+    def note_rate(self) -> None:
+        """Fix :attr:`current` and :attr:`sign` from the sums."""
+        self.current = self.rate(self.fill()) if self.count else 0.0
+        self.sign = band_sign(self.current, self.band)
 
 
 class FlipTracker:
@@ -152,9 +165,9 @@ class FlipTracker:
         self._pair = (self.episodes["negative"], self.episodes["positive"])  # no dict walk while neither fires
         # True when the last update left nothing that time alone could change (no episode, and no
         # candidate a print on the same side could confirm): another update whose rate is on the same
-        # side of the dead band (``_observed``, the sign that update voted) changes nothing.
+        # side of the dead band (``voted``, the sign that update voted) changes nothing.
         self.settled = False
-        self._observed = 0
+        self.voted = 0
 
     def snapshot(self) -> dict[str, Any]:
         """The tracker's state as plain JSON-ready values."""
@@ -177,8 +190,7 @@ class FlipTracker:
 
     def observed(self, rate: float) -> int:
         """The sign of ``rate`` with the dead band: -1, 0 or 1."""
-        band = self._band
-        return 1 if rate > band else -1 if rate < -band else 0
+        return band_sign(rate, self._band)
 
     def update(
         self,
@@ -198,9 +210,9 @@ class FlipTracker:
         observed = self.observed(rate)
         if agree is not None and self.observed(agree) != observed:
             observed = 0
-        if self.settled and observed == self._observed:
+        if self.settled and observed == self.voted:
             return []
-        self._observed = observed
+        self.voted = observed
         alerts: list[Alert] = []
         negative, positive = self._pair
         idle = negative.started_ms is None and positive.started_ms is None
@@ -346,6 +358,7 @@ class FundingAsset:
             sums = self._venues[str(venue)]
             sums.count, sums.known, sums.weight = int(count), int(known), float(weight)
             sums.weighted, sums.plain = float(weighted), float(plain)
+            sums.note_rate()
         self.flip.restore(state["flip"])
         for venue, tracker_state in state["venue_flips"].items():
             tracker = self.venue_flips[str(venue)] = FlipTracker(self.ctx.base, str(venue), self.cfg)
@@ -453,10 +466,9 @@ class FundingAsset:
                 tracker = self.venue_flips.get(name)
                 if tracker is None:
                     tracker = self.venue_flips[name] = FlipTracker(self.ctx.base, name, self.cfg)
-                elif tracker.settled and not sums.moved:
-                    continue  # the same rate as its last update, which left nothing to change
-                sums.moved = False
-                alerts += tracker.update(now_ms, sums.rate(sums.fill()), sums.describe, market)
+                elif tracker.settled and sums.sign == tracker.voted:
+                    continue  # its update would see the sign it last voted, which left nothing to change
+                alerts += tracker.update(now_ms, sums.current, sums.describe, market)
         return alerts
 
     # ------------------------------------------------------------------ sums
@@ -465,7 +477,7 @@ class FundingAsset:
         source = _Source(venue, symbol, self.ctx.oi_usd.get((venue, symbol)) or 0.0)
         sums = self._venues.get(venue)
         if sums is None:
-            sums = self._venues[venue] = _Venue()
+            sums = self._venues[venue] = _Venue(self.cfg.dead_band_8h)
             self._venue_names.append(venue)
             self._venue_names.sort()
         sums.sources.append(source)
@@ -499,13 +511,11 @@ class FundingAsset:
         if counted == len(self.sources):
             return None  # nobody left: the rate itself
         horizon = now_ms - self._carry_ms
+        carried = [source for source in self.sources.values() if source.counted or source.ts_ms >= horizon]
+        if len(carried) == counted:
+            return None  # those that left did so before the horizon
         sums = WeightedSums()
-        left = False
-        for source in self.sources.values():
-            if not source.counted:
-                if source.ts_ms < horizon:
-                    continue
-                left = True
+        for source in carried:
             sums.count += 1
             if source.weight:
                 sums.known += 1
@@ -513,7 +523,7 @@ class FundingAsset:
                 sums.weighted += source.weight * source.rate_8h
             else:
                 sums.plain += source.rate_8h
-        return sums.rate(sums.fill()) if left else None
+        return sums.rate(sums.fill())
 
     def _total(self) -> WeightedSums:
         """The asset's sums: the venues' added up."""

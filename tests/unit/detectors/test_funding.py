@@ -119,6 +119,27 @@ def test_rate_is_open_interest_weighted() -> None:
     assert state.rate == pytest.approx(0.0001)
 
 
+def test_a_venue_keeps_its_rate_and_sign_in_step_with_its_sums() -> None:
+    e = engine()
+    events = [
+        oi(at(0), 100_000.0, "binance", symbol="BTCUSDT"),
+        fund(at(1), 0.0001, "binance", symbol="BTCUSDT"),
+        fund(at(1), 0.00001, "binance", symbol="BTCUSD_PERP"),  # no weight known: counts with the mean
+        oi(at(2), 50_000.0, "binance", symbol="BTCUSDT"),
+        fund(at(3), -0.0004, "binance", symbol="BTCUSD_PERP"),
+    ]
+    e.feed(events[0])
+    for event in events[1:]:
+        e.feed(event)
+        state = e.detectors("BTC")
+        assert state is not None
+        state.funding.evaluate(e.clock_ms)  # brings the sums to the sources
+        venue = state.funding._venues["binance"]
+        assert venue.current == venue.rate(venue.fill())
+        assert venue.sign == state.funding.venue_flips["binance"].observed(venue.current)
+    assert (venue.count, venue.sign) == (2, -1)  # (0.0001 - 0.0004) / 2 is beyond the dead band
+
+
 def test_venue_flip_against_the_market_is_announced_with_its_venue() -> None:
     events = [oi(at(0), 100_000.0, "binance"), oi(at(0), 5_000.0, "okx")]
     events += prints([(0, 0.0001)], venue="binance")

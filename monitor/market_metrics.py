@@ -17,7 +17,7 @@ from typing import Final
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitor.events import TENOR_KEYS, Event, Funding, Liquidation, OpenInterest, OptionsSummary
+from monitor.events import TENOR_KEYS, Event, OptionsSummary
 
 OTHER: Final = "other"
 _VENUE_KIND: Final = attrgetter("venue", "kind")
@@ -153,34 +153,36 @@ class MarketTally(Collector):
     def observe(self, events: Sequence[Event]) -> None:
         """Add normalized events (live collection and replay alike).
 
-        The events are counted by (venue, kind) in one C call; the loop only keeps the gauges, the most
-        frequent kinds first.
+        The events are counted by (venue, kind) in one C call; the loop only keeps the gauges, routed by
+        the kind tag (mypy narrows the union by it; an isinstance that does not match costs several times
+        as much), the most frequent kinds first.
         """
         self.events.update(map(_VENUE_KIND, events))
         assets = self.assets
         funding, mark_price, open_interest = self.funding, self.mark_price, self.open_interest
+        liquidations, liquidated_usd, sampled = self.liquidations, self.liquidated_usd, self.sampled
         for event in events:
-            if isinstance(event, Funding):
+            if event.kind == "funding":
                 if event.base in assets:
                     pair = (event.venue, event.base)
                     funding[pair] = (event.rate, event.rate_8h)
                     if event.mark_price is not None:
                         mark_price[pair] = event.mark_price
-            elif isinstance(event, OpenInterest):
+            elif event.kind == "open_interest":
                 if event.base in assets:
                     per_symbol = open_interest.get(pair := (event.venue, event.base))
                     if per_symbol is None:
                         per_symbol = open_interest[pair] = {}
                     per_symbol[event.symbol] = (event.oi_base, event.oi_usd)
-            elif isinstance(event, Liquidation):
+            elif event.kind == "liquidation":
                 side_key = (event.venue, event.base if event.base in assets else OTHER, event.side)
-                self.liquidations[side_key] = self.liquidations.get(side_key, 0) + 1
-                self.sampled[event.venue] = event.sampled
+                liquidations[side_key] = liquidations.get(side_key, 0) + 1
+                sampled[event.venue] = event.sampled
                 if event.notional_usd is not None:
-                    self.liquidated_usd[side_key] = self.liquidated_usd.get(side_key, 0.0) + event.notional_usd
+                    liquidated_usd[side_key] = liquidated_usd.get(side_key, 0.0) + event.notional_usd
                 if event.sampled:
                     self.sampled_venues.add(event.venue)
-            elif isinstance(event, OptionsSummary) and event.base in assets:
+            elif event.kind == "options_summary" and event.base in assets:
                 held = self.options.get((event.venue, event.base))
                 if held is None or event.ts_ms >= held.ts_ms:
                     self.options[(event.venue, event.base)] = event

@@ -84,24 +84,25 @@ def open_lines(path: Path) -> io.BufferedReader:
 
 
 def iter_lines(stream: io.BufferedIOBase, chunk: int = READ_CHUNK) -> Iterator[bytes]:
-    """The stream's lines (without their newline; the last one also without), read ``chunk`` bytes at a time.
+    """The stream's lines, each with its newline (the last one without, if the stream ends without one).
 
-    Each read gives its whole lines before the next read is made, so a stream that fails part way (a
-    truncated gzip) has given every line it held up to the failure; only the torn line is lost.
+    The stream is read ``chunk`` bytes at a time, and each read gives its whole lines before the next
+    read is made, so a stream that fails part way (a truncated gzip) has given every line it held up
+    to the failure; only the torn line is lost. A read is cut into lines by ``BytesIO.readlines``,
+    which finds the newlines with ``memchr``: a third of the time ``bytes.split`` takes, whose
+    byte-by-byte scan was the largest part of cutting a capture into lines. (The newline a line keeps
+    is whitespace to the JSON decoder and to the blank-line test.)
     """
-    pending: list[bytes] = []
+    pending: list[bytes] = []  # the start of a line that goes on in a later read
     while data := stream.read1(chunk):
-        lines = data.split(b"\n")
-        if len(lines) == 1:
-            pending.append(data)
-            continue
-        if pending:
+        lines = io.BytesIO(data).readlines()
+        torn = b"" if data.endswith(b"\n") else lines.pop()
+        if lines and pending:
             pending.append(lines[0])
             lines[0] = b"".join(pending)
             pending = []
-        last = lines.pop()
-        if last:
-            pending.append(last)
+        if torn:
+            pending.append(torn)
         yield from lines
     if pending:
         yield b"".join(pending)

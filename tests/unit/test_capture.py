@@ -64,8 +64,8 @@ def test_malformed_lines_are_skipped_logged_and_counted(tmp_path: Path, metrics:
 @pytest.mark.parametrize("chunk", [1, 3, 7, 64])
 def test_lines_are_split_across_reads_of_any_size(chunk: int) -> None:
     text = b'{"a":1}\n\n' + b"x" * 50 + b"\r\n" + b"last"
-    assert list(iter_lines(io.BytesIO(text), chunk)) == [b'{"a":1}', b"", b"x" * 50 + b"\r", b"last"]
-    assert list(iter_lines(io.BytesIO(b"one\ntwo\n"), chunk)) == [b"one", b"two"]
+    assert list(iter_lines(io.BytesIO(text), chunk)) == [b'{"a":1}\n', b"\n", b"x" * 50 + b"\r\n", b"last"]
+    assert list(iter_lines(io.BytesIO(b"one\ntwo\n"), chunk)) == [b"one\n", b"two\n"]
     assert list(iter_lines(io.BytesIO(b""), chunk)) == []
 
 

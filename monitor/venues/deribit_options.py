@@ -336,9 +336,11 @@ class OptionChains:
                 skipped += 1
                 continue
             oi[instrument] = open_interest + 0.0 if open_interest else 0.0
-            forward = row.underlying_price
-            if forward and forward > 0:
-                forwards.setdefault(name.expiry_ms, forward + 0.0)
+            expiry = name.expiry_ms
+            if expiry not in forwards:  # the expiry's first row with a forward gives it
+                forward = row.underlying_price
+                if forward and forward > 0:
+                    forwards[expiry] = forward + 0.0
             delivery = row.estimated_delivery_price
             if delivery and delivery > 0:
                 index = delivery + 0.0

@@ -167,6 +167,8 @@ class _Listing:
 
     expiries: list[int]
     ladders: list[tuple[int, StrikeLadder[str]]]
+    # (instrument, expiry, is_call, strike) of each option, in the order of the chain's names.
+    options: list[tuple[str, int, bool, float]]
     open_interest: dict[int, tuple[float | None, TopPuts]] = field(default_factory=dict)
 
 
@@ -193,11 +195,13 @@ class _Chain:
         listing = self.cached_listing
         if listing is None:
             by_expiry: dict[int, list[tuple[str, float, bool]]] = {}
+            options = []
             for instrument, name in self.names.items():
                 by_expiry.setdefault(name.expiry_ms, []).append((instrument, name.strike, name.is_call))
+                options.append((instrument, name.expiry_ms, name.is_call, name.strike))
             expiries = sorted(by_expiry)
             ladders = [(expiry, StrikeLadder(by_expiry[expiry])) for expiry in expiries]
-            listing = self.cached_listing = _Listing(expiries, ladders)
+            listing = self.cached_listing = _Listing(expiries, ladders, options)
         return listing
 
     def open_interest(self, listing: _Listing, first: int) -> tuple[float | None, TopPuts]:
@@ -206,10 +210,11 @@ class _Chain:
         if held is None:
             rows: list[tuple[bool, float, float]] = []
             if first < len(listing.expiries):
-                live, oi = listing.expiries[first], self.oi
-                for instrument, name in self.names.items():  # a loop: a generator costs more for a short chain
-                    if name.expiry_ms >= live and instrument in oi:
-                        rows.append((name.is_call, name.strike, oi[instrument]))
+                live, get = listing.expiries[first], self.oi.get
+                # A loop (a generator costs more for a short chain), in the names' order: the sums keep their bits.
+                for instrument, expiry_ms, is_call, strike in listing.options:
+                    if expiry_ms >= live and (oi := get(instrument)) is not None:
+                        rows.append((is_call, strike, oi))
             held = listing.open_interest[first] = listed_open_interest(rows)
         return held
 

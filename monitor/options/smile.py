@@ -132,19 +132,17 @@ def smile_pillars(points: Sequence[tuple[float, float]], forward: float, t_years
         return Pillars(None, None, None)
     call25: float | None = None
     put25: float | None = None
-    previous: tuple[float, float] | None = None
+    d_lo = iv_lo = math.nan  # the previous strike's delta and IV: none before the first (NaN brackets nothing)
     for strike, iv in points:
         delta = call_delta(forward, strike, iv, t_years)
-        if previous is not None:
-            # The bracket tests are in line (per strike); only a bracketing pair is interpolated.
-            d_lo, iv_lo = previous
-            if call25 is None and (d_lo <= CALL_25 <= delta or delta <= CALL_25 <= d_lo):
-                call25 = _between(d_lo, iv_lo, delta, iv, CALL_25)
-            if put25 is None and (d_lo <= PUT_25_AS_CALL <= delta or delta <= PUT_25_AS_CALL <= d_lo):
-                put25 = _between(d_lo, iv_lo, delta, iv, PUT_25_AS_CALL)
-            if call25 is not None and put25 is not None:
-                break
-        previous = (delta, iv)
+        # The bracket tests are in line (per strike); only a bracketing pair is interpolated.
+        if call25 is None and (d_lo <= CALL_25 <= delta or delta <= CALL_25 <= d_lo):
+            call25 = _between(d_lo, iv_lo, delta, iv, CALL_25)
+        if put25 is None and (d_lo <= PUT_25_AS_CALL <= delta or delta <= PUT_25_AS_CALL <= d_lo):
+            put25 = _between(d_lo, iv_lo, delta, iv, PUT_25_AS_CALL)
+        if call25 is not None and put25 is not None:
+            break
+        d_lo, iv_lo = delta, iv
     return Pillars(atm=_at_forward(points, forward), call25=call25, put25=put25)
 
 

@@ -108,10 +108,11 @@ def parse_option_name(name: str) -> OptionName | None:
 
 
 # -- typed readers ---------------------------------------------------------------------------------
+# Fields in the order Deribit sends them: msgspec then finds each key at the position it expects.
 class _Mark(msgspec.Struct, gc=False):
-    instrument_name: NonEmpty
-    iv: Finite
     timestamp: Millis
+    iv: Finite
+    instrument_name: NonEmpty
 
 
 class _Index(msgspec.Struct, gc=False):
@@ -128,10 +129,10 @@ class _Volatility(msgspec.Struct, gc=False):
 
 class _BookRow(msgspec.Struct, gc=False):
     instrument_name: NonEmpty
-    mark_iv: OptFinite = None
     underlying_price: OptFinite = None
-    open_interest: OptFinite = None
     estimated_delivery_price: OptFinite = None
+    mark_iv: OptFinite = None
+    open_interest: OptFinite = None
     creation_timestamp: Millis | None = None
 
 

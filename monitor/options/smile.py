@@ -102,13 +102,11 @@ def smile(quotes: Iterable[Quote], forward: float) -> list[tuple[float, float]]:
     return ladder.smile({i: quote.iv for i, quote in enumerate(listed)}, forward)
 
 
-def _at_delta(d_lo: float, iv_lo: float, d_hi: float, iv_hi: float, target: float) -> float | None:
-    """IV at call delta ``target`` when this pair of strikes brackets it (linear in delta), else None."""
-    if min(d_lo, d_hi) <= target <= max(d_lo, d_hi):
-        if d_lo == d_hi:
-            return 0.5 * (iv_lo + iv_hi)
-        return iv_lo + (iv_hi - iv_lo) * (target - d_lo) / (d_hi - d_lo)
-    return None
+def _between(d_lo: float, iv_lo: float, d_hi: float, iv_hi: float, target: float) -> float:
+    """IV at call delta ``target``, which lies between ``d_lo`` and ``d_hi`` (linear in delta)."""
+    if d_lo == d_hi:
+        return 0.5 * (iv_lo + iv_hi)
+    return iv_lo + (iv_hi - iv_lo) * (target - d_lo) / (d_hi - d_lo)
 
 
 def _at_forward(points: Sequence[tuple[float, float]], forward: float) -> float | None:
@@ -134,18 +132,17 @@ def smile_pillars(points: Sequence[tuple[float, float]], forward: float, t_years
         return Pillars(None, None, None)
     call25: float | None = None
     put25: float | None = None
-    previous: tuple[float, float] | None = None
+    d_lo = iv_lo = math.nan  # the previous strike's delta and IV: none before the first (NaN brackets nothing)
     for strike, iv in points:
         delta = call_delta(forward, strike, iv, t_years)
-        if previous is not None:
-            d_lo, iv_lo = previous
-            if call25 is None:
-                call25 = _at_delta(d_lo, iv_lo, delta, iv, CALL_25)
-            if put25 is None:
-                put25 = _at_delta(d_lo, iv_lo, delta, iv, PUT_25_AS_CALL)
-            if call25 is not None and put25 is not None:
-                break
-        previous = (delta, iv)
+        # The bracket tests are in line (per strike); only a bracketing pair is interpolated.
+        if call25 is None and (d_lo <= CALL_25 <= delta or delta <= CALL_25 <= d_lo):
+            call25 = _between(d_lo, iv_lo, delta, iv, CALL_25)
+        if put25 is None and (d_lo <= PUT_25_AS_CALL <= delta or delta <= PUT_25_AS_CALL <= d_lo):
+            put25 = _between(d_lo, iv_lo, delta, iv, PUT_25_AS_CALL)
+        if call25 is not None and put25 is not None:
+            break
+        d_lo, iv_lo = delta, iv
     return Pillars(atm=_at_forward(points, forward), call25=call25, put25=put25)
 
 

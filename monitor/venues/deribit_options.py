@@ -108,10 +108,11 @@ def parse_option_name(name: str) -> OptionName | None:
 
 
 # -- typed readers ---------------------------------------------------------------------------------
+# Fields in the order Deribit sends them: msgspec then finds each key at the position it expects.
 class _Mark(msgspec.Struct, gc=False):
-    instrument_name: NonEmpty
-    iv: Finite
     timestamp: Millis
+    iv: Finite
+    instrument_name: NonEmpty
 
 
 class _Index(msgspec.Struct, gc=False):
@@ -128,10 +129,10 @@ class _Volatility(msgspec.Struct, gc=False):
 
 class _BookRow(msgspec.Struct, gc=False):
     instrument_name: NonEmpty
-    mark_iv: OptFinite = None
     underlying_price: OptFinite = None
-    open_interest: OptFinite = None
     estimated_delivery_price: OptFinite = None
+    mark_iv: OptFinite = None
+    open_interest: OptFinite = None
     creation_timestamp: Millis | None = None
 
 
@@ -167,6 +168,8 @@ class _Listing:
 
     expiries: list[int]
     ladders: list[tuple[int, StrikeLadder[str]]]
+    # (instrument, expiry, is_call, strike) of each option, in the order of the chain's names.
+    options: list[tuple[str, int, bool, float]]
     open_interest: dict[int, tuple[float | None, TopPuts]] = field(default_factory=dict)
 
 
@@ -193,11 +196,13 @@ class _Chain:
         listing = self.cached_listing
         if listing is None:
             by_expiry: dict[int, list[tuple[str, float, bool]]] = {}
+            options = []
             for instrument, name in self.names.items():
                 by_expiry.setdefault(name.expiry_ms, []).append((instrument, name.strike, name.is_call))
+                options.append((instrument, name.expiry_ms, name.is_call, name.strike))
             expiries = sorted(by_expiry)
             ladders = [(expiry, StrikeLadder(by_expiry[expiry])) for expiry in expiries]
-            listing = self.cached_listing = _Listing(expiries, ladders)
+            listing = self.cached_listing = _Listing(expiries, ladders, options)
         return listing
 
     def open_interest(self, listing: _Listing, first: int) -> tuple[float | None, TopPuts]:
@@ -206,10 +211,11 @@ class _Chain:
         if held is None:
             rows: list[tuple[bool, float, float]] = []
             if first < len(listing.expiries):
-                live, oi = listing.expiries[first], self.oi
-                for instrument, name in self.names.items():  # a loop: a generator costs more for a short chain
-                    if name.expiry_ms >= live and instrument in oi:
-                        rows.append((name.is_call, name.strike, oi[instrument]))
+                live, get = listing.expiries[first], self.oi.get
+                # A loop (a generator costs more for a short chain), in the names' order: the sums keep their bits.
+                for instrument, expiry_ms, is_call, strike in listing.options:
+                    if expiry_ms >= live and (oi := get(instrument)) is not None:
+                        rows.append((is_call, strike, oi))
             held = listing.open_interest[first] = listed_open_interest(rows)
         return held
 
@@ -336,9 +342,11 @@ class OptionChains:
                 skipped += 1
                 continue
             oi[instrument] = open_interest + 0.0 if open_interest else 0.0
-            forward = row.underlying_price
-            if forward and forward > 0:
-                forwards.setdefault(name.expiry_ms, forward + 0.0)
+            expiry = name.expiry_ms
+            if expiry not in forwards:  # the expiry's first row with a forward gives it
+                forward = row.underlying_price
+                if forward and forward > 0:
+                    forwards[expiry] = forward + 0.0
             delivery = row.estimated_delivery_price
             if delivery and delivery > 0:
                 index = delivery + 0.0

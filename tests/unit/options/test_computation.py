@@ -119,6 +119,16 @@ def test_the_first_strikes_that_bracket_25_delta_count() -> None:
     assert smile_pillars(points, forward, 0.0).atm is None
 
 
+def test_a_strike_alone_or_a_pair_short_of_25_delta_brackets_nothing() -> None:
+    # A bracket needs two neighbouring strikes: the first strike has none before it.
+    forward, t = 100.0, 0.25
+    assert smile_pillars([(forward, 0.5)], forward, t) == Pillars(atm=0.5, call25=None, put25=None)
+    # Two strikes far in the money share the call delta 1.0: a flat pair brackets nothing below it.
+    deep = [(1.0, 0.4), (2.0, 0.6)]
+    assert [call_delta(forward, k, iv, t) for k, iv in deep] == [1.0, 1.0]
+    assert smile_pillars(deep, forward, t).put25 is None
+
+
 @pytest.mark.parametrize(
     ("days", "a", "b", "c"),
     [(7.0, 0.55, 0.26, 0.40), (30.0, 0.50, 0.16, 0.30), (30.0, 0.45, -0.10, 0.20), (90.0, 0.48, 0.0, 0.0)],

@@ -56,6 +56,10 @@ class Recorder:
         self.values.append(value)
         self.inner.observe(value)
 
+    def observe_many(self, values: list[float]) -> None:
+        self.values.extend(values)
+        self.inner.observe_many(values)
+
     def labels(self, **labels: str) -> Recorder:
         child = self.children.setdefault(tuple(sorted(labels.items())), Recorder(self.inner.labels(**labels)))
         child.values = self.values
@@ -212,7 +216,8 @@ async def measure(
         runner = asyncio.create_task(app.run(install_signals=False))
         await asyncio.sleep(max(0.0, until_ms / 1000 - time.time()))
         app.request_stop()
-        await runner
+        if await runner != 0:
+            raise SystemExit("the pipeline crashed during the measurement (see the task_crashed log line)")
     finally:
         decided.remove()
         checkpoints.remove()

@@ -78,10 +78,9 @@ class AssetContext:
 
     def note_price(self, ts_ms: int, price: float) -> bool:
         """Add ``price`` to the trail when it is plausible (within the band of the recent price)."""
-        prices = self.prices
-        if not self.price_band.admits(price, prices.recent(ts_ms, PRICE_REFERENCE_MS)):
+        if not self.price_band.admits(price, self.reference_price(ts_ms)):
             return False
-        prices.add(ts_ms, price)
+        self.prices.add(ts_ms, price)
         return True
 
     def set_oi_usd(self, key: tuple[str, str], usd: float) -> None:

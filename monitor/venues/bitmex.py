@@ -184,10 +184,6 @@ def interval_hours(value: Any) -> float | None:
     return hours if hours > 0 else None
 
 
-def _opt(row: dict[str, Any], key: str) -> float | None:
-    return opt_num(row.get(key), f"bitmex {key}")
-
-
 def instrument_from_row(row: dict[str, Any]) -> Instrument | None:
     """An :class:`Instrument` from an ``instrument`` row (REST or websocket), None if not describable.
 
@@ -204,15 +200,15 @@ def instrument_from_row(row: dict[str, Any]) -> Instrument | None:
         return None
     inverse = row.get("isInverse") is True
     quanto = row.get("isQuanto") is True
-    multiplier = _opt(row, "multiplier")
+    multiplier = opt_num(row.get("multiplier"), "bitmex multiplier")
     contract_size: float | None = None
     if inverse:
-        to_settle = _opt(row, "underlyingToSettleMultiplier")
+        to_settle = opt_num(row.get("underlyingToSettleMultiplier"), "bitmex underlyingToSettleMultiplier")
         if multiplier and to_settle:
             contract_size = abs(multiplier / to_settle)
     elif not quanto:
-        quote_to_settle = _opt(row, "quoteToSettleMultiplier")
-        to_position = _opt(row, "underlyingToPositionMultiplier")
+        quote_to_settle = opt_num(row.get("quoteToSettleMultiplier"), "bitmex quoteToSettleMultiplier")
+        to_position = opt_num(row.get("underlyingToPositionMultiplier"), "bitmex underlyingToPositionMultiplier")
         if multiplier and quote_to_settle:
             contract_size = abs(multiplier / quote_to_settle)
         elif to_position:
@@ -419,12 +415,11 @@ class BitmexAdapter(VenueAdapter):
                 continue
             fresh = action in ("partial", "insert")
             state = self._rows[symbol] = {} if fresh else self._rows.get(symbol, {})
-            funding_news = oi_news = fresh
-            for name, value in zip(_ROW_FIELDS, msgspec.structs.astuple(row), strict=True):
-                if value is UNSET:
-                    continue
-                funding_news = funding_news or name in _FUNDING_FIELDS
-                oi_news = oi_news or name in _OI_FIELDS
+            # The fields the row carries, in C (to_builtins leaves the UNSET ones out; the values are JSON's).
+            sent = msgspec.to_builtins(row)
+            funding_news = fresh or not _FUNDING_FIELDS.isdisjoint(sent)
+            oi_news = fresh or not _OI_FIELDS.isdisjoint(sent)
+            for name, value in sent.items():
                 if value is not None:
                     state[name] = value
             if fresh and (inst := instrument_from_row(state)) is not None:
@@ -450,8 +445,8 @@ class BitmexAdapter(VenueAdapter):
             rate,
             interval,
             next_ms,
-            _opt(state, "markPrice"),
-            _opt(state, "indicativeSettlePrice"),
+            opt_num(state.get("markPrice"), "bitmex markPrice"),
+            opt_num(state.get("indicativeSettlePrice"), "bitmex indicativeSettlePrice"),
         )
 
     def _open_interest(self, symbol: str, state: dict[str, Any], recv_ms: int) -> OpenInterest | None:
@@ -462,7 +457,7 @@ class BitmexAdapter(VenueAdapter):
             ts,
             recv_ms,
             contracts,
-            _opt(state, "markPrice") or None,
+            opt_num(state.get("markPrice"), "bitmex markPrice") or None,
         )
         if oi is None:
             self._issue("unknown_contract", f"bitmex {symbol}: open interest size unknown (no spec or mark)")

@@ -77,12 +77,15 @@ def num(value: Any, name: str) -> float:
     Negative zero comes back as 0.0: a sign on zero carries nothing, and ids hash the float's bytes.
     """
     cls = type(value)
-    if cls is str:
+    result: float
+    if cls is float:  # the common case first, and no float() call: it would return the same object
+        result = value
+    elif cls is str:
         try:
             result = float(value)
         except ValueError:
             raise _not_a_number(value, name) from None
-    elif cls is float or cls is int:
+    elif cls is int:
         result = float(value)
     elif isinstance(value, bool):
         raise _not_a_number(value, name)

@@ -55,7 +55,12 @@ _CONTROL_EVENTS: Final = frozenset(("subscribe", "unsubscribe"))
 
 def epoch_ms(value: Any, name: str) -> int:
     """Epoch milliseconds from a Gate time in seconds or milliseconds (told apart by magnitude)."""
-    number = num(value, name)
+    return _epoch_ms(num(value, name), value, name)
+
+
+def _epoch_ms(number: float, value: Any, name: str) -> int:
+    """:func:`epoch_ms` of ``value`` read as the finite ``number`` (by num(), or by a typed reader: a
+    :data:`Finite` plus 0.0 is what num() would give, so the frames' times skip its checks, a call each)."""
     if number < 0:
         raise ParseError(f"gate {name}: negative time {value!r}", reason="value")
     return int(number * 1000) if number < _MS_THRESHOLD else int(number)
@@ -164,9 +169,9 @@ def _rows(raw: msgspec.Raw, decoder: msgspec.json.Decoder[list[_Row] | _Row]) ->
 def _time_ms(time_ms: float | UnsetType, time: float | UnsetType, default: int) -> int:
     """A row's or envelope's time: ``time_ms`` first, then ``time``, else ``default``."""
     if time_ms is not UNSET:
-        return epoch_ms(time_ms, "time_ms")
+        return _epoch_ms(time_ms + 0.0, time_ms, "time_ms")
     if time is not UNSET:
-        return epoch_ms(time, "time")
+        return _epoch_ms(time + 0.0, time, "time")
     return default
 
 
@@ -305,7 +310,7 @@ class GateAdapter(VenueAdapter):
     def _ticker(self, events: list[Event], row: _TickerRow, envelope_ms: int, recv_ms: int) -> None:
         """A ticker row's funding and open interest, appended to ``events``."""
         inst = self.instrument(row.contract)
-        ts = envelope_ms if row.t is UNSET else epoch_ms(row.t, "gate ticker t")
+        ts = envelope_ms if row.t is UNSET else _epoch_ms(row.t + 0.0, row.t, "gate ticker t")
         mark, rate, total = opt_finite(row.mark_price), opt_finite(row.funding_rate), opt_finite(row.total_size)
         if rate is not None:
             events.append(

@@ -80,6 +80,21 @@ def test_update_merges_open_value_and_mark_into_the_partial() -> None:
     assert oi.ts_ms == 1_639_857_785_000
 
 
+def test_update_with_a_null_funding_field_is_news_and_keeps_the_last_value() -> None:
+    venue = adapter()
+    (first, _) = venue.parse(sample("bitmex_instrument", 1), RECV)
+    # A key sent null still says the funding changed; the null leaves the last rate in place.
+    update = {"table": "instrument", "action": "update", "data": [{"symbol": "XBTUSD", "fundingRate": None}]}
+    (funding,) = venue.parse(orjson.dumps(update), RECV)
+    assert isinstance(first, Funding)
+    assert isinstance(funding, Funding)
+    assert funding.rate == first.rate
+    assert funding.id == first.id
+    # A field liqmon does not read is no news, even next to one it does not merge either.
+    other = {"table": "instrument", "action": "update", "data": [{"symbol": "XBTUSD", "lastPrice": 1.0}]}
+    assert venue.parse(orjson.dumps(other), RECV) == []
+
+
 def test_partials_of_other_subscriptions_keep_earlier_rows() -> None:
     venue = adapter()
     venue.parse(sample("bitmex_instrument", 1), RECV)

@@ -8,7 +8,7 @@ import math
 import msgspec
 import pytest
 
-from monitor.errors import InvalidEvent
+from monitor.errors import InvalidEvent, ParseError
 from monitor.venues.common import Finite, NonNegative, decode_failed, event_id, num
 from monitor.venues.instruments import Instrument, InstrumentBook
 from monitor.venues.registry import create_adapter
@@ -23,6 +23,20 @@ def test_event_ids_do_not_depend_on_the_process() -> None:
 @pytest.mark.parametrize("spelling", ["-0", "-0.0", "0", 0, -0.0])
 def test_zero_is_read_without_a_sign_whatever_its_spelling(spelling: object) -> None:
     assert math.copysign(1.0, num(spelling, "x")) == 1.0
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1.5, 1.5), (3, 3.0), ("2.25", 2.25), (" 7 ", 7.0), (1e308, 1e308)])
+def test_num_reads_numbers_and_numeric_text_as_floats(value: object, expected: float) -> None:
+    result = num(value, "x")
+    assert type(result) is float
+    assert result == expected
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, "nan", "inf", True, None, "abc", [1.0]])
+def test_num_refuses_what_is_not_a_finite_number(value: object) -> None:
+    with pytest.raises(ParseError) as caught:
+        num(value, "x")
+    assert caught.value.reason == "value"
 
 
 class _Row(msgspec.Struct):

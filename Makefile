@@ -12,11 +12,15 @@ all: test
 # The virtualenv holds exactly the locked set (runtime + development); liqmon itself is installed
 # editable on top without resolving anything again. uv, at the version the lock pins, does the
 # installing: the same set as pip would install, in a few seconds instead of half a minute.
-$(STAMP): pyproject.toml $(LOCK)
+# liqmon is then built in place against that set (no isolated build environment): setup.py compiles
+# the detector modules with the locked mypy, which types them against the locked packages. Editing one
+# of those sources makes the next `make` compile again (the tests refuse to run on a stale build).
+COMPILED := $(shell sed -n 's|^    "\(monitor/.*\.py\)",$$|\1|p' setup.py)
+$(STAMP): pyproject.toml $(LOCK) setup.py $(COMPILED)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-virtualenv "$$(grep '^uv==' $(LOCK))"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r $(LOCK)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-build-isolation --no-deps -e .
 	touch $(STAMP)
 
 ## lock: re-resolve pyproject.toml's ranges (runtime + dev) to the newest versions and rewrite the lock
@@ -70,3 +74,4 @@ bench: $(STAMP) system-deps
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
+	rm -f *.so monitor/*/*.so

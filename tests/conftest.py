@@ -11,10 +11,28 @@ from prometheus_client import CollectorRegistry
 from monitor.metrics import Metrics, set_default_metrics
 from tests.support.services import MosquittoServer, RedisServer, running_mosquitto, running_redis
 
+ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Real venue payloads (from the venues' docs and public recordings), kept with the tests so the suite
 # runs from any checkout.
 SAMPLES = FIXTURES / "samples"
+
+
+def stale_compiled_modules(root: Path) -> list[str]:
+    """Sources edited after ``make`` compiled them: Python would still import the old compiled module."""
+    stale = []
+    for built in sorted((root / "monitor").glob("*/*.so")):
+        source = built.with_name(built.name.split(".", 1)[0] + ".py")
+        if source.exists() and source.stat().st_mtime > built.stat().st_mtime:
+            stale.append(str(source.relative_to(root)))
+    return stale
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test a stale build (see setup.py: ``make`` compiles the detector modules in place)."""
+    stale = stale_compiled_modules(ROOT)
+    if stale:
+        pytest.exit(f"{', '.join(stale)} changed after it was compiled: run `make` to compile it again", returncode=2)
 
 
 @pytest.fixture(autouse=True)

@@ -64,18 +64,37 @@ class _EpisodeTotals:
         "venues",
     )
 
-    def __init__(self, window: RollingSum, venues: dict[str, RollingSum], minute: float, price: float | None) -> None:
-        self.total_usd = window.total
-        self.count = window.count
-        self.venues = {v: w.total for v, w in venues.items() if w.count}
-        self.peak_minute_usd = minute
-        self.peak_multiple = 0.0
-        self.price_start = price
+    def __init__(  # noqa: PLR0917 - one value per field, as snapshot() gives them
+        self,
+        total_usd: float,
+        count: int,
+        venues: dict[str, float],
+        peak_minute_usd: float,
+        peak_multiple: float,
+        price_start: float | None,
+        min_oi_change: float | None,
+        funding_turn: bool,
+        disconnected: set[str],
+    ) -> None:
+        self.total_usd = total_usd
+        self.count = count
+        self.venues = venues
+        self.peak_minute_usd = peak_minute_usd
+        self.peak_multiple = peak_multiple
+        self.price_start = price_start
         # Regime evidence gathered over the whole episode.
-        self.min_oi_change: float | None = None
-        self.funding_turn = False
+        self.min_oi_change = min_oi_change
+        self.funding_turn = funding_turn
         # Venues that disconnected during the episode or its lead-in: their part is missing.
-        self.disconnected: set[str] = set()
+        self.disconnected = disconnected
+
+    @classmethod
+    def opened(
+        cls, window: RollingSum, venues: dict[str, RollingSum], minute: float, price: float | None
+    ) -> _EpisodeTotals:
+        """The totals of an episode that starts now: the lead-in window's, with no evidence yet."""
+        by_venue = {v: w.total for v, w in venues.items() if w.count}
+        return cls(window.total, window.count, by_venue, minute, 0.0, price, None, False, set())
 
     def snapshot(self) -> dict[str, Any]:
         """The totals as plain JSON-ready values."""
@@ -94,17 +113,17 @@ class _EpisodeTotals:
     @classmethod
     def restored(cls, state: dict[str, Any]) -> _EpisodeTotals:
         """Totals from the state of :meth:`snapshot`."""
-        totals = cls.__new__(cls)
-        totals.total_usd = float(state["total_usd"])
-        totals.count = int(state["count"])
-        totals.venues = {str(v): float(usd) for v, usd in state["venues"].items()}
-        totals.peak_minute_usd = float(state["peak_minute_usd"])
-        totals.peak_multiple = float(state["peak_multiple"])
-        totals.price_start = opt_float(state["price_start"])
-        totals.min_oi_change = opt_float(state["min_oi_change"])
-        totals.funding_turn = bool(state["funding_turn"])
-        totals.disconnected = {str(v) for v in state["disconnected"]}
-        return totals
+        return cls(
+            float(state["total_usd"]),
+            int(state["count"]),
+            {str(v): float(usd) for v, usd in state["venues"].items()},
+            float(state["peak_minute_usd"]),
+            float(state["peak_multiple"]),
+            opt_float(state["price_start"]),
+            opt_float(state["min_oi_change"]),
+            bool(state["funding_turn"]),
+            {str(v) for v in state["disconnected"]},
+        )
 
 
 class CascadeSide:
@@ -140,7 +159,7 @@ class CascadeSide:
         self._wave_gap_ms = int(settings.wave_gap_s * 1000)
         self._totals: _EpisodeTotals | None = None
         # While idle below the entry condition, evaluating before this time changes nothing.
-        self._quiet_until: float = 0
+        self._quiet_until: float = 0.0
         # The latest disconnect (gap marker) per venue, for the episode report.
         self._gaps: dict[str, int] = {}
 
@@ -215,7 +234,7 @@ class CascadeSide:
             totals.total_usd += usd
             totals.count += 1
             totals.venues[liq.venue] = totals.venues.get(liq.venue, 0.0) + usd
-        self._quiet_until = 0
+        self._quiet_until = 0.0
         return self.evaluate(now_ms)
 
     def mark_gap(self, venue: str, ts_ms: int) -> None:
@@ -320,7 +339,7 @@ class CascadeSide:
         """Decide at ``now_ms``: maybe fire, escalate or resolve."""
         if now_ms < self._quiet_until:
             return []
-        self._quiet_until = 0
+        self._quiet_until = 0.0
         if now_ms >= self._minute_end:
             self._roll(now_ms)
         window = self.window
@@ -380,14 +399,14 @@ class CascadeSide:
             for window in self.venues.values():  # quiet venues' windows expire lazily: bring them to now
                 window.expire(now_ms)
             start_price = self._price_at_window_start(now_ms)
-            self._totals = _EpisodeTotals(self.window, self.venues, self.minute.total, start_price)
+            self._totals = _EpisodeTotals.opened(self.window, self.venues, self.minute.total, start_price)
             self._totals.peak_multiple = multiple
             lead_in = now_ms - self.window_ms
             self._totals.disconnected.update(v for v, at in self._gaps.items() if at >= lead_in)
         if transition == "resolve":
             values, summary = self._resolved_values(now_ms)
             self._totals = None
-            self._wave_until = now_ms + self._wave_gap_ms
+            self._wave_until = float(now_ms + self._wave_gap_ms)
         else:
             values, summary = self._firing_values(
                 now_ms, floor, reference, multiple, transition=transition, reason=reason

@@ -330,7 +330,7 @@ class OpenInterestAsset:
         # When a tick must visit it (set_due, inlined: this runs for every report).
         due = extremes.next_expiry_ms()
         if counted and ts_ms + self.stale_ms + 1 < due:
-            due = ts_ms + self.stale_ms + 1
+            due = float(ts_ms + self.stale_ms + 1)
         source.due_ms = due
         if due < self._due_ms:  # noqa: PLR1730 - per report: min() would be a call
             self._due_ms = due

@@ -96,7 +96,7 @@ class OptionsAsset:
         self._stale_ms = int(settings.stale_s * 1000)
         # Until then, with no summary taken or dropped meanwhile, an evaluation would read what the last
         # one read with every watch idle: it changes nothing (0 while that is not so).
-        self._quiet_until: float = 0
+        self._quiet_until: float = 0.0
         # The readings the episodes step with (skew RR25, front and back ATM IV), valid from the first to
         # before the second time: they change only when a summary is taken, dropped or goes stale.
         self._readings: tuple[float | None, float | None, float | None] = (None, None, None)
@@ -125,14 +125,14 @@ class OptionsAsset:
         if held is not None and ts_ms < held[0]:
             return []
         self.latest[event.venue] = (ts_ms, event)
-        self._quiet_until = 0
+        self._quiet_until = 0.0
         self._readings_valid = (0, 0)
         return self.evaluate(now_ms)
 
     def mark_gap(self, venue: str) -> None:
         """A disconnect: the venue's summary no longer counts until it sends a new one."""
         self.latest.pop(venue, None)
-        self._quiet_until = 0
+        self._quiet_until = 0.0
         self._readings_valid = (0, 0)
 
     def fresh(self, now_ms: int) -> list[OptionsSummary]:
@@ -188,7 +188,7 @@ class OptionsAsset:
             # The readings change only when a summary goes stale (or is taken or dropped).
             self._quiet_until = self._readings_valid[1]
         else:
-            self._quiet_until = 0
+            self._quiet_until = 0.0
         return alerts
 
     def _context(self, now_ms: int) -> dict[str, Any]:

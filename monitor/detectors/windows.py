@@ -217,7 +217,7 @@ class PriceTrail:
             self.last_ms = ts_ms
         if ts_ms >= self._next_start:  # a bucket after the newest entry's (most prices fall in that one)
             start = ts_ms - ts_ms % self.bucket_ms
-            self._next_start = start + self.bucket_ms
+            self._next_start = float(start + self.bucket_ms)
             entries = self._entries
             entries.append((start, price))
             horizon = start - self.lookback_ms

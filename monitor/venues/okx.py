@@ -42,6 +42,7 @@ from monitor.venues.common import (
     field,
     items,
     load_json,
+    opt_finite,
     opt_num,
     rejected_event,
     text,
@@ -118,11 +119,6 @@ _LIQUIDATION_ROWS: Final = msgspec.json.Decoder(list[_LiquidationRow], strict=Fa
 _FUNDING_ROWS: Final = msgspec.json.Decoder(list[_FundingRow], strict=False)
 _OPEN_INTEREST_ROWS: Final = msgspec.json.Decoder(list[_OpenInterestRow], strict=False)
 _MARK_ROWS: Final = msgspec.json.Decoder(list[_MarkRow], strict=False)
-
-
-def _given(value: float | Literal[""] | None) -> float | None:
-    """A decoded optional number: "" and null are "not given"."""
-    return None if value is None or value == "" else value + 0.0
 
 
 # (base, quote, linear/inverse) of an instId.
@@ -343,9 +339,9 @@ class OkxAdapter(VenueAdapter):
         inst_id = row.instId
         inst = self.instrument(inst_id)
         mark = self._marks.get(inst_id)
-        oi_base = _given(row.oiCcy)
+        oi_base = opt_finite(row.oiCcy)
         if oi_base is None:  # older pushes: contracts only
-            contracts = _given(row.oi)
+            contracts = opt_finite(row.oi)
             if contracts is None:
                 raise ParseError(f"okx open-interest {inst_id}: neither oiCcy nor oi", reason="schema")
             oi_base = inst.base_qty(contracts, mark or 0.0)
@@ -355,7 +351,7 @@ class OkxAdapter(VenueAdapter):
         ts = row.ts
         ts_ms = recv_ms if ts is None or ts == "" else ts
         return inst.open_interest(
-            event_id(f"okx|{inst_id}|oi", ts_ms, oi_base), ts_ms, recv_ms, oi_base, mark, "base", _given(row.oiUsd)
+            event_id(f"okx|{inst_id}|oi", ts_ms, oi_base), ts_ms, recv_ms, oi_base, mark, "base", opt_finite(row.oiUsd)
         )
 
     # -- helpers -------------------------------------------------------------------------------

@@ -212,13 +212,13 @@ def iter_records(
     skips.summary()
 
 
-def iter_block_records(
+def iter_record_blocks(
     blocks: Iterable[bytes], *, source: str = "<stream>", metrics: Metrics | None = None
-) -> Iterator[CaptureRecord]:
-    """Records from blocks of whole lines (:func:`iter_blocks`), as :func:`iter_records` gives them from the lines.
+) -> Iterator[list[CaptureRecord]]:
+    """The records of each block of whole lines (:func:`iter_blocks`), as :func:`iter_records` gives them.
 
     Each block is decoded in one call (:func:`parse_block`); only a block with a blank or malformed line
-    in it is read line by line.
+    in it is read line by line. A list per block: one generator step per block, not per record.
     """
     skips = _Skips(source, metrics)
     first = 1
@@ -226,11 +226,11 @@ def iter_block_records(
         records = parse_block(block, first)
         if records is None:
             lines = io.BytesIO(block).readlines()
-            yield from skips.records(lines, first)
+            records = list(skips.records(lines, first))
             first += len(lines)
         else:
-            yield from records
             first += len(records)  # a record per line
+        yield records
     skips.summary()
 
 
@@ -243,7 +243,8 @@ def read_capture(path: str | Path, *, metrics: Metrics | None = None) -> Iterato
         raise CaptureError(f"cannot open capture {path}: {exc.strerror or exc}") from exc
     with handle:
         try:
-            yield from iter_block_records(iter_blocks(handle), source=str(path), metrics=metrics)
+            for records in iter_record_blocks(iter_blocks(handle), source=str(path), metrics=metrics):
+                yield from records
         except UNREADABLE as exc:
             raise CaptureError(f"capture {path} is truncated or corrupt: {exc}") from exc
 

@@ -16,9 +16,9 @@ from monitor.capture.format import (
     CaptureRecord,
     CaptureWriter,
     binary_line,
-    iter_block_records,
     iter_blocks,
     iter_lines,
+    iter_record_blocks,
     iter_records,
     read_capture,
 )
@@ -117,7 +117,8 @@ def test_blocks_give_the_records_and_skips_of_a_line_by_line_read(seed: int) -> 
     chunk = rng.choice([16, 64, 256, 4096])
     by_line, by_block = Metrics(CollectorRegistry()), Metrics(CollectorRegistry())
     expected = list(iter_records(iter_lines(io.BytesIO(text), chunk), metrics=by_line))
-    got = list(iter_block_records(iter_blocks(io.BytesIO(text), chunk), metrics=by_block))
+    blocks = iter_record_blocks(iter_blocks(io.BytesIO(text), chunk), metrics=by_block)
+    got = [record for records in blocks for record in records]
     assert got == expected
     assert [r.line_no for r in got] == [r.line_no for r in expected]
     malformed = "liqmon_capture_malformed_lines_total"

@@ -82,9 +82,10 @@ class CaptureDecoder:
             adapter.drain_issues()
             self._fail(record, ParseError(f"{type(exc).__name__}: {exc}", reason="internal"))
             return []
-        for reason, message in adapter.drain_issues():
-            self.issues[(record.venue, reason)] += 1
-            self._note(record, reason, message)
+        if adapter.issues:  # rare: tested first, so a record without any costs no call
+            for reason, message in adapter.drain_issues():
+                self.issues[(record.venue, reason)] += 1
+                self._note(record, reason, message)
         return events
 
     @staticmethod

@@ -94,7 +94,8 @@ class VenueAdapter(ABC):
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         self.instruments = instruments if instruments is not None else InstrumentBook(self.name)
-        self._issues: list[tuple[str, str]] = []
+        # Problems met since the last drain_issues (empty when there are none: test it before draining).
+        self.issues: list[tuple[str, str]] = []
         self._guessed: dict[str, Instrument] = {}
 
     # -- subscriptions -------------------------------------------------------------------------
@@ -211,7 +212,7 @@ class VenueAdapter(ABC):
 
     # -- non-fatal problems found while parsing ------------------------------------------------
     def _issue(self, reason: str, message: str) -> None:
-        self._issues.append((reason, message))
+        self.issues.append((reason, message))
 
     def _unknown_size(self, symbol: str) -> None:
         """Count a liquidation of ``symbol`` left without a size: its contract size is unknown, never guessed."""
@@ -224,5 +225,5 @@ class VenueAdapter(ABC):
 
     def drain_issues(self) -> list[tuple[str, str]]:
         """Problems met since the last call, as (metric reason, message): unknown contracts, bad rows."""
-        issues, self._issues = self._issues, []
+        issues, self.issues = self.issues, []
         return issues

@@ -142,6 +142,8 @@ class FeedSink:
 
     def _issues(self, adapter: VenueAdapter) -> str | None:
         """Count and log the adapter's issues; returns the message of a subscription refusal, if any."""
+        if not adapter.issues:  # the usual case: no drain (a call and a new list) per frame
+            return None
         rejected = None
         for reason, message in adapter.drain_issues():
             if reason == "subscription_rejected":

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 import zlib
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from monitor.capture.format import CaptureRecord, CaptureWriter, binary_line, iter_lines, read_capture
+from monitor.capture.format import (
+    CaptureRecord,
+    CaptureWriter,
+    binary_line,
+    iter_blocks,
+    iter_lines,
+    iter_record_blocks,
+    iter_records,
+    read_capture,
+)
 from monitor.errors import CaptureError
 from monitor.metrics import Metrics
 
@@ -67,6 +78,51 @@ def test_lines_are_split_across_reads_of_any_size(chunk: int) -> None:
     assert list(iter_lines(io.BytesIO(text), chunk)) == [b'{"a":1}\n', b"\n", b"x" * 50 + b"\r\n", b"last"]
     assert list(iter_lines(io.BytesIO(b"one\ntwo\n"), chunk)) == [b"one\n", b"two\n"]
     assert list(iter_lines(io.BytesIO(b""), chunk)) == []
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_blocks_are_whole_lines_split_across_reads_of_any_size(chunk: int) -> None:
+    text = b'{"a":1}\n\n' + b"x" * 50 + b"\r\n" + b"last"
+    blocks = list(iter_blocks(io.BytesIO(text), chunk))
+    assert b"".join(blocks) == text
+    assert all(block.endswith(b"\n") for block in blocks[:-1])
+    assert list(iter_blocks(io.BytesIO(b""), chunk)) == []
+
+
+# Lines of every sort a damaged or hand-made capture may hold; only the first two are good records.
+LINES = [
+    b'{"recv_ms": 1, "venue": "okx", "frame": "a"}',
+    b'{"recv_ms": 2, "venue": "bybit", "gap": "disconnect", "line_no": "not a number", "note": 1}\r',
+    b"",
+    b"   ",
+    b"{not json",
+    b'{"recv_ms": "soon", "venue": "okx", "frame": "b"}',
+    b'{"recv_ms": 3, "venue": "okx"}',
+    b'{"recv_ms": 4, "venue": "okx", "frame": "c"} {"recv_ms": 5, "venue": "okx", "frame": "d"}',
+    b'{"recv_ms": 6, "venue":',
+    b' "okx", "frame": "e"}',
+    b"[1,2]",
+    b'{"recv_ms": 7, "venue": "okx", "frame": "\xff"}',
+    b"\x0c",
+]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_blocks_give_the_records_and_skips_of_a_line_by_line_read(seed: int) -> None:
+    """Whole blocks are decoded at once; whatever the lines, the result is that of reading them one by one."""
+    rng = random.Random(seed)
+    good = rng.random() < 0.5  # half the files hold good lines only, read without the line-by-line path
+    lines = [rng.choice(LINES[:2] if good else LINES) for _ in range(rng.randrange(1, 60))]
+    text = b"\n".join(lines) + rng.choice([b"", b"\n"])
+    chunk = rng.choice([16, 64, 256, 4096])
+    by_line, by_block = Metrics(CollectorRegistry()), Metrics(CollectorRegistry())
+    expected = list(iter_records(iter_lines(io.BytesIO(text), chunk), metrics=by_line))
+    blocks = iter_record_blocks(iter_blocks(io.BytesIO(text), chunk), metrics=by_block)
+    got = [record for records in blocks for record in records]
+    assert got == expected
+    assert [r.line_no for r in got] == [r.line_no for r in expected]
+    malformed = "liqmon_capture_malformed_lines_total"
+    assert by_block.registry.get_sample_value(malformed) == by_line.registry.get_sample_value(malformed)
 
 
 def test_line_numbers_count_blank_lines_in_gzip_captures(tmp_path: Path) -> None:

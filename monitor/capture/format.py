@@ -166,13 +166,16 @@ def parse_block(block: bytes, first: int) -> list[CaptureRecord] | None:
     the Python steps of each line (a split, a call, a check and a copy of the record) and regrowing the
     decoder's unescaping buffer for each frame: a tenth of the instructions reading a capture takes.
     """
-    body = memoryview(block)[:-1] if block.endswith(b"\n") else block
+    ends_line = block.endswith(b"\n")
+    body = memoryview(block)[:-1] if ends_line else block
     try:
         records = _RECORDS.decode(b"".join((b"[", body, b"]")).replace(b"\n", b","))
     except (msgspec.MsgspecError, RecursionError):
         return None
-    # No element at all: the block is one blank line (any more lines would give one element each).
-    return records if records and _numbered(records, first) else None
+    # One element per line, else a line held none (a blank block) or several (`{...},{...}`, which the
+    # array would take as two records): such a block is read line by line.
+    lines = block.count(b"\n") + (not ends_line)
+    return records if len(records) == lines and _numbered(records, first) else None
 
 
 class _Skips:

@@ -99,6 +99,7 @@ LINES = [
     b'{"recv_ms": "soon", "venue": "okx", "frame": "b"}',
     b'{"recv_ms": 3, "venue": "okx"}',
     b'{"recv_ms": 4, "venue": "okx", "frame": "c"} {"recv_ms": 5, "venue": "okx", "frame": "d"}',
+    b'{"recv_ms": 8, "venue": "okx", "frame": "f"},{"recv_ms": 9, "venue": "okx", "frame": "g"}',
     b'{"recv_ms": 6, "venue":',
     b' "okx", "frame": "e"}',
     b"[1,2]",

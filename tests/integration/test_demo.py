@@ -43,9 +43,12 @@ def test_demo_plays_the_crash_and_the_console_sink_reports_it(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr[-3000:]
     alerts = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     firing = {(a["kind"], a["direction"]) for a in alerts if a["status"] == "firing" and a["venue"] is None}
-    assert ("liquidation_cascade", "long") in firing
-    assert ("funding_flip", "negative") in firing
-    assert ("liquidation_cascade", "short") in firing
+    # On a failure, what did fire (venue alerts included) and the run's own summary say why.
+    seen = sorted({(a["kind"], a["direction"], a["venue"]) for a in alerts if a["status"] == "firing"}, key=str)
+    why = f"fired: {seen}\nstderr: {proc.stderr[-3000:]}"
+    assert ("liquidation_cascade", "long") in firing, why
+    assert ("funding_flip", "negative") in firing, why
+    assert ("liquidation_cascade", "short") in firing, why
     assert any(a["status"] == "resolved" for a in alerts)
     assert "demo finished" in proc.stderr
     assert "liquidated: longs $" in proc.stderr

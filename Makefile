@@ -13,7 +13,7 @@ all: test
 # editable on top without resolving anything again. uv, at the version the lock pins, does the
 # installing: the same set as pip would install, in a few seconds instead of half a minute.
 # liqmon is then built in place against that set (no isolated build environment): setup.py compiles
-# the detector modules with the locked mypy, which types them against the locked packages. Editing one
+# the modules it lists with the locked mypy, which types them against the locked packages. Editing one
 # of those sources makes the next `make` compile again (the tests refuse to run on a stale build).
 COMPILED := $(shell sed -n 's|^    "\(monitor/.*\.py\)",$$|\1|p' setup.py)
 $(STAMP): pyproject.toml $(LOCK) setup.py $(COMPILED)

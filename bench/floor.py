@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +78,13 @@ def floor_decoder(frame: str) -> Callable[[str], Any]:
     return decode
 
 
-def best_alternating(first: Callable[[], float], second: Callable[[], float], rounds: int) -> tuple[float, float]:
-    """The fastest of ``rounds`` passes of each, run alternately: both see the machine in the same states."""
-    fastest = [float("inf"), float("inf")]
+def best_alternating(passes: Sequence[Callable[[], float]], rounds: int) -> list[float]:
+    """The fastest of ``rounds`` runs of each pass, the passes taking turns: all see the machine in the same states."""
+    fastest = [float("inf")] * len(passes)
     for _ in range(rounds):
-        fastest[0] = min(fastest[0], first())
-        fastest[1] = min(fastest[1], second())
-    return fastest[0], fastest[1]
+        for index, run_pass in enumerate(passes):
+            fastest[index] = min(fastest[index], run_pass())
+    return fastest
 
 
 _ROW = re.compile(r"(\S+)\s+(.+?)\s+([\d.]+)\s+([\d.]+)\s+[\d.]+x$")
@@ -175,8 +175,9 @@ def main() -> None:
                 adapter.drain_issues()
                 return elapsed
 
-            floor_s, liqmon_s = best_alternating(floor_pass, liqmon_pass, args.rounds)
-            floor_s, liqmon_s = floor_s / len(frames), liqmon_s / len(frames)
+            floor_s, liqmon_s = (
+                seconds / len(frames) for seconds in best_alternating([floor_pass, liqmon_pass], args.rounds)
+            )
             ratio = liqmon_s / floor_s
             ratios.append(ratio)
             label = kind + (" (REST)" if (venue, kind) in REST_SAMPLES else "")

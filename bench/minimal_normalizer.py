@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from common import machine
-from floor import floor_decoder
+from floor import best_alternating, floor_decoder
 from parse import feeder, generated, load_book, sample_kinds
 
 from monitor.events import Event, Liquidation, OpenInterest
@@ -89,11 +89,8 @@ def main() -> None:
         load_book(adapter)
         feed = feeder(venue, kind)
         sides: list[Callable[[str], Any]] = [floor_decoder(frames[0]), minimal, functools.partial(feed, adapter)]
-        best = [float("inf")] * len(sides)
-        for _ in range(args.rounds):
-            for index, side in enumerate(sides):
-                best[index] = min(best[index], timed(side, frames))
-        floor_us, minimal_us, liqmon_us = (seconds / len(frames) * 1e6 for seconds in best)
+        passes = [functools.partial(timed, side, frames) for side in sides]
+        floor_us, minimal_us, liqmon_us = (s / len(frames) * 1e6 for s in best_alternating(passes, args.rounds))
         print(
             f"{venue:<9}{kind:<19}{floor_us:>9.2f}{minimal_us:>11.2f}{minimal_us / floor_us:>6.1f}x"
             f"{liqmon_us:>10.2f}{liqmon_us / floor_us:>6.1f}x"
